@@ -1,0 +1,76 @@
+/**
+ * AWS clients and the configuration the handlers read from their environment.
+ * Clients are built once per cold start (in the handler factories), never per event.
+ */
+import * as http from "http";
+import * as https from "https";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagementapi";
+
+export interface ClientOptions {
+  region?: string;
+  /** Override endpoints (the local hub, tests). Unset means the real AWS service. */
+  endpoint?: string;
+}
+
+function sharedOptions(options: ClientOptions) {
+  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
+  // Local stand-ins accept any signature; give the SDK something to sign with when the
+  // machine has no AWS credentials at all.
+  const credentials =
+    options.endpoint && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined;
+  return { region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(credentials ? { credentials } : {}) };
+}
+
+export function dynamoClient(options: ClientOptions = {}): DynamoDBClient {
+  return new DynamoDBClient(sharedOptions(options));
+}
+
+export function sqsClient(options: ClientOptions = {}): SQSClient {
+  return new SQSClient(sharedOptions(options));
+}
+
+/**
+ * The @connections client. Keep-alive sockets and room for parallel posts; the SDK's own
+ * retries are off because fan-out retries with its own jittered backoff and knows when to
+ * give up and hand the record back to SQS.
+ */
+export function managementClient(endpoint: string, options: ClientOptions = {}): ApiGatewayManagementApiClient {
+  const agentOptions = { keepAlive: true, maxSockets: 64 };
+  return new ApiGatewayManagementApiClient({
+    ...sharedOptions(options),
+    endpoint,
+    maxAttempts: 1,
+    requestHandler: { httpAgent: new http.Agent(agentOptions), httpsAgent: new https.Agent(agentOptions), requestTimeout: 5_000 },
+  });
+}
+
+/** Names of the environment variables the Lambdas (and the local hub) are configured with. */
+export const ENV = {
+  connectionsTable: "CONNECTIONS_TABLE",
+  authTable: "AUTH_TABLE",
+  managementEndpoint: "MANAGEMENT_ENDPOINT",
+  queueUrl: "QUEUE_URL",
+  jwtSecretParameter: "JWT_SECRET_PARAMETER",
+  jwtSecret: "JWT_SECRET",
+  dynamodbEndpoint: "DYNAMODB_ENDPOINT",
+  sqsEndpoint: "SQS_ENDPOINT",
+  ssmEndpoint: "SSM_ENDPOINT",
+  largeRoomChunkSize: "LARGE_ROOM_CHUNK_SIZE",
+  postConcurrency: "POST_CONCURRENCY",
+} as const;
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+}
+
+export function optionalNumberEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`environment variable ${name} must be a positive integer, got "${raw}"`);
+  return value;
+}

@@ -1,0 +1,21 @@
+/** Event shapes of API Gateway WebSocket routes, as AWS documents them, with the parts aws-lambda's types leave out. */
+import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
+
+/** Context the authorizer returns on Allow; API Gateway hands it to every later route of the connection. */
+export type HubAuthorizerContext = {
+  user_id: string;
+  room_id: string;
+};
+
+export type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {
+  requestContext: APIGatewayProxyWebsocketEventV2["requestContext"] & {
+    authorizer?: Partial<HubAuthorizerContext> & Record<string, unknown>;
+  };
+  queryStringParameters?: Record<string, string | undefined>;
+  headers?: Record<string, string | undefined>;
+};
+
+export interface WebSocketResult {
+  statusCode: number;
+  body?: string;
+}

@@ -1,0 +1,178 @@
+/**
+ * Wire formats: what apps publish to the queue, what clients send, what the hub pushes.
+ * Validation lives here once; the Lambdas, the SDK and the local hub all call it.
+ */
+import * as crypto from "crypto";
+
+/** API Gateway's WebSocket message limit; a bigger frame would never reach a client. */
+export const MAX_MESSAGE_BYTES = 128 * 1024;
+/** Room and user ids end up in DynamoDB keys and logs: keep them short and printable. */
+export const MAX_ID_LENGTH = 256;
+
+/** A frame pushed to a browser. The seed's client reads `.data.type` and `.data.data`. */
+export interface HubFrame {
+  id: string;
+  room_id: string | null;
+  user_id: string | null;
+  data: unknown;
+}
+
+/** What an app sends to the queue (the seed article's body). */
+export interface PublishBody {
+  room_id: string | number;
+  user_id?: string | number | null;
+  data: unknown;
+}
+
+/**
+ * A slice of one big room, put back on the queue by a deliver invocation so that several
+ * invocations post to the room in parallel. `id` is the original message's id.
+ */
+export interface ChunkBody {
+  kind: "chunk";
+  id: string;
+  room_id: string;
+  user_id: string | null;
+  data: unknown;
+  connection_ids: string[];
+}
+
+/** A notification ready for fan-out, whatever its source. */
+export interface Notification {
+  id: string;
+  roomId: string;
+  userId: string | null;
+  data: unknown;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
+
+const fail = (code: string, reason: string): { ok: false; code: string; reason: string } => ({ ok: false, code, reason });
+
+export function byteLength(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+/** Room ids may be numbers, as in the seed; keys are strings, so "42" and 42 are one room. */
+export function normalizeId(value: unknown, field: string): Parsed<string> {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return fail("invalid_" + field, `${field} must be a finite number or a string`);
+    return { ok: true, value: String(value) };
+  }
+  if (typeof value !== "string") return fail("invalid_" + field, `${field} must be a string or a number`);
+  if (value.length === 0) return fail("invalid_" + field, `${field} must not be empty`);
+  if (value.length > MAX_ID_LENGTH) return fail("invalid_" + field, `${field} is longer than ${MAX_ID_LENGTH} characters`);
+  // Control characters in ids would corrupt logs and make look-alike rooms.
+  if (/[\u0000-\u001f\u007f]/.test(value)) return fail("invalid_" + field, `${field} contains control characters`);
+  return { ok: true, value };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The frame a notification becomes; its size is what API Gateway enforces. */
+export function serializeFrame(frame: HubFrame): string {
+  return JSON.stringify(frame);
+}
+
+export function frameFor(notification: Notification): HubFrame {
+  return { id: notification.id, room_id: notification.roomId, user_id: notification.userId, data: notification.data };
+}
+
+/** Checks that a notification's frame fits in one WebSocket message. */
+export function checkFrameSize(notification: Notification): Parsed<string> {
+  const text = serializeFrame(frameFor(notification));
+  const size = byteLength(text);
+  if (size > MAX_MESSAGE_BYTES) {
+    return fail("message_too_large", `the notification is ${size} bytes as a frame; the limit is ${MAX_MESSAGE_BYTES}`);
+  }
+  return { ok: true, value: text };
+}
+
+/**
+ * Validates a publish body as it arrives from the queue. `messageId` becomes the frame id,
+ * so a redelivered SQS message keeps its id and clients can drop the duplicate.
+ */
+export function parseQueueBody(text: string, messageId: string): Parsed<{ notification: Notification; connectionIds?: string[] }> {
+  if (byteLength(text) > MAX_MESSAGE_BYTES + 64 * 1024) {
+    return fail("message_too_large", `the body is ${byteLength(text)} bytes; notifications are limited to ${MAX_MESSAGE_BYTES}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return fail("invalid_json", "the body is not JSON");
+  }
+  if (!isPlainObject(body)) return fail("invalid_body", "the body must be a JSON object");
+
+  if (body.kind === "chunk") return parseChunk(body);
+
+  if (body.room_id === undefined || body.room_id === null) return fail("missing_room_id", "room_id is required");
+  const room = normalizeId(body.room_id, "room_id");
+  if (!room.ok) return room;
+  let userId: string | null = null;
+  if (body.user_id !== undefined && body.user_id !== null) {
+    const user = normalizeId(body.user_id, "user_id");
+    if (!user.ok) return user;
+    userId = user.value;
+  }
+  if (!("data" in body) || body.data === undefined) return fail("missing_data", "data is required (any JSON value)");
+  const notification: Notification = { id: messageId, roomId: room.value, userId, data: body.data };
+  const size = checkFrameSize(notification);
+  if (!size.ok) return size;
+  return { ok: true, value: { notification } };
+}
+
+function parseChunk(body: Record<string, unknown>): Parsed<{ notification: Notification; connectionIds: string[] }> {
+  const room = normalizeId(body.room_id, "room_id");
+  if (!room.ok) return room;
+  if (typeof body.id !== "string" || body.id.length === 0) return fail("invalid_chunk", "a chunk needs the original message id");
+  const ids = body.connection_ids;
+  if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) {
+    return fail("invalid_chunk", "connection_ids must be an array of strings");
+  }
+  const userId = typeof body.user_id === "string" ? body.user_id : null;
+  const notification: Notification = { id: body.id, roomId: room.value, userId, data: body.data };
+  return { ok: true, value: { notification, connectionIds: ids as string[] } };
+}
+
+/** Builds the body an app publishes; throws a clear error before anything is sent. */
+export function buildPublishBody(input: { roomId: string | number; userId?: string | number | null; data: unknown }): string {
+  const room = normalizeId(input.roomId, "roomId");
+  if (!room.ok) throw new TypeError(`publish: ${room.reason}`);
+  if (input.userId !== undefined && input.userId !== null) {
+    const user = normalizeId(input.userId, "userId");
+    if (!user.ok) throw new TypeError(`publish: ${user.reason}`);
+  }
+  if (input.data === undefined) throw new TypeError("publish: data is required (any JSON value)");
+  let text: string;
+  try {
+    text = JSON.stringify({ room_id: input.roomId, user_id: input.userId ?? null, data: input.data });
+  } catch (err) {
+    throw new TypeError(`publish: data is not JSON-serializable (${(err as Error).message})`);
+  }
+  // Size as the frame the clients will get, with a worst-case id, so what passes here delivers.
+  const size = checkFrameSize({ id: crypto.randomUUID() + "-00000000", roomId: room.value, userId: input.userId == null ? null : String(input.userId), data: JSON.parse(text).data });
+  if (!size.ok) throw new RangeError(`publish: ${size.reason}`);
+  return text;
+}
+
+/** A client frame on the `sendMessage` route: `{"action":"sendMessage","data":...}`. */
+export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown }> {
+  if (body === null || body === undefined || body === "") return fail("invalid_json", "the message is empty");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return fail("invalid_json", "the message is not JSON");
+  }
+  if (!isPlainObject(parsed)) return fail("invalid_body", "the message must be a JSON object");
+  if (!("data" in parsed) || parsed.data === undefined) return fail("missing_data", 'send {"action":"sendMessage","data":...}');
+  return { ok: true, value: { data: parsed.data } };
+}
+
+/** The error envelope sent back to one client. */
+export function errorFrame(code: string, message: string): HubFrame {
+  return { id: crypto.randomUUID(), room_id: null, user_id: null, data: { type: "hub.error", data: { code, message } } };
+}

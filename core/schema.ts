@@ -1,0 +1,78 @@
+/**
+ * One definition of each DynamoDB table. The Pulumi component and the local hub both build
+ * their tables from these objects, so a key or index renamed here is renamed everywhere.
+ */
+
+export interface AttributeDefinition {
+  name: string;
+  type: "S" | "N";
+}
+
+export interface GlobalIndexDefinition {
+  name: string;
+  hashKey: string;
+  /** Non-key attributes copied into the index; the keys are always there. */
+  nonKeyAttributes: string[];
+}
+
+export interface TableSchema {
+  hashKey: string;
+  rangeKey?: string;
+  attributes: AttributeDefinition[];
+  ttlAttribute: string;
+  globalIndexes: GlobalIndexDefinition[];
+}
+
+/** Live WebSocket connections: one row per connection, found by room through the GSI. */
+export const connectionsTable = {
+  hashKey: "connection_id",
+  attributes: [
+    { name: "connection_id", type: "S" },
+    { name: "room_id", type: "S" },
+  ],
+  ttlAttribute: "expires_at",
+  globalIndexes: [
+    // user_id rides along so revocation can pick one user's connections out of a room
+    // without a read per connection.
+    { name: "room_id-index", hashKey: "room_id", nonKeyAttributes: ["user_id"] },
+  ],
+} as const satisfies TableSchema;
+
+/** Issued token secrets: one bcrypt hash per (user, room), the second factor of a token. */
+export const authTable = {
+  hashKey: "user_id",
+  rangeKey: "room_id",
+  attributes: [
+    { name: "user_id", type: "S" },
+    { name: "room_id", type: "S" },
+  ],
+  ttlAttribute: "expires_at",
+  globalIndexes: [],
+} as const satisfies TableSchema;
+
+export const ROOM_INDEX_NAME = connectionsTable.globalIndexes[0].name;
+
+/** API Gateway closes every WebSocket after 2 h; rows outlive that by a margin, then TTL sweeps them. */
+export const CONNECTION_ROW_TTL_SECONDS = 2 * 60 * 60 + 10 * 60;
+
+/** Input for DynamoDB CreateTable (used by the local hub and tests; Pulumi maps the same schema). */
+export function createTableInput(tableName: string, schema: TableSchema) {
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST" as const,
+    AttributeDefinitions: schema.attributes.map((a) => ({ AttributeName: a.name, AttributeType: a.type })),
+    KeySchema: [
+      { AttributeName: schema.hashKey, KeyType: "HASH" as const },
+      ...(schema.rangeKey ? [{ AttributeName: schema.rangeKey, KeyType: "RANGE" as const }] : []),
+    ],
+    GlobalSecondaryIndexes: schema.globalIndexes.length
+      ? schema.globalIndexes.map((index) => ({
+          IndexName: index.name,
+          KeySchema: [{ AttributeName: index.hashKey, KeyType: "HASH" as const }],
+          Projection: index.nonKeyAttributes.length
+            ? { ProjectionType: "INCLUDE" as const, NonKeyAttributes: [...index.nonKeyAttributes] }
+            : { ProjectionType: "KEYS_ONLY" as const },
+        }))
+      : undefined,
+  };
+}

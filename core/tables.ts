@@ -1,0 +1,172 @@
+/** Reads and writes of the two tables, shared by the handlers, the SDK and the local hub. */
+import {
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type AttributeValue,
+} from "@aws-sdk/client-dynamodb";
+import { CONNECTION_ROW_TTL_SECONDS, ROOM_INDEX_NAME } from "./schema";
+
+export interface ConnectionRow {
+  connectionId: string;
+  roomId: string;
+  userId: string;
+  connectedAt: number;
+  expiresAt: number;
+}
+
+export interface AuthRow {
+  userId: string;
+  roomId: string;
+  tokenHash: string;
+  generation: string;
+  expiresAt: number;
+}
+
+export interface RoomPage {
+  connections: { connectionId: string; userId: string | null }[];
+  /** Items DynamoDB read for this page, and the read capacity it charged. */
+  itemsRead: number;
+  capacityUnits: number;
+}
+
+const S = (value: string): AttributeValue => ({ S: value });
+const N = (value: number): AttributeValue => ({ N: String(value) });
+
+export async function putConnection(db: DynamoDBClient, table: string, row: Omit<ConnectionRow, "expiresAt"> & { expiresAt?: number }): Promise<void> {
+  const expiresAt = row.expiresAt ?? Math.floor(row.connectedAt / 1000) + CONNECTION_ROW_TTL_SECONDS;
+  await db.send(
+    new PutItemCommand({
+      TableName: table,
+      Item: {
+        connection_id: S(row.connectionId),
+        room_id: S(row.roomId),
+        user_id: S(row.userId),
+        connected_at: N(row.connectedAt),
+        expires_at: N(expiresAt),
+      },
+    }),
+  );
+}
+
+export async function deleteConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<void> {
+  await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(connectionId) } }));
+}
+
+export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {
+  const result = await db.send(new GetItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ConsistentRead: true }));
+  const item = result.Item;
+  if (!item?.room_id?.S || !item.user_id?.S) return undefined;
+  return {
+    connectionId,
+    roomId: item.room_id.S,
+    userId: item.user_id.S,
+    connectedAt: Number(item.connected_at?.N ?? 0),
+    expiresAt: Number(item.expires_at?.N ?? 0),
+  };
+}
+
+/**
+ * Pages through one room's connections on the room index: cost follows the room, not the
+ * table. Rows past their TTL (not yet swept by DynamoDB) are skipped.
+ */
+export async function* roomPages(
+  db: DynamoDBClient,
+  table: string,
+  roomId: string,
+  options: { pageSize?: number; nowSeconds?: number } = {},
+): AsyncGenerator<RoomPage> {
+  const nowSeconds = options.nowSeconds ?? Math.floor(Date.now() / 1000);
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const result = await db.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: ROOM_INDEX_NAME,
+        KeyConditionExpression: "room_id = :room",
+        ExpressionAttributeValues: { ":room": S(roomId) },
+        ExclusiveStartKey: startKey,
+        Limit: options.pageSize,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    const connections = (result.Items ?? [])
+      .filter((item) => !item.expires_at?.N || Number(item.expires_at.N) > nowSeconds)
+      .map((item) => ({ connectionId: item.connection_id?.S ?? "", userId: item.user_id?.S ?? null }))
+      .filter((c) => c.connectionId !== "");
+    yield { connections, itemsRead: result.ScannedCount ?? result.Count ?? 0, capacityUnits: result.ConsumedCapacity?.CapacityUnits ?? 0 };
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+}
+
+export async function getAuthRow(db: DynamoDBClient, table: string, userId: string, roomId: string): Promise<AuthRow | undefined> {
+  const result = await db.send(
+    new GetItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(roomId) }, ConsistentRead: true }),
+  );
+  const item = result.Item;
+  if (!item?.token?.S || !item.user_id?.S || !item.room_id?.S) return undefined;
+  return {
+    userId: item.user_id.S,
+    roomId: item.room_id.S,
+    tokenHash: item.token.S,
+    generation: item.generation?.S ?? "",
+    expiresAt: Number(item.expires_at?.N ?? 0),
+  };
+}
+
+/** Writes a new generation only if no row exists, so two concurrent issuers agree on one. */
+export async function createAuthRow(db: DynamoDBClient, table: string, row: AuthRow): Promise<boolean> {
+  try {
+    await db.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          user_id: S(row.userId),
+          room_id: S(row.roomId),
+          token: S(row.tokenHash),
+          generation: S(row.generation),
+          expires_at: N(row.expiresAt),
+        },
+        ConditionExpression: "attribute_not_exists(user_id) OR attribute_not_exists(generation) OR expires_at < :now",
+        ExpressionAttributeValues: { ":now": N(Math.floor(Date.now() / 1000)) },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException") return false;
+    throw err;
+  }
+}
+
+/** Pushes a row's expiry later (never earlier) for a token issued on an existing generation. */
+export async function extendAuthRow(db: DynamoDBClient, table: string, row: AuthRow, expiresAt: number): Promise<void> {
+  if (expiresAt <= row.expiresAt) return;
+  try {
+    await db.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          user_id: S(row.userId),
+          room_id: S(row.roomId),
+          token: S(row.tokenHash),
+          generation: S(row.generation),
+          expires_at: N(expiresAt),
+        },
+        // Only if the row is still the same generation: never resurrect a revoked one.
+        ConditionExpression: "generation = :generation",
+        ExpressionAttributeValues: { ":generation": S(row.generation) },
+      }),
+    );
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException") {
+      throw new Error("the token row changed while issuing (revoked concurrently); issue again");
+    }
+    throw err;
+  }
+}
+
+export async function deleteAuthRow(db: DynamoDBClient, table: string, userId: string, roomId: string): Promise<void> {
+  await db.send(new DeleteItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(roomId) } }));
+}

@@ -1,0 +1,96 @@
+/**
+ * `$connect` REQUEST authorizer. Allows a connection only for a valid HS512 token whose
+ * secret matches the bcrypt hash stored for its (user, room). Every refusal is a 401
+ * (`Unauthorized`: no usable token) or a 403 (Deny: a real token that is not, or no longer,
+ * good); never a 500, never `null`. The token itself is never logged.
+ */
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from "aws-lambda";
+import * as bcrypt from "bcryptjs";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ENV, requireEnv } from "../core/aws";
+import type { HubAuthorizerContext } from "../core/events";
+import { describeError, type Logger } from "../core/log";
+import { getAuthRow } from "../core/tables";
+import { createVerifiedSecretCache, verifyConnectToken, type VerifiedSecretCache } from "../core/tokens";
+import { dynamoFromEnvironment, jwtSecretFromEnvironment, loggerFor } from "./environment";
+
+export interface AuthorizerDeps {
+  db: DynamoDBClient;
+  authTable: string;
+  jwtSecret: () => Promise<string>;
+  log: Logger;
+  cache?: VerifiedSecretCache;
+  now?: () => number;
+}
+
+export type AuthorizerResult = APIGatewayAuthorizerResult & { context?: HubAuthorizerContext };
+export type AuthorizerHandler = (event: APIGatewayRequestAuthorizerEvent) => Promise<AuthorizerResult>;
+
+/** API Gateway maps exactly this error message to 401 Unauthorized. */
+export const UNAUTHORIZED = "Unauthorized";
+
+function policy(effect: "Allow" | "Deny", principalId: string, methodArn: string, context?: HubAuthorizerContext): AuthorizerResult {
+  return {
+    principalId,
+    policyDocument: {
+      Version: "2012-10-17",
+      Statement: [{ Action: "execute-api:Invoke", Effect: effect, Resource: methodArn }],
+    },
+    ...(context ? { context } : {}),
+  };
+}
+
+export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler {
+  const cache = deps.cache ?? createVerifiedSecretCache();
+  const now = deps.now ?? Date.now;
+  return async (event) => {
+    const requestId = event.requestContext?.requestId;
+    const methodArn = event.methodArn ?? "";
+    const refuse = (reason: string): never => {
+      deps.log.info("connect refused", { reason, status: 401, request_id: requestId });
+      throw new Error(UNAUTHORIZED);
+    };
+    const deny = (reason: string, fields: Record<string, unknown> = {}): AuthorizerResult => {
+      deps.log.info("connect denied", { reason, status: 403, request_id: requestId, ...fields });
+      return policy("Deny", "anonymous", methodArn);
+    };
+
+    let secret: string;
+    try {
+      secret = await deps.jwtSecret();
+    } catch (err) {
+      deps.log.error("JWT secret unavailable", describeError(err));
+      return deny("secret_unavailable");
+    }
+    const check = verifyConnectToken(event.queryStringParameters?.token, secret, Math.floor(now() / 1000));
+    if (!check.ok) return refuse(check.reason);
+    const { userId, roomId } = check.claims;
+    const who = { user_id: userId, room_id: roomId };
+
+    try {
+      const row = await getAuthRow(deps.db, deps.authTable, userId, roomId);
+      if (!row) return deny("no_token_row", who);
+      if (row.expiresAt <= Math.floor(now() / 1000)) return deny("token_row_expired", who);
+      if (row.userId !== userId || row.roomId !== roomId) return deny("token_row_mismatch", who);
+      if (!cache.has(row.tokenHash, check.claims.secret)) {
+        if (!(await bcrypt.compare(check.claims.secret, row.tokenHash))) return deny("token_secret_mismatch", who);
+        cache.add(row.tokenHash, check.claims.secret);
+      }
+    } catch (err) {
+      deps.log.error("token row lookup failed", { ...who, ...describeError(err) });
+      return deny("auth_table_error", who);
+    }
+    deps.log.info("connect allowed", { ...who, request_id: requestId });
+    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId });
+  };
+}
+
+/** Lambda entry: clients and secret getter built once per cold start. */
+export function authorizerFromEnvironment(): AuthorizerHandler {
+  return createAuthorizerHandler({
+    db: dynamoFromEnvironment(),
+    authTable: requireEnv(ENV.authTable),
+    jwtSecret: jwtSecretFromEnvironment(),
+    log: loggerFor("authorizer"),
+  });
+}

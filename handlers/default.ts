@@ -1,0 +1,33 @@
+/** `$default`: any frame no route matched. The sender learns why; nobody else sees it. */
+import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagementapi";
+import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import type { Logger } from "../core/log";
+import { sendErrorFrame } from "../core/reply";
+import { loggerFor, managementFromEnvironment } from "./environment";
+
+export interface DefaultDeps {
+  management: ApiGatewayManagementApiClient;
+  log: Logger;
+  /** Whether the sendMessage route exists, to give the right hint. */
+  clientMessagesAllowed: boolean;
+}
+
+export function createDefaultHandler(deps: DefaultDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
+  return async (event) => {
+    const connectionId = event.requestContext.connectionId;
+    const hint = deps.clientMessagesAllowed
+      ? 'the only action is "sendMessage": send {"action":"sendMessage","data":...}'
+      : "this hub does not accept messages from clients";
+    deps.log.info("unknown action", { connection_id: connectionId });
+    await sendErrorFrame(deps.management, connectionId, "unknown_action", hint, deps.log);
+    return { statusCode: 400, body: "unknown_action" };
+  };
+}
+
+export function defaultFromEnvironment() {
+  return createDefaultHandler({
+    management: managementFromEnvironment(),
+    log: loggerFor("default"),
+    clientMessagesAllowed: process.env.ALLOW_CLIENT_MESSAGES !== "false",
+  });
+}

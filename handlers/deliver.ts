@@ -1,0 +1,78 @@
+/**
+ * SQS consumer: every record of the batch is delivered or reported. Bad records (not JSON,
+ * no room, wrong types, too big) are reported failed with a logged reason, so after
+ * maxReceiveCount they rest in the dead-letter queue instead of vanishing. Connections whose
+ * posts kept failing go back on the queue as one chunk; a chunk that fails is reported, so
+ * SQS redelivers it and finally dead-letters it.
+ */
+import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
+import { describeError } from "../core/log";
+import { parseQueueBody } from "../core/messages";
+import { fanoutFromEnvironment, loggerFor } from "./environment";
+
+/** Records of one batch handled at once; each also posts with bounded concurrency. */
+const RECORD_CONCURRENCY = 4;
+
+export type DeliverHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+
+export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
+  const deliverRecord = async (record: SQSRecord): Promise<boolean> => {
+    const fields = { message_id: record.messageId, receive_count: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
+    const parsed = parseQueueBody(record.body ?? "", record.messageId);
+    if (!parsed.ok) {
+      deps.log.error("record rejected", { ...fields, code: parsed.code, reason: parsed.reason });
+      return false;
+    }
+    const { notification, connectionIds } = parsed.value;
+    const isChunk = connectionIds !== undefined;
+    let result: FanoutResult;
+    try {
+      result = isChunk ? await postToConnections(deps, notification, connectionIds) : await fanOutToRoom(deps, notification);
+    } catch (err) {
+      deps.log.error("delivery failed", { ...fields, room_id: notification.roomId, ...describeError(err) });
+      return false;
+    }
+    const summary = {
+      ...fields,
+      id: notification.id,
+      room_id: notification.roomId,
+      chunk: isChunk,
+      delivered: result.delivered,
+      gone: result.gone,
+      failed: result.failed.length,
+      handed_off: result.handedOff,
+      items_read: result.itemsRead,
+    };
+    if (result.failed.length === 0) {
+      deps.log.info("delivered", summary);
+      return true;
+    }
+    if (!isChunk && deps.enqueueChunks) {
+      // Retry only the connections that failed, once more through the queue and its redrive policy.
+      try {
+        await deps.enqueueChunks(notification, [result.failed]);
+        deps.log.warn("delivered; failed connections requeued", summary);
+        return true;
+      } catch (err) {
+        deps.log.error("failed connections not requeued", { ...summary, ...describeError(err) });
+        return false;
+      }
+    }
+    deps.log.warn("delivery incomplete; record will be redelivered", summary);
+    return false;
+  };
+
+  return async (event) => {
+    const records = event.Records ?? [];
+    const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, deliverRecord);
+    const batchItemFailures: SQSBatchItemFailure[] = records
+      .filter((_, i) => !outcomes[i])
+      .map((record) => ({ itemIdentifier: record.messageId }));
+    return { batchItemFailures };
+  };
+}
+
+export function deliverFromEnvironment(): DeliverHandler {
+  return createDeliverHandler(fanoutFromEnvironment(loggerFor("deliver")));
+}

@@ -1,0 +1,31 @@
+/** `$disconnect`: removes the connection row. API Gateway ignores the result, so failures are only logged; TTL and 410 clean-up catch the rest. */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ENV, requireEnv } from "../core/aws";
+import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import { describeError, type Logger } from "../core/log";
+import { deleteConnection } from "../core/tables";
+import { dynamoFromEnvironment, loggerFor } from "./environment";
+
+export interface DisconnectDeps {
+  db: DynamoDBClient;
+  connectionsTable: string;
+  log: Logger;
+}
+
+export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
+  return async (event) => {
+    const connectionId = event.requestContext.connectionId;
+    try {
+      await deleteConnection(deps.db, deps.connectionsTable, connectionId);
+    } catch (err) {
+      deps.log.error("connection row not deleted", { connection_id: connectionId, ...describeError(err) });
+      return { statusCode: 500, body: "Failed to disconnect" };
+    }
+    deps.log.info("disconnected", { connection_id: connectionId });
+    return { statusCode: 200, body: "Disconnected" };
+  };
+}
+
+export function disconnectFromEnvironment() {
+  return createDisconnectHandler({ db: dynamoFromEnvironment(), connectionsTable: requireEnv(ENV.connectionsTable), log: loggerFor("disconnect") });
+}

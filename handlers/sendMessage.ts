@@ -1,0 +1,68 @@
+/**
+ * `sendMessage` route: `{"action":"sendMessage","data":...}` from a client is broadcast to
+ * the sender's room with `user_id` = the sender. A malformed frame gets a `hub.error` frame
+ * back to the sender only.
+ */
+import * as crypto from "crypto";
+import { ENV, requireEnv } from "../core/aws";
+import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
+import { describeError } from "../core/log";
+import { checkFrameSize, parseClientMessage, type Notification } from "../core/messages";
+import { sendErrorFrame } from "../core/reply";
+import { getConnection } from "../core/tables";
+import { fanoutFromEnvironment, loggerFor } from "./environment";
+
+export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
+  return async (event) => {
+    const connectionId = event.requestContext.connectionId;
+    const reject = async (code: string, message: string): Promise<WebSocketResult> => {
+      deps.log.info("client message rejected", { connection_id: connectionId, code });
+      await sendErrorFrame(deps.management, connectionId, code, message, deps.log);
+      return { statusCode: 400, body: code };
+    };
+
+    const parsed = parseClientMessage(event.body);
+    if (!parsed.ok) return reject(parsed.code, parsed.reason);
+
+    // API Gateway passes the authorizer's context to every route; the table is the fallback.
+    let userId = event.requestContext.authorizer?.user_id;
+    let roomId = event.requestContext.authorizer?.room_id;
+    if (typeof userId !== "string" || typeof roomId !== "string") {
+      const row = await getConnection(deps.db, deps.connectionsTable, connectionId);
+      if (!row) return reject("unknown_connection", "this connection is not registered");
+      userId = row.userId;
+      roomId = row.roomId;
+    }
+
+    const notification: Notification = { id: crypto.randomUUID(), roomId, userId, data: parsed.value.data };
+    const size = checkFrameSize(notification);
+    if (!size.ok) return reject(size.code, size.reason);
+
+    try {
+      const result = await fanOutToRoom(deps, notification);
+      if (result.failed.length > 0) {
+        if (!deps.enqueueChunks) return reject("delivery_incomplete", `${result.failed.length} connection(s) did not receive the message`);
+        await deps.enqueueChunks(notification, [result.failed]);
+      }
+      deps.log.info("client message delivered", {
+        connection_id: connectionId,
+        room_id: roomId,
+        message_id: notification.id,
+        delivered: result.delivered,
+        gone: result.gone,
+        retried_via_queue: result.failed.length,
+        handed_off: result.handedOff,
+      });
+      return { statusCode: 200, body: "Data sent" };
+    } catch (err) {
+      deps.log.error("client message not delivered", { connection_id: connectionId, room_id: roomId, ...describeError(err) });
+      return reject("delivery_failed", "the message could not be delivered; try again");
+    }
+  };
+}
+
+export function sendMessageFromEnvironment() {
+  requireEnv(ENV.connectionsTable);
+  return createSendMessageHandler(fanoutFromEnvironment(loggerFor("sendMessage")));
+}

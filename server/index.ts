@@ -1,0 +1,176 @@
+/**
+ * App-backend SDK: issue and revoke connect tokens, publish notifications.
+ *
+ * ```ts
+ * import { createNotifier } from "notification-hub/server";
+ * const hub = createNotifier({ queueUrl, authTableName, connectionsTableName, managementEndpoint, jwtSecret, passcode });
+ * const token = await hub.issueToken({ userId: "u1", roomId: "acme" });
+ * await hub.publish({ roomId: "acme", data: { type: "backup.done", data: { job: 42 } } });
+ * ```
+ */
+import * as crypto from "crypto";
+import * as bcrypt from "bcryptjs";
+import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+import { SendMessageBatchCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { isGone } from "../core/fanout";
+import { buildPublishBody, normalizeId } from "../core/messages";
+import { createAuthRow, deleteAuthRow, deleteConnection, extendAuthRow, getAuthRow, roomPages } from "../core/tables";
+import {
+  BCRYPT_COST,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  deriveTokenSecret,
+  MAX_TOKEN_TTL_SECONDS,
+  newGeneration,
+  signConnectToken,
+} from "../core/tokens";
+
+export interface NotifierOptions {
+  queueUrl: string;
+  authTableName: string;
+  connectionsTableName: string;
+  /** `https://host/{stage}`: used by revokeToken to close live connections. */
+  managementEndpoint: string;
+  /** The HS512 signing secret the authorizer verifies with. */
+  jwtSecret: string;
+  /**
+   * Issuer-only passcode the token secret is derived from; never given to the hub. Without
+   * it the secret is derived from `jwtSecret`, and then the signing key alone can mint
+   * tokens: set one in production.
+   */
+  passcode?: string;
+  region?: string;
+  endpoints?: { sqs?: string; dynamodb?: string; management?: string };
+  /** bcrypt cost for new token rows. Default 10. */
+  bcryptCost?: number;
+}
+
+export interface IssueTokenInput {
+  userId: string | number;
+  roomId: string | number;
+  /** Token lifetime. Default 3600 s, at most 7 days. */
+  ttlSeconds?: number;
+}
+
+export interface PublishInput {
+  roomId: string | number;
+  /** The sender, shown to clients as `user_id`; not a filter. */
+  userId?: string | number | null;
+  data: unknown;
+}
+
+export interface Notifier {
+  issueToken(input: IssueTokenInput): Promise<string>;
+  revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }>;
+  publish(input: PublishInput): Promise<{ messageId: string }>;
+  publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }>;
+}
+
+function requireOption(options: NotifierOptions, key: keyof NotifierOptions): void {
+  const value = options[key];
+  if (typeof value !== "string" || value.length === 0) throw new TypeError(`createNotifier: ${key} is required`);
+}
+
+function idOrThrow(value: unknown, field: string): string {
+  const id = normalizeId(value, field);
+  if (!id.ok) throw new TypeError(id.reason);
+  return id.value;
+}
+
+export function createNotifier(options: NotifierOptions): Notifier {
+  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "managementEndpoint", "jwtSecret"] as const) {
+    requireOption(options, key);
+  }
+  const region = options.region;
+  const db = dynamoClient({ region, endpoint: options.endpoints?.dynamodb });
+  const sqs = sqsClient({ region, endpoint: options.endpoints?.sqs });
+  const management = managementClient(options.endpoints?.management ?? options.managementEndpoint, { region });
+  const passcode = options.passcode ?? crypto.createHmac("sha256", options.jwtSecret).update("notification-hub/passcode").digest("hex");
+  const cost = options.bcryptCost ?? BCRYPT_COST;
+
+  async function issueToken(input: IssueTokenInput): Promise<string> {
+    const userId = idOrThrow(input.userId, "userId");
+    const roomId = idOrThrow(input.roomId, "roomId");
+    const ttl = input.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
+    if (!Number.isInteger(ttl) || ttl <= 0 || ttl > MAX_TOKEN_TTL_SECONDS) {
+      throw new RangeError(`issueToken: ttlSeconds must be a whole number from 1 to ${MAX_TOKEN_TTL_SECONDS}`);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + ttl;
+    // A live row means other tabs hold tokens of this generation: share it. No row (never
+    // issued, revoked, or expired) starts a new generation that old tokens cannot match.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const row = await getAuthRow(db, options.authTableName, userId, roomId);
+      if (row && row.generation && row.expiresAt > now) {
+        await extendAuthRow(db, options.authTableName, row, exp);
+        const secret = deriveTokenSecret(passcode, userId, roomId, row.generation);
+        return signConnectToken({ userId, roomId, secret, exp }, options.jwtSecret);
+      }
+      const generation = newGeneration();
+      const secret = deriveTokenSecret(passcode, userId, roomId, generation);
+      const tokenHash = await bcrypt.hash(secret, cost);
+      if (await createAuthRow(db, options.authTableName, { userId, roomId, tokenHash, generation, expiresAt: exp })) {
+        return signConnectToken({ userId, roomId, secret, exp }, options.jwtSecret);
+      }
+      // Another issuer created the row first: loop and share its generation.
+    }
+    throw new Error("issueToken: the token row kept changing under concurrent issue/revoke; try again");
+  }
+
+  async function revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }> {
+    const userId = idOrThrow(input.userId, "userId");
+    const roomId = idOrThrow(input.roomId, "roomId");
+    // Row first: from here on no token of this user and room passes the authorizer.
+    await deleteAuthRow(db, options.authTableName, userId, roomId);
+    let closedConnections = 0;
+    for await (const page of roomPages(db, options.connectionsTableName, roomId)) {
+      for (const { connectionId, userId: owner } of page.connections) {
+        if (owner !== userId) continue;
+        try {
+          await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+        } catch (err) {
+          if (!isGone(err)) throw err;
+        }
+        await deleteConnection(db, options.connectionsTableName, connectionId);
+        closedConnections++;
+      }
+    }
+    return { closedConnections };
+  }
+
+  async function publish(input: PublishInput): Promise<{ messageId: string }> {
+    const body = buildPublishBody(input);
+    const result = await sqs.send(new SendMessageCommand({ QueueUrl: options.queueUrl, MessageBody: body }));
+    if (!result.MessageId) throw new Error("publish: SQS returned no MessageId");
+    return { messageId: result.MessageId };
+  }
+
+  async function publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }> {
+    if (!Array.isArray(inputs)) throw new TypeError("publishBatch: expected an array of notifications");
+    // Validate everything before sending anything, so a bad item never half-sends a batch.
+    const bodies = inputs.map((input, i) => {
+      try {
+        return buildPublishBody(input);
+      } catch (err) {
+        throw new (err instanceof RangeError ? RangeError : TypeError)(`publishBatch[${i}]: ${(err as Error).message}`);
+      }
+    });
+    const messageIds = new Array<string>(bodies.length);
+    for (let start = 0; start < bodies.length; start += 10) {
+      let pending = bodies.slice(start, start + 10).map((body, j) => ({ Id: String(start + j), MessageBody: body }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: options.queueUrl, Entries: pending }));
+        for (const ok of result.Successful ?? []) if (ok.Id && ok.MessageId) messageIds[Number(ok.Id)] = ok.MessageId;
+        const failed = new Set((result.Failed ?? []).map((f) => f.Id));
+        if (failed.size > 0 && attempt >= 2) {
+          const first = result.Failed?.[0];
+          throw new Error(`publishBatch: SQS refused ${failed.size} notification(s) (${first?.Code}: ${first?.Message}); the others were sent`);
+        }
+        pending = pending.filter((entry) => failed.has(entry.Id));
+      }
+    }
+    return { messageIds };
+  }
+
+  return { issueToken, revokeToken, publish, publishBatch };
+}

@@ -1,0 +1,69 @@
+/**
+ * Real stand-ins for AWS in tests: dynalite speaks DynamoDB's wire protocol, fauxqs speaks
+ * SQS's. Tests talk to them with the real @aws-sdk clients.
+ */
+import { createRequire } from "module";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { dynamoClient } from "../../core/aws";
+import { authTable, connectionsTable, createTableInput } from "../../core/schema";
+
+const req = createRequire(__filename);
+
+interface DynaliteServer {
+  listen(port: number, host: string, cb: () => void): void;
+  address(): { port: number };
+  close(cb?: () => void): void;
+}
+
+export interface Dynamo {
+  endpoint: string;
+  client: DynamoDBClient;
+  connectionsTable: string;
+  authTable: string;
+  stop(): Promise<void>;
+}
+
+let tableCounter = 0;
+
+export async function startDynamo(): Promise<Dynamo> {
+  const dynalite = req("dynalite") as (options: object) => DynaliteServer;
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const endpoint = `http://127.0.0.1:${server.address().port}`;
+  const client = dynamoClient({ endpoint, region: "us-east-1" });
+  const suffix = `${process.pid}-${++tableCounter}`;
+  const names = { connectionsTable: `connections-${suffix}`, authTable: `auth-${suffix}` };
+  await client.send(new CreateTableCommand(createTableInput(names.connectionsTable, connectionsTable)));
+  await client.send(new CreateTableCommand(createTableInput(names.authTable, authTable)));
+  return {
+    endpoint,
+    client,
+    ...names,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export interface Sqs {
+  endpoint: string;
+  createQueue(name: string, attributes?: Record<string, string>): { queueUrl: string; queueArn: string };
+  stop(): Promise<void>;
+}
+
+// fauxqs is an ES module; a real dynamic import keeps it loadable from CommonJS.
+const importEsm = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<unknown>;
+
+export async function startSqs(): Promise<Sqs> {
+  const { startFauxqs } = (await importEsm("fauxqs")) as {
+    startFauxqs(options: object): Promise<{
+      address: string;
+      createQueue(name: string, options?: { attributes?: Record<string, string> }): { queueUrl: string; queueArn: string };
+      stop(): Promise<void>;
+    }>;
+  };
+  const server = await startFauxqs({ port: 0, logger: false, host: "localhost" });
+  return {
+    endpoint: server.address,
+    createQueue: (name, attributes) => server.createQueue(name, attributes ? { attributes } : undefined),
+    stop: () => server.stop(),
+  };
+}
