@@ -18,8 +18,8 @@ function sharedOptions(options: ClientOptions) {
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
   // Local stand-ins accept any signature; give the SDK something to sign with when the
   // machine has no AWS credentials at all.
-  const credentials =
-    options.endpoint && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined;
+  const isLocal = options.endpoint?.startsWith("http://") ?? false;
+  const credentials = isLocal && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined;
   return { region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(credentials ? { credentials } : {}) };
 }
 
@@ -39,8 +39,7 @@ export function sqsClient(options: ClientOptions = {}): SQSClient {
 export function managementClient(endpoint: string, options: ClientOptions = {}): ApiGatewayManagementApiClient {
   const agentOptions = { keepAlive: true, maxSockets: 64 };
   return new ApiGatewayManagementApiClient({
-    ...sharedOptions(options),
-    endpoint,
+    ...sharedOptions({ ...options, endpoint }),
     maxAttempts: 1,
     requestHandler: { httpAgent: new http.Agent(agentOptions), httpsAgent: new https.Agent(agentOptions), requestTimeout: 5_000 },
   });

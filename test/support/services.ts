@@ -49,17 +49,9 @@ export interface Sqs {
   stop(): Promise<void>;
 }
 
-// fauxqs is an ES module; a real dynamic import keeps it loadable from CommonJS.
-const importEsm = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<unknown>;
-
 export async function startSqs(): Promise<Sqs> {
-  const { startFauxqs } = (await importEsm("fauxqs")) as {
-    startFauxqs(options: object): Promise<{
-      address: string;
-      createQueue(name: string, options?: { attributes?: Record<string, string> }): { queueUrl: string; queueArn: string };
-      stop(): Promise<void>;
-    }>;
-  };
+  // fauxqs is an ES module; with module "node16" this stays a real import() in CommonJS output.
+  const { startFauxqs } = await import("fauxqs");
   const server = await startFauxqs({ port: 0, logger: false, host: "localhost" });
   return {
     endpoint: server.address,

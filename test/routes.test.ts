@@ -1,0 +1,98 @@
+/** The WebSocket route handlers: $connect, $disconnect, sendMessage and $default. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { managementClient } from "../core/aws";
+import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
+import { getConnection } from "../core/tables";
+import { createConnectHandler } from "../handlers/connect";
+import { createDefaultHandler } from "../handlers/default";
+import { createDisconnectHandler } from "../handlers/disconnect";
+import { createSendMessageHandler } from "../handlers/sendMessage";
+import { routeEvent } from "./support/events";
+import { capturingLogger } from "./support/logs";
+import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { seedConnections } from "./support/seed";
+import { startDynamo, type Dynamo } from "./support/services";
+
+let dynamo: Dynamo;
+let management: ManagementApi;
+const { log } = capturingLogger();
+
+beforeAll(async () => {
+  [dynamo, management] = await Promise.all([startDynamo(), startManagementApi()]);
+});
+afterAll(async () => {
+  await Promise.all([management?.stop(), dynamo?.stop()]);
+});
+
+const alice = { user_id: "alice", room_id: "lobby" };
+
+describe("$connect and $disconnect", () => {
+  it("writes the row with room, user, connected_at and a TTL past API Gateway's 2 h limit, then deletes it", async () => {
+    const now = Date.now();
+    const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log, now: () => now });
+    expect(await connect(routeEvent("$connect", "conn-a", { authorizer: alice }))).toMatchObject({ statusCode: 200 });
+    const row = await getConnection(dynamo.client, dynamo.connectionsTable, "conn-a");
+    expect(row).toEqual({ connectionId: "conn-a", roomId: "lobby", userId: "alice", connectedAt: now, expiresAt: Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS });
+    expect(CONNECTION_ROW_TTL_SECONDS).toBeGreaterThan(2 * 3600);
+
+    const disconnect = createDisconnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log });
+    expect(await disconnect(routeEvent("$disconnect", "conn-a"))).toMatchObject({ statusCode: 200 });
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "conn-a")).toBeUndefined();
+  });
+
+  it("refuses a connect that carries no authorizer context, and writes nothing", async () => {
+    const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log });
+    expect(await connect(routeEvent("$connect", "conn-b"))).toMatchObject({ statusCode: 403 });
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "conn-b")).toBeUndefined();
+  });
+});
+
+describe("sendMessage and $default", () => {
+  const deps = () => ({ db: dynamo.client, management: managementClient(management.endpoint), connectionsTable: dynamo.connectionsTable, log });
+
+  it("broadcasts data to the sender's room with the sender as user_id", async () => {
+    await seedConnections(dynamo.client, dynamo.connectionsTable, [
+      { connectionId: "s1", roomId: "chat", userId: "alice" },
+      { connectionId: "s2", roomId: "chat", userId: "bob" },
+      { connectionId: "s3", roomId: "elsewhere", userId: "carol" },
+    ]);
+    management.received.clear();
+    const send = createSendMessageHandler(deps());
+    const result = await send(routeEvent("sendMessage", "s1", { body: JSON.stringify({ action: "sendMessage", data: { type: "chat", data: "hi" } }), authorizer: { user_id: "alice", room_id: "chat" } }));
+    expect(result.statusCode).toBe(200);
+    expect([...management.received.keys()].sort()).toEqual(["s1", "s2"]);
+    const frame = JSON.parse(management.received.get("s2")![0]);
+    expect(frame).toMatchObject({ room_id: "chat", user_id: "alice", data: { type: "chat", data: "hi" } });
+    expect(frame.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("falls back to the connection row when the event has no authorizer context", async () => {
+    management.received.clear();
+    const send = createSendMessageHandler(deps());
+    await send(routeEvent("sendMessage", "s2", { body: JSON.stringify({ action: "sendMessage", data: "from bob" }) }));
+    expect(JSON.parse(management.received.get("s1")![0])).toMatchObject({ user_id: "bob", data: "from bob" });
+  });
+
+  it("answers a malformed message with a hub.error frame to the sender only", async () => {
+    const send = createSendMessageHandler(deps());
+    for (const [body, code] of [
+      ["not json", "invalid_json"],
+      [JSON.stringify({ action: "sendMessage" }), "missing_data"],
+      [JSON.stringify(["sendMessage"]), "invalid_body"],
+    ]) {
+      management.received.clear();
+      const result = await send(routeEvent("sendMessage", "s1", { body, authorizer: { user_id: "alice", room_id: "chat" } }));
+      expect(result.statusCode).toBe(400);
+      expect([...management.received.keys()]).toEqual(["s1"]);
+      expect(JSON.parse(management.received.get("s1")![0])).toMatchObject({ user_id: null, data: { type: "hub.error", data: { code } } });
+    }
+  });
+
+  it("$default tells the sender the action is unknown", async () => {
+    management.received.clear();
+    const fallback = createDefaultHandler({ management: managementClient(management.endpoint), log, clientMessagesAllowed: true });
+    await fallback(routeEvent("$default", "s2", { body: JSON.stringify({ action: "dance" }) }));
+    expect([...management.received.keys()]).toEqual(["s2"]);
+    expect(JSON.parse(management.received.get("s2")![0]).data).toMatchObject({ type: "hub.error", data: { code: "unknown_action" } });
+  });
+});

@@ -1,0 +1,34 @@
+/** Fills the connections table quickly (BatchWriteItem, 25 rows a call, several calls at once). */
+import { BatchWriteItemCommand, DynamoDBClient, type WriteRequest } from "@aws-sdk/client-dynamodb";
+import { mapWithConcurrency } from "../../core/fanout";
+
+export async function seedConnections(
+  db: DynamoDBClient,
+  table: string,
+  rows: { connectionId: string; roomId: string; userId: string }[],
+): Promise<void> {
+  const expiresAt = String(Math.floor(Date.now() / 1000) + 3600);
+  const batches: WriteRequest[][] = [];
+  for (let i = 0; i < rows.length; i += 25) {
+    batches.push(
+      rows.slice(i, i + 25).map((row) => ({
+        PutRequest: {
+          Item: {
+            connection_id: { S: row.connectionId },
+            room_id: { S: row.roomId },
+            user_id: { S: row.userId },
+            connected_at: { N: String(Date.now()) },
+            expires_at: { N: expiresAt },
+          },
+        },
+      })),
+    );
+  }
+  await mapWithConcurrency(batches, 8, async (requests) => {
+    let pending: WriteRequest[] | undefined = requests;
+    while (pending && pending.length > 0) {
+      const result: { UnprocessedItems?: Record<string, WriteRequest[]> } = await db.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
+      pending = result.UnprocessedItems?.[table];
+    }
+  });
+}
