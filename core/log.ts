@@ -32,10 +32,8 @@ export function describeError(err: unknown): LogFields {
 
 export type LogSink = (line: string, level: LogLevel) => void;
 
-const consoleSink: LogSink = (line, level) => {
-  if (level === "error" || level === "warn") console.error(line);
-  else console.log(line);
-};
+// console.<level> so Lambda's JSON log format files each line under the right level.
+const consoleSink: LogSink = (line, level) => console[level](line);
 
 export function createLogger(base: LogFields = {}, sink: LogSink = consoleSink): Logger {
   const min = LEVEL_ORDER[configuredLevel()];

@@ -25,14 +25,14 @@ export interface Dynamo {
 
 let tableCounter = 0;
 
-export async function startDynamo(): Promise<Dynamo> {
+export async function startDynamo(tableNames?: { connectionsTable: string; authTable: string }): Promise<Dynamo> {
   const dynalite = req("dynalite") as (options: object) => DynaliteServer;
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = `http://127.0.0.1:${server.address().port}`;
   const client = dynamoClient({ endpoint, region: "us-east-1" });
   const suffix = `${process.pid}-${++tableCounter}`;
-  const names = { connectionsTable: `connections-${suffix}`, authTable: `auth-${suffix}` };
+  const names = tableNames ?? { connectionsTable: `connections-${suffix}`, authTable: `auth-${suffix}` };
   await client.send(new CreateTableCommand(createTableInput(names.connectionsTable, connectionsTable)));
   await client.send(new CreateTableCommand(createTableInput(names.authTable, authTable)));
   return {

@@ -1,0 +1,729 @@
+/**
+ * NotificationHub: the whole notification service as one Pulumi component.
+ *
+ * ```ts
+ * const hub = new NotificationHub("hub", { stage: "development", jwtSecret: cfg.requireSecret("jwtSecret") });
+ * export const websocketUrl = hub.websocketUrl;
+ * ```
+ *
+ * App backends publish to `queueUrl`; the deliver Lambda fans out to every connection of
+ * the room through API Gateway's @connections API. Every Lambda has its own role with only
+ * the actions it calls on only this hub's resources.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { ENV } from "../core/aws";
+import { authTable, connectionsTable, ROOM_INDEX_NAME, type TableSchema } from "../core/schema";
+import { authorizerFromEnvironment } from "../handlers/authorizer";
+import { connectFromEnvironment } from "../handlers/connect";
+import { defaultFromEnvironment } from "../handlers/default";
+import { deliverFromEnvironment } from "../handlers/deliver";
+import { disconnectFromEnvironment } from "../handlers/disconnect";
+import { sendMessageFromEnvironment } from "../handlers/sendMessage";
+import { codePathOptionsFor, HANDLER_PACKAGES } from "./lambdaPackages";
+import { policyDocument, type PolicyStatement } from "./policies";
+
+export interface NotificationHubArgs {
+  /**
+   * API Gateway stage name; also the path of the WebSocket URL (`wss://host/{stage}`).
+   * @default the stack name
+   * @example "development"
+   */
+  stage?: pulumi.Input<string>;
+  /**
+   * HS512 signing secret shared with the app backends. When absent, one is generated and
+   * exported as the secret output `jwtSecret`. It reaches the authorizer through an SSM
+   * SecureString parameter read at run time, never through the Lambda's code.
+   * @default generated (64 characters)
+   * @example cfg.requireSecret("jwtSecret")
+   */
+  jwtSecret?: pulumi.Input<string>;
+  /**
+   * Lambda runtime of every function.
+   * @default "nodejs22.x"
+   * @example "nodejs24.x"
+   */
+  lambdaRuntime?: pulumi.Input<string>;
+  /**
+   * Days CloudWatch keeps the Lambda and access logs.
+   * @default 14
+   * @example 90
+   */
+  logRetentionDays?: pulumi.Input<number>;
+  /**
+   * Whether clients may broadcast to their room with `{"action":"sendMessage","data":...}`.
+   * @default true
+   * @example false
+   */
+  allowClientMessages?: boolean;
+  /**
+   * Stage throttling. Both limits are always set: API Gateway treats a missing one as 0.
+   * @default { burstLimit: 500, rateLimit: 1000 }
+   * @example { burstLimit: 100, rateLimit: 50 }
+   */
+  throttle?: { burstLimit?: pulumi.Input<number>; rateLimit?: pulumi.Input<number> };
+  /**
+   * The notification queue and its consumer.
+   * @default { batchSize: 10, maxReceiveCount: 5, visibilityTimeoutSeconds: 6 × deliver timeout, maximumConcurrency: 10 }
+   * @example { batchSize: 5, maximumConcurrency: 50 }
+   */
+  queue?: {
+    /** Records per deliver invocation (1–10). @default 10 */
+    batchSize?: number;
+    /** Receives before a message moves to the dead-letter queue (at least 5). @default 5 */
+    maxReceiveCount?: number;
+    /** At least 6 × the deliver timeout, as AWS recommends. @default 6 × deliverTimeoutSeconds */
+    visibilityTimeoutSeconds?: number;
+    /** Concurrent deliver invocations the queue may start (2–1000). @default 10 */
+    maximumConcurrency?: number;
+    /** Deliver Lambda timeout. @default 30 */
+    deliverTimeoutSeconds?: number;
+    /** Connections one deliver invocation posts to before it splits a room through the queue. @default 1000 */
+    largeRoomChunkSize?: number;
+  };
+  /**
+   * Custom domain with a Route 53 alias, as the seed article recommends, so clients keep one
+   * URL across redeployments. The WebSocket URL becomes `wss://{name}/{stage}`.
+   * @default none
+   * @example { name: "ws.example.com", certificateArn: cert.arn, hostedZoneId: zone.zoneId }
+   */
+  domain?: { name: pulumi.Input<string>; certificateArn: pulumi.Input<string>; hostedZoneId: pulumi.Input<string> };
+  /**
+   * Alarms (dead letters waiting, function errors, throttles) to an SNS topic, with an
+   * optional e-mail subscription, plus a CloudWatch dashboard.
+   * @default off
+   * @example { email: "oncall@example.com" }
+   */
+  alarms?: boolean | { email?: pulumi.Input<string> };
+  /**
+   * Deletion protection and point-in-time recovery on both tables.
+   * @default false
+   * @example true
+   */
+  protectData?: boolean;
+  /**
+   * Whether to set the region's API Gateway CloudWatch role (an account-wide setting that
+   * stage access logs need). Turn off when another stack already manages it.
+   * @default true
+   */
+  manageApiGatewayAccount?: boolean;
+  /**
+   * Tags for every taggable resource.
+   * @default {}
+   * @example { team: "platform" }
+   */
+  tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+type HandlerName = keyof typeof HANDLER_PACKAGES;
+
+interface HubFunction {
+  fn: aws.lambda.CallbackFunction<unknown, unknown>;
+  role: aws.iam.Role;
+  policy: aws.iam.RolePolicy;
+  logGroup: aws.cloudwatch.LogGroup;
+}
+
+const DEFAULTS = {
+  runtime: "nodejs22.x",
+  logRetentionDays: 14,
+  burstLimit: 500,
+  rateLimit: 1000,
+  batchSize: 10,
+  maxReceiveCount: 5,
+  maximumConcurrency: 10,
+  deliverTimeoutSeconds: 30,
+  routeTimeoutSeconds: 10,
+  largeRoomChunkSize: 1000,
+};
+
+/** Validated, defaulted settings that decide which resources exist. */
+interface Settings {
+  stage: pulumi.Input<string>;
+  runtime: pulumi.Input<string>;
+  logRetentionDays: pulumi.Input<number>;
+  allowClientMessages: boolean;
+  burstLimit: pulumi.Input<number>;
+  rateLimit: pulumi.Input<number>;
+  batchSize: number;
+  maxReceiveCount: number;
+  visibilityTimeoutSeconds: number;
+  maximumConcurrency: number;
+  deliverTimeoutSeconds: number;
+  largeRoomChunkSize: number;
+  alarms: false | { email?: pulumi.Input<string> };
+  protectData: boolean;
+  manageApiGatewayAccount: boolean;
+}
+
+function wholeNumber(value: number, name: string, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`NotificationHub: ${name} must be a whole number from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+export function normalizeArgs(args: NotificationHubArgs): Settings {
+  const queue = args.queue ?? {};
+  const deliverTimeoutSeconds = wholeNumber(queue.deliverTimeoutSeconds ?? DEFAULTS.deliverTimeoutSeconds, "queue.deliverTimeoutSeconds", 1, 900);
+  const visibilityTimeoutSeconds = queue.visibilityTimeoutSeconds ?? 6 * deliverTimeoutSeconds;
+  if (visibilityTimeoutSeconds < 6 * deliverTimeoutSeconds) {
+    throw new Error(
+      `NotificationHub: queue.visibilityTimeoutSeconds (${visibilityTimeoutSeconds}) must be at least 6 × the deliver timeout (${6 * deliverTimeoutSeconds}), or SQS redelivers messages still being delivered`,
+    );
+  }
+  return {
+    stage: args.stage ?? pulumi.getStack(),
+    runtime: args.lambdaRuntime ?? DEFAULTS.runtime,
+    logRetentionDays: args.logRetentionDays ?? DEFAULTS.logRetentionDays,
+    allowClientMessages: args.allowClientMessages ?? true,
+    burstLimit: args.throttle?.burstLimit ?? DEFAULTS.burstLimit,
+    rateLimit: args.throttle?.rateLimit ?? DEFAULTS.rateLimit,
+    batchSize: wholeNumber(queue.batchSize ?? DEFAULTS.batchSize, "queue.batchSize", 1, 10),
+    maxReceiveCount: wholeNumber(queue.maxReceiveCount ?? DEFAULTS.maxReceiveCount, "queue.maxReceiveCount", 5, 1000),
+    visibilityTimeoutSeconds: wholeNumber(visibilityTimeoutSeconds, "queue.visibilityTimeoutSeconds", 0, 43_200),
+    maximumConcurrency: wholeNumber(queue.maximumConcurrency ?? DEFAULTS.maximumConcurrency, "queue.maximumConcurrency", 2, 1000),
+    deliverTimeoutSeconds,
+    largeRoomChunkSize: wholeNumber(queue.largeRoomChunkSize ?? DEFAULTS.largeRoomChunkSize, "queue.largeRoomChunkSize", 1, 100_000),
+    alarms: args.alarms === undefined || args.alarms === false ? false : args.alarms === true ? {} : args.alarms,
+    protectData: args.protectData ?? false,
+    manageApiGatewayAccount: args.manageApiGatewayAccount ?? true,
+  };
+}
+
+/** Access log line: who, when, which route, what status. Never the query string: the token lives there. */
+export const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: "$context.requestId",
+  connectionId: "$context.connectionId",
+  eventType: "$context.eventType",
+  routeKey: "$context.routeKey",
+  status: "$context.status",
+  sourceIp: "$context.identity.sourceIp",
+  requestTime: "$context.requestTime",
+  integrationLatency: "$context.integration.latency",
+  error: "$context.error.message",
+  authorizerError: "$context.authorizer.error",
+});
+
+export class NotificationHub extends pulumi.ComponentResource {
+  /** `wss://host/{stage}`: what the app's WEBSOCKET_URL gets. */
+  public readonly websocketUrl: pulumi.Output<string>;
+  /** `wss://host` of the API (or the custom domain). */
+  public readonly apiEndpoint: pulumi.Output<string>;
+  public readonly apiId: pulumi.Output<string>;
+  public readonly stage: pulumi.Output<string>;
+  /** `https://host/{stage}`: the @connections API (execute-api host). */
+  public readonly managementEndpoint: pulumi.Output<string>;
+  public readonly queueUrl: pulumi.Output<string>;
+  public readonly queueArn: pulumi.Output<string>;
+  public readonly deadLetterQueueUrl: pulumi.Output<string>;
+  public readonly connectionsTableName: pulumi.Output<string>;
+  public readonly authTableName: pulumi.Output<string>;
+  /** The signing secret (given or generated), as a secret. */
+  public readonly jwtSecret: pulumi.Output<string>;
+  /** IAM managed policy an app backend attaches to publish, issue and revoke tokens. */
+  public readonly publisherPolicyArn: pulumi.Output<string>;
+  /** SNS topic of the alarms, when `alarms` is on. */
+  public readonly alarmTopicArn: pulumi.Output<string | undefined>;
+  /** The hub's Lambdas, by handler. */
+  public readonly functions: Record<string, aws.lambda.CallbackFunction<unknown, unknown>>;
+
+  private readonly name: string;
+  private readonly settings: Settings;
+  private readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
+
+  constructor(name: string, args: NotificationHubArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    super("notification-hub:index:NotificationHub", name, args, opts);
+    this.name = name;
+    this.settings = normalizeArgs(args);
+    this.tags = args.tags ?? {};
+    const s = this.settings;
+
+    const tables = this.createTables();
+    const queues = this.createQueues();
+    const secret = this.createJwtSecret(args.jwtSecret);
+    const api = this.createApi();
+    const stageName = pulumi.output(s.stage);
+    const managementEndpoint = pulumi.interpolate`${api.apiEndpoint.apply((e) => e.replace(/^wss:\/\//, "https://"))}/${stageName}`;
+    const postToConnections = pulumi.interpolate`${api.executionArn}/${stageName}/POST/@connections/*`;
+
+    const functions = this.createFunctions({ tables, queues, secret, managementEndpoint, postToConnections });
+    const stage = this.createStageAndRoutes(api, stageName, functions);
+    this.createEventSource(queues.queue, functions.deliver);
+    const publisherPolicy = this.createPublisherPolicy(tables, queues.queue, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
+    const domain = args.domain ? this.createDomain(args.domain, api, stage) : undefined;
+    const alarmTopic = s.alarms ? this.createAlarms(s.alarms, queues.deadLetterQueue, functions) : undefined;
+
+    this.apiId = api.id;
+    this.stage = stage.name;
+    this.apiEndpoint = domain ? pulumi.interpolate`wss://${domain.domainName}` : api.apiEndpoint;
+    this.websocketUrl = pulumi.interpolate`${this.apiEndpoint}/${stage.name}`;
+    this.managementEndpoint = managementEndpoint;
+    this.queueUrl = queues.queue.url;
+    this.queueArn = queues.queue.arn;
+    this.deadLetterQueueUrl = queues.deadLetterQueue.url;
+    this.connectionsTableName = tables.connections.name;
+    this.authTableName = tables.auth.name;
+    this.jwtSecret = pulumi.secret(secret.value);
+    this.publisherPolicyArn = publisherPolicy.arn;
+    this.alarmTopicArn = alarmTopic ? alarmTopic.arn : pulumi.output(undefined);
+    this.functions = Object.fromEntries(Object.entries(functions).map(([key, f]) => [key, f.fn]));
+
+    this.registerOutputs({
+      websocketUrl: this.websocketUrl,
+      apiEndpoint: this.apiEndpoint,
+      apiId: this.apiId,
+      stage: this.stage,
+      managementEndpoint: this.managementEndpoint,
+      queueUrl: this.queueUrl,
+      queueArn: this.queueArn,
+      deadLetterQueueUrl: this.deadLetterQueueUrl,
+      connectionsTableName: this.connectionsTableName,
+      authTableName: this.authTableName,
+      jwtSecret: this.jwtSecret,
+      publisherPolicyArn: this.publisherPolicyArn,
+      alarmTopicArn: this.alarmTopicArn,
+    });
+  }
+
+  private createTables() {
+    const table = (suffix: string, schema: TableSchema) =>
+      new aws.dynamodb.Table(
+        `${this.name}-${suffix}`,
+        {
+          billingMode: "PAY_PER_REQUEST",
+          hashKey: schema.hashKey,
+          rangeKey: schema.rangeKey,
+          attributes: schema.attributes.map((a) => ({ name: a.name, type: a.type })),
+          globalSecondaryIndexes: schema.globalIndexes.map((index) => ({
+            name: index.name,
+            hashKey: index.hashKey,
+            projectionType: index.nonKeyAttributes.length ? "INCLUDE" : "KEYS_ONLY",
+            nonKeyAttributes: index.nonKeyAttributes.length ? [...index.nonKeyAttributes] : undefined,
+          })),
+          ttl: { attributeName: schema.ttlAttribute, enabled: true },
+          serverSideEncryption: { enabled: true },
+          pointInTimeRecovery: { enabled: this.settings.protectData },
+          deletionProtectionEnabled: this.settings.protectData,
+          tags: this.tags,
+        },
+        { parent: this, protect: this.settings.protectData },
+      );
+    return { connections: table("connections", connectionsTable), auth: table("auth", authTable) };
+  }
+
+  private createQueues() {
+    const deadLetterQueue = new aws.sqs.Queue(
+      `${this.name}-dead-letters`,
+      { messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true, tags: this.tags },
+      { parent: this },
+    );
+    const queue = new aws.sqs.Queue(
+      `${this.name}-notifications`,
+      {
+        visibilityTimeoutSeconds: this.settings.visibilityTimeoutSeconds,
+        receiveWaitTimeSeconds: 20,
+        messageRetentionSeconds: 4 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+        redrivePolicy: deadLetterQueue.arn.apply((arn) => JSON.stringify({ deadLetterTargetArn: arn, maxReceiveCount: this.settings.maxReceiveCount })),
+        tags: this.tags,
+      },
+      { parent: this },
+    );
+    return { queue, deadLetterQueue };
+  }
+
+  /** The signing secret as an SSM SecureString the authorizer reads at cold start. */
+  private createJwtSecret(given: pulumi.Input<string> | undefined) {
+    const value = given
+      ? pulumi.secret(given)
+      : new random.RandomPassword(`${this.name}-jwt-secret`, { length: 64, special: false }, { parent: this }).result;
+    const parameter = new aws.ssm.Parameter(
+      `${this.name}-jwt-secret`,
+      { type: "SecureString", value, description: "notification-hub JWT signing secret (HS512)", tags: this.tags },
+      { parent: this },
+    );
+    return { value, parameter };
+  }
+
+  private createApi() {
+    return new aws.apigatewayv2.Api(
+      `${this.name}-api`,
+      { protocolType: "WEBSOCKET", routeSelectionExpression: "$request.body.action", tags: this.tags },
+      { parent: this },
+    );
+  }
+
+  private createFunctions(deps: {
+    tables: ReturnType<NotificationHub["createTables"]>;
+    queues: ReturnType<NotificationHub["createQueues"]>;
+    secret: ReturnType<NotificationHub["createJwtSecret"]>;
+    managementEndpoint: pulumi.Output<string>;
+    postToConnections: pulumi.Output<string>;
+  }): Record<HandlerName, HubFunction> & { sendMessage?: HubFunction } {
+    const { tables, queues, secret, managementEndpoint, postToConnections } = deps;
+    const connections = tables.connections.arn;
+    const roomIndex = pulumi.interpolate`${connections}/index/${ROOM_INDEX_NAME}`;
+    const fanoutStatements: PolicyStatement[] = [
+      { Action: ["dynamodb:Query"], Resource: [roomIndex] },
+      { Action: ["dynamodb:DeleteItem"], Resource: [connections] },
+      { Action: ["execute-api:ManageConnections"], Resource: [postToConnections] },
+      { Action: ["sqs:SendMessage"], Resource: [queues.queue.arn] },
+    ];
+    const fanoutEnvironment = {
+      [ENV.connectionsTable]: tables.connections.name,
+      [ENV.managementEndpoint]: managementEndpoint,
+      [ENV.queueUrl]: queues.queue.url,
+      [ENV.largeRoomChunkSize]: String(this.settings.largeRoomChunkSize),
+    };
+    const route = DEFAULTS.routeTimeoutSeconds;
+
+    const functions = {
+      authorizer: this.createFunction("authorizer", authorizerFromEnvironment, {
+        timeout: route,
+        memorySize: 512, // bcrypt is CPU-bound; CPU grows with memory
+        environment: { [ENV.authTable]: tables.auth.name, [ENV.jwtSecretParameter]: secret.parameter.name },
+        statements: [
+          { Action: ["dynamodb:GetItem"], Resource: [tables.auth.arn] },
+          { Action: ["ssm:GetParameter"], Resource: [secret.parameter.arn] },
+        ],
+      }),
+      connect: this.createFunction("connect", connectFromEnvironment, {
+        timeout: route,
+        environment: { [ENV.connectionsTable]: tables.connections.name },
+        statements: [{ Action: ["dynamodb:PutItem"], Resource: [connections] }],
+      }),
+      disconnect: this.createFunction("disconnect", disconnectFromEnvironment, {
+        timeout: route,
+        environment: { [ENV.connectionsTable]: tables.connections.name },
+        statements: [{ Action: ["dynamodb:DeleteItem"], Resource: [connections] }],
+      }),
+      default: this.createFunction("default", defaultFromEnvironment, {
+        timeout: route,
+        environment: { [ENV.managementEndpoint]: managementEndpoint, ALLOW_CLIENT_MESSAGES: String(this.settings.allowClientMessages) },
+        statements: [{ Action: ["execute-api:ManageConnections"], Resource: [postToConnections] }],
+      }),
+      deliver: this.createFunction("deliver", deliverFromEnvironment, {
+        timeout: this.settings.deliverTimeoutSeconds,
+        memorySize: 512,
+        environment: fanoutEnvironment,
+        statements: [
+          ...fanoutStatements,
+          // What the event source mapping does on the function's behalf.
+          { Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], Resource: [queues.queue.arn] },
+        ],
+      }),
+    };
+    if (!this.settings.allowClientMessages) return functions as Record<HandlerName, HubFunction>;
+    const sendMessage = this.createFunction("sendMessage", sendMessageFromEnvironment, {
+      timeout: 29, // API Gateway's integration timeout
+      memorySize: 512,
+      environment: fanoutEnvironment,
+      statements: [...fanoutStatements, { Action: ["dynamodb:GetItem"], Resource: [connections] }],
+    });
+    return { ...functions, sendMessage };
+  }
+
+  /** One Lambda: its own role and log group, and a zip with only the packages it requires. */
+  private createFunction(
+    handler: HandlerName,
+    factory: () => unknown,
+    options: { timeout: number; memorySize?: number; environment: Record<string, pulumi.Input<string>>; statements: PolicyStatement[] },
+  ): HubFunction {
+    const name = `${this.name}-${handler}`;
+    const logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { retentionInDays: this.settings.logRetentionDays, tags: this.tags }, { parent: this });
+    const role = new aws.iam.Role(
+      `${name}-role`,
+      {
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        tags: this.tags,
+      },
+      { parent: this },
+    );
+    const policy = new aws.iam.RolePolicy(
+      `${name}-policy`,
+      {
+        role: role.id,
+        policy: policyDocument([
+          { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroup.arn}:*`] },
+          ...options.statements,
+        ]),
+      },
+      { parent: this },
+    );
+    const fn = new aws.lambda.CallbackFunction<unknown, unknown>(
+      name,
+      {
+        callbackFactory: factory as aws.lambda.CallbackFactory<unknown, unknown>,
+        role,
+        runtime: this.settings.runtime as aws.lambda.Runtime,
+        timeout: options.timeout,
+        memorySize: options.memorySize ?? 256,
+        architectures: ["arm64"],
+        environment: { variables: { ...options.environment, NODE_OPTIONS: "--enable-source-maps" } },
+        loggingConfig: { logFormat: "JSON", logGroup: logGroup.name, applicationLogLevel: "INFO", systemLogLevel: "WARN" },
+        codePathOptions: codePathOptionsFor(handler),
+        tags: this.tags,
+      },
+      { parent: this, dependsOn: [policy] },
+    );
+    return { fn, role, policy, logGroup };
+  }
+
+  private createStageAndRoutes(api: aws.apigatewayv2.Api, stageName: pulumi.Output<string>, functions: ReturnType<NotificationHub["createFunctions"]>) {
+    const authorizer = new aws.apigatewayv2.Authorizer(
+      `${this.name}-authorizer`,
+      {
+        apiId: api.id,
+        authorizerType: "REQUEST",
+        authorizerUri: functions.authorizer.fn.invokeArn,
+        identitySources: ["route.request.querystring.token"],
+        name: `${this.name}-token`,
+      },
+      { parent: this },
+    );
+    new aws.lambda.Permission(
+      `${this.name}-authorizer-invoke`,
+      {
+        action: "lambda:InvokeFunction",
+        function: functions.authorizer.fn.name,
+        principal: "apigateway.amazonaws.com",
+        sourceArn: pulumi.interpolate`${api.executionArn}/authorizers/${authorizer.id}`,
+      },
+      { parent: this },
+    );
+
+    const routes: { key: string; handler: HubFunction; slug: string }[] = [
+      { key: "$connect", handler: functions.connect, slug: "connect" },
+      { key: "$disconnect", handler: functions.disconnect, slug: "disconnect" },
+      { key: "$default", handler: functions.default, slug: "default" },
+      ...(functions.sendMessage ? [{ key: "sendMessage", handler: functions.sendMessage, slug: "send-message" }] : []),
+    ];
+    const created = routes.map(({ key, handler, slug }) => {
+      const integration = new aws.apigatewayv2.Integration(
+        `${this.name}-${slug}-integration`,
+        { apiId: api.id, integrationType: "AWS_PROXY", integrationUri: handler.fn.invokeArn, integrationMethod: "POST" },
+        { parent: this },
+      );
+      new aws.lambda.Permission(
+        `${this.name}-${slug}-invoke`,
+        {
+          action: "lambda:InvokeFunction",
+          function: handler.fn.name,
+          principal: "apigateway.amazonaws.com",
+          sourceArn: pulumi.interpolate`${api.executionArn}/${stageName}/${key}`,
+        },
+        { parent: this },
+      );
+      return new aws.apigatewayv2.Route(
+        `${this.name}-${slug}-route`,
+        {
+          apiId: api.id,
+          routeKey: key,
+          target: pulumi.interpolate`integrations/${integration.id}`,
+          ...(key === "$connect" ? { authorizationType: "CUSTOM", authorizerId: authorizer.id } : {}),
+        },
+        { parent: this },
+      );
+    });
+
+    const accessLogs = new aws.cloudwatch.LogGroup(
+      `${this.name}-access-logs`,
+      { retentionInDays: this.settings.logRetentionDays, tags: this.tags },
+      { parent: this },
+    );
+    const account = this.settings.manageApiGatewayAccount ? this.createApiGatewayAccount(api, accessLogs) : undefined;
+    return new aws.apigatewayv2.Stage(
+      `${this.name}-stage`,
+      {
+        apiId: api.id,
+        name: stageName,
+        autoDeploy: true,
+        defaultRouteSettings: {
+          throttlingBurstLimit: this.settings.burstLimit,
+          throttlingRateLimit: this.settings.rateLimit,
+          dataTraceEnabled: false, // full request logging would write tokens to CloudWatch
+          loggingLevel: "ERROR",
+        },
+        accessLogSettings: { destinationArn: accessLogs.arn, format: ACCESS_LOG_FORMAT },
+        tags: this.tags,
+      },
+      { parent: this, dependsOn: [...created, ...(account ? [account] : [])] },
+    );
+  }
+
+  /** The region-wide role API Gateway writes CloudWatch logs with. */
+  private createApiGatewayAccount(api: aws.apigatewayv2.Api, accessLogs: aws.cloudwatch.LogGroup) {
+    const role = new aws.iam.Role(
+      `${this.name}-apigateway-logs-role`,
+      {
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "apigateway.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        tags: this.tags,
+      },
+      { parent: this },
+    );
+    const policy = new aws.iam.RolePolicy(
+      `${this.name}-apigateway-logs-policy`,
+      {
+        role: role.id,
+        policy: policyDocument([
+          {
+            Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            // API Gateway names the execution log group after the API; access logs go to ours.
+            Resource: [
+              pulumi.interpolate`arn:aws:logs:*:*:log-group:API-Gateway-Execution-Logs_${api.id}/*`,
+              accessLogs.arn,
+              pulumi.interpolate`${accessLogs.arn}:*`,
+            ],
+          },
+        ]),
+      },
+      { parent: this },
+    );
+    return new aws.apigateway.Account(`${this.name}-apigateway-account`, { cloudwatchRoleArn: role.arn }, { parent: this, dependsOn: [policy] });
+  }
+
+  private createEventSource(queue: aws.sqs.Queue, deliver: HubFunction) {
+    return new aws.lambda.EventSourceMapping(
+      `${this.name}-deliver-source`,
+      {
+        eventSourceArn: queue.arn,
+        functionName: deliver.fn.name,
+        batchSize: this.settings.batchSize,
+        maximumBatchingWindowInSeconds: 0,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        scalingConfig: { maximumConcurrency: this.settings.maximumConcurrency },
+      },
+      { parent: this, dependsOn: [deliver.policy] },
+    );
+  }
+
+  private createPublisherPolicy(tables: ReturnType<NotificationHub["createTables"]>, queue: aws.sqs.Queue, deleteConnections: pulumi.Output<string>) {
+    return new aws.iam.Policy(
+      `${this.name}-publisher`,
+      {
+        description: "Publish notifications and issue/revoke connect tokens for one notification hub",
+        policy: policyDocument([
+          { Action: ["sqs:SendMessage"], Resource: [queue.arn] },
+          { Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: [tables.auth.arn] },
+          // Revocation closes the user's live connections in the room.
+          { Action: ["dynamodb:Query"], Resource: [pulumi.interpolate`${tables.connections.arn}/index/${ROOM_INDEX_NAME}`] },
+          { Action: ["dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
+          { Action: ["execute-api:ManageConnections"], Resource: [deleteConnections] },
+        ]),
+        tags: this.tags,
+      },
+      { parent: this },
+    );
+  }
+
+  private createDomain(domain: NonNullable<NotificationHubArgs["domain"]>, api: aws.apigatewayv2.Api, stage: aws.apigatewayv2.Stage) {
+    const domainName = new aws.apigatewayv2.DomainName(
+      `${this.name}-domain`,
+      {
+        domainName: domain.name,
+        domainNameConfiguration: { certificateArn: domain.certificateArn, endpointType: "REGIONAL", securityPolicy: "TLS_1_2" },
+        tags: this.tags,
+      },
+      { parent: this },
+    );
+    // Mapped under the stage name, so the URL keeps the contract's shape: wss://{domain}/{stage}.
+    new aws.apigatewayv2.ApiMapping(
+      `${this.name}-domain-mapping`,
+      { apiId: api.id, domainName: domainName.id, stage: stage.id, apiMappingKey: stage.name },
+      { parent: this },
+    );
+    new aws.route53.Record(
+      `${this.name}-domain-record`,
+      {
+        zoneId: domain.hostedZoneId,
+        name: domainName.domainName,
+        type: "A",
+        aliases: [
+          {
+            name: domainName.domainNameConfiguration.apply((c) => c.targetDomainName),
+            zoneId: domainName.domainNameConfiguration.apply((c) => c.hostedZoneId),
+            evaluateTargetHealth: false,
+          },
+        ],
+      },
+      { parent: this },
+    );
+    return domainName;
+  }
+
+  private createAlarms(alarms: { email?: pulumi.Input<string> }, deadLetterQueue: aws.sqs.Queue, functions: ReturnType<NotificationHub["createFunctions"]>) {
+    const topic = new aws.sns.Topic(`${this.name}-alarms`, { tags: this.tags }, { parent: this });
+    if (alarms.email) {
+      new aws.sns.TopicSubscription(`${this.name}-alarms-email`, { topic: topic.arn, protocol: "email", endpoint: alarms.email }, { parent: this });
+    }
+    const alarm = (suffix: string, description: string, args: Omit<aws.cloudwatch.MetricAlarmArgs, "comparisonOperator" | "evaluationPeriods" | "alarmActions">) =>
+      new aws.cloudwatch.MetricAlarm(
+        `${this.name}-${suffix}`,
+        {
+          alarmDescription: description,
+          comparisonOperator: "GreaterThanThreshold",
+          evaluationPeriods: 1,
+          threshold: 0,
+          period: 300,
+          statistic: "Maximum",
+          treatMissingData: "notBreaching",
+          alarmActions: [topic.arn],
+          okActions: [topic.arn],
+          tags: this.tags,
+          ...args,
+        },
+        { parent: this },
+      );
+    alarm("dead-letters-alarm", "Notifications are waiting in the dead-letter queue: they were not delivered", {
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: deadLetterQueue.name },
+    });
+    for (const [handler, f] of Object.entries(functions)) {
+      if (!f) continue;
+      alarm(`${handler}-errors-alarm`, `The ${handler} Lambda failed`, {
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        statistic: "Sum",
+        dimensions: { FunctionName: f.fn.name },
+      });
+      alarm(`${handler}-throttles-alarm`, `The ${handler} Lambda was throttled`, {
+        namespace: "AWS/Lambda",
+        metricName: "Throttles",
+        statistic: "Sum",
+        dimensions: { FunctionName: f.fn.name },
+      });
+    }
+    const region = aws.getRegionOutput({}, { parent: this }).region;
+    const functionNames = pulumi.all(Object.values(functions).filter((f): f is HubFunction => !!f).map((f) => f.fn.name));
+    new aws.cloudwatch.Dashboard(
+      `${this.name}-dashboard`,
+      {
+        dashboardName: pulumi.interpolate`${this.name}-${this.settings.stage}`,
+        dashboardBody: pulumi.all([functionNames, deadLetterQueue.name, region]).apply(([names, dlq, regionName]) =>
+          JSON.stringify({
+            widgets: [
+              metricWidget(regionName, "Lambda errors", names.map((n) => ["AWS/Lambda", "Errors", "FunctionName", n])),
+              metricWidget(regionName, "Lambda duration (p99)", names.map((n) => ["AWS/Lambda", "Duration", "FunctionName", n, { stat: "p99" }])),
+              metricWidget(regionName, "Dead letters", [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq]]),
+            ],
+          }),
+        ),
+      },
+      { parent: this },
+    );
+    return topic;
+  }
+}
+
+function metricWidget(region: string, title: string, metrics: unknown[][]) {
+  return { type: "metric", width: 12, height: 6, properties: { region, title, metrics, period: 60, stat: "Sum", view: "timeSeries" } };
+}

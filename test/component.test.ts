@@ -1,0 +1,420 @@
+/**
+ * The NotificationHub component and the Pulumi program, under Pulumi's mocks, for both
+ * stacks and a custom configuration; then the serialized Lambdas themselves, run in fresh
+ * Node processes against dynalite, fauxqs and a local @connections API.
+ */
+import * as crypto from "crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { sqsClient } from "../core/aws";
+import { getConnection } from "../core/tables";
+import { normalizeArgs } from "../components/notificationHub";
+import { dependencyClosure, HANDLER_PACKAGES } from "../components/lambdaPackages";
+import { createNotifier } from "../server";
+import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
+import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
+import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
+import { startParameterStore } from "./support/ssm";
+import type { RecordedResource } from "./support/runProgram";
+
+const ROOT = process.cwd();
+const CUSTOM_SECRET = "custom-jwt-secret-" + crypto.randomBytes(12).toString("hex");
+const runs: Record<string, ProgramRun> = {};
+
+beforeAll(async () => {
+  const [development, production, custom] = await Promise.all([
+    runProgram("index.ts", "development", stackConfig("development")),
+    runProgram("index.ts", "production", stackConfig("production")),
+    runProgram(
+      "index.ts",
+      "custom",
+      stackConfig("custom", ROOT, {
+        "notification-hub:jwtSecret": CUSTOM_SECRET,
+        "notification-hub:allowClientMessages": "false",
+        "notification-hub:alarmEmail": "oncall@example.com",
+        "notification-hub:domainName": "ws.example.com",
+        "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+        "notification-hub:domainHostedZoneId": "Z123",
+        "notification-hub:manageApiGatewayAccount": "false",
+      }),
+    ),
+  ]);
+  Object.assign(runs, { development, production, custom });
+}, 180_000);
+
+const inputs = (r: RecordedResource) => r.inputs as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const one = (run: ProgramRun, type: string) => {
+  const found = run.ofType(type);
+  expect(found, type).toHaveLength(1);
+  return inputs(found[0]);
+};
+
+describe.each(["development", "production"])("the %s stack", (stack) => {
+  const run = () => runs[stack];
+  const production = stack === "production";
+
+  it("exports every contract output", () => {
+    const o = run().outputs;
+    expect(o.websocketUrl).toBe(`wss://hub-api-id.execute-api.eu-west-1.amazonaws.com/${stack}`);
+    expect(o.apiEndpoint).toBe("wss://hub-api-id.execute-api.eu-west-1.amazonaws.com");
+    expect(o.managementEndpoint).toBe(`https://hub-api-id.execute-api.eu-west-1.amazonaws.com/${stack}`);
+    expect(o.stage).toBe(stack);
+    for (const key of ["apiId", "queueUrl", "queueArn", "deadLetterQueueUrl", "connectionsTableName", "authTableName", "jwtSecret", "publisherPolicyArn"]) {
+      expect(o[key], key).toBeTruthy();
+    }
+  });
+
+  it("parents every resource to the NotificationHub component", () => {
+    const urns = run().urns.filter((urn) => !urn.includes("pulumi:pulumi:Stack"));
+    const component = urns.filter((urn) => urn.split("::")[2] === "notification-hub:index:NotificationHub");
+    expect(component).toHaveLength(1);
+    for (const urn of urns) if (urn !== component[0]) expect(urn.split("::")[2], urn).toMatch(/^notification-hub:index:NotificationHub\$/);
+  });
+
+  it("builds both tables from the shared schema, protected in production", () => {
+    const tables = run().ofType("aws:dynamodb/table:Table").map(inputs);
+    const connections = tables.find((t) => t.hashKey === "connection_id")!;
+    const auth = tables.find((t) => t.hashKey === "user_id")!;
+    expect(connections.globalSecondaryIndexes).toEqual([{ name: "room_id-index", hashKey: "room_id", projectionType: "INCLUDE", nonKeyAttributes: ["user_id"] }]);
+    expect(auth.rangeKey).toBe("room_id");
+    for (const table of [connections, auth]) {
+      expect(table.billingMode).toBe("PAY_PER_REQUEST");
+      expect(table.ttl).toEqual({ attributeName: "expires_at", enabled: true });
+      expect(table.serverSideEncryption).toEqual({ enabled: true });
+      expect(table.pointInTimeRecovery).toEqual({ enabled: production });
+      expect(table.deletionProtectionEnabled).toBe(production);
+    }
+  });
+
+  it("gives the queue a dead-letter queue, encryption and a visibility timeout of at least 6 × the deliver timeout", () => {
+    const queues = run().ofType("aws:sqs/queue:Queue").map(inputs);
+    const queue = queues.find((q) => q.redrivePolicy)!;
+    const dlq = queues.find((q) => !q.redrivePolicy)!;
+    const deliver = inputs(run().named("hub-deliver"));
+    expect(queue.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * deliver.timeout);
+    expect(JSON.parse(queue.redrivePolicy)).toEqual({ deadLetterTargetArn: "arn:aws:sqs:eu-west-1:123456789012:hub-dead-letters", maxReceiveCount: 5 });
+    for (const q of [queue, dlq]) expect(q.sqsManagedSseEnabled).toBe(true);
+    const mapping = one(run(), "aws:lambda/eventSourceMapping:EventSourceMapping");
+    expect(mapping).toMatchObject({
+      eventSourceArn: "arn:aws:sqs:eu-west-1:123456789012:hub-notifications",
+      functionName: "hub-deliver",
+      batchSize: 10,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+      scalingConfig: { maximumConcurrency: production ? 50 : 5 },
+    });
+  });
+
+  it("wires the WebSocket API: REQUEST authorizer on $connect, four routes, scoped invoke permissions", () => {
+    expect(one(run(), "aws:apigatewayv2/api:Api")).toMatchObject({ protocolType: "WEBSOCKET", routeSelectionExpression: "$request.body.action" });
+    expect(one(run(), "aws:apigatewayv2/authorizer:Authorizer")).toMatchObject({
+      authorizerType: "REQUEST",
+      identitySources: ["route.request.querystring.token"],
+      authorizerUri: expect.stringContaining("function:hub-authorizer/invocations"),
+    });
+    const routes = run().ofType("aws:apigatewayv2/route:Route").map(inputs);
+    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "sendMessage"]);
+    for (const route of routes) {
+      if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-authorizer-id" });
+      else expect(route.authorizationType).toBeUndefined();
+    }
+    for (const integration of run().ofType("aws:apigatewayv2/integration:Integration").map(inputs)) {
+      expect(integration.integrationType).toBe("AWS_PROXY");
+    }
+    for (const permission of run().ofType("aws:lambda/permission:Permission").map(inputs)) {
+      expect(permission.principal).toBe("apigateway.amazonaws.com");
+      expect(permission.sourceArn).toMatch(new RegExp(`^arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/(${stack}/|authorizers/)`));
+    }
+  });
+
+  it("sets a stage with auto-deploy, both throttling limits and access logs without the query string", () => {
+    const stageArgs = one(run(), "aws:apigatewayv2/stage:Stage");
+    expect(stageArgs.name).toBe(stack);
+    expect(stageArgs.autoDeploy).toBe(true);
+    expect(stageArgs.defaultRouteSettings.throttlingBurstLimit).toBe(production ? 2000 : 500);
+    expect(stageArgs.defaultRouteSettings.throttlingRateLimit).toBe(production ? 5000 : 1000);
+    expect(stageArgs.defaultRouteSettings.dataTraceEnabled).toBe(false);
+    const format = stageArgs.accessLogSettings.format as string;
+    expect(JSON.parse(format)).toMatchObject({ requestId: "$context.requestId", status: "$context.status" });
+    expect(format).not.toMatch(/querystring|token|requestOverride|\$input/i);
+  });
+
+  it("gives every function its own role, JSON logs in its own log group, and the configured runtime", () => {
+    const functions = run().ofType("aws:lambda/function:Function").map(inputs);
+    expect(functions).toHaveLength(6);
+    const retention = production ? 90 : 7;
+    for (const fn of functions) {
+      expect(fn.runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
+      expect(fn.loggingConfig).toMatchObject({ logFormat: "JSON" });
+      expect(fn.role).toMatch(/^arn:aws:iam::123456789012:role\/hub-\w+-role$/);
+      const group = inputs(run().named(fn.loggingConfig.logGroup));
+      expect(group.retentionInDays).toBe(retention);
+    }
+    expect(new Set(functions.map((f) => f.role)).size).toBe(6);
+    expect(new Set(functions.map((f) => f.loggingConfig.logGroup)).size).toBe(6);
+    expect(run().ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment")).toEqual([]);
+  });
+
+  it("keeps the JWT secret in an SSM SecureString the authorizer reads at run time", () => {
+    const parameter = one(run(), "aws:ssm/parameter:Parameter");
+    expect(parameter.type).toBe("SecureString");
+    expect(inputs(run().named("hub-authorizer")).environment.variables.JWT_SECRET_PARAMETER).toBe("hub-jwt-secret");
+    expect(inputs(run().named("hub-authorizer")).environment.variables.JWT_SECRET).toBeUndefined();
+  });
+
+  it(production ? "turns alarms and a dashboard on" : "leaves alarms off", () => {
+    const alarms = run().ofType("aws:cloudwatch/metricAlarm:MetricAlarm").map(inputs);
+    if (!production) {
+      expect(alarms).toEqual([]);
+      return;
+    }
+    expect(run().ofType("aws:sns/topic:Topic")).toHaveLength(1);
+    expect(alarms.map((a) => `${a.namespace}/${a.metricName}`)).toEqual(expect.arrayContaining(["AWS/SQS/ApproximateNumberOfMessagesVisible", "AWS/Lambda/Errors", "AWS/Lambda/Throttles"]));
+    expect(alarms.filter((a) => a.metricName === "Errors")).toHaveLength(6);
+    for (const alarm of alarms) expect(alarm.alarmActions).toEqual(["arn:aws:sns:eu-west-1:123456789012:hub-alarms"]);
+    const dashboard = one(run(), "aws:cloudwatch/dashboard:Dashboard");
+    expect(JSON.parse(dashboard.dashboardBody).widgets).toHaveLength(3);
+  });
+});
+
+describe("IAM review", () => {
+  interface Statement {
+    Effect: string;
+    Action: string[];
+    Resource: string[];
+  }
+  const policiesOf = (run: ProgramRun) => [
+    ...run.ofType("aws:iam/rolePolicy:RolePolicy").map((r) => ({ name: r.name, doc: JSON.parse(inputs(r).policy) as { Statement: Statement[] } })),
+    ...run.ofType("aws:iam/policy:Policy").map((r) => ({ name: r.name, doc: JSON.parse(inputs(r).policy) as { Statement: Statement[] } })),
+  ];
+  /** ARN prefixes of this stack's own resources, as the mocks named them. */
+  const ownArns = (run: ProgramRun) => {
+    const names = run.resources.map((r) => r.name);
+    return [
+      ...names.map((n) => `arn:aws:dynamodb:eu-west-1:123456789012:table/${n}`),
+      ...names.map((n) => `arn:aws:sqs:eu-west-1:123456789012:${n}`),
+      ...names.map((n) => `arn:aws:logs:eu-west-1:123456789012:log-group:${n}`),
+      ...names.map((n) => `arn:aws:ssm:eu-west-1:123456789012:parameter/${n}`),
+      "arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/",
+      "arn:aws:logs:*:*:log-group:API-Gateway-Execution-Logs_hub-api-id/",
+    ];
+  };
+
+  it.each(["development", "production", "custom"])("%s: no wildcard action, no resource beyond the stack's own", (stack) => {
+    const run = runs[stack];
+    const policies = policiesOf(run);
+    expect(policies.length).toBeGreaterThanOrEqual(6);
+    const own = ownArns(run);
+    let checked = 0;
+    for (const { name, doc } of policies) {
+      for (const statement of doc.Statement) {
+        expect(statement.Effect).toBe("Allow");
+        for (const action of statement.Action) {
+          expect(action, `${name}: ${action}`).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/); // no "*", no "dynamodb:*", no "Get*"
+          checked++;
+        }
+        for (const resource of statement.Resource) {
+          expect(resource, `${name}: ${resource}`).not.toBe("*");
+          const match = own.find(
+            (prefix) => resource === prefix || (resource.startsWith(prefix) && (prefix.endsWith("/") || [":", "/"].includes(resource[prefix.length]))),
+          );
+          expect(match, `${name}: ${resource} is not one of this stack's resources`).toBeDefined();
+          // The only wildcards allowed are inside one of our resources (log streams, @connections ids, execution logs of our API).
+          const rest = resource.slice(match!.length);
+          expect(rest, `${name}: ${resource}`).toMatch(/^(|:\*|\/index\/room_id-index|[a-z]+\/(POST|DELETE)\/@connections\/\*|\*)$/);
+        }
+      }
+    }
+    console.log(`IAM review (${stack}): ${policies.length} policies, ${checked} actions checked, 0 wildcards`);
+  });
+
+  it("limits each function to the actions its handler calls", () => {
+    const actionsOf = (name: string) =>
+      (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[])
+        .flatMap((s) => s.Action)
+        .filter((a) => !a.startsWith("logs:"))
+        .sort();
+    expect(actionsOf("hub-authorizer")).toEqual(["dynamodb:GetItem", "ssm:GetParameter"]);
+    expect(actionsOf("hub-connect")).toEqual(["dynamodb:PutItem"]);
+    expect(actionsOf("hub-disconnect")).toEqual(["dynamodb:DeleteItem"]);
+    expect(actionsOf("hub-default")).toEqual(["execute-api:ManageConnections"]);
+    expect(actionsOf("hub-deliver")).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:Query",
+      "execute-api:ManageConnections",
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ReceiveMessage",
+      "sqs:SendMessage",
+    ]);
+    const manage = (JSON.parse(inputs(runs.development.named("hub-deliver-policy")).policy).Statement as Statement[]).find((s) =>
+      s.Action.includes("execute-api:ManageConnections"),
+    )!;
+    expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
+  });
+
+  it("gives app backends a publisher policy: publish, issue and revoke, nothing else", () => {
+    const policy = JSON.parse(inputs(runs.development.named("hub-publisher")).policy).Statement as Statement[];
+    expect(policy.flatMap((s) => s.Action).sort()).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "execute-api:ManageConnections",
+      "sqs:SendMessage",
+    ]);
+  });
+});
+
+describe("the custom configuration", () => {
+  it("drops the sendMessage route and function when client messages are off", () => {
+    const routes = runs.custom.ofType("aws:apigatewayv2/route:Route").map((r) => inputs(r).routeKey);
+    expect(routes.sort()).toEqual(["$connect", "$default", "$disconnect"]);
+    expect(runs.custom.ofType("aws:lambda/function:Function").map((f) => f.name)).not.toContain("hub-sendMessage");
+    expect(inputs(runs.custom.named("hub-default")).environment.variables.ALLOW_CLIENT_MESSAGES).toBe("false");
+  });
+
+  it("maps the custom domain under the stage with a Route 53 alias", () => {
+    expect(runs.custom.outputs.websocketUrl).toBe("wss://ws.example.com/custom");
+    expect(one(runs.custom, "aws:apigatewayv2/domainName:DomainName")).toMatchObject({
+      domainName: "ws.example.com",
+      domainNameConfiguration: { certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/abc", endpointType: "REGIONAL", securityPolicy: "TLS_1_2" },
+    });
+    expect(one(runs.custom, "aws:apigatewayv2/apiMapping:ApiMapping")).toMatchObject({ apiMappingKey: "custom" });
+    expect(one(runs.custom, "aws:route53/record:Record")).toMatchObject({
+      zoneId: "Z123",
+      type: "A",
+      aliases: [{ name: "d-abc.execute-api.eu-west-1.amazonaws.com", zoneId: "ZLY8HYME6SFDD", evaluateTargetHealth: false }],
+    });
+  });
+
+  it("subscribes the alarm e-mail and leaves the account-wide API Gateway role alone when told to", () => {
+    expect(one(runs.custom, "aws:sns/topicSubscription:TopicSubscription")).toMatchObject({ protocol: "email", endpoint: "oncall@example.com" });
+    expect(runs.custom.ofType("aws:apigateway/account:Account")).toEqual([]);
+  });
+
+  it("uses the given JWT secret and exports it", () => {
+    expect(runs.custom.outputs.jwtSecret).toBe(CUSTOM_SECRET);
+    // Pulumi keeps it a secret all the way: the mocks see the wrapped secret value.
+    expect(one(runs.custom, "aws:ssm/parameter:Parameter").value).toMatchObject({ value: CUSTOM_SECRET });
+  });
+});
+
+describe("argument validation", () => {
+  it("refuses settings AWS would accept but that lose or stall messages", () => {
+    expect(() => normalizeArgs({ queue: { visibilityTimeoutSeconds: 60, deliverTimeoutSeconds: 30 } })).toThrow(/at least 6 × the deliver timeout \(180\)/);
+    expect(() => normalizeArgs({ queue: { batchSize: 11 } })).toThrow(/queue.batchSize must be a whole number from 1 to 10/);
+    expect(() => normalizeArgs({ queue: { maxReceiveCount: 2 } })).toThrow(/maxReceiveCount/);
+    expect(() => normalizeArgs({ queue: { maximumConcurrency: 1 } })).toThrow(/maximumConcurrency/);
+    expect(normalizeArgs({ queue: { deliverTimeoutSeconds: 20 } }).visibilityTimeoutSeconds).toBe(120);
+  });
+});
+
+describe("serialized Lambdas", () => {
+  let dynamo: Dynamo;
+  let sqs: Sqs;
+  let management: ManagementApi;
+  let parameterStore: Awaited<ReturnType<typeof startParameterStore>>;
+  const artifacts: Record<string, Artifact> = {};
+  const GENERATED_SECRET = "generated-secret-" + "x".repeat(47);
+
+  beforeAll(async () => {
+    [dynamo, sqs, management, parameterStore] = await Promise.all([
+      startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth" }),
+      startSqs(),
+      startManagementApi("development"),
+      startParameterStore({ "hub-jwt-secret": GENERATED_SECRET }),
+    ]);
+    for (const fn of runs.development.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn);
+  });
+  afterAll(async () => {
+    await Promise.all([dynamo?.stop(), sqs?.stop(), management?.stop(), parameterStore?.stop()]);
+  });
+
+  /** The function's own environment from the stack, pointed at the local stand-ins. */
+  function envFor(handler: string, queueUrl?: string): Record<string, string> {
+    const variables = { ...(inputs(runs.development.named(`hub-${handler}`)).environment.variables as Record<string, string>) };
+    if (variables.MANAGEMENT_ENDPOINT) variables.MANAGEMENT_ENDPOINT = management.endpoint;
+    if (variables.QUEUE_URL) variables.QUEUE_URL = queueUrl ?? sqs.createQueue("artifact-" + handler).queueUrl;
+    return { ...variables, DYNAMODB_ENDPOINT: dynamo.endpoint, SQS_ENDPOINT: sqs.endpoint, SSM_ENDPOINT: parameterStore.endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" };
+  }
+
+  it("holds no secret value in any serialized handler", () => {
+    for (const run of [runs.development, runs.production, runs.custom]) {
+      for (const fn of run.ofType("aws:lambda/function:Function")) {
+        expect(fn.code!.indexJs.length).toBeGreaterThan(1000);
+        expect(fn.code!.indexJs).not.toContain(GENERATED_SECRET);
+        expect(fn.code!.indexJs).not.toContain(CUSTOM_SECRET);
+      }
+    }
+  });
+
+  it("ships each function only the packages its handler requires", () => {
+    const lines: string[] = [];
+    for (const [handler, artifact] of Object.entries(artifacts)) {
+      const expected = [...dependencyClosure(HANDLER_PACKAGES[handler], ROOT)].sort();
+      expect(artifact.packages, handler).toEqual(expected);
+      expect(artifact.zipBytes, handler).toBeLessThan(1024 * 1024);
+      lines.push(`${handler.padEnd(12)} ${String(artifact.files.length).padStart(4)} files ${(artifact.bytes / 1024).toFixed(0).padStart(6)} KiB, zip ~${(artifact.zipBytes / 1024).toFixed(0).padStart(4)} KiB  packages: ${artifact.packages.join(", ") || "(none; AWS SDK from the runtime)"}`);
+    }
+    console.log("Lambda archives:\n  " + lines.join("\n  "));
+  });
+
+  it("authorizer: reads its secret from SSM at run time and allows an issued token", async () => {
+    const notifier = createNotifier({
+      queueUrl: "http://127.0.0.1:9/q",
+      authTableName: "hub-auth",
+      connectionsTableName: "hub-connections",
+      managementEndpoint: management.endpoint,
+      jwtSecret: GENERATED_SECRET,
+      passcode: "p",
+      endpoints: { dynamodb: dynamo.endpoint },
+      bcryptCost: 4,
+    });
+    const token = await notifier.issueToken({ userId: "ann", roomId: "room-1" });
+    const allowed = await invokeArtifact(artifacts.authorizer, authorizerEvent({ token }), envFor("authorizer"), ROOT);
+    expect(allowed.value).toMatchObject({ principalId: "ann", context: { user_id: "ann", room_id: "room-1" }, policyDocument: { Statement: [{ Effect: "Allow" }] } });
+    expect(parameterStore.requests).toContain("AmazonSSM.GetParameter hub-jwt-secret decrypt=true");
+    const refused = await invokeArtifact(artifacts.authorizer, authorizerEvent({ token: token + "x" }), envFor("authorizer"), ROOT);
+    expect(refused).toMatchObject({ ok: false, error: "Unauthorized" });
+    expect(refused.logs).not.toContain(token);
+  });
+
+  it("connect, sendMessage, default, deliver and disconnect run against the local stand-ins", async () => {
+    const who = { user_id: "ann", room_id: "room-1" };
+    const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "art-1", { authorizer: who }), envFor("connect"), ROOT);
+    expect(connected.value).toMatchObject({ statusCode: 200 });
+    expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toMatchObject({ roomId: "room-1", userId: "ann" });
+
+    const sent = await invokeArtifact(
+      artifacts.sendMessage,
+      routeEvent("sendMessage", "art-1", { body: JSON.stringify({ action: "sendMessage", data: { type: "chat", data: "hi" } }), authorizer: who }),
+      envFor("sendMessage"),
+      ROOT,
+    );
+    expect(sent.value).toMatchObject({ statusCode: 200 });
+    expect(JSON.parse(management.received.get("art-1")![0])).toMatchObject({ user_id: "ann", data: { type: "chat", data: "hi" } });
+
+    await invokeArtifact(artifacts.default, routeEvent("$default", "art-1", { body: "{}" }), envFor("default"), ROOT);
+    expect(JSON.parse(management.received.get("art-1")![1]).data.type).toBe("hub.error");
+
+    const queue = sqs.createQueue("artifact-deliver-" + Date.now());
+    const delivered = await invokeArtifact(
+      artifacts.deliver,
+      sqsEvent([sqsRecord(JSON.stringify({ room_id: "room-1", user_id: "backend", data: { type: "done" } }), "art-msg"), sqsRecord("garbage", "art-bad")]),
+      envFor("deliver", queue.queueUrl),
+      ROOT,
+    );
+    expect(delivered.value).toEqual({ batchItemFailures: [{ itemIdentifier: "art-bad" }] });
+    expect(JSON.parse(management.received.get("art-1")![2])).toEqual({ id: "art-msg", room_id: "room-1", user_id: "backend", data: { type: "done" } });
+    const leftovers = await sqsClient({ endpoint: sqs.endpoint }).send(new ReceiveMessageCommand({ QueueUrl: queue.queueUrl }));
+    expect(leftovers.Messages ?? []).toEqual([]);
+
+    const disconnected = await invokeArtifact(artifacts.disconnect, routeEvent("$disconnect", "art-1"), envFor("disconnect"), ROOT);
+    expect(disconnected.value).toMatchObject({ statusCode: 200 });
+    expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toBeUndefined();
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * Runs a Pulumi program under mocks in a plain Node process (not vitest, whose module
+ * transform breaks closure serialization) and writes every resource it registered to a
+ * JSON file. Usage: node -r ts-node/register runProgram.ts <program> <stack> <config-json> <out-file>
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  /** For CallbackFunctions: the archive's file names and the serialized handler. */
+  code?: { files: Record<string, string>; indexJs: string };
+}
+
+const [programPath, stack, configJson, outFile] = process.argv.slice(2);
+const ACCOUNT = "123456789012";
+const REGION = "eu-west-1";
+const resources: RecordedResource[] = [];
+
+type MaybePromise<T> = T | Promise<T>;
+interface MockAsset {
+  text?: MaybePromise<string | undefined>;
+  path?: MaybePromise<string | undefined>;
+}
+
+/** Collapses an AssetArchive (as mocks see it: fields are promises) into file name → local path, plus the handler text. */
+async function describeArchive(archive: { assets?: MaybePromise<Record<string, MockAsset>> }) {
+  const files: Record<string, string> = {};
+  let indexJs = "";
+  for (const [name, asset] of Object.entries((await archive.assets) ?? {})) {
+    const text = await asset.text;
+    const assetPath = await asset.path;
+    if (text !== undefined) {
+      files[name] = "<inline>";
+      if (name === "__index.js") indexJs = text;
+    } else if (assetPath) {
+      files[name] = path.resolve(assetPath);
+    }
+  }
+  return { files, indexJs };
+}
+
+const pendingArchives: Promise<void>[] = [];
+
+pulumi.runtime.setAllConfig(JSON.parse(configJson) as Record<string, string>, []);
+pulumi.runtime.setMocks(
+  {
+    newResource(args: pulumi.runtime.MockResourceArgs) {
+      const id = `${args.name}-id`;
+      const state: Record<string, unknown> = { ...args.inputs };
+      const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT}:${resource}`;
+      switch (args.type) {
+        case "aws:apigatewayv2/api:Api":
+          state.apiEndpoint = `wss://${id}.execute-api.${REGION}.amazonaws.com`;
+          state.executionArn = arn("execute-api", id);
+          break;
+        case "aws:dynamodb/table:Table":
+          state.name = args.name;
+          state.arn = arn("dynamodb", `table/${args.name}`);
+          break;
+        case "aws:sqs/queue:Queue":
+          state.name = args.name;
+          state.arn = arn("sqs", args.name);
+          state.url = `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${args.name}`;
+          break;
+        case "aws:lambda/function:Function":
+          state.name = args.name;
+          state.arn = arn("lambda", `function:${args.name}`);
+          state.invokeArn = `arn:aws:apigateway:${REGION}:lambda:path/2015-03-31/functions/${state.arn}/invocations`;
+          break;
+        case "aws:iam/role:Role":
+          state.name = args.name;
+          state.arn = `arn:aws:iam::${ACCOUNT}:role/${args.name}`;
+          break;
+        case "aws:iam/policy:Policy":
+          state.arn = `arn:aws:iam::${ACCOUNT}:policy/${args.name}`;
+          break;
+        case "aws:cloudwatch/logGroup:LogGroup":
+          state.name = args.name;
+          state.arn = arn("logs", `log-group:${args.name}`);
+          break;
+        case "aws:ssm/parameter:Parameter":
+          state.name = args.name;
+          state.arn = arn("ssm", `parameter/${args.name}`);
+          break;
+        case "aws:sns/topic:Topic":
+          state.arn = arn("sns", args.name);
+          break;
+        case "random:index/randomPassword:RandomPassword":
+          state.result = "generated-secret-" + "x".repeat(47);
+          break;
+        case "aws:apigatewayv2/domainName:DomainName":
+          state.domainNameConfiguration = { ...(args.inputs.domainNameConfiguration as object), targetDomainName: "d-abc.execute-api.eu-west-1.amazonaws.com", hostedZoneId: "ZLY8HYME6SFDD" };
+          break;
+        case "aws:apigatewayv2/stage:Stage":
+          state.name = args.inputs.name;
+          break;
+      }
+      const recorded: RecordedResource = { type: args.type, name: args.name, inputs: args.inputs };
+      if (args.type === "aws:lambda/function:Function") {
+        pendingArchives.push(describeArchive(args.inputs.code as never).then((code) => void (recorded.code = code)));
+      }
+      resources.push(recorded);
+      return { id, state };
+    },
+    call(args: pulumi.runtime.MockCallArgs) {
+      if (args.token === "aws:index/getRegion:getRegion") return { name: REGION, region: REGION, id: REGION };
+      return args.inputs;
+    },
+  },
+  "notification-hub",
+  stack,
+  false,
+);
+
+async function main() {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const program = require(path.resolve(programPath)) as Record<string, unknown>;
+  const outputs: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(program)) {
+    if (pulumi.Output.isInstance(value)) {
+      outputs[key] = await new Promise((resolve) => (value as pulumi.Output<unknown>).apply((v) => resolve(v)));
+    }
+  }
+  await pulumi.runtime.disconnect();
+  await Promise.all(pendingArchives);
+  const monitor = pulumi.runtime.getMonitor() as unknown as { getRegisteredResources(): Map<string, unknown> };
+  const urns = [...monitor.getRegisteredResources().keys()];
+  fs.writeFileSync(outFile, JSON.stringify({ outputs, resources, urns }, null, 1));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});
