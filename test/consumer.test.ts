@@ -1,0 +1,97 @@
+/**
+ * Another Pulumi program installs the packed package (as from npm) and instantiates the
+ * component: its Lambdas must carry the library's handler code and run.
+ */
+import * as childProcess from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getConnection } from "../core/tables";
+import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
+import { routeEvent, sqsEvent, sqsRecord } from "./support/events";
+import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { runProgram, type ProgramRun } from "./support/pulumiRun";
+import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
+
+const ROOT = process.cwd();
+const WORK = path.join(ROOT, "test-output", "consumer");
+let run: ProgramRun;
+const artifacts: Record<string, Artifact> = {};
+
+function sh(command: string, cwd = ROOT): string {
+  return childProcess.execSync(command, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, npm_config_loglevel: "error" } });
+}
+
+beforeAll(async () => {
+  fs.rmSync(WORK, { recursive: true, force: true });
+  fs.mkdirSync(WORK, { recursive: true });
+  // `npm pack` builds dist/ (prepack) and packs exactly what npm would publish.
+  const tarball = sh(`npm pack --silent --pack-destination ${JSON.stringify(WORK)}`).trim().split("\n").pop()!;
+  for (const file of ["package.json", "index.ts", "Pulumi.yaml", "tsconfig.json"]) {
+    fs.copyFileSync(path.join(ROOT, "examples/consumer", file), path.join(WORK, file));
+  }
+  // The consumer's node_modules: this repo's (hard links, no download), with notification-hub
+  // installed from the tarball as npm would lay it out.
+  sh(`cp -al node_modules ${JSON.stringify(path.join(WORK, "node_modules"))}`);
+  const installed = path.join(WORK, "node_modules", "notification-hub");
+  fs.rmSync(installed, { recursive: true, force: true });
+  sh(`tar -xzf ${JSON.stringify(path.join(WORK, tarball))} -C ${JSON.stringify(WORK)} && mv package ${JSON.stringify(installed)}`, WORK);
+  run = await runProgram("index.ts", "staging", {}, WORK);
+  for (const fn of run.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^notifications-/, "")] = writeArtifact(fn);
+}, 240_000);
+
+describe("a consumer program using the published package", () => {
+  it("gets the whole hub from one component", () => {
+    expect(run.outputs.websocketUrl).toBe("wss://notifications-api-id.execute-api.eu-west-1.amazonaws.com/staging");
+    expect(Object.keys(artifacts).sort()).toEqual(["authorizer", "connect", "default", "deliver", "disconnect"]);
+    expect(run.ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((r) => r.inputs.policyArn)).toEqual([
+      "arn:aws:iam::123456789012:policy/notifications-publisher",
+    ]);
+  });
+
+  it("ships the library's handler code inside each zip, and only what the handler needs", () => {
+    const lines: string[] = [];
+    for (const [handler, artifact] of Object.entries(artifacts)) {
+      expect(artifact.packages, handler).toContain("notification-hub");
+      expect(artifact.packages.filter((p) => /^(@aws-sdk|@smithy|@pulumi|dynalite|fauxqs|ws|vitest|typescript)/.test(p)), handler).toEqual([]);
+      if (handler === "authorizer") expect(artifact.packages).toEqual(expect.arrayContaining(["jsonwebtoken", "bcryptjs"]));
+      else expect(artifact.packages).toEqual(["notification-hub"]);
+      expect(artifact.zipBytes).toBeLessThan(1024 * 1024);
+      lines.push(`${handler.padEnd(12)} zip ~${(artifact.zipBytes / 1024).toFixed(0).padStart(4)} KiB  packages: ${artifact.packages.join(", ")}`);
+    }
+    console.log("consumer Lambda archives:\n  " + lines.join("\n  "));
+  });
+
+  describe("and its Lambdas run", () => {
+    let dynamo: Dynamo;
+    let sqs: Sqs;
+    let management: ManagementApi;
+    beforeAll(async () => {
+      [dynamo, sqs, management] = await Promise.all([
+        startDynamo({ connectionsTable: "notifications-connections", authTable: "notifications-auth" }),
+        startSqs(),
+        startManagementApi("staging"),
+      ]);
+    });
+    afterAll(async () => {
+      await Promise.all([dynamo?.stop(), sqs?.stop(), management?.stop()]);
+    });
+
+    const env = (handler: string) => {
+      const variables = { ...(run.named(`notifications-${handler}`).inputs as { environment: { variables: Record<string, string> } }).environment.variables };
+      if (variables.MANAGEMENT_ENDPOINT) variables.MANAGEMENT_ENDPOINT = management.endpoint;
+      if (variables.QUEUE_URL) variables.QUEUE_URL = sqs.createQueue("consumer-" + Date.now()).queueUrl;
+      return { ...variables, DYNAMODB_ENDPOINT: dynamo.endpoint, SQS_ENDPOINT: sqs.endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" };
+    };
+
+    it("connect writes the row and deliver posts to it", async () => {
+      const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "consumer-1", { authorizer: { user_id: "u", room_id: "r" } }), env("connect"), ROOT);
+      expect(connected.value).toMatchObject({ statusCode: 200 });
+      expect(await getConnection(dynamo.client, "notifications-connections", "consumer-1")).toBeDefined();
+      const delivered = await invokeArtifact(artifacts.deliver, sqsEvent([sqsRecord(JSON.stringify({ room_id: "r", data: { type: "t" } }), "c-msg")]), env("deliver"), ROOT);
+      expect(delivered.value).toEqual({ batchItemFailures: [] });
+      expect(JSON.parse(management.received.get("consumer-1")![0])).toMatchObject({ id: "c-msg", data: { type: "t" } });
+      console.log(`consumer: cold require of connect ${connected.requireMs.toFixed(0)} ms, deliver ${delivered.requireMs.toFixed(0)} ms`);
+    });
+  });
+});
