@@ -35,8 +35,8 @@ export type LogSink = (line: string, level: LogLevel) => void;
 // console.<level> so Lambda's JSON log format files each line under the right level.
 const consoleSink: LogSink = (line, level) => console[level](line);
 
-export function createLogger(base: LogFields = {}, sink: LogSink = consoleSink): Logger {
-  const min = LEVEL_ORDER[configuredLevel()];
+export function createLogger(base: LogFields = {}, sink: LogSink = consoleSink, level: LogLevel = configuredLevel()): Logger {
+  const min = LEVEL_ORDER[level];
   const write = (level: LogLevel, message: string, fields?: LogFields) => {
     if (LEVEL_ORDER[level] < min) return;
     sink(JSON.stringify({ time: new Date().toISOString(), level, message, ...base, ...fields }), level);
@@ -46,6 +46,6 @@ export function createLogger(base: LogFields = {}, sink: LogSink = consoleSink):
     info: (m, f) => write("info", m, f),
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
-    child: (fields) => createLogger({ ...base, ...fields }, sink),
+    child: (fields) => createLogger({ ...base, ...fields }, sink, level),
   };
 }

@@ -12,9 +12,23 @@ export interface DefaultDeps {
   clientMessagesAllowed: boolean;
 }
 
+export const KEEP_ALIVE_ACTION = "ping";
+
+function isKeepAlive(body: string | undefined): boolean {
+  if (!body || body.length > 64) return false;
+  try {
+    return (JSON.parse(body) as { action?: unknown }).action === KEEP_ALIVE_ACTION;
+  } catch {
+    return false;
+  }
+}
+
 export function createDefaultHandler(deps: DefaultDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
+    // Browsers cannot send WebSocket pings; clients keep the connection under API Gateway's
+    // idle timeout with {"action":"ping"}, which needs no answer.
+    if (isKeepAlive(event.body)) return { statusCode: 200 };
     const hint = deps.clientMessagesAllowed
       ? 'the only action is "sendMessage": send {"action":"sendMessage","data":...}'
       : "this hub does not accept messages from clients";

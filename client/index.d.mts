@@ -1,0 +1,32 @@
+/** Browser client for notification-hub (see index.mjs). */
+export interface HubFrame {
+  id?: string;
+  room_id?: string | null;
+  user_id?: string | null;
+  data?: any;
+}
+export type Subscriber = (data: any, frame: HubFrame) => void;
+export type ConnectionState = "connecting" | "open" | "closed";
+export interface ConnectOptions {
+  /** The hub's WebSocket URL, `wss://host/{stage}`. */
+  url: string;
+  /** A connect token; with getToken instead, a fresh one is fetched after a refused handshake. */
+  token?: string;
+  getToken?: () => string | Promise<string>;
+  /** Reconnect with jittered exponential backoff. Default true. */
+  reconnect?: boolean;
+  /** Keep-alive interval, under API Gateway's 10-minute idle timeout. Default 5 minutes. */
+  keepAliveMs?: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** WebSocket implementation (e.g. the `ws` package outside browsers). Default globalThis.WebSocket. */
+  WebSocket?: typeof WebSocket;
+  onStateChange?: (state: ConnectionState) => void;
+}
+export interface HubConnection {
+  subscribe(type: string, callback: Subscriber): () => void;
+  send(data: unknown): void;
+  close(): void;
+  readonly state: ConnectionState;
+}
+export declare function connect(options: ConnectOptions): HubConnection;

@@ -1,0 +1,159 @@
+/**
+ * The local hub's demo page and the two small endpoints it needs, playing the app backend:
+ * issue a token, publish a notification through the queue. Local development only.
+ */
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import { describeError, type Logger } from "../core/log";
+import type { Notifier } from "../server";
+import type { LocalHubInfo } from "./index";
+
+interface DemoContext {
+  info: LocalHubInfo;
+  notifier: Notifier;
+  log: Logger;
+}
+
+/** The browser client, from the source tree or from the installed package. */
+function clientModulePath(): string {
+  const candidates = [path.join(__dirname, "../client/index.mjs"), path.join(__dirname, "../../client/index.mjs")];
+  const found = candidates.find((candidate) => fs.existsSync(candidate));
+  if (!found) throw new Error("client/index.mjs not found beside the local hub");
+  return found;
+}
+
+function send(response: http.ServerResponse, status: number, type: string, body: string): void {
+  response.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  response.end(body);
+}
+
+async function readJson(request: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > 256 * 1024) throw new RangeError("request body too large");
+    chunks.push(chunk as Buffer);
+  }
+  const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new TypeError("expected a JSON object");
+  return parsed as Record<string, unknown>;
+}
+
+export function handleDemoRequest(request: http.IncomingMessage, response: http.ServerResponse, context: DemoContext): void {
+  const url = new URL(request.url ?? "/", "http://local");
+  const route = `${request.method} ${url.pathname}`;
+  const json = (status: number, body: unknown) => send(response, status, "application/json", JSON.stringify(body));
+  switch (route) {
+    case "GET /":
+      return send(response, 200, "text/html; charset=utf-8", demoPage(context.info));
+    case "GET /client.mjs":
+      return send(response, 200, "text/javascript; charset=utf-8", fs.readFileSync(clientModulePath(), "utf8"));
+    case "GET /health":
+      return json(200, { ok: true });
+    case "POST /demo/token":
+    case "POST /demo/publish":
+      readJson(request)
+        .then(async (body) => {
+          if (route === "POST /demo/token") {
+            const token = await context.notifier.issueToken({ userId: body.userId as string, roomId: body.roomId as string });
+            return json(200, { token });
+          }
+          const { messageId } = await context.notifier.publish({ roomId: body.roomId as string, userId: (body.userId as string) ?? null, data: body.data });
+          return json(200, { messageId });
+        })
+        .catch((err: unknown) => {
+          const clientError = err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError;
+          if (!clientError) context.log.error("demo request failed", { route, ...describeError(err) });
+          json(clientError ? 400 : 500, { error: (err as Error).message });
+        });
+      return;
+    default:
+      return json(404, { message: "Not Found" });
+  }
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function demoPage(info: LocalHubInfo): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>notification-hub · local</title>
+<style>
+  body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 52rem; color: #1d2330; padding: 0 1rem; }
+  h1 { font-size: 1.4rem; margin-bottom: .2rem; } .muted { color: #667; font-size: .85rem; }
+  fieldset { border: 1px solid #d4d8e0; border-radius: 8px; margin: 1rem 0; padding: .8rem 1rem; }
+  label { margin-right: .8rem; } input { font: inherit; padding: .25rem .4rem; border: 1px solid #bbc; border-radius: 4px; }
+  button { font: inherit; padding: .3rem .9rem; border-radius: 4px; border: 1px solid #2b5fd9; background: #2f6bff; color: white; cursor: pointer; }
+  #status { font-weight: 600; } #status[data-state=open] { color: #18864b; } #status[data-state=closed] { color: #b3261e; }
+  table { width: 100%; border-collapse: collapse; font-size: .9rem; } th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
+  td code { white-space: pre-wrap; word-break: break-all; } .type { font-weight: 600; }
+</style>
+</head>
+<body>
+<h1>notification-hub — local hub</h1>
+<div class="muted">WebSocket <code>${escapeHtml(info.websocketUrl)}</code> · queue <code>${escapeHtml(info.queueUrl)}</code></div>
+
+<fieldset>
+  <legend>Connect</legend>
+  <label>User <input id="user" value="alice" size="10"></label>
+  <label>Room <input id="room" value="lobby" size="10"></label>
+  <button id="connect">Get token &amp; connect</button>
+  <span id="status" data-state="closed">disconnected</span>
+</fieldset>
+
+<fieldset>
+  <legend>Publish to the room (through the queue, as an app backend would)</legend>
+  <label>Type <input id="type" value="info" size="10"></label>
+  <label>Data <input id="data" value="Hello from the demo" size="28"></label>
+  <button id="publish">Publish</button>
+</fieldset>
+
+<h2 style="font-size:1.1rem">Notifications</h2>
+<table><thead><tr><th>Time</th><th>Type</th><th>From</th><th>Data</th></tr></thead><tbody id="log"></tbody></table>
+
+<script type="module">
+import { connect } from "/client.mjs";
+const $ = (id) => document.getElementById(id);
+let hub;
+function setStatus(state) {
+  $("status").dataset.state = state;
+  $("status").textContent = state === "open" ? "connected as " + $("user").value + " in " + $("room").value : state;
+}
+async function post(path, body) {
+  const response = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const json = await response.json();
+  if (!response.ok) throw new Error(json.error || response.statusText);
+  return json;
+}
+$("connect").onclick = () => {
+  hub?.close();
+  const userId = $("user").value, roomId = $("room").value;
+  hub = connect({
+    url: ${JSON.stringify(info.websocketUrl)},
+    getToken: async () => (await post("/demo/token", { userId, roomId })).token,
+    onStateChange: setStatus,
+  });
+  hub.subscribe("*", (data, frame) => {
+    const row = document.createElement("tr");
+    const cells = [new Date().toLocaleTimeString(), data && data.type, frame.user_id ?? "", JSON.stringify(data && "data" in data ? data.data : data)];
+    cells.forEach((text, i) => {
+      const cell = document.createElement("td");
+      if (i === 3) { const code = document.createElement("code"); code.textContent = text; cell.append(code); } else cell.textContent = text ?? "";
+      if (i === 1) cell.className = "type";
+      row.append(cell);
+    });
+    row.dataset.id = frame.id;
+    $("log").prepend(row);
+  });
+};
+$("publish").onclick = () =>
+  post("/demo/publish", { roomId: $("room").value, userId: $("user").value, data: { type: $("type").value, data: $("data").value } })
+    .catch((err) => alert(err.message));
+</script>
+</body>
+</html>`;
+}

@@ -1,0 +1,57 @@
+/**
+ * The Lambda handlers, wired for the local hub: the same modules and factories the
+ * Lambdas use, with clients pointed at dynalite, fauxqs and the local @connections API.
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
+import type { Logger } from "../core/log";
+import { chunkEnqueuer } from "../core/queue";
+import { createAuthorizerHandler } from "../handlers/authorizer";
+import { createConnectHandler } from "../handlers/connect";
+import { createDefaultHandler } from "../handlers/default";
+import { createDeliverHandler } from "../handlers/deliver";
+import { createDisconnectHandler } from "../handlers/disconnect";
+import { createSendMessageHandler } from "../handlers/sendMessage";
+
+export interface LocalHandlerConfig {
+  dynamodbEndpoint: string;
+  sqsEndpoint: string;
+  managementEndpoint: string;
+  queueUrl: string;
+  connectionsTable: string;
+  authTable: string;
+  jwtSecret: string;
+  allowClientMessages: boolean;
+  largeRoomChunkSize?: number;
+  log: Logger;
+}
+
+export function createLocalHandlers(config: LocalHandlerConfig) {
+  const db: DynamoDBClient = dynamoClient({ endpoint: config.dynamodbEndpoint });
+  const management = managementClient(config.managementEndpoint);
+  const fanout = (handler: string): FanoutDeps => ({
+    db,
+    management,
+    connectionsTable: config.connectionsTable,
+    log: config.log.child({ handler }),
+    chunkSize: config.largeRoomChunkSize ?? DEFAULT_CHUNK_SIZE,
+    enqueueChunks: chunkEnqueuer(sqsClient({ endpoint: config.sqsEndpoint }), config.queueUrl),
+  });
+  return {
+    db,
+    authorizer: createAuthorizerHandler({
+      db,
+      authTable: config.authTable,
+      jwtSecret: async () => config.jwtSecret,
+      log: config.log.child({ handler: "authorizer" }),
+    }),
+    connect: createConnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "connect" }) }),
+    disconnect: createDisconnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "disconnect" }) }),
+    sendMessage: config.allowClientMessages ? createSendMessageHandler(fanout("sendMessage")) : undefined,
+    default: createDefaultHandler({ management, log: config.log.child({ handler: "default" }), clientMessagesAllowed: config.allowClientMessages }),
+    deliver: createDeliverHandler(fanout("deliver")),
+  };
+}
+
+export type LocalHandlers = ReturnType<typeof createLocalHandlers>;

@@ -1,0 +1,272 @@
+/**
+ * The whole hub on one machine, no AWS account: dynalite (DynamoDB), fauxqs (SQS), an API
+ * Gateway WebSocket emulator calling the real handler modules, and an SQS poller playing
+ * the event source mapping.
+ *
+ * ```ts
+ * import { startLocalHub } from "notification-hub/local";
+ * const hub = await startLocalHub({ port: 0 });
+ * const token = await hub.notifier.issueToken({ userId: "u1", roomId: "r1" });
+ * const ws = new WebSocket(`${hub.websocketUrl}?token=${token}`);
+ * ```
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import * as path from "path";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { dynamoClient, sqsClient } from "../core/aws";
+import { createLogger, type Logger, type LogLevel } from "../core/log";
+import { authTable, connectionsTable, createTableInput } from "../core/schema";
+import { createNotifier, type Notifier } from "../server";
+import { createApiGateway, type ApiGatewayLimits } from "./apiGateway";
+import { handleDemoRequest } from "./demo";
+import { createLocalHandlers } from "./handlers";
+import { startSqsPoller } from "./sqsPoller";
+
+export interface LocalHubOptions {
+  /** HTTP/WebSocket port; 0 picks a free one. Default 8787. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1 (the demo endpoints issue tokens to anyone who asks). */
+  host?: string;
+  /** Stage, the WebSocket URL's path. Default "local". */
+  stage?: string;
+  /** Persist tables and the dev secrets here; default: in memory. Queued messages are always in memory. */
+  dataDir?: string;
+  /** Signing secret; default: random per start, or kept in dataDir. */
+  jwtSecret?: string;
+  /** Issuer passcode; default: random per start, or kept in dataDir. */
+  passcode?: string;
+  /** Whether the sendMessage route exists. Default true. */
+  allowClientMessages?: boolean;
+  /** API Gateway limits, shorter for tests. */
+  limits?: Partial<ApiGatewayLimits>;
+  queue?: {
+    /** Default 30 s (Lambda's 6 × 5 s would be unhandy locally). */
+    visibilityTimeoutSeconds?: number;
+    /** Default 5. */
+    maxReceiveCount?: number;
+    /** Default 10. */
+    batchSize?: number;
+    /** Concurrent pollers. Default 4. */
+    concurrency?: number;
+    /** Long-poll wait. Default 2 s. */
+    waitTimeSeconds?: number;
+  };
+  /** Connections one deliver call posts to before splitting the room. Default 1000. */
+  largeRoomChunkSize?: number;
+  /** Handler and hub log level. Default "warn". */
+  logLevel?: LogLevel;
+  logger?: Logger;
+  /** Write endpoints and dev secrets here for the CLI; removed on stop. */
+  stateFile?: string;
+  /** bcrypt cost for the convenience notifier. Default 10. */
+  bcryptCost?: number;
+}
+
+export interface LocalHubInfo {
+  websocketUrl: string;
+  httpUrl: string;
+  managementEndpoint: string;
+  queueUrl: string;
+  queueArn: string;
+  deadLetterQueueUrl: string;
+  dynamodbEndpoint: string;
+  sqsEndpoint: string;
+  connectionsTableName: string;
+  authTableName: string;
+  jwtSecret: string;
+  passcode: string;
+  stage: string;
+  region: string;
+}
+
+export interface LocalHub extends LocalHubInfo {
+  /** An app-backend SDK already pointed at this hub. */
+  notifier: Notifier;
+  /** Restart nothing, just stop: closes sockets (each runs $disconnect), the poller and both servers. */
+  stop(): Promise<void>;
+}
+
+export const LOCAL_REGION = "us-east-1";
+export const DEFAULT_LOCAL_PORT = 8787;
+
+interface DynaliteServer {
+  listen(port: number, host: string, callback: () => void): void;
+  address(): AddressInfo;
+  close(callback?: (err?: Error) => void): void;
+}
+
+async function startDynalite(dataDir: string | undefined): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dynalite = require("dynalite") as (options: object) => DynaliteServer;
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(dataDir ? { path: path.join(dataDir, "dynamodb") } : {}) });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    endpoint: `http://127.0.0.1:${server.address().port}`,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function startFauxqsServer() {
+  // fauxqs is an ES module; with module "node16" this stays a real import() in CommonJS output.
+  const { startFauxqs } = await import("fauxqs");
+  return startFauxqs({ port: 0, logger: false, host: "localhost", defaultRegion: LOCAL_REGION });
+}
+
+async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string }): Promise<void> {
+  for (const [name, schema] of [
+    [names.connections, connectionsTable],
+    [names.auth, authTable],
+  ] as const) {
+    try {
+      await db.send(new CreateTableCommand(createTableInput(name, schema)));
+    } catch (err) {
+      if ((err as Error).name !== "ResourceInUseException") throw err; // kept from an earlier run (--data-dir)
+    }
+  }
+}
+
+/** Dev secrets: given, or kept in the data dir so tokens survive a restart, or fresh. */
+function devSecrets(options: LocalHubOptions): { jwtSecret: string; passcode: string } {
+  const fresh = () => crypto.randomBytes(32).toString("hex");
+  const file = options.dataDir ? path.join(options.dataDir, "secrets.json") : undefined;
+  const stored = file && fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { jwtSecret: string; passcode: string }) : undefined;
+  const secrets = { jwtSecret: options.jwtSecret ?? stored?.jwtSecret ?? fresh(), passcode: options.passcode ?? stored?.passcode ?? fresh() };
+  if (file) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  }
+  return secrets;
+}
+
+export async function startLocalHub(options: LocalHubOptions = {}): Promise<LocalHub> {
+  const stage = options.stage ?? "local";
+  if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
+  const log = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
+  if (options.dataDir) fs.mkdirSync(options.dataDir, { recursive: true });
+  const { jwtSecret, passcode } = devSecrets(options);
+  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth" };
+  const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
+
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const dynamo = await startDynalite(options.dataDir);
+    stops.push(dynamo.stop);
+    const fauxqs = await startFauxqsServer();
+    stops.push(() => fauxqs.stop());
+    const db = dynamoClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION });
+    await ensureTables(db, names);
+
+    const deadLetters = fauxqs.createQueue("notification-hub-dead-letters", { region: LOCAL_REGION });
+    const queue = fauxqs.createQueue("notification-hub-notifications", {
+      region: LOCAL_REGION,
+      attributes: {
+        VisibilityTimeout: String(queueSettings.visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: String(queueSettings.maxReceiveCount) }),
+      },
+    });
+
+    const server = http.createServer();
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? DEFAULT_LOCAL_PORT, options.host ?? "127.0.0.1", () => resolve());
+    });
+    stops.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections(); // keep-alive clients of @connections would hold it open
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
+    const info: LocalHubInfo = {
+      websocketUrl: `ws://${host}:${port}/${stage}`,
+      httpUrl: `http://${host}:${port}/`,
+      managementEndpoint: `http://${host}:${port}/${stage}`,
+      queueUrl: queue.queueUrl,
+      queueArn: queue.queueArn,
+      deadLetterQueueUrl: deadLetters.queueUrl,
+      dynamodbEndpoint: dynamo.endpoint,
+      sqsEndpoint: fauxqs.address,
+      connectionsTableName: names.connections,
+      authTableName: names.auth,
+      jwtSecret,
+      passcode,
+      stage,
+      region: LOCAL_REGION,
+    };
+
+    const handlers = createLocalHandlers({
+      dynamodbEndpoint: info.dynamodbEndpoint,
+      sqsEndpoint: info.sqsEndpoint,
+      managementEndpoint: info.managementEndpoint,
+      queueUrl: info.queueUrl,
+      connectionsTable: names.connections,
+      authTable: names.auth,
+      jwtSecret,
+      allowClientMessages: options.allowClientMessages ?? true,
+      largeRoomChunkSize: options.largeRoomChunkSize,
+      log,
+    });
+    const api = createApiGateway(server, {
+      stage,
+      apiId: "local",
+      region: LOCAL_REGION,
+      authorizer: handlers.authorizer,
+      routes: { $connect: handlers.connect, $disconnect: handlers.disconnect, $default: handlers.default, sendMessage: handlers.sendMessage },
+      limits: options.limits,
+      log,
+    });
+    stops.push(() => api.close());
+
+    const notifier = createNotifier({
+      queueUrl: info.queueUrl,
+      authTableName: names.auth,
+      connectionsTableName: names.connections,
+      managementEndpoint: info.managementEndpoint,
+      jwtSecret,
+      passcode,
+      region: LOCAL_REGION,
+      endpoints: { sqs: info.sqsEndpoint, dynamodb: info.dynamodbEndpoint },
+      bcryptCost: options.bcryptCost,
+    });
+    server.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
+      if (api.handleManagement(request, response)) return;
+      handleDemoRequest(request, response, { info, notifier, log });
+    });
+
+    const poller = startSqsPoller({
+      sqs: sqsClient({ endpoint: info.sqsEndpoint, region: LOCAL_REGION }),
+      queueUrl: info.queueUrl,
+      queueArn: info.queueArn,
+      region: LOCAL_REGION,
+      handler: handlers.deliver,
+      batchSize: queueSettings.batchSize,
+      concurrency: queueSettings.concurrency,
+      waitTimeSeconds: queueSettings.waitTimeSeconds,
+      log,
+    });
+    // Stop order (reversed): poller, then sockets, then servers.
+    stops.push(() => poller.stop());
+
+    if (options.stateFile) {
+      const stateFile = options.stateFile;
+      fs.mkdirSync(path.dirname(stateFile), { recursive: true });
+      fs.writeFileSync(stateFile, JSON.stringify({ ...info, pid: process.pid }, null, 2), { mode: 0o600 });
+      stops.unshift(async () => fs.rmSync(stateFile, { force: true }));
+    }
+
+    let stopping: Promise<void> | undefined;
+    return { ...info, notifier, stop: () => (stopping ??= stopAll()) };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
