@@ -25,14 +25,15 @@ import {
   signConnectToken,
 } from "../core/tokens";
 
+/** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
 export interface NotifierOptions {
-  queueUrl: string;
-  authTableName: string;
-  connectionsTableName: string;
+  queueUrl?: string;
+  authTableName?: string;
+  connectionsTableName?: string;
   /** `https://host/{stage}`: used by revokeToken to close live connections. */
-  managementEndpoint: string;
+  managementEndpoint?: string;
   /** The HS512 signing secret the authorizer verifies with. */
-  jwtSecret: string;
+  jwtSecret?: string;
   /**
    * Issuer-only passcode the token secret is derived from; never given to the hub. Without
    * it the secret is derived from `jwtSecret`, and then the signing key alone can mint
@@ -66,9 +67,13 @@ export interface Notifier {
   publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }>;
 }
 
-function requireOption(options: NotifierOptions, key: keyof NotifierOptions): void {
+type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "managementEndpoint" | "jwtSecret";
+
+/** Each method needs only some options (a publish-only backend needs just queueUrl); it says which is missing. */
+function requireOption(options: NotifierOptions, key: StringOption, method: string): string {
   const value = options[key];
-  if (typeof value !== "string" || value.length === 0) throw new TypeError(`createNotifier: ${key} is required`);
+  if (typeof value !== "string" || value.length === 0) throw new TypeError(`${method}: ${key} is required (pass it to createNotifier)`);
+  return value;
 }
 
 function idOrThrow(value: unknown, field: string): string {
@@ -78,17 +83,22 @@ function idOrThrow(value: unknown, field: string): string {
 }
 
 export function createNotifier(options: NotifierOptions): Notifier {
-  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "managementEndpoint", "jwtSecret"] as const) {
-    requireOption(options, key);
+  if (typeof options !== "object" || options === null) throw new TypeError("createNotifier: options are required");
+  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "managementEndpoint", "jwtSecret", "passcode", "region"] as const) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== "string" || value.length === 0)) throw new TypeError(`createNotifier: ${key} must be a non-empty string`);
   }
   const region = options.region;
   const db = dynamoClient({ region, endpoint: options.endpoints?.dynamodb });
   const sqs = sqsClient({ region, endpoint: options.endpoints?.sqs });
-  const management = managementClient(options.endpoints?.management ?? options.managementEndpoint, { region });
-  const passcode = options.passcode ?? crypto.createHmac("sha256", options.jwtSecret).update("notification-hub/passcode").digest("hex");
+  const managementEndpoint = options.endpoints?.management ?? options.managementEndpoint;
+  const management = managementEndpoint ? managementClient(managementEndpoint, { region }) : undefined;
   const cost = options.bcryptCost ?? BCRYPT_COST;
 
   async function issueToken(input: IssueTokenInput): Promise<string> {
+    const authTableName = requireOption(options, "authTableName", "issueToken");
+    const jwtSecret = requireOption(options, "jwtSecret", "issueToken");
+    const passcode = options.passcode ?? crypto.createHmac("sha256", jwtSecret).update("notification-hub/passcode").digest("hex");
     const userId = idOrThrow(input.userId, "userId");
     const roomId = idOrThrow(input.roomId, "roomId");
     const ttl = input.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
@@ -100,17 +110,17 @@ export function createNotifier(options: NotifierOptions): Notifier {
     // A live row means other tabs hold tokens of this generation: share it. No row (never
     // issued, revoked, or expired) starts a new generation that old tokens cannot match.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const row = await getAuthRow(db, options.authTableName, userId, roomId);
+      const row = await getAuthRow(db, authTableName, userId, roomId);
       if (row && row.generation && row.expiresAt > now) {
-        await extendAuthRow(db, options.authTableName, row, exp);
+        await extendAuthRow(db, authTableName, row, exp);
         const secret = deriveTokenSecret(passcode, userId, roomId, row.generation);
-        return signConnectToken({ userId, roomId, secret, exp }, options.jwtSecret);
+        return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
       }
       const generation = newGeneration();
       const secret = deriveTokenSecret(passcode, userId, roomId, generation);
       const tokenHash = await bcrypt.hash(secret, cost);
-      if (await createAuthRow(db, options.authTableName, { userId, roomId, tokenHash, generation, expiresAt: exp })) {
-        return signConnectToken({ userId, roomId, secret, exp }, options.jwtSecret);
+      if (await createAuthRow(db, authTableName, { userId, roomId, tokenHash, generation, expiresAt: exp })) {
+        return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
       }
       // Another issuer created the row first: loop and share its generation.
     }
@@ -118,20 +128,23 @@ export function createNotifier(options: NotifierOptions): Notifier {
   }
 
   async function revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }> {
+    const authTableName = requireOption(options, "authTableName", "revokeToken");
+    const connectionsTableName = requireOption(options, "connectionsTableName", "revokeToken");
+    requireOption(options, "managementEndpoint", "revokeToken");
     const userId = idOrThrow(input.userId, "userId");
     const roomId = idOrThrow(input.roomId, "roomId");
     // Row first: from here on no token of this user and room passes the authorizer.
-    await deleteAuthRow(db, options.authTableName, userId, roomId);
+    await deleteAuthRow(db, authTableName, userId, roomId);
     let closedConnections = 0;
-    for await (const page of roomPages(db, options.connectionsTableName, roomId)) {
+    for await (const page of roomPages(db, connectionsTableName, roomId)) {
       for (const { connectionId, userId: owner } of page.connections) {
         if (owner !== userId) continue;
         try {
-          await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+          await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
         } catch (err) {
           if (!isGone(err)) throw err;
         }
-        await deleteConnection(db, options.connectionsTableName, connectionId);
+        await deleteConnection(db, connectionsTableName, connectionId);
         closedConnections++;
       }
     }
@@ -139,13 +152,15 @@ export function createNotifier(options: NotifierOptions): Notifier {
   }
 
   async function publish(input: PublishInput): Promise<{ messageId: string }> {
+    const queueUrl = requireOption(options, "queueUrl", "publish");
     const body = buildPublishBody(input);
-    const result = await sqs.send(new SendMessageCommand({ QueueUrl: options.queueUrl, MessageBody: body }));
+    const result = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
     if (!result.MessageId) throw new Error("publish: SQS returned no MessageId");
     return { messageId: result.MessageId };
   }
 
   async function publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }> {
+    const queueUrl = requireOption(options, "queueUrl", "publishBatch");
     if (!Array.isArray(inputs)) throw new TypeError("publishBatch: expected an array of notifications");
     // Validate everything before sending anything, so a bad item never half-sends a batch.
     const bodies = inputs.map((input, i) => {
@@ -159,7 +174,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
     for (let start = 0; start < bodies.length; start += 10) {
       let pending = bodies.slice(start, start + 10).map((body, j) => ({ Id: String(start + j), MessageBody: body }));
       for (let attempt = 0; pending.length > 0; attempt++) {
-        const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: options.queueUrl, Entries: pending }));
+        const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
         for (const ok of result.Successful ?? []) if (ok.Id && ok.MessageId) messageIds[Number(ok.Id)] = ok.MessageId;
         const failed = new Set((result.Failed ?? []).map((f) => f.Id));
         if (failed.size > 0 && attempt >= 2) {

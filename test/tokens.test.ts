@@ -126,8 +126,8 @@ describe("token properties", () => {
   it("rejects bad issue input with a clear error", async () => {
     await expect(notifier.issueToken({ userId: "", roomId: "r1" })).rejects.toThrow(/userId must not be empty/);
     await expect(notifier.issueToken({ userId: "u", roomId: "r1", ttlSeconds: 0 })).rejects.toThrow(/ttlSeconds/);
-    expect(() => createNotifier({ queueUrl: "", authTableName: "a", connectionsTableName: "c", managementEndpoint: "m", jwtSecret: "s" })).toThrow(
-      /queueUrl is required/,
-    );
+    expect(() => createNotifier({ queueUrl: "", authTableName: "a" })).toThrow(/queueUrl must be a non-empty string/);
+    await expect(createNotifier({ queueUrl: "q" }).issueToken({ userId: "u", roomId: "r" })).rejects.toThrow(/issueToken: authTableName is required/);
+    await expect(createNotifier({ authTableName: "a" }).publish({ roomId: "r", data: 1 })).rejects.toThrow(/publish: queueUrl is required/);
   });
 });
