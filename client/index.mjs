@@ -118,6 +118,8 @@ export function connect(options) {
       keepAliveTimer = setInterval(() => ws.readyState === Impl.OPEN && ws.send(KEEP_ALIVE_FRAME), keepAliveMs);
     };
     ws.onmessage = onMessage;
+    // Every failure ends in a close event, where reconnecting happens; nothing to do here.
+    ws.onerror = () => {};
     ws.onclose = () => {
       clearInterval(keepAliveTimer);
       if (socket === ws) socket = undefined;
