@@ -43,6 +43,7 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
       failed: result.failed.length,
       handed_off: result.handedOff,
       items_read: result.itemsRead,
+      capacity_units: result.capacityUnits,
     };
     if (result.failed.length === 0) {
       deps.log.info("delivered", summary);

@@ -10,7 +10,7 @@ import { chunkEnqueuer } from "../core/queue";
 import { createAuthorizerHandler } from "../handlers/authorizer";
 import { createConnectHandler } from "../handlers/connect";
 import { createDefaultHandler } from "../handlers/default";
-import { createDeliverHandler } from "../handlers/deliver";
+import { createDeliverHandler, type DeliverHandler } from "../handlers/deliver";
 import { createDisconnectHandler } from "../handlers/disconnect";
 import { createSendMessageHandler } from "../handlers/sendMessage";
 
@@ -25,6 +25,8 @@ export interface LocalHandlerConfig {
   allowClientMessages: boolean;
   largeRoomChunkSize?: number;
   log: Logger;
+  /** Replaces the deliver handler (benchmarks run the seed's algorithm through the same hub). */
+  deliverFactory?: (deps: FanoutDeps) => DeliverHandler;
 }
 
 export function createLocalHandlers(config: LocalHandlerConfig) {
@@ -50,7 +52,7 @@ export function createLocalHandlers(config: LocalHandlerConfig) {
     disconnect: createDisconnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "disconnect" }) }),
     sendMessage: config.allowClientMessages ? createSendMessageHandler(fanout("sendMessage")) : undefined,
     default: createDefaultHandler({ management, log: config.log.child({ handler: "default" }), clientMessagesAllowed: config.allowClientMessages }),
-    deliver: createDeliverHandler(fanout("deliver")),
+    deliver: (config.deliverFactory ?? createDeliverHandler)(fanout("deliver")),
   };
 }
 

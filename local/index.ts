@@ -22,7 +22,7 @@ import { authTable, connectionsTable, createTableInput } from "../core/schema";
 import { createNotifier, type Notifier } from "../server";
 import { createApiGateway, type ApiGatewayLimits } from "./apiGateway";
 import { handleDemoRequest } from "./demo";
-import { createLocalHandlers } from "./handlers";
+import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
 import { startSqsPoller } from "./sqsPoller";
 
 export interface LocalHubOptions {
@@ -63,6 +63,8 @@ export interface LocalHubOptions {
   stateFile?: string;
   /** bcrypt cost for the convenience notifier. Default 10. */
   bcryptCost?: number;
+  /** Replaces the deliver handler; benchmarks use it to run the seed's algorithm through the same hub. */
+  deliverFactory?: LocalHandlerConfig["deliverFactory"];
 }
 
 export interface LocalHubInfo {
@@ -213,6 +215,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       jwtSecret,
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
+      deliverFactory: options.deliverFactory,
       log,
     });
     const api = createApiGateway(server, {

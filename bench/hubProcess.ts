@@ -1,0 +1,45 @@
+/**
+ * Runs one local hub in its own process for the benchmarks (clients live in the parent:
+ * 10,000 sockets on each side would not fit one process's file limit). Prints the hub's
+ * endpoints as one JSON line, then the deliver handler's summaries as "@@metric {...}" lines.
+ * Usage: node -r ts-node/register/transpile-only bench/hubProcess.ts '{"mode":"ours"|"seed", ...}'
+ */
+import { createLogger } from "../core/log";
+import { startLocalHub } from "../local";
+import { createSeedDeliverHandler } from "./baselines/seedDelivery";
+
+interface HubProcessOptions {
+  mode: "ours" | "seed";
+  largeRoomChunkSize?: number;
+  pollers?: number;
+}
+
+async function main() {
+  const options = JSON.parse(process.argv[2] ?? "{}") as HubProcessOptions;
+  const logger = createLogger({}, (line) => {
+    const entry = JSON.parse(line) as { message?: string; level?: string };
+    if (entry.message === "delivered" || entry.message?.startsWith("delivered;")) process.stdout.write(`@@metric ${line}\n`);
+    else if (entry.level === "error" || entry.level === "warn") process.stderr.write(line + "\n");
+  }, "info");
+  let managementEndpoint = "";
+  const hub = await startLocalHub({
+    port: 0,
+    logger,
+    largeRoomChunkSize: options.largeRoomChunkSize,
+    queue: { concurrency: options.pollers ?? 8, waitTimeSeconds: 1, batchSize: 10 },
+    limits: { idleTimeoutMs: 60 * 60_000 },
+    deliverFactory: options.mode === "seed" ? (deps) => createSeedDeliverHandler(deps, () => managementEndpoint) : undefined,
+  });
+  managementEndpoint = hub.managementEndpoint;
+  const { notifier: _notifier, stop, ...info } = hub;
+  void _notifier;
+  process.stdout.write(JSON.stringify(info) + "\n");
+  const shutdown = () => void stop().then(() => process.exit(0));
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,279 @@
+/**
+ * `npm run bench`: the hub against the seed article's design, on the local hub, same machine,
+ * same run. Prints a table, writes bench/results.json and bench/chart.svg, and refreshes the
+ * figures in BENCHMARKS.md.
+ *
+ *   npm run bench                          all scenarios, full size
+ *   npm run bench -- --quick               all scenarios, small (a minute or two)
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load
+ */
+import * as childProcess from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseArgs } from "util";
+import { WebSocket } from "ws";
+import { mapWithConcurrency } from "../core/fanout";
+import { lambdaRuntimeModules, writeArtifact } from "../test/support/artifacts";
+import { runProgram, stackConfig } from "../test/support/pulumiRun";
+import { renderChart } from "./chart";
+import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
+
+const ROOT = path.resolve(__dirname, "..");
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true });
+if (values.help) {
+  process.stdout.write(fs.readFileSync(__filename, "utf8").split("*/")[0].replace(/^\/\*\*?/, "").replace(/^ \* ?/gm, "") + "\n");
+  process.exit(0);
+}
+const only = new Set((values.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim()));
+for (const name of only) {
+  if (!SCENARIOS.includes(name as Scenario)) {
+    console.error(`bench: unknown scenario "${name}" (scenarios: ${SCENARIOS.join(", ")})`);
+    process.exit(2);
+  }
+}
+const quick = values.quick ?? false;
+const SIZE = quick
+  ? { table: 2_000, fanoutRoom: 100, fanoutMessages: 3, chart: [25, 50, 100, 200], large: 1_000, largeChunk: 100, connect: 10, loadClients: 200, loadMessages: 20 }
+  : { table: 20_000, fanoutRoom: 1_000, fanoutMessages: 5, chart: [100, 250, 500, 1_000, 2_000, 4_000], large: 10_000, largeChunk: 1_000, connect: 50, loadClients: 1_000, loadMessages: 100 };
+
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  quick,
+  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+};
+const table: string[][] = [["scenario", "figure", "ours", "seed baseline"]];
+const row = (...cells: (string | number)[]) => table.push(cells.map(String));
+const ms = (value: number) => (Number.isFinite(value) ? `${Math.round(value)} ms` : "n/a");
+
+/** One notification to a pool: time from SendMessage to the last client's receipt, and the hub's read figures. */
+async function measure(hub: HubProcess, pool: ClientPool, roomId: string, timeoutMs = 120_000) {
+  const { messageId, sentAt } = await hub.publish(roomId, { type: "bench", data: { sentAt: Date.now() } });
+  const { received, lastAt } = await pool.waitFor(messageId, timeoutMs);
+  // The deliver summary may trail the last post by a moment.
+  const deadline = Date.now() + 5_000;
+  while (!hub.metrics.some((m) => m.id === messageId) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  const metrics = hub.metrics.filter((m) => m.id === messageId);
+  return {
+    ms: lastAt - sentAt,
+    lost: pool.sockets.length - received,
+    itemsRead: metrics.reduce((sum, m) => sum + (m.items_read ?? 0), 0),
+    capacityUnits: metrics.reduce((sum, m) => sum + (m.capacity_units ?? 0), 0),
+    invocations: metrics.length,
+  };
+}
+
+type DeliveryRun = { fanout?: Awaited<ReturnType<typeof measure>>[]; chart?: { size: number; ms: number; lost: number }[]; large?: Awaited<ReturnType<typeof measure>> };
+
+/** Scenarios 1 and 2 and the chart, for one design: a table of background rows, then rooms of real clients. */
+async function deliveryScenarios(mode: "ours" | "seed"): Promise<DeliveryRun> {
+  const out: DeliveryRun = {};
+  console.error(`\n[${mode}] delivery scenarios`);
+  const hub = await startHubProcess({ mode, largeRoomChunkSize: SIZE.largeChunk, pollers: 8 });
+  try {
+    if (only.has("fanout")) {
+      await hub.seedRows(SIZE.table - SIZE.fanoutRoom, 1_000);
+      const pool = await ClientPool.connect(hub, "fanout", SIZE.fanoutRoom);
+      out.fanout = [];
+      for (let i = 0; i < SIZE.fanoutMessages; i++) out.fanout.push(await measure(hub, pool, "fanout"));
+      note(`fanout: ${out.fanout.map((r) => `${r.ms} ms`).join(", ")}; items read ${out.fanout[0].itemsRead}; lost ${out.fanout.reduce((s, r) => s + r.lost, 0)}`);
+      await pool.close();
+
+      out.chart = [];
+      for (const size of SIZE.chart) {
+        const room = `chart-${size}`;
+        const sizedPool = await ClientPool.connect(hub, room, size, { label: `connecting ${size} clients` });
+        const runs = [];
+        for (let i = 0; i < 3; i++) runs.push(await measure(hub, sizedPool, room));
+        out.chart.push({ size, ms: median(runs.map((r) => r.ms)), lost: runs.reduce((s, r) => s + r.lost, 0) });
+        note(`room of ${size}: ${median(runs.map((r) => r.ms))} ms (median of 3)`);
+        await sizedPool.close();
+      }
+    }
+    if (only.has("large")) {
+      const pool = await ClientPool.connect(hub, "large", SIZE.large, { label: `connecting ${SIZE.large} clients` });
+      const runs = [];
+      for (let i = 0; i < 3; i++) runs.push(await measure(hub, pool, "large", 180_000));
+      out.large = runs.sort((a, b) => a.ms - b.ms)[1];
+      out.large.lost = runs.reduce((s, r) => s + r.lost, 0);
+      note(`large room: ${runs.map((r) => `${r.ms} ms`).join(", ")}; ${out.large.invocations} deliver invocation(s)`);
+      await pool.close();
+    }
+  } finally {
+    await hub.stop();
+  }
+  return out;
+}
+
+async function artifactsScenario() {
+  console.error("\n[artifacts] serializing the development stack and timing a cold require of each Lambda");
+  const run = await runProgram("index.ts", "development", stackConfig("development"));
+  const modules = lambdaRuntimeModules(ROOT);
+  const rows = [];
+  for (const fn of run.ofType("aws:lambda/function:Function")) {
+    const artifact = writeArtifact(fn);
+    const env = { ...(fn.inputs as { environment: { variables: Record<string, string> } }).environment.variables, JWT_SECRET: "x" };
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const output = childProcess.execFileSync(process.execPath, [path.join(__dirname, "requireArtifact.js"), artifact.dir], {
+        env: { PATH: process.env.PATH ?? "", NODE_PATH: modules, AWS_REGION: "eu-west-1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
+        encoding: "utf8",
+      });
+      times.push(Number(output.trim()));
+    }
+    rows.push({ function: fn.name.replace(/^hub-/, ""), zipKiB: Math.round(artifact.zipBytes / 102.4) / 10, files: artifact.files.length, requireMs: Math.round(median(times) * 10) / 10 });
+    note(`${fn.name}: zip ${(artifact.zipBytes / 1024).toFixed(1)} KiB, cold require ${median(times).toFixed(1)} ms (median of 5)`);
+    fs.rmSync(artifact.dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+async function connectScenario() {
+  console.error("\n[connect] handshake latency, cold and warm authorizer");
+  const hub = await startHubProcess({ mode: "ours" });
+  try {
+    const tokens = await mapWithConcurrency(Array.from({ length: SIZE.connect }, (_, i) => i), 4, (i) => hub.notifier.issueToken({ userId: `connect-${i}`, roomId: "connect" }));
+    const handshake = (token: string) =>
+      new Promise<number>((resolve, reject) => {
+        const started = process.hrtime.bigint();
+        const ws = new WebSocket(`${hub.info.websocketUrl}?token=${token}`);
+        ws.once("open", () => {
+          resolve(Number(process.hrtime.bigint() - started) / 1e6);
+          ws.close();
+        });
+        ws.once("error", reject);
+      });
+    // Cold: each token is new to the authorizer, so it pays bcrypt (as a fresh Lambda would).
+    const cold: number[] = [];
+    for (const token of tokens) cold.push(await handshake(token));
+    // Warm: the same tokens again; the stored hash is still read, bcrypt is not paid again.
+    const warm: number[] = [];
+    for (const token of tokens) warm.push(await handshake(token));
+    // Revocation stays immediate with a warm cache.
+    await hub.notifier.revokeToken({ userId: "connect-0", roomId: "connect" });
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${hub.info.websocketUrl}?token=${tokens[0]}`);
+      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once("open", () => resolve(101));
+      ws.once("error", () => undefined);
+    });
+    const figures = {
+      coldP50: percentile(cold, 50),
+      coldP99: percentile(cold, 99),
+      warmP50: percentile(warm, 50),
+      warmP99: percentile(warm, 99),
+      revokedAfterWarmStatus: refused,
+    };
+    note(`cold p50 ${figures.coldP50.toFixed(1)} ms, warm p50 ${figures.warmP50.toFixed(1)} ms; revoked token after warm-up → ${refused}`);
+    return figures;
+  } finally {
+    await hub.stop();
+  }
+}
+
+async function loadScenario() {
+  console.error(`\n[load] ${SIZE.loadClients} clients, ${SIZE.loadMessages} notifications`);
+  const hub = await startHubProcess({ mode: "ours", pollers: 8 });
+  try {
+    const pool = await ClientPool.connect(hub, "load", SIZE.loadClients);
+    const started = Date.now();
+    const sent = await mapWithConcurrency(Array.from({ length: SIZE.loadMessages }, (_, i) => i), 10, () => hub.publish("load", { type: "load", data: "x".repeat(200) }));
+    const deadline = Date.now() + 120_000;
+    const expected = SIZE.loadClients * SIZE.loadMessages;
+    const total = () => sent.reduce((sum, s) => sum + pool.received(s.messageId), 0);
+    while (total() < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const latencies: number[] = [];
+    let last = 0;
+    for (const { messageId, sentAt } of sent) {
+      for (const at of pool.receipts.get(messageId) ?? []) {
+        latencies.push(at - sentAt);
+        last = Math.max(last, at);
+      }
+    }
+    const seconds = (last - started) / 1000;
+    const figures = {
+      clients: SIZE.loadClients,
+      notifications: SIZE.loadMessages,
+      deliveries: latencies.length,
+      lost: expected - latencies.length,
+      duplicates: pool.duplicates,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      notificationsPerSecond: SIZE.loadMessages / seconds,
+      deliveriesPerSecond: latencies.length / seconds,
+    };
+    note(`lost ${figures.lost}, p50 ${figures.p50} ms, p99 ${figures.p99} ms, ${figures.deliveriesPerSecond.toFixed(0)} deliveries/s`);
+    await pool.close();
+    return figures;
+  } finally {
+    await hub.stop();
+  }
+}
+
+async function main() {
+  console.error(`notification-hub benchmarks${quick ? " (quick)" : ""}: ${[...only].join(", ")}`);
+  if (only.has("fanout") || only.has("large")) {
+    const ours = await deliveryScenarios("ours");
+    const seed = await deliveryScenarios("seed");
+    if (ours.fanout && seed.fanout) {
+      const figure = (runs: NonNullable<DeliveryRun["fanout"]>) => ({
+        itemsReadPerMessage: median(runs.map((r) => r.itemsRead)),
+        capacityUnitsPerMessage: median(runs.map((r) => r.capacityUnits)),
+        deliveryMs: median(runs.map((r) => r.ms)),
+        lost: runs.reduce((s, r) => s + r.lost, 0),
+      });
+      const fanout = { room: SIZE.fanoutRoom, table: SIZE.table, ours: figure(ours.fanout), seed: figure(seed.fanout) };
+      results.fanout = fanout;
+      row(`1 fan-out (${SIZE.fanoutRoom} of ${SIZE.table})`, "items read / message", fanout.ours.itemsReadPerMessage, fanout.seed.itemsReadPerMessage);
+      row("", "read capacity / message", fanout.ours.capacityUnitsPerMessage.toFixed(1), fanout.seed.capacityUnitsPerMessage.toFixed(1));
+      row("", "SendMessage → last receipt (median)", ms(fanout.ours.deliveryMs), ms(fanout.seed.deliveryMs));
+      row("", "lost", fanout.ours.lost, fanout.seed.lost);
+      results.chart = { sizes: SIZE.chart, ours: ours.chart, seed: seed.chart, table: SIZE.table };
+      fs.writeFileSync(path.join(__dirname, "chart.svg"), renderChart(SIZE.chart, ours.chart ?? [], seed.chart ?? [], SIZE.table));
+    }
+    if (ours.large && seed.large) {
+      results.large = { room: SIZE.large, chunk: SIZE.largeChunk, ours: ours.large, seed: seed.large };
+      row(`2 large room (${SIZE.large})`, "SendMessage → last receipt", ms(ours.large.ms), ms(seed.large.ms));
+      row("", "deliver invocations", ours.large.invocations, seed.large.invocations);
+      row("", "lost", ours.large.lost, seed.large.lost);
+    }
+  }
+  if (only.has("artifacts")) {
+    const artifacts = await artifactsScenario();
+    results.artifacts = artifacts;
+    for (const a of artifacts) row(`3 artifact ${a.function}`, "zip / cold require", `${a.zipKiB} KiB / ${a.requireMs} ms`, "");
+  }
+  if (only.has("connect")) {
+    const connect = await connectScenario();
+    results.connect = connect;
+    row("4 connect", "handshake p50 cold / warm", `${connect.coldP50.toFixed(1)} / ${connect.warmP50.toFixed(1)} ms`, "");
+    row("", "handshake p99 cold / warm", `${connect.coldP99.toFixed(1)} / ${connect.warmP99.toFixed(1)} ms`, "");
+    row("", "revoked token, warm cache", `HTTP ${connect.revokedAfterWarmStatus}`, "");
+  }
+  if (only.has("load")) {
+    const load = await loadScenario();
+    results.load = load;
+    row(`5 load (${load.clients} clients, ${load.notifications} notifications)`, "lost / duplicates", `${load.lost} / ${load.duplicates}`, "");
+    row("", "delivery latency p50 / p99", `${load.p50} / ${load.p99} ms`, "");
+    row("", "notifications/s (deliveries/s)", `${load.notificationsPerSecond.toFixed(1)} (${load.deliveriesPerSecond.toFixed(0)})`, "");
+  }
+
+  const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  const printed = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ")).join("\n");
+  process.stdout.write("\n" + printed + "\n");
+  const resultsFile = path.join(__dirname, quick ? "results.quick.json" : "results.json");
+  const previous = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, "utf8")) as Record<string, unknown>) : {};
+  fs.writeFileSync(resultsFile, JSON.stringify({ ...previous, ...results }, null, 2) + "\n");
+  process.stdout.write(`\nwrote ${path.relative(ROOT, resultsFile)}${results.chart ? " and bench/chart.svg" : ""}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
