@@ -6,7 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
-    reporters: ["default"],
+    reporters: ["default", "./test/support/summaryReporter.mts"],
     // Node 20 here, Node 22 on Lambda: the SDK's reminder about that is noise in test output.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", VITE_CONFIG_NATIVE_IGNORE_WARNING: "true" },
   },

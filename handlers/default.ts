@@ -23,6 +23,15 @@ function isKeepAlive(body: string | undefined): boolean {
   }
 }
 
+function isJson(body: string | undefined): boolean {
+  try {
+    JSON.parse(body ?? "");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function createDefaultHandler(deps: DefaultDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
@@ -32,9 +41,11 @@ export function createDefaultHandler(deps: DefaultDeps): (event: WebSocketEvent)
     const hint = deps.clientMessagesAllowed
       ? 'the only action is "sendMessage": send {"action":"sendMessage","data":...}'
       : "this hub does not accept messages from clients";
-    deps.log.info("unknown action", { connection_id: connectionId });
-    await sendErrorFrame(deps.management, connectionId, "unknown_action", hint, deps.log);
-    return { statusCode: 400, body: "unknown_action" };
+    // API Gateway routes frames that are not JSON here too; say which mistake it was.
+    const code = isJson(event.body) ? "unknown_action" : "invalid_json";
+    deps.log.info("frame matched no route", { connection_id: connectionId, code });
+    await sendErrorFrame(deps.management, connectionId, code, code === "invalid_json" ? `the message is not JSON; ${hint}` : hint, deps.log);
+    return { statusCode: 400, body: code };
   };
 }
 

@@ -25,6 +25,8 @@ export interface ApiGatewayLimits {
   maxMessageBytes: number;
   /** One frame. API Gateway: 32 KB. */
   maxFrameBytes: number;
+  /** Stage throttling of client messages (token bucket), as the component sets it. */
+  throttle: { burstLimit: number; rateLimit: number };
 }
 
 export const API_GATEWAY_LIMITS: ApiGatewayLimits = {
@@ -32,6 +34,7 @@ export const API_GATEWAY_LIMITS: ApiGatewayLimits = {
   maxConnectionMs: 2 * 60 * 60_000,
   maxMessageBytes: MAX_MESSAGE_BYTES,
   maxFrameBytes: 32 * 1024,
+  throttle: { burstLimit: 500, rateLimit: 1000 },
 };
 
 export interface ApiGatewayOptions {
@@ -122,6 +125,18 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   const pending = new Set<Promise<unknown>>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes, perMessageDeflate: false });
   const log = options.log.child({ component: "api-gateway" });
+  /** Injected @connections faults (status, remaining count) per connection id: tests only. */
+  const postFaults = new Map<string, { status: 429 | 500; times: number }>();
+  // The stage's token bucket: a flood from one client is throttled before it reaches a Lambda.
+  const bucket = { tokens: limits.throttle.burstLimit, at: Date.now() };
+  const takeToken = (): boolean => {
+    const now = Date.now();
+    bucket.tokens = Math.min(limits.throttle.burstLimit, bucket.tokens + ((now - bucket.at) / 1000) * limits.throttle.rateLimit);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  };
   const domainName = () => {
     const address = server.address();
     return typeof address === "object" && address ? `127.0.0.1:${address.port}` : "127.0.0.1";
@@ -282,6 +297,11 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
         return;
       }
       resetIdleTimer(connection);
+      if (!takeToken()) {
+        // What API Gateway answers a throttled message with; no route runs.
+        ws.send(JSON.stringify({ message: "Too Many Requests", connectionId: connection.id, requestId: crypto.randomBytes(10).toString("base64") }));
+        return;
+      }
       const body = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
       const routeKey = selectRoute(body);
       void runRoute(routeKey, connection, { body, isBase64Encoded: false, requestContext: requestContext(connection, routeKey, "MESSAGE") } as unknown as WebSocketEvent);
@@ -324,6 +344,12 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
         reply(410, { message: "Gone" }, "GoneException");
         return;
       }
+      const fault = request.method === "POST" ? postFaults.get(connection.id) : undefined;
+      if (fault && fault.times > 0) {
+        fault.times--;
+        reply(fault.status, { message: fault.status === 429 ? "Too Many Requests" : "Internal server error" }, fault.status === 429 ? "LimitExceededException" : "InternalServerErrorException");
+        return;
+      }
       switch (request.method) {
         case "POST": {
           const body = Buffer.concat(chunks);
@@ -358,6 +384,10 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   return {
     handleManagement,
     connections,
+    /** Makes the next `times` posts to a connection fail with `status`, as a throttled or failing API Gateway would. */
+    failPosts(connectionId: string, status: 429 | 500, times: number): void {
+      postFaults.set(connectionId, { status, times });
+    },
     /** Closes every connection (each runs $disconnect) and waits for handlers in flight. */
     async close(): Promise<void> {
       for (const connection of connections.values()) closeConnection(connection, 1001, "Going away");

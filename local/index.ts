@@ -22,7 +22,9 @@ import { authTable, connectionsTable, createTableInput } from "../core/schema";
 import { createNotifier, type Notifier } from "../server";
 import { createApiGateway, type ApiGatewayLimits } from "./apiGateway";
 import { handleDemoRequest } from "./demo";
+import { loadDynalite } from "./dynalite";
 import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
+import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
 
 export interface LocalHubOptions {
@@ -63,6 +65,11 @@ export interface LocalHubOptions {
   stateFile?: string;
   /** bcrypt cost for the convenience notifier. Default 10. */
   bcryptCost?: number;
+  /**
+   * Test hooks for faults no real part produces on demand: a cuttable proxy between the
+   * handlers and DynamoDB, and injected @connections errors. Exposed as `hub.faults`.
+   */
+  faultInjection?: boolean;
   /** Replaces the deliver handler; benchmarks use it to run the seed's algorithm through the same hub. */
   deliverFactory?: LocalHandlerConfig["deliverFactory"];
 }
@@ -84,9 +91,19 @@ export interface LocalHubInfo {
   region: string;
 }
 
+export interface HubFaults {
+  /** Cuts the handlers off DynamoDB (open connections reset, new ones refused). */
+  cutDynamo(): void;
+  restoreDynamo(): void;
+  /** The next `times` @connections posts to this connection fail with `status`. */
+  failPosts(connectionId: string, status: 429 | 500, times: number): void;
+}
+
 export interface LocalHub extends LocalHubInfo {
   /** An app-backend SDK already pointed at this hub. */
   notifier: Notifier;
+  /** Present with `faultInjection: true`. */
+  faults?: HubFaults;
   /** Restart nothing, just stop: closes sockets (each runs $disconnect), the poller and both servers. */
   stop(): Promise<void>;
 }
@@ -94,15 +111,8 @@ export interface LocalHub extends LocalHubInfo {
 export const LOCAL_REGION = "us-east-1";
 export const DEFAULT_LOCAL_PORT = 8787;
 
-interface DynaliteServer {
-  listen(port: number, host: string, callback: () => void): void;
-  address(): AddressInfo;
-  close(callback?: (err?: Error) => void): void;
-}
-
 async function startDynalite(dataDir: string | undefined): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const dynalite = require("dynalite") as (options: object) => DynaliteServer;
+  const dynalite = loadDynalite();
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(dataDir ? { path: path.join(dataDir, "dynamodb") } : {}) });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
@@ -205,8 +215,11 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       region: LOCAL_REGION,
     };
 
+    // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
+    const proxy = options.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
+    if (proxy) stops.push(proxy.stop);
     const handlers = createLocalHandlers({
-      dynamodbEndpoint: info.dynamodbEndpoint,
+      dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
       sqsEndpoint: info.sqsEndpoint,
       managementEndpoint: info.managementEndpoint,
       queueUrl: info.queueUrl,
@@ -267,7 +280,10 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     }
 
     let stopping: Promise<void> | undefined;
-    return { ...info, notifier, stop: () => (stopping ??= stopAll()) };
+    const faults: HubFaults | undefined = proxy
+      ? { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) }
+      : undefined;
+    return { ...info, notifier, faults, stop: () => (stopping ??= stopAll()) };
   } catch (err) {
     await stopAll();
     throw err;

@@ -73,7 +73,7 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
 
     const screenshot = path.join(OUTPUT, "demo-page.png");
     await page.screenshot({ path: screenshot, fullPage: true });
-    console.log(`browser: notification shown in Chromium; screenshot ${path.relative(ROOT, screenshot)}`);
+    console.log(`SUMMARY browser: notification shown in Chromium; screenshot ${path.relative(ROOT, screenshot)}`);
     expect(pageErrors).toEqual([]);
   });
 });

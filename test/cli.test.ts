@@ -130,7 +130,7 @@ describe("token, publish, connections, revoke", () => {
       expect(result.stderr.trim().split("\n"), cases[i][0].join(" ")).toHaveLength(1);
       expect(result.stderr.trim()).toMatch(cases[i][1]);
     });
-    console.log(`cli: ${cases.length} bad invocations tried, ${cases.length} refused with one line and exit 2`);
+    console.log(`SUMMARY cli: ${cases.length} bad invocations tried, ${cases.length} refused with one line and exit 2`);
   });
 
   it("has --help on every command", async () => {
@@ -151,7 +151,7 @@ describe("npm run dev", () => {
     const page = await get(url);
     expect(page.status).toBe(200);
     expect(page.body).toContain("notification-hub — local hub");
-    console.log(`npm run dev: ready with ${url} after ${(ms / 1000).toFixed(1)} s`);
+    console.log(`SUMMARY npm run dev: ready with ${url} after ${(ms / 1000).toFixed(1)} s`);
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     // npm runs the hub as a child; Ctrl-C reaches the whole foreground group.
     process.kill(-child.pid!, "SIGINT");

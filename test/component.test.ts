@@ -226,7 +226,7 @@ describe("IAM review", () => {
         }
       }
     }
-    console.log(`IAM review (${stack}): ${policies.length} policies, ${checked} actions checked, 0 wildcards`);
+    console.log(`SUMMARY IAM review (${stack}): ${policies.length} policies, ${checked} actions checked, 0 wildcards`);
   });
 
   it("limits each function to the actions its handler calls", () => {
@@ -360,7 +360,8 @@ describe("serialized Lambdas", () => {
       expect(artifact.zipBytes, handler).toBeLessThan(1024 * 1024);
       lines.push(`${handler.padEnd(12)} ${String(artifact.files.length).padStart(4)} files ${(artifact.bytes / 1024).toFixed(0).padStart(6)} KiB, zip ~${(artifact.zipBytes / 1024).toFixed(0).padStart(4)} KiB  packages: ${artifact.packages.join(", ") || "(none; AWS SDK from the runtime)"}`);
     }
-    console.log("Lambda archives:\n  " + lines.join("\n  "));
+    const largest = Object.entries(artifacts).sort((a, b) => b[1].zipBytes - a[1].zipBytes)[0];
+    console.log(`SUMMARY Lambda archives: ${lines.length} functions, each with only its own packages; largest ${largest[0]} ~${(largest[1].zipBytes / 1024).toFixed(0)} KiB zipped\n  ` + lines.join("\n  "));
   });
 
   it("authorizer: reads its secret from SSM at run time and allows an issued token", async () => {

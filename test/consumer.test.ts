@@ -91,7 +91,7 @@ describe("a consumer program using the published package", () => {
       const delivered = await invokeArtifact(artifacts.deliver, sqsEvent([sqsRecord(JSON.stringify({ room_id: "r", data: { type: "t" } }), "c-msg")]), env("deliver"), ROOT);
       expect(delivered.value).toEqual({ batchItemFailures: [] });
       expect(JSON.parse(management.received.get("consumer-1")![0])).toMatchObject({ id: "c-msg", data: { type: "t" } });
-      console.log(`consumer: cold require of connect ${connected.requireMs.toFixed(0)} ms, deliver ${delivered.requireMs.toFixed(0)} ms`);
+      console.log(`SUMMARY consumer: cold require of connect ${connected.requireMs.toFixed(0)} ms, deliver ${delivered.requireMs.toFixed(0)} ms`);
     });
   });
 });

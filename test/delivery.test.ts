@@ -71,7 +71,7 @@ describe("deliver (SQS consumer)", () => {
     }
     const summary = logs.lines.map((l) => JSON.parse(l)).find((l) => l.message === "delivered" && l.id === "msg-big");
     expect(summary.items_read).toBe(1_000); // the room index, not the table
-    console.log(`deliver: room of 1,000 in a table of 10,000 -> delivered ${summary.delivered}, items read ${summary.items_read}, lost 0`);
+    console.log(`SUMMARY deliver: room of 1,000 in a table of 10,000 -> delivered ${summary.delivered}, items read ${summary.items_read}, lost 0`);
   });
 
   it("removes stale connections on 410 and still delivers to the rest", async () => {
@@ -111,7 +111,7 @@ describe("deliver (SQS consumer)", () => {
     expect([...delivered].sort()).toEqual(["good-1", "good-2", "good-3"]);
     const reasons = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.message === "record rejected");
     for (const record of bad) expect(reasons.find((r) => r.message_id === record.messageId)?.reason).toBeTruthy();
-    console.log(`deliver: batch of ${good.length + bad.length} -> ${good.length} delivered, ${bad.length} reported with reasons`);
+    console.log(`SUMMARY deliver: batch of ${good.length + bad.length} -> ${good.length} delivered, ${bad.length} reported with reasons`);
   });
 
   it("retries 429 and 500 with backoff and delivers once they pass", async () => {

@@ -145,7 +145,7 @@ describe("the local hub", () => {
     ann.ws.send(JSON.stringify({ action: "sendMessage", data: { type: "chat", data: "hi ben" } }));
     expect(await ben.next((f) => f.data?.type === "chat")).toMatchObject({ room_id: "chat", user_id: "ann", data: { type: "chat", data: "hi ben" } });
     ann.ws.send("not json at all");
-    expect(await ann.next((f) => f.data?.type === "hub.error")).toMatchObject({ data: { type: "hub.error", data: { code: "unknown_action" } } });
+    expect(await ann.next((f) => f.data?.type === "hub.error")).toMatchObject({ data: { type: "hub.error", data: { code: "invalid_json" } } });
     ann.ws.send(JSON.stringify({ action: "dance" }));
     ann.ws.send(JSON.stringify({ action: "ping" })); // keep-alive: no answer
     await new Promise((resolve) => setTimeout(resolve, 300));

@@ -2,18 +2,12 @@
  * Real stand-ins for AWS in tests: dynalite speaks DynamoDB's wire protocol, fauxqs speaks
  * SQS's. Tests talk to them with the real @aws-sdk clients.
  */
-import { createRequire } from "module";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoClient } from "../../core/aws";
 import { authTable, connectionsTable, createTableInput } from "../../core/schema";
+import { loadDynalite } from "../../local/dynalite";
 
-const req = createRequire(__filename);
 
-interface DynaliteServer {
-  listen(port: number, host: string, cb: () => void): void;
-  address(): { port: number };
-  close(cb?: () => void): void;
-}
 
 export interface Dynamo {
   endpoint: string;
@@ -26,7 +20,7 @@ export interface Dynamo {
 let tableCounter = 0;
 
 export async function startDynamo(tableNames?: { connectionsTable: string; authTable: string }): Promise<Dynamo> {
-  const dynalite = req("dynalite") as (options: object) => DynaliteServer;
+  const dynalite = loadDynalite();
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = `http://127.0.0.1:${server.address().port}`;

@@ -1,0 +1,106 @@
+/**
+ * Rewrites the figures section of BENCHMARKS.md (between the markers) from bench/results.json,
+ * with each target checked. The method and the notes around it are written by hand.
+ * Run by `npm run bench` after a full run; alone: `node -r ts-node/register/transpile-only bench/report.ts`.
+ */
+import * as fs from "fs";
+import * as path from "path";
+
+const START = "<!-- figures:start -->";
+const END = "<!-- figures:end -->";
+
+interface Results {
+  date: string;
+  machine: { cpus: number; cpu?: string; memoryGiB: number; node: string };
+  fanout?: { room: number; table: number; ours: Figures; seed: Figures };
+  large?: { room: number; chunk: number; ours: Run; seed: Run };
+  chart?: { table: number };
+  artifacts?: { function: string; zipKiB: number; files: number; requireMs: number }[];
+  connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
+  load?: { clients: number; notifications: number; deliveries: number; lost: number; duplicates: number; p50: number; p99: number; notificationsPerSecond: number; deliveriesPerSecond: number };
+}
+interface Figures {
+  itemsReadPerMessage: number;
+  capacityUnitsPerMessage: number;
+  deliveryMs: number;
+  lost: number;
+}
+interface Run {
+  ms: number;
+  lost: number;
+  invocations: number;
+}
+
+const verdict = (met: boolean, detail: string) => `${met ? "met" : "**missed**"} (${detail})`;
+
+export function renderFigures(r: Results): string {
+  const lines: string[] = [];
+  lines.push(`Latest full run: ${r.date.slice(0, 16).replace("T", " ")} UTC, ${r.machine.cpus} cores (${r.machine.cpu ?? "unknown CPU"}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}.`, "");
+  const targets: string[][] = [];
+  if (r.fanout) {
+    const { ours, seed } = r.fanout;
+    lines.push(`### 1. Fan-out: one message to a room of ${r.fanout.room.toLocaleString("en-US")} in a table of ${r.fanout.table.toLocaleString("en-US")}`, "");
+    lines.push("| figure (median of the run's messages) | notification-hub | seed design |", "| --- | ---: | ---: |");
+    lines.push(`| DynamoDB items read per message | ${ours.itemsReadPerMessage.toLocaleString("en-US")} | ${seed.itemsReadPerMessage.toLocaleString("en-US")} |`);
+    lines.push(`| read capacity consumed per message | ${ours.capacityUnitsPerMessage.toFixed(1)} | ${seed.capacityUnitsPerMessage.toFixed(1)} |`);
+    lines.push(`| SendMessage → last client's receipt | ${Math.round(ours.deliveryMs)} ms | ${Math.round(seed.deliveryMs)} ms |`);
+    lines.push(`| lost | ${ours.lost} | ${seed.lost} |`, "");
+    const ratio = seed.itemsReadPerMessage / ours.itemsReadPerMessage;
+    targets.push(["items read ≥ 10× fewer than the baseline", verdict(ratio >= 10, `${ratio.toFixed(1)}× fewer`)]);
+    targets.push(["fan-out no slower than the baseline", verdict(ours.deliveryMs <= seed.deliveryMs, `${Math.round(ours.deliveryMs)} vs ${Math.round(seed.deliveryMs)} ms`)]);
+  }
+  if (r.chart) lines.push(`![Delivery time by room size](bench/chart.svg)`, "");
+  if (r.large) {
+    const { ours, seed } = r.large;
+    lines.push(`### 2. Large room: ${r.large.room.toLocaleString("en-US")} connections in one room`, "");
+    lines.push("| figure (median of 3) | notification-hub | seed design |", "| --- | ---: | ---: |");
+    lines.push(`| SendMessage → last client's receipt | ${Math.round(ours.ms)} ms | ${Math.round(seed.ms)} ms |`);
+    lines.push(`| deliver invocations per message | ${ours.invocations} (chunks of ${r.large.chunk.toLocaleString("en-US")}) | ${seed.invocations} |`);
+    lines.push(`| lost (3 messages) | ${ours.lost} | ${seed.lost} |`, "");
+    targets.push(["large room faster than the baseline", verdict(ours.ms < seed.ms, `${Math.round(ours.ms)} vs ${Math.round(seed.ms)} ms`)]);
+  }
+  if (r.artifacts) {
+    lines.push("### 3. Lambda artifacts", "", "| function | zip | files | cold `require` (median of 5) |", "| --- | ---: | ---: | ---: |");
+    for (const a of r.artifacts) lines.push(`| ${a.function} | ${a.zipKiB} KiB | ${a.files} | ${a.requireMs} ms |`);
+    lines.push("");
+    const biggest = Math.max(...r.artifacts.map((a) => a.zipKiB));
+    const slowest = Math.max(...r.artifacts.map((a) => a.requireMs));
+    targets.push(["every zip ≤ 1 MB", verdict(biggest <= 1024, `largest ${biggest} KiB`)]);
+    targets.push(["cold require ≤ 150 ms each", verdict(slowest <= 150, `slowest ${slowest} ms`)]);
+  }
+  if (r.connect) {
+    const c = r.connect;
+    lines.push("### 4. Connect: handshake latency", "", "| authorizer | p50 | p99 |", "| --- | ---: | ---: |");
+    lines.push(`| cold (bcrypt on every token) | ${c.coldP50.toFixed(1)} ms | ${c.coldP99.toFixed(1)} ms |`);
+    lines.push(`| warm (token already verified against the same stored hash) | ${c.warmP50.toFixed(1)} ms | ${c.warmP99.toFixed(1)} ms |`, "");
+    lines.push(`A token revoked after the cache was warm: refused with HTTP ${c.revokedAfterWarmStatus}.`, "");
+    const ratio = c.coldP50 / c.warmP50;
+    targets.push(["warm connect p50 ≥ 5× lower than cold", verdict(ratio >= 5, `${ratio.toFixed(1)}× lower`)]);
+    targets.push(["revocation immediate with a warm cache", verdict(c.revokedAfterWarmStatus === 403, `HTTP ${c.revokedAfterWarmStatus}`)]);
+  }
+  if (r.load) {
+    const l = r.load;
+    lines.push(`### 5. Load: ${l.clients.toLocaleString("en-US")} concurrent clients, ${l.notifications} notifications`, "");
+    lines.push("| figure | value |", "| --- | ---: |");
+    lines.push(`| deliveries | ${l.deliveries.toLocaleString("en-US")} |`, `| lost | ${l.lost} |`, `| duplicates | ${l.duplicates} |`);
+    lines.push(`| delivery latency p50 / p99 | ${l.p50} / ${l.p99} ms |`);
+    lines.push(`| notifications per second | ${l.notificationsPerSecond.toFixed(1)} |`, `| deliveries per second | ${Math.round(l.deliveriesPerSecond).toLocaleString("en-US")} |`, "");
+  }
+  const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0);
+  targets.push(["zero lost in every scenario", verdict(lost === 0, `${lost} lost`)]);
+  lines.push("### Targets", "", "| target | result |", "| --- | --- |", ...targets.map(([t, v]) => `| ${t} | ${v} |`));
+  return lines.join("\n");
+}
+
+export function updateBenchmarksMd(results: Results, file = path.join(__dirname, "..", "BENCHMARKS.md")): void {
+  const text = fs.readFileSync(file, "utf8");
+  const start = text.indexOf(START);
+  const end = text.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`${file} has no ${START} … ${END} section`);
+  fs.writeFileSync(file, text.slice(0, start + START.length) + "\n" + renderFigures(results) + "\n" + text.slice(end));
+}
+
+if (require.main === module) {
+  updateBenchmarksMd(JSON.parse(fs.readFileSync(path.join(__dirname, "results.json"), "utf8")) as Results);
+  console.log("BENCHMARKS.md figures updated from bench/results.json");
+}

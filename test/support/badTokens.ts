@@ -1,0 +1,93 @@
+/**
+ * Every kind of bad connect token we know, as (query string, headers) pairs, so the
+ * authorizer's unit test and the local hub's end-to-end test try the same list.
+ */
+import * as crypto from "crypto";
+import * as bcrypt from "bcryptjs";
+import * as jwt from "jsonwebtoken";
+import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { deriveTokenSecret } from "../../core/tokens";
+import type { Notifier } from "../../server";
+
+export interface BadTokenCase {
+  name: string;
+  query: Record<string, string> | null;
+  headers?: Record<string, string>;
+  /** Token texts that must never show up in a log. */
+  secrets: string[];
+}
+
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+export async function badTokenCases(setup: {
+  notifier: Notifier;
+  jwtSecret: string;
+  passcode: string;
+  db: DynamoDBClient;
+  authTable: string;
+  /** Distinguishes users between calls that share a table. */
+  prefix: string;
+}): Promise<BadTokenCase[]> {
+  const { notifier, jwtSecret, passcode, prefix } = setup;
+  const user = `${prefix}-bob`;
+  const good = await notifier.issueToken({ userId: user, roomId: "acme" });
+  const goodClaims = jwt.decode(good) as { token: string; exp: number };
+  await notifier.issueToken({ userId: user, roomId: "other-room" });
+  const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const [header, payload, signature] = good.split(".");
+  const inAnHour = Math.floor(Date.now() / 1000) + 3600;
+  const sign = (claims: object, options: jwt.SignOptions = {}) => jwt.sign(claims, jwtSecret, { algorithm: "HS512", ...options });
+  const base = { user_id: user, room_id: "acme", token: goodClaims.token, exp: inAnHour };
+
+  const revoked = await notifier.issueToken({ userId: `${prefix}-carol`, roomId: "acme" });
+  await notifier.revokeToken({ userId: `${prefix}-carol`, roomId: "acme" });
+  const beforeRevoke = await notifier.issueToken({ userId: `${prefix}-dave`, roomId: "acme" });
+  await notifier.revokeToken({ userId: `${prefix}-dave`, roomId: "acme" });
+  await notifier.issueToken({ userId: `${prefix}-dave`, roomId: "acme" });
+
+  // A row whose TTL passed but that DynamoDB has not swept yet.
+  const staleSecret = deriveTokenSecret(passcode, `${prefix}-erin`, "acme", "gen-1");
+  await setup.db.send(
+    new PutItemCommand({
+      TableName: setup.authTable,
+      Item: {
+        user_id: { S: `${prefix}-erin` },
+        room_id: { S: "acme" },
+        token: { S: bcrypt.hashSync(staleSecret, 4) },
+        generation: { S: "gen-1" },
+        expires_at: { N: String(Math.floor(Date.now() / 1000) - 10) },
+      },
+    }),
+  );
+
+  const token = (name: string, value: string): BadTokenCase => ({ name, query: { token: value }, secrets: [value, goodClaims.token, signature] });
+  return [
+    { name: "no query string at all", query: null, secrets: [] },
+    { name: "no token parameter", query: { other: "x" }, secrets: [] },
+    token("empty token", ""),
+    token("garbage", "not-a-jwt"),
+    token("three garbage segments", "aaa.bbb.ccc"),
+    token("alg none", `${b64({ alg: "none", typ: "JWT" })}.${b64(base)}.`),
+    token("HS256 signed with the same secret", sign(base, { algorithm: "HS256" })),
+    token("RS256 signed", jwt.sign(base, privateKey, { algorithm: "RS256" })),
+    token("RS256 header on an HS512 signature", `${b64({ alg: "RS256", typ: "JWT" })}.${payload}.${signature}`),
+    token("wrong signing secret", jwt.sign(base, "wrong-secret", { algorithm: "HS512" })),
+    token("tampered payload", `${header}.${b64({ ...base, room_id: "other-room" })}.${signature}`),
+    token("expired", sign({ ...base, exp: Math.floor(Date.now() / 1000) - 60 })),
+    token("nbf in the future", sign({ ...base, nbf: inAnHour })),
+    token("no exp", sign({ user_id: user, room_id: "acme", token: goodClaims.token })),
+    token("no user_id", sign({ room_id: "acme", token: goodClaims.token, exp: inAnHour })),
+    token("room_id of the wrong type", sign({ ...base, room_id: { $ne: null } })),
+    token("no token claim", sign({ user_id: user, room_id: "acme", exp: inAnHour })),
+    token("token claim of the wrong type", sign({ ...base, token: 12345 })),
+    token("claims for a user with no stored row", sign({ ...base, user_id: `${prefix}-mallory` })),
+    token("this room's secret against another room's row", sign({ ...base, room_id: "other-room" })),
+    token("bcrypt mismatch", sign({ ...base, token: crypto.randomBytes(32).toString("hex") })),
+    token("signing secret alone (no passcode)", sign({ ...base, token: deriveTokenSecret("guessed", user, "acme", "x") })),
+    token("revoked", revoked),
+    token("issued before a revoke, presented after a re-issue", beforeRevoke),
+    token("row past its TTL", sign({ user_id: `${prefix}-erin`, room_id: "acme", token: staleSecret, exp: inAnHour })),
+    token("over-long token", good + "A".repeat(5000)),
+    { name: "token in a header instead of the query string", query: null, headers: { Authorization: `Bearer ${good}`, token: good }, secrets: [good] },
+  ];
+}
