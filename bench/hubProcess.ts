@@ -6,12 +6,12 @@
  */
 import { createLogger } from "../core/log";
 import { startLocalHub } from "../local";
-import { createSeedDeliverHandler } from "./baselines/seedDelivery";
 
 interface HubProcessOptions {
   mode: "ours" | "seed";
   largeRoomChunkSize?: number;
-  pollers?: number;
+  /** Concurrent deliver invocations, each in its own worker thread (like concurrent Lambdas). */
+  workers?: number;
 }
 
 async function main() {
@@ -21,16 +21,15 @@ async function main() {
     if (entry.message === "delivered" || entry.message?.startsWith("delivered;")) process.stdout.write(`@@metric ${line}\n`);
     else if (entry.level === "error" || entry.level === "warn") process.stderr.write(line + "\n");
   }, "info");
-  let managementEndpoint = "";
   const hub = await startLocalHub({
     port: 0,
     logger,
     largeRoomChunkSize: options.largeRoomChunkSize,
-    queue: { concurrency: options.pollers ?? 8, waitTimeSeconds: 1, batchSize: 10 },
+    queue: { waitTimeSeconds: 1, batchSize: 10 },
     limits: { idleTimeoutMs: 60 * 60_000 },
-    deliverFactory: options.mode === "seed" ? (deps) => createSeedDeliverHandler(deps, () => managementEndpoint) : undefined,
+    deliverWorkers: options.workers ?? 4,
+    deliverModule: options.mode === "seed" ? { path: require.resolve("./baselines/seedDelivery"), exportName: "createSeedDeliverHandler" } : undefined,
   });
-  managementEndpoint = hub.managementEndpoint;
   const { notifier: _notifier, stop, ...info } = hub;
   void _notifier;
   process.stdout.write(JSON.stringify(info) + "\n");

@@ -17,6 +17,7 @@ import { mapWithConcurrency } from "../core/fanout";
 import { lambdaRuntimeModules, writeArtifact } from "../test/support/artifacts";
 import { runProgram, stackConfig } from "../test/support/pulumiRun";
 import { renderChart } from "./chart";
+import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -72,7 +73,7 @@ type DeliveryRun = { fanout?: Awaited<ReturnType<typeof measure>>[]; chart?: { s
 async function deliveryScenarios(mode: "ours" | "seed"): Promise<DeliveryRun> {
   const out: DeliveryRun = {};
   console.error(`\n[${mode}] delivery scenarios`);
-  const hub = await startHubProcess({ mode, largeRoomChunkSize: SIZE.largeChunk, pollers: 8 });
+  const hub = await startHubProcess({ mode, largeRoomChunkSize: SIZE.largeChunk });
   try {
     if (only.has("fanout")) {
       await hub.seedRows(SIZE.table - SIZE.fanoutRoom, 1_000);
@@ -176,7 +177,7 @@ async function connectScenario() {
 
 async function loadScenario() {
   console.error(`\n[load] ${SIZE.loadClients} clients, ${SIZE.loadMessages} notifications`);
-  const hub = await startHubProcess({ mode: "ours", pollers: 8 });
+  const hub = await startHubProcess({ mode: "ours" });
   try {
     const pool = await ClientPool.connect(hub, "load", SIZE.loadClients);
     const started = Date.now();
@@ -218,7 +219,7 @@ async function main() {
   if (only.has("fanout") || only.has("large")) {
     const ours = await deliveryScenarios("ours");
     const seed = await deliveryScenarios("seed");
-    if (ours.fanout && seed.fanout) {
+    if (ours.fanout && seed.fanout && ours.chart && seed.chart) {
       const figure = (runs: NonNullable<DeliveryRun["fanout"]>) => ({
         itemsReadPerMessage: median(runs.map((r) => r.itemsRead)),
         capacityUnitsPerMessage: median(runs.map((r) => r.capacityUnits)),
@@ -232,7 +233,7 @@ async function main() {
       row("", "SendMessage → last receipt (median)", ms(fanout.ours.deliveryMs), ms(fanout.seed.deliveryMs));
       row("", "lost", fanout.ours.lost, fanout.seed.lost);
       results.chart = { sizes: SIZE.chart, ours: ours.chart, seed: seed.chart, table: SIZE.table };
-      fs.writeFileSync(path.join(__dirname, "chart.svg"), renderChart(SIZE.chart, ours.chart ?? [], seed.chart ?? [], SIZE.table));
+      if (!quick) fs.writeFileSync(path.join(__dirname, "chart.svg"), renderChart(SIZE.chart, ours.chart, seed.chart, SIZE.table));
     }
     if (ours.large && seed.large) {
       results.large = { room: SIZE.large, chunk: SIZE.largeChunk, ours: ours.large, seed: seed.large };
@@ -267,7 +268,11 @@ async function main() {
   const resultsFile = path.join(__dirname, quick ? "results.quick.json" : "results.json");
   const previous = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, "utf8")) as Record<string, unknown>) : {};
   fs.writeFileSync(resultsFile, JSON.stringify({ ...previous, ...results }, null, 2) + "\n");
-  process.stdout.write(`\nwrote ${path.relative(ROOT, resultsFile)}${results.chart ? " and bench/chart.svg" : ""}\n`);
+  process.stdout.write(`\nwrote ${path.relative(ROOT, resultsFile)}${results.chart && !quick ? " and bench/chart.svg" : ""}\n`);
+  if (!quick) {
+    updateBenchmarksMd(JSON.parse(fs.readFileSync(resultsFile, "utf8")));
+    process.stdout.write("updated the figures in BENCHMARKS.md\n");
+  }
 }
 
 main().then(

@@ -47,10 +47,19 @@ export function signConnectToken(claims: ConnectClaims, jwtSecret: string): stri
 }
 
 /**
+ * The signing secret as a KeyObject. Given a string, jsonwebtoken first tries to parse it as
+ * a public key and catches the failure, which costs more than the HMAC itself on every
+ * connect; the authorizer converts once per secret.
+ */
+export function signingKey(jwtSecret: string): crypto.KeyObject {
+  return crypto.createSecretKey(Buffer.from(jwtSecret, "utf8"));
+}
+
+/**
  * Verifies signature (HS512 only), expiry and claim types. Returns a reason instead of
  * throwing, and never echoes the token into the reason.
  */
-export function verifyConnectToken(token: unknown, jwtSecret: string, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
+export function verifyConnectToken(token: unknown, jwtSecret: string | crypto.KeyObject, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
   if (typeof token !== "string" || token.length === 0) return { ok: false, reason: "missing_token" };
   if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: "token_too_long" };
   let payload: string | jwt.JwtPayload;

@@ -6,12 +6,13 @@
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from "aws-lambda";
 import * as bcrypt from "bcryptjs";
+import type { KeyObject } from "crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ENV, requireEnv } from "../core/aws";
 import type { HubAuthorizerContext } from "../core/events";
 import { describeError, type Logger } from "../core/log";
 import { getAuthRow } from "../core/tables";
-import { createVerifiedSecretCache, verifyConnectToken, type VerifiedSecretCache } from "../core/tokens";
+import { createVerifiedSecretCache, signingKey, verifyConnectToken, type VerifiedSecretCache } from "../core/tokens";
 import { dynamoFromEnvironment, jwtSecretFromEnvironment, loggerFor } from "./environment";
 
 export interface AuthorizerDeps {
@@ -43,6 +44,7 @@ function policy(effect: "Allow" | "Deny", principalId: string, methodArn: string
 export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler {
   const cache = deps.cache ?? createVerifiedSecretCache();
   const now = deps.now ?? Date.now;
+  let key: { secret: string; key: KeyObject } | undefined;
   return async (event) => {
     const requestId = event.requestContext?.requestId;
     const methodArn = event.methodArn ?? "";
@@ -62,7 +64,8 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       deps.log.error("JWT secret unavailable", describeError(err));
       return deny("secret_unavailable");
     }
-    const check = verifyConnectToken(event.queryStringParameters?.token, secret, Math.floor(now() / 1000));
+    if (key?.secret !== secret) key = { secret, key: signingKey(secret) };
+    const check = verifyConnectToken(event.queryStringParameters?.token, key.key, Math.floor(now() / 1000));
     if (!check.ok) return refuse(check.reason);
     const { userId, roomId } = check.claims;
     const who = { user_id: userId, room_id: roomId };

@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as http from "http";
 import type { AddressInfo } from "net";
 import * as path from "path";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoClient, sqsClient } from "../core/aws";
 import { createLogger, type Logger, type LogLevel } from "../core/log";
 import { authTable, connectionsTable, createTableInput } from "../core/schema";
@@ -24,6 +24,7 @@ import { createApiGateway, type ApiGatewayLimits } from "./apiGateway";
 import { handleDemoRequest } from "./demo";
 import { loadDynalite } from "./dynalite";
 import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
+import { startDeliverPool } from "./deliverPool";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
 
@@ -72,6 +73,13 @@ export interface LocalHubOptions {
   faultInjection?: boolean;
   /** Replaces the deliver handler; benchmarks use it to run the seed's algorithm through the same hub. */
   deliverFactory?: LocalHandlerConfig["deliverFactory"];
+  /**
+   * Run deliver invocations in this many worker threads, each like its own Lambda execution
+   * environment (own clients, own CPU time), instead of on the hub's thread. Default 0.
+   */
+  deliverWorkers?: number;
+  /** With deliverWorkers: a module exporting `(deps, config) => handler` to run instead (benchmarks). */
+  deliverModule?: { path: string; exportName: string };
 }
 
 export interface LocalHubInfo {
@@ -127,7 +135,8 @@ async function startFauxqsServer() {
   return startFauxqs({ port: 0, logger: false, host: "localhost", defaultRegion: LOCAL_REGION });
 }
 
-async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string }): Promise<void> {
+/** Creates both tables from the shared schema if missing, and waits until they are ACTIVE. */
+export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string }): Promise<void> {
   for (const [name, schema] of [
     [names.connections, connectionsTable],
     [names.auth, authTable],
@@ -136,6 +145,18 @@ async function ensureTables(db: DynamoDBClient, names: { connections: string; au
       await db.send(new CreateTableCommand(createTableInput(name, schema)));
     } catch (err) {
       if ((err as Error).name !== "ResourceInUseException") throw err; // kept from an earlier run (--data-dir)
+    }
+  }
+  // CreateTable answers CREATING; on disk dynalite takes a moment to make the table ACTIVE.
+  for (const name of [names.connections, names.auth]) {
+    for (let attempt = 0; ; attempt++) {
+      const status = await db.send(new DescribeTableCommand({ TableName: name })).then(
+        (r) => r.Table?.TableStatus,
+        () => undefined,
+      );
+      if (status === "ACTIVE") break;
+      if (attempt > 200) throw new Error(`table ${name} did not become ACTIVE`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 }
@@ -258,14 +279,30 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       handleDemoRequest(request, response, { info, notifier, log });
     });
 
+    const pool = options.deliverWorkers
+      ? startDeliverPool(
+          options.deliverWorkers,
+          {
+            dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
+            sqsEndpoint: info.sqsEndpoint,
+            managementEndpoint: info.managementEndpoint,
+            queueUrl: info.queueUrl,
+            connectionsTable: names.connections,
+            largeRoomChunkSize: options.largeRoomChunkSize,
+            deliverModule: options.deliverModule,
+          },
+          log,
+        )
+      : undefined;
+    if (pool) stops.push(pool.stop);
     const poller = startSqsPoller({
       sqs: sqsClient({ endpoint: info.sqsEndpoint, region: LOCAL_REGION }),
       queueUrl: info.queueUrl,
       queueArn: info.queueArn,
       region: LOCAL_REGION,
-      handler: handlers.deliver,
+      handler: pool ? pool.invoke : handlers.deliver,
       batchSize: queueSettings.batchSize,
-      concurrency: queueSettings.concurrency,
+      concurrency: pool ? options.deliverWorkers! : queueSettings.concurrency,
       waitTimeSeconds: queueSettings.waitTimeSeconds,
       log,
     });

@@ -12,12 +12,12 @@ import type { FanoutDeps } from "../../core/fanout";
 import { isGone } from "../../core/fanout";
 import { deleteConnection } from "../../core/tables";
 
-export function createSeedDeliverHandler(deps: FanoutDeps, managementEndpoint: () => string): (event: SQSEvent) => Promise<SQSBatchResponse> {
+export function createSeedDeliverHandler(deps: FanoutDeps, config: { managementEndpoint: string }): (event: SQSEvent) => Promise<SQSBatchResponse> {
   let management: ApiGatewayManagementApiClient | undefined;
   return async (event) => {
     // The SDK's default client, as the article's code had: default agent, default retries.
     management ??= new ApiGatewayManagementApiClient({
-      endpoint: managementEndpoint(),
+      endpoint: config.managementEndpoint,
       region: "us-east-1",
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });

@@ -2,10 +2,10 @@
  * Real stand-ins for AWS in tests: dynalite speaks DynamoDB's wire protocol, fauxqs speaks
  * SQS's. Tests talk to them with the real @aws-sdk clients.
  */
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoClient } from "../../core/aws";
-import { authTable, connectionsTable, createTableInput } from "../../core/schema";
 import { loadDynalite } from "../../local/dynalite";
+import { ensureTables } from "../../local";
 
 
 
@@ -27,8 +27,7 @@ export async function startDynamo(tableNames?: { connectionsTable: string; authT
   const client = dynamoClient({ endpoint, region: "us-east-1" });
   const suffix = `${process.pid}-${++tableCounter}`;
   const names = tableNames ?? { connectionsTable: `connections-${suffix}`, authTable: `auth-${suffix}` };
-  await client.send(new CreateTableCommand(createTableInput(names.connectionsTable, connectionsTable)));
-  await client.send(new CreateTableCommand(createTableInput(names.authTable, authTable)));
+  await ensureTables(client, { connections: names.connectionsTable, auth: names.authTable });
   return {
     endpoint,
     client,
