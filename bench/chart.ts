@@ -37,7 +37,10 @@ export function renderChart(sizes: number[], ours: Point[], seed: Point[], table
   <text x="${margin.left}" y="24" font-size="16" font-weight="600">Delivery time by room size (table of ${tableRows.toLocaleString("en-US")} connections)</text>
   <text x="${margin.left}" y="42" fill="#555">SendMessage → last client's receipt, median of 3, local hub on one machine</text>
   ${yTicks.map((t) => `<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y(t)}" y2="${y(t)}" stroke="#e5e7eb"/><text x="${margin.left - 8}" y="${y(t) + 4}" text-anchor="end" fill="#555">${Math.round(t)}</text>`).join("\n  ")}
-  ${sizes.map((s) => `<text x="${x(s)}" y="${margin.top + plotH + 20}" text-anchor="middle" fill="#555">${s.toLocaleString("en-US")}</text>`).join("\n  ")}
+  ${sizes
+    .filter((s, i) => i === 0 || x(s) - x(sizes[i - 1]) >= 36) // no overlapping labels
+    .map((s) => `<text x="${x(s)}" y="${margin.top + plotH + 20}" text-anchor="middle" fill="#555">${s.toLocaleString("en-US")}</text>`)
+    .join("\n  ")}
   <line x1="${margin.left}" x2="${margin.left + plotW}" y1="${margin.top + plotH}" y2="${margin.top + plotH}" stroke="#333"/>
   <line x1="${margin.left}" x2="${margin.left}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="#333"/>
   <text x="${margin.left + plotW / 2}" y="${height - 18}" text-anchor="middle">connections in the room</text>

@@ -10,7 +10,7 @@ import { parseArgs, type ParseArgsConfig } from "util";
 import { dynamoClient } from "../core/aws";
 import { roomPages } from "../core/tables";
 import { DEFAULT_LOCAL_PORT, startLocalHub } from "../local";
-import { createNotifier } from "../server";
+import { createNotifier, type NotifierOptions } from "../server";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -68,17 +68,8 @@ function positiveInteger(value: string | undefined, name: string): number | unde
   return number;
 }
 
-interface Target {
-  queueUrl?: string;
-  authTableName?: string;
-  connectionsTableName?: string;
-  managementEndpoint?: string;
-  jwtSecret?: string;
-  passcode?: string;
-  region?: string;
-  endpoints: { sqs?: string; dynamodb?: string };
-  source: string;
-}
+/** Where a command goes: the notifier's options, and where they came from. */
+type Target = NotifierOptions & { endpoints: { sqs?: string; dynamodb?: string }; source: string };
 
 /** Flags, then environment variables; when neither names a stack, the running local hub. */
 function resolveTarget(values: Record<string, string | boolean | undefined>): Target {

@@ -116,19 +116,17 @@ export async function getAuthRow(db: DynamoDBClient, table: string, userId: stri
   };
 }
 
+function authRowItem(row: AuthRow): Record<string, AttributeValue> {
+  return { user_id: S(row.userId), room_id: S(row.roomId), token: S(row.tokenHash), generation: S(row.generation), expires_at: N(row.expiresAt) };
+}
+
 /** Writes a new generation only if no row exists, so two concurrent issuers agree on one. */
 export async function createAuthRow(db: DynamoDBClient, table: string, row: AuthRow): Promise<boolean> {
   try {
     await db.send(
       new PutItemCommand({
         TableName: table,
-        Item: {
-          user_id: S(row.userId),
-          room_id: S(row.roomId),
-          token: S(row.tokenHash),
-          generation: S(row.generation),
-          expires_at: N(row.expiresAt),
-        },
+        Item: authRowItem(row),
         ConditionExpression: "attribute_not_exists(user_id) OR attribute_not_exists(generation) OR expires_at < :now",
         ExpressionAttributeValues: { ":now": N(Math.floor(Date.now() / 1000)) },
       }),
@@ -147,13 +145,7 @@ export async function extendAuthRow(db: DynamoDBClient, table: string, row: Auth
     await db.send(
       new PutItemCommand({
         TableName: table,
-        Item: {
-          user_id: S(row.userId),
-          room_id: S(row.roomId),
-          token: S(row.tokenHash),
-          generation: S(row.generation),
-          expires_at: N(expiresAt),
-        },
+        Item: authRowItem({ ...row, expiresAt }),
         // Only if the row is still the same generation: never resurrect a revoked one.
         ConditionExpression: "generation = :generation",
         ExpressionAttributeValues: { ":generation": S(row.generation) },

@@ -5,7 +5,11 @@ import { DeleteConnectionCommand, GetConnectionCommand, PostToConnectionCommand 
 import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient } from "../core/aws";
 import { getConnection, roomPages } from "../core/tables";
+import * as http from "http";
+import { createLogger } from "../core/log";
+import type { WebSocketEvent } from "../core/events";
 import { startLocalHub, type LocalHub } from "../local";
+import { createApiGateway } from "../local/apiGateway";
 
 let hub: LocalHub;
 
@@ -234,5 +238,48 @@ describe("API Gateway's timeouts", () => {
     clearInterval(keepAlive);
     expect(code).toBe(1001);
     expect(Date.now() - started).toBeGreaterThanOrEqual(800); // kept alive past the idle limit, closed at the maximum
+  });
+});
+
+describe("the API Gateway emulator's handshake", () => {
+  it("refuses the upgrade when $connect fails, and hands the authorizer's context to every route", async () => {
+    const seen: { route: string; authorizer: unknown }[] = [];
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const record = (status: number) => async (event: WebSocketEvent) => {
+      seen.push({ route: event.requestContext.routeKey, authorizer: event.requestContext.authorizer });
+      return { statusCode: status };
+    };
+    const allow = async () => ({
+      principalId: "p",
+      policyDocument: { Version: "2012-10-17", Statement: [{ Action: "execute-api:Invoke", Effect: "Allow", Resource: "*" }] },
+      context: { user_id: "u", room_id: "r" },
+    });
+    let connectStatus = 500;
+    createApiGateway(server, {
+      stage: "s",
+      apiId: "a",
+      region: "us-east-1",
+      authorizer: allow as never,
+      routes: { $connect: (e) => record(connectStatus)(e), $disconnect: record(200), $default: record(200) },
+      log: createLogger({}, () => undefined),
+    });
+    const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}/s?token=t`;
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(url);
+      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on("open", () => resolve(101));
+      ws.on("error", () => undefined);
+    });
+    expect(status).toBe(500);
+    connectStatus = 200;
+    const ws = new WebSocket(url);
+    await new Promise((resolve) => ws.on("open", resolve));
+    ws.send("hello");
+    ws.close();
+    await eventually(async () => seen.length, (n) => n >= 4);
+    expect(seen.map((s) => s.route)).toEqual(["$connect", "$connect", "$default", "$disconnect"]);
+    for (const entry of seen.slice(1)) expect(entry.authorizer).toMatchObject({ user_id: "u", room_id: "r", principalId: "p" });
+    server.close();
   });
 });
