@@ -35,7 +35,7 @@ const verdict = (met: boolean, detail: string) => `${met ? "met" : "**missed**"}
 
 export function renderFigures(r: Results): string {
   const lines: string[] = [];
-  lines.push(`Latest full run: ${r.date.slice(0, 16).replace("T", " ")} UTC, ${r.machine.cpus} cores (${r.machine.cpu ?? "unknown CPU"}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}.`, "");
+  lines.push(`Latest run: ${r.date.slice(0, 16).replace("T", " ")} UTC, ${r.machine.cpus} cores (${r.machine.cpu ?? "unknown CPU"}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}.`, "");
   const targets: string[][] = [];
   if (r.fanout) {
     const { ours, seed } = r.fanout;
