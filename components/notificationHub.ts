@@ -433,28 +433,10 @@ export class NotificationHub extends pulumi.ComponentResource {
   ): HubFunction {
     const name = `${this.name}-${handler}`;
     const logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { retentionInDays: this.settings.logRetentionDays, tags: this.tags }, { parent: this });
-    const role = new aws.iam.Role(
-      `${name}-role`,
-      {
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
-        }),
-        tags: this.tags,
-      },
-      { parent: this },
-    );
-    const policy = new aws.iam.RolePolicy(
-      `${name}-policy`,
-      {
-        role: role.id,
-        policy: policyDocument([
-          { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroup.arn}:*`] },
-          ...options.statements,
-        ]),
-      },
-      { parent: this },
-    );
+    const { role, policy } = this.createRole(name, "lambda.amazonaws.com", [
+      { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroup.arn}:*`] },
+      ...options.statements,
+    ]);
     const fn = new aws.lambda.CallbackFunction<unknown, unknown>(
       name,
       {
@@ -558,36 +540,31 @@ export class NotificationHub extends pulumi.ComponentResource {
 
   /** The region-wide role API Gateway writes CloudWatch logs with. */
   private createApiGatewayAccount(api: aws.apigatewayv2.Api, accessLogs: aws.cloudwatch.LogGroup) {
+    const { policy, role } = this.createRole(`${this.name}-apigateway-logs`, "apigateway.amazonaws.com", [
+      {
+        Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+        // API Gateway names the execution log group after the API; access logs go to ours.
+        Resource: [pulumi.interpolate`arn:aws:logs:*:*:log-group:API-Gateway-Execution-Logs_${api.id}/*`, accessLogs.arn, pulumi.interpolate`${accessLogs.arn}:*`],
+      },
+    ]);
+    return new aws.apigateway.Account(`${this.name}-apigateway-account`, { cloudwatchRoleArn: role.arn }, { parent: this, dependsOn: [policy] });
+  }
+
+  /** A role a service assumes, with one inline policy of exactly these statements. */
+  private createRole(name: string, service: string, statements: PolicyStatement[]) {
     const role = new aws.iam.Role(
-      `${this.name}-apigateway-logs-role`,
+      `${name}-role`,
       {
         assumeRolePolicy: JSON.stringify({
           Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Principal: { Service: "apigateway.amazonaws.com" }, Action: "sts:AssumeRole" }],
+          Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
         }),
         tags: this.tags,
       },
       { parent: this },
     );
-    const policy = new aws.iam.RolePolicy(
-      `${this.name}-apigateway-logs-policy`,
-      {
-        role: role.id,
-        policy: policyDocument([
-          {
-            Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-            // API Gateway names the execution log group after the API; access logs go to ours.
-            Resource: [
-              pulumi.interpolate`arn:aws:logs:*:*:log-group:API-Gateway-Execution-Logs_${api.id}/*`,
-              accessLogs.arn,
-              pulumi.interpolate`${accessLogs.arn}:*`,
-            ],
-          },
-        ]),
-      },
-      { parent: this },
-    );
-    return new aws.apigateway.Account(`${this.name}-apigateway-account`, { cloudwatchRoleArn: role.arn }, { parent: this, dependsOn: [policy] });
+    const policy = new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, policy: policyDocument(statements) }, { parent: this });
+    return { role, policy };
   }
 
   private createEventSource(queue: aws.sqs.Queue, deliver: HubFunction) {

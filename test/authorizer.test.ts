@@ -1,11 +1,12 @@
 import * as crypto from "crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthorizerHandler, type AuthorizerHandler } from "../handlers/authorizer";
-import { createNotifier, type Notifier } from "../server";
+import type { Notifier } from "../server";
 import { badTokenCases } from "./support/badTokens";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
 import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { testNotifier } from "./support/notifier";
 import { startDynamo, type Dynamo } from "./support/services";
 
 const JWT_SECRET = "test-signing-secret-" + crypto.randomBytes(8).toString("hex");
@@ -33,17 +34,7 @@ async function outcome(event: ReturnType<typeof authorizerEvent>): Promise<Outco
 beforeAll(async () => {
   dynamo = await startDynamo();
   management = await startManagementApi();
-  notifier = createNotifier({
-    queueUrl: "http://127.0.0.1:9/unused",
-    authTableName: dynamo.authTable,
-    connectionsTableName: dynamo.connectionsTable,
-    managementEndpoint: management.endpoint,
-    jwtSecret: JWT_SECRET,
-    passcode: PASSCODE,
-    region: "us-east-1",
-    endpoints: { dynamodb: dynamo.endpoint },
-    bcryptCost: 4,
-  });
+  notifier = testNotifier(dynamo, management, { jwtSecret: JWT_SECRET, passcode: PASSCODE });
   authorize = createAuthorizerHandler({
     db: dynamo.client,
     authTable: dynamo.authTable,

@@ -4,6 +4,7 @@
  * Node processes against dynalite, fauxqs and a local @connections API.
  */
 import * as crypto from "crypto";
+import * as fs from "fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../core/aws";
@@ -332,6 +333,7 @@ describe("serialized Lambdas", () => {
   });
   afterAll(async () => {
     await Promise.all([dynamo?.stop(), sqs?.stop(), management?.stop(), parameterStore?.stop()]);
+    for (const artifact of Object.values(artifacts)) fs.rmSync(artifact.dir, { recursive: true, force: true });
   });
 
   /** The function's own environment from the stack, pointed at the local stand-ins. */

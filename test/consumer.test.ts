@@ -40,6 +40,10 @@ beforeAll(async () => {
   for (const fn of run.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^notifications-/, "")] = writeArtifact(fn);
 }, 240_000);
 
+afterAll(() => {
+  for (const artifact of Object.values(artifacts)) fs.rmSync(artifact.dir, { recursive: true, force: true });
+});
+
 describe("a consumer program using the published package", () => {
   it("gets the whole hub from one component", () => {
     expect(run.outputs.websocketUrl).toBe("wss://notifications-api-id.execute-api.eu-west-1.amazonaws.com/staging");

@@ -9,6 +9,7 @@ import { getConnection } from "../core/tables";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
 import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { testNotifier } from "./support/notifier";
 import { seedConnections } from "./support/seed";
 import { startDynamo, type Dynamo } from "./support/services";
 
@@ -31,17 +32,7 @@ async function allowed(token: string): Promise<boolean> {
 beforeAll(async () => {
   dynamo = await startDynamo();
   management = await startManagementApi();
-  notifier = createNotifier({
-    queueUrl: "http://127.0.0.1:9/unused",
-    authTableName: dynamo.authTable,
-    connectionsTableName: dynamo.connectionsTable,
-    managementEndpoint: management.endpoint,
-    jwtSecret: JWT_SECRET,
-    passcode: "passcode-known-only-to-the-issuer",
-    region: "us-east-1",
-    endpoints: { dynamodb: dynamo.endpoint },
-    bcryptCost: 4,
-  });
+  notifier = testNotifier(dynamo, management, { jwtSecret: JWT_SECRET, passcode: "passcode-known-only-to-the-issuer" });
   authorize = createAuthorizerHandler({
     db: dynamo.client,
     authTable: dynamo.authTable,

@@ -60,6 +60,7 @@ export function runProgram(program: string, stack: string, config: Record<string
           return;
         }
         const data = JSON.parse(fs.readFileSync(outFile, "utf8")) as Omit<ProgramRun, "ofType" | "named">;
+        fs.rmSync(path.dirname(outFile), { recursive: true, force: true });
         resolve({
           ...data,
           ofType: (type) => data.resources.filter((r) => r.type === type),

@@ -1,0 +1,16 @@
+/** The app-backend SDK pointed at a test's dynalite and @connections stand-ins (cheap bcrypt for speed). */
+import { createNotifier, type Notifier } from "../../server";
+import type { ManagementApi } from "./managementApi";
+import type { Dynamo } from "./services";
+
+export function testNotifier(dynamo: Dynamo, management: ManagementApi, secrets: { jwtSecret: string; passcode: string }): Notifier {
+  return createNotifier({
+    authTableName: dynamo.authTable,
+    connectionsTableName: dynamo.connectionsTable,
+    managementEndpoint: management.endpoint,
+    ...secrets,
+    region: "us-east-1",
+    endpoints: { dynamodb: dynamo.endpoint },
+    bcryptCost: 4,
+  });
+}
