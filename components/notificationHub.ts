@@ -446,7 +446,7 @@ export class NotificationHub extends pulumi.ComponentResource {
         timeout: options.timeout,
         memorySize: options.memorySize ?? 256,
         architectures: ["arm64"],
-        environment: { variables: { ...options.environment, NODE_OPTIONS: "--enable-source-maps" } },
+        environment: { variables: options.environment },
         loggingConfig: { logFormat: "JSON", logGroup: logGroup.name, applicationLogLevel: "INFO", systemLogLevel: "WARN" },
         codePathOptions: codePathOptionsFor(handler),
         tags: this.tags,

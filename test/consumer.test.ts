@@ -53,6 +53,12 @@ describe("a consumer program using the published package", () => {
     ]);
   });
 
+  it("serializes no secret value into any handler", () => {
+    const secret = run.outputs.jwtSecret as string;
+    expect(secret.length).toBeGreaterThan(20);
+    for (const fn of run.ofType("aws:lambda/function:Function")) expect(fn.code!.indexJs, fn.name).not.toContain(secret);
+  });
+
   it("ships the library's handler code inside each zip, and only what the handler needs", () => {
     const lines: string[] = [];
     for (const [handler, artifact] of Object.entries(artifacts)) {
