@@ -46,7 +46,7 @@ export interface HubProcess {
 }
 
 export async function startHubProcess(options: { mode: "ours" | "seed"; largeRoomChunkSize?: number; workers?: number }): Promise<HubProcess> {
-  const child = childProcess.spawn(process.execPath, [...(process.env.HUB_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"] : []), "-r", "ts-node/register/transpile-only", path.join(ROOT, "bench/hubProcess.ts"), JSON.stringify(options)], {
+  const child = childProcess.spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "bench/hubProcess.ts"), JSON.stringify(options)], {
     cwd: ROOT,
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     stdio: ["ignore", "pipe", "inherit"],

@@ -4,7 +4,6 @@
  * back to the sender only.
  */
 import * as crypto from "crypto";
-import { ENV, requireEnv } from "../core/aws";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
 import { describeError } from "../core/log";
@@ -63,6 +62,5 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
 }
 
 export function sendMessageFromEnvironment() {
-  requireEnv(ENV.connectionsTable);
   return createSendMessageHandler(fanoutFromEnvironment(loggerFor("sendMessage")));
 }
