@@ -12,6 +12,11 @@ export interface ClientOptions {
   region?: string;
   /** Override endpoints (the local hub, tests). Unset means the real AWS service. */
   endpoint?: string;
+  /**
+   * Explicit credentials (the local hub's dev credentials, which its @connections API
+   * verifies). Unset means the SDK's default chain: on Lambda, the function role's.
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 function sharedOptions(options: ClientOptions) {
@@ -19,7 +24,7 @@ function sharedOptions(options: ClientOptions) {
   // Local stand-ins accept any signature; give the SDK something to sign with when the
   // machine has no AWS credentials at all.
   const isLocal = options.endpoint?.startsWith("http://") ?? false;
-  const credentials = isLocal && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined;
+  const credentials = options.credentials ?? (isLocal && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined);
   return { region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(credentials ? { credentials } : {}) };
 }
 
