@@ -19,6 +19,12 @@ function alarmsFromConfig(): NotificationHubArgs["alarms"] {
   return config.getBoolean("alarms") ?? false;
 }
 
+/** A positive number, or undefined for 0/unset: Pulumi.yaml declares 0 as "derive it". */
+function positiveNumber(key: string): number | undefined {
+  const value = config.getNumber(key);
+  return value ? value : undefined;
+}
+
 const hub = new NotificationHub("hub", {
   stage: config.get("stage") || pulumi.getStack(),
   jwtSecret: config.getSecret("jwtSecret"),
@@ -30,12 +36,12 @@ const hub = new NotificationHub("hub", {
     batchSize: config.getNumber("queueBatchSize"),
     maxReceiveCount: config.getNumber("queueMaxReceiveCount"),
     maximumConcurrency: config.getNumber("queueMaximumConcurrency"),
-    visibilityTimeoutSeconds: config.getNumber("queueVisibilityTimeoutSeconds"),
+    visibilityTimeoutSeconds: positiveNumber("queueVisibilityTimeoutSeconds"),
   },
   domain: domainFromConfig(),
   alarms: alarmsFromConfig(),
   protectData: config.getBoolean("protectData"),
-  manageApiGatewayAccount: config.getBoolean("manageApiGatewayAccount"),
+  apiGatewayLogging: config.get("apiGatewayLogging", { allowedValues: ["off", "ifUnset", "existing"] }),
   tags: { project: "notification-hub", stack: pulumi.getStack() },
 });
 

@@ -10,6 +10,7 @@
  * the room through API Gateway's @connections API. Every Lambda has its own role with only
  * the actions it calls on only this hub's resources.
  */
+import * as crypto from "crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -34,7 +35,8 @@ export interface NotificationHubArgs {
   /**
    * HS512 signing secret shared with the app backends. When absent, one is generated and
    * exported as the secret output `jwtSecret`. It reaches the authorizer through an SSM
-   * SecureString parameter read at run time, never through the Lambda's code.
+   * SecureString parameter encrypted with a KMS key of the hub's own, read at run time,
+   * never through the Lambda's code.
    * @default generated (64 characters)
    * @example cfg.requireSecret("jwtSecret")
    */
@@ -90,7 +92,8 @@ export interface NotificationHubArgs {
    */
   domain?: { name: pulumi.Input<string>; certificateArn: pulumi.Input<string>; hostedZoneId: pulumi.Input<string> };
   /**
-   * Alarms (dead letters waiting, function errors, throttles) to an SNS topic, with an
+   * Alarms (dead letters waiting, the oldest queued notification older than 5 minutes,
+   * function errors and throttles, API Gateway integration and execution errors) to an SNS topic, with an
    * optional e-mail subscription, plus a CloudWatch dashboard.
    * @default off
    * @example { email: "oncall@example.com" }
@@ -103,11 +106,17 @@ export interface NotificationHubArgs {
    */
   protectData?: boolean;
   /**
-   * Whether to set the region's API Gateway CloudWatch role (an account-wide setting that
-   * stage access logs need). Turn off when another stack already manages it.
-   * @default true
+   * API Gateway execution logs (ERROR level, in `/aws/apigateway/{apiId}/{stage}`) and access
+   * logs. Both need the region's account-wide API Gateway CloudWatch role, which one setting
+   * holds for every API of the account in the region, so it is never taken over:
+   * - `"off"`: no API Gateway logs; the account setting is left alone (the Lambdas still log).
+   * - `"ifUnset"`: look the setting up; only where the region has none, create a role with the
+   *   AWS managed `AmazonAPIGatewayPushToCloudWatchLogs` policy and set it. Both are kept
+   *   (`retainOnDelete`) when the stack is destroyed, so other stacks keep their logs.
+   * - `"existing"`: the region already has a role (another stack or an admin set it): turn the logs on.
+   * @default "off"
    */
-  manageApiGatewayAccount?: boolean;
+  apiGatewayLogging?: ApiGatewayLogging;
   /**
    * Tags for every taggable resource.
    * @default {}
@@ -115,6 +124,9 @@ export interface NotificationHubArgs {
    */
   tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
+
+export type ApiGatewayLogging = "off" | "ifUnset" | "existing";
+const API_GATEWAY_LOGGING: readonly ApiGatewayLogging[] = ["off", "ifUnset", "existing"];
 
 type HandlerName = keyof typeof HANDLER_PACKAGES;
 
@@ -154,7 +166,7 @@ interface Settings {
   largeRoomChunkSize: number;
   alarms: false | { email?: pulumi.Input<string> };
   protectData: boolean;
-  manageApiGatewayAccount: boolean;
+  apiGatewayLogging: ApiGatewayLogging;
 }
 
 function wholeNumber(value: number, name: string, min: number, max: number): number {
@@ -162,6 +174,27 @@ function wholeNumber(value: number, name: string, min: number, max: number): num
     throw new Error(`NotificationHub: ${name} must be a whole number from ${min} to ${max}, got ${value}`);
   }
   return value;
+}
+
+function oneOf<T extends string>(value: string, name: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new Error(`NotificationHub: ${name} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got "${value}"`);
+  }
+  return value as T;
+}
+
+/** AWS's length limits on the names Pulumi generates (logical name + "-" + 7 random characters). */
+export const NAME_LIMITS = { role: 64, function: 64, queue: 80, policy: 128 } as const;
+
+/**
+ * The physical name for a resource whose generated name would be too long for AWS, else
+ * undefined (Pulumi's own auto-naming, so short names behave as before). Long names are cut
+ * and end in a hash of the whole logical name, so two long component names stay distinct.
+ */
+export function physicalName(logicalName: string, limit: number): string | undefined {
+  if (logicalName.length + 8 <= limit) return undefined;
+  const hash = crypto.createHash("sha256").update(logicalName).digest("hex").slice(0, 8);
+  return `${logicalName.slice(0, limit - hash.length - 1)}-${hash}`;
 }
 
 export function normalizeArgs(args: NotificationHubArgs): Settings {
@@ -188,7 +221,7 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
     largeRoomChunkSize: wholeNumber(queue.largeRoomChunkSize ?? DEFAULTS.largeRoomChunkSize, "queue.largeRoomChunkSize", 1, 100_000),
     alarms: args.alarms === undefined || args.alarms === false ? false : args.alarms === true ? {} : args.alarms,
     protectData: args.protectData ?? false,
-    manageApiGatewayAccount: args.manageApiGatewayAccount ?? true,
+    apiGatewayLogging: oneOf(args.apiGatewayLogging ?? "off", "apiGatewayLogging", API_GATEWAY_LOGGING),
   };
 }
 
@@ -234,26 +267,29 @@ export class NotificationHub extends pulumi.ComponentResource {
   private readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
 
   constructor(name: string, args: NotificationHubArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-    super("notification-hub:index:NotificationHub", name, args, opts);
+    // No args to super(): Pulumi would record them as the component's inputs, a plain-string
+    // jwtSecret included, unencrypted in the stack state. The outputs are registered below.
+    super("notification-hub:index:NotificationHub", name, {}, opts);
     this.name = name;
     this.settings = normalizeArgs(args);
     this.tags = args.tags ?? {};
     const s = this.settings;
 
+    const aws_ = this.awsContext();
     const tables = this.createTables();
     const queues = this.createQueues();
-    const secret = this.createJwtSecret(args.jwtSecret);
+    const secret = this.createJwtSecret(args.jwtSecret, aws_);
     const api = this.createApi();
     const stageName = pulumi.output(s.stage);
     const managementEndpoint = pulumi.interpolate`${api.apiEndpoint.apply((e) => e.replace(/^wss:\/\//, "https://"))}/${stageName}`;
     const postToConnections = pulumi.interpolate`${api.executionArn}/${stageName}/POST/@connections/*`;
 
     const functions = this.createFunctions({ tables, queues, secret, managementEndpoint, postToConnections });
-    const stage = this.createStageAndRoutes(api, stageName, functions);
+    const stage = this.createStageAndRoutes(api, stageName, functions, aws_);
     this.createEventSource(queues.queue, functions.deliver);
-    const publisherPolicy = this.createPublisherPolicy(tables, queues.queue, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
+    const publisherPolicy = this.createPublisherPolicy(tables, queues.queue, secret, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
     const domain = args.domain ? this.createDomain(args.domain, api, stage) : undefined;
-    const alarmTopic = s.alarms ? this.createAlarms(s.alarms, queues.deadLetterQueue, functions) : undefined;
+    const alarmTopic = s.alarms ? this.createAlarms(s.alarms, { queues, functions, api, stage, region: aws_.region }) : undefined;
 
     this.apiId = api.id;
     this.stage = stage.name;
@@ -287,6 +323,15 @@ export class NotificationHub extends pulumi.ComponentResource {
     });
   }
 
+  /** Partition, region and account of the stack: ARNs follow them (aws, aws-cn, aws-us-gov). */
+  private awsContext() {
+    return {
+      partition: aws.getPartitionOutput({}, { parent: this }).partition,
+      region: aws.getRegionOutput({}, { parent: this }).region,
+      accountId: aws.getCallerIdentityOutput({}, { parent: this }).accountId,
+    };
+  }
+
   private createTables() {
     const table = (suffix: string, schema: TableSchema) =>
       new aws.dynamodb.Table(
@@ -316,12 +361,13 @@ export class NotificationHub extends pulumi.ComponentResource {
   private createQueues() {
     const deadLetterQueue = new aws.sqs.Queue(
       `${this.name}-dead-letters`,
-      { messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true, tags: this.tags },
+      { name: physicalName(`${this.name}-dead-letters`, NAME_LIMITS.queue), messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true, tags: this.tags },
       { parent: this },
     );
     const queue = new aws.sqs.Queue(
       `${this.name}-notifications`,
       {
+        name: physicalName(`${this.name}-notifications`, NAME_LIMITS.queue),
         visibilityTimeoutSeconds: this.settings.visibilityTimeoutSeconds,
         receiveWaitTimeSeconds: 20,
         messageRetentionSeconds: 4 * 24 * 3600,
@@ -334,17 +380,60 @@ export class NotificationHub extends pulumi.ComponentResource {
     return { queue, deadLetterQueue };
   }
 
-  /** The signing secret as an SSM SecureString the authorizer reads at cold start. */
-  private createJwtSecret(given: pulumi.Input<string> | undefined) {
+  /**
+   * The signing secret as an SSM SecureString the authorizer reads at cold start, encrypted
+   * with a KMS key of the hub's own. With the default `aws/ssm` key, anyone in the account
+   * with `ssm:GetParameter` on it could read it; with this key they also need `kms:Decrypt` on
+   * this key, which only the authorizer's role and the publisher policy grant (and account
+   * administrators, who can grant themselves anything). Cost: 1 USD a month per key, plus
+   * 0.03 USD per 10,000 requests (one Decrypt per cold authorizer: the secret is kept for the
+   * container's life).
+   */
+  private createJwtSecret(given: pulumi.Input<string> | undefined, context: ReturnType<NotificationHub["awsContext"]>) {
     const value = given
       ? pulumi.secret(given)
       : new random.RandomPassword(`${this.name}-jwt-secret`, { length: 64, special: false }, { parent: this }).result;
-    const parameter = new aws.ssm.Parameter(
-      `${this.name}-jwt-secret`,
-      { type: "SecureString", value, description: "notification-hub JWT signing secret (HS512)", tags: this.tags },
+    const root = pulumi.interpolate`arn:${context.partition}:iam::${context.accountId}:root`;
+    const key = new aws.kms.Key(
+      `${this.name}-jwt-secret-key`,
+      {
+        description: "notification-hub: encrypts the JWT signing secret parameter",
+        enableKeyRotation: true,
+        deletionWindowInDays: 7,
+        // The account root as principal hands decisions to IAM: a principal also needs an IAM
+        // grant on this key. Administration stays with the account; use only through SSM.
+        policy: pulumi.all([root, context.region, context.accountId]).apply(([account, region, accountId]) =>
+          JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+              {
+                Sid: "KeyAdministration",
+                Effect: "Allow",
+                Principal: { AWS: account },
+                Action: ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand"],
+                Resource: "*",
+              },
+              {
+                Sid: "UseThroughSsmOnly",
+                Effect: "Allow",
+                Principal: { AWS: account },
+                Action: ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+                Resource: "*",
+                Condition: { StringEquals: { "kms:ViaService": `ssm.${region}.amazonaws.com`, "kms:CallerAccount": accountId } },
+              },
+            ],
+          }),
+        ),
+        tags: this.tags,
+      },
       { parent: this },
     );
-    return { value, parameter };
+    const parameter = new aws.ssm.Parameter(
+      `${this.name}-jwt-secret`,
+      { type: "SecureString", value, keyId: key.arn, description: "notification-hub JWT signing secret (HS512)", tags: this.tags },
+      { parent: this },
+    );
+    return { value, parameter, key };
   }
 
   private createApi() {
@@ -383,10 +472,16 @@ export class NotificationHub extends pulumi.ComponentResource {
       authorizer: this.createFunction("authorizer", authorizerFromEnvironment, {
         timeout: route,
         memorySize: 512, // bcrypt is CPU-bound; CPU grows with memory
-        environment: { [ENV.authTable]: tables.auth.name, [ENV.jwtSecretParameter]: secret.parameter.name },
+        environment: {
+          [ENV.authTable]: tables.auth.name,
+          [ENV.jwtSecretParameter]: secret.parameter.name,
+          // Containers keep the secret for life; a new version changes the configuration,
+          // which replaces every container, so a rotated secret is picked up.
+          JWT_SECRET_VERSION: secret.parameter.version.apply(String),
+        },
         statements: [
           { Action: ["dynamodb:GetItem"], Resource: [tables.auth.arn] },
-          { Action: ["ssm:GetParameter"], Resource: [secret.parameter.arn] },
+          ...secretReadStatements(secret),
         ],
       }),
       connect: this.createFunction("connect", connectFromEnvironment, {
@@ -440,6 +535,7 @@ export class NotificationHub extends pulumi.ComponentResource {
     const fn = new aws.lambda.CallbackFunction<unknown, unknown>(
       name,
       {
+        name: physicalName(name, NAME_LIMITS.function),
         callbackFactory: factory as aws.lambda.CallbackFactory<unknown, unknown>,
         role,
         runtime: this.settings.runtime as aws.lambda.Runtime,
@@ -456,7 +552,12 @@ export class NotificationHub extends pulumi.ComponentResource {
     return { fn, role, policy, logGroup };
   }
 
-  private createStageAndRoutes(api: aws.apigatewayv2.Api, stageName: pulumi.Output<string>, functions: ReturnType<NotificationHub["createFunctions"]>) {
+  private createStageAndRoutes(
+    api: aws.apigatewayv2.Api,
+    stageName: pulumi.Output<string>,
+    functions: ReturnType<NotificationHub["createFunctions"]>,
+    context: ReturnType<NotificationHub["awsContext"]>,
+  ) {
     const authorizer = new aws.apigatewayv2.Authorizer(
       `${this.name}-authorizer`,
       {
@@ -513,12 +614,21 @@ export class NotificationHub extends pulumi.ComponentResource {
       );
     });
 
-    const accessLogs = new aws.cloudwatch.LogGroup(
-      `${this.name}-access-logs`,
-      { retentionInDays: this.settings.logRetentionDays, tags: this.tags },
-      { parent: this },
-    );
-    const account = this.settings.manageApiGatewayAccount ? this.createApiGatewayAccount(api, accessLogs) : undefined;
+    const logging = this.settings.apiGatewayLogging;
+    const logsOn = logging !== "off";
+    const accessLogs = logsOn
+      ? new aws.cloudwatch.LogGroup(`${this.name}-access-logs`, { retentionInDays: this.settings.logRetentionDays, tags: this.tags }, { parent: this })
+      : undefined;
+    // Where API Gateway writes a WebSocket stage's execution logs; created here so it gets
+    // our retention instead of "never expire".
+    const executionLogs = logsOn
+      ? new aws.cloudwatch.LogGroup(
+          `${this.name}-execution-logs`,
+          { name: pulumi.interpolate`/aws/apigateway/${api.id}/${stageName}`, retentionInDays: this.settings.logRetentionDays, tags: this.tags },
+          { parent: this },
+        )
+      : undefined;
+    const account = logging === "ifUnset" ? this.apiGatewayAccountIfUnset(context) : undefined;
     return new aws.apigatewayv2.Stage(
       `${this.name}-stage`,
       {
@@ -529,41 +639,56 @@ export class NotificationHub extends pulumi.ComponentResource {
           throttlingBurstLimit: this.settings.burstLimit,
           throttlingRateLimit: this.settings.rateLimit,
           dataTraceEnabled: false, // full request logging would write tokens to CloudWatch
-          loggingLevel: "ERROR",
+          // Any logging level needs the account's CloudWatch role: "OFF" unless logs are on.
+          loggingLevel: logsOn ? "ERROR" : "OFF",
         },
-        accessLogSettings: { destinationArn: accessLogs.arn, format: ACCESS_LOG_FORMAT },
+        accessLogSettings: accessLogs ? { destinationArn: accessLogs.arn, format: ACCESS_LOG_FORMAT } : undefined,
         tags: this.tags,
       },
-      { parent: this, dependsOn: [...created, ...(account ? [account] : [])] },
+      { parent: this, dependsOn: [...created, ...(executionLogs ? [executionLogs] : []), ...(account ? [account] : [])] },
     );
   }
 
-  /** The region-wide role API Gateway writes CloudWatch logs with. */
-  private createApiGatewayAccount(api: aws.apigatewayv2.Api, accessLogs: aws.cloudwatch.LogGroup) {
-    const { policy, role } = this.createRole(`${this.name}-apigateway-logs`, "apigateway.amazonaws.com", [
-      {
-        Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-        // API Gateway names the execution log group after the API; access logs go to ours.
-        Resource: [pulumi.interpolate`arn:aws:logs:*:*:log-group:API-Gateway-Execution-Logs_${api.id}/*`, accessLogs.arn, pulumi.interpolate`${accessLogs.arn}:*`],
-      },
-    ]);
-    return new aws.apigateway.Account(`${this.name}-apigateway-account`, { cloudwatchRoleArn: role.arn }, { parent: this, dependsOn: [policy] });
+  /**
+   * SST's way with the region's API Gateway CloudWatch role (one setting for every API of the
+   * account in the region): read it; only when it is unset (or is the role this stack set
+   * earlier) declare a role with the AWS managed push-to-CloudWatch-Logs policy and the
+   * setting. Both are retained on delete: with @pulumi/aws v7 deleting `aws.apigateway.Account`
+   * resets the setting, which would break logging for every other API of the region.
+   */
+  private apiGatewayAccountIfUnset(context: ReturnType<NotificationHub["awsContext"]>): pulumi.Output<pulumi.Resource> {
+    const current = aws.apigateway.Account.get(`${this.name}-apigateway-account-lookup`, "api-gateway-account", undefined, { parent: this });
+    // Deterministic, so a later run recognises its own role and keeps declaring it.
+    const roleName = `apigateway-cloudwatch-${crypto.createHash("sha256").update(`${pulumi.getProject()}/${pulumi.getStack()}/${this.name}`).digest("hex").slice(0, 16)}`;
+    return pulumi.all([current.cloudwatchRoleArn, context.partition]).apply(([arn, partition]): pulumi.Resource => {
+      if (arn && !arn.endsWith(`:role/${roleName}`)) return current; // someone else's: leave it alone
+      const retain = { parent: this, retainOnDelete: true };
+      const role = new aws.iam.Role(
+        `${this.name}-apigateway-cloudwatch-role`,
+        { name: roleName, assumeRolePolicy: assumeRolePolicy("apigateway.amazonaws.com"), tags: this.tags },
+        retain,
+      );
+      const attachment = new aws.iam.RolePolicyAttachment(
+        `${this.name}-apigateway-cloudwatch-policy`,
+        { role: role.name, policyArn: `arn:${partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs` },
+        retain,
+      );
+      return new aws.apigateway.Account(`${this.name}-apigateway-account`, { cloudwatchRoleArn: role.arn }, { ...retain, dependsOn: [attachment] });
+    });
   }
 
   /** A role a service assumes, with one inline policy of exactly these statements. */
   private createRole(name: string, service: string, statements: PolicyStatement[]) {
     const role = new aws.iam.Role(
       `${name}-role`,
-      {
-        assumeRolePolicy: JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
-        }),
-        tags: this.tags,
-      },
+      { name: physicalName(`${name}-role`, NAME_LIMITS.role), assumeRolePolicy: assumeRolePolicy(service), tags: this.tags },
       { parent: this },
     );
-    const policy = new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, policy: policyDocument(statements) }, { parent: this });
+    const policy = new aws.iam.RolePolicy(
+      `${name}-policy`,
+      { name: physicalName(`${name}-policy`, NAME_LIMITS.policy), role: role.id, policy: policyDocument(statements) },
+      { parent: this },
+    );
     return { role, policy };
   }
 
@@ -582,10 +707,16 @@ export class NotificationHub extends pulumi.ComponentResource {
     );
   }
 
-  private createPublisherPolicy(tables: ReturnType<NotificationHub["createTables"]>, queue: aws.sqs.Queue, deleteConnections: pulumi.Output<string>) {
+  private createPublisherPolicy(
+    tables: ReturnType<NotificationHub["createTables"]>,
+    queue: aws.sqs.Queue,
+    secret: ReturnType<NotificationHub["createJwtSecret"]>,
+    deleteConnections: pulumi.Output<string>,
+  ) {
     return new aws.iam.Policy(
       `${this.name}-publisher`,
       {
+        name: physicalName(`${this.name}-publisher`, NAME_LIMITS.policy),
         description: "Publish notifications and issue/revoke connect tokens for one notification hub",
         policy: policyDocument([
           { Action: ["sqs:SendMessage"], Resource: [queue.arn] },
@@ -594,6 +725,8 @@ export class NotificationHub extends pulumi.ComponentResource {
           { Action: ["dynamodb:Query"], Resource: [pulumi.interpolate`${tables.connections.arn}/index/${ROOM_INDEX_NAME}`] },
           { Action: ["dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
           { Action: ["execute-api:ManageConnections"], Resource: [deleteConnections] },
+          // Backends may read the signing secret from its parameter instead of the stack output.
+          ...secretReadStatements(secret),
         ]),
         tags: this.tags,
       },
@@ -636,7 +769,17 @@ export class NotificationHub extends pulumi.ComponentResource {
     return domainName;
   }
 
-  private createAlarms(alarms: { email?: pulumi.Input<string> }, deadLetterQueue: aws.sqs.Queue, functions: ReturnType<NotificationHub["createFunctions"]>) {
+  private createAlarms(
+    alarms: { email?: pulumi.Input<string> },
+    hub: {
+      queues: ReturnType<NotificationHub["createQueues"]>;
+      functions: ReturnType<NotificationHub["createFunctions"]>;
+      api: aws.apigatewayv2.Api;
+      stage: aws.apigatewayv2.Stage;
+      region: pulumi.Output<string>;
+    },
+  ) {
+    const { queues, functions, api, stage, region } = hub;
     const topic = new aws.sns.Topic(`${this.name}-alarms`, { tags: this.tags }, { parent: this });
     if (alarms.email) {
       new aws.sns.TopicSubscription(`${this.name}-alarms-email`, { topic: topic.arn, protocol: "email", endpoint: alarms.email }, { parent: this });
@@ -662,8 +805,24 @@ export class NotificationHub extends pulumi.ComponentResource {
     alarm("dead-letters-alarm", "Notifications are waiting in the dead-letter queue: they were not delivered", {
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
-      dimensions: { QueueName: deadLetterQueue.name },
+      dimensions: { QueueName: queues.deadLetterQueue.name },
     });
+    // Delivery is falling behind (or stuck) long before anything reaches the dead-letter queue.
+    alarm("queue-age-alarm", "The oldest queued notification waited more than 5 minutes: delivery is behind", {
+      namespace: "AWS/SQS",
+      metricName: "ApproximateAgeOfOldestMessage",
+      threshold: 300,
+      dimensions: { QueueName: queues.queue.name },
+    });
+    // The gateway's own faults: a Lambda it cannot invoke, an authorizer that fails or times out.
+    for (const metricName of ["IntegrationError", "ExecutionError"]) {
+      alarm(`api-${metricName.replace("Error", "").toLowerCase()}-errors-alarm`, `API Gateway ${metricName}s on the WebSocket API`, {
+        namespace: "AWS/ApiGateway",
+        metricName,
+        statistic: "Sum",
+        dimensions: { ApiId: api.id, Stage: stage.name },
+      });
+    }
     for (const [handler, f] of Object.entries(functions)) {
       if (!f) continue;
       alarm(`${handler}-errors-alarm`, `The ${handler} Lambda failed`, {
@@ -679,18 +838,19 @@ export class NotificationHub extends pulumi.ComponentResource {
         dimensions: { FunctionName: f.fn.name },
       });
     }
-    const region = aws.getRegionOutput({}, { parent: this }).region;
     const functionNames = pulumi.all(Object.values(functions).filter((f): f is HubFunction => !!f).map((f) => f.fn.name));
     new aws.cloudwatch.Dashboard(
       `${this.name}-dashboard`,
       {
-        dashboardName: pulumi.interpolate`${this.name}-${this.settings.stage}`,
-        dashboardBody: pulumi.all([functionNames, deadLetterQueue.name, region]).apply(([names, dlq, regionName]) =>
+        dashboardName: region.apply((r) => dashboardName(pulumi.getProject(), pulumi.getStack(), this.name, r)),
+        dashboardBody: pulumi.all([functionNames, queues.deadLetterQueue.name, queues.queue.name, api.id, stage.name, region]).apply(([names, dlq, queue, apiId, stageName, regionName]) =>
           JSON.stringify({
             widgets: [
               metricWidget(regionName, "Lambda errors", names.map((n) => ["AWS/Lambda", "Errors", "FunctionName", n])),
               metricWidget(regionName, "Lambda duration (p99)", names.map((n) => ["AWS/Lambda", "Duration", "FunctionName", n, { stat: "p99" }])),
               metricWidget(regionName, "Dead letters", [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq]]),
+              metricWidget(regionName, "Age of the oldest queued notification (s)", [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue, { stat: "Maximum" }]]),
+              metricWidget(regionName, "API Gateway errors", ["IntegrationError", "ExecutionError", "ClientError"].map((m) => ["AWS/ApiGateway", m, "ApiId", apiId, "Stage", stageName])),
             ],
           }),
         ),
@@ -699,6 +859,30 @@ export class NotificationHub extends pulumi.ComponentResource {
     );
     return topic;
   }
+}
+
+/**
+ * Dashboards are named by the account, not by the stack: project, stack, component and
+ * region keep two stacks (or two regions of one stack) from overwriting each other's.
+ */
+export function dashboardName(project: string, stack: string, component: string, region: string): string {
+  const name = `${project}-${stack}-${component}-${region}`.replace(/[^A-Za-z0-9_-]/g, "-");
+  return name.length <= 255 ? name : `${name.slice(0, 246)}-${crypto.createHash("sha256").update(name).digest("hex").slice(0, 8)}`;
+}
+
+function assumeRolePolicy(service: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
+  });
+}
+
+/** Reading the signing secret: the parameter, and its key only as SSM uses it. */
+function secretReadStatements(secret: { parameter: aws.ssm.Parameter; key: aws.kms.Key }): PolicyStatement[] {
+  return [
+    { Action: ["ssm:GetParameter"], Resource: [secret.parameter.arn] },
+    { Action: ["kms:Decrypt"], Resource: [secret.key.arn] },
+  ];
 }
 
 function metricWidget(region: string, title: string, metrics: unknown[][]) {

@@ -1,8 +1,10 @@
 /**
  * `$connect` REQUEST authorizer. Allows a connection only for a valid HS512 token whose
- * secret matches the bcrypt hash stored for its (user, room). Every refusal is a 401
- * (`Unauthorized`: no usable token) or a 403 (Deny: a real token that is not, or no longer,
- * good); never a 500, never `null`. The token itself is never logged.
+ * secret matches the bcrypt hash stored for its (user, room). Every refusal is a Deny policy
+ * (403); it never throws for a bad token, so a Lambda error (and the errors alarm) means a
+ * real fault. A request without a token never gets here on AWS: the identity source
+ * `route.request.querystring.token` is missing and API Gateway answers 401 itself.
+ * The token itself is never logged.
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from "aws-lambda";
 import * as bcrypt from "bcryptjs";
@@ -27,7 +29,10 @@ export interface AuthorizerDeps {
 export type AuthorizerResult = APIGatewayAuthorizerResult & { context?: HubAuthorizerContext };
 export type AuthorizerHandler = (event: APIGatewayRequestAuthorizerEvent) => Promise<AuthorizerResult>;
 
-/** API Gateway maps exactly this error message to 401 Unauthorized. */
+/**
+ * API Gateway maps a thrown error with exactly this message to 401. The authorizer no longer
+ * throws it (each throw is a Lambda error); the local emulator still understands it.
+ */
 export const UNAUTHORIZED = "Unauthorized";
 
 function policy(effect: "Allow" | "Deny", principalId: string, methodArn: string, context?: HubAuthorizerContext): AuthorizerResult {
@@ -48,10 +53,6 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
   return async (event) => {
     const requestId = event.requestContext?.requestId;
     const methodArn = event.methodArn ?? "";
-    const refuse = (reason: string): never => {
-      deps.log.info("connect refused", { reason, status: 401, request_id: requestId });
-      throw new Error(UNAUTHORIZED);
-    };
     const deny = (reason: string, fields: Record<string, unknown> = {}): AuthorizerResult => {
       deps.log.info("connect denied", { reason, status: 403, request_id: requestId, ...fields });
       return policy("Deny", "anonymous", methodArn);
@@ -66,7 +67,7 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
     }
     if (key?.secret !== secret) key = { secret, key: signingKey(secret) };
     const check = verifyConnectToken(event.queryStringParameters?.token, key.key, Math.floor(now() / 1000));
-    if (!check.ok) return refuse(check.reason);
+    if (!check.ok) return deny(check.reason);
     const { userId, roomId } = check.claims;
     const who = { user_id: userId, room_id: roomId };
 

@@ -38,7 +38,7 @@ beforeAll(async () => {
         "notification-hub:domainName": "ws.example.com",
         "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
         "notification-hub:domainHostedZoneId": "Z123",
-        "notification-hub:manageApiGatewayAccount": "false",
+        "notification-hub:apiGatewayLogging": "existing",
       }),
     ),
   ]);
@@ -129,13 +129,21 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     }
   });
 
-  it("sets a stage with auto-deploy, both throttling limits and access logs without the query string", () => {
+  it(production ? "sets a stage with auto-deploy, both throttling limits and access logs without the query string" : "sets a stage with auto-deploy and both throttling limits, API Gateway logs off by default", () => {
     const stageArgs = one(run(), "aws:apigatewayv2/stage:Stage");
     expect(stageArgs.name).toBe(stack);
     expect(stageArgs.autoDeploy).toBe(true);
     expect(stageArgs.defaultRouteSettings.throttlingBurstLimit).toBe(production ? 2000 : 500);
     expect(stageArgs.defaultRouteSettings.throttlingRateLimit).toBe(production ? 5000 : 1000);
     expect(stageArgs.defaultRouteSettings.dataTraceEnabled).toBe(false);
+    if (!production) {
+      // Any logging level or access log needs the account-wide role, which development leaves alone.
+      expect(stageArgs.defaultRouteSettings.loggingLevel).toBe("OFF");
+      expect(stageArgs.accessLogSettings).toBeUndefined();
+      expect(run().ofType("aws:apigateway/account:Account")).toEqual([]);
+      return;
+    }
+    expect(stageArgs.defaultRouteSettings.loggingLevel).toBe("ERROR");
     const format = stageArgs.accessLogSettings.format as string;
     expect(JSON.parse(format)).toMatchObject({ requestId: "$context.requestId", status: "$context.status" });
     expect(format).not.toMatch(/querystring|token|requestOverride|\$input/i);
@@ -154,12 +162,20 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     }
     expect(new Set(functions.map((f) => f.role)).size).toBe(6);
     expect(new Set(functions.map((f) => f.loggingConfig.logGroup)).size).toBe(6);
-    expect(run().ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment")).toEqual([]);
+    // Only the region's API Gateway CloudWatch role (production, "ifUnset") gets a managed policy.
+    expect(run().ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((r) => inputs(r).policyArn)).toEqual(
+      production ? ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"] : [],
+    );
   });
 
-  it("keeps the JWT secret in an SSM SecureString the authorizer reads at run time", () => {
+  it("keeps the JWT secret in an SSM SecureString under the hub's own KMS key, read by the authorizer at run time", () => {
     const parameter = one(run(), "aws:ssm/parameter:Parameter");
     expect(parameter.type).toBe("SecureString");
+    expect(parameter.keyId).toBe("arn:aws:kms:eu-west-1:123456789012:key/hub-jwt-secret-key-0000");
+    const keyPolicy = JSON.parse(one(run(), "aws:kms/key:Key").policy);
+    const use = keyPolicy.Statement.find((st: { Sid: string }) => st.Sid === "UseThroughSsmOnly");
+    expect(use.Condition.StringEquals["kms:ViaService"]).toBe("ssm.eu-west-1.amazonaws.com");
+    expect(inputs(run().named("hub-authorizer")).environment.variables.JWT_SECRET_VERSION).toBe("1");
     expect(inputs(run().named("hub-authorizer")).environment.variables.JWT_SECRET_PARAMETER).toBe("hub-jwt-secret");
     expect(inputs(run().named("hub-authorizer")).environment.variables.JWT_SECRET).toBeUndefined();
   });
@@ -171,11 +187,24 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       return;
     }
     expect(run().ofType("aws:sns/topic:Topic")).toHaveLength(1);
-    expect(alarms.map((a) => `${a.namespace}/${a.metricName}`)).toEqual(expect.arrayContaining(["AWS/SQS/ApproximateNumberOfMessagesVisible", "AWS/Lambda/Errors", "AWS/Lambda/Throttles"]));
+    expect(alarms.map((a) => `${a.namespace}/${a.metricName}`)).toEqual(
+      expect.arrayContaining([
+        "AWS/SQS/ApproximateNumberOfMessagesVisible",
+        "AWS/SQS/ApproximateAgeOfOldestMessage",
+        "AWS/ApiGateway/IntegrationError",
+        "AWS/ApiGateway/ExecutionError",
+        "AWS/Lambda/Errors",
+        "AWS/Lambda/Throttles",
+      ]),
+    );
+    const age = alarms.find((a) => a.metricName === "ApproximateAgeOfOldestMessage")!;
+    expect(age.dimensions).toEqual({ QueueName: "hub-notifications" });
+    for (const a of alarms.filter((x) => x.namespace === "AWS/ApiGateway")) expect(a.dimensions).toEqual({ ApiId: "hub-api-id", Stage: stack });
     expect(alarms.filter((a) => a.metricName === "Errors")).toHaveLength(6);
     for (const alarm of alarms) expect(alarm.alarmActions).toEqual(["arn:aws:sns:eu-west-1:123456789012:hub-alarms"]);
     const dashboard = one(run(), "aws:cloudwatch/dashboard:Dashboard");
-    expect(JSON.parse(dashboard.dashboardBody).widgets).toHaveLength(3);
+    expect(JSON.parse(dashboard.dashboardBody).widgets).toHaveLength(5);
+    expect(dashboard.dashboardName).toBe(`notification-hub-${stack}-hub-eu-west-1`);
   });
 });
 
@@ -197,8 +226,8 @@ describe("IAM review", () => {
       ...names.map((n) => `arn:aws:sqs:eu-west-1:123456789012:${n}`),
       ...names.map((n) => `arn:aws:logs:eu-west-1:123456789012:log-group:${n}`),
       ...names.map((n) => `arn:aws:ssm:eu-west-1:123456789012:parameter/${n}`),
+      ...names.map((n) => `arn:aws:kms:eu-west-1:123456789012:key/${n}-0000`),
       "arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/",
-      "arn:aws:logs:*:*:log-group:API-Gateway-Execution-Logs_hub-api-id/",
     ];
   };
 
@@ -236,7 +265,7 @@ describe("IAM review", () => {
         .flatMap((s) => s.Action)
         .filter((a) => !a.startsWith("logs:"))
         .sort();
-    expect(actionsOf("hub-authorizer")).toEqual(["dynamodb:GetItem", "ssm:GetParameter"]);
+    expect(actionsOf("hub-authorizer")).toEqual(["dynamodb:GetItem", "kms:Decrypt", "ssm:GetParameter"]);
     expect(actionsOf("hub-connect")).toEqual(["dynamodb:PutItem"]);
     expect(actionsOf("hub-disconnect")).toEqual(["dynamodb:DeleteItem"]);
     expect(actionsOf("hub-default")).toEqual(["execute-api:ManageConnections"]);
@@ -265,7 +294,9 @@ describe("IAM review", () => {
       "dynamodb:PutItem",
       "dynamodb:Query",
       "execute-api:ManageConnections",
+      "kms:Decrypt",
       "sqs:SendMessage",
+      "ssm:GetParameter",
     ]);
   });
 });
@@ -292,9 +323,10 @@ describe("the custom configuration", () => {
     });
   });
 
-  it("subscribes the alarm e-mail and leaves the account-wide API Gateway role alone when told to", () => {
+  it("subscribes the alarm e-mail; with apiGatewayLogging \"existing\" turns logs on and never touches the account-wide role", () => {
     expect(one(runs.custom, "aws:sns/topicSubscription:TopicSubscription")).toMatchObject({ protocol: "email", endpoint: "oncall@example.com" });
     expect(runs.custom.ofType("aws:apigateway/account:Account")).toEqual([]);
+    expect(one(runs.custom, "aws:apigatewayv2/stage:Stage").defaultRouteSettings.loggingLevel).toBe("ERROR");
   });
 
   it("uses the given JWT secret and exports it", () => {
@@ -382,7 +414,7 @@ describe("serialized Lambdas", () => {
     expect(allowed.value).toMatchObject({ principalId: "ann", context: { user_id: "ann", room_id: "room-1" }, policyDocument: { Statement: [{ Effect: "Allow" }] } });
     expect(parameterStore.requests).toContain("AmazonSSM.GetParameter hub-jwt-secret decrypt=true");
     const refused = await invokeArtifact(artifacts.authorizer, authorizerEvent({ token: token + "x" }), envFor("authorizer"), ROOT);
-    expect(refused).toMatchObject({ ok: false, error: "Unauthorized" });
+    expect(refused).toMatchObject({ ok: true, value: { policyDocument: { Statement: [{ Effect: "Deny" }] } } });
     expect(refused.logs).not.toContain(token);
   });
 

@@ -18,6 +18,10 @@ export interface RecordedResource {
 const [programPath, stack, configJson, outFile] = process.argv.slice(2);
 const ACCOUNT = "123456789012";
 const REGION = "eu-west-1";
+// MOCK_PARTITION runs the program as in another partition (aws-cn, aws-us-gov): ARNs must follow.
+const PARTITION = process.env.MOCK_PARTITION || "aws";
+// What the region's API Gateway account setting holds already (MOCK_APIGATEWAY_ROLE_ARN), "" = unset.
+const APIGATEWAY_ROLE_ARN = process.env.MOCK_APIGATEWAY_ROLE_ARN ?? "";
 const resources: RecordedResource[] = [];
 
 type MaybePromise<T> = T | Promise<T>;
@@ -51,7 +55,7 @@ pulumi.runtime.setMocks(
     newResource(args: pulumi.runtime.MockResourceArgs) {
       const id = `${args.name}-id`;
       const state: Record<string, unknown> = { ...args.inputs };
-      const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT}:${resource}`;
+      const arn = (service: string, resource: string) => `arn:${PARTITION}:${service}:${REGION}:${ACCOUNT}:${resource}`;
       switch (args.type) {
         case "aws:apigatewayv2/api:Api":
           state.apiEndpoint = `wss://${id}.execute-api.${REGION}.amazonaws.com`;
@@ -69,14 +73,15 @@ pulumi.runtime.setMocks(
         case "aws:lambda/function:Function":
           state.name = args.name;
           state.arn = arn("lambda", `function:${args.name}`);
-          state.invokeArn = `arn:aws:apigateway:${REGION}:lambda:path/2015-03-31/functions/${state.arn}/invocations`;
+          state.invokeArn = `arn:${PARTITION}:apigateway:${REGION}:lambda:path/2015-03-31/functions/${state.arn}/invocations`;
           break;
         case "aws:iam/role:Role":
           state.name = args.name;
-          state.arn = `arn:aws:iam::${ACCOUNT}:role/${args.name}`;
+          state.name = args.inputs.name ?? args.name;
+          state.arn = `arn:${PARTITION}:iam::${ACCOUNT}:role/${state.name}`;
           break;
         case "aws:iam/policy:Policy":
-          state.arn = `arn:aws:iam::${ACCOUNT}:policy/${args.name}`;
+          state.arn = `arn:${PARTITION}:iam::${ACCOUNT}:policy/${args.name}`;
           break;
         case "aws:cloudwatch/logGroup:LogGroup":
           state.name = args.name;
@@ -85,6 +90,14 @@ pulumi.runtime.setMocks(
         case "aws:ssm/parameter:Parameter":
           state.name = args.name;
           state.arn = arn("ssm", `parameter/${args.name}`);
+          state.version = 1;
+          break;
+        case "aws:kms/key:Key":
+          state.arn = arn("kms", `key/${args.name}-0000`);
+          state.keyId = `${args.name}-0000`;
+          break;
+        case "aws:apigateway/account:Account":
+          if (args.id) state.cloudwatchRoleArn = APIGATEWAY_ROLE_ARN; // a read (Account.get)
           break;
         case "aws:sns/topic:Topic":
           state.arn = arn("sns", args.name);
@@ -108,6 +121,8 @@ pulumi.runtime.setMocks(
     },
     call(args: pulumi.runtime.MockCallArgs) {
       if (args.token === "aws:index/getRegion:getRegion") return { name: REGION, region: REGION, id: REGION };
+      if (args.token === "aws:index/getPartition:getPartition") return { partition: PARTITION, dnsSuffix: "amazonaws.com", id: PARTITION };
+      if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") return { accountId: ACCOUNT, arn: `arn:${PARTITION}:iam::${ACCOUNT}:user/deployer`, userId: "AIDEPLOYER", id: ACCOUNT };
       return args.inputs;
     },
   },
