@@ -2,6 +2,11 @@
  * Runs a Pulumi program under mocks in a plain Node process (not vitest, whose module
  * transform breaks closure serialization) and writes every resource it registered to a
  * JSON file. Usage: node -r ts-node/register runProgram.ts <program> <stack> <config-json> <out-file>
+ *
+ * With PULUMI_HOST_ENTRY set, the program is not required directly: @pulumi/pulumi's own
+ * language-host entry (`cmd/run`'s `run`) gets that entry point, exactly as the Node.js
+ * language host passes it ("." when Pulumi.yaml has no `main`, else the main file), and
+ * applies its own entry-point rules (package.json exports/main) and stack wrapping.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -131,20 +136,40 @@ pulumi.runtime.setMocks(
   false,
 );
 
-async function main() {
+type HostRun = (argv: { _: string[] }, started: () => void, reportLoggedError: (err: Error) => void, isErrorReported: (err: Error) => boolean) => Promise<Record<string, unknown> | undefined>;
+
+async function loadProgram(): Promise<Record<string, unknown>> {
+  const hostEntry = process.env.PULUMI_HOST_ENTRY;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const program = require(path.resolve(programPath)) as Record<string, unknown>;
+  if (hostEntry === undefined) return require(path.resolve(programPath)) as Record<string, unknown>;
+  // cmd/run/index.js is the host process's own main: it parses --monitor and connects to the
+  // engine at load time. The mocks are our monitor, so it is replaced by the one value run.js
+  // reads from it; run() itself (entry-point rules, TypeScript, the Stack) is Pulumi's own.
+  const indexJs = require.resolve("@pulumi/pulumi/cmd/run/index.js");
+  const exports = { nodeJSProcessExitedAfterLoggingUserActionableMessage: 32 };
+  require.cache[indexJs] = { id: indexJs, filename: indexJs, loaded: true, exports } as unknown as NodeJS.Module;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { run } = require("@pulumi/pulumi/cmd/run/run") as { run: HostRun };
+  return (await run({ _: [hostEntry] }, () => undefined, () => undefined, () => false)) ?? {};
+}
+
+async function main() {
+  const program = await loadProgram();
   const outputs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(program)) {
     if (pulumi.Output.isInstance(value)) {
       outputs[key] = await new Promise((resolve) => (value as pulumi.Output<unknown>).apply((v) => resolve(v)));
+    } else if (process.env.PULUMI_HOST_ENTRY !== undefined) {
+      outputs[key] = value; // cmd/run hands back the stack's outputs already resolved
     }
   }
   await pulumi.runtime.disconnect();
   await Promise.all(pendingArchives);
   const monitor = pulumi.runtime.getMonitor() as unknown as { getRegisteredResources(): Map<string, unknown> };
   const urns = [...monitor.getRegisteredResources().keys()];
-  fs.writeFileSync(outFile, JSON.stringify({ outputs, resources, urns }, null, 1));
+  // Which of the project's own modules ran: shows the entry point the host picked.
+  const loaded = Object.keys(require.cache).filter((file) => !file.includes(`${path.sep}node_modules${path.sep}`));
+  fs.writeFileSync(outFile, JSON.stringify({ outputs, resources, urns, loaded }, null, 1));
 }
 
 main().catch((err: unknown) => {

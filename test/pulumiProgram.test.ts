@@ -1,0 +1,169 @@
+/**
+ * The project run the way `pulumi up` runs it, not the way our other tests require it:
+ * a copy of the project with dist/ built, stack config merged by Pulumi's project-config
+ * rules, and @pulumi/pulumi's own language-host entry (cmd/run) picking the program from
+ * Pulumi.yaml and package.json, under a mock monitor. Plus what the account and AWS's limits
+ * make of the program: the region-wide API Gateway role, partitions, long names.
+ */
+import * as childProcess from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NAME_LIMITS, physicalName } from "../components/notificationHub";
+import { hostEntryFor, readProject, runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+
+const ROOT = process.cwd();
+const HUB_TYPE = "notification-hub:index:NotificationHub";
+let copy: string;
+const runs: Record<string, ProgramRun> = {};
+
+/** The project as a user's checkout after `npm run build`: sources, stack files, node_modules, dist/. */
+function copyProject(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-project-"));
+  for (const entry of fs.readdirSync(ROOT)) {
+    if ([".git", "node_modules", "dist", "test-output", ".notification-hub"].includes(entry)) continue;
+    fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+  }
+  childProcess.execSync(`cp -al ${JSON.stringify(path.join(ROOT, "node_modules"))} ${JSON.stringify(path.join(dir, "node_modules"))}`);
+  childProcess.execSync("npm run build --silent", { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, npm_config_loglevel: "error" } });
+  return dir;
+}
+
+/** A URN's own type: the last of its parent-qualified type chain. */
+const typeOf = (urn: string) => urn.split("::")[2].split("$").pop();
+const hubs = (run: ProgramRun) => run.urns.filter((urn) => typeOf(urn) === HUB_TYPE);
+const stackUrns = (run: ProgramRun) => run.urns.filter((urn) => typeOf(urn) === "pulumi:pulumi:Stack");
+
+beforeAll(async () => {
+  copy = copyProject();
+  const entry = hostEntryFor(readProject(copy));
+  const [development, production, withoutMain] = await Promise.all([
+    runProgram(entry, "development", stackConfig("development", copy), copy, { hostEntry: entry }),
+    runProgram(entry, "production", stackConfig("production", copy), copy, { hostEntry: entry }),
+    // What the language host passes when Pulumi.yaml names no main: the pre-fix project.
+    runProgram(".", "development", stackConfig("development", copy), copy, { hostEntry: hostEntryFor({ ...readProject(copy), main: undefined }) }),
+  ]);
+  Object.assign(runs, { development, production, withoutMain });
+}, 300_000);
+
+afterAll(() => {
+  if (copy) fs.rmSync(copy, { recursive: true, force: true });
+});
+
+describe("pulumi up through the Node.js language host's own entry (cmd/run), dist/ present", () => {
+  it("Pulumi.yaml names index.ts as the program, so package.json's library entry is never run", () => {
+    expect(readProject(copy).main).toBe("index.ts");
+    expect(fs.existsSync(path.join(copy, "dist/components/index.js"))).toBe(true);
+  });
+
+  it.each(["development", "production"])("%s: config check passes and the hub and its resources are registered", (stack) => {
+    const run = runs[stack];
+    expect(stackUrns(run)).toHaveLength(1);
+    expect(hubs(run)).toHaveLength(1);
+    // As under the CLI, the hub is a child of the stack.
+    expect(hubs(run)[0]).toMatch(/::pulumi:pulumi:Stack\$notification-hub:index:NotificationHub::hub$/);
+    expect(run.ofType("aws:lambda/function:Function")).toHaveLength(6);
+    expect(run.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.name).toBe(stack);
+    expect(run.outputs.websocketUrl).toBe(`wss://hub-api-id.execute-api.eu-west-1.amazonaws.com/${stack}`);
+    expect(run.loaded).toContain(path.join(copy, "index.ts"));
+  });
+
+  it("without main, the host runs dist/components/index.js: nothing registered, a plan that deletes every resource", () => {
+    const run = runs.withoutMain;
+    expect(run.loaded).toContain(path.join(copy, "dist/components/index.js"));
+    expect(hubs(run)).toEqual([]);
+    expect(run.resources.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
+  });
+});
+
+describe("stack config by Pulumi's project-config rules", () => {
+  it("every declared key has a default or a value in both stack files", () => {
+    for (const stack of ["development", "production"]) expect(() => stackConfig(stack)).not.toThrow();
+  });
+
+  it("refuses a declared key with no default and no stack value, as the CLI does", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-config-"));
+    try {
+      const yaml = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+      // The pre-fix declaration: a type and no default.
+      fs.writeFileSync(path.join(dir, "Pulumi.yaml"), yaml.replace(/(  domainName:\n(?: {4}.*\n)*?) {4}default: ""\n/, "$1"));
+      fs.copyFileSync(path.join(ROOT, "Pulumi.development.yaml"), path.join(dir, "Pulumi.development.yaml"));
+      expect(() => stackConfig("development", dir)).toThrow("Stack 'development' is missing configuration values: notification-hub:domainName");
+      fs.appendFileSync(path.join(dir, "Pulumi.development.yaml"), "  notification-hub:queueBatchSize: ten\n");
+      expect(() => stackConfig("development", dir, { "notification-hub:domainName": "" })).toThrow(/wrong type: notification-hub:queueBatchSize \(integer\): ten/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the README's configuration table lists exactly the declared keys, with their defaults", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const table = readme.slice(readme.indexOf("### Configuration"), readme.indexOf("### Outputs"));
+    const rows = new Map([...table.matchAll(/^\| `(\w+)`[^|]*\| ([^|]+) \|/gm)].map((m) => [m[1], m[2].trim()]));
+    const declared = readProject(ROOT).config ?? {};
+    for (const [key, spec] of Object.entries(declared)) {
+      expect(rows.has(key), `README lacks ${key}`).toBe(true);
+      const def = (spec as { default?: unknown }).default;
+      expect(rows.get(key), key).toBe(def === "" ? "unset" : `\`${String(def)}\``);
+    }
+    // jwtSecret is documented but not declared: a declared secret would need a default in plain text.
+    expect([...rows.keys()].filter((key) => !(key in declared))).toEqual(["jwtSecret"]);
+  });
+});
+
+describe("the region's API Gateway CloudWatch role (one setting for every API of the account)", () => {
+  const run = (roleArn: string) =>
+    runProgram("index.ts", "development", stackConfig("development", ROOT, { "notification-hub:apiGatewayLogging": "ifUnset" }), ROOT, {
+      env: { MOCK_APIGATEWAY_ROLE_ARN: roleArn },
+    });
+
+  it("ifUnset: where unset, sets a role with the AWS managed push-to-CloudWatch policy, and keeps it on later runs", async () => {
+    const first = await run("");
+    const account = first.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn);
+    expect(account).toHaveLength(1);
+    const role = first.named("hub-apigateway-cloudwatch-role");
+    expect(JSON.parse(role.inputs.assumeRolePolicy as string).Statement[0].Principal).toEqual({ Service: "apigateway.amazonaws.com" });
+    expect(account[0].inputs.cloudwatchRoleArn).toBe(`arn:aws:iam::123456789012:role/${role.inputs.name}`);
+    expect(first.named("hub-apigateway-cloudwatch-policy").inputs.policyArn).toBe("arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs");
+    // Execution logs where API Gateway writes them for a WebSocket stage.
+    expect(first.named("hub-execution-logs").inputs.name).toBe("/aws/apigateway/hub-api-id/development");
+
+    // The next `pulumi up` reads back its own role: it keeps declaring it instead of deleting it.
+    const again = await run(`arn:aws:iam::123456789012:role/${role.inputs.name}`);
+    expect(again.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn)).toHaveLength(1);
+  }, 120_000);
+
+  it("ifUnset: where another stack's role is set, leaves it alone and still turns logs on", async () => {
+    const other = await run("arn:aws:iam::123456789012:role/platform-apigateway-logs");
+    expect(other.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn)).toEqual([]);
+    expect(other.ofType("aws:iam/role:Role").filter((r) => r.name.includes("apigateway"))).toEqual([]);
+    expect(other.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.defaultRouteSettings).toMatchObject({ loggingLevel: "ERROR" });
+  }, 120_000);
+});
+
+describe("partitions and AWS's name limits", () => {
+  it("every ARN follows the stack's partition (aws-us-gov here): none is hard-coded to arn:aws:", async () => {
+    const gov = await runProgram("index.ts", "production", stackConfig("production"), ROOT, { env: { MOCK_PARTITION: "aws-us-gov" } });
+    const text = JSON.stringify(gov.resources.map((r) => r.inputs));
+    expect(text).toContain("arn:aws-us-gov:");
+    expect(text).not.toMatch(/arn:aws:/);
+  }, 120_000);
+
+  it("a long component name still gives IAM roles, functions, queues and policies valid names", () => {
+    const long = "notifications-for-the-customer-support-portal-of-the-eu-west-region";
+    for (const [kind, suffix] of [
+      ["role", "-sendMessage-role"],
+      ["function", "-sendMessage"],
+      ["queue", "-dead-letters"],
+      ["policy", "-sendMessage-policy"],
+    ] as const) {
+      const logical = (kind === "policy" ? long + long : long) + suffix;
+      const name = physicalName(logical, NAME_LIMITS[kind]);
+      expect(name, logical).toBeDefined();
+      expect(name!.length).toBeLessThanOrEqual(NAME_LIMITS[kind]);
+      expect(physicalName("x" + logical, NAME_LIMITS[kind])).not.toBe(name); // distinct per component
+    }
+    expect(physicalName("hub-sendMessage-role", NAME_LIMITS.role)).toBeUndefined(); // short names keep Pulumi's auto-naming
+  });
+});
