@@ -470,7 +470,8 @@ export class NotificationHub extends pulumi.ComponentResource {
 
     const functions = {
       authorizer: this.createFunction("authorizer", authorizerFromEnvironment, {
-        timeout: route,
+        // Room for the secret read's retry budget (15 s) in a reconnect storm; API Gateway waits 29 s.
+        timeout: 20,
         memorySize: 512, // bcrypt is CPU-bound; CPU grows with memory
         environment: {
           [ENV.authTable]: tables.auth.name,

@@ -43,30 +43,45 @@ function isSecretReadRetryable(err: unknown): boolean {
   return /Throttl|TooManyRequests|RequestLimitExceeded/.test((err as Error)?.name ?? "") || isRetryable(err);
 }
 
-/**
- * About 8 s at most (full jitter, so usually half of it): inside the authorizer's 10 s timeout,
- * and enough for a reconnect storm of cold containers to get through SSM's shared
- * GetParameter rate (40 per second by default) without refusing valid tokens.
- */
-export const SECRET_READ_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 100, maxDelayMs: 2_000 };
+/** How long and how often a container keeps trying to read its secret. */
+export interface SecretReadRetry {
+  /** Retries stop once this much time has passed since the first attempt. */
+  budgetMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
 
 /**
- * Reads a value once per container: retried with jittered backoff; concurrent callers share
- * the one read in flight; a failed read is not kept, so the next call tries again.
+ * 15 s: inside the authorizer's 20 s timeout (API Gateway waits up to 29 s). A reconnect
+ * storm of cold containers shares SSM's GetParameter rate (40 a second by default, for the
+ * whole account): 200 cold containers need at least 5 s of it, and jitter wastes some, so
+ * 8 s was not enough. Delays of at most 1 s (full jitter) keep every waiting container
+ * asking often enough to get its share.
+ */
+export const SECRET_READ_RETRY: SecretReadRetry = { budgetMs: 15_000, baseDelayMs: 100, maxDelayMs: 1_000 };
+
+/**
+ * Reads a value once per container: retried with jittered backoff within a time budget;
+ * concurrent callers share the one read in flight; a failed read is not kept, so the next
+ * call tries again.
  */
 export function readOncePerContainer(
   read: () => Promise<string>,
-  retry: RetryPolicy = SECRET_READ_RETRY,
+  retry: SecretReadRetry = SECRET_READ_RETRY,
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  now: () => number = Date.now,
 ): () => Promise<string> {
   let pending: Promise<string> | undefined;
+  const policy: RetryPolicy = { attempts: Infinity, baseDelayMs: retry.baseDelayMs, maxDelayMs: retry.maxDelayMs };
   const readWithRetries = async () => {
-    for (let attempt = 1; ; attempt++) {
+    const started = now();
+    for (let attempt = 0; ; attempt++) {
       try {
         return await read();
       } catch (err) {
-        if (attempt >= retry.attempts || !isSecretReadRetryable(err)) throw err;
-        await sleep(backoffDelay(attempt - 1, retry));
+        const delay = backoffDelay(attempt, policy);
+        if (!isSecretReadRetryable(err) || now() + delay - started > retry.budgetMs) throw err;
+        await sleep(delay);
       }
     }
   };
