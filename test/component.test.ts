@@ -329,6 +329,13 @@ describe("the custom configuration", () => {
     expect(one(runs.custom, "aws:apigatewayv2/stage:Stage").defaultRouteSettings.loggingLevel).toBe("ERROR");
   });
 
+  it("records no secret in the component's own inputs (the stack state keeps them unencrypted)", () => {
+    const component = runs.custom.ofType("notification-hub:index:NotificationHub");
+    expect(component).toHaveLength(1);
+    expect(JSON.stringify(component[0].inputs)).not.toContain(CUSTOM_SECRET);
+    expect(component[0].inputs).toEqual({});
+  });
+
   it("uses the given JWT secret and exports it", () => {
     expect(runs.custom.outputs.jwtSecret).toBe(CUSTOM_SECRET);
     // Pulumi keeps it a secret all the way: the mocks see the wrapped secret value.
