@@ -1,0 +1,301 @@
+/**
+ * IAM evaluated, not read: every AWS request each serialized Lambda makes when it runs (its
+ * artifact, in a fresh Node process, against the local stand-ins behind recording proxies)
+ * is simulated against that function's role policy with @cloud-copilot/iam-simulate, and so
+ * is a list of requests each role must never be able to make. The same for the publisher
+ * policy against every request the server SDK makes. KMS requests are evaluated with the
+ * hub key's own key policy as the resource policy.
+ */
+import * as fs from "fs";
+import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNotifier } from "../server";
+import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
+import { connectionsRequests, dynamoRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
+import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
+import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
+import { startParameterStore, type ParameterStore } from "./support/ssm";
+
+const ROOT = process.cwd();
+const ACCOUNT = "123456789012";
+const CONTEXT = { partition: "aws", region: "eu-west-1", account: ACCOUNT };
+const ARN = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:${ACCOUNT}:${resource}`;
+const SECRET = "generated-secret-" + "x".repeat(47); // what the mocks' RandomPassword returns
+const API = "hub-api-id";
+
+let run: ProgramRun;
+let dynamo: Dynamo;
+let sqs: Sqs;
+let management: ManagementApi;
+let ssm: ParameterStore;
+let recorders: { dynamodb: Recorder; sqs: Recorder; ssm: Recorder; connections: Recorder };
+let queueUrl: string;
+const artifacts: Record<string, Artifact> = {};
+/** What each function (and the publisher) asked AWS for, in its own run. */
+const made: Record<string, AwsRequest[]> = {};
+
+type PolicyDocument = Simulation["identityPolicies"][number]["policy"];
+const inputsOf = (name: string) => run.named(name).inputs as Record<string, string>;
+const policyOf = (name: string) => JSON.parse(inputsOf(name).policy) as PolicyDocument;
+
+beforeAll(async () => {
+  run = await runProgram("index.ts", "development", stackConfig("development"));
+  const keyArn = run.ofType("aws:ssm/parameter:Parameter")[0].inputs.keyId as string;
+  expect(keyArn).toBe(inputsKey());
+  [dynamo, sqs, management, ssm] = await Promise.all([
+    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth" }),
+    startSqs(),
+    startManagementApi("development"),
+    startParameterStore({ "hub-jwt-secret": SECRET }),
+  ]);
+  const fauxQueue = sqs.createQueue("hub-notifications").queueUrl;
+  recorders = {
+    dynamodb: await startRecorder(dynamo.endpoint, dynamoRequests(CONTEXT)),
+    sqs: await startRecorder(sqs.endpoint, sqsRequests(CONTEXT)),
+    ssm: await startRecorder(ssm.endpoint, ssmRequests(CONTEXT, (name) => (name === "hub-jwt-secret" ? keyArn : undefined))),
+    connections: await startRecorder(management.endpoint, connectionsRequests(CONTEXT, API)),
+  };
+  // The SDK sends to its configured endpoint (the recorder) when one is set, whatever the QueueUrl's host.
+  queueUrl = fauxQueue;
+  for (const fn of run.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn);
+  await exercise();
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all([...Object.values(recorders ?? {}).map((r) => r.stop()), dynamo?.stop(), sqs?.stop(), management?.stop(), ssm?.stop()]);
+  for (const artifact of Object.values(artifacts)) fs.rmSync(artifact.dir, { recursive: true, force: true });
+});
+
+/** Runs `work` and keeps every request the recorders saw meanwhile under `who`. */
+async function recording(who: string, work: () => Promise<unknown>): Promise<void> {
+  const marks = Object.values(recorders).map((r) => r.requests.length);
+  await work();
+  made[who] = [...(made[who] ?? []), ...Object.values(recorders).flatMap((r, i) => r.requests.slice(marks[i]))];
+}
+
+function envFor(handler: string, extra: Record<string, string> = {}): Record<string, string> {
+  const variables = { ...(run.named(`hub-${handler}`).inputs as { environment: { variables: Record<string, string> } }).environment.variables };
+  if (variables.MANAGEMENT_ENDPOINT) variables.MANAGEMENT_ENDPOINT = recorders.connections.endpoint;
+  if (variables.QUEUE_URL) variables.QUEUE_URL = queueUrl;
+  return {
+    ...variables,
+    DYNAMODB_ENDPOINT: recorders.dynamodb.endpoint,
+    SQS_ENDPOINT: recorders.sqs.endpoint,
+    SSM_ENDPOINT: recorders.ssm.endpoint,
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+    ...extra,
+  };
+}
+
+async function invoke(handler: string, event: unknown, extra?: Record<string, string>) {
+  const result = await invokeArtifact(artifacts[handler], event, envFor(handler, extra), ROOT);
+  expect(result.ok, `${handler}: ${result.error}\n${result.logs}`).toBe(true);
+  return result;
+}
+
+/** Every function on its normal paths (and its fault paths that reach AWS), then the server SDK. */
+async function exercise() {
+  const setup = createNotifier({
+    authTableName: "hub-auth",
+    connectionsTableName: "hub-connections",
+    managementEndpoint: management.endpoint,
+    jwtSecret: SECRET,
+    passcode: "p",
+    region: "eu-west-1",
+    endpoints: { dynamodb: dynamo.endpoint },
+    bcryptCost: 4,
+  });
+  const token = await setup.issueToken({ userId: "ann", roomId: "room-1" });
+  const who = { user_id: "ann", room_id: "room-1" };
+  const message = (id: string) => sqsRecord(JSON.stringify({ room_id: "room-1", user_id: "backend", data: { n: id } }), id);
+
+  await recording("authorizer", () => invoke("authorizer", authorizerEvent({ token })));
+  await recording("connect", async () => {
+    await invoke("connect", routeEvent("$connect", "iam-1", { authorizer: who }));
+    await invoke("connect", routeEvent("$connect", "iam-2", { authorizer: who }));
+  });
+  await recording("sendMessage", () => invoke("sendMessage", routeEvent("sendMessage", "iam-1", { body: JSON.stringify({ action: "sendMessage", data: "hi" }), authorizer: who })));
+  await recording("default", () => invoke("default", routeEvent("$default", "iam-1", { body: "{}" })));
+  await recording("deliver", async () => {
+    management.fault("iam-2", { status: 410, times: 1 }); // gone: its row is deleted
+    await invoke("deliver", sqsEvent([message("iam-m1")]));
+  });
+  await recording("connect", () => invoke("connect", routeEvent("$connect", "iam-3", { authorizer: who }))); // a second member again
+  await recording("deliver", async () => {
+    // A room bigger than one invocation's share goes back through the queue in chunks.
+    await invoke("deliver", sqsEvent([message("iam-m2")]), { LARGE_ROOM_CHUNK_SIZE: "1" });
+  });
+  await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-1")));
+
+  const notifier = createNotifier({
+    queueUrl,
+    authTableName: "hub-auth",
+    connectionsTableName: "hub-connections",
+    managementEndpoint: recorders.connections.endpoint,
+    jwtSecret: SECRET,
+    passcode: "p",
+    region: "eu-west-1",
+    endpoints: { dynamodb: recorders.dynamodb.endpoint, sqs: recorders.sqs.endpoint },
+    bcryptCost: 4,
+  });
+  await recording("publisher", async () => {
+    await notifier.issueToken({ userId: "bob", roomId: "room-1" });
+    await notifier.publish({ roomId: "room-1", data: { one: 1 } });
+    await notifier.publishBatch([{ roomId: "room-1", data: 1 }, { roomId: "room-2", data: 2 }]);
+    await notifier.revokeToken({ userId: "ann", roomId: "room-1" }); // closes ann's live connection iam-3
+  });
+}
+
+async function decide(policy: PolicyDocument, principal: string, request: AwsRequest): Promise<string> {
+  const kms = request.action.startsWith("kms:");
+  const simulation: Simulation = {
+    identityPolicies: [{ name: "policy", policy }],
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+    // A KMS key is only usable where its key policy also allows it.
+    resourcePolicy: kms ? (JSON.parse(run.ofType("aws:kms/key:Key")[0].inputs.policy as string) as PolicyDocument) : undefined,
+    request: {
+      action: request.action,
+      principal,
+      resource: { resource: request.resource, accountId: ACCOUNT },
+      contextVariables: kms ? { "kms:ViaService": "ssm.eu-west-1.amazonaws.com", "kms:CallerAccount": ACCOUNT } : {},
+    },
+  };
+  const response = await runSimulation(simulation, {});
+  if (response.resultType === "error") throw new Error(`${request.action} ${request.resource}: ${JSON.stringify(response.errors)}`);
+  return response.overallResult;
+}
+
+const role = (handler: string) => `arn:aws:iam::${ACCOUNT}:role/hub-${handler}-role`;
+const connection = (stage: string, method: string) => ARN("execute-api", `${API}/${stage}/${method}/@connections/abc=`);
+const TABLE = { connections: ARN("dynamodb", "table/hub-connections"), auth: ARN("dynamodb", "table/hub-auth"), other: ARN("dynamodb", "table/another-app") };
+const QUEUE = ARN("sqs", "hub-notifications");
+const SECRET_PARAMETER = ARN("ssm", "parameter/hub-jwt-secret");
+const logsOf = (handler: string): AwsRequest[] => [
+  { action: "logs:CreateLogStream", resource: ARN("logs", `log-group:hub-${handler}-logs:log-stream:2026/11/21/[$LATEST]0123`) },
+  { action: "logs:PutLogEvents", resource: ARN("logs", `log-group:hub-${handler}-logs:log-stream:2026/11/21/[$LATEST]0123`) },
+];
+const r = (action: string, resource: string): AwsRequest => ({ action, resource });
+
+/** What AWS services do with the function's role on its behalf, beyond the handler's own requests. */
+const SERVICE_REQUESTS: Record<string, AwsRequest[]> = {
+  deliver: ["ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"].map((a) => r(`sqs:${a}`, QUEUE)),
+};
+
+/** Requests each role must never be able to make. */
+const NEVER: Record<string, AwsRequest[]> = {
+  authorizer: [
+    r("dynamodb:Scan", TABLE.auth),
+    r("dynamodb:PutItem", TABLE.auth),
+    r("dynamodb:GetItem", TABLE.connections),
+    r("dynamodb:GetItem", TABLE.other),
+    r("ssm:GetParameter", ARN("ssm", "parameter/another-app-secret")),
+    r("kms:Decrypt", ARN("kms", "key/another-key")),
+    r("execute-api:ManageConnections", connection("development", "POST")),
+  ],
+  connect: [
+    r("dynamodb:Scan", TABLE.connections),
+    r("dynamodb:PutItem", TABLE.auth),
+    r("dynamodb:GetItem", TABLE.auth),
+    r("dynamodb:PutItem", TABLE.other),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+    r("kms:Decrypt", inputsKey()),
+    r("execute-api:ManageConnections", connection("development", "POST")),
+  ],
+  disconnect: [r("dynamodb:Scan", TABLE.connections), r("dynamodb:DeleteItem", TABLE.auth), r("dynamodb:DeleteItem", TABLE.other), r("ssm:GetParameter", SECRET_PARAMETER)],
+  default: [
+    r("execute-api:ManageConnections", connection("production", "POST")),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+    r("dynamodb:Scan", TABLE.connections),
+    r("sqs:SendMessage", QUEUE),
+  ],
+  sendMessage: [
+    r("dynamodb:Scan", TABLE.connections),
+    r("dynamodb:Query", TABLE.auth),
+    r("dynamodb:Query", TABLE.connections), // the table itself: only the room index
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+    r("execute-api:ManageConnections", connection("production", "POST")),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+  ],
+  deliver: [
+    r("dynamodb:Scan", TABLE.connections),
+    r("dynamodb:Query", TABLE.other),
+    r("dynamodb:DeleteItem", TABLE.auth),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+    r("execute-api:ManageConnections", connection("production", "POST")),
+    r("execute-api:ManageConnections", ARN("execute-api", `another-api/development/POST/@connections/abc=`)),
+    r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
+    r("sqs:PurgeQueue", QUEUE),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+  ],
+  publisher: [
+    r("dynamodb:Scan", TABLE.connections),
+    r("dynamodb:Scan", TABLE.auth),
+    r("dynamodb:PutItem", TABLE.connections),
+    r("dynamodb:GetItem", TABLE.other),
+    r("sqs:ReceiveMessage", QUEUE),
+    r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
+    r("execute-api:ManageConnections", connection("development", "POST")), // it closes connections, never posts as the hub
+    r("execute-api:ManageConnections", connection("production", "DELETE")),
+    r("kms:Decrypt", ARN("kms", "key/another-key")),
+  ],
+};
+
+function inputsKey(): string {
+  return ARN("kms", "key/hub-jwt-secret-key-0000");
+}
+
+const HANDLERS = ["authorizer", "connect", "disconnect", "default", "sendMessage", "deliver"];
+const summary: string[] = [];
+
+afterAll(() => {
+  if (summary.length) console.log(`SUMMARY IAM simulation (iam-simulate): ${summary.join("; ")}`);
+});
+
+describe.each(HANDLERS)("the %s role, as IAM evaluates it", (handler) => {
+  it("allows every request the serialized handler made in its run", async () => {
+    const requests = [...(made[handler] ?? []), ...logsOf(handler), ...(SERVICE_REQUESTS[handler] ?? [])];
+    expect(made[handler]?.length ?? 0, `${handler} made no AWS request: the recording is broken`).toBeGreaterThan(0);
+    for (const request of requests) expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), request), `${request.action} ${request.resource}`).toBe("Allowed");
+    summary.push(`${handler} ${[...new Set(made[handler].map((q) => q.action.split(":")[1]))].sort().join("/")} allowed, ${NEVER[handler].length} forbidden denied`);
+  });
+
+  it("denies every request it must never make", async () => {
+    for (const request of NEVER[handler]) expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), request), `${request.action} ${request.resource}`).not.toBe("Allowed");
+  });
+});
+
+describe("publisherPolicyArn, as IAM evaluates it for an app backend's role", () => {
+  const backend = `arn:aws:iam::${ACCOUNT}:role/app-backend`;
+
+  it("allows every request the server SDK made (issueToken, publish, publishBatch, revokeToken)", async () => {
+    const actions = new Set(made.publisher.map((q) => q.action));
+    for (const action of ["dynamodb:PutItem", "sqs:SendMessage", "execute-api:ManageConnections"]) expect(actions, action).toContain(action);
+    for (const request of made.publisher) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).toBe("Allowed");
+    // Reading the signing secret from its parameter, as SSM does it with the hub's key.
+    for (const request of [r("ssm:GetParameter", SECRET_PARAMETER), r("kms:Decrypt", inputsKey())]) expect(await decide(policyOf("hub-publisher"), backend, request)).toBe("Allowed");
+    summary.push(`publisher ${[...actions].map((a) => a.split(":")[1]).sort().join("/")} allowed, ${NEVER.publisher.length} forbidden denied`);
+  });
+
+  it("denies every request an app backend must never make", async () => {
+    for (const request of NEVER.publisher) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).not.toBe("Allowed");
+  });
+
+  it("the hub's key decrypts nothing outside SSM, even for a role IAM lets decrypt", async () => {
+    const outsideSsm: Simulation = {
+      identityPolicies: [{ name: "policy", policy: policyOf("hub-authorizer-policy") }],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      resourcePolicy: JSON.parse(run.ofType("aws:kms/key:Key")[0].inputs.policy as string) as PolicyDocument,
+      request: { action: "kms:Decrypt", principal: role("authorizer"), resource: { resource: inputsKey(), accountId: ACCOUNT }, contextVariables: {} },
+    };
+    const response = await runSimulation(outsideSsm, {});
+    if (response.resultType === "error") throw new Error(JSON.stringify(response.errors));
+    expect(response.overallResult).toBe("ImplicitlyDenied");
+    // ...while through SSM the same role may.
+    expect(await decide(policyOf("hub-authorizer-policy"), role("authorizer"), r("kms:Decrypt", inputsKey()))).toBe("Allowed");
+  });
+});
