@@ -53,6 +53,11 @@ describe("a consumer program using the published package", () => {
     ]);
   });
 
+  it("leaves the region's account-wide API Gateway CloudWatch role alone by default", () => {
+    expect(run.ofType("aws:apigateway/account:Account")).toEqual([]);
+    expect(run.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.accessLogSettings).toBeUndefined();
+  });
+
   it("serializes no secret value into any handler", () => {
     const secret = run.outputs.jwtSecret as string;
     expect(secret.length).toBeGreaterThan(20);
