@@ -138,7 +138,7 @@ describe("the local hub", () => {
     await hub.notifier.revokeToken({ userId: "bob", roomId: "vault" });
     expect(await refusal(hub.websocketUrl)).toBe(401); // no token: refused before the authorizer
     expect(await refusal(`${hub.websocketUrl}?token=`)).toBe(401);
-    expect(await refusal(`${hub.websocketUrl}?token=garbage`)).toBe(401);
+    expect(await refusal(`${hub.websocketUrl}?token=garbage`)).toBe(403); // the authorizer's Deny, as on AWS
     expect(await refusal(`${hub.websocketUrl}?token=${good}`)).toBe(403); // revoked
     expect(await roomRows("vault")).toEqual([]);
     expect(await refusal(`${hub.websocketUrl.replace("/test", "/other")}?token=${good}`)).toBe(404);

@@ -14,6 +14,7 @@ import { NAME_LIMITS, physicalName } from "../components/notificationHub";
 import { hostEntryFor, readProject, runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
 
 const ROOT = process.cwd();
+const LONG_NAME = "notifications-for-the-customer-support-portal-of-the-eu-west-region";
 const HUB_TYPE = "notification-hub:index:NotificationHub";
 let copy: string;
 const runs: Record<string, ProgramRun> = {};
@@ -38,13 +39,18 @@ const stackUrns = (run: ProgramRun) => run.urns.filter((urn) => typeOf(urn) === 
 beforeAll(async () => {
   copy = copyProject();
   const entry = hostEntryFor(readProject(copy));
-  const [development, production, withoutMain] = await Promise.all([
+  fs.writeFileSync(
+    path.join(copy, "long-name.ts"),
+    `import { NotificationHub } from "./components";\nexport const url = new NotificationHub(${JSON.stringify(LONG_NAME)}, { alarms: true, apiGatewayLogging: "ifUnset" }).websocketUrl;\n`,
+  );
+  const [development, production, withoutMain, longName] = await Promise.all([
     runProgram(entry, "development", stackConfig("development", copy), copy, { hostEntry: entry }),
     runProgram(entry, "production", stackConfig("production", copy), copy, { hostEntry: entry }),
     // What the language host passes when Pulumi.yaml names no main: the pre-fix project.
     runProgram(".", "development", stackConfig("development", copy), copy, { hostEntry: hostEntryFor({ ...readProject(copy), main: undefined }) }),
+    runProgram("long-name.ts", "development", stackConfig("development", copy), copy),
   ]);
-  Object.assign(runs, { development, production, withoutMain });
+  Object.assign(runs, { development, production, withoutMain, longName });
 }, 300_000);
 
 afterAll(() => {
@@ -150,7 +156,29 @@ describe("partitions and AWS's name limits", () => {
     expect(text).not.toMatch(/arn:aws:/);
   }, 120_000);
 
-  it("a long component name still gives IAM roles, functions, queues and policies valid names", () => {
+  it("a long component name gives every role, function, queue and policy a name AWS accepts", () => {
+    const limits: [string, number][] = [
+      ["aws:iam/role:Role", NAME_LIMITS.role],
+      ["aws:lambda/function:Function", NAME_LIMITS.function],
+      ["aws:sqs/queue:Queue", NAME_LIMITS.queue],
+      ["aws:iam/policy:Policy", NAME_LIMITS.policy],
+      ["aws:iam/rolePolicy:RolePolicy", NAME_LIMITS.policy],
+    ];
+    let checked = 0;
+    for (const [type, limit] of limits) {
+      for (const resource of runs.longName.ofType(type)) {
+        // Given a name, AWS gets it; else Pulumi appends "-" and 7 random characters.
+        const physical = (resource.inputs.name as string | undefined) ?? `${resource.name}-abcdefg`;
+        expect(physical.length, `${type} ${physical}`).toBeLessThanOrEqual(limit);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(15);
+    const dashboard = runs.longName.ofType("aws:cloudwatch/dashboard:Dashboard")[0].inputs.dashboardName as string;
+    expect(dashboard).toBe(`notification-hub-development-${LONG_NAME}-eu-west-1`);
+  });
+
+  it("physicalName cuts only names that need it, and keeps two long names apart", () => {
     const long = "notifications-for-the-customer-support-portal-of-the-eu-west-region";
     for (const [kind, suffix] of [
       ["role", "-sendMessage-role"],
