@@ -185,64 +185,53 @@ const SERVICE_REQUESTS: Record<string, AwsRequest[]> = {
   deliver: ["ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"].map((a) => r(`sqs:${a}`, QUEUE)),
 };
 
-/** Requests each role must never be able to make. */
+/** What no role of the hub (nor an app backend) may ever do: read a whole table, touch another app's data, post to another stage. */
+const NO_ONE: AwsRequest[] = [
+  r("dynamodb:Scan", TABLE.connections),
+  r("dynamodb:Scan", TABLE.auth),
+  r("dynamodb:GetItem", TABLE.other),
+  r("dynamodb:PutItem", TABLE.other),
+  r("execute-api:ManageConnections", connection("production", "POST")),
+  r("execute-api:ManageConnections", ARN("execute-api", "another-api/development/POST/@connections/abc=")),
+  r("kms:Decrypt", ARN("kms", "key/another-key")),
+  r("ssm:GetParameter", ARN("ssm", "parameter/another-app-secret")),
+];
+
+/** Requests each role must never be able to make, beyond NO_ONE's. */
 const NEVER: Record<string, AwsRequest[]> = {
-  authorizer: [
-    r("dynamodb:Scan", TABLE.auth),
-    r("dynamodb:PutItem", TABLE.auth),
-    r("dynamodb:GetItem", TABLE.connections),
-    r("dynamodb:GetItem", TABLE.other),
-    r("ssm:GetParameter", ARN("ssm", "parameter/another-app-secret")),
-    r("kms:Decrypt", ARN("kms", "key/another-key")),
-    r("execute-api:ManageConnections", connection("development", "POST")),
-  ],
+  authorizer: [r("dynamodb:PutItem", TABLE.auth), r("dynamodb:GetItem", TABLE.connections), r("execute-api:ManageConnections", connection("development", "POST"))],
   connect: [
-    r("dynamodb:Scan", TABLE.connections),
     r("dynamodb:PutItem", TABLE.auth),
     r("dynamodb:GetItem", TABLE.auth),
-    r("dynamodb:PutItem", TABLE.other),
-    r("ssm:GetParameter", SECRET_PARAMETER),
+    r("ssm:GetParameter", SECRET_PARAMETER), // the secret is the authorizer's alone
     r("kms:Decrypt", inputsKey()),
     r("execute-api:ManageConnections", connection("development", "POST")),
   ],
-  disconnect: [r("dynamodb:Scan", TABLE.connections), r("dynamodb:DeleteItem", TABLE.auth), r("dynamodb:DeleteItem", TABLE.other), r("ssm:GetParameter", SECRET_PARAMETER)],
-  default: [
-    r("execute-api:ManageConnections", connection("production", "POST")),
-    r("execute-api:ManageConnections", connection("development", "DELETE")),
-    r("dynamodb:Scan", TABLE.connections),
-    r("sqs:SendMessage", QUEUE),
-  ],
+  disconnect: [r("dynamodb:DeleteItem", TABLE.auth), r("ssm:GetParameter", SECRET_PARAMETER)],
+  default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE)],
   sendMessage: [
-    r("dynamodb:Scan", TABLE.connections),
     r("dynamodb:Query", TABLE.auth),
     r("dynamodb:Query", TABLE.connections), // the table itself: only the room index
     r("execute-api:ManageConnections", connection("development", "DELETE")),
-    r("execute-api:ManageConnections", connection("production", "POST")),
     r("ssm:GetParameter", SECRET_PARAMETER),
   ],
   deliver: [
-    r("dynamodb:Scan", TABLE.connections),
-    r("dynamodb:Query", TABLE.other),
+    r("dynamodb:Query", TABLE.auth),
     r("dynamodb:DeleteItem", TABLE.auth),
-    r("execute-api:ManageConnections", connection("development", "DELETE")),
-    r("execute-api:ManageConnections", connection("production", "POST")),
-    r("execute-api:ManageConnections", ARN("execute-api", `another-api/development/POST/@connections/abc=`)),
+    r("execute-api:ManageConnections", connection("development", "DELETE")), // it posts; closing is the backend's
     r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
     r("sqs:PurgeQueue", QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
   ],
   publisher: [
-    r("dynamodb:Scan", TABLE.connections),
-    r("dynamodb:Scan", TABLE.auth),
     r("dynamodb:PutItem", TABLE.connections),
-    r("dynamodb:GetItem", TABLE.other),
     r("sqs:ReceiveMessage", QUEUE),
     r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
     r("execute-api:ManageConnections", connection("development", "POST")), // it closes connections, never posts as the hub
     r("execute-api:ManageConnections", connection("production", "DELETE")),
-    r("kms:Decrypt", ARN("kms", "key/another-key")),
   ],
 };
+const forbidden = (who: string) => [...NO_ONE, ...NEVER[who]];
 
 function inputsKey(): string {
   return ARN("kms", "key/hub-jwt-secret-key-0000");
@@ -260,11 +249,11 @@ describe.each(HANDLERS)("the %s role, as IAM evaluates it", (handler) => {
     const requests = [...(made[handler] ?? []), ...logsOf(handler), ...(SERVICE_REQUESTS[handler] ?? [])];
     expect(made[handler]?.length ?? 0, `${handler} made no AWS request: the recording is broken`).toBeGreaterThan(0);
     for (const request of requests) expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), request), `${request.action} ${request.resource}`).toBe("Allowed");
-    summary.push(`${handler} ${[...new Set(made[handler].map((q) => q.action.split(":")[1]))].sort().join("/")} allowed, ${NEVER[handler].length} forbidden denied`);
+    summary.push(`${handler} ${[...new Set(made[handler].map((q) => q.action.split(":")[1]))].sort().join("/")} allowed, ${forbidden(handler).length} forbidden denied`);
   });
 
   it("denies every request it must never make", async () => {
-    for (const request of NEVER[handler]) expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), request), `${request.action} ${request.resource}`).not.toBe("Allowed");
+    for (const request of forbidden(handler)) expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), request), `${request.action} ${request.resource}`).not.toBe("Allowed");
   });
 });
 
@@ -277,11 +266,11 @@ describe("publisherPolicyArn, as IAM evaluates it for an app backend's role", ()
     for (const request of made.publisher) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).toBe("Allowed");
     // Reading the signing secret from its parameter, as SSM does it with the hub's key.
     for (const request of [r("ssm:GetParameter", SECRET_PARAMETER), r("kms:Decrypt", inputsKey())]) expect(await decide(policyOf("hub-publisher"), backend, request)).toBe("Allowed");
-    summary.push(`publisher ${[...actions].map((a) => a.split(":")[1]).sort().join("/")} allowed, ${NEVER.publisher.length} forbidden denied`);
+    summary.push(`publisher ${[...actions].map((a) => a.split(":")[1]).sort().join("/")} allowed, ${forbidden("publisher").length} forbidden denied`);
   });
 
   it("denies every request an app backend must never make", async () => {
-    for (const request of NEVER.publisher) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).not.toBe("Allowed");
+    for (const request of forbidden("publisher")) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).not.toBe("Allowed");
   });
 
   it("the hub's key decrypts nothing outside SSM, even for a role IAM lets decrypt", async () => {

@@ -132,6 +132,9 @@ describe("the region's API Gateway CloudWatch role (one setting for every API of
     expect(JSON.parse(role.inputs.assumeRolePolicy as string).Statement[0].Principal).toEqual({ Service: "apigateway.amazonaws.com" });
     expect(account[0].inputs.cloudwatchRoleArn).toBe(`arn:aws:iam::123456789012:role/${role.inputs.name}`);
     expect(first.named("hub-apigateway-cloudwatch-policy").inputs.policyArn).toBe("arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs");
+    // Destroying this stack must not reset the setting (or delete its role) for the others.
+    for (const kept of [account[0], role, first.named("hub-apigateway-cloudwatch-policy")]) expect(kept.retainOnDelete, kept.name).toBe(true);
+    expect(first.named("hub-deliver").retainOnDelete).toBeUndefined();
     // Execution logs where API Gateway writes them for a WebSocket stage.
     expect(first.named("hub-execution-logs").inputs.name).toBe("/aws/apigateway/hub-api-id/development");
 

@@ -16,6 +16,8 @@ export interface RecordedResource {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  /** Set when the resource asked to be kept in AWS when Pulumi deletes it. */
+  retainOnDelete?: boolean;
   /** For CallbackFunctions: the archive's file names and the serialized handler. */
   code?: { files: Record<string, string>; indexJs: string };
 }
@@ -118,6 +120,7 @@ pulumi.runtime.setMocks(
           break;
       }
       const recorded: RecordedResource = { type: args.type, name: args.name, inputs: args.inputs };
+      if (retained.has(`${args.type}::${args.name}`)) recorded.retainOnDelete = true;
       if (args.type === "aws:lambda/function:Function") {
         pendingArchives.push(describeArchive(args.inputs.code as never).then((code) => void (recorded.code = code)));
       }
@@ -152,6 +155,20 @@ async function loadProgram(): Promise<Record<string, unknown>> {
   const { run } = require("@pulumi/pulumi/cmd/run/run") as { run: HostRun };
   return (await run({ _: [hostEntry] }, () => undefined, () => undefined, () => false)) ?? {};
 }
+
+// Resource options never reach the mocks' newResource: read retainOnDelete off the request.
+const retained = new Set<string>();
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getRetainondelete(): boolean;
+}
+const mockMonitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): unknown };
+const registerResource = mockMonitor.registerResource.bind(mockMonitor);
+mockMonitor.registerResource = (req, callback) => {
+  if (req.getRetainondelete()) retained.add(`${req.getType()}::${req.getName()}`);
+  return registerResource(req, callback);
+};
 
 async function main() {
   const program = await loadProgram();
