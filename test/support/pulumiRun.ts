@@ -94,7 +94,9 @@ export function runProgram(program: string, stack: string, config: Record<string
           TS_NODE_PROJECT: path.join(cwd, "tsconfig.json"),
           PULUMI_NODEJS_PROJECT: "",
           AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-          ...(options.hostEntry !== undefined ? { PULUMI_HOST_ENTRY: options.hostEntry } : {}),
+          // The language host sets PULUMI_NODEJS_TYPESCRIPT for `runtime.options.typescript: true`; cmd/run then
+          // registers ts-node with its own options (transpile-only here, as `tsc --noEmit` checks types in npm test).
+          ...(options.hostEntry !== undefined ? { PULUMI_HOST_ENTRY: options.hostEntry, PULUMI_NODEJS_TYPESCRIPT: "true", PULUMI_NODEJS_TRANSPILE_ONLY: "true" } : {}),
           ...options.env,
         },
         timeout: 120_000,
