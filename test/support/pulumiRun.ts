@@ -104,6 +104,7 @@ export function runProgram(program: string, stack: string, config: Record<string
       },
       (error, _stdout, stderr) => {
         if (error) {
+          fs.rmSync(path.dirname(outFile), { recursive: true, force: true });
           reject(new Error(`program ${program} (${stack}) failed: ${error.message}\n${stderr}`));
           return;
         }
