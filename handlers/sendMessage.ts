@@ -34,7 +34,8 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
       roomId = row.roomId;
     }
 
-    const notification: Notification = { id: crypto.randomUUID(), roomId, userId, data: parsed.value.data };
+    // Only `data` comes from the client; id, room, sender and origin are the hub's.
+    const notification: Notification = { id: crypto.randomUUID(), roomId, userId, origin: "client", data: parsed.value.data };
     const size = checkFrameSize(notification);
     if (!size.ok) return reject(size.code, size.reason);
 

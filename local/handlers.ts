@@ -48,7 +48,12 @@ export function createLocalHandlers(config: LocalHandlerConfig) {
       jwtSecret: async () => config.jwtSecret,
       log: config.log.child({ handler: "authorizer" }),
     }),
-    connect: createConnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "connect" }) }),
+    connect: createConnectHandler({
+      db,
+      connectionsTable: config.connectionsTable,
+      authTable: config.authTable,
+      log: config.log.child({ handler: "connect" }),
+    }),
     disconnect: createDisconnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "disconnect" }) }),
     sendMessage: config.allowClientMessages ? createSendMessageHandler(fanout("sendMessage")) : undefined,
     default: createDefaultHandler({ management, log: config.log.child({ handler: "default" }), clientMessagesAllowed: config.allowClientMessages }),
