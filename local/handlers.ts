@@ -22,6 +22,8 @@ export interface LocalHandlerConfig {
   connectionsTable: string;
   authTable: string;
   jwtSecret: string;
+  /** The hub's dev credentials, which its @connections API verifies. */
+  credentials: { accessKeyId: string; secretAccessKey: string };
   allowClientMessages: boolean;
   largeRoomChunkSize?: number;
   log: Logger;
@@ -31,7 +33,7 @@ export interface LocalHandlerConfig {
 
 export function createLocalHandlers(config: LocalHandlerConfig) {
   const db: DynamoDBClient = dynamoClient({ endpoint: config.dynamodbEndpoint });
-  const management = managementClient(config.managementEndpoint);
+  const management = managementClient(config.managementEndpoint, { credentials: config.credentials });
   const fanout = (handler: string): FanoutDeps => ({
     db,
     management,
