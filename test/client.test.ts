@@ -44,8 +44,9 @@ describe("browser client", () => {
     const client = connect({ url: hub.websocketUrl, getToken, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket, onStateChange: (s) => states.push(s) });
     const alerts: unknown[] = [];
     const everything: unknown[] = [];
-    client.subscribe("alert", (data) => alerts.push(data));
-    client.subscribe("*", (data) => everything.push(data));
+    // This client's own sendMessage comes back with origin "client": asked for explicitly.
+    client.subscribe("alert", (data) => alerts.push(data), { clientFrames: true });
+    client.subscribe("*", (data) => everything.push(data), { clientFrames: true });
     client.send({ type: "alert", data: "queued before open" });
     await until(() => client.state === "open");
     await until(() => alerts.length === 1);
