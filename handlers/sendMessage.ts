@@ -28,7 +28,11 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
     let userId = event.requestContext.authorizer?.user_id;
     let roomId = event.requestContext.authorizer?.room_id;
     if (typeof userId !== "string" || typeof roomId !== "string") {
-      const row = await getConnection(deps.db, deps.connectionsTable, connectionId);
+      const row = await getConnection(deps.db, deps.connectionsTable, connectionId).catch((err: unknown) => {
+        deps.log.error("connection row lookup failed", { connection_id: connectionId, ...describeError(err) });
+        return null;
+      });
+      if (row === null) return reject("delivery_failed", "the message could not be delivered; try again");
       if (!row) return reject("unknown_connection", "this connection is not registered");
       userId = row.userId;
       roomId = row.roomId;

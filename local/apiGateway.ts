@@ -315,8 +315,13 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
       return;
     }
 
-    socket.on("data", frameSizeGuard(limits.maxFrameBytes, () => closeConnection(connection, 1009, "Frame too big")));
-    wss.handleUpgrade(request, socket, head, (ws) => attach(connection, ws));
+    // The guard goes on after ws's own listener: a first frame sent with the upgrade request
+    // (in `head`) is put back on the socket by ws and would be emitted, synchronously, to
+    // whichever data listeners exist at that moment; with only the guard there it was lost.
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      socket.on("data", frameSizeGuard(limits.maxFrameBytes, () => closeConnection(connection, 1009, "Frame too big")));
+      attach(connection, ws);
+    });
   }
 
   function attach(connection: Connection, ws: WebSocket): void {
