@@ -187,7 +187,9 @@ function parseChunk(body: Record<string, unknown>): Parsed<{ notification: Notif
     if (!user.ok) return user;
     userId = user.value;
   }
-  if (body.origin !== "app" && body.origin !== "client") return fail("invalid_chunk", 'a chunk\'s origin must be "app" or "client"');
+  // Chunks queued by a version without origins (in flight during an upgrade) were the app's or unlabelled.
+  const origin = body.origin ?? "app";
+  if (origin !== "app" && origin !== "client") return fail("invalid_chunk", 'a chunk\'s origin must be "app" or "client"');
   const ids = body.connection_ids;
   if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_CHUNK_CONNECTIONS) {
     return fail("invalid_chunk", `connection_ids must be an array of 1 to ${MAX_CHUNK_CONNECTIONS} ids`);
@@ -196,7 +198,7 @@ function parseChunk(body: Record<string, unknown>): Parsed<{ notification: Notif
     return fail("invalid_chunk", `each of connection_ids must be a string of 1 to ${MAX_CONNECTION_ID_LENGTH} characters`);
   }
   if (!("data" in body) || body.data === undefined) return fail("missing_data", "data is required (any JSON value)");
-  const notification: Notification = { id: body.id, roomId: room.value, userId, origin: body.origin, data: body.data };
+  const notification: Notification = { id: body.id, roomId: room.value, userId, origin, data: body.data };
   const size = checkFrameSize(notification);
   if (!size.ok) return size;
   return { ok: true, value: { notification, connectionIds: ids as string[] } };

@@ -65,6 +65,20 @@ function parseAmzDate(value: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+/** One signer per (credentials, region, service): it caches the derived signing key per day. */
+const signers = new WeakMap<DevCredentials, Map<string, SignatureV4>>();
+function signerFor(credentials: DevCredentials, region: string, service: string): SignatureV4 {
+  let byScope = signers.get(credentials);
+  if (!byScope) signers.set(credentials, (byScope = new Map()));
+  const key = `${region}\n${service}`;
+  let signer = byScope.get(key);
+  if (!signer) {
+    signer = new SignatureV4({ credentials, region, service, sha256: NodeSha256, applyChecksum: false, uriEscapePath: true });
+    if (byScope.size < 64) byScope.set(key, signer); // scopes come from callers: don't let them grow the cache
+  }
+  return signer;
+}
+
 export async function verifySigV4(request: SignedRequest, credentials: DevCredentials, now = Date.now()): Promise<SigV4Check> {
   const header = request.headers.authorization;
   if (typeof header !== "string" || !header.startsWith("AWS4-HMAC-SHA256")) return refuse("MissingAuthenticationTokenException", "Missing Authentication Token");
@@ -99,8 +113,7 @@ export async function verifySigV4(request: SignedRequest, credentials: DevCreden
       query[key] = previous === undefined ? value : ([] as string[]).concat(previous, value);
     }
   }
-  const signer = new SignatureV4({ credentials, region, service, sha256: NodeSha256, applyChecksum: false, uriEscapePath: true });
-  const signed = await signer.sign(
+  const signed = await signerFor(credentials, region, service).sign(
     { method: request.method, protocol: "http:", hostname: headers.host, path, query, headers: { ...headers }, body: request.body },
     { signingDate },
   );
