@@ -75,6 +75,7 @@ export async function startHubProcess(options: { mode: "ours" | "seed"; largeRoo
     passcode: info.passcode,
     region: info.region,
     endpoints: { sqs: info.sqsEndpoint, dynamodb: info.dynamodbEndpoint },
+    credentials: info.credentials,
   });
   const sqs = sqsClient({ endpoint: info.sqsEndpoint, region: info.region });
   const db = dynamoClient({ endpoint: info.dynamodbEndpoint, region: info.region });

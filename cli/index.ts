@@ -91,7 +91,7 @@ function resolveTarget(values: Record<string, string | boolean | undefined>): Ta
   if (!fs.existsSync(stateFile)) {
     throw new UsageError(`no local hub is running here (no ${stateFile}); start one with \`${BIN} dev\`, or name a deployed stack with --queue-url and friends`);
   }
-  const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as Record<string, string>;
+  const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as Record<string, string> & { credentials?: NotifierOptions["credentials"] };
   return {
     queueUrl: state.queueUrl,
     authTableName: state.authTableName,
@@ -101,6 +101,8 @@ function resolveTarget(values: Record<string, string | boolean | undefined>): Ta
     passcode: state.passcode,
     region: state.region,
     endpoints: { sqs: state.sqsEndpoint, dynamodb: state.dynamodbEndpoint },
+    // The hub's @connections API verifies SigV4 with its dev credentials (revoke closes sockets).
+    credentials: state.credentials,
     source: stateFile,
   };
 }

@@ -3,7 +3,13 @@ export interface HubFrame {
   id?: string;
   room_id?: string | null;
   user_id?: string | null;
+  /** "app" for what an app backend published, "client" for what a room member sent. Set by the hub. */
+  origin?: "app" | "client";
   data?: any;
+}
+export interface SubscribeOptions {
+  /** Also deliver frames room members sent (`origin: "client"`). Default false: only the app's notifications. */
+  clientFrames?: boolean;
 }
 export type Subscriber = (data: any, frame: HubFrame) => void;
 export type ConnectionState = "connecting" | "open" | "closed";
@@ -24,7 +30,7 @@ export interface ConnectOptions {
   onStateChange?: (state: ConnectionState) => void;
 }
 export interface HubConnection {
-  subscribe(type: string, callback: Subscriber): () => void;
+  subscribe(type: string, callback: Subscriber, options?: SubscribeOptions): () => void;
   send(data: unknown): void;
   close(): void;
   readonly state: ConnectionState;

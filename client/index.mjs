@@ -17,8 +17,10 @@ const KEEP_ALIVE_FRAME = JSON.stringify({ action: "ping" });
 const SEEN_IDS_KEPT = 1000;
 
 /**
- * @typedef {{ id?: string, room_id?: string | null, user_id?: string | null, data?: any }} HubFrame
+ * @typedef {{ id?: string, room_id?: string | null, user_id?: string | null, origin?: "app" | "client", data?: any }} HubFrame
  * @typedef {(data: any, frame: HubFrame) => void} Subscriber
+ * @typedef {{ clientFrames?: boolean }} SubscribeOptions
+ * @typedef {{ callback: Subscriber, clientFrames: boolean }} Subscription
  * @typedef {"connecting" | "open" | "closed"} ConnectionState
  * @typedef {{
  *   url: string,
@@ -45,7 +47,7 @@ export function connect(options) {
   const minBackoffMs = options.minBackoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
 
-  /** @type {Map<string, Set<Subscriber>>} */
+  /** @type {Map<string, Set<Subscription>>} */
   const subscribers = new Map();
   /** @type {Set<string>} */
   const seen = new Set();
@@ -74,7 +76,10 @@ export function connect(options) {
     const type = frame?.data?.type;
     for (const key of [type, "*"]) {
       if (typeof key !== "string") continue;
-      for (const callback of subscribers.get(key) ?? []) {
+      for (const { callback, clientFrames } of subscribers.get(key) ?? []) {
+        // What a room member sent (origin "client") can carry any type, e.g. "backup.done":
+        // only subscribers that asked for members' frames get it, so a member cannot pass for the app.
+        if (frame.origin === "client" && !clientFrames) continue;
         try {
           callback(key === "*" ? frame.data : frame.data.data, frame);
         } catch (err) {
@@ -149,15 +154,18 @@ export function connect(options) {
   return {
     /**
      * Calls `callback(data, frame)` for every notification of `type` ("*" for all, with the whole `data`).
+     * Frames room members sent (`origin: "client"`) are skipped unless `{ clientFrames: true }`.
      * @param {string} type
      * @param {Subscriber} callback
+     * @param {SubscribeOptions} [subscribeOptions]
      * @returns {() => void} unsubscribe
      */
-    subscribe(type, callback) {
+    subscribe(type, callback, subscribeOptions) {
       const set = subscribers.get(type) ?? new Set();
-      set.add(callback);
+      const subscription = { callback, clientFrames: subscribeOptions?.clientFrames === true };
+      set.add(subscription);
       subscribers.set(type, set);
-      return () => set.delete(callback);
+      return () => set.delete(subscription);
     },
     /**
      * Broadcasts `data` to this connection's room (`sendMessage`); queued until the socket is open.

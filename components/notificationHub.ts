@@ -487,8 +487,12 @@ export class NotificationHub extends pulumi.ComponentResource {
       }),
       connect: this.createFunction("connect", connectFromEnvironment, {
         timeout: route,
-        environment: { [ENV.connectionsTable]: tables.connections.name },
-        statements: [{ Action: ["dynamodb:PutItem"], Resource: [connections] }],
+        environment: { [ENV.connectionsTable]: tables.connections.name, [ENV.authTable]: tables.auth.name },
+        // Revocation race: re-read the auth row after writing the connection row, drop the row if revoked.
+        statements: [
+          { Action: ["dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: [connections] },
+          { Action: ["dynamodb:GetItem"], Resource: [tables.auth.arn] },
+        ],
       }),
       disconnect: this.createFunction("disconnect", disconnectFromEnvironment, {
         timeout: route,

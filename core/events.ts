@@ -5,6 +5,11 @@ import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 export type HubAuthorizerContext = {
   user_id: string;
   room_id: string;
+  /**
+   * The auth row's generation the token was checked against. `$connect` writes the
+   * connection row only while that generation still stands (see SECURITY.md, revocation).
+   */
+  generation: string;
 };
 
 export type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {

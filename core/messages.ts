@@ -6,15 +6,32 @@ import * as crypto from "crypto";
 
 /** API Gateway's WebSocket message limit; a bigger frame would never reach a client. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
+/** SQS's limit for one message body; chunks are cut to fit it, and the parser reads no more. */
+export const MAX_QUEUE_BODY_BYTES = 256 * 1024;
 /** Room and user ids end up in DynamoDB keys and logs: keep them short and printable. */
 export const MAX_ID_LENGTH = 256;
+
+/**
+ * Who a frame comes from: an app backend (through the queue) or a room member (the
+ * `sendMessage` route). Set by the hub only, so a member can never pass for the app.
+ */
+export type FrameOrigin = "app" | "client";
 
 /** A frame pushed to a browser. The seed's client reads `.data.type` and `.data.data`. */
 export interface HubFrame {
   id: string;
-  room_id: string | null;
+  room_id: string;
   user_id: string | null;
+  origin: FrameOrigin;
   data: unknown;
+}
+
+/** A `hub.error` frame sent to one client: same envelope, no room, no origin. */
+export interface ErrorFrame {
+  id: string;
+  room_id: null;
+  user_id: null;
+  data: { type: "hub.error"; data: { code: string; message: string } };
 }
 
 /** What an app sends to the queue (the seed article's body). */
@@ -33,6 +50,7 @@ export interface ChunkBody {
   id: string;
   room_id: string;
   user_id: string | null;
+  origin: FrameOrigin;
   data: unknown;
   connection_ids: string[];
 }
@@ -42,6 +60,7 @@ export interface Notification {
   id: string;
   roomId: string;
   userId: string | null;
+  origin: FrameOrigin;
   data: unknown;
 }
 
@@ -53,7 +72,14 @@ export function byteLength(text: string): number {
   return Buffer.byteLength(text, "utf8");
 }
 
-/** Room ids may be numbers, as in the seed; keys are strings, so "42" and 42 are one room. */
+/** Connection ids a chunk may carry: a chunk is at most a few thousand connections. */
+export const MAX_CHUNK_CONNECTIONS = 10_000;
+const MAX_CONNECTION_ID_LENGTH = 128;
+
+/**
+ * Room ids may be numbers, as in the seed; keys are strings, so "42" and 42 are one room.
+ * The one rule for ids, used by the SDK, the authorizer (token claims) and the queue parser.
+ */
 export function normalizeId(value: unknown, field: string): Parsed<string> {
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return fail("invalid_" + field, `${field} must be a finite number or a string`);
@@ -64,6 +90,9 @@ export function normalizeId(value: unknown, field: string): Parsed<string> {
   if (value.length > MAX_ID_LENGTH) return fail("invalid_" + field, `${field} is longer than ${MAX_ID_LENGTH} characters`);
   // Control characters in ids would corrupt logs and make look-alike rooms.
   if (/[\u0000-\u001f\u007f]/.test(value)) return fail("invalid_" + field, `${field} contains control characters`);
+  // A lone UTF-16 surrogate has no UTF-8 form: DynamoDB, logs and JWTs all turn every one
+  // into U+FFFD, so "\uD800" and "\uDBFF" would be one room and one token secret.
+  if (/[\uD800-\uDFFF]/u.test(value)) return fail("invalid_" + field, `${field} is not well-formed Unicode (lone surrogate)`);
   return { ok: true, value };
 }
 
@@ -72,17 +101,34 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** The frame a notification becomes; its size is what API Gateway enforces. */
-export function serializeFrame(frame: HubFrame): string {
+export function serializeFrame(frame: HubFrame | ErrorFrame): string {
   return JSON.stringify(frame);
 }
 
 export function frameFor(notification: Notification): HubFrame {
-  return { id: notification.id, room_id: notification.roomId, user_id: notification.userId, data: notification.data };
+  return { id: notification.id, room_id: notification.roomId, user_id: notification.userId, origin: notification.origin, data: notification.data };
 }
 
-/** Checks that a notification's frame fits in one WebSocket message. */
+/**
+ * Serializes a frame without ever throwing: data nested deeply enough overflows
+ * JSON.stringify's stack (10 KB of `[` is enough), and such a record must fail alone.
+ */
+export function trySerializeFrame(frame: HubFrame): Parsed<string> {
+  try {
+    const text = serializeFrame(frame);
+    if (typeof text !== "string") return fail("invalid_data", "data is not JSON-serializable");
+    return { ok: true, value: text };
+  } catch (err) {
+    const overflow = err instanceof RangeError;
+    return fail("invalid_data", overflow ? "data is nested too deeply to serialize" : "data is not JSON-serializable");
+  }
+}
+
+/** Checks that a notification's frame serializes and fits in one WebSocket message. */
 export function checkFrameSize(notification: Notification): Parsed<string> {
-  const text = serializeFrame(frameFor(notification));
+  const serialized = trySerializeFrame(frameFor(notification));
+  if (!serialized.ok) return serialized;
+  const text = serialized.value;
   const size = byteLength(text);
   if (size > MAX_MESSAGE_BYTES) {
     return fail("message_too_large", `the notification is ${size} bytes as a frame; the limit is ${MAX_MESSAGE_BYTES}`);
@@ -95,8 +141,9 @@ export function checkFrameSize(notification: Notification): Parsed<string> {
  * so a redelivered SQS message keeps its id and clients can drop the duplicate.
  */
 export function parseQueueBody(text: string, messageId: string): Parsed<{ notification: Notification; connectionIds?: string[] }> {
-  if (byteLength(text) > MAX_MESSAGE_BYTES + 64 * 1024) {
-    return fail("message_too_large", `the body is ${byteLength(text)} bytes; notifications are limited to ${MAX_MESSAGE_BYTES}`);
+  if (typeof text !== "string") return fail("invalid_body", "the body must be text");
+  if (byteLength(text) > MAX_QUEUE_BODY_BYTES) {
+    return fail("message_too_large", `the body is ${byteLength(text)} bytes; queue bodies are limited to ${MAX_QUEUE_BODY_BYTES}`);
   }
   let body: unknown;
   try {
@@ -118,22 +165,42 @@ export function parseQueueBody(text: string, messageId: string): Parsed<{ notifi
     userId = user.value;
   }
   if (!("data" in body) || body.data === undefined) return fail("missing_data", "data is required (any JSON value)");
-  const notification: Notification = { id: messageId, roomId: room.value, userId, data: body.data };
+  const notification: Notification = { id: messageId, roomId: room.value, userId, origin: "app", data: body.data };
   const size = checkFrameSize(notification);
   if (!size.ok) return size;
   return { ok: true, value: { notification } };
 }
 
+/**
+ * A chunk is written by a deliver or sendMessage invocation, but anyone who may send to the
+ * queue can forge one: it gets every check a publish body gets, plus its own fields.
+ */
 function parseChunk(body: Record<string, unknown>): Parsed<{ notification: Notification; connectionIds: string[] }> {
   const room = normalizeId(body.room_id, "room_id");
   if (!room.ok) return room;
-  if (typeof body.id !== "string" || body.id.length === 0) return fail("invalid_chunk", "a chunk needs the original message id");
-  const ids = body.connection_ids;
-  if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) {
-    return fail("invalid_chunk", "connection_ids must be an array of strings");
+  if (typeof body.id !== "string" || body.id.length === 0 || body.id.length > MAX_ID_LENGTH) {
+    return fail("invalid_chunk", `a chunk needs the original message id (1 to ${MAX_ID_LENGTH} characters)`);
   }
-  const userId = typeof body.user_id === "string" ? body.user_id : null;
-  const notification: Notification = { id: body.id, roomId: room.value, userId, data: body.data };
+  let userId: string | null = null;
+  if (body.user_id !== undefined && body.user_id !== null) {
+    const user = normalizeId(body.user_id, "user_id");
+    if (!user.ok) return user;
+    userId = user.value;
+  }
+  // Chunks queued by a version without origins (in flight during an upgrade) were the app's or unlabelled.
+  const origin = body.origin ?? "app";
+  if (origin !== "app" && origin !== "client") return fail("invalid_chunk", 'a chunk\'s origin must be "app" or "client"');
+  const ids = body.connection_ids;
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_CHUNK_CONNECTIONS) {
+    return fail("invalid_chunk", `connection_ids must be an array of 1 to ${MAX_CHUNK_CONNECTIONS} ids`);
+  }
+  if (ids.some((id) => typeof id !== "string" || id.length === 0 || id.length > MAX_CONNECTION_ID_LENGTH)) {
+    return fail("invalid_chunk", `each of connection_ids must be a string of 1 to ${MAX_CONNECTION_ID_LENGTH} characters`);
+  }
+  if (!("data" in body) || body.data === undefined) return fail("missing_data", "data is required (any JSON value)");
+  const notification: Notification = { id: body.id, roomId: room.value, userId, origin, data: body.data };
+  const size = checkFrameSize(notification);
+  if (!size.ok) return size;
   return { ok: true, value: { notification, connectionIds: ids as string[] } };
 }
 
@@ -153,7 +220,13 @@ export function buildPublishBody(input: { roomId: string | number; userId?: stri
     throw new TypeError(`publish: data is not JSON-serializable (${(err as Error).message})`);
   }
   // Size as the frame the clients will get, with a worst-case id, so what passes here delivers.
-  const size = checkFrameSize({ id: crypto.randomUUID() + "-00000000", roomId: room.value, userId: input.userId == null ? null : String(input.userId), data: JSON.parse(text).data });
+  const size = checkFrameSize({
+    id: crypto.randomUUID() + "-00000000",
+    roomId: room.value,
+    userId: input.userId == null ? null : String(input.userId),
+    origin: "app",
+    data: JSON.parse(text).data,
+  });
   if (!size.ok) throw new RangeError(`publish: ${size.reason}`);
   return text;
 }
@@ -173,6 +246,6 @@ export function parseClientMessage(body: string | null | undefined): Parsed<{ da
 }
 
 /** The error envelope sent back to one client. */
-export function errorFrame(code: string, message: string): HubFrame {
+export function errorFrame(code: string, message: string): ErrorFrame {
   return { id: crypto.randomUUID(), room_id: null, user_id: null, data: { type: "hub.error", data: { code, message } } };
 }

@@ -35,20 +35,21 @@ export interface RoomPage {
 const S = (value: string): AttributeValue => ({ S: value });
 const N = (value: number): AttributeValue => ({ N: String(value) });
 
-export async function putConnection(db: DynamoDBClient, table: string, row: Omit<ConnectionRow, "expiresAt"> & { expiresAt?: number }): Promise<void> {
+type NewConnectionRow = Omit<ConnectionRow, "expiresAt"> & { expiresAt?: number };
+
+function connectionItem(row: NewConnectionRow): Record<string, AttributeValue> {
   const expiresAt = row.expiresAt ?? Math.floor(row.connectedAt / 1000) + CONNECTION_ROW_TTL_SECONDS;
-  await db.send(
-    new PutItemCommand({
-      TableName: table,
-      Item: {
-        connection_id: S(row.connectionId),
-        room_id: S(row.roomId),
-        user_id: S(row.userId),
-        connected_at: N(row.connectedAt),
-        expires_at: N(expiresAt),
-      },
-    }),
-  );
+  return {
+    connection_id: S(row.connectionId),
+    room_id: S(row.roomId),
+    user_id: S(row.userId),
+    connected_at: N(row.connectedAt),
+    expires_at: N(expiresAt),
+  };
+}
+
+export async function putConnection(db: DynamoDBClient, table: string, row: NewConnectionRow): Promise<void> {
+  await db.send(new PutItemCommand({ TableName: table, Item: connectionItem(row) }));
 }
 
 export async function deleteConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<void> {

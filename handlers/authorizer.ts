@@ -71,6 +71,7 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
     const { userId, roomId } = check.claims;
     const who = { user_id: userId, room_id: roomId };
 
+    let generation: string;
     try {
       const row = await getAuthRow(deps.db, deps.authTable, userId, roomId);
       if (!row) return deny("no_token_row", who);
@@ -80,12 +81,13 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
         if (!(await bcrypt.compare(check.claims.secret, row.tokenHash))) return deny("token_secret_mismatch", who);
         cache.add(row.tokenHash, check.claims.secret);
       }
+      generation = row.generation;
     } catch (err) {
       deps.log.error("token row lookup failed", { ...who, ...describeError(err) });
       return deny("auth_table_error", who);
     }
     deps.log.info("connect allowed", { ...who, request_id: requestId });
-    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId });
+    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId, generation });
   };
 }
 

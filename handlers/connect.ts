@@ -1,14 +1,25 @@
-/** `$connect`: records the connection under the room and user the authorizer vouched for. */
+/**
+ * `$connect`: records the connection under the room and user the authorizer vouched for.
+ *
+ * The authorizer and `$connect` are separate invocations, so a `revokeToken` can land
+ * between them. Hence: write the connection row first, then read the auth row (strongly
+ * consistent) and keep the connection only if it still holds the generation the authorizer
+ * checked. Either the revoker deleted the auth row before that read (we see it, delete our
+ * row and refuse), or after it, and then our row was already written when the revoker looks
+ * for the user's connections (it re-checks for index lag). See SECURITY.md.
+ */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ENV, requireEnv } from "../core/aws";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError, type Logger } from "../core/log";
-import { putConnection } from "../core/tables";
+import { deleteConnection, getAuthRow, putConnection } from "../core/tables";
 import { dynamoFromEnvironment, loggerFor } from "./environment";
 
 export interface ConnectDeps {
   db: DynamoDBClient;
   connectionsTable: string;
+  /** The auth table, to confirm the token's generation still stands once the row is written. */
+  authTable: string;
   log: Logger;
   now?: () => number;
 }
@@ -19,22 +30,48 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
     const connectionId = event.requestContext.connectionId;
     const userId = event.requestContext.authorizer?.user_id;
     const roomId = event.requestContext.authorizer?.room_id;
-    if (typeof userId !== "string" || typeof roomId !== "string") {
+    const generation = event.requestContext.authorizer?.generation;
+    if (typeof userId !== "string" || typeof roomId !== "string" || typeof generation !== "string") {
       // Only reachable if the route were deployed without the authorizer: refuse, don't guess.
       deps.log.error("connect without authorizer context", { connection_id: connectionId });
       return { statusCode: 403, body: "Forbidden" };
     }
+    const who = { connection_id: connectionId, room_id: roomId, user_id: userId };
+    const connectedAt = now();
     try {
-      await putConnection(deps.db, deps.connectionsTable, { connectionId, roomId, userId, connectedAt: now() });
+      await putConnection(deps.db, deps.connectionsTable, { connectionId, roomId, userId, connectedAt });
     } catch (err) {
-      deps.log.error("connection row not written", { connection_id: connectionId, room_id: roomId, ...describeError(err) });
+      deps.log.error("connection row not written", { ...who, ...describeError(err) });
       return { statusCode: 500, body: "Failed to connect" };
     }
-    deps.log.info("connected", { connection_id: connectionId, room_id: roomId, user_id: userId });
+    let stands: boolean;
+    try {
+      const row = await getAuthRow(deps.db, deps.authTable, userId, roomId);
+      stands = row !== undefined && row.generation === generation && row.expiresAt > Math.floor(connectedAt / 1000);
+    } catch (err) {
+      deps.log.error("token row re-check failed", { ...who, ...describeError(err) });
+      stands = false;
+    }
+    if (!stands) {
+      try {
+        await deleteConnection(deps.db, deps.connectionsTable, connectionId);
+      } catch (err) {
+        // The socket is refused anyway; a stale row gets 410 on the next post and is removed.
+        deps.log.warn("refused connection's row not deleted", { ...who, ...describeError(err) });
+      }
+      deps.log.info("connect refused: token revoked meanwhile", who);
+      return { statusCode: 403, body: "Forbidden" };
+    }
+    deps.log.info("connected", who);
     return { statusCode: 200, body: "Connected" };
   };
 }
 
 export function connectFromEnvironment() {
-  return createConnectHandler({ db: dynamoFromEnvironment(), connectionsTable: requireEnv(ENV.connectionsTable), log: loggerFor("connect") });
+  return createConnectHandler({
+    db: dynamoFromEnvironment(),
+    connectionsTable: requireEnv(ENV.connectionsTable),
+    authTable: requireEnv(ENV.authTable),
+    log: loggerFor("connect"),
+  });
 }

@@ -64,9 +64,20 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
     return false;
   };
 
+  // Whatever one record does (a body no check foresaw, a throwing dependency), it fails
+  // alone: the other records of the batch are still delivered and deleted.
+  const confined = async (record: SQSRecord): Promise<boolean> => {
+    try {
+      return await deliverRecord(record);
+    } catch (err) {
+      deps.log.error("record rejected", { message_id: record?.messageId, code: "unexpected_error", ...describeError(err) });
+      return false;
+    }
+  };
+
   return async (event) => {
-    const records = event.Records ?? [];
-    const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, deliverRecord);
+    const records = Array.isArray(event?.Records) ? event.Records : [];
+    const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, confined);
     const batchItemFailures: SQSBatchItemFailure[] = records
       .filter((_, i) => !outcomes[i])
       .map((record) => ({ itemIdentifier: record.messageId }));

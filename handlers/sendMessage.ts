@@ -28,13 +28,18 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
     let userId = event.requestContext.authorizer?.user_id;
     let roomId = event.requestContext.authorizer?.room_id;
     if (typeof userId !== "string" || typeof roomId !== "string") {
-      const row = await getConnection(deps.db, deps.connectionsTable, connectionId);
+      const row = await getConnection(deps.db, deps.connectionsTable, connectionId).catch((err: unknown) => {
+        deps.log.error("connection row lookup failed", { connection_id: connectionId, ...describeError(err) });
+        return null;
+      });
+      if (row === null) return reject("delivery_failed", "the message could not be delivered; try again");
       if (!row) return reject("unknown_connection", "this connection is not registered");
       userId = row.userId;
       roomId = row.roomId;
     }
 
-    const notification: Notification = { id: crypto.randomUUID(), roomId, userId, data: parsed.value.data };
+    // Only `data` comes from the client; id, room, sender and origin are the hub's.
+    const notification: Notification = { id: crypto.randomUUID(), roomId, userId, origin: "client", data: parsed.value.data };
     const size = checkFrameSize(notification);
     if (!size.ok) return reject(size.code, size.reason);
 

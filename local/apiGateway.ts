@@ -13,6 +13,7 @@ import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError, type Logger } from "../core/log";
 import { MAX_MESSAGE_BYTES } from "../core/messages";
 import type { AuthorizerHandler } from "../handlers/authorizer";
+import { verifySigV4, type DevCredentials } from "./sigv4";
 
 type RouteHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
 
@@ -27,6 +28,12 @@ export interface ApiGatewayLimits {
   maxFrameBytes: number;
   /** Stage throttling of client messages (token bucket), as the component sets it. */
   throttle: { burstLimit: number; rateLimit: number };
+  /**
+   * Bytes posted to one connection but not yet taken by its client. Past this the client
+   * is not reading: the connection is closed (its posts answer 410) so it never holds up
+   * posts to anyone else, as a gateway must.
+   */
+  maxUnsentBytes: number;
 }
 
 export const API_GATEWAY_LIMITS: ApiGatewayLimits = {
@@ -35,6 +42,7 @@ export const API_GATEWAY_LIMITS: ApiGatewayLimits = {
   maxMessageBytes: MAX_MESSAGE_BYTES,
   maxFrameBytes: 32 * 1024,
   throttle: { burstLimit: 500, rateLimit: 1000 },
+  maxUnsentBytes: 1024 * 1024,
 };
 
 export interface ApiGatewayOptions {
@@ -44,6 +52,8 @@ export interface ApiGatewayOptions {
   authorizer: AuthorizerHandler;
   routes: { $connect: RouteHandler; $disconnect: RouteHandler; $default: RouteHandler } & Record<string, RouteHandler | undefined>;
   limits?: Partial<ApiGatewayLimits>;
+  /** The hub's dev credentials: `@connections` calls must be SigV4-signed with them. */
+  credentials: DevCredentials;
   log: Logger;
 }
 
@@ -59,7 +69,25 @@ interface Connection {
   closing: boolean;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 500: "Internal server error" };
+const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 500: "Internal server error" };
+
+/** A URL's host part: IPv6 literals go in brackets (`ws://[::1]:8787/`). */
+export function urlHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** The request target's path and query, without ever throwing (`GET //`, `GET http://[x`, bad `%`). */
+export function splitTarget(target: string | undefined): { path: string; query: URLSearchParams } | undefined {
+  const raw = target ?? "/";
+  // Only origin-form targets ("/path?query") are ours; absolute-form and others are refused.
+  if (!raw.startsWith("/")) return undefined;
+  const at = raw.indexOf("?");
+  try {
+    return { path: at === -1 ? raw : raw.slice(0, at), query: new URLSearchParams(at === -1 ? "" : raw.slice(at + 1)) };
+  } catch {
+    return undefined;
+  }
+}
 
 function refuseUpgrade(socket: Duplex, status: number): void {
   const message = STATUS_TEXT[status] ?? http.STATUS_CODES[status] ?? "Error";
@@ -139,8 +167,12 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   };
   const domainName = () => {
     const address = server.address();
-    return typeof address === "object" && address ? `127.0.0.1:${address.port}` : "127.0.0.1";
+    if (typeof address !== "object" || !address) return "127.0.0.1";
+    const host = address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
+    return `${urlHost(host)}:${address.port}`;
   };
+  /** Route keys are looked up as own keys only: `constructor` or `__proto__` are plain unknown actions. */
+  const routeFor = (key: string): RouteHandler | undefined => (Object.hasOwn(options.routes, key) ? options.routes[key] : undefined);
 
   /** Runs a handler like Lambda would: an exception is a 500, never a crash of the hub. */
   const track = <T>(promise: Promise<T>): Promise<T> => {
@@ -171,7 +203,7 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   }
 
   async function runRoute(routeKey: string, connection: Connection, event: Partial<WebSocketEvent>): Promise<WebSocketResult> {
-    const handler = options.routes[routeKey] ?? options.routes.$default;
+    const handler = routeFor(routeKey) ?? options.routes.$default;
     try {
       return await track(handler(event as WebSocketEvent));
     } catch (err) {
@@ -184,7 +216,7 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     try {
       const parsed: unknown = JSON.parse(body);
       const action = typeof parsed === "object" && parsed !== null ? (parsed as { action?: unknown }).action : undefined;
-      if (typeof action === "string" && !action.startsWith("$") && options.routes[action]) return action;
+      if (typeof action === "string" && !action.startsWith("$") && routeFor(action)) return action;
     } catch {
       // not JSON: $default, as API Gateway does
     }
@@ -206,18 +238,23 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   }
 
   async function handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(request.url ?? "/", "http://local");
-    if (url.pathname !== `/${options.stage}` && url.pathname !== `/${options.stage}/`) {
+    const target = splitTarget(request.url);
+    if (!target) {
+      refuseUpgrade(socket, 400);
+      return;
+    }
+    if (target.path !== `/${options.stage}` && target.path !== `/${options.stage}/`) {
       refuseUpgrade(socket, 404);
       return;
     }
-    const query: Record<string, string> = {};
-    const multiQuery: Record<string, string[]> = {};
-    for (const [key, value] of url.searchParams) {
+    // Null-prototype maps: a parameter named __proto__ or constructor is just a parameter.
+    const query: Record<string, string> = Object.create(null);
+    const multiQuery: Record<string, string[]> = Object.create(null);
+    for (const [key, value] of target.query) {
       query[key] = value;
       (multiQuery[key] ??= []).push(value);
     }
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = Object.create(null);
     for (const [key, value] of Object.entries(request.headers)) if (typeof value === "string") headers[key] = value;
     const connection: Connection = {
       id: newConnectionId(),
@@ -278,8 +315,13 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
       return;
     }
 
-    socket.on("data", frameSizeGuard(limits.maxFrameBytes, () => closeConnection(connection, 1009, "Frame too big")));
-    wss.handleUpgrade(request, socket, head, (ws) => attach(connection, ws));
+    // The guard goes on after ws's own listener: a first frame sent with the upgrade request
+    // (in `head`) is put back on the socket by ws and would be emitted, synchronously, to
+    // whichever data listeners exist at that moment; with only the guard there it was lost.
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      socket.on("data", frameSizeGuard(limits.maxFrameBytes, () => closeConnection(connection, 1009, "Frame too big")));
+      attach(connection, ws);
+    });
   }
 
   function attach(connection: Connection, ws: WebSocket): void {
@@ -323,62 +365,119 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     });
   });
 
+  /**
+   * Posts a frame to a connection the way a gateway does: accepted at once into the
+   * connection's send buffer, never waiting for the client to read it. A client that lets
+   * more than `maxUnsentBytes` pile up is cut off, and its posts answer 410.
+   */
+  function postFrame(connection: Connection, socket: WebSocket, body: Buffer): boolean {
+    if (socket.bufferedAmount + body.length > limits.maxUnsentBytes) {
+      log.warn("slow consumer closed", { connection_id: connection.id, unsent_bytes: socket.bufferedAmount });
+      connection.closing = true;
+      // The close handshake could not get through a full buffer: drop the socket.
+      socket.terminate();
+      return false;
+    }
+    socket.send(body.toString("utf8"), { binary: false }, (err) => {
+      if (err) log.debug("post not written", { connection_id: connection.id, ...describeError(err) });
+    });
+    return true;
+  }
+
   /** `/{stage}/@connections/{id}`: returns false when the request is not for this API. */
   function handleManagement(request: http.IncomingMessage, response: http.ServerResponse): boolean {
-    const match = /^\/([^/]+)\/@connections\/([^/?]+)\/?$/.exec((request.url ?? "").split("?")[0]);
+    const target = splitTarget(request.url);
+    const match = target ? /^\/([^/]+)\/@connections\/([^/?]+)\/?$/.exec(target.path) : null;
     if (!match || match[1] !== options.stage) return false;
     const reply = (status: number, body?: object, errorType?: string) => {
+      if (response.headersSent) return;
       response.writeHead(status, { "content-type": "application/json", ...(errorType ? { "x-amzn-errortype": errorType } : {}) });
       response.end(body ? JSON.stringify(body) : undefined);
     };
-    // The real client signs with SigV4; unsigned calls are refused as API Gateway refuses them.
-    if (!String(request.headers.authorization ?? "").startsWith("AWS4-HMAC-SHA256")) {
-      reply(403, { message: "Missing Authentication Token" }, "ForbiddenException");
+    let connectionId: string;
+    try {
+      connectionId = decodeURIComponent(match[2]);
+    } catch {
+      reply(400, { message: "Invalid connection id" }, "BadRequestException");
       return true;
     }
-    const connection = connections.get(decodeURIComponent(match[2]));
+    // Refuse what is too big before reading it: by its declared length, or once it streams past the limit.
+    const limit = limits.maxMessageBytes;
+    const tooLarge = () => {
+      reply(413, { message: "Request entity too large" }, "PayloadTooLargeException");
+      request.resume();
+    };
+    const declared = Number(request.headers["content-length"] ?? 0);
+    if (!Number.isFinite(declared) || declared > limit) {
+      tooLarge();
+      return true;
+    }
     const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let size = 0;
+    let overflow = false;
+    request.on("data", (chunk: Buffer) => {
+      if (overflow) return;
+      size += chunk.length;
+      if (size > limit) {
+        overflow = true;
+        chunks.length = 0;
+        tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("error", () => undefined);
     request.on("end", () => {
-      if (!connection || connection.closing || connection.socket?.readyState !== WebSocket.OPEN) {
-        reply(410, { message: "Gone" }, "GoneException");
-        return;
-      }
-      const fault = request.method === "POST" ? postFaults.get(connection.id) : undefined;
-      if (fault && fault.times > 0) {
-        fault.times--;
-        reply(fault.status, { message: fault.status === 429 ? "Too Many Requests" : "Internal server error" }, fault.status === 429 ? "LimitExceededException" : "InternalServerErrorException");
-        return;
-      }
-      switch (request.method) {
-        case "POST": {
-          const body = Buffer.concat(chunks);
-          if (body.length > limits.maxMessageBytes) {
-            reply(413, { message: "Request entity too large" }, "PayloadTooLargeException");
+      if (overflow) return;
+      const body = Buffer.concat(chunks);
+      void track(
+        verifySigV4({ method: request.method ?? "GET", url: request.url ?? "/", headers: request.headers, body }, options.credentials).then((check) => {
+          if (!check.ok) {
+            reply(check.status, { message: check.message }, check.errorType);
             return;
           }
-          connection.socket.send(body.toString("utf8"), { binary: false }, (err) => {
-            if (err) reply(410, { message: "Gone" }, "GoneException");
-            else reply(200, {});
-          });
-          return;
-        }
-        case "GET":
-          reply(200, {
-            connectedAt: new Date(connection.connectedAt).toISOString(),
-            lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
-            identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
-          });
-          return;
-        case "DELETE":
-          closeConnection(connection, 1000, "Connection closed by the server");
-          reply(204);
-          return;
-        default:
-          reply(405, { message: "Method not allowed" });
-      }
+          answer(request.method ?? "", connectionId, body, reply);
+        }),
+      ).catch((err: unknown) => {
+        log.error("@connections request failed", describeError(err));
+        reply(500, { message: "Internal server error" }, "InternalServerErrorException");
+      });
     });
     return true;
+  }
+
+  function answer(method: string, connectionId: string, body: Buffer, reply: (status: number, body?: object, errorType?: string) => void): void {
+    const connection = connections.get(connectionId);
+    const socket = connection?.socket;
+    if (!connection || !socket || connection.closing || socket.readyState !== WebSocket.OPEN) {
+      reply(410, { message: "Gone" }, "GoneException");
+      return;
+    }
+    const fault = method === "POST" ? postFaults.get(connection.id) : undefined;
+    if (fault && fault.times > 0) {
+      fault.times--;
+      reply(fault.status, { message: fault.status === 429 ? "Too Many Requests" : "Internal server error" }, fault.status === 429 ? "LimitExceededException" : "InternalServerErrorException");
+      return;
+    }
+    switch (method) {
+      case "POST":
+        if (postFrame(connection, socket, body)) reply(200, {});
+        else reply(410, { message: "Gone" }, "GoneException");
+        return;
+      case "GET":
+        reply(200, {
+          connectedAt: new Date(connection.connectedAt).toISOString(),
+          lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
+          identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
+        });
+        return;
+      case "DELETE":
+        closeConnection(connection, 1000, "Connection closed by the server");
+        reply(204);
+        return;
+      default:
+        reply(405, { message: "Method not allowed" });
+    }
   }
 
   return {

@@ -18,6 +18,8 @@ export interface DeliverWorkerConfig {
   queueUrl: string;
   connectionsTable: string;
   largeRoomChunkSize?: number;
+  /** The hub's dev credentials, which its @connections API verifies. */
+  credentials: { accessKeyId: string; secretAccessKey: string };
   /** A module exporting `(deps, config) => handler`, replacing the hub's deliver handler (benchmarks). */
   deliverModule?: { path: string; exportName: string };
 }
@@ -30,7 +32,7 @@ const port = parentPort!;
 const log = createLogger({ handler: "deliver" }, (line, level) => port.postMessage({ log: line, level } satisfies WorkerReply), "debug");
 const deps: FanoutDeps = {
   db: dynamoClient({ endpoint: config.dynamodbEndpoint }),
-  management: managementClient(config.managementEndpoint),
+  management: managementClient(config.managementEndpoint, { credentials: config.credentials }),
   connectionsTable: config.connectionsTable,
   log,
   chunkSize: config.largeRoomChunkSize ?? DEFAULT_CHUNK_SIZE,

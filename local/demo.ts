@@ -7,6 +7,7 @@ import * as http from "http";
 import * as path from "path";
 import { describeError, type Logger } from "../core/log";
 import type { Notifier } from "../server";
+import { splitTarget } from "./apiGateway";
 import type { LocalHubInfo } from "./index";
 
 interface DemoContext {
@@ -41,10 +42,48 @@ async function readJson(request: http.IncomingMessage): Promise<Record<string, u
   return parsed as Record<string, unknown>;
 }
 
+/** Host headers this hub answers to: its own address, and loopback names on its port. */
+function allowedHosts(info: LocalHubInfo): Set<string> {
+  const port = new URL(info.httpUrl).port;
+  const own = new URL(info.httpUrl).host;
+  return new Set([own, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].map((h) => h.toLowerCase()));
+}
+
+/**
+ * Why a request must be refused, if it must. A DNS-rebinding page reaches us under its own
+ * host name (foreign Host header); a cross-site form or fetch says so in Origin or
+ * Sec-Fetch-Site. The demo endpoints mint tokens, so neither may use them.
+ */
+export function refusalReason(request: http.IncomingMessage, info: LocalHubInfo): string | undefined {
+  const host = String(request.headers.host ?? "").toLowerCase();
+  const hosts = allowedHosts(info);
+  if (!hosts.has(host)) return "foreign Host header";
+  const site = request.headers["sec-fetch-site"];
+  if (site !== undefined && site !== "same-origin" && site !== "none") return "cross-site request";
+  const origin = request.headers.origin;
+  if (origin !== undefined) {
+    let originHost: string | undefined;
+    try {
+      const parsed = new URL(String(origin));
+      originHost = parsed.protocol === "http:" ? parsed.host.toLowerCase() : undefined;
+    } catch {
+      originHost = undefined;
+    }
+    if (!originHost || !hosts.has(originHost)) return "cross-site request";
+  }
+  return undefined;
+}
+
 export function handleDemoRequest(request: http.IncomingMessage, response: http.ServerResponse, context: DemoContext): void {
-  const url = new URL(request.url ?? "/", "http://local");
-  const route = `${request.method} ${url.pathname}`;
   const json = (status: number, body: unknown) => send(response, status, "application/json", JSON.stringify(body));
+  const target = splitTarget(request.url);
+  if (!target) return json(400, { message: "Bad Request" });
+  const refusal = refusalReason(request, context.info);
+  if (refusal) {
+    context.log.warn("demo request refused", { reason: refusal, method: request.method });
+    return json(403, { message: `Forbidden: ${refusal}` });
+  }
+  const route = `${request.method} ${target.path}`;
   switch (route) {
     case "GET /":
       return send(response, 200, "text/html; charset=utf-8", demoPage(context.info));
@@ -137,6 +176,7 @@ $("connect").onclick = () => {
     getToken: async () => (await post("/demo/token", { userId, roomId })).token,
     onStateChange: setStatus,
   });
+  // The demo shows every frame, members' messages included (origin "client").
   hub.subscribe("*", (data, frame) => {
     const row = document.createElement("tr");
     const cells = [new Date().toLocaleTimeString(), data && data.type, frame.user_id ?? "", JSON.stringify(data && "data" in data ? data.data : data)];
@@ -148,7 +188,7 @@ $("connect").onclick = () => {
     });
     row.dataset.id = frame.id;
     $("log").prepend(row);
-  });
+  }, { clientFrames: true });
 };
 $("publish").onclick = () =>
   post("/demo/publish", { roomId: $("room").value, userId: $("user").value, data: { type: $("type").value, data: $("data").value } })

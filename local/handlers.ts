@@ -22,6 +22,8 @@ export interface LocalHandlerConfig {
   connectionsTable: string;
   authTable: string;
   jwtSecret: string;
+  /** The hub's dev credentials, which its @connections API verifies. */
+  credentials: { accessKeyId: string; secretAccessKey: string };
   allowClientMessages: boolean;
   largeRoomChunkSize?: number;
   log: Logger;
@@ -31,7 +33,7 @@ export interface LocalHandlerConfig {
 
 export function createLocalHandlers(config: LocalHandlerConfig) {
   const db: DynamoDBClient = dynamoClient({ endpoint: config.dynamodbEndpoint });
-  const management = managementClient(config.managementEndpoint);
+  const management = managementClient(config.managementEndpoint, { credentials: config.credentials });
   const fanout = (handler: string): FanoutDeps => ({
     db,
     management,
@@ -48,7 +50,12 @@ export function createLocalHandlers(config: LocalHandlerConfig) {
       jwtSecret: async () => config.jwtSecret,
       log: config.log.child({ handler: "authorizer" }),
     }),
-    connect: createConnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "connect" }) }),
+    connect: createConnectHandler({
+      db,
+      connectionsTable: config.connectionsTable,
+      authTable: config.authTable,
+      log: config.log.child({ handler: "connect" }),
+    }),
     disconnect: createDisconnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "disconnect" }) }),
     sendMessage: config.allowClientMessages ? createSendMessageHandler(fanout("sendMessage")) : undefined,
     default: createDefaultHandler({ management, log: config.log.child({ handler: "default" }), clientMessagesAllowed: config.allowClientMessages }),

@@ -17,10 +17,12 @@ import type { AddressInfo } from "net";
 import * as path from "path";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoClient, sqsClient } from "../core/aws";
-import { createLogger, type Logger, type LogLevel } from "../core/log";
+import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
 import { authTable, connectionsTable, createTableInput } from "../core/schema";
 import { createNotifier, type Notifier } from "../server";
-import { createApiGateway, type ApiGatewayLimits } from "./apiGateway";
+import { CreateQueueCommand } from "@aws-sdk/client-sqs";
+import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
+import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { handleDemoRequest } from "./demo";
 import { loadDynalite } from "./dynalite";
 import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
@@ -97,6 +99,12 @@ export interface LocalHubInfo {
   passcode: string;
   stage: string;
   region: string;
+  /**
+   * Dev credentials made for this run: the handlers sign their @connections calls with them
+   * and the emulator verifies every signature, as AWS does. Pass them to clients you build
+   * (`managementClient(endpoint, { credentials })`, `createNotifier({ credentials })`).
+   */
+  credentials: DevCredentials;
 }
 
 export interface HubFaults {
@@ -129,10 +137,24 @@ async function startDynalite(dataDir: string | undefined): Promise<{ endpoint: s
   };
 }
 
-async function startFauxqsServer() {
+/**
+ * fauxqs's own startFauxqs listens on every interface whatever its `host` option says (that
+ * option only names queue URLs), and serves queued bodies without auth: build its app and
+ * listen on loopback ourselves.
+ */
+async function startFauxqsServer(): Promise<{ address: string; stop(): Promise<void> }> {
   // fauxqs is an ES module; with module "node16" this stays a real import() in CommonJS output.
-  const { startFauxqs } = await import("fauxqs");
-  return startFauxqs({ port: 0, logger: false, host: "localhost", defaultRegion: LOCAL_REGION });
+  const { buildApp } = await import("fauxqs");
+  const app = buildApp({ logger: false, host: "localhost", defaultRegion: LOCAL_REGION });
+  const address = await app.listen({ port: 0, host: "127.0.0.1" });
+  return { address, stop: () => app.close() };
+}
+
+async function createQueue(sqsEndpoint: string, name: string, attributes: Record<string, string> = {}) {
+  const sqs = sqsClient({ endpoint: sqsEndpoint, region: LOCAL_REGION });
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  if (!QueueUrl) throw new Error(`fauxqs created no queue ${name}`);
+  return { queueUrl: QueueUrl, queueArn: `arn:aws:sqs:${LOCAL_REGION}:000000000000:${name}` };
 }
 
 /** Creates both tables from the shared schema if missing, and waits until they are ACTIVE. */
@@ -167,18 +189,28 @@ function devSecrets(options: LocalHubOptions): { jwtSecret: string; passcode: st
   const file = options.dataDir ? path.join(options.dataDir, "secrets.json") : undefined;
   const stored = file && fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { jwtSecret: string; passcode: string }) : undefined;
   const secrets = { jwtSecret: options.jwtSecret ?? stored?.jwtSecret ?? fresh(), passcode: options.passcode ?? stored?.passcode ?? fresh() };
-  if (file) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
-  }
+  if (file) writePrivateFile(file, JSON.stringify(secrets));
   return secrets;
+}
+
+/** A directory only its owner can enter, also when it existed with looser modes. */
+function makePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+}
+
+/** Writes a file only its owner can read; `mode` applies only on creation, so chmod an existing one too. */
+export function writePrivateFile(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
 }
 
 export async function startLocalHub(options: LocalHubOptions = {}): Promise<LocalHub> {
   const stage = options.stage ?? "local";
   if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
   const log = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
-  if (options.dataDir) fs.mkdirSync(options.dataDir, { recursive: true });
+  if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
   const names = { connections: "notification-hub-connections", auth: "notification-hub-auth" };
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
@@ -195,13 +227,10 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     const db = dynamoClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION });
     await ensureTables(db, names);
 
-    const deadLetters = fauxqs.createQueue("notification-hub-dead-letters", { region: LOCAL_REGION });
-    const queue = fauxqs.createQueue("notification-hub-notifications", {
-      region: LOCAL_REGION,
-      attributes: {
-        VisibilityTimeout: String(queueSettings.visibilityTimeoutSeconds),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: String(queueSettings.maxReceiveCount) }),
-      },
+    const deadLetters = await createQueue(fauxqs.address, "notification-hub-dead-letters");
+    const queue = await createQueue(fauxqs.address, "notification-hub-notifications", {
+      VisibilityTimeout: String(queueSettings.visibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: String(queueSettings.maxReceiveCount) }),
     });
 
     const server = http.createServer();
@@ -218,7 +247,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
         }),
     );
     const { port } = server.address() as AddressInfo;
-    const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
+    const host = urlHost(options.host && options.host !== "0.0.0.0" && options.host !== "::" ? options.host : "127.0.0.1");
+    const credentials = newDevCredentials();
     const info: LocalHubInfo = {
       websocketUrl: `ws://${host}:${port}/${stage}`,
       httpUrl: `http://${host}:${port}/`,
@@ -234,6 +264,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       passcode,
       stage,
       region: LOCAL_REGION,
+      credentials,
     };
 
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
@@ -247,6 +278,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       connectionsTable: names.connections,
       authTable: names.auth,
       jwtSecret,
+      credentials,
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
       deliverFactory: options.deliverFactory,
@@ -259,6 +291,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       authorizer: handlers.authorizer,
       routes: { $connect: handlers.connect, $disconnect: handlers.disconnect, $default: handlers.default, sendMessage: handlers.sendMessage },
       limits: options.limits,
+      credentials,
       log,
     });
     stops.push(() => api.close());
@@ -272,11 +305,22 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       passcode,
       region: LOCAL_REGION,
       endpoints: { sqs: info.sqsEndpoint, dynamodb: info.dynamodbEndpoint },
+      credentials,
       bcryptCost: options.bcryptCost,
+      // dynalite updates its indexes with the item: nothing to wait for.
+      revokeRecheckMs: 0,
     });
     server.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
-      if (api.handleManagement(request, response)) return;
-      handleDemoRequest(request, response, { info, notifier, log });
+      // Whatever the request, it is answered and the hub stays up (its queue lives in memory).
+      request.on("error", () => undefined);
+      try {
+        if (api.handleManagement(request, response)) return;
+        handleDemoRequest(request, response, { info, notifier, log });
+      } catch (err) {
+        log.error("request failed", describeError(err));
+        if (!response.headersSent) response.writeHead(500, { "content-type": "application/json" });
+        response.end(JSON.stringify({ message: "Internal server error" }));
+      }
     });
 
     const pool = options.deliverWorkers
@@ -289,6 +333,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
             queueUrl: info.queueUrl,
             connectionsTable: names.connections,
             largeRoomChunkSize: options.largeRoomChunkSize,
+            credentials,
             deliverModule: options.deliverModule,
           },
           log,
@@ -311,8 +356,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
 
     if (options.stateFile) {
       const stateFile = options.stateFile;
-      fs.mkdirSync(path.dirname(stateFile), { recursive: true });
-      fs.writeFileSync(stateFile, JSON.stringify({ ...info, pid: process.pid }, null, 2), { mode: 0o600 });
+      writePrivateFile(stateFile, JSON.stringify({ ...info, pid: process.pid }, null, 2));
       stops.unshift(async () => fs.rmSync(stateFile, { force: true }));
     }
 

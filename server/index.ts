@@ -12,7 +12,7 @@ import * as crypto from "crypto";
 import * as bcrypt from "bcryptjs";
 import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { SendMessageBatchCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
-import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
 import { isGone } from "../core/fanout";
 import { buildPublishBody, normalizeId } from "../core/messages";
 import { createAuthRow, deleteAuthRow, deleteConnection, extendAuthRow, getAuthRow, roomPages } from "../core/tables";
@@ -44,6 +44,14 @@ export interface NotifierOptions {
   endpoints?: { sqs?: string; dynamodb?: string; management?: string };
   /** bcrypt cost for new token rows. Default 10. */
   bcryptCost?: number;
+  /**
+   * revokeToken looks for the user's connections twice: at once, and again after this long,
+   * for a connection whose `$connect` wrote its row just before the revocation but which the
+   * room index (eventually consistent) did not show yet. Default 1000 ms.
+   */
+  revokeRecheckMs?: number;
+  /** Explicit credentials for the AWS clients (the local hub's dev credentials). Default: the SDK's chain. */
+  credentials?: ClientOptions["credentials"];
 }
 
 export interface IssueTokenInput {
@@ -89,10 +97,13 @@ export function createNotifier(options: NotifierOptions): Notifier {
     if (value !== undefined && (typeof value !== "string" || value.length === 0)) throw new TypeError(`createNotifier: ${key} must be a non-empty string`);
   }
   const region = options.region;
-  const db = dynamoClient({ region, endpoint: options.endpoints?.dynamodb });
-  const sqs = sqsClient({ region, endpoint: options.endpoints?.sqs });
+  const credentials = options.credentials;
+  const db = dynamoClient({ region, credentials, endpoint: options.endpoints?.dynamodb });
+  const sqs = sqsClient({ region, credentials, endpoint: options.endpoints?.sqs });
   const managementEndpoint = options.endpoints?.management ?? options.managementEndpoint;
-  const management = managementEndpoint ? managementClient(managementEndpoint, { region }) : undefined;
+  const management = managementEndpoint ? managementClient(managementEndpoint, { region, credentials }) : undefined;
+  const recheckMs = options.revokeRecheckMs ?? 1_000;
+  if (!Number.isFinite(recheckMs) || recheckMs < 0) throw new TypeError("createNotifier: revokeRecheckMs must be a number of milliseconds ≥ 0");
   const cost = options.bcryptCost ?? BCRYPT_COST;
 
   async function issueToken(input: IssueTokenInput): Promise<string> {
@@ -133,22 +144,30 @@ export function createNotifier(options: NotifierOptions): Notifier {
     requireOption(options, "managementEndpoint", "revokeToken");
     const userId = idOrThrow(input.userId, "userId");
     const roomId = idOrThrow(input.roomId, "roomId");
-    // Row first: from here on no token of this user and room passes the authorizer.
+    // Row first: from here on no token of this user and room passes the authorizer, and a
+    // $connect already past the authorizer drops its own row when it re-reads this one.
     await deleteAuthRow(db, authTableName, userId, roomId);
-    let closedConnections = 0;
-    for await (const page of roomPages(db, connectionsTableName, roomId)) {
-      for (const { connectionId, userId: owner } of page.connections) {
-        if (owner !== userId) continue;
-        try {
-          await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
-        } catch (err) {
-          if (!isGone(err)) throw err;
+    const closed = new Set<string>();
+    const closeAll = async () => {
+      for await (const page of roomPages(db, connectionsTableName, roomId)) {
+        for (const { connectionId, userId: owner } of page.connections) {
+          if (owner !== userId || closed.has(connectionId)) continue;
+          try {
+            await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+          } catch (err) {
+            if (!isGone(err)) throw err;
+          }
+          await deleteConnection(db, connectionsTableName, connectionId);
+          closed.add(connectionId);
         }
-        await deleteConnection(db, connectionsTableName, connectionId);
-        closedConnections++;
       }
-    }
-    return { closedConnections };
+    };
+    await closeAll();
+    // A $connect that re-read the row just before the delete wrote its connection row before
+    // that, but the room index may not show it yet: look once more after the index settles.
+    if (recheckMs > 0) await new Promise((resolve) => setTimeout(resolve, recheckMs));
+    await closeAll();
+    return { closedConnections: closed.size };
   }
 
   async function publish(input: PublishInput): Promise<{ messageId: string }> {

@@ -86,7 +86,7 @@ describe("token, publish, connections, revoke", () => {
     const messageId = published.stdout.trim();
     const deadline = Date.now() + 10_000;
     while (frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    expect(frames).toEqual([{ id: messageId, room_id: "cli-room", user_id: "ops", data: { type: "deploy", data: { version: "1.2.3" } } }]);
+    expect(frames).toEqual([{ id: messageId, room_id: "cli-room", user_id: "ops", origin: "app", data: { type: "deploy", data: { version: "1.2.3" } } }]);
 
     const listed = await cli(["connections", "--room", "cli-room", "--json", "--state-file", stateFile]);
     expect(JSON.parse(listed.stdout)).toEqual([{ connectionId: expect.any(String), userId: "cli-user" }]);

@@ -44,8 +44,9 @@ describe("browser client", () => {
     const client = connect({ url: hub.websocketUrl, getToken, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket, onStateChange: (s) => states.push(s) });
     const alerts: unknown[] = [];
     const everything: unknown[] = [];
-    client.subscribe("alert", (data) => alerts.push(data));
-    client.subscribe("*", (data) => everything.push(data));
+    // This client's own sendMessage comes back with origin "client": asked for explicitly.
+    client.subscribe("alert", (data) => alerts.push(data), { clientFrames: true });
+    client.subscribe("*", (data) => everything.push(data), { clientFrames: true });
     client.send({ type: "alert", data: "queued before open" });
     await until(() => client.state === "open");
     await until(() => alerts.length === 1);
@@ -53,7 +54,7 @@ describe("browser client", () => {
 
     // The same frame twice (as an SQS redelivery would): handled once.
     const [id] = await connectionIds("client-room");
-    const management = managementClient(hub.managementEndpoint);
+    const management = managementClient(hub.managementEndpoint, { credentials: hub.credentials });
     const frame = Buffer.from(JSON.stringify({ id: "dup-1", room_id: "client-room", user_id: null, data: { type: "alert", data: "once" } }));
     await management.send(new PostToConnectionCommand({ ConnectionId: id, Data: frame }));
     await management.send(new PostToConnectionCommand({ ConnectionId: id, Data: frame }));
@@ -81,7 +82,7 @@ describe("browser client", () => {
     await until(() => client.state === "open");
 
     const [second] = await connectionIds("reconnect");
-    await managementClient(hub.managementEndpoint).send(new DeleteConnectionCommand({ ConnectionId: second }));
+    await managementClient(hub.managementEndpoint, { credentials: hub.credentials }).send(new DeleteConnectionCommand({ ConnectionId: second }));
     await until(async () => (await connectionIds("reconnect")).some((id) => id !== second));
     const got: unknown[] = [];
     client.subscribe("back", (data) => got.push(data));

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../core/aws";
-import { getConnection } from "../core/tables";
+import { getAuthRow, getConnection } from "../core/tables";
 import { normalizeArgs } from "../components/notificationHub";
 import { dependencyClosure, HANDLER_PACKAGES } from "../components/lambdaPackages";
 import { createNotifier } from "../server";
@@ -266,7 +266,7 @@ describe("IAM review", () => {
         .filter((a) => !a.startsWith("logs:"))
         .sort();
     expect(actionsOf("hub-authorizer")).toEqual(["dynamodb:GetItem", "kms:Decrypt", "ssm:GetParameter"]);
-    expect(actionsOf("hub-connect")).toEqual(["dynamodb:PutItem"]);
+    expect(actionsOf("hub-connect")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]);
     expect(actionsOf("hub-disconnect")).toEqual(["dynamodb:DeleteItem"]);
     expect(actionsOf("hub-default")).toEqual(["execute-api:ManageConnections"]);
     expect(actionsOf("hub-deliver")).toEqual([
@@ -427,7 +427,9 @@ describe("serialized Lambdas", () => {
 
   it("connect, sendMessage, default, deliver and disconnect run against the local stand-ins", async () => {
     const who = { user_id: "ann", room_id: "room-1" };
-    const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "art-1", { authorizer: who }), envFor("connect"), ROOT);
+    // $connect keeps the connection only while the auth row still holds the authorizer's generation.
+    const generation = (await getAuthRow(dynamo.client, "hub-auth", "ann", "room-1"))!.generation;
+    const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "art-1", { authorizer: { ...who, generation } }), envFor("connect"), ROOT);
     expect(connected.value).toMatchObject({ statusCode: 200 });
     expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toMatchObject({ roomId: "room-1", userId: "ann" });
 
@@ -451,7 +453,7 @@ describe("serialized Lambdas", () => {
       ROOT,
     );
     expect(delivered.value).toEqual({ batchItemFailures: [{ itemIdentifier: "art-bad" }] });
-    expect(JSON.parse(management.received.get("art-1")![2])).toEqual({ id: "art-msg", room_id: "room-1", user_id: "backend", data: { type: "done" } });
+    expect(JSON.parse(management.received.get("art-1")![2])).toEqual({ id: "art-msg", room_id: "room-1", user_id: "backend", origin: "app", data: { type: "done" } });
     const leftovers = await sqsClient({ endpoint: sqs.endpoint }).send(new ReceiveMessageCommand({ QueueUrl: queue.queueUrl }));
     expect(leftovers.Messages ?? []).toEqual([]);
 

@@ -6,7 +6,7 @@ import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getConnection } from "../core/tables";
+import { createAuthRow, getConnection } from "../core/tables";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startManagementApi, type ManagementApi } from "./support/managementApi";
@@ -100,7 +100,10 @@ describe("a consumer program using the published package", () => {
     };
 
     it("connect writes the row and deliver posts to it", async () => {
-      const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "consumer-1", { authorizer: { user_id: "u", room_id: "r" } }), env("connect"), ROOT);
+      // $connect keeps a connection only while the token's auth row (the authorizer's generation) stands.
+      await createAuthRow(dynamo.client, "notifications-auth", { userId: "u", roomId: "r", tokenHash: "h", generation: "g1", expiresAt: Math.floor(Date.now() / 1000) + 600 });
+      const who = { user_id: "u", room_id: "r", generation: "g1" };
+      const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "consumer-1", { authorizer: who }), env("connect"), ROOT);
       expect(connected.value).toMatchObject({ statusCode: 200 });
       expect(await getConnection(dynamo.client, "notifications-connections", "consumer-1")).toBeDefined();
       const delivered = await invokeArtifact(artifacts.deliver, sqsEvent([sqsRecord(JSON.stringify({ room_id: "r", data: { type: "t" } }), "c-msg")]), env("deliver"), ROOT);

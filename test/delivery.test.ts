@@ -67,7 +67,7 @@ describe("deliver (SQS consumer)", () => {
     for (let i = 0; i < 1_000; i++) {
       const frames = management.received.get(`c${i}`);
       expect(frames, `c${i}`).toHaveLength(1);
-      expect(JSON.parse(frames![0])).toEqual({ id: "msg-big", room_id: "big", user_id: "app", data: { type: "backup.done", data: { job: 1 } } });
+      expect(JSON.parse(frames![0])).toEqual({ id: "msg-big", room_id: "big", user_id: "app", origin: "app", data: { type: "backup.done", data: { job: 1 } } });
     }
     const summary = logs.lines.map((l) => JSON.parse(l)).find((l) => l.message === "delivered" && l.id === "msg-big");
     expect(summary.items_read).toBe(1_000); // the room index, not the table
@@ -192,7 +192,7 @@ describe("publish through the SDK and fauxqs", () => {
     const response = await deliver(sqsEvent([sqsRecord(message!.Body!, message!.MessageId!)]));
     expect(response.batchItemFailures).toEqual([]);
     const frame = JSON.parse(management.received.get("c1020")![0]);
-    expect(frame).toEqual({ id: messageId, room_id: "room-30", user_id: "backend", data: { type: "info", data: "hi" } });
+    expect(frame).toEqual({ id: messageId, room_id: "room-30", user_id: "backend", origin: "app", data: { type: "info", data: "hi" } });
   });
 
   it("rejects bad notifications before sending anything", async () => {

@@ -202,7 +202,8 @@ const NEVER: Record<string, AwsRequest[]> = {
   authorizer: [r("dynamodb:PutItem", TABLE.auth), r("dynamodb:GetItem", TABLE.connections), r("execute-api:ManageConnections", connection("development", "POST"))],
   connect: [
     r("dynamodb:PutItem", TABLE.auth),
-    r("dynamodb:GetItem", TABLE.auth),
+    r("dynamodb:DeleteItem", TABLE.auth), // connect re-reads the auth row (revocation race), never changes it
+    r("dynamodb:DeleteItem", TABLE.other),
     r("ssm:GetParameter", SECRET_PARAMETER), // the secret is the authorizer's alone
     r("kms:Decrypt", inputsKey()),
     r("execute-api:ManageConnections", connection("development", "POST")),

@@ -9,6 +9,7 @@ import * as http from "http";
 import { createLogger } from "../core/log";
 import type { WebSocketEvent } from "../core/events";
 import { startLocalHub, type LocalHub } from "../local";
+import { newDevCredentials } from "../local/sigv4";
 import { createApiGateway } from "../local/apiGateway";
 
 let hub: LocalHub;
@@ -106,7 +107,7 @@ describe("the local hub", () => {
     const body = JSON.stringify({ room_id: "lobby", user_id: "backend", data: { type: "backup.done", data: { job: 42 } } });
     const sent = await sqs.send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: body }));
     const frame = await client.next((f) => f.id === sent.MessageId);
-    expect(frame).toEqual({ id: sent.MessageId, room_id: "lobby", user_id: "backend", data: { type: "backup.done", data: { job: 42 } } });
+    expect(frame).toEqual({ id: sent.MessageId, room_id: "lobby", user_id: "backend", origin: "app", data: { type: "backup.done", data: { job: 42 } } });
     client.ws.close();
   });
 
@@ -172,7 +173,7 @@ describe("the local hub", () => {
   it("serves @connections POST, GET and DELETE to the real SDK client; 410 for unknown ids", async () => {
     const client = await connectAs("eve", "admin");
     const [row] = await roomRows("admin");
-    const management = managementClient(hub.managementEndpoint);
+    const management = managementClient(hub.managementEndpoint, { credentials: hub.credentials });
     await management.send(new PostToConnectionCommand({ ConnectionId: row.connectionId, Data: Buffer.from('{"data":{"type":"direct"}}') }));
     expect(await client.next((f) => f.data?.type === "direct")).toBeTruthy();
     const info = await management.send(new GetConnectionCommand({ ConnectionId: row.connectionId }));
@@ -262,6 +263,7 @@ describe("the API Gateway emulator's handshake", () => {
       region: "us-east-1",
       authorizer: allow as never,
       routes: { $connect: (e) => record(connectStatus)(e), $disconnect: record(200), $default: record(200) },
+      credentials: newDevCredentials(),
       log: createLogger({}, () => undefined),
     });
     const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}/s?token=t`;

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { managementClient } from "../core/aws";
 import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
-import { getConnection } from "../core/tables";
+import { getAuthRow, getConnection } from "../core/tables";
 import { createConnectHandler } from "../handlers/connect";
 import { createDefaultHandler } from "../handlers/default";
 import { createDisconnectHandler } from "../handlers/disconnect";
@@ -10,6 +10,7 @@ import { createSendMessageHandler } from "../handlers/sendMessage";
 import { routeEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
 import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { testNotifier } from "./support/notifier";
 import { seedConnections } from "./support/seed";
 import { startDynamo, type Dynamo } from "./support/services";
 
@@ -26,11 +27,19 @@ afterAll(async () => {
 
 const alice = { user_id: "alice", room_id: "lobby" };
 
+/** Issues a token as an app would and returns the auth row's generation the authorizer would pass on. */
+async function issuedGeneration(userId: string, roomId: string): Promise<string> {
+  const notifier = testNotifier(dynamo, management, { jwtSecret: "routes-secret", passcode: "routes-passcode" });
+  await notifier.issueToken({ userId, roomId });
+  return (await getAuthRow(dynamo.client, dynamo.authTable, userId, roomId))!.generation;
+}
+
 describe("$connect and $disconnect", () => {
   it("writes the row with room, user, connected_at and a TTL past API Gateway's 2 h limit, then deletes it", async () => {
     const now = Date.now();
-    const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log, now: () => now });
-    expect(await connect(routeEvent("$connect", "conn-a", { authorizer: alice }))).toMatchObject({ statusCode: 200 });
+    const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, authTable: dynamo.authTable, log, now: () => now });
+    const generation = await issuedGeneration(alice.user_id, alice.room_id);
+    expect(await connect(routeEvent("$connect", "conn-a", { authorizer: { ...alice, generation } }))).toMatchObject({ statusCode: 200 });
     const row = await getConnection(dynamo.client, dynamo.connectionsTable, "conn-a");
     expect(row).toEqual({ connectionId: "conn-a", roomId: "lobby", userId: "alice", connectedAt: now, expiresAt: Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS });
     expect(CONNECTION_ROW_TTL_SECONDS).toBeGreaterThan(2 * 3600);
@@ -41,7 +50,7 @@ describe("$connect and $disconnect", () => {
   });
 
   it("refuses a connect that carries no authorizer context, and writes nothing", async () => {
-    const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log });
+    const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, authTable: dynamo.authTable, log });
     expect(await connect(routeEvent("$connect", "conn-b"))).toMatchObject({ statusCode: 403 });
     expect(await getConnection(dynamo.client, dynamo.connectionsTable, "conn-b")).toBeUndefined();
   });

@@ -12,5 +12,6 @@ export function testNotifier(dynamo: Dynamo, management: ManagementApi, secrets:
     region: "us-east-1",
     endpoints: { dynamodb: dynamo.endpoint },
     bcryptCost: 4,
+    revokeRecheckMs: 10,
   });
 }
