@@ -9,6 +9,7 @@
 import * as fs from "fs";
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getAuthRow } from "../core/tables";
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { connectionsRequests, dynamoRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
@@ -109,7 +110,9 @@ async function exercise() {
     bcryptCost: 4,
   });
   const token = await setup.issueToken({ userId: "ann", roomId: "room-1" });
-  const who = { user_id: "ann", room_id: "room-1" };
+  // $connect keeps a connection only while the auth row still holds the authorizer's generation.
+  const generation = (await getAuthRow(dynamo.client, "hub-auth", "ann", "room-1"))!.generation;
+  const who = { user_id: "ann", room_id: "room-1", generation };
   const message = (id: string) => sqsRecord(JSON.stringify({ room_id: "room-1", user_id: "backend", data: { n: id } }), id);
 
   await recording("authorizer", () => invoke("authorizer", authorizerEvent({ token })));
