@@ -3,7 +3,8 @@
  * variables (plus endpoint overrides), so both run the handlers identically.
  */
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { dynamoClient, ENV, managementClient, optionalNumberEnv, requireEnv, sqsClient } from "../core/aws";
+import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { createLogger, type Logger } from "../core/log";
 import { chunkEnqueuer } from "../core/queue";
 import type { FanoutDeps } from "../core/fanout";
@@ -17,8 +18,9 @@ export function dynamoFromEnvironment() {
   return dynamoClient({ endpoint: process.env[ENV.dynamodbEndpoint] });
 }
 
+/** The @connections post path (core/connections.ts), signed with the function role's credentials. */
 export function managementFromEnvironment() {
-  return managementClient(requireEnv(ENV.managementEndpoint));
+  return createConnectionsApi(requireEnv(ENV.managementEndpoint));
 }
 
 /** Fan-out dependencies; with QUEUE_URL set, big rooms and failures go back through the queue. */

@@ -1,0 +1,243 @@
+/**
+ * Posting to connections: everything between "this frame goes to that connection" and the
+ * @connections API. Fan-out (deliver, sendMessage) and error replies post only through here.
+ *
+ * API Gateway has no broadcast, so each recipient is one signed HTTPS request and the
+ * deliver Lambda's cost is its CPU per post. The SDK client spends most of a post in its
+ * middleware stack; this path keeps only what a post needs:
+ * - the SDK's own SigV4 signer (`@smithy/signature-v4`, no hand-written signing) with a
+ *   node:crypto hash; the signing key is derived once a day and cached by the signer;
+ * - the payload hash computed once per notification and handed to the signer as
+ *   `x-amz-content-sha256` (the header the SDK client signs as well), so a room of 1,000
+ *   hashes a 100 KB frame once, not 1,000 times;
+ * - keep-alive sockets, capped per endpoint;
+ * - a timeout that really aborts: the request's socket is destroyed, and the timer runs only
+ *   once the request has a socket, so posts queued behind a slow one are not charged for it.
+ *
+ * Retries: 410 Gone deletes the connection's row; 429, 5xx and timeouts/broken sockets are
+ * retried with full jitter; what still fails is returned for the caller to requeue.
+ */
+import * as crypto from "crypto";
+import * as http from "http";
+import * as https from "https";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { defaultProvider } from "@aws-sdk/credential-provider-node";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
+import { describeError, type Logger } from "./log";
+import { deleteConnection } from "./tables";
+
+/** The @smithy/types Checksum the signer asks for, over node:crypto (the SDK's default on Node is similar). */
+class Sha256 {
+  private hash: crypto.Hash | crypto.Hmac;
+  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = Sha256.create(secret);
+  }
+  private static create(secret?: string | ArrayBuffer | ArrayBufferView): crypto.Hash | crypto.Hmac {
+    if (secret === undefined) return crypto.createHash("sha256");
+    if (typeof secret === "string") return crypto.createHmac("sha256", secret);
+    return crypto.createHmac("sha256", ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret));
+  }
+  update(data: Uint8Array): void {
+    this.hash.update(data);
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(this.hash.digest());
+  }
+  reset(): void {
+    this.hash = Sha256.create(this.secret);
+  }
+}
+
+/** A frame ready to post to any number of connections: its bytes and their hash, computed once. */
+export interface PreparedFrame {
+  readonly body: Buffer;
+  readonly sha256: string;
+}
+
+/** What one POST got: `status` 0 means no response at all (timeout, refused, reset). */
+export interface PostResponse {
+  status: number;
+  /** API Gateway's x-amzn-errortype, or the network error's code. */
+  errorType?: string;
+}
+
+/** The signed request for one post: what goes on the wire. */
+export interface SignedPost {
+  method: "POST";
+  path: string;
+  headers: Record<string, string>;
+}
+
+export interface ConnectionsApi {
+  readonly endpoint: string;
+  prepare(frame: string | Uint8Array): PreparedFrame;
+  sign(connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost>;
+  post(connectionId: string, frame: PreparedFrame): Promise<PostResponse>;
+  /** Closes the keep-alive sockets. */
+  destroy(): void;
+}
+
+export interface ConnectionsApiOptions extends ClientOptions {
+  /** Cut a request that has had its socket this long without a complete response. */
+  timeoutMs?: number;
+  maxSockets?: number;
+}
+
+/** The SDK's path encoding (encodeURIComponent plus !'()*), so the canonical request matches its. */
+function encodePathSegment(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/**
+ * A post path for one @connections endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`
+ * or the local hub's). Credentials: `options.credentials`, else the SDK's default chain (on
+ * Lambda the role's env credentials, session token included), memoized and refreshed by it
+ * before they expire.
+ */
+export function createConnectionsApi(endpoint: string, options: ConnectionsApiOptions = {}): ConnectionsApi {
+  const url = new URL(endpoint);
+  const secure = url.protocol === "https:";
+  if (!secure && url.protocol !== "http:") throw new Error(`management endpoint must be http(s)://, got "${endpoint}"`);
+  const basePath = url.pathname.replace(/\/+$/, "");
+  // What the SDK signs as host: the hostname, plus the port when it is not the default.
+  const hostHeader = url.host;
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
+  const timeoutMs = options.timeoutMs ?? MANAGEMENT_TIMEOUT_MS;
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? MANAGEMENT_MAX_SOCKETS };
+  const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const request = secure ? https.request : http.request;
+  const fixed = explicitCredentials({ ...options, endpoint });
+  const credentials: () => Promise<Credentials> = fixed ? () => Promise.resolve(fixed) : defaultProvider();
+  const signer = new SignatureV4({ credentials, region: regionFor(options), service: "execute-api", sha256: Sha256 });
+
+  const sign = async (connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost> => {
+    const path = `${basePath}/@connections/${encodePathSegment(connectionId)}`;
+    const signed = await signer.sign(
+      {
+        method: "POST",
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port,
+        path,
+        query: {},
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-length": String(frame.body.length),
+          host: hostHeader,
+          "x-amz-content-sha256": frame.sha256,
+        },
+        body: frame.body,
+      },
+      signingDate ? { signingDate } : undefined,
+    );
+    return { method: "POST", path, headers: signed.headers };
+  };
+
+  const send = (signed: SignedPost, body: Buffer): Promise<PostResponse> =>
+    new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const settle = (response: PostResponse) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(response);
+      };
+      const req = request({ agent, hostname, port, method: "POST", path: signed.path, headers: signed.headers }, (res) => {
+        const status = res.statusCode ?? 0;
+        const errorType = res.headers["x-amzn-errortype"];
+        // Drain the (tiny) body so the socket goes back to the pool.
+        res.resume();
+        res.once("end", () => settle(status >= 300 && typeof errorType === "string" ? { status, errorType: errorType.split(":")[0] } : { status }));
+        res.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
+      });
+      req.once("socket", () => {
+        if (!settled) timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
+      });
+      req.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
+      req.end(body);
+    });
+
+  return {
+    endpoint,
+    prepare(frame) {
+      const body = typeof frame === "string" ? Buffer.from(frame, "utf8") : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+      return { body, sha256: crypto.createHash("sha256").update(body).digest("hex") };
+    },
+    sign,
+    post: async (connectionId, frame) => send(await sign(connectionId, frame), frame.body),
+    destroy: () => agent.destroy(),
+  };
+}
+
+export interface RetryPolicy {
+  /** Attempts per connection, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 };
+
+/** What posting with retries needs. */
+export interface PostDeps {
+  management: ConnectionsApi;
+  db: DynamoDBClient;
+  connectionsTable: string;
+  log: Logger;
+  retry?: RetryPolicy;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type PostOutcome = "delivered" | "gone" | "failed";
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** An SDK error (single calls through the SDK client) saying the connection is gone. */
+export function isGone(err: unknown): boolean {
+  return (err as Error)?.name === "GoneException" || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 410;
+}
+
+/** Throttles, server errors and no response at all are worth another try; 4xx other than 429 are not. */
+export function isRetryable(status: number): boolean {
+  return status === 0 || status === 429 || status >= 500;
+}
+
+/** Full jitter: spreads retries of a big room so they don't hit the API in lockstep. */
+export function backoffDelay(attempt: number, policy: RetryPolicy): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return Math.floor(Math.random() * ceiling);
+}
+
+/** Posts one frame to one connection, retrying what is worth retrying. */
+export async function postWithRetries(deps: PostDeps, connectionId: string, frame: PreparedFrame): Promise<PostOutcome> {
+  const policy = deps.retry ?? DEFAULT_RETRY;
+  for (let attempt = 0; ; attempt++) {
+    let response: PostResponse;
+    try {
+      response = await deps.management.post(connectionId, frame);
+    } catch (err) {
+      // Signing failed (no credentials): no post can succeed; say so once per connection.
+      deps.log.warn("post to connection failed", { connection_id: connectionId, attempts: attempt + 1, ...describeError(err) });
+      return "failed";
+    }
+    const { status } = response;
+    if (status >= 200 && status < 300) return "delivered";
+    if (status === 410) {
+      try {
+        await deleteConnection(deps.db, deps.connectionsTable, connectionId);
+      } catch (deleteErr) {
+        // The row expires by TTL anyway; the next message will try again.
+        deps.log.warn("stale connection row not deleted", { connection_id: connectionId, ...describeError(deleteErr) });
+      }
+      return "gone";
+    }
+    if (!isRetryable(status) || attempt + 1 >= policy.attempts) {
+      deps.log.warn("post to connection failed", { connection_id: connectionId, attempts: attempt + 1, http_status: status || undefined, error: response.errorType });
+      return "failed";
+    }
+    await (deps.sleep ?? defaultSleep)(backoffDelay(attempt, policy));
+  }
+}
