@@ -58,15 +58,15 @@ export const MANAGEMENT_TIMEOUT_MS = 5_000;
  * off (callers decide), and `throwOnRequestTimeout` makes the timeout real: without it the
  * installed @smithy/node-http-handler only logs a warning and the request hangs on.
  */
-export function managementClient(endpoint: string, options: ClientOptions = {}): ApiGatewayManagementApiClient {
+export function managementClient(endpoint: string, options: ClientOptions & { timeoutMs?: number } = {}): ApiGatewayManagementApiClient {
   const agentOptions = { keepAlive: true, maxSockets: MANAGEMENT_MAX_SOCKETS };
   return new ApiGatewayManagementApiClient({
-    ...sharedOptions({ ...options, endpoint }),
+    ...sharedOptions({ region: options.region, credentials: options.credentials, endpoint }),
     maxAttempts: 1,
     requestHandler: {
       httpAgent: new http.Agent(agentOptions),
       httpsAgent: new https.Agent(agentOptions),
-      requestTimeout: MANAGEMENT_TIMEOUT_MS,
+      requestTimeout: options.timeoutMs ?? MANAGEMENT_TIMEOUT_MS,
       throwOnRequestTimeout: true,
     },
   });
