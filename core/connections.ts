@@ -11,8 +11,9 @@
  *   `x-amz-content-sha256` (the header the SDK client signs as well), so a room of 1,000
  *   hashes a 100 KB frame once, not 1,000 times;
  * - keep-alive sockets, capped per endpoint;
- * - a timeout that really aborts: the request's socket is destroyed, and the timer runs only
- *   once the request has a socket, so posts queued behind a slow one are not charged for it.
+ * - a timeout that really aborts: the request's socket is destroyed. Requests in flight are
+ *   capped at the socket count, so a post never waits in the agent's queue behind a slow one
+ *   and its timer measures only its own request.
  *
  * Retries: 410 Gone deletes the connection's row; 429, 5xx and timeouts/broken sockets are
  * retried with full jitter; what still fails is returned for the caller to requeue.
@@ -27,32 +28,62 @@ import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, reg
 import { describeError, type Logger } from "./log";
 import { deleteConnection } from "./tables";
 
-/** The @smithy/types Checksum the signer asks for, over node:crypto (the SDK's default on Node is similar). */
+/**
+ * The @smithy/types Checksum the signer asks for, over node:crypto. HMACs keyed by a string
+ * are memoized: in SigV4 only the steps that depend on the credentials alone use a string key
+ * (the signer recomputes one of them, its cache key, on every request), so each is computed
+ * once per credentials instead of once per post.
+ */
 class Sha256 {
-  private hash: crypto.Hash | crypto.Hmac;
-  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = Sha256.create(secret);
-  }
-  private static create(secret?: string | ArrayBuffer | ArrayBufferView): crypto.Hash | crypto.Hmac {
-    if (secret === undefined) return crypto.createHash("sha256");
-    if (typeof secret === "string") return crypto.createHmac("sha256", secret);
-    return crypto.createHmac("sha256", ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret));
+  private static readonly memo = new Map<string, Uint8Array>();
+  private hash: crypto.Hash | crypto.Hmac | undefined;
+  private memoKey: string | undefined;
+  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {}
+  private current(): crypto.Hash | crypto.Hmac {
+    const secret = this.secret;
+    if (!this.hash) {
+      if (secret === undefined) this.hash = crypto.createHash("sha256");
+      else if (typeof secret === "string") this.hash = crypto.createHmac("sha256", secret);
+      else this.hash = crypto.createHmac("sha256", ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret));
+    }
+    return this.hash;
   }
   update(data: Uint8Array): void {
-    this.hash.update(data);
+    if (typeof this.secret === "string" && this.memoKey === undefined && !this.hash) {
+      this.memoKey = `${this.secret}\u0000${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}`;
+      if (Sha256.memo.has(this.memoKey)) return;
+    } else if (this.memoKey !== undefined) {
+      this.memoKey = undefined; // more than one update: not a memoizable call
+      throw new Error("Sha256: a keyed hash takes a single update");
+    }
+    this.current().update(data);
   }
   digest(): Promise<Uint8Array> {
-    return Promise.resolve(this.hash.digest());
+    const key = this.memoKey;
+    if (key !== undefined) {
+      let value = Sha256.memo.get(key);
+      if (!value) {
+        value = new Uint8Array(this.current().digest());
+        if (Sha256.memo.size >= 64) Sha256.memo.clear(); // rotated credentials: start over
+        Sha256.memo.set(key, value);
+      }
+      return Promise.resolve(value);
+    }
+    return Promise.resolve(this.current().digest());
   }
   reset(): void {
-    this.hash = Sha256.create(this.secret);
+    this.hash = undefined;
+    this.memoKey = undefined;
   }
 }
 
 /** A frame ready to post to any number of connections: its bytes and their hash, computed once. */
 export interface PreparedFrame {
   readonly body: Buffer;
+  /** The same bytes as text when prepared from text: node sends headers and a string body in one write. */
+  readonly text?: string;
   readonly sha256: string;
+  readonly contentLength: string;
 }
 
 /** What one POST got: `status` 0 means no response at all (timeout, refused, reset). */
@@ -86,7 +117,8 @@ export interface ConnectionsApiOptions extends ClientOptions {
 
 /** The SDK's path encoding (encodeURIComponent plus !'()*), so the canonical request matches its. */
 function encodePathSegment(segment: string): string {
-  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const encoded = encodeURIComponent(segment);
+  return /[!'()*]/.test(encoded) ? encoded.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : encoded;
 }
 
 /**
@@ -124,7 +156,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
         query: {},
         headers: {
           "content-type": "application/octet-stream",
-          "content-length": String(frame.body.length),
+          "content-length": frame.contentLength,
           host: hostHeader,
           "x-amz-content-sha256": frame.sha256,
         },
@@ -135,9 +167,19 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
     return { method: "POST", path, headers: signed.headers };
   };
 
-  const send = (signed: SignedPost, body: Buffer): Promise<PostResponse> =>
+  // Requests in flight are capped at the socket count here, for every caller of this api
+  // together: nothing waits in the agent's queue, so the timeout below counts from the
+  // request's start and measures only the wire.
+  let free = agentOptions.maxSockets;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+
+  const send = (signed: SignedPost, frame: PreparedFrame): Promise<PostResponse> =>
     new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
       let settled = false;
       const settle = (response: PostResponse) => {
         if (settled) return;
@@ -145,29 +187,42 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
         clearTimeout(timer);
         resolve(response);
       };
-      const req = request({ agent, hostname, port, method: "POST", path: signed.path, headers: signed.headers }, (res) => {
+      // Headers as a flat list: node writes them as given, without per-header bookkeeping.
+      const headers: string[] = [];
+      for (const name in signed.headers) headers.push(name, signed.headers[name]);
+      const req = request({ agent, hostname, port, method: "POST", path: signed.path, headers: headers as unknown as http.OutgoingHttpHeaders }, (res) => {
         const status = res.statusCode ?? 0;
-        const errorType = res.headers["x-amzn-errortype"];
+        // Headers are parsed lazily: only a failure needs them.
+        const errorType = status >= 300 ? res.headers["x-amzn-errortype"] : undefined;
         // Drain the (tiny) body so the socket goes back to the pool.
         res.resume();
-        res.once("end", () => settle(status >= 300 && typeof errorType === "string" ? { status, errorType: errorType.split(":")[0] } : { status }));
+        res.once("end", () => settle(typeof errorType === "string" ? { status, errorType: errorType.split(":")[0] } : { status }));
         res.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
       });
-      req.once("socket", () => {
-        if (!settled) timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
-      });
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
       req.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
-      req.end(body);
+      req.end(frame.text ?? frame.body);
     });
+
+  const post = async (connectionId: string, frame: PreparedFrame): Promise<PostResponse> => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await send(await sign(connectionId, frame), frame);
+    } finally {
+      release();
+    }
+  };
 
   return {
     endpoint,
     prepare(frame) {
       const body = typeof frame === "string" ? Buffer.from(frame, "utf8") : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-      return { body, sha256: crypto.createHash("sha256").update(body).digest("hex") };
+      const text = typeof frame === "string" ? frame : undefined;
+      return { body, text, sha256: crypto.createHash("sha256").update(body).digest("hex"), contentLength: String(body.length) };
     },
     sign,
-    post: async (connectionId, frame) => send(await sign(connectionId, frame), frame.body),
+    post,
     destroy: () => agent.destroy(),
   };
 }

@@ -153,7 +153,7 @@ describe("signature", () => {
     const api = createConnectionsApi("https://abc.execute-api.eu-west-1.amazonaws.com/p", { region: "eu-west-1", credentials: CREDENTIALS });
     const frame = api.prepare(body);
     expect(frame.sha256).toBe(crypto.createHash("sha256").update(body).digest("hex"));
-    const fake = { body, sha256: "f".repeat(64) };
+    const fake = { ...frame, sha256: "f".repeat(64) };
     const signed = await api.sign("c1", fake, SIGNING_TIME);
     expect(signed.headers["x-amz-content-sha256"]).toBe(fake.sha256);
     expect(signed.headers.authorization).not.toBe((await api.sign("c1", frame, SIGNING_TIME)).headers.authorization);
