@@ -1,11 +1,15 @@
 /**
  * Scenario `post-cost`: client CPU per @connections post, three ways, in one run, against
  * the same no-op HTTP sink in a separate process (so only the poster's CPU is counted):
- * - hub: the hub's fan-out path (core/fanout.ts postToConnections → core/connections.ts);
- * - sdk: the AWS SDK v3 ApiGatewayManagementApiClient, as configured in core/aws.ts;
- * - floor: unsigned keep-alive HTTP POSTs of the same body (what any poster must pay).
- * Each path posts N frames with the same concurrency; CPU is process.cpuUsage() (user +
- * system) over the path's posts, divided by N. Rounds alternate the paths; the median counts.
+ * - hub: the hub's fan-out path (core/fanout.ts postToConnections → core/connections.ts),
+ *   64 posts in flight (one per socket), refilled in bursts;
+ * - sdk: the AWS SDK v3 ApiGatewayManagementApiClient as core/fanout.ts used it before the
+ *   post path (keep-alive, 64 sockets, 500 requests in flight);
+ * - sdk_same_loop: the same SDK client driven exactly like the hub path (64 in flight, same
+ *   loop), so the signer-vs-SDK difference can be read apart from the scheduling one;
+ * - floor: unsigned keep-alive HTTP POSTs of the same body, driven like the hub path.
+ * CPU is process.cpuUsage() (user + system) over a path's posts, divided by N. Rounds rotate
+ * the order of the paths; each figure is the median of its rounds.
  */
 import * as childProcess from "child_process";
 import * as crypto from "crypto";
@@ -43,10 +47,15 @@ export interface PostCostFigures {
   frame_bytes: number;
   hub_us_per_post: number;
   sdk_us_per_post: number;
+  sdk_same_loop_us_per_post: number;
   floor_us_per_post: number;
   hub_vs_sdk: number;
+  hub_vs_sdk_same_loop: number;
   hub_vs_floor: number;
 }
+
+/** Requests in flight in core/fanout.ts before the post path (the SDK baseline's setting). */
+const SDK_FANOUT_CONCURRENCY = 500;
 
 export async function postCostScenario(posts: number, rounds = 3): Promise<PostCostFigures> {
   const sink = await startSink();
@@ -75,25 +84,29 @@ export async function postCostScenario(posts: number, rounds = 3): Promise<PostC
       req.end(payload);
     });
 
-  const paths: Record<"hub" | "sdk" | "floor", (connectionIds: string[]) => Promise<void>> = {
+  const sdkPost = (id: string) => sdk.send(new PostToConnectionCommand({ ConnectionId: id, Data: payload }));
+  const paths: Record<"hub" | "sdk" | "sdk_same_loop" | "floor", (connectionIds: string[]) => Promise<void>> = {
     hub: async (connectionIds) => {
       const result = await postToConnections(hubDeps, notification, connectionIds);
       if (result.delivered !== connectionIds.length) throw new Error(`hub path delivered ${result.delivered} of ${connectionIds.length}`);
     },
     sdk: async (connectionIds) => {
-      await mapWithConcurrency(connectionIds, concurrency, (id) => sdk.send(new PostToConnectionCommand({ ConnectionId: id, Data: payload })));
+      await mapWithConcurrency(connectionIds, SDK_FANOUT_CONCURRENCY, sdkPost);
+    },
+    sdk_same_loop: async (connectionIds) => {
+      await mapWithConcurrency(connectionIds, concurrency, sdkPost);
     },
     floor: async (connectionIds) => {
       await mapWithConcurrency(connectionIds, concurrency, floorPost);
     },
   };
-  const cpu: Record<keyof typeof paths, number[]> = { hub: [], sdk: [], floor: [] };
+  const cpu: Record<keyof typeof paths, number[]> = { hub: [], sdk: [], sdk_same_loop: [], floor: [] };
   try {
     // Warm-up: JIT, sockets, the signing key.
     for (const run of Object.values(paths)) await run(ids(-1, Math.min(2_000, posts)));
     const order = Object.keys(paths) as (keyof typeof paths)[];
     for (let round = 0; round < rounds; round++) {
-      for (const name of [...order.slice(round % 3), ...order.slice(0, round % 3)]) {
+      for (const name of [...order.slice(round % order.length), ...order.slice(0, round % order.length)]) {
         const connectionIds = ids(round, posts);
         const started = process.cpuUsage();
         await paths[name](connectionIds);
@@ -109,9 +122,10 @@ export async function postCostScenario(posts: number, rounds = 3): Promise<PostC
   }
   const hub = median(cpu.hub);
   const sdkCost = median(cpu.sdk);
+  const sdkSameLoop = median(cpu.sdk_same_loop);
   const floor = median(cpu.floor);
   const round1 = (n: number) => Math.round(n * 10) / 10;
-  note(`µs of client CPU per post (rounds): hub ${cpu.hub.map(round1).join(", ")}; sdk ${cpu.sdk.map(round1).join(", ")}; floor ${cpu.floor.map(round1).join(", ")}`);
+  note(`µs of client CPU per post (rounds): ${Object.entries(cpu).map(([name, values]) => `${name} ${values.map(round1).join(", ")}`).join("; ")}`);
   return {
     posts,
     rounds,
@@ -119,8 +133,10 @@ export async function postCostScenario(posts: number, rounds = 3): Promise<PostC
     frame_bytes: payload.length,
     hub_us_per_post: round1(hub),
     sdk_us_per_post: round1(sdkCost),
+    sdk_same_loop_us_per_post: round1(sdkSameLoop),
     floor_us_per_post: round1(floor),
     hub_vs_sdk: Math.round((hub / sdkCost) * 1000) / 1000,
+    hub_vs_sdk_same_loop: Math.round((hub / sdkSameLoop) * 1000) / 1000,
     hub_vs_floor: Math.round((hub / floor) * 100) / 100,
   };
 }
