@@ -34,47 +34,51 @@ import { deleteConnection } from "./tables";
  * (the signer recomputes one of them, its cache key, on every request), so each is computed
  * once per credentials instead of once per post.
  */
-class Sha256 {
-  private static readonly memo = new Map<string, Uint8Array>();
-  private hash: crypto.Hash | crypto.Hmac | undefined;
-  private memoKey: string | undefined;
-  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {}
-  private current(): crypto.Hash | crypto.Hmac {
-    const secret = this.secret;
-    if (!this.hash) {
-      if (secret === undefined) this.hash = crypto.createHash("sha256");
-      else if (typeof secret === "string") this.hash = crypto.createHmac("sha256", secret);
-      else this.hash = crypto.createHmac("sha256", ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret));
-    }
-    return this.hash;
-  }
-  update(data: Uint8Array): void {
-    if (typeof this.secret === "string" && this.memoKey === undefined && !this.hash) {
-      this.memoKey = `${this.secret}\u0000${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}`;
-      if (Sha256.memo.has(this.memoKey)) return;
-    } else if (this.memoKey !== undefined) {
-      this.memoKey = undefined; // more than one update: not a memoizable call
-      throw new Error("Sha256: a keyed hash takes a single update");
-    }
-    this.current().update(data);
-  }
-  digest(): Promise<Uint8Array> {
-    const key = this.memoKey;
-    if (key !== undefined) {
-      let value = Sha256.memo.get(key);
-      if (!value) {
-        value = new Uint8Array(this.current().digest());
-        if (Sha256.memo.size >= 64) Sha256.memo.clear(); // rotated credentials: start over
-        Sha256.memo.set(key, value);
+function sha256Class() {
+  // Created per post path at run time (not at module level): Pulumi serializes module-level
+  // values into the Lambda's code, and a cache has no business there.
+  const memo = new Map<string, Uint8Array>();
+  return class Sha256 {
+    private hash: crypto.Hash | crypto.Hmac | undefined;
+    private memoKey: string | undefined;
+    constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {}
+    private current(): crypto.Hash | crypto.Hmac {
+      const secret = this.secret;
+      if (!this.hash) {
+        if (secret === undefined) this.hash = crypto.createHash("sha256");
+        else if (typeof secret === "string") this.hash = crypto.createHmac("sha256", secret);
+        else this.hash = crypto.createHmac("sha256", ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret));
       }
-      return Promise.resolve(value);
+      return this.hash;
     }
-    return Promise.resolve(this.current().digest());
-  }
-  reset(): void {
-    this.hash = undefined;
-    this.memoKey = undefined;
-  }
+    update(data: Uint8Array): void {
+      if (typeof this.secret === "string" && this.memoKey === undefined && !this.hash) {
+        this.memoKey = `${this.secret}\u0000${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}`;
+        if (memo.has(this.memoKey)) return;
+      } else if (this.memoKey !== undefined) {
+        this.memoKey = undefined; // more than one update: not a memoizable call
+        throw new Error("Sha256: a keyed hash takes a single update");
+      }
+      this.current().update(data);
+    }
+    digest(): Promise<Uint8Array> {
+      const key = this.memoKey;
+      if (key !== undefined) {
+        let value = memo.get(key);
+        if (!value) {
+          value = new Uint8Array(this.current().digest());
+          if (memo.size >= 64) memo.clear(); // rotated credentials: start over
+          memo.set(key, value);
+        }
+        return Promise.resolve(value);
+      }
+      return Promise.resolve(this.current().digest());
+    }
+    reset(): void {
+      this.hash = undefined;
+      this.memoKey = undefined;
+    }
+  };
 }
 
 /** A frame ready to post to any number of connections: its bytes and their hash, computed once. */
@@ -142,7 +146,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
   const request = secure ? https.request : http.request;
   const fixed = explicitCredentials({ ...options, endpoint });
   const credentials: () => Promise<Credentials> = fixed ? () => Promise.resolve(fixed) : defaultProvider();
-  const signer = new SignatureV4({ credentials, region: regionFor(options), service: "execute-api", sha256: Sha256 });
+  const signer = new SignatureV4({ credentials, region: regionFor(options), service: "execute-api", sha256: sha256Class() });
 
   const sign = async (connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost> => {
     const path = `${basePath}/@connections/${encodePathSegment(connectionId)}`;
