@@ -184,6 +184,8 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
 
   const send = (signed: SignedPost, frame: PreparedFrame): Promise<PostResponse> =>
     new Promise((resolve) => {
+      // Declared before use: Pulumi's closure serializer cannot see later declarations.
+      let timer: NodeJS.Timeout | undefined;
       let settled = false;
       const settle = (response: PostResponse) => {
         if (settled) return;
@@ -203,7 +205,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
         res.once("end", () => settle(typeof errorType === "string" ? { status, errorType: errorType.split(":")[0] } : { status }));
         res.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
       });
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
+      timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
       req.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
       req.end(frame.text ?? frame.body);
     });

@@ -59,15 +59,15 @@ export function mapWithConcurrency<T, R>(items: readonly T[], limit: number, wor
     let done = 0;
     let failed = false;
     let scheduled = false;
-    const settle = () => {
-      inFlight--;
-      if (++done === items.length) resolve(results);
-      else if (!scheduled && !failed) {
+    // One function (Pulumi's closure serializer cannot follow two arrow functions that call each other).
+    const refill = (finished: boolean) => {
+      if (finished) {
+        inFlight--;
+        if (++done === items.length) return resolve(results);
+        if (scheduled || failed) return;
         scheduled = true;
-        setImmediate(refill);
+        return void setImmediate(refill, false);
       }
-    };
-    const refill = () => {
       scheduled = false;
       while (!failed && inFlight < limit && next < items.length) {
         const index = next++;
@@ -81,7 +81,7 @@ export function mapWithConcurrency<T, R>(items: readonly T[], limit: number, wor
         started.then(
           (value) => {
             results[index] = value;
-            settle();
+            refill(true);
           },
           (err: unknown) => {
             failed = true;
@@ -91,7 +91,7 @@ export function mapWithConcurrency<T, R>(items: readonly T[], limit: number, wor
       }
     };
     if (items.length === 0) resolve(results);
-    else refill();
+    else refill(false);
   });
 }
 
