@@ -114,7 +114,7 @@ export interface ConnectionsApi {
 }
 
 export interface ConnectionsApiOptions extends ClientOptions {
-  /** Cut a request that has had its socket this long without a complete response. */
+  /** Cut (destroy) a request that has no complete response this long after it started. */
   timeoutMs?: number;
   maxSockets?: number;
 }
