@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import type { PostCostFigures } from "./postCost";
 
 const START = "<!-- figures:start -->";
 const END = "<!-- figures:end -->";
@@ -17,6 +18,7 @@ interface Results {
   chart?: { table: number };
   artifacts?: { function: string; zipKiB: number; files: number; requireMs: number }[];
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
+  postCost?: PostCostFigures;
   load?: { clients: number; notifications: number; deliveries: number; lost: number; duplicates: number; p50: number; p99: number; notificationsPerSecond: number; deliveriesPerSecond: number };
 }
 interface Figures {
@@ -85,6 +87,18 @@ export function renderFigures(r: Results): string {
     lines.push(`| deliveries | ${l.deliveries.toLocaleString("en-US")} |`, `| lost | ${l.lost} |`, `| duplicates | ${l.duplicates} |`);
     lines.push(`| delivery latency p50 / p99 | ${l.p50} / ${l.p99} ms |`);
     lines.push(`| notifications per second | ${l.notificationsPerSecond.toFixed(1)} |`, `| deliveries per second | ${Math.round(l.deliveriesPerSecond).toLocaleString("en-US")} |`, "");
+  }
+  if (r.postCost) {
+    const c = r.postCost;
+    lines.push(`### 6. Post cost: client CPU per @connections post (${c.posts.toLocaleString("en-US")} posts per path and round, median of ${c.rounds} rounds, ${c.frame_bytes}-byte frame)`, "");
+    lines.push("| path | µs of CPU per post | hub path vs it |", "| --- | ---: | ---: |");
+    lines.push(`| hub path (core/connections.ts, ${c.concurrency} in flight) | ${c.hub_us_per_post} | 1 |`);
+    lines.push(`| AWS SDK client as fan-out used it (500 in flight over 64 sockets) | ${c.sdk_us_per_post} | ${c.hub_vs_sdk.toFixed(3)} |`);
+    lines.push(`| AWS SDK client in the hub's own loop (${c.concurrency} in flight) | ${c.sdk_same_loop_us_per_post} | ${c.hub_vs_sdk_same_loop.toFixed(3)} |`);
+    lines.push(`| unsigned keep-alive HTTP, hub's loop (the floor) | ${c.floor_us_per_post} | ${c.hub_vs_floor.toFixed(2)}× |`, "");
+    targets.push(["post CPU ≤ ¼ of the SDK client's (as fan-out used it)", verdict(c.hub_vs_sdk <= 0.25, `${c.hub_vs_sdk.toFixed(3)}`)]);
+    targets.push(["post CPU ≤ ¼ of the SDK client's (in the hub's loop)", verdict(c.hub_vs_sdk_same_loop <= 0.25, `${c.hub_vs_sdk_same_loop.toFixed(3)}`)]);
+    targets.push(["post CPU within 2.5× of unsigned HTTP", verdict(c.hub_vs_floor <= 2.5, `${c.hub_vs_floor.toFixed(2)}×`)]);
   }
   const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0);
   targets.push(["zero lost in every scenario", verdict(lost === 0, `${lost} lost`)]);

@@ -5,7 +5,8 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost
+ *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
 import * as fs from "fs";
@@ -17,14 +18,15 @@ import { mapWithConcurrency } from "../core/fanout";
 import { lambdaRuntimeModules, writeArtifact } from "../test/support/artifacts";
 import { runProgram, stackConfig } from "../test/support/pulumiRun";
 import { renderChart } from "./chart";
+import { postCostScenario } from "./postCost";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true });
+const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
 if (values.help) {
   process.stdout.write(fs.readFileSync(__filename, "utf8").split("*/")[0].replace(/^\/\*\*?/, "").replace(/^ \* ?/gm, "") + "\n");
   process.exit(0);
@@ -37,9 +39,12 @@ for (const name of only) {
   }
 }
 const quick = values.quick ?? false;
+const json = values.json ?? false;
+/** With --json, stdout carries only the JSON line; everything else goes to stderr. */
+const out = (text: string) => (json ? process.stderr : process.stdout).write(text);
 const SIZE = quick
-  ? { table: 2_000, fanoutRoom: 100, fanoutMessages: 3, chart: [25, 50, 100, 200], large: 1_000, largeChunk: 100, connect: 10, loadClients: 200, loadMessages: 20 }
-  : { table: 20_000, fanoutRoom: 1_000, fanoutMessages: 5, chart: [100, 250, 500, 1_000, 2_000, 4_000], large: 10_000, largeChunk: 1_000, connect: 50, loadClients: 1_000, loadMessages: 100 };
+  ? { table: 2_000, fanoutRoom: 100, fanoutMessages: 3, chart: [25, 50, 100, 200], large: 1_000, largeChunk: 100, connect: 10, loadClients: 200, loadMessages: 20, posts: 2_000 }
+  : { table: 20_000, fanoutRoom: 1_000, fanoutMessages: 5, chart: [100, 250, 500, 1_000, 2_000, 4_000], large: 10_000, largeChunk: 1_000, connect: 50, loadClients: 1_000, loadMessages: 100, posts: 20_000 };
 
 const results: Record<string, unknown> = {
   date: new Date().toISOString(),
@@ -262,17 +267,28 @@ async function main() {
     row("", "notifications/s (deliveries/s)", `${load.notificationsPerSecond.toFixed(1)} (${load.deliveriesPerSecond.toFixed(0)})`, "");
   }
 
+  if (only.has("post-cost")) {
+    console.error(`\n[post-cost] client CPU per @connections post, ${SIZE.posts.toLocaleString("en-US")} posts per path and round`);
+    const cost = await postCostScenario(SIZE.posts, quick ? 3 : 5);
+    results.postCost = cost;
+    row("6 post cost (client CPU per post)", "hub path / unsigned floor", `${cost.hub_us_per_post} / ${cost.floor_us_per_post} µs (${cost.hub_vs_floor.toFixed(2)}×)`, "");
+    row("", "SDK client as fan-out used it / same loop as hub", "", `${cost.sdk_us_per_post} / ${cost.sdk_same_loop_us_per_post} µs`);
+    row("", "hub vs SDK (as used / same loop)", `${cost.hub_vs_sdk.toFixed(3)} / ${cost.hub_vs_sdk_same_loop.toFixed(3)}`, "");
+  }
+
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const printed = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ")).join("\n");
-  process.stdout.write("\n" + printed + "\n");
+  out("\n" + printed + "\n");
   const resultsFile = path.join(__dirname, quick ? "results.quick.json" : "results.json");
   const previous = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, "utf8")) as Record<string, unknown>) : {};
   fs.writeFileSync(resultsFile, JSON.stringify({ ...previous, ...results }, null, 2) + "\n");
-  process.stdout.write(`\nwrote ${path.relative(ROOT, resultsFile)}${results.chart && !quick ? " and bench/chart.svg" : ""}\n`);
+  out(`\nwrote ${path.relative(ROOT, resultsFile)}${results.chart && !quick ? " and bench/chart.svg" : ""}\n`);
   if (!quick) {
     updateBenchmarksMd(JSON.parse(fs.readFileSync(resultsFile, "utf8")));
-    process.stdout.write("updated the figures in BENCHMARKS.md\n");
+    out("updated the figures in BENCHMARKS.md\n");
   }
+  // Scenario figures by name, and post-cost's at the top level too (hub_us_per_post, ...).
+  if (json) process.stdout.write(JSON.stringify({ ...results, ...(results.postCost as object | undefined) }) + "\n");
 }
 
 main().then(

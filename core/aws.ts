@@ -19,13 +19,24 @@ export interface ClientOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
-function sharedOptions(options: ClientOptions) {
-  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
-  // Local stand-ins accept any signature; give the SDK something to sign with when the
-  // machine has no AWS credentials at all.
+export type Credentials = NonNullable<ClientOptions["credentials"]>;
+
+export function regionFor(options: ClientOptions): string {
+  return options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
+}
+
+/**
+ * The explicit credentials to use, or undefined for the SDK's default chain. Local stand-ins
+ * get something to sign with when the machine has no AWS credentials at all.
+ */
+export function explicitCredentials(options: ClientOptions): Credentials | undefined {
   const isLocal = options.endpoint?.startsWith("http://") ?? false;
-  const credentials = options.credentials ?? (isLocal && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined);
-  return { region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(credentials ? { credentials } : {}) };
+  return options.credentials ?? (isLocal && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined);
+}
+
+function sharedOptions(options: ClientOptions) {
+  const credentials = explicitCredentials(options);
+  return { region: regionFor(options), ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(credentials ? { credentials } : {}) };
 }
 
 export function dynamoClient(options: ClientOptions = {}): DynamoDBClient {
@@ -36,17 +47,28 @@ export function sqsClient(options: ClientOptions = {}): SQSClient {
   return new SQSClient(sharedOptions(options));
 }
 
+/** Keep-alive sockets per @connections endpoint, shared by the SDK client and the post path. */
+export const MANAGEMENT_MAX_SOCKETS = 64;
+/** How long one @connections request may take before it is cut (socket destroyed). */
+export const MANAGEMENT_TIMEOUT_MS = 5_000;
+
 /**
- * The @connections client. Keep-alive sockets and room for parallel posts; the SDK's own
- * retries are off because fan-out retries with its own jittered backoff and knows when to
- * give up and hand the record back to SQS.
+ * The SDK's @connections client, for single calls (revokeToken's DeleteConnection, tests).
+ * Fan-out does not use it: posts go through core/connections.ts. The SDK's own retries are
+ * off (callers decide), and `throwOnRequestTimeout` makes the timeout real: without it the
+ * installed @smithy/node-http-handler only logs a warning and the request hangs on.
  */
-export function managementClient(endpoint: string, options: ClientOptions = {}): ApiGatewayManagementApiClient {
-  const agentOptions = { keepAlive: true, maxSockets: 64 };
+export function managementClient(endpoint: string, options: ClientOptions & { timeoutMs?: number } = {}): ApiGatewayManagementApiClient {
+  const agentOptions = { keepAlive: true, maxSockets: MANAGEMENT_MAX_SOCKETS };
   return new ApiGatewayManagementApiClient({
-    ...sharedOptions({ ...options, endpoint }),
+    ...sharedOptions({ region: options.region, credentials: options.credentials, endpoint }),
     maxAttempts: 1,
-    requestHandler: { httpAgent: new http.Agent(agentOptions), httpsAgent: new https.Agent(agentOptions), requestTimeout: 5_000 },
+    requestHandler: {
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+      requestTimeout: options.timeoutMs ?? MANAGEMENT_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    },
   });
 }
 

@@ -3,48 +3,34 @@
  * Lambda, the sendMessage route and the local hub.
  *
  * - Reads the room through its index page by page (never a Scan of the table).
- * - Posts with bounded concurrency over keep-alive sockets.
- * - 410 Gone: the connection is dead; its row is deleted.
- * - 429 / 5xx / network errors: retried with jittered backoff; what still fails is returned
+ * - Posts with bounded concurrency through core/connections.ts (signed keep-alive posts; 410
+ *   deletes the row; 429 / 5xx / timeouts retried with jitter). What still fails is returned
  *   so the caller can hand it back to SQS. Nothing is dropped silently.
  * - Big rooms: past `chunkSize` connections the rest of the room is cut into chunks and put
  *   back on the queue, so several invocations post in parallel.
  */
-import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { describeError, type Logger } from "./log";
+import { MANAGEMENT_MAX_SOCKETS } from "./aws";
+import { postWithRetries, type PostDeps } from "./connections";
 import { frameFor, serializeFrame, type Notification } from "./messages";
-import { deleteConnection, roomPages } from "./tables";
+import { roomPages } from "./tables";
 
-export interface RetryPolicy {
-  /** Attempts per connection, the first included. */
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
+export { DEFAULT_RETRY, isGone, type RetryPolicy } from "./connections";
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 };
 /**
- * Posts in flight per invocation. Sockets are capped separately (64, keep-alive, in
- * core/aws.ts); letting more requests than sockets queue in the SDK overlaps its per-request
- * work (serializing, signing) with the network. Measured here: 4,000 posts took ~1.6 s with
- * 50 in flight and ~1.2 s with all queued.
+ * Posts in flight per fan-out: as many as the keep-alive sockets (core/aws.ts). With the
+ * SDK client, queueing more requests than sockets overlapped its heavy per-request work with
+ * the network; with the cheap post path, requests waiting in the agent's queue only cost CPU
+ * (bench post-cost: ~2× the client CPU per post at 500 in flight over 64 sockets).
  */
-export const DEFAULT_POST_CONCURRENCY = 500;
+export const DEFAULT_POST_CONCURRENCY = MANAGEMENT_MAX_SOCKETS;
 export const DEFAULT_CHUNK_SIZE = 1_000;
 
-export interface FanoutDeps {
-  db: DynamoDBClient;
-  management: ApiGatewayManagementApiClient;
-  connectionsTable: string;
-  log: Logger;
+export interface FanoutDeps extends PostDeps {
   concurrency?: number;
-  retry?: RetryPolicy;
   /** Connections one invocation posts to before it splits the room (0 = never split). */
   chunkSize?: number;
   /** Puts chunks of a room back on the queue; without it, rooms are never split. */
   enqueueChunks?: (notification: Notification, chunks: string[][]) => Promise<void>;
-  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface FanoutResult {
@@ -58,76 +44,62 @@ export interface FanoutResult {
   capacityUnits: number;
 }
 
-type PostOutcome = "delivered" | "gone" | "failed";
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function httpStatus(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
-export function isGone(err: unknown): boolean {
-  return (err as Error)?.name === "GoneException" || httpStatus(err) === 410;
-}
-
-/** Throttles, server errors and broken sockets are worth another try; 4xx other than 429 are not. */
-export function isRetryable(err: unknown): boolean {
-  const status = httpStatus(err);
-  if (status === undefined) return true; // network error: no response at all
-  return status === 429 || status >= 500;
-}
-
-/** Full jitter: spreads retries of a big room so they don't hit the API in lockstep. */
-export function backoffDelay(attempt: number, policy: RetryPolicy): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
-  return Math.floor(Math.random() * ceiling);
-}
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** Posts one frame to one connection, retrying what is worth retrying. */
-async function postOne(deps: FanoutDeps, connectionId: string, payload: Uint8Array): Promise<PostOutcome> {
-  const policy = deps.retry ?? DEFAULT_RETRY;
-  const sleep = deps.sleep ?? defaultSleep;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await deps.management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }));
-      return "delivered";
-    } catch (err) {
-      if (isGone(err)) {
+/**
+ * Runs `work` over `items` with at most `limit` in flight; rejects with the first error (no
+ * new items start after it). Freed slots are refilled together once per event-loop turn
+ * (setImmediate), not one by one as each item finishes: posts then leave in bursts and their
+ * answers arrive in bursts, which halves the client CPU per post against a steady trickle
+ * (bench post-cost). A slow item only holds its own slot.
+ */
+export function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  return new Promise<R[]>((resolve, reject) => {
+    const results = new Array<R>(items.length);
+    let next = 0;
+    let inFlight = 0;
+    let done = 0;
+    let failed = false;
+    let scheduled = false;
+    // One function (Pulumi's closure serializer cannot follow two arrow functions that call each other).
+    const refill = (finished: boolean) => {
+      if (finished) {
+        inFlight--;
+        if (++done === items.length) return resolve(results);
+        if (scheduled || failed) return;
+        scheduled = true;
+        return void setImmediate(refill, false);
+      }
+      scheduled = false;
+      while (!failed && inFlight < limit && next < items.length) {
+        const index = next++;
+        inFlight++;
+        let started: Promise<R>;
         try {
-          await deleteConnection(deps.db, deps.connectionsTable, connectionId);
-        } catch (deleteErr) {
-          // The row expires by TTL anyway; the next message will try again.
-          deps.log.warn("stale connection row not deleted", { connection_id: connectionId, ...describeError(deleteErr) });
+          started = work(items[index]);
+        } catch (err) {
+          started = Promise.reject(err);
         }
-        return "gone";
+        started.then(
+          (value) => {
+            results[index] = value;
+            refill(true);
+          },
+          (err: unknown) => {
+            failed = true;
+            reject(err);
+          },
+        );
       }
-      if (!isRetryable(err) || attempt + 1 >= policy.attempts) {
-        deps.log.warn("post to connection failed", { connection_id: connectionId, attempts: attempt + 1, ...describeError(err) });
-        return "failed";
-      }
-      await sleep(backoffDelay(attempt, policy));
-    }
-  }
+    };
+    if (items.length === 0) resolve(results);
+    else refill(false);
+  });
 }
 
 /** Posts a notification to a known list of connections (a chunk, or a retry of failures). */
 export async function postToConnections(deps: FanoutDeps, notification: Notification, connectionIds: readonly string[]): Promise<FanoutResult> {
-  const payload = Buffer.from(serializeFrame(frameFor(notification)), "utf8");
-  const outcomes = await mapWithConcurrency(connectionIds, deps.concurrency ?? DEFAULT_POST_CONCURRENCY, (id) => postOne(deps, id, payload));
+  // Serialized and hashed once for the whole list; only the signature differs per connection.
+  const frame = deps.management.prepare(serializeFrame(frameFor(notification)));
+  const outcomes = await mapWithConcurrency(connectionIds, deps.concurrency ?? DEFAULT_POST_CONCURRENCY, (id) => postWithRetries(deps, id, frame));
   const result: FanoutResult = { delivered: 0, gone: 0, failed: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
   outcomes.forEach((outcome, i) => {
     if (outcome === "delivered") result.delivered++;

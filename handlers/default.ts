@@ -1,12 +1,12 @@
 /** `$default`: any frame no route matched. The sender learns why; nobody else sees it. */
-import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagementapi";
+import type { ConnectionsApi } from "../core/connections";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import type { Logger } from "../core/log";
 import { sendErrorFrame } from "../core/reply";
 import { loggerFor, managementFromEnvironment } from "./environment";
 
 export interface DefaultDeps {
-  management: ApiGatewayManagementApiClient;
+  management: ConnectionsApi;
   log: Logger;
   /** Whether the sendMessage route exists, to give the right hint. */
   clientMessagesAllowed: boolean;

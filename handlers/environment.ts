@@ -3,11 +3,13 @@
  * variables (plus endpoint overrides), so both run the handlers identically.
  */
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { dynamoClient, ENV, managementClient, optionalNumberEnv, requireEnv, sqsClient } from "../core/aws";
+import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { createLogger, type Logger } from "../core/log";
 import { chunkEnqueuer } from "../core/queue";
 import type { FanoutDeps } from "../core/fanout";
-import { backoffDelay, DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY, isRetryable, type RetryPolicy } from "../core/fanout";
+import { backoffDelay, isRetryable, type RetryPolicy } from "../core/connections";
+import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY } from "../core/fanout";
 
 export function loggerFor(handler: string): Logger {
   return createLogger({ handler });
@@ -17,8 +19,9 @@ export function dynamoFromEnvironment() {
   return dynamoClient({ endpoint: process.env[ENV.dynamodbEndpoint] });
 }
 
+/** The @connections post path (core/connections.ts), signed with the function role's credentials. */
 export function managementFromEnvironment() {
-  return managementClient(requireEnv(ENV.managementEndpoint));
+  return createConnectionsApi(requireEnv(ENV.managementEndpoint));
 }
 
 /** Fan-out dependencies; with QUEUE_URL set, big rooms and failures go back through the queue. */
@@ -40,7 +43,7 @@ export function fanoutFromEnvironment(log: Logger): FanoutDeps {
  * another try, as are 429, 5xx and network errors. ParameterNotFound or AccessDenied are not.
  */
 function isSecretReadRetryable(err: unknown): boolean {
-  return /Throttl|TooManyRequests|RequestLimitExceeded/.test((err as Error)?.name ?? "") || isRetryable(err);
+  return /Throttl|TooManyRequests|RequestLimitExceeded/.test((err as Error)?.name ?? "") || isRetryable((err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode ?? 0);
 }
 
 /** How long and how often a container keeps trying to read its secret. */

@@ -5,7 +5,8 @@
  */
 import { parentPort, workerData } from "worker_threads";
 import type { SQSEvent } from "aws-lambda";
-import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { dynamoClient, sqsClient, type ClientOptions } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
 import { createLogger, type LogLevel } from "../core/log";
 import { chunkEnqueuer } from "../core/queue";
@@ -18,8 +19,8 @@ export interface DeliverWorkerConfig {
   queueUrl: string;
   connectionsTable: string;
   largeRoomChunkSize?: number;
-  /** The hub's dev credentials, which its @connections API verifies. */
-  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** What @connections posts are signed with (the hub's dev credentials); default as core/aws.ts. */
+  credentials?: ClientOptions["credentials"];
   /** A module exporting `(deps, config) => handler`, replacing the hub's deliver handler (benchmarks). */
   deliverModule?: { path: string; exportName: string };
 }
@@ -32,7 +33,7 @@ const port = parentPort!;
 const log = createLogger({ handler: "deliver" }, (line, level) => port.postMessage({ log: line, level } satisfies WorkerReply), "debug");
 const deps: FanoutDeps = {
   db: dynamoClient({ endpoint: config.dynamodbEndpoint }),
-  management: managementClient(config.managementEndpoint, { credentials: config.credentials }),
+  management: createConnectionsApi(config.managementEndpoint, { credentials: config.credentials }),
   connectionsTable: config.connectionsTable,
   log,
   chunkSize: config.largeRoomChunkSize ?? DEFAULT_CHUNK_SIZE,

@@ -3,7 +3,8 @@
  * Lambdas use, with clients pointed at dynalite, fauxqs and the local @connections API.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { dynamoClient, sqsClient, type ClientOptions } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
 import type { Logger } from "../core/log";
 import { chunkEnqueuer } from "../core/queue";
@@ -22,10 +23,10 @@ export interface LocalHandlerConfig {
   connectionsTable: string;
   authTable: string;
   jwtSecret: string;
-  /** The hub's dev credentials, which its @connections API verifies. */
-  credentials: { accessKeyId: string; secretAccessKey: string };
   allowClientMessages: boolean;
   largeRoomChunkSize?: number;
+  /** What the handlers sign @connections posts with (the hub's dev credentials); default as core/aws.ts. */
+  credentials?: ClientOptions["credentials"];
   log: Logger;
   /** Replaces the deliver handler (benchmarks run the seed's algorithm through the same hub). */
   deliverFactory?: (deps: FanoutDeps) => DeliverHandler;
@@ -33,7 +34,7 @@ export interface LocalHandlerConfig {
 
 export function createLocalHandlers(config: LocalHandlerConfig) {
   const db: DynamoDBClient = dynamoClient({ endpoint: config.dynamodbEndpoint });
-  const management = managementClient(config.managementEndpoint, { credentials: config.credentials });
+  const management = createConnectionsApi(config.managementEndpoint, { credentials: config.credentials });
   const fanout = (handler: string): FanoutDeps => ({
     db,
     management,

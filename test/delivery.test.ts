@@ -1,7 +1,8 @@
 /** Fan-out and the SQS consumer against dynalite, fauxqs and a fault-injecting @connections API. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { managementClient as managementClientFor, sqsClient } from "../core/aws";
+import { sqsClient } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_RETRY, type FanoutDeps } from "../core/fanout";
 import { chunkEnqueuer } from "../core/queue";
 import { getConnection } from "../core/tables";
@@ -22,7 +23,7 @@ const logs = capturingLogger();
 function fanoutDeps(overrides: Partial<FanoutDeps> = {}): FanoutDeps {
   return {
     db: dynamo.client,
-    management: managementClientFor(management.endpoint),
+    management: createConnectionsApi(management.endpoint),
     connectionsTable: dynamo.connectionsTable,
     log: logs.log,
     retry: { ...DEFAULT_RETRY, baseDelayMs: 1, maxDelayMs: 5 },

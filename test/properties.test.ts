@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { managementClient } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { parseClientMessage, parseQueueBody } from "../core/messages";
 import { verifyConnectToken } from "../core/tokens";
 import { createAuthorizerHandler } from "../handlers/authorizer";
@@ -91,7 +91,7 @@ describe("handlers under arbitrary input", () => {
   afterAll(async () => {
     await Promise.all([management?.stop(), dynamo?.stop()]);
   });
-  const deps = () => ({ db: dynamo.client, management: managementClient(management.endpoint), connectionsTable: dynamo.connectionsTable, log });
+  const deps = () => ({ db: dynamo.client, management: createConnectionsApi(management.endpoint), connectionsTable: dynamo.connectionsTable, log });
 
   it("deliver: in any batch, each good record is delivered exactly once and each bad one reported, never a thrown batch", async () => {
     const deliver = createDeliverHandler(deps());

@@ -13,6 +13,7 @@ import { WebSocket } from "ws";
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { MAX_QUEUE_BODY_BYTES, normalizeId, parseQueueBody, type Notification } from "../core/messages";
 import { batchesOf, chunkBodies, SQS_BATCH_BYTES } from "../core/queue";
 import { getConnection, roomPages } from "../core/tables";
@@ -61,7 +62,7 @@ describe("handlers", () => {
   afterAll(async () => {
     await Promise.all([management?.stop(), dynamo?.stop()]);
   });
-  const fanout = () => ({ db: dynamo.client, management: managementClient(management.endpoint), connectionsTable: dynamo.connectionsTable, log: logs.log });
+  const fanout = () => ({ db: dynamo.client, management: createConnectionsApi(management.endpoint), connectionsTable: dynamo.connectionsTable, log: logs.log });
 
   it("deliver: a record with deeply nested data fails alone, logged; the good records of the batch are delivered once", async () => {
     await seedConnections(dynamo.client, dynamo.connectionsTable, [{ connectionId: "deep-1", roomId: "deep", userId: "u" }]);

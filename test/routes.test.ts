@@ -1,6 +1,6 @@
 /** The WebSocket route handlers: $connect, $disconnect, sendMessage and $default. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { managementClient } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
 import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
 import { getAuthRow, getConnection } from "../core/tables";
 import { createConnectHandler } from "../handlers/connect";
@@ -57,7 +57,7 @@ describe("$connect and $disconnect", () => {
 });
 
 describe("sendMessage and $default", () => {
-  const deps = () => ({ db: dynamo.client, management: managementClient(management.endpoint), connectionsTable: dynamo.connectionsTable, log });
+  const deps = () => ({ db: dynamo.client, management: createConnectionsApi(management.endpoint), connectionsTable: dynamo.connectionsTable, log });
 
   it("broadcasts data to the sender's room with the sender as user_id", async () => {
     await seedConnections(dynamo.client, dynamo.connectionsTable, [
@@ -99,7 +99,7 @@ describe("sendMessage and $default", () => {
 
   it("$default tells the sender the action is unknown", async () => {
     management.received.clear();
-    const fallback = createDefaultHandler({ management: managementClient(management.endpoint), log, clientMessagesAllowed: true });
+    const fallback = createDefaultHandler({ management: createConnectionsApi(management.endpoint), log, clientMessagesAllowed: true });
     await fallback(routeEvent("$default", "s2", { body: JSON.stringify({ action: "dance" }) }));
     expect([...management.received.keys()]).toEqual(["s2"]);
     expect(JSON.parse(management.received.get("s2")![0]).data).toMatchObject({ type: "hub.error", data: { code: "unknown_action" } });

@@ -1,0 +1,304 @@
+/**
+ * Posting to connections: everything between "this frame goes to that connection" and the
+ * @connections API. Fan-out (deliver, sendMessage) and error replies post only through here.
+ *
+ * API Gateway has no broadcast, so each recipient is one signed HTTPS request and the
+ * deliver Lambda's cost is its CPU per post. The SDK client spends most of a post in its
+ * middleware stack; this path keeps only what a post needs:
+ * - the SDK's own SigV4 signer (`@smithy/signature-v4`, no hand-written signing) with a
+ *   node:crypto hash; the signing key is derived once a day and cached by the signer;
+ * - the payload hash computed once per notification and handed to the signer as
+ *   `x-amz-content-sha256` (the header the SDK client signs as well), so a room of 1,000
+ *   hashes a 100 KB frame once, not 1,000 times;
+ * - keep-alive sockets, capped per endpoint;
+ * - a timeout that really aborts: the request's socket is destroyed. Requests in flight are
+ *   capped at the socket count, so a post never waits in the agent's queue behind a slow one
+ *   and its timer measures only its own request.
+ *
+ * Retries: 410 Gone deletes the connection's row; 429, 5xx and timeouts/broken sockets are
+ * retried with full jitter; what still fails is returned for the caller to requeue.
+ */
+import * as crypto from "crypto";
+import * as http from "http";
+import * as https from "https";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { defaultProvider } from "@aws-sdk/credential-provider-node";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
+import { describeError, type Logger } from "./log";
+import { deleteConnection } from "./tables";
+
+/**
+ * The @smithy/types Checksum the signer asks for, over node:crypto. HMACs keyed by a string
+ * are memoized: in SigV4 only the steps that depend on the credentials alone use a string key
+ * (the signer recomputes one of them, its cache key, on every request), so each is computed
+ * once per credentials instead of once per post.
+ */
+function sha256Class() {
+  // Created per post path at run time (not at module level): Pulumi serializes module-level
+  // values into the Lambda's code, and a cache has no business there.
+  const memo = new Map<string, Uint8Array>();
+  return class Sha256 {
+    private hash: crypto.Hash | crypto.Hmac | undefined;
+    private memoKey: string | undefined;
+    constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {}
+    private current(): crypto.Hash | crypto.Hmac {
+      const secret = this.secret;
+      if (!this.hash) {
+        if (secret === undefined) this.hash = crypto.createHash("sha256");
+        else if (typeof secret === "string") this.hash = crypto.createHmac("sha256", secret);
+        else this.hash = crypto.createHmac("sha256", ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret));
+      }
+      return this.hash;
+    }
+    update(data: Uint8Array): void {
+      if (typeof this.secret === "string" && this.memoKey === undefined && !this.hash) {
+        this.memoKey = `${this.secret}\u0000${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")}`;
+        if (memo.has(this.memoKey)) return;
+      } else if (this.memoKey !== undefined) {
+        this.memoKey = undefined; // more than one update: not a memoizable call
+        throw new Error("Sha256: a keyed hash takes a single update");
+      }
+      this.current().update(data);
+    }
+    digest(): Promise<Uint8Array> {
+      const key = this.memoKey;
+      if (key !== undefined) {
+        let value = memo.get(key);
+        if (!value) {
+          value = new Uint8Array(this.current().digest());
+          if (memo.size >= 64) memo.clear(); // rotated credentials: start over
+          memo.set(key, value);
+        }
+        return Promise.resolve(value);
+      }
+      return Promise.resolve(this.current().digest());
+    }
+    reset(): void {
+      this.hash = undefined;
+      this.memoKey = undefined;
+    }
+  };
+}
+
+/** A frame ready to post to any number of connections: its bytes and their hash, computed once. */
+export interface PreparedFrame {
+  readonly body: Buffer;
+  /** The same bytes as text when prepared from text: node sends headers and a string body in one write. */
+  readonly text?: string;
+  readonly sha256: string;
+  readonly contentLength: string;
+}
+
+/** What one POST got: `status` 0 means no response at all (timeout, refused, reset). */
+export interface PostResponse {
+  status: number;
+  /** API Gateway's x-amzn-errortype, or the network error's code. */
+  errorType?: string;
+}
+
+/** The signed request for one post: what goes on the wire. */
+export interface SignedPost {
+  method: "POST";
+  path: string;
+  headers: Record<string, string>;
+}
+
+export interface ConnectionsApi {
+  readonly endpoint: string;
+  prepare(frame: string | Uint8Array): PreparedFrame;
+  sign(connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost>;
+  post(connectionId: string, frame: PreparedFrame): Promise<PostResponse>;
+  /** Closes the keep-alive sockets. */
+  destroy(): void;
+}
+
+export interface ConnectionsApiOptions extends ClientOptions {
+  /** Cut (destroy) a request that has no complete response this long after it started. */
+  timeoutMs?: number;
+  maxSockets?: number;
+}
+
+/** The SDK's path encoding (encodeURIComponent plus !'()*), so the canonical request matches its. */
+function encodePathSegment(segment: string): string {
+  const encoded = encodeURIComponent(segment);
+  return /[!'()*]/.test(encoded) ? encoded.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : encoded;
+}
+
+/**
+ * A post path for one @connections endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`
+ * or the local hub's). Credentials: `options.credentials`, else the SDK's default chain (on
+ * Lambda the role's env credentials, session token included), memoized and refreshed by it
+ * before they expire.
+ */
+export function createConnectionsApi(endpoint: string, options: ConnectionsApiOptions = {}): ConnectionsApi {
+  const url = new URL(endpoint);
+  const secure = url.protocol === "https:";
+  if (!secure && url.protocol !== "http:") throw new Error(`management endpoint must be http(s)://, got "${endpoint}"`);
+  const basePath = url.pathname.replace(/\/+$/, "");
+  // What the SDK signs as host: the hostname, plus the port when it is not the default.
+  const hostHeader = url.host;
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
+  const timeoutMs = options.timeoutMs ?? MANAGEMENT_TIMEOUT_MS;
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? MANAGEMENT_MAX_SOCKETS };
+  const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const request = secure ? https.request : http.request;
+  const fixed = explicitCredentials({ ...options, endpoint });
+  const credentials: () => Promise<Credentials> = fixed ? () => Promise.resolve(fixed) : defaultProvider();
+  const signer = new SignatureV4({ credentials, region: regionFor(options), service: "execute-api", sha256: sha256Class() });
+
+  const sign = async (connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost> => {
+    const path = `${basePath}/@connections/${encodePathSegment(connectionId)}`;
+    const signed = await signer.sign(
+      {
+        method: "POST",
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port,
+        path,
+        query: {},
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-length": frame.contentLength,
+          host: hostHeader,
+          "x-amz-content-sha256": frame.sha256,
+        },
+        body: frame.body,
+      },
+      signingDate ? { signingDate } : undefined,
+    );
+    return { method: "POST", path, headers: signed.headers };
+  };
+
+  // Requests in flight are capped at the socket count here, for every caller of this api
+  // together: nothing waits in the agent's queue, so the timeout below counts from the
+  // request's start and measures only the wire.
+  let free = agentOptions.maxSockets;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+
+  const send = (signed: SignedPost, frame: PreparedFrame): Promise<PostResponse> =>
+    new Promise((resolve) => {
+      // Declared before use: Pulumi's closure serializer cannot see later declarations.
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const settle = (response: PostResponse) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(response);
+      };
+      // Headers as a flat list: node writes them as given, without per-header bookkeeping.
+      const headers: string[] = [];
+      for (const name in signed.headers) headers.push(name, signed.headers[name]);
+      const req = request({ agent, hostname, port, method: "POST", path: signed.path, headers: headers as unknown as http.OutgoingHttpHeaders }, (res) => {
+        const status = res.statusCode ?? 0;
+        // Headers are parsed lazily: only a failure needs them.
+        const errorType = status >= 300 ? res.headers["x-amzn-errortype"] : undefined;
+        // Drain the (tiny) body so the socket goes back to the pool.
+        res.resume();
+        res.once("end", () => settle(typeof errorType === "string" ? { status, errorType: errorType.split(":")[0] } : { status }));
+        res.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
+      });
+      timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
+      req.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
+      req.end(frame.text ?? frame.body);
+    });
+
+  const post = async (connectionId: string, frame: PreparedFrame): Promise<PostResponse> => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await send(await sign(connectionId, frame), frame);
+    } finally {
+      release();
+    }
+  };
+
+  return {
+    endpoint,
+    prepare(frame) {
+      const body = typeof frame === "string" ? Buffer.from(frame, "utf8") : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+      const text = typeof frame === "string" ? frame : undefined;
+      return { body, text, sha256: crypto.createHash("sha256").update(body).digest("hex"), contentLength: String(body.length) };
+    },
+    sign,
+    post,
+    destroy: () => agent.destroy(),
+  };
+}
+
+export interface RetryPolicy {
+  /** Attempts per connection, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 };
+
+/** What posting with retries needs. */
+export interface PostDeps {
+  management: ConnectionsApi;
+  db: DynamoDBClient;
+  connectionsTable: string;
+  log: Logger;
+  retry?: RetryPolicy;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type PostOutcome = "delivered" | "gone" | "failed";
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** An SDK error (single calls through the SDK client) saying the connection is gone. */
+export function isGone(err: unknown): boolean {
+  return (err as Error)?.name === "GoneException" || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 410;
+}
+
+/** Throttles, server errors and no response at all are worth another try; 4xx other than 429 are not. */
+export function isRetryable(status: number): boolean {
+  return status === 0 || status === 429 || status >= 500;
+}
+
+/** Full jitter: spreads retries of a big room so they don't hit the API in lockstep. */
+export function backoffDelay(attempt: number, policy: RetryPolicy): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return Math.floor(Math.random() * ceiling);
+}
+
+/** Posts one frame to one connection, retrying what is worth retrying. */
+export async function postWithRetries(deps: PostDeps, connectionId: string, frame: PreparedFrame): Promise<PostOutcome> {
+  const policy = deps.retry ?? DEFAULT_RETRY;
+  for (let attempt = 0; ; attempt++) {
+    let response: PostResponse;
+    try {
+      response = await deps.management.post(connectionId, frame);
+    } catch (err) {
+      // Signing failed (no credentials): no post can succeed; say so once per connection.
+      deps.log.warn("post to connection failed", { connection_id: connectionId, attempts: attempt + 1, ...describeError(err) });
+      return "failed";
+    }
+    const { status } = response;
+    if (status >= 200 && status < 300) return "delivered";
+    if (status === 410) {
+      try {
+        await deleteConnection(deps.db, deps.connectionsTable, connectionId);
+      } catch (deleteErr) {
+        // The row expires by TTL anyway; the next message will try again.
+        deps.log.warn("stale connection row not deleted", { connection_id: connectionId, ...describeError(deleteErr) });
+      }
+      return "gone";
+    }
+    if (!isRetryable(status) || attempt + 1 >= policy.attempts) {
+      deps.log.warn("post to connection failed", { connection_id: connectionId, attempts: attempt + 1, http_status: status || undefined, error: response.errorType });
+      return "failed";
+    }
+    await (deps.sleep ?? defaultSleep)(backoffDelay(attempt, policy));
+  }
+}
