@@ -12,6 +12,7 @@
 import { MANAGEMENT_MAX_SOCKETS } from "./aws";
 import { postWithRetries, type PostDeps } from "./connections";
 import { frameFor, serializeFrame, type Notification } from "./messages";
+import type { StreamSettings } from "./streams";
 import { roomPages } from "./tables";
 
 export { DEFAULT_RETRY, isGone, type RetryPolicy } from "./connections";
@@ -26,11 +27,13 @@ export const DEFAULT_POST_CONCURRENCY = MANAGEMENT_MAX_SOCKETS;
 export const DEFAULT_CHUNK_SIZE = 1_000;
 
 export interface FanoutDeps extends PostDeps {
+  /** Room streams (core/streams.ts): frames are stored here before they are sent. Unset = streams off. */
+  streams?: StreamSettings;
   concurrency?: number;
   /** Connections one invocation posts to before it splits the room (0 = never split). */
   chunkSize?: number;
-  /** Puts chunks of a room back on the queue; without it, rooms are never split. */
-  enqueueChunks?: (notification: Notification, chunks: string[][]) => Promise<void>;
+  /** Puts chunks of a room back on the queue with the frame to post; without it, rooms are never split. */
+  enqueueChunks?: (notification: Notification, chunks: string[][], frame: string) => Promise<void>;
 }
 
 export interface FanoutResult {
@@ -95,10 +98,13 @@ export function mapWithConcurrency<T, R>(items: readonly T[], limit: number, wor
   });
 }
 
-/** Posts a notification to a known list of connections (a chunk, or a retry of failures). */
-export async function postToConnections(deps: FanoutDeps, notification: Notification, connectionIds: readonly string[]): Promise<FanoutResult> {
+/**
+ * Posts a notification to a known list of connections (a chunk, or a retry of failures).
+ * `frameText` is the exact text to post (the stored stream frame); default: the frame without seq.
+ */
+export async function postToConnections(deps: FanoutDeps, notification: Notification, connectionIds: readonly string[], frameText?: string): Promise<FanoutResult> {
   // Serialized and hashed once for the whole list; only the signature differs per connection.
-  const frame = deps.management.prepare(serializeFrame(frameFor(notification)));
+  const frame = deps.management.prepare(frameText ?? serializeFrame(frameFor(notification)));
   const outcomes = await mapWithConcurrency(connectionIds, deps.concurrency ?? DEFAULT_POST_CONCURRENCY, (id) => postWithRetries(deps, id, frame));
   const result: FanoutResult = { delivered: 0, gone: 0, failed: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
   outcomes.forEach((outcome, i) => {
@@ -118,8 +124,9 @@ function addInto(total: FanoutResult, part: FanoutResult): void {
   total.capacityUnits += part.capacityUnits;
 }
 
-/** Delivers a notification to its whole room. */
-export async function fanOutToRoom(deps: FanoutDeps, notification: Notification): Promise<FanoutResult> {
+/** Delivers a notification to its whole room, posting `frameText` (default: the frame without seq). */
+export async function fanOutToRoom(deps: FanoutDeps, notification: Notification, frameText?: string): Promise<FanoutResult> {
+  const text = frameText ?? serializeFrame(frameFor(notification));
   const total: FanoutResult = { delivered: 0, gone: 0, failed: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
   const chunkSize = deps.enqueueChunks ? (deps.chunkSize ?? DEFAULT_CHUNK_SIZE) : 0;
   const mine: string[] = [];
@@ -133,16 +140,16 @@ export async function fanOutToRoom(deps: FanoutDeps, notification: Notification)
     }
     // Without chunking, post each page's worth while later pages are still to be read.
     if (chunkSize === 0 && mine.length >= (deps.concurrency ?? DEFAULT_POST_CONCURRENCY) * 4) {
-      addInto(total, await postToConnections(deps, notification, mine.splice(0)));
+      addInto(total, await postToConnections(deps, notification, mine.splice(0), text));
     }
   }
   if (overflow.length > 0 && deps.enqueueChunks) {
     // Hand the rest of the room off first, so the other invocations start while this one posts.
     const chunks: string[][] = [];
     for (let i = 0; i < overflow.length; i += chunkSize) chunks.push(overflow.slice(i, i + chunkSize));
-    await deps.enqueueChunks(notification, chunks);
+    await deps.enqueueChunks(notification, chunks, text);
     total.handedOff += overflow.length;
   }
-  addInto(total, await postToConnections(deps, notification, mine));
+  addInto(total, await postToConnections(deps, notification, mine, text));
   return total;
 }

@@ -23,6 +23,8 @@ export interface HubFrame {
   room_id: string;
   user_id: string | null;
   origin: FrameOrigin;
+  /** Position in the room's stream (CONTRACT section 9); absent when streams are off. */
+  seq?: number;
   data: unknown;
 }
 
@@ -41,20 +43,6 @@ export interface PublishBody {
   data: unknown;
 }
 
-/**
- * A slice of one big room, put back on the queue by a deliver invocation so that several
- * invocations post to the room in parallel. `id` is the original message's id.
- */
-export interface ChunkBody {
-  kind: "chunk";
-  id: string;
-  room_id: string;
-  user_id: string | null;
-  origin: FrameOrigin;
-  data: unknown;
-  connection_ids: string[];
-}
-
 /** A notification ready for fan-out, whatever its source. */
 export interface Notification {
   id: string;
@@ -66,15 +54,12 @@ export interface Notification {
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
 
-const fail = (code: string, reason: string): { ok: false; code: string; reason: string } => ({ ok: false, code, reason });
+export const fail = (code: string, reason: string): { ok: false; code: string; reason: string } => ({ ok: false, code, reason });
 
 export function byteLength(text: string): number {
   return Buffer.byteLength(text, "utf8");
 }
 
-/** Connection ids a chunk may carry: a chunk is at most a few thousand connections. */
-export const MAX_CHUNK_CONNECTIONS = 10_000;
-const MAX_CONNECTION_ID_LENGTH = 128;
 
 /**
  * Room ids may be numbers, as in the seed; keys are strings, so "42" and 42 are one room.
@@ -96,7 +81,7 @@ export function normalizeId(value: unknown, field: string): Parsed<string> {
   return { ok: true, value };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -105,8 +90,10 @@ export function serializeFrame(frame: HubFrame | ErrorFrame): string {
   return JSON.stringify(frame);
 }
 
-export function frameFor(notification: Notification): HubFrame {
-  return { id: notification.id, room_id: notification.roomId, user_id: notification.userId, origin: notification.origin, data: notification.data };
+/** The frame of a notification; with `seq` when it was stored in its room's stream. */
+export function frameFor(notification: Notification, seq?: number): HubFrame {
+  const { id, roomId, userId, origin, data } = notification;
+  return seq === undefined ? { id, room_id: roomId, user_id: userId, origin, data } : { id, room_id: roomId, user_id: userId, origin, seq, data };
 }
 
 /**
@@ -124,23 +111,24 @@ export function trySerializeFrame(frame: HubFrame): Parsed<string> {
   }
 }
 
+/** What `"seq":N,` adds to a frame at most. */
+const SEQ_FIELD_BYTES = byteLength(`"seq":${Number.MAX_SAFE_INTEGER},`);
+
 /** Checks that a notification's frame serializes and fits in one WebSocket message. */
 export function checkFrameSize(notification: Notification): Parsed<string> {
   const serialized = trySerializeFrame(frameFor(notification));
   if (!serialized.ok) return serialized;
   const text = serialized.value;
-  const size = byteLength(text);
+  // Room for the `seq` a stored frame gains (core/streams.ts), so what passes here delivers.
+  const size = byteLength(text) + SEQ_FIELD_BYTES;
   if (size > MAX_MESSAGE_BYTES) {
     return fail("message_too_large", `the notification is ${size} bytes as a frame; the limit is ${MAX_MESSAGE_BYTES}`);
   }
   return { ok: true, value: text };
 }
 
-/**
- * Validates a publish body as it arrives from the queue. `messageId` becomes the frame id,
- * so a redelivered SQS message keeps its id and clients can drop the duplicate.
- */
-export function parseQueueBody(text: string, messageId: string): Parsed<{ notification: Notification; connectionIds?: string[] }> {
+/** A queue body as a JSON object, within SQS's size; chunks and publish bodies both start here. */
+export function parseQueueJson(text: string): Parsed<Record<string, unknown>> {
   if (typeof text !== "string") return fail("invalid_body", "the body must be text");
   if (byteLength(text) > MAX_QUEUE_BODY_BYTES) {
     return fail("message_too_large", `the body is ${byteLength(text)} bytes; queue bodies are limited to ${MAX_QUEUE_BODY_BYTES}`);
@@ -152,9 +140,15 @@ export function parseQueueBody(text: string, messageId: string): Parsed<{ notifi
     return fail("invalid_json", "the body is not JSON");
   }
   if (!isPlainObject(body)) return fail("invalid_body", "the body must be a JSON object");
+  return { ok: true, value: body };
+}
 
-  if (body.kind === "chunk") return parseChunk(body);
-
+/**
+ * Validates a publish body (the seed's `{room_id, user_id, data}`). `messageId` becomes the
+ * frame id, so a redelivered SQS message keeps its id: clients drop the duplicate and the
+ * room's stream stores it once.
+ */
+export function parsePublishBody(body: Record<string, unknown>, messageId: string): Parsed<Notification> {
   if (body.room_id === undefined || body.room_id === null) return fail("missing_room_id", "room_id is required");
   const room = normalizeId(body.room_id, "room_id");
   if (!room.ok) return room;
@@ -168,40 +162,7 @@ export function parseQueueBody(text: string, messageId: string): Parsed<{ notifi
   const notification: Notification = { id: messageId, roomId: room.value, userId, origin: "app", data: body.data };
   const size = checkFrameSize(notification);
   if (!size.ok) return size;
-  return { ok: true, value: { notification } };
-}
-
-/**
- * A chunk is written by a deliver or sendMessage invocation, but anyone who may send to the
- * queue can forge one: it gets every check a publish body gets, plus its own fields.
- */
-function parseChunk(body: Record<string, unknown>): Parsed<{ notification: Notification; connectionIds: string[] }> {
-  const room = normalizeId(body.room_id, "room_id");
-  if (!room.ok) return room;
-  if (typeof body.id !== "string" || body.id.length === 0 || body.id.length > MAX_ID_LENGTH) {
-    return fail("invalid_chunk", `a chunk needs the original message id (1 to ${MAX_ID_LENGTH} characters)`);
-  }
-  let userId: string | null = null;
-  if (body.user_id !== undefined && body.user_id !== null) {
-    const user = normalizeId(body.user_id, "user_id");
-    if (!user.ok) return user;
-    userId = user.value;
-  }
-  // Chunks queued by a version without origins (in flight during an upgrade) were the app's or unlabelled.
-  const origin = body.origin ?? "app";
-  if (origin !== "app" && origin !== "client") return fail("invalid_chunk", 'a chunk\'s origin must be "app" or "client"');
-  const ids = body.connection_ids;
-  if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_CHUNK_CONNECTIONS) {
-    return fail("invalid_chunk", `connection_ids must be an array of 1 to ${MAX_CHUNK_CONNECTIONS} ids`);
-  }
-  if (ids.some((id) => typeof id !== "string" || id.length === 0 || id.length > MAX_CONNECTION_ID_LENGTH)) {
-    return fail("invalid_chunk", `each of connection_ids must be a string of 1 to ${MAX_CONNECTION_ID_LENGTH} characters`);
-  }
-  if (!("data" in body) || body.data === undefined) return fail("missing_data", "data is required (any JSON value)");
-  const notification: Notification = { id: body.id, roomId: room.value, userId, origin, data: body.data };
-  const size = checkFrameSize(notification);
-  if (!size.ok) return size;
-  return { ok: true, value: { notification, connectionIds: ids as string[] } };
+  return { ok: true, value: notification };
 }
 
 /** Builds the body an app publishes; throws a clear error before anything is sent. */

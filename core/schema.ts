@@ -50,6 +50,26 @@ export const authTable = {
   globalIndexes: [],
 } as const satisfies TableSchema;
 
+/**
+ * Room streams (CONTRACT section 9): one partition per stream (a room id, or `user:{id}`),
+ * sorted by `seq`. A frame item holds the exact frame text clients got (`frame`), its
+ * `message_id` and `expires_at`. The same table holds each message's claim under a key no
+ * stream id can take (see core/streams.ts), so exactly-once needs no second table.
+ */
+export const streamsTable = {
+  hashKey: "stream_id",
+  rangeKey: "seq",
+  attributes: [
+    { name: "stream_id", type: "S" },
+    { name: "seq", type: "N" },
+  ],
+  ttlAttribute: "expires_at",
+  globalIndexes: [],
+} as const satisfies TableSchema;
+
+/** Default `history.retentionHours`; 0 turns streams off. */
+export const DEFAULT_RETENTION_HOURS = 24;
+
 export const ROOM_INDEX_NAME = connectionsTable.globalIndexes[0].name;
 
 /** API Gateway closes every WebSocket after 2 h; rows outlive that by a margin, then TTL sweeps them. */

@@ -8,7 +8,8 @@
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
 import { describeError } from "../core/log";
-import { parseQueueBody } from "../core/messages";
+import { parseQueueBody } from "../core/chunks";
+import { frameToSend, StreamBusyError } from "../core/streams";
 import { fanoutFromEnvironment, loggerFor } from "./environment";
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
@@ -27,10 +28,21 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
     const { notification, connectionIds } = parsed.value;
     const isChunk = connectionIds !== undefined;
     let result: FanoutResult;
+    // Store before send: a chunk carries the stored frame; a publish is appended to its
+    // room's stream first (a redelivery gets its first seq and bytes back, never a new one).
+    let frame = parsed.value.frame;
+    let seq: number | undefined;
+    let duplicate = false;
     try {
-      result = isChunk ? await postToConnections(deps, notification, connectionIds) : await fanOutToRoom(deps, notification);
+      if (frame === undefined) ({ frame, seq, duplicate } = await frameToSend(deps.db, deps.streams, notification));
+      result = isChunk ? await postToConnections(deps, notification, connectionIds, frame) : await fanOutToRoom(deps, notification, frame);
     } catch (err) {
-      deps.log.error("delivery failed", { ...fields, room_id: notification.roomId, ...describeError(err) });
+      const busy = err instanceof StreamBusyError;
+      deps.log[busy ? "warn" : "error"](busy ? "message being stored by another invocation; retried later" : "delivery failed", {
+        ...fields,
+        room_id: notification.roomId,
+        ...describeError(err),
+      });
       return false;
     }
     const summary = {
@@ -38,6 +50,8 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
       id: notification.id,
       room_id: notification.roomId,
       chunk: isChunk,
+      seq,
+      redelivered: duplicate || undefined,
       delivered: result.delivered,
       gone: result.gone,
       failed: result.failed.length,
@@ -52,7 +66,7 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
     if (!isChunk && deps.enqueueChunks) {
       // Retry only the connections that failed, once more through the queue and its redrive policy.
       try {
-        await deps.enqueueChunks(notification, [result.failed]);
+        await deps.enqueueChunks(notification, [result.failed], frame);
         deps.log.warn("delivered; failed connections requeued", summary);
         return true;
       } catch (err) {

@@ -6,7 +6,7 @@ import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
 import { createLogger, type Logger } from "../core/log";
-import { chunkEnqueuer } from "../core/queue";
+import { chunkEnqueuer } from "../core/chunks";
 import type { FanoutDeps } from "../core/fanout";
 import { backoffDelay, isRetryable, type RetryPolicy } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY } from "../core/fanout";

@@ -9,6 +9,7 @@ import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
 import { describeError } from "../core/log";
 import { checkFrameSize, parseClientMessage, type Notification } from "../core/messages";
 import { sendErrorFrame } from "../core/reply";
+import { frameToSend } from "../core/streams";
 import { getConnection } from "../core/tables";
 import { fanoutFromEnvironment, loggerFor } from "./environment";
 
@@ -44,15 +45,18 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
     if (!size.ok) return reject(size.code, size.reason);
 
     try {
-      const result = await fanOutToRoom(deps, notification);
+      // Stored in the room's stream (origin "client") before anyone gets it, like the app's frames.
+      const { frame, seq } = await frameToSend(deps.db, deps.streams, notification);
+      const result = await fanOutToRoom(deps, notification, frame);
       if (result.failed.length > 0) {
         if (!deps.enqueueChunks) return reject("delivery_incomplete", `${result.failed.length} connection(s) did not receive the message`);
-        await deps.enqueueChunks(notification, [result.failed]);
+        await deps.enqueueChunks(notification, [result.failed], frame);
       }
       deps.log.info("client message delivered", {
         connection_id: connectionId,
         room_id: roomId,
         message_id: notification.id,
+        seq,
         delivered: result.delivered,
         gone: result.gone,
         retried_via_queue: result.failed.length,

@@ -9,7 +9,7 @@ import { dynamoClient, sqsClient, type ClientOptions } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
 import { createLogger, type LogLevel } from "../core/log";
-import { chunkEnqueuer } from "../core/queue";
+import { chunkEnqueuer } from "../core/chunks";
 import { createDeliverHandler, type DeliverHandler } from "../handlers/deliver";
 
 export interface DeliverWorkerConfig {

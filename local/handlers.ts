@@ -7,7 +7,7 @@ import { dynamoClient, sqsClient, type ClientOptions } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
 import type { Logger } from "../core/log";
-import { chunkEnqueuer } from "../core/queue";
+import { chunkEnqueuer } from "../core/chunks";
 import { createAuthorizerHandler } from "../handlers/authorizer";
 import { createConnectHandler } from "../handlers/connect";
 import { createDefaultHandler } from "../handlers/default";

@@ -4,7 +4,7 @@ import { ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_RETRY, type FanoutDeps } from "../core/fanout";
-import { chunkEnqueuer } from "../core/queue";
+import { chunkEnqueuer } from "../core/chunks";
 import { getConnection } from "../core/tables";
 import { createDeliverHandler } from "../handlers/deliver";
 import { createNotifier } from "../server";

@@ -8,7 +8,8 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectionsApi } from "../core/connections";
-import { parseClientMessage, parseQueueBody } from "../core/messages";
+import { parseClientMessage } from "../core/messages";
+import { parseQueueBody } from "../core/chunks";
 import { verifyConnectToken } from "../core/tokens";
 import { createAuthorizerHandler } from "../handlers/authorizer";
 import { createDeliverHandler } from "../handlers/deliver";

@@ -14,8 +14,9 @@ import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk
 import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
-import { MAX_QUEUE_BODY_BYTES, normalizeId, parseQueueBody, type Notification } from "../core/messages";
-import { batchesOf, chunkBodies, SQS_BATCH_BYTES } from "../core/queue";
+import { MAX_QUEUE_BODY_BYTES, normalizeId, type Notification } from "../core/messages";
+import { batchesOf, SQS_BATCH_BYTES } from "../core/queue";
+import { chunkBodies, parseQueueBody } from "../core/chunks";
 import { getConnection, roomPages } from "../core/tables";
 import { verifyConnectToken } from "../core/tokens";
 import { createAuthorizerHandler } from "../handlers/authorizer";
@@ -158,7 +159,7 @@ describe("handlers", () => {
   it("chunks: every body fits SQS's 256 KiB, every batch its 1 MiB and 10 entries", () => {
     const notification: Notification = { id: "m", roomId: "r", userId: null, origin: "app", data: "x".repeat(127 * 1024) };
     const ids = Array.from({ length: 20_000 }, (_, i) => `conn-${String(i).padStart(10, "0")}`);
-    const bodies = chunkBodies(notification, [ids.slice(0, 1000), ids.slice(1000, 20_000), ids.slice(0, 1)]);
+    const bodies = chunkBodies(notification, JSON.stringify({ id: "m", room_id: "r", user_id: null, origin: "app", data: notification.data }), [ids.slice(0, 1000), ids.slice(1000, 20_000), ids.slice(0, 1)]);
     expect(bodies.every((b) => Buffer.byteLength(b) <= MAX_QUEUE_BODY_BYTES)).toBe(true);
     const carried = bodies.flatMap((b) => (JSON.parse(b) as { connection_ids: string[] }).connection_ids);
     expect(carried).toEqual([...ids, ids[0]]);
