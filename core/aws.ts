@@ -85,6 +85,9 @@ export const ENV = {
   ssmEndpoint: "SSM_ENDPOINT",
   largeRoomChunkSize: "LARGE_ROOM_CHUNK_SIZE",
   postConcurrency: "POST_CONCURRENCY",
+  /** Room streams (core/streams.ts): the table, and `history.retentionHours` (0 or unset = off). */
+  streamsTable: "STREAMS_TABLE",
+  historyRetentionHours: "HISTORY_RETENTION_HOURS",
 } as const;
 
 export function requireEnv(name: string): string {

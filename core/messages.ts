@@ -28,12 +28,23 @@ export interface HubFrame {
   data: unknown;
 }
 
-/** A `hub.error` frame sent to one client: same envelope, no room, no origin. */
-export interface ErrorFrame {
+/** A frame the hub sends one client about its own requests (`hub.error`, `hub.resumed`): same envelope, no room, no origin. */
+export interface ControlFrame<T extends string = string, D = unknown> {
   id: string;
   room_id: null;
   user_id: null;
-  data: { type: "hub.error"; data: { code: string; message: string } };
+  data: { type: T; data: D };
+}
+
+export type ErrorFrame = ControlFrame<"hub.error", { code: string; message: string }>;
+
+/** The answer to `resume` (CONTRACT section 9), sent after the replayed frames. */
+export interface ResumedInfo {
+  room_id: string;
+  after: number;
+  last_seq: number;
+  recovered: boolean;
+  reason?: "retention_exceeded" | "too_many";
 }
 
 /** What an app sends to the queue (the seed article's body). */
@@ -86,7 +97,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /** The frame a notification becomes; its size is what API Gateway enforces. */
-export function serializeFrame(frame: HubFrame | ErrorFrame): string {
+export function serializeFrame(frame: HubFrame | ControlFrame): string {
   return JSON.stringify(frame);
 }
 
@@ -206,7 +217,11 @@ export function parseClientMessage(body: string | null | undefined): Parsed<{ da
   return { ok: true, value: { data: parsed.data } };
 }
 
+export function controlFrame<T extends string, D>(type: T, data: D): ControlFrame<T, D> {
+  return { id: crypto.randomUUID(), room_id: null, user_id: null, data: { type, data } };
+}
+
 /** The error envelope sent back to one client. */
 export function errorFrame(code: string, message: string): ErrorFrame {
-  return { id: crypto.randomUUID(), room_id: null, user_id: null, data: { type: "hub.error", data: { code, message } } };
+  return controlFrame("hub.error", { code, message });
 }

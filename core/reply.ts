@@ -1,15 +1,22 @@
-/** Sends a `hub.error` frame back to one client. Best effort: the client may already be gone. */
+/** Sends a frame about its own request (`hub.error`, `hub.resumed`) back to one client. Best effort: the client may already be gone. */
 import type { ConnectionsApi } from "./connections";
 import { describeError, type Logger } from "./log";
-import { errorFrame, serializeFrame } from "./messages";
+import { errorFrame, serializeFrame, type ControlFrame } from "./messages";
+
+/** True when the frame reached the connection. */
+export async function sendControlFrame(management: ConnectionsApi, connectionId: string, frame: ControlFrame, log: Logger): Promise<boolean> {
+  const type = frame.data.type;
+  const code = (frame.data.data as { code?: string })?.code;
+  try {
+    const response = await management.post(connectionId, management.prepare(serializeFrame(frame)));
+    if (response.status >= 200 && response.status < 300) return true;
+    log.warn("control frame not delivered", { connection_id: connectionId, type, code, http_status: response.status || undefined, error: response.errorType });
+  } catch (err) {
+    log.warn("control frame not delivered", { connection_id: connectionId, type, code, ...describeError(err) });
+  }
+  return false;
+}
 
 export async function sendErrorFrame(management: ConnectionsApi, connectionId: string, code: string, message: string, log: Logger): Promise<void> {
-  try {
-    const response = await management.post(connectionId, management.prepare(serializeFrame(errorFrame(code, message))));
-    if (response.status < 200 || response.status >= 300) {
-      log.warn("error frame not delivered", { connection_id: connectionId, code, http_status: response.status || undefined, error: response.errorType });
-    }
-  } catch (err) {
-    log.warn("error frame not delivered", { connection_id: connectionId, code, ...describeError(err) });
-  }
+  await sendControlFrame(management, connectionId, errorFrame(code, message), log);
 }

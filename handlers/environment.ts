@@ -8,6 +8,7 @@ import { createConnectionsApi } from "../core/connections";
 import { createLogger, type Logger } from "../core/log";
 import { chunkEnqueuer } from "../core/chunks";
 import type { FanoutDeps } from "../core/fanout";
+import type { StreamSettings } from "../core/streams";
 import { backoffDelay, isRetryable, type RetryPolicy } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY } from "../core/fanout";
 
@@ -24,6 +25,14 @@ export function managementFromEnvironment() {
   return createConnectionsApi(requireEnv(ENV.managementEndpoint));
 }
 
+/** Room streams: on when the component set a table and a retention above 0. */
+export function streamsFromEnvironment(): StreamSettings | undefined {
+  const table = process.env[ENV.streamsTable];
+  const hours = Number(process.env[ENV.historyRetentionHours] ?? 0);
+  if (!table || !(hours > 0)) return undefined;
+  return { streamsTable: table, retentionHours: hours };
+}
+
 /** Fan-out dependencies; with QUEUE_URL set, big rooms and failures go back through the queue. */
 export function fanoutFromEnvironment(log: Logger): FanoutDeps {
   const queueUrl = process.env[ENV.queueUrl];
@@ -34,6 +43,7 @@ export function fanoutFromEnvironment(log: Logger): FanoutDeps {
     log,
     concurrency: optionalNumberEnv(ENV.postConcurrency, DEFAULT_POST_CONCURRENCY),
     chunkSize: optionalNumberEnv(ENV.largeRoomChunkSize, DEFAULT_CHUNK_SIZE),
+    streams: streamsFromEnvironment(),
     enqueueChunks: queueUrl ? chunkEnqueuer(sqsClient({ endpoint: process.env[ENV.sqsEndpoint] }), queueUrl) : undefined,
   };
 }

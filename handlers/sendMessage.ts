@@ -5,12 +5,12 @@
  */
 import * as crypto from "crypto";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import { connectionIdentity } from "../core/identity";
 import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
 import { describeError } from "../core/log";
 import { checkFrameSize, parseClientMessage, type Notification } from "../core/messages";
 import { sendErrorFrame } from "../core/reply";
 import { frameToSend } from "../core/streams";
-import { getConnection } from "../core/tables";
 import { fanoutFromEnvironment, loggerFor } from "./environment";
 
 export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
@@ -25,19 +25,13 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
     const parsed = parseClientMessage(event.body);
     if (!parsed.ok) return reject(parsed.code, parsed.reason);
 
-    // API Gateway passes the authorizer's context to every route; the table is the fallback.
-    let userId = event.requestContext.authorizer?.user_id;
-    let roomId = event.requestContext.authorizer?.room_id;
-    if (typeof userId !== "string" || typeof roomId !== "string") {
-      const row = await getConnection(deps.db, deps.connectionsTable, connectionId).catch((err: unknown) => {
-        deps.log.error("connection row lookup failed", { connection_id: connectionId, ...describeError(err) });
-        return null;
-      });
-      if (row === null) return reject("delivery_failed", "the message could not be delivered; try again");
-      if (!row) return reject("unknown_connection", "this connection is not registered");
-      userId = row.userId;
-      roomId = row.roomId;
-    }
+    const who = await connectionIdentity(deps, event).catch((err: unknown) => {
+      deps.log.error("connection row lookup failed", { connection_id: connectionId, ...describeError(err) });
+      return null;
+    });
+    if (who === null) return reject("delivery_failed", "the message could not be delivered; try again");
+    if (!who) return reject("unknown_connection", "this connection is not registered");
+    const { userId, roomId } = who;
 
     // Only `data` comes from the client; id, room, sender and origin are the hub's.
     const notification: Notification = { id: crypto.randomUUID(), roomId, userId, origin: "client", data: parsed.value.data };

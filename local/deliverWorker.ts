@@ -11,6 +11,7 @@ import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
 import { createLogger, type LogLevel } from "../core/log";
 import { chunkEnqueuer } from "../core/chunks";
 import { createDeliverHandler, type DeliverHandler } from "../handlers/deliver";
+import type { StreamSettings } from "../core/streams";
 
 export interface DeliverWorkerConfig {
   dynamodbEndpoint: string;
@@ -21,6 +22,8 @@ export interface DeliverWorkerConfig {
   largeRoomChunkSize?: number;
   /** What @connections posts are signed with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: ClientOptions["credentials"];
+  /** Room streams (issue 13), as the hub's own handlers. */
+  streams?: StreamSettings;
   /** A module exporting `(deps, config) => handler`, replacing the hub's deliver handler (benchmarks). */
   deliverModule?: { path: string; exportName: string };
 }
@@ -37,6 +40,7 @@ const deps: FanoutDeps = {
   connectionsTable: config.connectionsTable,
   log,
   chunkSize: config.largeRoomChunkSize ?? DEFAULT_CHUNK_SIZE,
+  streams: config.streams,
   enqueueChunks: chunkEnqueuer(sqsClient({ endpoint: config.sqsEndpoint }), config.queueUrl),
 };
 let handler: DeliverHandler;

@@ -14,6 +14,8 @@ import { createDefaultHandler } from "../handlers/default";
 import { createDeliverHandler, type DeliverHandler } from "../handlers/deliver";
 import { createDisconnectHandler } from "../handlers/disconnect";
 import { createSendMessageHandler } from "../handlers/sendMessage";
+import { createResumeHandler } from "../handlers/resume";
+import type { StreamSettings } from "../core/streams";
 
 export interface LocalHandlerConfig {
   dynamodbEndpoint: string;
@@ -28,6 +30,8 @@ export interface LocalHandlerConfig {
   /** What the handlers sign @connections posts with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: ClientOptions["credentials"];
   log: Logger;
+  /** Room streams (issue 13): the table and `history.retentionHours` (0 = off). */
+  streams?: StreamSettings;
   /** Replaces the deliver handler (benchmarks run the seed's algorithm through the same hub). */
   deliverFactory?: (deps: FanoutDeps) => DeliverHandler;
 }
@@ -41,6 +45,7 @@ export function createLocalHandlers(config: LocalHandlerConfig) {
     connectionsTable: config.connectionsTable,
     log: config.log.child({ handler }),
     chunkSize: config.largeRoomChunkSize ?? DEFAULT_CHUNK_SIZE,
+    streams: config.streams,
     enqueueChunks: chunkEnqueuer(sqsClient({ endpoint: config.sqsEndpoint }), config.queueUrl),
   });
   return {
@@ -61,6 +66,8 @@ export function createLocalHandlers(config: LocalHandlerConfig) {
     sendMessage: config.allowClientMessages ? createSendMessageHandler(fanout("sendMessage")) : undefined,
     default: createDefaultHandler({ management, log: config.log.child({ handler: "default" }), clientMessagesAllowed: config.allowClientMessages }),
     deliver: (config.deliverFactory ?? createDeliverHandler)(fanout("deliver")),
+    // Room streams (issue 13): the resume route.
+    resume: createResumeHandler(fanout("resume")),
   };
 }
 

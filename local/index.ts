@@ -18,7 +18,7 @@ import * as path from "path";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoClient, sqsClient } from "../core/aws";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
-import { authTable, connectionsTable, createTableInput } from "../core/schema";
+import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
@@ -59,6 +59,11 @@ export interface LocalHubOptions {
     /** Long-poll wait. Default 2 s. */
     waitTimeSeconds?: number;
   };
+  /**
+   * Room streams (CONTRACT section 9): frames are kept this many hours (fractions allowed);
+   * 0 turns streams off. Default 24.
+   */
+  history?: { retentionHours?: number };
   /** Connections one deliver call posts to before splitting the room. Default 1000. */
   largeRoomChunkSize?: number;
   /** Handler and hub log level. Default "warn". */
@@ -95,6 +100,8 @@ export interface LocalHubInfo {
   sqsEndpoint: string;
   connectionsTableName: string;
   authTableName: string;
+  /** Room streams' table (history, resume). */
+  streamsTableName: string;
   jwtSecret: string;
   passcode: string;
   stage: string;
@@ -157,12 +164,14 @@ async function createQueue(sqsEndpoint: string, name: string, attributes: Record
   return { queueUrl: QueueUrl, queueArn: `arn:aws:sqs:${LOCAL_REGION}:000000000000:${name}` };
 }
 
-/** Creates both tables from the shared schema if missing, and waits until they are ACTIVE. */
-export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string }): Promise<void> {
-  for (const [name, schema] of [
+/** Creates the tables from the shared schema if missing, and waits until they are ACTIVE. */
+export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string; streams?: string }): Promise<void> {
+  const tables: [string, TableSchema][] = [
     [names.connections, connectionsTable],
     [names.auth, authTable],
-  ] as const) {
+  ];
+  if (names.streams) tables.push([names.streams, streamsTable]);
+  for (const [name, schema] of tables) {
     try {
       await db.send(new CreateTableCommand(createTableInput(name, schema)));
     } catch (err) {
@@ -170,7 +179,7 @@ export async function ensureTables(db: DynamoDBClient, names: { connections: str
     }
   }
   // CreateTable answers CREATING; on disk dynalite takes a moment to make the table ACTIVE.
-  for (const name of [names.connections, names.auth]) {
+  for (const [name] of tables) {
     for (let attempt = 0; ; attempt++) {
       const status = await db.send(new DescribeTableCommand({ TableName: name })).then(
         (r) => r.Table?.TableStatus,
@@ -212,7 +221,10 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const log = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
   if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
-  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth" };
+  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
+  const retentionHours = options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS;
+  if (!Number.isFinite(retentionHours) || retentionHours < 0) throw new RangeError(`startLocalHub: history.retentionHours must be a number of hours ≥ 0 (0 = streams off), got ${retentionHours}`);
+  const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
 
   const stops: (() => Promise<void>)[] = [];
@@ -260,6 +272,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       sqsEndpoint: fauxqs.address,
       connectionsTableName: names.connections,
       authTableName: names.auth,
+      streamsTableName: names.streams,
       jwtSecret,
       passcode,
       stage,
@@ -282,6 +295,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
       deliverFactory: options.deliverFactory,
+      streams,
       log,
     });
     const api = createApiGateway(server, {
@@ -289,7 +303,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       apiId: "local",
       region: LOCAL_REGION,
       authorizer: handlers.authorizer,
-      routes: { $connect: handlers.connect, $disconnect: handlers.disconnect, $default: handlers.default, sendMessage: handlers.sendMessage },
+      routes: { $connect: handlers.connect, $disconnect: handlers.disconnect, $default: handlers.default, sendMessage: handlers.sendMessage, resume: handlers.resume },
       limits: options.limits,
       credentials,
       log,
@@ -300,6 +314,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       queueUrl: info.queueUrl,
       authTableName: names.auth,
       connectionsTableName: names.connections,
+      streamsTableName: names.streams,
       managementEndpoint: info.managementEndpoint,
       jwtSecret,
       passcode,
@@ -334,6 +349,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
             connectionsTable: names.connections,
             largeRoomChunkSize: options.largeRoomChunkSize,
             credentials,
+            streams,
             deliverModule: options.deliverModule,
           },
           log,

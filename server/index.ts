@@ -14,7 +14,8 @@ import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi
 import { SendMessageBatchCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
 import { isGone } from "../core/fanout";
-import { buildPublishBody, normalizeId } from "../core/messages";
+import { buildPublishBody, normalizeId, type HubFrame } from "../core/messages";
+import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
 import { createAuthRow, deleteAuthRow, deleteConnection, extendAuthRow, getAuthRow, roomPages } from "../core/tables";
 import {
   BCRYPT_COST,
@@ -30,6 +31,8 @@ export interface NotifierOptions {
   queueUrl?: string;
   authTableName?: string;
   connectionsTableName?: string;
+  /** The room streams' table (component output `streamsTableName`): used by history. */
+  streamsTableName?: string;
   /** `https://host/{stage}`: used by revokeToken to close live connections. */
   managementEndpoint?: string;
   /** The HS512 signing secret the authorizer verifies with. */
@@ -68,14 +71,26 @@ export interface PublishInput {
   data: unknown;
 }
 
+export interface HistoryInput {
+  roomId: string | number;
+  /** Frames with seq greater than this (default 0: from the oldest kept). */
+  after?: number;
+  /** Instead of `after`: the newest this many. */
+  last?: number;
+  /** At most this many frames (1 to 1,000; default 1,000). */
+  limit?: number;
+}
+
 export interface Notifier {
+  /** A room's stored frames in seq order, as clients got them (CONTRACT section 9). */
+  history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
   revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }>;
   publish(input: PublishInput): Promise<{ messageId: string }>;
   publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }>;
 }
 
-type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "managementEndpoint" | "jwtSecret";
+type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "streamsTableName" | "managementEndpoint" | "jwtSecret";
 
 /** Each method needs only some options (a publish-only backend needs just queueUrl); it says which is missing. */
 function requireOption(options: NotifierOptions, key: StringOption, method: string): string {
@@ -92,7 +107,7 @@ function idOrThrow(value: unknown, field: string): string {
 
 export function createNotifier(options: NotifierOptions): Notifier {
   if (typeof options !== "object" || options === null) throw new TypeError("createNotifier: options are required");
-  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "managementEndpoint", "jwtSecret", "passcode", "region"] as const) {
+  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "streamsTableName", "managementEndpoint", "jwtSecret", "passcode", "region"] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== "string" || value.length === 0)) throw new TypeError(`createNotifier: ${key} must be a non-empty string`);
   }
@@ -206,5 +221,22 @@ export function createNotifier(options: NotifierOptions): Notifier {
     return { messageIds };
   }
 
-  return { issueToken, revokeToken, publish, publishBatch };
+  async function history(input: HistoryInput): Promise<HubFrame[]> {
+    const table = requireOption(options, "streamsTableName", "history");
+    if (typeof input !== "object" || input === null) throw new TypeError("history: expected { roomId, after?, last?, limit? }");
+    const roomId = idOrThrow(input.roomId, "roomId");
+    const whole = (key: "after" | "last" | "limit", min: number, max: number) => {
+      const value = input[key];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) throw new RangeError(`history: ${key} must be a whole number from ${min} to ${max}`);
+      return value;
+    };
+    const after = whole("after", 0, Number.MAX_SAFE_INTEGER);
+    const last = whole("last", 0, MAX_FRAMES_PER_READ);
+    const limit = whole("limit", 1, MAX_FRAMES_PER_READ);
+    if (after !== undefined && last !== undefined) throw new TypeError("history: pass after or last, not both");
+    const read = await readStream(db, table, roomId, { after, last, limit });
+    return read.frames.map((stored) => JSON.parse(stored.frame) as HubFrame);
+  }
+
+  return { issueToken, revokeToken, publish, publishBatch, history };
 }
