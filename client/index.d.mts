@@ -5,7 +5,18 @@ export interface HubFrame {
   user_id?: string | null;
   /** "app" for what an app backend published, "client" for what a room member sent. Set by the hub. */
   origin?: "app" | "client";
+  /** Position in the room's stream: 1, 2, 3… (absent when the hub keeps no history). */
+  seq?: number;
   data?: any;
+}
+/** A gap the hub could not fill (`hub.resumed` with `recovered: false`): refetch what you show. */
+export interface GapInfo {
+  roomId: string;
+  /** The last seq the client had. */
+  after: number;
+  /** The stream's newest seq. */
+  lastSeq: number;
+  reason: "retention_exceeded" | string;
 }
 export interface SubscribeOptions {
   /** Also deliver frames room members sent (`origin: "client"`). Default false: only the app's notifications. */
@@ -28,11 +39,24 @@ export interface ConnectOptions {
   /** WebSocket implementation (e.g. the `ws` package outside browsers). Default globalThis.WebSocket. */
   WebSocket?: typeof WebSocket;
   onStateChange?: (state: ConnectionState) => void;
+  /**
+   * The room this connection's token names: the client asks where its stream stands on the
+   * first connect, so even frames missed before the first one arrived are resumed.
+   */
+  room?: string;
+  /** Keep the last seq per room in sessionStorage, so a page reload resumes too. Default false. */
+  persistSeq?: boolean;
+  /** Called when frames were missed and the hub no longer has them. */
+  onGap?: (gap: GapInfo) => void;
+  /** How long a seq gap may stay open before the client asks for a resume. Default 300 ms. */
+  gapWaitMs?: number;
 }
 export interface HubConnection {
   subscribe(type: string, callback: Subscriber, options?: SubscribeOptions): () => void;
   send(data: unknown): void;
   close(): void;
   readonly state: ConnectionState;
+  /** The last seq handed to subscribers for a room (undefined before any). */
+  lastSeq(roomId: string): number | undefined;
 }
 export declare function connect(options: ConnectOptions): HubConnection;

@@ -5,20 +5,22 @@
  *
  * Exactly once, gap-free, without transactions (dynalite has no TransactWriteItems):
  * - A claim item per (stream, message id), written first with `attribute_not_exists`, owns
- *   the message's append. It records the candidate seq BEFORE each append attempt and the
- *   final seq after it. Its owner field fences a slow owner out once another took over.
+ *   the message's append. It records the candidate seq BEFORE each append attempt (the
+ *   first one in the claim's own write). Its owner field fences a slow owner out once
+ *   another took over.
  * - The frame goes at candidate = last + 1 (last from a strongly consistent descending
- *   Query, Limit 1) with `attribute_not_exists(seq)`; a lost race reads the head again.
- * - A redelivery (or a concurrent duplicate) finds the claim: final seq → the stored frame
- *   bytes are reused; pending and recent → "busy", the record is retried later by SQS;
- *   pending and stale (its owner crashed) → taken over: the slot at the recorded candidate
- *   is retried first, because the crashed owner may have written it (or may still, late):
- *   whoever writes that slot, the message is there once. Only then a new candidate.
+ *   Query, Limit 1) with `attribute_not_exists(seq)`; a lost race moves to the next slot.
+ * - A redelivery (or a concurrent duplicate) finds the claim: the frame at its candidate is
+ *   this message → the stored bytes are reused; otherwise, claim recent → "busy", the record
+ *   is retried later by SQS; claim stale (its owner crashed) → taken over: the slot at the
+ *   recorded candidate is tried first, because the crashed owner may have written it (or
+ *   may still, late): whoever writes that slot, the message is there once.
  * Frame text is a pure function of (message, seq), so every writer of one slot writes the
  * same bytes, and live frames equal replayed frames.
  *
- * Costs per notification: 1 consistent Query (head), 3 writes (claim, frame, final), of
- * which only the frame lands in the stream's partition (claims are keyed per message).
+ * Costs per notification: 1 consistent Query (head, 1 RCU), 2 writes (claim ~1 WCU, frame
+ * 1 WCU per KB), of which only the frame lands in the stream's partition (claims are keyed
+ * per message). A lost race costs 2 more writes.
  */
 import * as crypto from "crypto";
 import {
@@ -89,6 +91,23 @@ export function streamFrame(notification: Notification, seq: number): string {
   return serializeFrame(frameFor(notification, seq));
 }
 
+/**
+ * Runs tasks one after another per key (a stream id) within one invocation: records of a
+ * batch for one room do not race each other for the same seq. Create one per handler.
+ */
+export function serialPerKey(): <T>(key: string, task: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<unknown>>();
+  return (key, task) => {
+    const run = (tails.get(key) ?? Promise.resolve()).then(task, task);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    void tail.then(() => {
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    return run;
+  };
+}
+
 /** Highest seq ever appended (expired or not: seq never goes back while an item is left). 0 for none. */
 export async function headSeq(db: DynamoDBClient, table: string, streamId: string): Promise<number> {
   const result = await db.send(
@@ -112,8 +131,8 @@ async function getFrame(db: DynamoDBClient, table: string, streamId: string, seq
   return { seq, messageId: item.message_id.S, frame: item.frame.S };
 }
 
-/** Writes the frame at `seq` unless the slot is taken; then returns what holds it. */
-async function putFrame(deps: StreamDeps, streamId: string, stored: StoredFrame): Promise<StoredFrame | "written"> {
+/** Writes the frame at `seq` unless the slot is taken: true when written. */
+async function putFrame(deps: StreamDeps, streamId: string, stored: StoredFrame): Promise<boolean> {
   try {
     await deps.db.send(
       new PutItemCommand({
@@ -122,51 +141,33 @@ async function putFrame(deps: StreamDeps, streamId: string, stored: StoredFrame)
         ConditionExpression: "attribute_not_exists(seq)",
       }),
     );
-    return "written";
+    return true;
   } catch (err) {
-    if (!isConditionFailure(err)) throw err;
-    const holder = await getFrame(deps.db, deps.streamsTable, streamId, stored.seq);
-    // A slot is never emptied but by TTL; an expired, swept slot reads as free: try the next.
-    return holder ?? { seq: stored.seq, messageId: "", frame: "" };
+    if (isConditionFailure(err)) return false;
+    throw err;
   }
 }
 
 interface Claim {
   owner: string;
   updatedAt: number;
-  candidate?: number;
-  final?: number;
+  candidate: number;
 }
 
 async function readClaim(deps: StreamDeps, streamId: string, messageId: string): Promise<Claim | undefined> {
   const result = await deps.db.send(new GetItemCommand({ TableName: deps.streamsTable, Key: claimKey(streamId, messageId), ConsistentRead: true }));
   const item = result.Item;
-  if (!item?.owner?.S) return undefined;
-  return {
-    owner: item.owner.S,
-    updatedAt: Number(item.updated_at?.N ?? 0),
-    candidate: item.candidate?.N ? Number(item.candidate.N) : undefined,
-    final: item.final?.N ? Number(item.final.N) : undefined,
-  };
+  if (!item?.owner?.S || !item.candidate?.N) return undefined;
+  return { owner: item.owner.S, updatedAt: Number(item.updated_at?.N ?? 0), candidate: Number(item.candidate.N) };
 }
 
-/** Updates the claim only while `owner` still owns it; false when another invocation took over. */
-async function updateClaim(deps: StreamDeps, streamId: string, messageId: string, owner: string, set: { candidate?: number; final?: number; newOwner?: string; expectUpdatedAt?: number }): Promise<boolean> {
-  const names: Record<string, string> = { "#o": "owner", "#u": "updated_at" };
-  const values: Record<string, AttributeValue> = { ":owner": S(owner), ":now": N(now(deps)), ":next": S(set.newOwner ?? owner) };
-  const parts = ["#o = :next", "#u = :now"];
-  if (set.candidate !== undefined) {
-    names["#c"] = "candidate";
-    values[":c"] = N(set.candidate);
-    parts.push("#c = :c");
-  }
-  if (set.final !== undefined) {
-    names["#f"] = "final";
-    values[":f"] = N(set.final);
-    parts.push("#f = :f");
-  }
-  let condition = "#o = :owner AND attribute_not_exists(#f2)";
-  names["#f2"] = "final";
+/**
+ * Moves the claim to a new candidate (or a new owner) only while `owner` still owns it
+ * (and, for a takeover, nobody touched it since it was read); false otherwise.
+ */
+async function updateClaim(deps: StreamDeps, streamId: string, messageId: string, owner: string, set: { candidate: number; newOwner?: string; expectUpdatedAt?: number }): Promise<boolean> {
+  const values: Record<string, AttributeValue> = { ":owner": S(owner), ":next": S(set.newOwner ?? owner), ":now": N(now(deps)), ":c": N(set.candidate) };
+  let condition = "#o = :owner";
   if (set.expectUpdatedAt !== undefined) {
     values[":seen"] = N(set.expectUpdatedAt);
     condition += " AND #u = :seen";
@@ -176,9 +177,9 @@ async function updateClaim(deps: StreamDeps, streamId: string, messageId: string
       new UpdateItemCommand({
         TableName: deps.streamsTable,
         Key: claimKey(streamId, messageId),
-        UpdateExpression: "SET " + parts.join(", "),
+        UpdateExpression: "SET #o = :next, #u = :now, #c = :c",
         ConditionExpression: condition,
-        ExpressionAttributeNames: names,
+        ExpressionAttributeNames: { "#o": "owner", "#u": "updated_at", "#c": "candidate" },
         ExpressionAttributeValues: values,
       }),
     );
@@ -189,33 +190,32 @@ async function updateClaim(deps: StreamDeps, streamId: string, messageId: string
   }
 }
 
-/** Appends as owner of the claim, from the recorded candidate (if any) on. */
-async function appendAsOwner(deps: StreamDeps, notification: Notification, owner: string, candidate: number | undefined): Promise<AppendResult | "lost"> {
-  const streamId = notification.roomId;
-  for (let attempt = 0; attempt < 50; attempt++) {
-    let seq = candidate;
-    if (seq === undefined) {
-      seq = (await headSeq(deps.db, deps.streamsTable, streamId)) + 1;
-      // Recorded before the attempt: a successor that takes over retries this very slot.
-      if (!(await updateClaim(deps, streamId, notification.id, owner, { candidate: seq }))) return "lost";
-    }
-    candidate = undefined;
-    const stored: StoredFrame = { seq, messageId: notification.id, frame: streamFrame(notification, seq) };
-    const outcome = await putFrame(deps, streamId, stored);
-    if (outcome === "written" || outcome.messageId === notification.id) {
-      const final = outcome === "written" ? stored : outcome;
-      // Losing the claim here is fine: the slot holds this message, and a successor finds it there.
-      await updateClaim(deps, streamId, notification.id, owner, { final: final.seq });
-      return { stored: final, duplicate: outcome !== "written" };
-    }
-  }
-  throw new Error(`stream ${streamId}: no free seq after 50 attempts (too many concurrent appends)`);
-}
-
 export interface AppendResult {
   stored: StoredFrame;
   /** The message was already in the stream (a redelivery): nothing new was written. */
   duplicate: boolean;
+}
+
+/**
+ * Appends as owner of the claim, whose recorded candidate is `candidate`. `inherited`: the
+ * candidate was recorded by an earlier owner, which may have written it (or still will).
+ */
+async function appendAsOwner(deps: StreamDeps, notification: Notification, owner: string, candidate: number, inherited: boolean): Promise<AppendResult | "lost"> {
+  const streamId = notification.roomId;
+  let seq = candidate;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const stored: StoredFrame = { seq, messageId: notification.id, frame: streamFrame(notification, seq) };
+    if (await putFrame(deps, streamId, stored)) return { stored, duplicate: false };
+    if (inherited && attempt === 0) {
+      const holder = await getFrame(deps.db, deps.streamsTable, streamId, seq);
+      if (holder?.messageId === notification.id) return { stored: holder, duplicate: true };
+    }
+    // Lost the slot to another message: the head is at least there, so the next slot is the
+    // next candidate (no read). Recorded before the attempt, fenced by the owner field.
+    seq++;
+    if (!(await updateClaim(deps, streamId, notification.id, owner, { candidate: seq }))) return "lost";
+  }
+  throw new Error(`stream ${streamId}: no free seq after 100 attempts (too many concurrent appends)`);
 }
 
 /**
@@ -224,13 +224,14 @@ export interface AppendResult {
  */
 export async function appendOnce(deps: StreamDeps, notification: Notification): Promise<AppendResult> {
   const streamId = notification.roomId;
-  const key = claimKey(streamId, notification.id);
   const owner = crypto.randomUUID();
+  const candidate = (await headSeq(deps.db, deps.streamsTable, streamId)) + 1;
   try {
+    // The claim and its first candidate in one write.
     await deps.db.send(
       new PutItemCommand({
         TableName: deps.streamsTable,
-        Item: { ...key, owner: S(owner), updated_at: N(now(deps)), expires_at: N(expiresAt(deps)) },
+        Item: { ...claimKey(streamId, notification.id), owner: S(owner), candidate: N(candidate), updated_at: N(now(deps)), expires_at: N(expiresAt(deps)) },
         ConditionExpression: "attribute_not_exists(stream_id)",
       }),
     );
@@ -238,25 +239,23 @@ export async function appendOnce(deps: StreamDeps, notification: Notification): 
     if (!isConditionFailure(err)) throw err;
     return resumeClaim(deps, notification);
   }
-  const result = await appendAsOwner(deps, notification, owner, undefined);
+  const result = await appendAsOwner(deps, notification, owner, candidate, false);
   return result === "lost" ? resumeClaim(deps, notification) : result;
 }
 
-/** The message has a claim already: reuse its frame, wait for its owner, or take over. */
+/** The message has a claim already: reuse its frame, let its live owner finish, or take over. */
 async function resumeClaim(deps: StreamDeps, notification: Notification): Promise<AppendResult> {
   const streamId = notification.roomId;
   for (let attempt = 0; attempt < 5; attempt++) {
     const claim = await readClaim(deps, streamId, notification.id);
-    if (!claim) throw new StreamBusyError(streamId); // expired between two reads: let SQS retry
-    if (claim.final !== undefined) {
-      const stored = await getFrame(deps.db, deps.streamsTable, streamId, claim.final);
-      if (stored?.messageId === notification.id) return { stored, duplicate: true };
-      throw new Error(`stream ${streamId}: claim of ${notification.id} points at seq ${claim.final}, which holds another message`);
-    }
+    if (!claim) throw new StreamBusyError(streamId); // being written or expired between reads: let SQS retry
+    // The candidate holds the message once it is stored: the redelivery's usual answer.
+    const holder = await getFrame(deps.db, deps.streamsTable, streamId, claim.candidate);
+    if (holder?.messageId === notification.id) return { stored: holder, duplicate: true };
     if (now(deps) - claim.updatedAt < (deps.claimStaleMs ?? DEFAULT_CLAIM_STALE_MS)) throw new StreamBusyError(streamId);
     const owner = crypto.randomUUID();
-    if (!(await updateClaim(deps, streamId, notification.id, claim.owner, { newOwner: owner, expectUpdatedAt: claim.updatedAt }))) continue;
-    const result = await appendAsOwner(deps, notification, owner, claim.candidate);
+    if (!(await updateClaim(deps, streamId, notification.id, claim.owner, { candidate: claim.candidate, newOwner: owner, expectUpdatedAt: claim.updatedAt }))) continue;
+    const result = await appendAsOwner(deps, notification, owner, claim.candidate, true);
     if (result !== "lost") return result;
   }
   throw new StreamBusyError(streamId);

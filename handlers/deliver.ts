@@ -9,7 +9,7 @@ import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 
 import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
 import { describeError } from "../core/log";
 import { parseQueueBody } from "../core/chunks";
-import { frameToSend, StreamBusyError } from "../core/streams";
+import { frameToSend, serialPerKey, StreamBusyError } from "../core/streams";
 import { fanoutFromEnvironment, loggerFor } from "./environment";
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
@@ -18,6 +18,7 @@ const RECORD_CONCURRENCY = 4;
 export type DeliverHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
 export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
+  const serially = serialPerKey();
   const deliverRecord = async (record: SQSRecord): Promise<boolean> => {
     const fields = { message_id: record.messageId, receive_count: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
     const parsed = parseQueueBody(record.body ?? "", record.messageId);
@@ -34,7 +35,7 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
     let seq: number | undefined;
     let duplicate = false;
     try {
-      if (frame === undefined) ({ frame, seq, duplicate } = await frameToSend(deps.db, deps.streams, notification));
+      if (frame === undefined) ({ frame, seq, duplicate } = await serially(notification.roomId, () => frameToSend(deps.db, deps.streams, notification)));
       result = isChunk ? await postToConnections(deps, notification, connectionIds, frame) : await fanOutToRoom(deps, notification, frame);
     } catch (err) {
       const busy = err instanceof StreamBusyError;

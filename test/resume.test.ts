@@ -1,0 +1,264 @@
+/**
+ * Room streams end to end (issue 13), against the local hub's real parts: the browser client
+ * module (in Node with `ws`, and in Chromium), the emulator, the queue, the poller, dynalite.
+ * A client that misses notifications gets each one exactly once and in seq order.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import type { SQSEvent } from "aws-lambda";
+import { dynamoClient } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
+import { createLogger } from "../core/log";
+import { createDeliverHandler } from "../handlers/deliver";
+import { startLocalHub, type LocalHub, type LocalHubOptions } from "../local";
+type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
+type Frame = { id: string; seq?: number; data: { type: string; data: unknown } };
+
+let connect: ClientModule["connect"];
+beforeAll(async () => {
+  ({ connect } = await import("../client/index.mjs"));
+});
+
+const hubs: LocalHub[] = [];
+const tempDirs: string[] = [];
+afterEach(async () => {
+  // One hub at a time: each runs its own pollers.
+  for (const hub of hubs.splice(0)) await hub.stop();
+});
+afterAll(async () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function hubWith(options: LocalHubOptions = {}): Promise<LocalHub> {
+  const hub = await startLocalHub({ port: 0, bcryptCost: 4, queue: { waitTimeSeconds: 1 }, ...options });
+  hubs.push(hub);
+  return hub;
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not met in time`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * A `ws` WebSocket the test can cut off: `cut()` terminates the open socket and refuses
+ * reconnects (they go to a closed port) until `restore()`, so notifications are published
+ * while the client is away for sure.
+ */
+function gatedWebSocket() {
+  const state = { closed: false, sockets: [] as WebSocket[], closeOnForcedClose: false };
+  class Gated extends WebSocket {
+    constructor(url: string) {
+      super(state.closed ? "ws://127.0.0.1:9/" : url);
+      state.sockets.push(this);
+      this.on("close", (code) => {
+        if (code === 1001 && state.closeOnForcedClose) state.closed = true;
+      });
+      this.on("error", () => undefined);
+    }
+  }
+  return {
+    WebSocket: Gated as unknown as typeof globalThis.WebSocket,
+    state,
+    cut() {
+      state.closed = true;
+      state.sockets.at(-1)?.terminate();
+    },
+    restore() {
+      state.closed = false;
+    },
+  };
+}
+
+/** A client module connection with a collecting subscriber. */
+function follow(hub: LocalHub, room: string, gate: ReturnType<typeof gatedWebSocket>, extra: { onGap?: (gap: unknown) => void } = {}) {
+  const got: Frame[] = [];
+  const control: Frame[] = [];
+  const connection = connect({
+    url: hub.websocketUrl,
+    getToken: () => hub.notifier.issueToken({ userId: "reader", roomId: room }),
+    WebSocket: gate.WebSocket,
+    room,
+    minBackoffMs: 50,
+    maxBackoffMs: 200,
+    ...extra,
+  });
+  connection.subscribe("*", (_data, frame) => ((frame as Frame).seq === undefined ? control : got).push(frame as Frame));
+  return { connection, got, control };
+}
+
+async function publishMany(hub: LocalHub, room: string, from: number, count: number): Promise<string[]> {
+  const inputs = Array.from({ length: count }, (_, i) => ({ roomId: room, data: { type: "n", data: from + i } }));
+  const ids: string[] = [];
+  for (let i = 0; i < inputs.length; i += 10) ids.push(...(await hub.notifier.publishBatch(inputs.slice(i, i + 10))).messageIds);
+  return ids;
+}
+
+async function storedUpTo(hub: LocalHub, room: string, seq: number) {
+  await until(async () => ((await hub.notifier.history({ roomId: room, last: 1 }))[0]?.seq ?? 0) >= seq, 30_000, `seq ${seq} stored`);
+}
+
+function expectExactlyOnceInOrder(got: Frame[], count: number) {
+  expect(got.map((f) => f.seq)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+  expect(new Set(got.map((f) => f.id)).size).toBe(count);
+}
+
+/** Baseline, 3 live, cut, 50 while away, back: 53 exactly once in order. */
+async function missFiftyAndResume(hub: LocalHub, room: string, gate: ReturnType<typeof gatedWebSocket>, away: () => Promise<void>, back: () => Promise<LocalHub> = async () => hub) {
+  const { connection, got } = follow(hub, room, gate);
+  try {
+    await until(() => connection.lastSeq(room) !== undefined, 20_000, "baseline");
+    await publishMany(hub, room, 1, 3);
+    await until(() => got.length === 3, 20_000, "3 live frames");
+    await away();
+    const current = await back();
+    await publishMany(current, room, 4, 50);
+    await storedUpTo(current, room, 53);
+    gate.restore();
+    await until(() => got.length >= 53, 30_000, "53 frames");
+    await new Promise((resolve) => setTimeout(resolve, 300)); // any duplicate would arrive now
+    expectExactlyOnceInOrder(got, 53);
+    // seq follows delivery order (a standard queue), not necessarily publish order.
+    expect(new Set(got.map((f) => f.data.data))).toEqual(new Set(Array.from({ length: 53 }, (_, i) => i + 1)));
+  } finally {
+    connection.close();
+  }
+}
+
+describe("room streams end to end", () => {
+  it("disconnected while 50 are published: after the reconnect, every one exactly once, in seq order", async () => {
+    const hub = await hubWith();
+    const gate = gatedWebSocket();
+    await missFiftyAndResume(hub, "fifty", gate, async () => gate.cut());
+  }, 90_000);
+
+  it("the same across the emulator's forced maximum-duration close", async () => {
+    const hub = await hubWith({ limits: { maxConnectionMs: 2_500 } });
+    const gate = gatedWebSocket();
+    gate.state.closeOnForcedClose = true;
+    await missFiftyAndResume(hub, "max-duration", gate, () => until(() => gate.state.closed, 10_000, "forced close"));
+    expect(gate.state.sockets.length).toBeGreaterThan(1);
+  }, 90_000);
+
+  it("the same across a local hub restart with a data dir", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "hub-streams-"));
+    tempDirs.push(dataDir);
+    const first = await startLocalHub({ port: 0, bcryptCost: 4, dataDir, queue: { waitTimeSeconds: 1 } });
+    const port = Number(new URL(first.httpUrl).port);
+    let second: LocalHub | undefined;
+    const gate = gatedWebSocket();
+    // The client keeps its hub object: getToken reads through whichever hub is up.
+    const proxy = new Proxy(first, { get: (_t, key) => Reflect.get(second ?? first, key) });
+    await missFiftyAndResume(
+      proxy,
+      "restart",
+      gate,
+      async () => {
+        gate.cut();
+        await first.stop();
+      },
+      async () => {
+        second = await hubWith({ port, dataDir });
+        return second;
+      },
+    );
+  }, 90_000);
+
+  it("the same when SQS delivers some messages twice, at once and later", async () => {
+    const hub = await hubWith();
+    const room = "twice";
+    const gate = gatedWebSocket();
+    // A second deliver "invocation" of the real handler against the hub's parts, fed copies
+    // of queue messages (same id, same body), as SQS does when it delivers a message twice.
+    const deliver = createDeliverHandler({
+      db: dynamoClient({ endpoint: hub.dynamodbEndpoint }),
+      management: createConnectionsApi(hub.managementEndpoint, { credentials: hub.credentials }),
+      connectionsTable: hub.connectionsTableName,
+      streams: { streamsTable: hub.streamsTableName, retentionHours: 24 },
+      log: createLogger({ handler: "deliver-duplicate" }, () => undefined),
+    });
+    const { connection, got } = follow(hub, room, gate);
+    try {
+      await until(() => connection.lastSeq(room) !== undefined, 20_000, "baseline");
+      gate.cut();
+      const bodies = Array.from({ length: 50 }, (_, i) => JSON.stringify({ room_id: room, user_id: null, data: { type: "n", data: i + 1 } }));
+      const ids = await publishMany(hub, room, 1, 50);
+      const records = ids.map((messageId, i) => ({ messageId, body: bodies[i], attributes: { ApproximateReceiveCount: "2" } }));
+      // Every third message again, while the poller delivers the originals; then all of them again later.
+      let pendingRecords = records.filter((_, i) => i % 3 === 0);
+      while (pendingRecords.length > 0) {
+        const { batchItemFailures } = await deliver({ Records: pendingRecords } as unknown as SQSEvent);
+        const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
+        pendingRecords = pendingRecords.filter((r) => failed.has(r.messageId)); // busy: retried later, as SQS would
+        if (pendingRecords.length) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await storedUpTo(hub, room, 50);
+      expect((await deliver({ Records: records } as unknown as SQSEvent)).batchItemFailures).toEqual([]);
+      const history = await hub.notifier.history({ roomId: room });
+      expect(history.map((f) => f.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(new Set(history.map((f) => f.id)).size).toBe(50);
+      gate.restore();
+      await until(() => got.length >= 50, 30_000, "50 frames");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expectExactlyOnceInOrder(got, 50);
+    } finally {
+      connection.close();
+    }
+  }, 90_000);
+
+  it("live frames racing a replay: none lost, none twice, in order (client module in Node)", async () => {
+    const hub = await hubWith();
+    const room = "race";
+    const gate = gatedWebSocket();
+    const { connection, got } = follow(hub, room, gate);
+    try {
+      await until(() => connection.lastSeq(room) !== undefined, 20_000, "baseline");
+      gate.cut();
+      await publishMany(hub, room, 1, 150);
+      await storedUpTo(hub, room, 150);
+      gate.restore();
+      // While the client reconnects and the replay runs, more arrive live.
+      await publishMany(hub, room, 151, 100);
+      await until(() => got.length >= 250, 40_000, "250 frames");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expectExactlyOnceInOrder(got, 250);
+    } finally {
+      connection.close();
+    }
+  }, 90_000);
+
+  it("retention passed: hub.resumed says recovered false, retention_exceeded, and onGap is called", async () => {
+    const hub = await hubWith({ history: { retentionHours: 1 / 3600 } }); // one second
+    const room = "forgotten";
+    const gate = gatedWebSocket();
+    const gaps: unknown[] = [];
+    const { connection, got, control } = follow(hub, room, gate, { onGap: (gap) => gaps.push(gap) });
+    try {
+      await until(() => connection.lastSeq(room) !== undefined, 20_000, "baseline");
+      await publishMany(hub, room, 1, 2);
+      await until(() => got.length === 2, 20_000, "2 live frames");
+      gate.cut();
+      await publishMany(hub, room, 3, 3);
+      await storedUpTo(hub, room, 5);
+      await new Promise((resolve) => setTimeout(resolve, 2_500)); // seq 3 to 5 expire
+      await publishMany(hub, room, 6, 2);
+      await storedUpTo(hub, room, 7);
+      gate.restore();
+      await until(() => gaps.length > 0 && got.length >= 4, 20_000, "gap and the kept frames").catch((err) => {
+        throw new Error(`${(err as Error).message}: ${JSON.stringify({ gaps, got, control })}`);
+      });
+      expect(gaps[0]).toEqual({ roomId: room, after: 2, lastSeq: 7, reason: "retention_exceeded" });
+      const resumed = control.find((f) => (f.data.data as { after?: number }).after === 2);
+      expect(resumed?.data.data).toEqual({ room_id: room, after: 2, last_seq: 7, recovered: false, reason: "retention_exceeded" });
+      expect(got.map((f) => f.seq)).toEqual([1, 2, 6, 7]);
+    } finally {
+      connection.close();
+    }
+  }, 60_000);
+});
