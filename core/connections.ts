@@ -243,6 +243,9 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 };
 
 /** What posting with retries needs. */
+/** How long after `$connect` a 410 may still mean "not attached yet" rather than "gone". */
+export const CONNECT_SETTLE_MS = 30_000;
+
 export interface PostDeps {
   management: ConnectionsApi;
   db: DynamoDBClient;
@@ -288,7 +291,10 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
     if (status >= 200 && status < 300) return "delivered";
     if (status === 410) {
       try {
-        await deleteConnection(deps.db, deps.connectionsTable, connectionId);
+        // Only a row older than the handshake: `$connect` writes the row before the gateway
+        // attaches the socket, and a post in between answers 410 for a connection about to
+        // open; deleting its row then left an open socket that no notification reached.
+        await deleteConnection(deps.db, deps.connectionsTable, connectionId, { connectedBefore: Date.now() - CONNECT_SETTLE_MS });
       } catch (deleteErr) {
         // The row expires by TTL anyway; the next message will try again.
         deps.log.warn("stale connection row not deleted", { connection_id: connectionId, ...describeError(deleteErr) });

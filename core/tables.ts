@@ -52,8 +52,18 @@ export async function putConnection(db: DynamoDBClient, table: string, row: NewC
   await db.send(new PutItemCommand({ TableName: table, Item: connectionItem(row) }));
 }
 
-export async function deleteConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<void> {
-  await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(connectionId) } }));
+/** Deletes a connection row; with `connectedBefore` (epoch ms), only a row connected before then. */
+export async function deleteConnection(db: DynamoDBClient, table: string, connectionId: string, options: { connectedBefore?: number } = {}): Promise<void> {
+  const condition =
+    options.connectedBefore === undefined
+      ? {}
+      : { ConditionExpression: "connected_at < :before", ExpressionAttributeValues: { ":before": N(options.connectedBefore) } };
+  try {
+    await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ...condition }));
+  } catch (err) {
+    // A row too young to delete (or already gone): $disconnect or TTL removes it.
+    if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
+  }
 }
 
 export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {

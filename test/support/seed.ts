@@ -17,7 +17,8 @@ export async function seedConnections(
             connection_id: { S: row.connectionId },
             room_id: { S: row.roomId },
             user_id: { S: row.userId },
-            connected_at: { N: String(Date.now()) },
+            // Established connections (an hour old): a 410 deletes their rows (core/connections.ts).
+            connected_at: { N: String(Date.now() - 3_600_000) },
             expires_at: { N: expiresAt },
           },
         },
