@@ -41,6 +41,7 @@ const hub = new NotificationHub("hub", {
   domain: domainFromConfig(),
   alarms: alarmsFromConfig(),
   protectData: config.getBoolean("protectData"),
+  history: { retentionHours: config.getNumber("historyRetentionHours") },
   apiGatewayLogging: config.get("apiGatewayLogging", { allowedValues: ["off", "ifUnset", "existing"] }),
   tags: { project: "notification-hub", stack: pulumi.getStack() },
 });
@@ -55,6 +56,7 @@ export const queueArn = hub.queueArn;
 export const deadLetterQueueUrl = hub.deadLetterQueueUrl;
 export const connectionsTableName = hub.connectionsTableName;
 export const authTableName = hub.authTableName;
+export const streamsTableName = hub.streamsTableName;
 export const jwtSecret = hub.jwtSecret;
 export const publisherPolicyArn = hub.publisherPolicyArn;
 export const alarmTopicArn = hub.alarmTopicArn;

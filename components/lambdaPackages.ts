@@ -20,6 +20,7 @@ export const HANDLER_PACKAGES: Record<string, string[]> = {
   sendMessage: [],
   default: [],
   deliver: [],
+  resume: [],
 };
 
 interface PackageJson {

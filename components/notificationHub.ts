@@ -15,13 +15,14 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ENV } from "../core/aws";
-import { authTable, connectionsTable, ROOM_INDEX_NAME, type TableSchema } from "../core/schema";
+import { authTable, connectionsTable, DEFAULT_RETENTION_HOURS, ROOM_INDEX_NAME, streamsTable, type TableSchema } from "../core/schema";
 import { authorizerFromEnvironment } from "../handlers/authorizer";
 import { connectFromEnvironment } from "../handlers/connect";
 import { defaultFromEnvironment } from "../handlers/default";
 import { deliverFromEnvironment } from "../handlers/deliver";
 import { disconnectFromEnvironment } from "../handlers/disconnect";
 import { sendMessageFromEnvironment } from "../handlers/sendMessage";
+import { resumeFromEnvironment } from "../handlers/resume";
 import { codePathOptionsFor, HANDLER_PACKAGES } from "./lambdaPackages";
 import { policyDocument, type PolicyStatement } from "./policies";
 
@@ -106,6 +107,12 @@ export interface NotificationHubArgs {
    */
   protectData?: boolean;
   /**
+   * Room streams (CONTRACT section 9): how long delivered notifications are kept for
+   * `resume` and `history`. 0 turns streams off (frames carry no `seq`).
+   * @default { retentionHours: 24 }
+   */
+  history?: { retentionHours?: number };
+  /**
    * API Gateway execution logs (ERROR level, in `/aws/apigateway/{apiId}/{stage}`) and access
    * logs. Both need the region's account-wide API Gateway CloudWatch role, which one setting
    * holds for every API of the account in the region, so it is never taken over:
@@ -167,6 +174,7 @@ interface Settings {
   alarms: false | { email?: pulumi.Input<string> };
   protectData: boolean;
   apiGatewayLogging: ApiGatewayLogging;
+  retentionHours: number;
 }
 
 function wholeNumber(value: number, name: string, min: number, max: number): number {
@@ -197,6 +205,14 @@ export function physicalName(logicalName: string, limit: number): string | undef
   return `${logicalName.slice(0, limit - hash.length - 1)}-${hash}`;
 }
 
+/** Hours from 0 (off) to a year; fractions allowed. */
+function retentionHours(value: number): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 8760) {
+    throw new Error(`NotificationHub: history.retentionHours must be a number of hours from 0 (streams off) to 8760, got ${value}`);
+  }
+  return value;
+}
+
 export function normalizeArgs(args: NotificationHubArgs): Settings {
   const queue = args.queue ?? {};
   const deliverTimeoutSeconds = wholeNumber(queue.deliverTimeoutSeconds ?? DEFAULTS.deliverTimeoutSeconds, "queue.deliverTimeoutSeconds", 1, 900);
@@ -222,6 +238,7 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
     alarms: args.alarms === undefined || args.alarms === false ? false : args.alarms === true ? {} : args.alarms,
     protectData: args.protectData ?? false,
     apiGatewayLogging: oneOf(args.apiGatewayLogging ?? "off", "apiGatewayLogging", API_GATEWAY_LOGGING),
+    retentionHours: retentionHours(args.history?.retentionHours ?? DEFAULT_RETENTION_HOURS),
   };
 }
 
@@ -253,6 +270,8 @@ export class NotificationHub extends pulumi.ComponentResource {
   public readonly deadLetterQueueUrl: pulumi.Output<string>;
   public readonly connectionsTableName: pulumi.Output<string>;
   public readonly authTableName: pulumi.Output<string>;
+  /** Room streams' table (`history`, `resume`); the notifier's `streamsTableName`. */
+  public readonly streamsTableName: pulumi.Output<string>;
   /** The signing secret (given or generated), as a secret. */
   public readonly jwtSecret: pulumi.Output<string>;
   /** IAM managed policy an app backend attaches to publish, issue and revoke tokens. */
@@ -301,6 +320,7 @@ export class NotificationHub extends pulumi.ComponentResource {
     this.deadLetterQueueUrl = queues.deadLetterQueue.url;
     this.connectionsTableName = tables.connections.name;
     this.authTableName = tables.auth.name;
+    this.streamsTableName = tables.streams.name;
     this.jwtSecret = pulumi.secret(secret.value);
     this.publisherPolicyArn = publisherPolicy.arn;
     this.alarmTopicArn = alarmTopic ? alarmTopic.arn : pulumi.output(undefined);
@@ -317,6 +337,7 @@ export class NotificationHub extends pulumi.ComponentResource {
       deadLetterQueueUrl: this.deadLetterQueueUrl,
       connectionsTableName: this.connectionsTableName,
       authTableName: this.authTableName,
+      streamsTableName: this.streamsTableName,
       jwtSecret: this.jwtSecret,
       publisherPolicyArn: this.publisherPolicyArn,
       alarmTopicArn: this.alarmTopicArn,
@@ -355,7 +376,7 @@ export class NotificationHub extends pulumi.ComponentResource {
         },
         { parent: this, protect: this.settings.protectData },
       );
-    return { connections: table("connections", connectionsTable), auth: table("auth", authTable) };
+    return { connections: table("connections", connectionsTable), auth: table("auth", authTable), streams: table("streams", streamsTable) };
   }
 
   private createQueues() {
@@ -460,11 +481,16 @@ export class NotificationHub extends pulumi.ComponentResource {
       { Action: ["execute-api:ManageConnections"], Resource: [postToConnections] },
       { Action: ["sqs:SendMessage"], Resource: [queues.queue.arn] },
     ];
+    // Room streams (issue 13): where frames are stored before they are sent, and for how long.
+    const streamsEnvironment = { [ENV.streamsTable]: tables.streams.name, [ENV.historyRetentionHours]: String(this.settings.retentionHours) };
+    // Append: head Query, claim Put/Update, frame Put, and GetItem for a redelivery's claim and frame.
+    const streamWriteStatements: PolicyStatement[] = [{ Action: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], Resource: [tables.streams.arn] }];
     const fanoutEnvironment = {
       [ENV.connectionsTable]: tables.connections.name,
       [ENV.managementEndpoint]: managementEndpoint,
       [ENV.queueUrl]: queues.queue.url,
       [ENV.largeRoomChunkSize]: String(this.settings.largeRoomChunkSize),
+      ...streamsEnvironment,
     };
     const route = DEFAULTS.routeTimeoutSeconds;
 
@@ -510,8 +536,20 @@ export class NotificationHub extends pulumi.ComponentResource {
         environment: fanoutEnvironment,
         statements: [
           ...fanoutStatements,
+          ...streamWriteStatements,
           // What the event source mapping does on the function's behalf.
           { Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], Resource: [queues.queue.arn] },
+        ],
+      }),
+      // Room streams (issue 13): replays a room's stored frames to one connection.
+      resume: this.createFunction("resume", resumeFromEnvironment, {
+        timeout: 29, // up to 1,000 posts one after another; API Gateway's integration timeout
+        environment: { [ENV.connectionsTable]: tables.connections.name, [ENV.managementEndpoint]: managementEndpoint, ...streamsEnvironment },
+        statements: [
+          { Action: ["dynamodb:Query"], Resource: [tables.streams.arn] },
+          // The connection's room when the authorizer context is missing; a 410 drops its row.
+          { Action: ["dynamodb:GetItem", "dynamodb:DeleteItem"], Resource: [connections] },
+          { Action: ["execute-api:ManageConnections"], Resource: [postToConnections] },
         ],
       }),
     };
@@ -520,7 +558,7 @@ export class NotificationHub extends pulumi.ComponentResource {
       timeout: 29, // API Gateway's integration timeout
       memorySize: 512,
       environment: fanoutEnvironment,
-      statements: [...fanoutStatements, { Action: ["dynamodb:GetItem"], Resource: [connections] }],
+      statements: [...fanoutStatements, ...streamWriteStatements, { Action: ["dynamodb:GetItem"], Resource: [connections] }],
     });
     return { ...functions, sendMessage };
   }
@@ -590,6 +628,7 @@ export class NotificationHub extends pulumi.ComponentResource {
       { key: "$disconnect", handler: functions.disconnect, slug: "disconnect" },
       { key: "$default", handler: functions.default, slug: "default" },
       ...(functions.sendMessage ? [{ key: "sendMessage", handler: functions.sendMessage, slug: "send-message" }] : []),
+      { key: "resume", handler: functions.resume, slug: "resume" }, // room streams (issue 13)
     ];
     const created = routes.map(({ key, handler, slug }) => {
       const integration = new aws.apigatewayv2.Integration(
@@ -730,6 +769,8 @@ export class NotificationHub extends pulumi.ComponentResource {
           { Action: ["dynamodb:Query"], Resource: [pulumi.interpolate`${tables.connections.arn}/index/${ROOM_INDEX_NAME}`] },
           { Action: ["dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
           { Action: ["execute-api:ManageConnections"], Resource: [deleteConnections] },
+          // notifier.history reads room streams (issue 13).
+          { Action: ["dynamodb:Query"], Resource: [tables.streams.arn] },
           // Backends may read the signing secret from its parameter instead of the stack output.
           ...secretReadStatements(secret),
         ]),
