@@ -9,6 +9,8 @@
 import * as fs from "fs";
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
+import { createTableInput, streamsTable } from "../core/schema";
 import { getAuthRow } from "../core/tables";
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
@@ -51,6 +53,8 @@ beforeAll(async () => {
     startManagementApi("development"),
     startParameterStore({ "hub-jwt-secret": SECRET }),
   ]);
+  // Room streams' table, from the same schema as the component's.
+  await dynamo.client.send(new CreateTableCommand(createTableInput("hub-streams", streamsTable)));
   const fauxQueue = sqs.createQueue("hub-notifications").queueUrl;
   recorders = {
     dynamodb: await startRecorder(dynamo.endpoint, dynamoRequests(CONTEXT)),
@@ -130,6 +134,15 @@ async function exercise() {
   await recording("deliver", async () => {
     // A room bigger than one invocation's share goes back through the queue in chunks.
     await invoke("deliver", sqsEvent([message("iam-m2")]), { LARGE_ROOM_CHUNK_SIZE: "1" });
+    // SQS delivers iam-m1 again: its claim and stored frame are read back, nothing appended.
+    await invoke("deliver", sqsEvent([message("iam-m1")]));
+  });
+  await recording("resume", async () => {
+    const resume = (after: number) => JSON.stringify({ action: "resume", room_id: "room-1", after });
+    await invoke("resume", routeEvent("resume", "iam-1", { body: resume(0), authorizer: who }));
+    // Without the authorizer's context it reads the connection row; a 410 tries to drop it.
+    management.fault("iam-1", { status: 410, times: 1 });
+    await invoke("resume", routeEvent("resume", "iam-1", { body: resume(1) }));
   });
   await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-1")));
 
@@ -137,6 +150,7 @@ async function exercise() {
     queueUrl,
     authTableName: "hub-auth",
     connectionsTableName: "hub-connections",
+    streamsTableName: "hub-streams",
     managementEndpoint: recorders.connections.endpoint,
     jwtSecret: SECRET,
     passcode: "p",
@@ -149,6 +163,7 @@ async function exercise() {
     await notifier.publish({ roomId: "room-1", data: { one: 1 } });
     await notifier.publishBatch([{ roomId: "room-1", data: 1 }, { roomId: "room-2", data: 2 }]);
     await notifier.revokeToken({ userId: "ann", roomId: "room-1" }); // closes ann's live connection iam-3
+    expect((await notifier.history({ roomId: "room-1", last: 10 })).length).toBeGreaterThan(0);
   });
 }
 
@@ -174,7 +189,12 @@ async function decide(policy: PolicyDocument, principal: string, request: AwsReq
 
 const role = (handler: string) => `arn:aws:iam::${ACCOUNT}:role/hub-${handler}-role`;
 const connection = (stage: string, method: string) => ARN("execute-api", `${API}/${stage}/${method}/@connections/abc=`);
-const TABLE = { connections: ARN("dynamodb", "table/hub-connections"), auth: ARN("dynamodb", "table/hub-auth"), other: ARN("dynamodb", "table/another-app") };
+const TABLE = {
+  connections: ARN("dynamodb", "table/hub-connections"),
+  auth: ARN("dynamodb", "table/hub-auth"),
+  streams: ARN("dynamodb", "table/hub-streams"),
+  other: ARN("dynamodb", "table/another-app"),
+};
 const QUEUE = ARN("sqs", "hub-notifications");
 const SECRET_PARAMETER = ARN("ssm", "parameter/hub-jwt-secret");
 const logsOf = (handler: string): AwsRequest[] => [
@@ -192,6 +212,8 @@ const SERVICE_REQUESTS: Record<string, AwsRequest[]> = {
 const NO_ONE: AwsRequest[] = [
   r("dynamodb:Scan", TABLE.connections),
   r("dynamodb:Scan", TABLE.auth),
+  r("dynamodb:Scan", TABLE.streams),
+  r("dynamodb:DeleteItem", TABLE.streams), // frames leave by TTL only
   r("dynamodb:GetItem", TABLE.other),
   r("dynamodb:PutItem", TABLE.other),
   r("execute-api:ManageConnections", connection("production", "POST")),
@@ -202,17 +224,33 @@ const NO_ONE: AwsRequest[] = [
 
 /** Requests each role must never be able to make, beyond NO_ONE's. */
 const NEVER: Record<string, AwsRequest[]> = {
-  authorizer: [r("dynamodb:PutItem", TABLE.auth), r("dynamodb:GetItem", TABLE.connections), r("execute-api:ManageConnections", connection("development", "POST"))],
+  authorizer: [
+    r("dynamodb:PutItem", TABLE.auth),
+    r("dynamodb:GetItem", TABLE.connections),
+    r("dynamodb:Query", TABLE.streams),
+    r("execute-api:ManageConnections", connection("development", "POST")),
+  ],
   connect: [
     r("dynamodb:PutItem", TABLE.auth),
     r("dynamodb:DeleteItem", TABLE.auth), // connect re-reads the auth row (revocation race), never changes it
     r("dynamodb:DeleteItem", TABLE.other),
+    r("dynamodb:Query", TABLE.streams),
     r("ssm:GetParameter", SECRET_PARAMETER), // the secret is the authorizer's alone
     r("kms:Decrypt", inputsKey()),
     r("execute-api:ManageConnections", connection("development", "POST")),
   ],
-  disconnect: [r("dynamodb:DeleteItem", TABLE.auth), r("ssm:GetParameter", SECRET_PARAMETER)],
-  default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE)],
+  disconnect: [r("dynamodb:DeleteItem", TABLE.auth), r("dynamodb:PutItem", TABLE.streams), r("ssm:GetParameter", SECRET_PARAMETER)],
+  default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE), r("dynamodb:Query", TABLE.streams)],
+  // Room streams (issue 13): resume only reads the stream and posts to the asking connection.
+  resume: [
+    r("dynamodb:PutItem", TABLE.streams),
+    r("dynamodb:UpdateItem", TABLE.streams),
+    r("dynamodb:Query", TABLE.connections),
+    r("dynamodb:GetItem", TABLE.auth),
+    r("sqs:SendMessage", QUEUE),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+  ],
   sendMessage: [
     r("dynamodb:Query", TABLE.auth),
     r("dynamodb:Query", TABLE.connections), // the table itself: only the room index
@@ -229,6 +267,8 @@ const NEVER: Record<string, AwsRequest[]> = {
   ],
   publisher: [
     r("dynamodb:PutItem", TABLE.connections),
+    r("dynamodb:PutItem", TABLE.streams), // history reads; only the hub appends
+    r("dynamodb:UpdateItem", TABLE.streams),
     r("sqs:ReceiveMessage", QUEUE),
     r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
     r("execute-api:ManageConnections", connection("development", "POST")), // it closes connections, never posts as the hub
@@ -241,7 +281,7 @@ function inputsKey(): string {
   return ARN("kms", "key/hub-jwt-secret-key-0000");
 }
 
-const HANDLERS = ["authorizer", "connect", "disconnect", "default", "sendMessage", "deliver"];
+const HANDLERS = ["authorizer", "connect", "disconnect", "default", "sendMessage", "deliver", "resume"];
 const summary: string[] = [];
 
 afterAll(() => {
