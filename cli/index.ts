@@ -25,6 +25,7 @@ const TARGET_OPTIONS: Options = {
   "queue-url": { type: "string" },
   "auth-table": { type: "string" },
   "connections-table": { type: "string" },
+  "streams-table": { type: "string" },
   "management-endpoint": { type: "string" },
   region: { type: "string" },
   "dynamodb-endpoint": { type: "string" },
@@ -37,6 +38,7 @@ Target (default: the local hub started with \`${BIN} dev\` in this folder):
   --queue-url URL             or NOTIFICATION_HUB_QUEUE_URL
   --auth-table NAME           or NOTIFICATION_HUB_AUTH_TABLE
   --connections-table NAME    or NOTIFICATION_HUB_CONNECTIONS_TABLE
+  --streams-table NAME        or NOTIFICATION_HUB_STREAMS_TABLE (history)
   --management-endpoint URL   or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT (https://host/{stage})
   --region REGION             or AWS_REGION
   --dynamodb-endpoint URL, --sqs-endpoint URL   override service endpoints
@@ -78,6 +80,7 @@ function resolveTarget(values: Record<string, string | boolean | undefined>): Ta
     queueUrl: text(values, "queue-url") ?? env.NOTIFICATION_HUB_QUEUE_URL,
     authTableName: text(values, "auth-table") ?? env.NOTIFICATION_HUB_AUTH_TABLE,
     connectionsTableName: text(values, "connections-table") ?? env.NOTIFICATION_HUB_CONNECTIONS_TABLE,
+    streamsTableName: text(values, "streams-table") ?? env.NOTIFICATION_HUB_STREAMS_TABLE,
     managementEndpoint: text(values, "management-endpoint") ?? env.NOTIFICATION_HUB_MANAGEMENT_ENDPOINT,
     jwtSecret: env.NOTIFICATION_HUB_JWT_SECRET,
     passcode: env.NOTIFICATION_HUB_PASSCODE,
@@ -85,7 +88,7 @@ function resolveTarget(values: Record<string, string | boolean | undefined>): Ta
     endpoints: { sqs: text(values, "sqs-endpoint"), dynamodb: text(values, "dynamodb-endpoint") },
     source: "flags and environment",
   };
-  if (given.queueUrl || given.authTableName || given.connectionsTableName || given.managementEndpoint) return given;
+  if (given.queueUrl || given.authTableName || given.connectionsTableName || given.streamsTableName || given.managementEndpoint) return given;
 
   const stateFile = text(values, "state-file") ?? DEFAULT_STATE_FILE;
   if (!fs.existsSync(stateFile)) {
@@ -96,6 +99,7 @@ function resolveTarget(values: Record<string, string | boolean | undefined>): Ta
     queueUrl: state.queueUrl,
     authTableName: state.authTableName,
     connectionsTableName: state.connectionsTableName,
+    streamsTableName: state.streamsTableName,
     managementEndpoint: state.managementEndpoint,
     jwtSecret: state.jwtSecret,
     passcode: state.passcode,
@@ -216,6 +220,30 @@ const commands: Record<string, Command> = {
       const { notifier } = notifierFor(values);
       const { messageId } = await notifier.publish({ roomId: room, userId: text(values, "user") ?? null, data });
       process.stdout.write(messageId + "\n");
+    },
+  },
+  // Room streams (issue 13).
+  history: {
+    summary: "print a room's stored notifications in seq order",
+    usage: `${BIN} history --room R [--after N | --last N] [--limit N] [--json]
+
+  --after N   those with seq greater than N (default 0: the oldest kept)
+  --last N    instead: the newest N (at most 1000)
+  --json      one frame per line, exactly as clients got it
+${TARGET_HELP}`,
+    options: { room: { type: "string" }, after: { type: "string" }, last: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    async run(values) {
+      const room = required(values, "room");
+      const after = positiveInteger(text(values, "after"), "after");
+      const last = positiveInteger(text(values, "last"), "last");
+      if (after !== undefined && last !== undefined) throw new UsageError("pass --after or --last, not both");
+      const { notifier } = notifierFor(values);
+      const frames = await notifier.history({ roomId: room, after, last, limit: positiveInteger(text(values, "limit"), "limit") });
+      for (const frame of frames) {
+        const line = values.json ? JSON.stringify(frame) : `${frame.seq}\t${frame.origin}\t${frame.user_id ?? "-"}\t${JSON.stringify(frame.data)}`;
+        process.stdout.write(line + "\n");
+      }
+      if (!values.json && frames.length === 0) process.stderr.write(`no stored notifications in ${room}\n`);
     },
   },
   revoke: {

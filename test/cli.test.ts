@@ -86,7 +86,12 @@ describe("token, publish, connections, revoke", () => {
     const messageId = published.stdout.trim();
     const deadline = Date.now() + 10_000;
     while (frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    expect(frames).toEqual([{ id: messageId, room_id: "cli-room", user_id: "ops", origin: "app", data: { type: "deploy", data: { version: "1.2.3" } } }]);
+    expect(frames).toEqual([{ id: messageId, room_id: "cli-room", user_id: "ops", origin: "app", seq: 1, data: { type: "deploy", data: { version: "1.2.3" } } }]);
+
+    // The room's stream kept it: history prints the frame the client got.
+    const history = await cli(["history", "--room", "cli-room", "--last", "5", "--json", "--state-file", stateFile]);
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout.trim().split("\n").map((line) => JSON.parse(line))).toEqual(frames);
 
     const listed = await cli(["connections", "--room", "cli-room", "--json", "--state-file", stateFile]);
     expect(JSON.parse(listed.stdout)).toEqual([{ connectionId: expect.any(String), userId: "cli-user" }]);

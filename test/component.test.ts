@@ -363,7 +363,7 @@ describe("serialized Lambdas", () => {
 
   beforeAll(async () => {
     [dynamo, sqs, management, parameterStore] = await Promise.all([
-      startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth" }),
+      startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams" }),
       startSqs(),
       startManagementApi("development"),
       startParameterStore({ "hub-jwt-secret": GENERATED_SECRET }),
@@ -453,7 +453,8 @@ describe("serialized Lambdas", () => {
       ROOT,
     );
     expect(delivered.value).toEqual({ batchItemFailures: [{ itemIdentifier: "art-bad" }] });
-    expect(JSON.parse(management.received.get("art-1")![2])).toEqual({ id: "art-msg", room_id: "room-1", user_id: "backend", origin: "app", data: { type: "done" } });
+    // Stored in the room's stream before it was sent: after the member's message (seq 1).
+    expect(JSON.parse(management.received.get("art-1")![2])).toEqual({ id: "art-msg", room_id: "room-1", user_id: "backend", origin: "app", seq: 2, data: { type: "done" } });
     const leftovers = await sqsClient({ endpoint: sqs.endpoint }).send(new ReceiveMessageCommand({ QueueUrl: queue.queueUrl }));
     expect(leftovers.Messages ?? []).toEqual([]);
 

@@ -9,8 +9,6 @@
 import * as fs from "fs";
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
-import { createTableInput, streamsTable } from "../core/schema";
 import { getAuthRow } from "../core/tables";
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
@@ -48,13 +46,11 @@ beforeAll(async () => {
   const keyArn = run.ofType("aws:ssm/parameter:Parameter")[0].inputs.keyId as string;
   expect(keyArn).toBe(inputsKey());
   [dynamo, sqs, management, ssm] = await Promise.all([
-    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth" }),
+    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams" }),
     startSqs(),
     startManagementApi("development"),
     startParameterStore({ "hub-jwt-secret": SECRET }),
   ]);
-  // Room streams' table, from the same schema as the component's.
-  await dynamo.client.send(new CreateTableCommand(createTableInput("hub-streams", streamsTable)));
   const fauxQueue = sqs.createQueue("hub-notifications").queueUrl;
   recorders = {
     dynamodb: await startRecorder(dynamo.endpoint, dynamoRequests(CONTEXT)),

@@ -107,7 +107,7 @@ describe("the local hub", () => {
     const body = JSON.stringify({ room_id: "lobby", user_id: "backend", data: { type: "backup.done", data: { job: 42 } } });
     const sent = await sqs.send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: body }));
     const frame = await client.next((f) => f.id === sent.MessageId);
-    expect(frame).toEqual({ id: sent.MessageId, room_id: "lobby", user_id: "backend", origin: "app", data: { type: "backup.done", data: { job: 42 } } });
+    expect(frame).toEqual({ id: sent.MessageId, room_id: "lobby", user_id: "backend", origin: "app", seq: expect.any(Number), data: { type: "backup.done", data: { job: 42 } } });
     client.ws.close();
   });
 
