@@ -28,12 +28,31 @@ function sharedOptions(options: ClientOptions) {
   return { region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(credentials ? { credentials } : {}) };
 }
 
+const NODE_WARNING_SWITCH = "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED";
+
+/**
+ * Builds an SDK client without the SDK's 7-line notice that Node.js < 22 loses support in
+ * 2027: Lambdas run Node.js 22, and on a developer's Node 20 the notice buried the output of
+ * every SDK script, the CLI and the local hub. The SDK reads its documented switch once, when
+ * the first client of the process is built; we set it for that moment only, so the user's
+ * environment and child processes stay as they were, and a user who set it either way wins.
+ */
+export function withoutNodeVersionWarning<T>(build: () => T): T {
+  if (process.env[NODE_WARNING_SWITCH] !== undefined) return build();
+  process.env[NODE_WARNING_SWITCH] = "true";
+  try {
+    return build();
+  } finally {
+    delete process.env[NODE_WARNING_SWITCH];
+  }
+}
+
 export function dynamoClient(options: ClientOptions = {}): DynamoDBClient {
-  return new DynamoDBClient(sharedOptions(options));
+  return withoutNodeVersionWarning(() => new DynamoDBClient(sharedOptions(options)));
 }
 
 export function sqsClient(options: ClientOptions = {}): SQSClient {
-  return new SQSClient(sharedOptions(options));
+  return withoutNodeVersionWarning(() => new SQSClient(sharedOptions(options)));
 }
 
 /**
@@ -43,11 +62,11 @@ export function sqsClient(options: ClientOptions = {}): SQSClient {
  */
 export function managementClient(endpoint: string, options: ClientOptions = {}): ApiGatewayManagementApiClient {
   const agentOptions = { keepAlive: true, maxSockets: 64 };
-  return new ApiGatewayManagementApiClient({
+  return withoutNodeVersionWarning(() => new ApiGatewayManagementApiClient({
     ...sharedOptions({ ...options, endpoint }),
     maxAttempts: 1,
     requestHandler: { httpAgent: new http.Agent(agentOptions), httpsAgent: new https.Agent(agentOptions), requestTimeout: 5_000 },
-  });
+  }));
 }
 
 /** Names of the environment variables the Lambdas (and the local hub) are configured with. */

@@ -27,6 +27,9 @@ import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
+import { writeStateFile } from "./stateFile";
+
+export { findLocalHub, listHubs, type HubState, type RunningHub } from "./stateFile";
 
 export interface LocalHubOptions {
   /** HTTP/WebSocket port; 0 picks a free one. Default 8787. */
@@ -62,8 +65,10 @@ export interface LocalHubOptions {
   /** Handler and hub log level. Default "warn". */
   logLevel?: LogLevel;
   logger?: Logger;
-  /** Write endpoints and dev secrets here for the CLI; removed on stop. */
+  /** Write endpoints and dev secrets to this file for the CLI; removed on stop. */
   stateFile?: string;
+  /** Or to a file of this hub's own in this folder (`notification-hub dev` uses `.notification-hub`). */
+  stateDir?: string;
   /** bcrypt cost for the convenience notifier. Default 10. */
   bcryptCost?: number;
   /**
@@ -309,12 +314,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // Stop order (reversed): poller, then sockets, then servers.
     stops.push(() => poller.stop());
 
-    if (options.stateFile) {
-      const stateFile = options.stateFile;
-      fs.mkdirSync(path.dirname(stateFile), { recursive: true });
-      fs.writeFileSync(stateFile, JSON.stringify({ ...info, pid: process.pid }, null, 2), { mode: 0o600 });
-      stops.unshift(async () => fs.rmSync(stateFile, { force: true }));
-    }
+    if (options.stateFile || options.stateDir) stops.unshift(writeStateFile({ file: options.stateFile, dir: options.stateDir }, info));
 
     let stopping: Promise<void> | undefined;
     const faults: HubFaults | undefined = proxy
