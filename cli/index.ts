@@ -158,7 +158,7 @@ const commands: Record<string, Command> = {
     summary: "run the whole hub on this machine (no AWS account)",
     usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--json] [--log-level warn]
 
-  --port P          HTTP/WebSocket port; 0 picks a free one (default 8787)
+  --port P          HTTP/WebSocket port; 0 picks a free one (default NOTIFICATION_HUB_PORT or 8787)
   --host H          interface to listen on (default 127.0.0.1)
   --stage S         stage, the WebSocket URL's path (default local)
   --data-dir DIR    keep tables and dev secrets across restarts
@@ -180,7 +180,8 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
     async run(values) {
       const level = text(values, "log-level") ?? "warn";
       if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
-      const port = wholeNumber(text(values, "port"), "port", 0, 65535) ?? DEFAULT_LOCAL_PORT;
+      // NOTIFICATION_HUB_PORT=0 lets scripts (and the README's test) run `npm run dev` as written on any free port.
+      const port = wholeNumber(text(values, "port") ?? process.env.NOTIFICATION_HUB_PORT, "port", 0, 65535) ?? DEFAULT_LOCAL_PORT;
       let hub;
       try {
         hub = await startLocalHub({
