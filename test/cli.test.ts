@@ -139,6 +139,7 @@ describe("token, publish, connections, revoke", () => {
       [["publish", "--room", "r", "--user", "x".repeat(300), "--data", "1", "--state-file", stateFile], /--user is longer than/],
       [["revoke", "--user", "u", "--room", "r", "--auth-table", "t"], /revoke needs --connections-table or NOTIFICATION_HUB_CONNECTIONS_TABLE, and --management-endpoint or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT/],
       [["frobnicate"], /unknown command "frobnicate"/],
+      [["dev", "--port", "0", "--state-file", stateFile], /state\.json belongs to the hub at http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+\); pass another --state-file/],
       [["dev", "--port", "x"], /--port must be a whole number/],
     ];
     const results = await Promise.all(cases.map(([args]) => cli(args)));
