@@ -220,7 +220,17 @@ describe("the README", () => {
         'import { WebSocket as NodeWebSocket } from "ws";',
         'import { createNotifier } from "notification-hub/server";',
         'import { findLocalHub } from "notification-hub/local";',
-        "globalThis.WebSocket ??= NodeWebSocket;",
+        // Traced, so a failure says whether the socket opened, and how it closed.
+        "const trace = [];",
+        "class TracedWebSocket extends NodeWebSocket {",
+        "  constructor(...args) {",
+        "    super(...args);",
+        '    const at = () => ((performance.now() / 1000) | 0) + "s";',
+        '    this.addEventListener("open", () => trace.push("open " + at()));',
+        '    this.addEventListener("close", (event) => trace.push("close " + event.code + " " + at()));',
+        "  }",
+        "}",
+        "globalThis.WebSocket ??= TracedWebSocket;",
         "const app = createNotifier(findLocalHub().notifierOptions);",
         "const WEBSOCKET_URL = findLocalHub().websocketUrl;",
         'const token = await app.issueToken({ userId: "reader", roomId: "lobby" });',
@@ -234,13 +244,14 @@ describe("the README", () => {
         '  await app.publish({ roomId: "lobby", data: { type: "backup.done", data: { job: i } } });',
         "  for (let t = 0; t < 10 && !shown; t++) await new Promise((resolve) => setTimeout(resolve, 100));",
         "}",
-        "console.log(JSON.stringify({ shown }));",
+        "console.log(JSON.stringify({ shown, trace }));",
         "process.exit(shown ? 0 : 1);",
       ].join("\n");
       const file = path.join(clone, `.readme-test/browser-${i}.mjs`);
       fs.writeFileSync(file, `${prelude}\n// --- README.md:${block.line} ---\n${block.code}// ---\n${epilogue}\n`);
       const result = await run(process.execPath, [file], { cwd: clone, env, timeoutMs: 60_000 });
-      expect(result.code, `README.md:${block.line}\n${result.stdout}\n${result.stderr}`).toBe(0);
+      const hubLog = fs.readFileSync(path.join(clone, ".readme-test/bg-1.log"), "utf8").split("\n").slice(-15).join("\n");
+      expect(result.code, `README.md:${block.line}\n${result.stdout}\n${result.stderr}\nthe hub's last lines:\n${hubLog}`).toBe(0);
       expect(JSON.parse(result.stdout).shown).toEqual({ job: expect.any(Number) });
     }
   }, 150_000);
