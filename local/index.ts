@@ -23,12 +23,16 @@ import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
+import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleDemoRequest } from "./demo";
 import { loadDynalite } from "./dynalite";
 import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
+import { writeStateFile } from "./stateFile";
+
+export { findLocalHub, listHubs, type HubState, type RunningHub } from "./stateFile";
 
 export interface LocalHubOptions {
   /** HTTP/WebSocket port; 0 picks a free one. Default 8787. */
@@ -64,8 +68,10 @@ export interface LocalHubOptions {
   /** Handler and hub log level. Default "warn". */
   logLevel?: LogLevel;
   logger?: Logger;
-  /** Write endpoints and dev secrets here for the CLI; removed on stop. */
+  /** Write endpoints and dev secrets to this file for the CLI; removed on stop. */
   stateFile?: string;
+  /** Or to a file of this hub's own in this folder (`notification-hub dev` uses `.notification-hub`). */
+  stateDir?: string;
   /** bcrypt cost for the convenience notifier. Default 10. */
   bcryptCost?: number;
   /**
@@ -191,19 +197,6 @@ function devSecrets(options: LocalHubOptions): { jwtSecret: string; passcode: st
   const secrets = { jwtSecret: options.jwtSecret ?? stored?.jwtSecret ?? fresh(), passcode: options.passcode ?? stored?.passcode ?? fresh() };
   if (file) writePrivateFile(file, JSON.stringify(secrets));
   return secrets;
-}
-
-/** A directory only its owner can enter, also when it existed with looser modes. */
-function makePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o700);
-}
-
-/** Writes a file only its owner can read; `mode` applies only on creation, so chmod an existing one too. */
-export function writePrivateFile(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(file, text, { mode: 0o600 });
-  fs.chmodSync(file, 0o600);
 }
 
 export async function startLocalHub(options: LocalHubOptions = {}): Promise<LocalHub> {
@@ -354,11 +347,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // Stop order (reversed): poller, then sockets, then servers.
     stops.push(() => poller.stop());
 
-    if (options.stateFile) {
-      const stateFile = options.stateFile;
-      writePrivateFile(stateFile, JSON.stringify({ ...info, pid: process.pid }, null, 2));
-      stops.unshift(async () => fs.rmSync(stateFile, { force: true }));
-    }
+    if (options.stateFile || options.stateDir) stops.unshift(writeStateFile({ file: options.stateFile, dir: options.stateDir }, info));
 
     let stopping: Promise<void> | undefined;
     const faults: HubFaults | undefined = proxy
