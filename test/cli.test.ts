@@ -149,7 +149,7 @@ describe("token, publish, connections, revoke", () => {
       expect(result.stderr.trim()).toMatch(cases[i][1]);
     });
     console.log(`SUMMARY cli: ${cases.length} bad invocations tried, ${cases.length} refused with one line and exit 2`);
-  });
+  }, 180_000); // 14 CLI processes at once, each compiling TypeScript on start: slow on a busy 2-core machine
 
   it("has --help on every command", async () => {
     const results = await Promise.all(["dev", "token", "publish", "revoke", "connections"].map((command) => cli([command, "--help"])));
