@@ -226,9 +226,9 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     /** Answers `/{stage}/@connections/{id}`; false when the request is not for this API. */
     handleManagement: management.handle,
     connections,
-    /** Makes the next `times` requests to a connection fail with `status`, as a throttled or failing API Gateway would. */
+    /** Makes the next `times` posts to a connection fail with `status`, as a throttled or failing API Gateway would. */
     failPosts(connectionId: string, status: FaultStatus, times: number): void {
-      management.fault(connectionId, { status, times });
+      management.fault(connectionId, { status, times, method: "POST" });
     },
     /** Closes every connection (each runs $disconnect) and waits for handlers in flight. */
     async close(): Promise<void> {

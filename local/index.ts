@@ -105,7 +105,7 @@ export interface HubFaults {
   /** Cuts the handlers off DynamoDB (open connections reset, new ones refused). */
   cutDynamo(): void;
   restoreDynamo(): void;
-  /** The next `times` @connections requests to this connection fail with `status`. */
+  /** The next `times` @connections posts to this connection fail with `status`. */
   failPosts(connectionId: string, status: 429 | 500, times: number): void;
 }
 

@@ -21,8 +21,8 @@ export interface ConnectionTarget {
 
 /** The errors a real `@connections` API answers and tests want on demand. */
 export type FaultStatus = 403 | 410 | 429 | 500;
-/** A fault for one connection id: the next `times` requests (every one when absent) fail with `status`. */
-export type Fault = { status: FaultStatus; times?: number };
+/** A fault for one connection id: the next `times` requests (every one when absent; only `method` ones when set) fail with `status`. */
+export type Fault = { status: FaultStatus; times?: number; method?: "POST" | "GET" | "DELETE" };
 
 const ERRORS: Record<FaultStatus, { type: string; message: string }> = {
   403: { type: "ForbiddenException", message: "Forbidden" },
@@ -52,9 +52,9 @@ export function createConnectionsEmulator(options: ConnectionsEmulatorOptions) {
 
   type Reply = (status: number, body?: object, errorType?: string) => void;
 
-  function takeFault(connectionId: string): Fault | undefined {
+  function takeFault(connectionId: string, method: string): Fault | undefined {
     const fault = faults.get(connectionId);
-    if (!fault || (fault.times !== undefined && fault.times <= 0)) return undefined;
+    if (!fault || (fault.method && fault.method !== method) || (fault.times !== undefined && fault.times <= 0)) return undefined;
     if (fault.times !== undefined) fault.times--;
     return fault;
   }
@@ -65,7 +65,7 @@ export function createConnectionsEmulator(options: ConnectionsEmulatorOptions) {
       reply(410, { message: "Gone" }, "GoneException");
       return;
     }
-    const fault = takeFault(connectionId);
+    const fault = takeFault(connectionId, method);
     if (fault) {
       reply(fault.status, { message: ERRORS[fault.status].message }, ERRORS[fault.status].type);
       return;
