@@ -3,6 +3,7 @@
  * `startLocalHub` only through local/testing.ts (`startTestHub`), which files them here
  * against the options object it passes. Nothing here is exported from the package root.
  */
+import type { DeliverWorkerConfig } from "./deliverWorker";
 import type { HubFaults, LocalHubOptions } from "./index";
 
 export interface LocalHubTestHooks {
@@ -12,7 +13,7 @@ export interface LocalHubTestHooks {
    */
   faultInjection?: boolean;
   /** With `deliverWorkers`: a module exporting `(deps, config) => handler` to run instead (benchmarks run the seed's algorithm). */
-  deliverModule?: { path: string; exportName: string };
+  deliverModule?: DeliverWorkerConfig["deliverModule"];
 }
 
 interface Filed extends LocalHubTestHooks {
