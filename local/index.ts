@@ -100,15 +100,6 @@ export interface LocalHubInfo {
   credentials: DevCredentials;
 }
 
-/** Faults a test hub injects on demand (local/testing.ts, `faultInjection`). */
-export interface HubFaults {
-  /** Cuts the handlers off DynamoDB (open connections reset, new ones refused). */
-  cutDynamo(): void;
-  restoreDynamo(): void;
-  /** The next `times` @connections posts to this connection fail with `status`. */
-  failPosts(connectionId: string, status: 429 | 500, times: number): void;
-}
-
 export interface LocalHub extends LocalHubInfo {
   /** An app-backend SDK already pointed at this hub. */
   notifier: Notifier;

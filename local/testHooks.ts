@@ -4,7 +4,7 @@
  * against the options object it passes. Nothing here is exported from the package root.
  */
 import type { DeliverWorkerConfig } from "./deliverWorker";
-import type { HubFaults, LocalHubOptions } from "./index";
+import type { LocalHubOptions } from "./index";
 
 export interface LocalHubTestHooks {
   /**
@@ -14,6 +14,15 @@ export interface LocalHubTestHooks {
   faultInjection?: boolean;
   /** With `deliverWorkers`: a module exporting `(deps, config) => handler` to run instead (benchmarks run the seed's algorithm). */
   deliverModule?: DeliverWorkerConfig["deliverModule"];
+}
+
+/** Faults a test hub injects on demand. */
+export interface HubFaults {
+  /** Cuts the handlers off DynamoDB (open connections reset, new ones refused). */
+  cutDynamo(): void;
+  restoreDynamo(): void;
+  /** The next `times` @connections posts to this connection fail with `status`. */
+  failPosts(connectionId: string, status: 429 | 500, times: number): void;
 }
 
 interface Filed extends LocalHubTestHooks {

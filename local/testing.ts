@@ -5,10 +5,10 @@
  * deliver handler in the worker threads. The `@connections` emulator on its own, for handler
  * tests without sockets, is `startConnectionsEmulator` from local/gateway/connectionsApi.ts.
  */
-import { startLocalHub, type HubFaults, type LocalHub, type LocalHubOptions } from "./index";
-import { fileTestHooks, type LocalHubTestHooks } from "./testHooks";
+import { startLocalHub, type LocalHub, type LocalHubOptions } from "./index";
+import { fileTestHooks, type HubFaults, type LocalHubTestHooks } from "./testHooks";
 
-export type { LocalHubTestHooks } from "./testHooks";
+export type { HubFaults, LocalHubTestHooks } from "./testHooks";
 export { startConnectionsEmulator, type StandaloneConnectionsEmulator, type Fault } from "./gateway/connectionsApi";
 
 export interface TestHub extends LocalHub {
