@@ -26,10 +26,11 @@ import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleDemoRequest } from "./demo";
 import { loadDynalite } from "./dynalite";
-import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
+import { createLocalHandlers } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
+import { testHooksOf } from "./testHooks";
 import { writeStateFile } from "./stateFile";
 
 export { findLocalHub, listHubs, type HubState, type RunningHub } from "./stateFile";
@@ -75,19 +76,11 @@ export interface LocalHubOptions {
   /** bcrypt cost for the convenience notifier. Default 10. */
   bcryptCost?: number;
   /**
-   * Test hooks for faults no real part produces on demand: a cuttable proxy between the
-   * handlers and DynamoDB, and injected @connections errors. Exposed as `hub.faults`.
-   */
-  faultInjection?: boolean;
-  /** Replaces the deliver handler; benchmarks use it to run the seed's algorithm through the same hub. */
-  deliverFactory?: LocalHandlerConfig["deliverFactory"];
-  /**
    * Run deliver invocations in this many worker threads, each like its own Lambda execution
    * environment (own clients, own CPU time), instead of on the hub's thread. Default 0.
    */
   deliverWorkers?: number;
-  /** With deliverWorkers: a module exporting `(deps, config) => handler` to run instead (benchmarks). */
-  deliverModule?: { path: string; exportName: string };
+  // Test-only hooks (fault injection, a replacement deliver module) are not options: see local/testing.ts.
 }
 
 export interface LocalHubInfo {
@@ -113,19 +106,9 @@ export interface LocalHubInfo {
   credentials: DevCredentials;
 }
 
-export interface HubFaults {
-  /** Cuts the handlers off DynamoDB (open connections reset, new ones refused). */
-  cutDynamo(): void;
-  restoreDynamo(): void;
-  /** The next `times` @connections posts to this connection fail with `status`. */
-  failPosts(connectionId: string, status: 429 | 500, times: number): void;
-}
-
 export interface LocalHub extends LocalHubInfo {
   /** An app-backend SDK already pointed at this hub. */
   notifier: Notifier;
-  /** Present with `faultInjection: true`. */
-  faults?: HubFaults;
   /** Restart nothing, just stop: closes sockets (each runs $disconnect), the poller and both servers. */
   stop(): Promise<void>;
 }
@@ -206,6 +189,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
   const names = { connections: "notification-hub-connections", auth: "notification-hub-auth" };
+  const hooks = testHooksOf(options);
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
 
   const stops: (() => Promise<void>)[] = [];
@@ -261,7 +245,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     };
 
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
-    const proxy = options.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
+    const proxy = hooks.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
     if (proxy) stops.push(proxy.stop);
     const handlers = createLocalHandlers({
       dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
@@ -274,7 +258,6 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       credentials,
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
-      deliverFactory: options.deliverFactory,
       log,
     });
     const api = createApiGateway(server, {
@@ -327,7 +310,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
             connectionsTable: names.connections,
             largeRoomChunkSize: options.largeRoomChunkSize,
             credentials,
-            deliverModule: options.deliverModule,
+            deliverModule: hooks.deliverModule,
           },
           log,
         )
@@ -350,10 +333,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     if (options.stateFile || options.stateDir) stops.unshift(writeStateFile({ file: options.stateFile, dir: options.stateDir }, info));
 
     let stopping: Promise<void> | undefined;
-    const faults: HubFaults | undefined = proxy
-      ? { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) }
-      : undefined;
-    return { ...info, notifier, faults, stop: () => (stopping ??= stopAll()) };
+    if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };
+    return { ...info, notifier, stop: () => (stopping ??= stopAll()) };
   } catch (err) {
     await stopAll();
     throw err;
