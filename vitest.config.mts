@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { keepConsoleLog } from "./test/support/consoleFilter.mts";
 
 export default defineConfig({
   test: {
@@ -8,6 +9,8 @@ export default defineConfig({
     pool: "forks",
     reporters: ["default", "./test/support/summaryReporter.mts"],
     // Node 20 here, Node 22 on Lambda: the SDK's reminder about that is noise in test output.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", VITE_CONFIG_NATIVE_IGNORE_WARNING: "true" },
+    // Handlers log at warn in tests (tests that read logs capture every level themselves).
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", VITE_CONFIG_NATIVE_IGNORE_WARNING: "true", LOG_LEVEL: "warn" },
+    onConsoleLog: (log) => keepConsoleLog(log),
   },
 });

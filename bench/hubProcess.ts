@@ -5,7 +5,7 @@
  * Usage: node -r ts-node/register/transpile-only bench/hubProcess.ts '{"mode":"ours"|"seed", ...}'
  */
 import { createLogger } from "../core/log";
-import { startLocalHub } from "../local";
+import { startTestHub } from "../local/testing";
 
 interface HubProcessOptions {
   mode: "ours" | "seed";
@@ -21,16 +21,19 @@ async function main() {
     if (entry.message === "delivered" || entry.message?.startsWith("delivered;")) process.stdout.write(`@@metric ${line}\n`);
     else if (entry.level === "error" || entry.level === "warn") process.stderr.write(line + "\n");
   }, "info");
-  const hub = await startLocalHub({
-    port: 0,
-    logger,
-    largeRoomChunkSize: options.largeRoomChunkSize,
-    queue: { waitTimeSeconds: 1, batchSize: 10 },
-    limits: { idleTimeoutMs: 60 * 60_000 },
-    deliverWorkers: options.workers ?? 4,
-    deliverModule: options.mode === "seed" ? { path: require.resolve("./baselines/seedDelivery"), exportName: "createSeedDeliverHandler" } : undefined,
-  });
-  const { notifier: _notifier, stop, ...info } = hub;
+  const hub = await startTestHub(
+    {
+      port: 0,
+      logger,
+      largeRoomChunkSize: options.largeRoomChunkSize,
+      queue: { waitTimeSeconds: 1, batchSize: 10 },
+      limits: { idleTimeoutMs: 60 * 60_000 },
+      deliverWorkers: options.workers ?? 4,
+    },
+    { deliverModule: options.mode === "seed" ? { path: require.resolve("./baselines/seedDelivery"), exportName: "createSeedDeliverHandler" } : undefined },
+  );
+  const { notifier: _notifier, stop, faults: _faults, ...info } = hub;
+  void _faults;
   void _notifier;
   process.stdout.write(JSON.stringify(info) + "\n");
   const shutdown = () => void stop().then(() => process.exit(0));

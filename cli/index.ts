@@ -1,21 +1,21 @@
 #!/usr/bin/env node
 /**
  * notification-hub CLI: run the local hub, issue tokens, publish, revoke, list connections.
- * Talks to the local hub by default (its endpoints are in .notification-hub/local.json while
- * it runs), or to a deployed stack with flags or NOTIFICATION_HUB_* environment variables.
+ * Talks to the local hub started in this folder by default (each running hub has its own file
+ * in .notification-hub/), or to a deployed stack with flags or NOTIFICATION_HUB_* variables.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, type ParseArgsConfig } from "util";
 import { dynamoClient } from "../core/aws";
+import { normalizeId } from "../core/messages";
 import { roomPages } from "../core/tables";
+import { MAX_TOKEN_TTL_SECONDS } from "../core/tokens";
 import { DEFAULT_LOCAL_PORT, startLocalHub } from "../local";
+import { checkHubAnswers, DEFAULT_STATE_DIR, findLocalHub, LocalHubNotFound, notifierOptionsFor } from "../local/stateFile";
 import { createNotifier, type NotifierOptions } from "../server";
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-
 const BIN = "notification-hub";
-export const DEFAULT_STATE_FILE = path.join(".notification-hub", "local.json");
 
 class UsageError extends Error {}
 
@@ -31,6 +31,7 @@ const TARGET_OPTIONS: Options = {
   "dynamodb-endpoint": { type: "string" },
   "sqs-endpoint": { type: "string" },
   "state-file": { type: "string" },
+  hub: { type: "string" },
 };
 
 const TARGET_HELP = `
@@ -42,8 +43,10 @@ Target (default: the local hub started with \`${BIN} dev\` in this folder):
   --management-endpoint URL   or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT (https://host/{stage})
   --region REGION             or AWS_REGION
   --dynamodb-endpoint URL, --sqs-endpoint URL   override service endpoints
-  --state-file FILE           the local hub's state file (default ${DEFAULT_STATE_FILE})
-Secrets come from the environment only: NOTIFICATION_HUB_JWT_SECRET, NOTIFICATION_HUB_PASSCODE.`;
+  --hub PORT|URL|PID          which local hub, when several run here (or NOTIFICATION_HUB_LOCAL)
+  --state-file FILE           a local hub's state file (default: the one hub running in ${DEFAULT_STATE_DIR}/)
+Secrets come from the environment only: NOTIFICATION_HUB_JWT_SECRET, NOTIFICATION_HUB_PASSCODE.
+To capture output use npx or npm's silent mode: TOKEN=$(npx ${BIN} token --user U --room R)`;
 
 interface Command {
   summary: string;
@@ -63,18 +66,68 @@ function required(values: Record<string, string | boolean | undefined>, name: st
   return value;
 }
 
-function positiveInteger(value: string | undefined, name: string): number | undefined {
+/** A whole number within [min, max]; the message names the flag and the range. */
+function wholeNumber(value: string | undefined, name: string, min: number, max: number, unit = ""): number | undefined {
   if (value === undefined) return undefined;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 0) throw new UsageError(`--${name} must be a whole number, got "${value}"`);
+  const number = /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isInteger(number) || number < min || number > max) {
+    throw new UsageError(`--${name} must be a whole number${unit} from ${min} to ${max}, got "${value}"`);
+  }
   return number;
+}
+
+/** An id flag (--user, --room), checked as the SDK would but named as the user typed it. */
+function idFlag(values: Record<string, string | boolean | undefined>, name: string): string {
+  const id = normalizeId(required(values, name), `--${name}`);
+  if (!id.ok) throw new UsageError(id.reason);
+  return id.value;
+}
+
+/** --data: JSON text, `@file` for a file's content, or `-` for standard input. */
+function readData(raw: string): unknown {
+  let text = raw;
+  let from = "--data";
+  if (raw === "-") {
+    if (process.stdin.isTTY) throw new UsageError("--data - reads JSON from standard input, but it is a terminal; pipe something in (echo '{\"a\":1}' | ...)");
+    text = fs.readFileSync(0, "utf8");
+    from = "--data - (standard input)";
+  } else if (raw.startsWith("@")) {
+    const file = raw.slice(1);
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      throw new UsageError(`--data ${raw}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    from = `--data ${raw}`;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`${from} must be JSON (for text, quote it: --data '"hello"'; for a file, --data @file.json; for standard input, --data -)`);
+  }
+}
+
+/** The flag or variable that sets each option, for messages that tell the user what to set. */
+const SOURCES: Record<string, string> = {
+  queueUrl: "--queue-url or NOTIFICATION_HUB_QUEUE_URL",
+  authTableName: "--auth-table or NOTIFICATION_HUB_AUTH_TABLE",
+  connectionsTableName: "--connections-table or NOTIFICATION_HUB_CONNECTIONS_TABLE",
+  streamsTableName: "--streams-table or NOTIFICATION_HUB_STREAMS_TABLE",
+  managementEndpoint: "--management-endpoint or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT",
+  jwtSecret: "NOTIFICATION_HUB_JWT_SECRET (the stack's jwtSecret output)",
+};
+
+/** Refuses, naming what to set, when the target lacks what a command needs. */
+function need(target: Target, command: string, keys: (keyof typeof SOURCES & keyof NotifierOptions)[]): void {
+  const missing = keys.filter((key) => !target[key]);
+  if (missing.length) throw new UsageError(`${command} needs ${missing.map((key) => SOURCES[key]).join(", and ")}`);
 }
 
 /** Where a command goes: the notifier's options, and where they came from. */
 type Target = NotifierOptions & { endpoints: { sqs?: string; dynamodb?: string }; source: string };
 
 /** Flags, then environment variables; when neither names a stack, the running local hub. */
-function resolveTarget(values: Record<string, string | boolean | undefined>): Target {
+async function resolveTarget(values: Record<string, string | boolean | undefined>): Promise<Target> {
   const env = process.env;
   const given: Target = {
     queueUrl: text(values, "queue-url") ?? env.NOTIFICATION_HUB_QUEUE_URL,
@@ -90,29 +143,17 @@ function resolveTarget(values: Record<string, string | boolean | undefined>): Ta
   };
   if (given.queueUrl || given.authTableName || given.connectionsTableName || given.streamsTableName || given.managementEndpoint) return given;
 
-  const stateFile = text(values, "state-file") ?? DEFAULT_STATE_FILE;
-  if (!fs.existsSync(stateFile)) {
-    throw new UsageError(`no local hub is running here (no ${stateFile}); start one with \`${BIN} dev\`, or name a deployed stack with --queue-url and friends`);
-  }
-  const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as Record<string, string> & { credentials?: NotifierOptions["credentials"] };
-  return {
-    queueUrl: state.queueUrl,
-    authTableName: state.authTableName,
-    connectionsTableName: state.connectionsTableName,
-    streamsTableName: state.streamsTableName,
-    managementEndpoint: state.managementEndpoint,
-    jwtSecret: state.jwtSecret,
-    passcode: state.passcode,
-    region: state.region,
-    endpoints: { sqs: state.sqsEndpoint, dynamodb: state.dynamodbEndpoint },
-    // The hub's @connections API verifies SigV4 with its dev credentials (revoke closes sockets).
-    credentials: state.credentials,
-    source: stateFile,
-  };
+  const hub = findLocalHub({ stateFile: text(values, "state-file"), hub: text(values, "hub") });
+  // A hub killed without its cleanup leaves a file whose endpoints answer nothing: say so
+  // here rather than with the SDK's bare ECONNREFUSED.
+  await checkHubAnswers(hub);
+  const options = notifierOptionsFor(hub);
+  return { ...options, endpoints: options.endpoints ?? {}, source: hub.file };
 }
 
-function notifierFor(values: Record<string, string | boolean | undefined>) {
-  const target = resolveTarget(values);
+async function notifierFor(values: Record<string, string | boolean | undefined>, command: string, keys: Parameters<typeof need>[2]) {
+  const target = await resolveTarget(values);
+  need(target, command, keys);
   return { target, notifier: createNotifier(target) };
 }
 
@@ -121,13 +162,16 @@ const commands: Record<string, Command> = {
     summary: "run the whole hub on this machine (no AWS account)",
     usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--json] [--log-level warn]
 
-  --port P          HTTP/WebSocket port; 0 picks a free one (default 8787)
+  --port P          HTTP/WebSocket port; 0 picks a free one (default NOTIFICATION_HUB_PORT or 8787)
   --host H          interface to listen on (default 127.0.0.1)
   --stage S         stage, the WebSocket URL's path (default local)
   --data-dir DIR    keep tables and dev secrets across restarts
   --json            print one JSON line with the endpoints once ready
   --log-level L     debug | info | warn | error (default warn)
-  --state-file F    where the CLI finds this hub (default ${DEFAULT_STATE_FILE})`,
+  --state-file F    where the CLI finds this hub (default: a file of its own in ${DEFAULT_STATE_DIR}/)
+
+Capture --json with npx or npm's silent mode (npm run prints banner lines otherwise):
+  npx ${BIN} dev --port 0 --json      npm run -s dev -- --port 0 --json`,
     options: {
       port: { type: "string" },
       host: { type: "string" },
@@ -140,7 +184,8 @@ const commands: Record<string, Command> = {
     async run(values) {
       const level = text(values, "log-level") ?? "warn";
       if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
-      const port = positiveInteger(text(values, "port"), "port") ?? DEFAULT_LOCAL_PORT;
+      // NOTIFICATION_HUB_PORT=0 lets scripts (and the README's test) run `npm run dev` as written on any free port.
+      const port = wholeNumber(text(values, "port") ?? process.env.NOTIFICATION_HUB_PORT, "port", 0, 65535) ?? DEFAULT_LOCAL_PORT;
       let hub;
       try {
         hub = await startLocalHub({
@@ -149,7 +194,7 @@ const commands: Record<string, Command> = {
           stage: text(values, "stage"),
           dataDir: text(values, "data-dir"),
           logLevel: level as "warn",
-          stateFile: path.resolve(text(values, "state-file") ?? DEFAULT_STATE_FILE),
+          ...(text(values, "state-file") ? { stateFile: path.resolve(text(values, "state-file")!) } : { stateDir: path.resolve(DEFAULT_STATE_DIR) }),
         });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") throw new UsageError(`port ${port} is in use; pass --port 0 for any free port`);
@@ -160,7 +205,7 @@ const commands: Record<string, Command> = {
       if (values.json) {
         process.stdout.write(JSON.stringify(info) + "\n");
       } else {
-        const cli = __filename.endsWith(".ts") ? "npm run cli --" : `npx ${BIN}`;
+        const cli = __filename.endsWith(".ts") ? "npm run -s cli --" : `npx ${BIN}`;
         process.stdout.write(
           [
             "notification-hub local hub is ready",
@@ -172,7 +217,7 @@ const commands: Record<string, Command> = {
             `  dynamodb         ${info.dynamodbEndpoint}  (tables ${info.connectionsTableName}, ${info.authTableName})`,
             `  sqs              ${info.sqsEndpoint}`,
             "Try:",
-            `  ${cli} token --user alice --room lobby`,
+            `  TOKEN=$(${cli} token --user alice --room lobby)`,
             `  ${cli} publish --room lobby --data '{"type":"info","data":"hello"}'`,
             `  ${cli} connections --room lobby`,
             "Ctrl-C stops the hub.",
@@ -194,32 +239,42 @@ const commands: Record<string, Command> = {
   },
   token: {
     summary: "print a connect token for a user in a room",
-    usage: `${BIN} token --user U --room R [--ttl SECONDS]\n${TARGET_HELP}`,
-    options: { user: { type: "string" }, room: { type: "string" }, ttl: { type: "string" }, ...TARGET_OPTIONS },
+    usage: `${BIN} token --user U --room R [--ttl SECONDS] [--json]\n\n  --ttl SECONDS   token lifetime, 1 to ${MAX_TOKEN_TTL_SECONDS} (default 3600)\n  --json          print {"token", "userId", "roomId", "expiresAt"} instead of the bare token\n${TARGET_HELP}`,
+    options: { user: { type: "string" }, room: { type: "string" }, ttl: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const user = required(values, "user");
-      const room = required(values, "room");
-      const ttlSeconds = positiveInteger(text(values, "ttl"), "ttl");
-      const { notifier } = notifierFor(values);
-      process.stdout.write((await notifier.issueToken({ userId: user, roomId: room, ttlSeconds })) + "\n");
+      const user = idFlag(values, "user");
+      const room = idFlag(values, "room");
+      const ttlSeconds = wholeNumber(text(values, "ttl"), "ttl", 1, MAX_TOKEN_TTL_SECONDS, " of seconds") ?? 3600;
+      const { notifier } = await notifierFor(values, "token", ["authTableName", "jwtSecret"]);
+      const token = await notifier.issueToken({ userId: user, roomId: room, ttlSeconds });
+      const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+      process.stdout.write((values.json ? JSON.stringify({ token, userId: user, roomId: room, expiresAt }) : token) + "\n");
     },
   },
   publish: {
     summary: "send a notification to a room through the queue",
-    usage: `${BIN} publish --room R [--user U] --data JSON\n\n  --data JSON   any JSON value; the seed's browser code reads {"type": ..., "data": ...}\n${TARGET_HELP}`,
-    options: { room: { type: "string" }, user: { type: "string" }, data: { type: "string" }, ...TARGET_OPTIONS },
+    usage: `${BIN} publish --room R [--user U] --data JSON|@FILE|- [--json]
+
+  --data JSON     any JSON value; the seed's browser code reads {"type": ..., "data": ...}
+  --data @FILE    the JSON in FILE;  --data -  the JSON on standard input
+  --user U        the sender, shown to clients as user_id (not a filter)
+  --json          print {"messageId", "roomId"} instead of a sentence
+${TARGET_HELP}`,
+    options: { room: { type: "string" }, user: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const room = required(values, "room");
-      const raw = required(values, "data");
-      let data: unknown;
+      const room = idFlag(values, "room");
+      const user = text(values, "user") === undefined ? null : idFlag(values, "user");
+      const data = readData(required(values, "data"));
+      const { notifier } = await notifierFor(values, "publish", ["queueUrl"]);
+      let messageId: string;
       try {
-        data = JSON.parse(raw);
-      } catch {
-        throw new UsageError(`--data must be JSON (for text, quote it: --data '"hello"')`);
+        ({ messageId } = await notifier.publish({ roomId: room, userId: user, data }));
+      } catch (err) {
+        // Ids are checked above; what the SDK still refuses is the data (size, serializability).
+        if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(`--data: ${err.message.replace(/^publish: /, "")}`);
+        throw err;
       }
-      const { notifier } = notifierFor(values);
-      const { messageId } = await notifier.publish({ roomId: room, userId: text(values, "user") ?? null, data });
-      process.stdout.write(messageId + "\n");
+      process.stdout.write(values.json ? JSON.stringify({ messageId, roomId: room }) + "\n" : `published to room ${room}: message id ${messageId}\n`);
     },
   },
   // Room streams (issue 13).
@@ -233,12 +288,12 @@ const commands: Record<string, Command> = {
 ${TARGET_HELP}`,
     options: { room: { type: "string" }, after: { type: "string" }, last: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const room = required(values, "room");
-      const after = positiveInteger(text(values, "after"), "after");
-      const last = positiveInteger(text(values, "last"), "last");
+      const room = idFlag(values, "room");
+      const after = wholeNumber(text(values, "after"), "after", 0, Number.MAX_SAFE_INTEGER);
+      const last = wholeNumber(text(values, "last"), "last", 0, 1000);
       if (after !== undefined && last !== undefined) throw new UsageError("pass --after or --last, not both");
-      const { notifier } = notifierFor(values);
-      const frames = await notifier.history({ roomId: room, after, last, limit: positiveInteger(text(values, "limit"), "limit") });
+      const { notifier } = await notifierFor(values, "history", ["streamsTableName"]);
+      const frames = await notifier.history({ roomId: room, after, last, limit: wholeNumber(text(values, "limit"), "limit", 1, 1000) });
       for (const frame of frames) {
         const line = values.json ? JSON.stringify(frame) : `${frame.seq}\t${frame.origin}\t${frame.user_id ?? "-"}\t${JSON.stringify(frame.data)}`;
         process.stdout.write(line + "\n");
@@ -251,9 +306,9 @@ ${TARGET_HELP}`,
     usage: `${BIN} revoke --user U --room R\n${TARGET_HELP}`,
     options: { user: { type: "string" }, room: { type: "string" }, ...TARGET_OPTIONS },
     async run(values) {
-      const user = required(values, "user");
-      const room = required(values, "room");
-      const { notifier } = notifierFor(values);
+      const user = idFlag(values, "user");
+      const room = idFlag(values, "room");
+      const { notifier } = await notifierFor(values, "revoke", ["authTableName", "connectionsTableName", "managementEndpoint"]);
       const { closedConnections } = await notifier.revokeToken({ userId: user, roomId: room });
       process.stdout.write(`revoked ${user} in ${room}; closed ${closedConnections} connection(s)\n`);
     },
@@ -263,12 +318,12 @@ ${TARGET_HELP}`,
     usage: `${BIN} connections --room R [--json]\n${TARGET_HELP}`,
     options: { room: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const room = required(values, "room");
-      const target = resolveTarget(values);
-      if (!target.connectionsTableName) throw new UsageError("--connections-table is required");
+      const room = idFlag(values, "room");
+      const target = await resolveTarget(values);
+      need(target, "connections", ["connectionsTableName"]);
       const db = dynamoClient({ endpoint: target.endpoints.dynamodb, region: target.region });
       const rows: { connectionId: string; userId: string | null }[] = [];
-      for await (const page of roomPages(db, target.connectionsTableName, room)) rows.push(...page.connections);
+      for await (const page of roomPages(db, target.connectionsTableName!, room)) rows.push(...page.connections);
       if (values.json) process.stdout.write(JSON.stringify(rows) + "\n");
       else {
         process.stdout.write(`${rows.length} connection(s) in room ${room}\n`);
@@ -288,6 +343,26 @@ function mainHelp(): string {
   ].join("\n");
 }
 
+const NO_CREDENTIALS =
+  "no AWS credentials for the deployed stack: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or drop the stack flags to use the local hub";
+
+/**
+ * `--ttl -5` and `--data -` as two words: parseArgs would take "-5" for an option and refuse
+ * with "argument is ambiguous"; joined as `--ttl=-5` the value reaches our own check.
+ */
+function joinDashValues(args: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const next = args[i + 1];
+    if (flag.startsWith("--") && options[flag.slice(2)]?.type === "string" && next !== undefined && /^-(\d|\.\d|$)/.test(next)) {
+      out.push(`${flag}=${next}`);
+      i++;
+    } else out.push(flag);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "help" || name === "--help" || name === "-h") {
@@ -300,7 +375,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const { values } = parseArgs({ args: rest, options: { ...command.options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args: joinDashValues(rest, command.options), options: { ...command.options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false });
     if (values.help) {
       process.stdout.write(`usage: ${command.usage}\n`);
       return 0;
@@ -309,8 +384,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const usage = err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS");
-    const validation = err instanceof TypeError || err instanceof RangeError;
-    const message = (err as Error).message.split("\n")[0];
+    const validation = err instanceof TypeError || err instanceof RangeError || err instanceof LocalHubNotFound;
+    const message = (err as Error).name === "CredentialsProviderError" ? NO_CREDENTIALS : (err as Error).message.split("\n")[0];
     process.stderr.write(`${BIN} ${name}: ${message}${usage ? ` (see ${BIN} ${name} --help)` : ""}\n`);
     return usage || validation ? 2 : 1;
   }

@@ -39,12 +39,31 @@ function sharedOptions(options: ClientOptions) {
   return { region: regionFor(options), ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(credentials ? { credentials } : {}) };
 }
 
+const NODE_WARNING_SWITCH = "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED";
+
+/**
+ * Builds an SDK client without the SDK's 7-line notice that Node.js < 22 loses support in
+ * 2027: Lambdas run Node.js 22, and on a developer's Node 20 the notice buried the output of
+ * every SDK script, the CLI and the local hub. The SDK reads its documented switch once, when
+ * the first client of the process is built; we set it for that moment only, so the user's
+ * environment and child processes stay as they were, and a user who set it either way wins.
+ */
+export function withoutNodeVersionWarning<T>(build: () => T): T {
+  if (process.env[NODE_WARNING_SWITCH] !== undefined) return build();
+  process.env[NODE_WARNING_SWITCH] = "true";
+  try {
+    return build();
+  } finally {
+    delete process.env[NODE_WARNING_SWITCH];
+  }
+}
+
 export function dynamoClient(options: ClientOptions = {}): DynamoDBClient {
-  return new DynamoDBClient(sharedOptions(options));
+  return withoutNodeVersionWarning(() => new DynamoDBClient(sharedOptions(options)));
 }
 
 export function sqsClient(options: ClientOptions = {}): SQSClient {
-  return new SQSClient(sharedOptions(options));
+  return withoutNodeVersionWarning(() => new SQSClient(sharedOptions(options)));
 }
 
 /** Keep-alive sockets per @connections endpoint, shared by the SDK client and the post path. */
@@ -60,16 +79,19 @@ export const MANAGEMENT_TIMEOUT_MS = 5_000;
  */
 export function managementClient(endpoint: string, options: ClientOptions & { timeoutMs?: number } = {}): ApiGatewayManagementApiClient {
   const agentOptions = { keepAlive: true, maxSockets: MANAGEMENT_MAX_SOCKETS };
-  return new ApiGatewayManagementApiClient({
-    ...sharedOptions({ region: options.region, credentials: options.credentials, endpoint }),
-    maxAttempts: 1,
-    requestHandler: {
-      httpAgent: new http.Agent(agentOptions),
-      httpsAgent: new https.Agent(agentOptions),
-      requestTimeout: options.timeoutMs ?? MANAGEMENT_TIMEOUT_MS,
-      throwOnRequestTimeout: true,
-    },
-  });
+  return withoutNodeVersionWarning(
+    () =>
+      new ApiGatewayManagementApiClient({
+        ...sharedOptions({ region: options.region, credentials: options.credentials, endpoint }),
+        maxAttempts: 1,
+        requestHandler: {
+          httpAgent: new http.Agent(agentOptions),
+          httpsAgent: new https.Agent(agentOptions),
+          requestTimeout: options.timeoutMs ?? MANAGEMENT_TIMEOUT_MS,
+          throwOnRequestTimeout: true,
+        },
+      }),
+  );
 }
 
 /** Names of the environment variables the Lambdas (and the local hub) are configured with. */

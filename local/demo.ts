@@ -91,6 +91,9 @@ export function handleDemoRequest(request: http.IncomingMessage, response: http.
       return send(response, 200, "text/javascript; charset=utf-8", fs.readFileSync(clientModulePath(), "utf8"));
     case "GET /health":
       return json(200, { ok: true });
+    case "GET /demo/info":
+      // No secrets: what the page's header shows, refreshed so an open tab follows a restart.
+      return json(200, { websocketUrl: context.info.websocketUrl, queueUrl: context.info.queueUrl });
     case "POST /demo/token":
     case "POST /demo/publish":
       readJson(request)
@@ -129,27 +132,32 @@ function demoPage(info: LocalHubInfo): string {
   button { font: inherit; padding: .3rem .9rem; border-radius: 4px; border: 1px solid #2b5fd9; background: #2f6bff; color: white; cursor: pointer; }
   #status { font-weight: 600; } #status[data-state=open] { color: #18864b; } #status[data-state=closed] { color: #b3261e; }
   table { width: 100%; border-collapse: collapse; font-size: .9rem; } th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
-  td code { white-space: pre-wrap; word-break: break-all; } .type { font-weight: 600; }
+  td code, .full, summary { white-space: pre-wrap; word-break: break-all; } .type { font-weight: 600; }
+  .full { max-height: 16rem; overflow: auto; margin: .3rem 0 0; font-size: .85rem; } summary { cursor: pointer; }
+  .message { padding: .5rem .8rem; border-radius: 6px; background: #fdecea; color: #8c1d18; }
+  .message[data-kind=warn] { background: #fff4e5; color: #7a4b00; }
 </style>
 </head>
 <body>
 <h1>notification-hub — local hub</h1>
-<div class="muted">WebSocket <code>${escapeHtml(info.websocketUrl)}</code> · queue <code>${escapeHtml(info.queueUrl)}</code></div>
+<div class="muted">WebSocket <code id="ws-url">${escapeHtml(info.websocketUrl)}</code> · queue <code id="queue-url">${escapeHtml(info.queueUrl)}</code></div>
 
 <fieldset>
   <legend>Connect</legend>
   <label>User <input id="user" value="alice" size="10"></label>
   <label>Room <input id="room" value="lobby" size="10"></label>
   <button id="connect">Get token &amp; connect</button>
-  <span id="status" data-state="closed">disconnected</span>
+  <span id="status" data-state="closed" role="status">disconnected</span>
 </fieldset>
 
 <fieldset>
-  <legend>Publish to the room (through the queue, as an app backend would)</legend>
+  <legend>Publish to <span id="target">the room you join</span> (through the queue, as an app backend would)</legend>
   <label>Type <input id="type" value="info" size="10"></label>
   <label>Data <input id="data" value="Hello from the demo" size="28"></label>
   <button id="publish">Publish</button>
 </fieldset>
+
+<p id="message" class="message" role="alert" hidden></p>
 
 <h2 style="font-size:1.1rem">Notifications</h2>
 <table><thead><tr><th>Time</th><th>Type</th><th>From</th><th>Data</th></tr></thead><tbody id="log"></tbody></table>
@@ -157,42 +165,123 @@ function demoPage(info: LocalHubInfo): string {
 <script type="module">
 import { connect } from "/client.mjs";
 const $ = (id) => document.getElementById(id);
-let hub;
+const FOLD_AT = 300;
+let hub, joined, wasOpen = false;
+
+// Problems show on the page, never in an alert; an empty text hides the line.
+function say(text, kind = "error") {
+  $("message").textContent = text;
+  $("message").dataset.kind = kind;
+  $("message").hidden = !text;
+}
 function setStatus(state) {
   $("status").dataset.state = state;
-  $("status").textContent = state === "open" ? "connected as " + $("user").value + " in " + $("room").value : state;
+  if (state === "open") {
+    wasOpen = true;
+    say("");
+    $("status").textContent = "connected as " + joined.userId + " in " + joined.roomId;
+    refreshInfo();
+  } else if (state === "connecting" && wasOpen) {
+    $("status").textContent = "connection lost, reconnecting…";
+    say("The hub closed the connection: the token was revoked, or the hub stopped or restarted. Reconnecting with a new token…", "warn");
+  } else $("status").textContent = state === "connecting" ? "connecting…" : "disconnected";
 }
 async function post(path, body) {
-  const response = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const json = await response.json();
-  if (!response.ok) throw new Error(json.error || response.statusText);
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  } catch {
+    throw new Error("the local hub does not answer (stopped?); start it again with npm run dev");
+  }
+  const json = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(json.error || json.message || response.statusText);
   return json;
 }
-$("connect").onclick = () => {
-  hub?.close();
-  const userId = $("user").value, roomId = $("room").value;
-  hub = connect({
-    url: ${JSON.stringify(info.websocketUrl)},
-    getToken: async () => (await post("/demo/token", { userId, roomId })).token,
-    onStateChange: setStatus,
+// After a restart the queue (and maybe more) moved: show what the hub says now.
+async function refreshInfo() {
+  try {
+    const info = await (await fetch("/demo/info")).json();
+    $("ws-url").textContent = info.websocketUrl;
+    $("queue-url").textContent = info.queueUrl;
+  } catch {}
+}
+// Any JSON value: long ones fold, so one big payload cannot make the page huge.
+function dataCell(text) {
+  if (text.length <= FOLD_AT) {
+    const code = document.createElement("code");
+    code.textContent = text;
+    return code;
+  }
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  summary.textContent = text.slice(0, 120) + "… (" + text.length.toLocaleString("en") + " characters)";
+  const full = document.createElement("pre");
+  full.className = "full";
+  full.textContent = text;
+  details.append(summary, full);
+  return details;
+}
+function addRow(data, frame) {
+  const envelope = data !== null && typeof data === "object" && !Array.isArray(data) && "type" in data;
+  const shown = envelope && "data" in data ? data.data : data;
+  const row = document.createElement("tr");
+  const cells = [new Date().toLocaleTimeString(), envelope ? String(data.type) : "", frame.user_id ?? "", dataCell(JSON.stringify(shown) ?? String(shown))];
+  cells.forEach((content, i) => {
+    const cell = document.createElement("td");
+    cell.append(content);
+    if (i === 1) cell.className = "type";
+    row.append(cell);
   });
+  row.dataset.id = frame.id;
+  $("log").prepend(row);
+}
+$("connect").onclick = async () => {
+  const userId = $("user").value.trim(), roomId = $("room").value.trim();
+  const empty = !userId ? "user" : !roomId ? "room" : "";
+  if (empty) {
+    say("Type a " + empty + " id to connect.");
+    $(empty).focus();
+    return;
+  }
+  hub?.close();
+  hub = undefined;
+  wasOpen = false;
+  // The first token is asked for here, so a refusal shows at once instead of a retry loop.
+  let first;
+  try {
+    first = (await post("/demo/token", { userId, roomId })).token;
+  } catch (err) {
+    setStatus("closed");
+    say("Cannot connect: " + err.message);
+    return;
+  }
+  joined = { userId, roomId };
+  $("target").textContent = "room " + roomId;
+  const mine = connect({
+    url: ${JSON.stringify(info.websocketUrl)},
+    getToken: async () => {
+      if (first) return [first, (first = undefined)][0];
+      try {
+        return (await post("/demo/token", { userId, roomId })).token;
+      } catch (err) {
+        say("Cannot reconnect: " + err.message);
+        throw err;
+      }
+    },
+    onStateChange: (state) => hub === mine && setStatus(state),
+  });
+  hub = mine;
   // The demo shows every frame, members' messages included (origin "client").
-  hub.subscribe("*", (data, frame) => {
-    const row = document.createElement("tr");
-    const cells = [new Date().toLocaleTimeString(), data && data.type, frame.user_id ?? "", JSON.stringify(data && "data" in data ? data.data : data)];
-    cells.forEach((text, i) => {
-      const cell = document.createElement("td");
-      if (i === 3) { const code = document.createElement("code"); code.textContent = text; cell.append(code); } else cell.textContent = text ?? "";
-      if (i === 1) cell.className = "type";
-      row.append(cell);
-    });
-    row.dataset.id = frame.id;
-    $("log").prepend(row);
-  }, { clientFrames: true });
+  hub.subscribe("*", addRow, { clientFrames: true });
 };
-$("publish").onclick = () =>
-  post("/demo/publish", { roomId: $("room").value, userId: $("user").value, data: { type: $("type").value, data: $("data").value } })
-    .catch((err) => alert(err.message));
+// Publish goes to the room you joined (the Room field only says where to connect next).
+$("publish").onclick = () => {
+  if (!joined) return say("Connect first: Publish sends to the room you joined.");
+  post("/demo/publish", { roomId: joined.roomId, userId: joined.userId, data: { type: $("type").value, data: $("data").value } }).then(
+    () => wasOpen && $("status").dataset.state === "open" && say(""),
+    (err) => say("Publish failed: " + err.message),
+  );
+};
 </script>
 </body>
 </html>`;

@@ -23,12 +23,17 @@ import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
+import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleDemoRequest } from "./demo";
 import { loadDynalite } from "./dynalite";
-import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
+import { createLocalHandlers } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
+import { testHooksOf } from "./testHooks";
+import { writeStateFile } from "./stateFile";
+
+export { findLocalHub, listHubs, type HubState, type RunningHub } from "./stateFile";
 
 export interface LocalHubOptions {
   /** HTTP/WebSocket port; 0 picks a free one. Default 8787. */
@@ -69,24 +74,18 @@ export interface LocalHubOptions {
   /** Handler and hub log level. Default "warn". */
   logLevel?: LogLevel;
   logger?: Logger;
-  /** Write endpoints and dev secrets here for the CLI; removed on stop. */
+  /** Write endpoints and dev secrets to this file for the CLI; removed on stop. */
   stateFile?: string;
+  /** Or to a file of this hub's own in this folder (`notification-hub dev` uses `.notification-hub`). */
+  stateDir?: string;
   /** bcrypt cost for the convenience notifier. Default 10. */
   bcryptCost?: number;
-  /**
-   * Test hooks for faults no real part produces on demand: a cuttable proxy between the
-   * handlers and DynamoDB, and injected @connections errors. Exposed as `hub.faults`.
-   */
-  faultInjection?: boolean;
-  /** Replaces the deliver handler; benchmarks use it to run the seed's algorithm through the same hub. */
-  deliverFactory?: LocalHandlerConfig["deliverFactory"];
   /**
    * Run deliver invocations in this many worker threads, each like its own Lambda execution
    * environment (own clients, own CPU time), instead of on the hub's thread. Default 0.
    */
   deliverWorkers?: number;
-  /** With deliverWorkers: a module exporting `(deps, config) => handler` to run instead (benchmarks). */
-  deliverModule?: { path: string; exportName: string };
+  // Test-only hooks (fault injection, a replacement deliver module) are not options: see local/testing.ts.
 }
 
 export interface LocalHubInfo {
@@ -114,19 +113,9 @@ export interface LocalHubInfo {
   credentials: DevCredentials;
 }
 
-export interface HubFaults {
-  /** Cuts the handlers off DynamoDB (open connections reset, new ones refused). */
-  cutDynamo(): void;
-  restoreDynamo(): void;
-  /** The next `times` @connections posts to this connection fail with `status`. */
-  failPosts(connectionId: string, status: 429 | 500, times: number): void;
-}
-
 export interface LocalHub extends LocalHubInfo {
   /** An app-backend SDK already pointed at this hub. */
   notifier: Notifier;
-  /** Present with `faultInjection: true`. */
-  faults?: HubFaults;
   /** Restart nothing, just stop: closes sockets (each runs $disconnect), the poller and both servers. */
   stop(): Promise<void>;
 }
@@ -202,19 +191,6 @@ function devSecrets(options: LocalHubOptions): { jwtSecret: string; passcode: st
   return secrets;
 }
 
-/** A directory only its owner can enter, also when it existed with looser modes. */
-function makePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o700);
-}
-
-/** Writes a file only its owner can read; `mode` applies only on creation, so chmod an existing one too. */
-export function writePrivateFile(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(file, text, { mode: 0o600 });
-  fs.chmodSync(file, 0o600);
-}
-
 export async function startLocalHub(options: LocalHubOptions = {}): Promise<LocalHub> {
   const stage = options.stage ?? "local";
   if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
@@ -222,6 +198,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
   const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
+  const hooks = testHooksOf(options);
   const retentionHours = options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS;
   if (!Number.isFinite(retentionHours) || retentionHours < 0) throw new RangeError(`startLocalHub: history.retentionHours must be a number of hours ≥ 0 (0 = streams off), got ${retentionHours}`);
   const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
@@ -281,7 +258,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     };
 
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
-    const proxy = options.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
+    const proxy = hooks.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
     if (proxy) stops.push(proxy.stop);
     const handlers = createLocalHandlers({
       dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
@@ -294,7 +271,6 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       credentials,
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
-      deliverFactory: options.deliverFactory,
       streams,
       log,
     });
@@ -350,7 +326,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
             largeRoomChunkSize: options.largeRoomChunkSize,
             credentials,
             streams,
-            deliverModule: options.deliverModule,
+            deliverModule: hooks.deliverModule,
           },
           log,
         )
@@ -370,17 +346,11 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // Stop order (reversed): poller, then sockets, then servers.
     stops.push(() => poller.stop());
 
-    if (options.stateFile) {
-      const stateFile = options.stateFile;
-      writePrivateFile(stateFile, JSON.stringify({ ...info, pid: process.pid }, null, 2));
-      stops.unshift(async () => fs.rmSync(stateFile, { force: true }));
-    }
+    if (options.stateFile || options.stateDir) stops.unshift(writeStateFile({ file: options.stateFile, dir: options.stateDir }, info));
 
     let stopping: Promise<void> | undefined;
-    const faults: HubFaults | undefined = proxy
-      ? { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) }
-      : undefined;
-    return { ...info, notifier, faults, stop: () => (stopping ??= stopAll()) };
+    if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };
+    return { ...info, notifier, stop: () => (stopping ??= stopAll()) };
   } catch (err) {
     await stopAll();
     throw err;

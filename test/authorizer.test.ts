@@ -5,7 +5,7 @@ import type { Notifier } from "../server";
 import { badTokenCases } from "./support/badTokens";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { testNotifier } from "./support/notifier";
 import { startDynamo, type Dynamo } from "./support/services";
 
@@ -13,7 +13,7 @@ const JWT_SECRET = "test-signing-secret-" + crypto.randomBytes(8).toString("hex"
 const PASSCODE = "issuer-only-passcode";
 
 let dynamo: Dynamo;
-let management: ManagementApi;
+let management: StandaloneConnectionsEmulator;
 let notifier: Notifier;
 let authorize: AuthorizerHandler;
 const captured = capturingLogger();
@@ -33,7 +33,7 @@ async function outcome(event: ReturnType<typeof authorizerEvent>): Promise<Outco
 
 beforeAll(async () => {
   dynamo = await startDynamo();
-  management = await startManagementApi();
+  management = await startConnectionsEmulator();
   notifier = testNotifier(dynamo, management, { jwtSecret: JWT_SECRET, passcode: PASSCODE });
   authorize = createAuthorizerHandler({
     db: dynamo.client,

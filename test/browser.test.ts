@@ -54,12 +54,12 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     const published = await new Promise<string>((resolve, reject) =>
       childProcess.execFile(
         process.execPath,
-        ["-r", "ts-node/register/transpile-only", "cli/index.ts", "publish", "--room", "ops", "--user", "backup-service", "--data", '{"type":"backup.done","data":"Nightly backup finished"}', "--state-file", stateFile],
+        ["-r", "ts-node/register/transpile-only", "cli/index.ts", "publish", "--room", "ops", "--user", "backup-service", "--data", '{"type":"backup.done","data":"Nightly backup finished"}', "--state-file", stateFile, "--json"],
         { cwd: ROOT, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } },
-        (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout)),
+        (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve((JSON.parse(stdout) as { messageId: string }).messageId)),
       ),
     );
-    const row = page.locator(`#log tr[data-id="${published.trim()}"]`);
+    const row = page.locator(`#log tr[data-id="${published}"]`);
     await row.waitFor({ timeout: 15_000 });
     expect(await row.locator("td.type").textContent()).toBe("backup.done");
     expect(await row.textContent()).toContain("Nightly backup finished");
@@ -75,5 +75,55 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     await page.screenshot({ path: screenshot, fullPage: true });
     console.log(`SUMMARY browser: notification shown in Chromium; screenshot ${path.relative(ROOT, screenshot)}`);
     expect(pageErrors).toEqual([]);
+  });
+
+  it("shows any JSON, folds big payloads, publishes to the joined room, and says what went wrong on the page", async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    const pageErrors: string[] = [];
+    const dialogs: string[] = [];
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await page.goto(hub.httpUrl);
+
+    // An empty user field: a message naming the field, not "connecting" forever.
+    await page.fill("#user", "");
+    await page.click("#connect");
+    await expect.poll(() => page.locator("#message").textContent()).toContain("Type a user id");
+    expect(await page.locator("#status").getAttribute("data-state")).toBe("closed");
+
+    await page.fill("#user", "zoe");
+    await page.fill("#room", "joined-room");
+    await page.click("#connect");
+    await page.waitForSelector("#status[data-state=open]", { timeout: 15_000 });
+
+    // Strings, numbers, null and a 130 KB value: every one shows; the big one folded.
+    for (const data of ["hello", 42, null, { type: "big", data: "x".repeat(120_000) }]) await hub.notifier.publish({ roomId: "joined-room", data });
+    await expect.poll(() => page.locator("#log tr").count(), { timeout: 15_000 }).toBe(4);
+    const texts = await page.locator("#log tr td:nth-child(4)").allTextContents();
+    expect(texts.some((t) => t.includes('"hello"'))).toBe(true);
+    expect(texts).toContain("42");
+    expect(texts).toContain("null");
+    expect(texts.some((t) => t.includes("120,002 characters"))).toBe(true);
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    expect(height).toBeLessThan(2_000);
+
+    // Publish goes to the joined room even after the Room field changed.
+    await page.fill("#room", "somewhere-else");
+    await page.fill("#data", "to the joined room");
+    await page.click("#publish");
+    await page.locator("#log tr", { hasText: "to the joined room" }).waitFor({ timeout: 15_000 });
+
+    // Revoked: the page says the hub closed the connection.
+    await hub.notifier.revokeToken({ userId: "zoe", roomId: "joined-room" });
+    await expect.poll(() => page.locator("#message").textContent(), { timeout: 15_000 }).toContain("The hub closed the connection");
+
+    fs.mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: path.join(OUTPUT, "demo-page-edge-cases.png"), fullPage: true });
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    console.log("SUMMARY demo page: text, number, null and a 120 KB payload shown (folded); empty user and revoke explained on the page; no alert");
   });
 });

@@ -10,23 +10,29 @@ import { WebSocket } from "ws";
 const ROOT = process.cwd();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hub-cli-"));
 const stateFile = path.join(dir, "state.json");
-const env = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+// Without the switch vitest sets: the CLI itself must keep the SDK's Node.js notice out of our output.
+const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined, TS_NODE_PROJECT: path.join(process.cwd(), "tsconfig.json") };
+delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
 let dev: childProcess.ChildProcess;
 let info: Record<string, string>;
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(args: string[], options: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    childProcess.execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "cli/index.ts", ...args], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    const child = childProcess.execFile(
+      process.execPath,
+      ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "cli/index.ts"), ...args],
+      { cwd: options.cwd ?? ROOT, env: { ...env, ...options.env }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
     );
+    child.stdin!.end(options.input ?? "");
   });
 }
 
 /** Starts a long-running command and resolves with its first stdout line that matches. */
-function startAndWaitFor(command: string, args: string[], pattern: RegExp): Promise<{ child: childProcess.ChildProcess; line: string; ms: number }> {
+function startAndWaitFor(command: string, args: string[], pattern: RegExp, cwd = ROOT): Promise<{ child: childProcess.ChildProcess; line: string; ms: number }> {
   const started = Date.now();
   // Its own process group, so a test can send Ctrl-C to it and everything it started.
-  const child = childProcess.spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = childProcess.spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   return new Promise((resolve, reject) => {
     let buffered = "";
     let errors = "";
@@ -58,6 +64,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (dev?.pid) process.kill(-dev.pid, "SIGKILL");
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe("notification-hub dev --json", () => {
@@ -81,9 +88,10 @@ describe("token, publish, connections, revoke", () => {
     const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
     await new Promise((resolve) => ws.on("open", resolve));
 
-    const published = await cli(["publish", "--room", "cli-room", "--user", "ops", "--data", '{"type":"deploy","data":{"version":"1.2.3"}}', "--state-file", stateFile]);
+    const published = await cli(["publish", "--room", "cli-room", "--user", "ops", "--data", '{"type":"deploy","data":{"version":"1.2.3"}}', "--state-file", stateFile, "--json"]);
     expect(published.code, published.stderr).toBe(0);
-    const messageId = published.stdout.trim();
+    expect(published.stderr).toBe(""); // no SDK notice about Node.js versions
+    const { messageId } = JSON.parse(published.stdout) as { messageId: string };
     const deadline = Date.now() + 10_000;
     while (frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
     expect(frames).toEqual([{ id: messageId, room_id: "cli-room", user_id: "ops", origin: "app", seq: 1, data: { type: "deploy", data: { version: "1.2.3" } } }]);
@@ -114,8 +122,12 @@ describe("token, publish, connections, revoke", () => {
     );
     expect(token.code, token.stderr).toBe(0);
     const missing = await cli(["token", "--user", "u", "--room", "r", "--auth-table", "t"]);
-    expect(missing.stderr.trim()).toBe("notification-hub token: issueToken: jwtSecret is required (pass it to createNotifier)");
+    expect(missing.stderr.trim()).toMatch(/^notification-hub token: token needs NOTIFICATION_HUB_JWT_SECRET/);
     expect(missing.code).toBe(2);
+    const noCredentials = await cli(["publish", "--room", "r", "--data", "1", "--queue-url", "https://sqs.eu-west-1.amazonaws.com/123456789012/q"], {
+      env: { HOME: dir, AWS_CONFIG_FILE: path.join(dir, "none"), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "none"), AWS_EC2_METADATA_DISABLED: "true" },
+    });
+    expect(noCredentials.stderr).toMatch(/set AWS_PROFILE/);
   });
 
   it("answer bad input with one line and a non-zero exit", async () => {
@@ -124,9 +136,15 @@ describe("token, publish, connections, revoke", () => {
       [["token", "--user", "u", "--state-file", stateFile], /--room is required/],
       [["publish", "--room", "r", "--data", "not json", "--state-file", stateFile], /--data must be JSON/],
       [["publish", "--room", "", "--data", "1", "--state-file", stateFile], /--room is required/],
-      [["token", "--user", "u", "--room", "r", "--ttl", "soon", "--state-file", stateFile], /--ttl must be a whole number/],
-      [["token", "--user", "u", "--room", "r", "--state-file", path.join(dir, "none.json")], /no local hub is running here/],
+      [["token", "--user", "u", "--room", "r", "--ttl", "soon", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "soon"/],
+      [["token", "--user", "u", "--room", "r", "--ttl", "-5", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "-5"/],
+      [["token", "--user", "u", "--room", "r", "--ttl", "0", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "0"/],
+      [["token", "--user", "u", "--room", "r", "--state-file", path.join(dir, "none.json")], /no local hub state in .*none\.json; start one with `npx notification-hub dev`/],
+      [["publish", "--room", "r", "--data", "@" + path.join(dir, "missing.json"), "--state-file", stateFile], /--data @.*missing\.json: cannot read .* \(ENOENT\)/],
+      [["publish", "--room", "r", "--user", "x".repeat(300), "--data", "1", "--state-file", stateFile], /--user is longer than/],
+      [["revoke", "--user", "u", "--room", "r", "--auth-table", "t"], /revoke needs --connections-table or NOTIFICATION_HUB_CONNECTIONS_TABLE, and --management-endpoint or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT/],
       [["frobnicate"], /unknown command "frobnicate"/],
+      [["dev", "--port", "0", "--state-file", stateFile], /state\.json belongs to the hub at http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+\); pass another --state-file/],
       [["dev", "--port", "x"], /--port must be a whole number/],
     ];
     const results = await Promise.all(cases.map(([args]) => cli(args)));
@@ -136,7 +154,7 @@ describe("token, publish, connections, revoke", () => {
       expect(result.stderr.trim()).toMatch(cases[i][1]);
     });
     console.log(`SUMMARY cli: ${cases.length} bad invocations tried, ${cases.length} refused with one line and exit 2`);
-  });
+  }, 180_000); // 14 CLI processes at once, each compiling TypeScript on start: slow on a busy 2-core machine
 
   it("has --help on every command", async () => {
     const results = await Promise.all(["dev", "token", "publish", "revoke", "connections"].map((command) => cli([command, "--help"])));
@@ -145,6 +163,75 @@ describe("token, publish, connections, revoke", () => {
       expect(result.stdout).toMatch(/^usage: notification-hub \w+/);
     }
     expect((await cli(["--help"])).stdout).toContain("connections");
+  });
+});
+
+describe("publish --data", () => {
+  it("takes JSON from a file (@file) or standard input (-), and prints a labeled id", async () => {
+    const ws = new WebSocket(`${info.websocketUrl}?token=${(await cli(["token", "--user", "d", "--room", "data-room", "--state-file", stateFile])).stdout.trim()}`);
+    const frames: { id: string; data: unknown }[] = [];
+    ws.on("message", (data) => frames.push(JSON.parse(data.toString())));
+    await new Promise((resolve) => ws.on("open", resolve));
+    const file = path.join(dir, "payload.json");
+    fs.writeFileSync(file, '{"type":"from-file","data":[1,2]}');
+    const fromFile = await cli(["publish", "--room", "data-room", "--data", `@${file}`, "--state-file", stateFile]);
+    expect(fromFile.stdout).toMatch(/^published to room data-room: message id \S+\n$/);
+    const fromStdin = await cli(["publish", "--room", "data-room", "--data", "-", "--state-file", stateFile], { input: '"hello"' });
+    expect(fromStdin.code, fromStdin.stderr).toBe(0);
+    const deadline = Date.now() + 10_000;
+    while (frames.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(frames.map((f) => f.data).sort()).toEqual([{ type: "from-file", data: [1, 2] }, "hello"].sort());
+    expect(fromFile.stdout).toContain(frames.find((f) => typeof f.data === "object")!.id);
+    ws.close();
+  });
+});
+
+describe("one state file per running hub", () => {
+  it("two hubs in one folder keep their own files; the CLI asks which, and finds the other once one stops", async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "hub-folder-"));
+    const devArgs = ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "cli/index.ts"), "dev", "--port", "0", "--json"];
+    const [first, second] = await Promise.all([startAndWaitFor(process.execPath, devArgs, /^\{/, folder), startAndWaitFor(process.execPath, devArgs, /^\{/, folder)]);
+    try {
+      const files = fs.readdirSync(path.join(folder, ".notification-hub"));
+      expect(files).toHaveLength(2);
+      expect((fs.statSync(path.join(folder, ".notification-hub")).mode & 0o777).toString(8)).toBe("700");
+      const ambiguous = await cli(["token", "--user", "u", "--room", "r"], { cwd: folder });
+      expect(ambiguous.code).toBe(2);
+      expect(ambiguous.stderr).toMatch(/2 local hubs are running here: .*; pick one with --hub <port>/);
+      const secondUrl = new URL(JSON.parse(second.line).httpUrl as string);
+      const picked = await cli(["connections", "--room", "r", "--hub", secondUrl.port], { cwd: folder });
+      expect(picked.code, picked.stderr).toBe(0);
+
+      // The second stops: its file goes, the first's stays, and the CLI finds the first alone.
+      const exited = new Promise((resolve) => second.child.on("exit", resolve));
+      process.kill(-second.child.pid!, "SIGINT");
+      await exited;
+      expect(fs.readdirSync(path.join(folder, ".notification-hub"))).toHaveLength(1);
+      const found = await cli(["token", "--user", "u", "--room", "r", "--json"], { cwd: folder });
+      expect(found.code, found.stderr).toBe(0);
+      expect(JSON.parse(found.stdout)).toMatchObject({ token: expect.any(String), userId: "u", roomId: "r" });
+
+      // Killed without cleanup: the file stays, and the CLI says no hub runs rather than ECONNREFUSED.
+      const killed = new Promise((resolve) => first.child.on("exit", resolve));
+      process.kill(-first.child.pid!, "SIGKILL");
+      await killed;
+      const none = await cli(["token", "--user", "u", "--room", "r"], { cwd: folder });
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/no local hub is running in .* \(.* only holds files of stopped hubs: http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+/);
+      console.log("SUMMARY state files: 2 hubs in one folder kept 2 files; the CLI asked which, then found the survivor, then said none ran");
+    } finally {
+      for (const hub of [first, second]) if (hub.child.exitCode === null && hub.child.signalCode === null) process.kill(-hub.child.pid!, "SIGKILL");
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it("a state file whose hub no longer answers gets a clear message", async () => {
+    const stale = path.join(dir, "stale.json");
+    // Our own pid is alive, but nothing listens on the port the file names.
+    fs.writeFileSync(stale, JSON.stringify({ ...info, httpUrl: "http://127.0.0.1:9/", pid: process.pid, startedAt: "earlier" }));
+    const result = await cli(["token", "--user", "u", "--room", "r", "--state-file", stale]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/no hub answers at http:\/\/127\.0\.0\.1:9\/ \(ECONNREFUSED; state file .*stale\.json/);
   });
 });
 

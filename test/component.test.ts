@@ -14,7 +14,7 @@ import { dependencyClosure, HANDLER_PACKAGES } from "../components/lambdaPackage
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore } from "./support/ssm";
@@ -356,7 +356,7 @@ describe("argument validation", () => {
 describe("serialized Lambdas", () => {
   let dynamo: Dynamo;
   let sqs: Sqs;
-  let management: ManagementApi;
+  let management: StandaloneConnectionsEmulator;
   let parameterStore: Awaited<ReturnType<typeof startParameterStore>>;
   const artifacts: Record<string, Artifact> = {};
   const GENERATED_SECRET = "generated-secret-" + "x".repeat(47);
@@ -365,7 +365,7 @@ describe("serialized Lambdas", () => {
     [dynamo, sqs, management, parameterStore] = await Promise.all([
       startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams" }),
       startSqs(),
-      startManagementApi("development"),
+      startConnectionsEmulator({ stage: "development" }),
       startParameterStore({ "hub-jwt-secret": GENERATED_SECRET }),
     ]);
     for (const fn of runs.development.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn);

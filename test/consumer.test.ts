@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthRow, getConnection } from "../core/tables";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { routeEvent, sqsEvent, sqsRecord } from "./support/events";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { runProgram, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 
@@ -80,12 +80,12 @@ describe("a consumer program using the published package", () => {
   describe("and its Lambdas run", () => {
     let dynamo: Dynamo;
     let sqs: Sqs;
-    let management: ManagementApi;
+    let management: StandaloneConnectionsEmulator;
     beforeAll(async () => {
       [dynamo, sqs, management] = await Promise.all([
         startDynamo({ connectionsTable: "notifications-connections", authTable: "notifications-auth" }),
         startSqs(),
-        startManagementApi("staging"),
+        startConnectionsEmulator({ stage: "staging" }),
       ]);
     });
     afterAll(async () => {

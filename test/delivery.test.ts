@@ -10,14 +10,14 @@ import { createDeliverHandler } from "../handlers/deliver";
 import { createNotifier } from "../server";
 import { sqsEvent, sqsRecord } from "./support/events";
 import { capturingLogger } from "./support/logs";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { seedConnections } from "./support/seed";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 
 let dynamo: Dynamo;
 let sqs: Sqs;
 let sqsSdk: SQSClient;
-let management: ManagementApi;
+let management: StandaloneConnectionsEmulator;
 const logs = capturingLogger();
 
 function fanoutDeps(overrides: Partial<FanoutDeps> = {}): FanoutDeps {
@@ -42,7 +42,7 @@ async function receiveAll(queueUrl: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  [dynamo, sqs, management] = await Promise.all([startDynamo(), startSqs(), startManagementApi()]);
+  [dynamo, sqs, management] = await Promise.all([startDynamo(), startSqs(), startConnectionsEmulator()]);
   sqsSdk = sqsClient({ endpoint: sqs.endpoint, region: "us-east-1" });
   // 10,000 connections: one room of 1,000 among 90 rooms of 100.
   const rows = [];

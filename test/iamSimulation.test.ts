@@ -14,7 +14,7 @@ import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { connectionsRequests, dynamoRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore, type ParameterStore } from "./support/ssm";
@@ -29,7 +29,7 @@ const API = "hub-api-id";
 let run: ProgramRun;
 let dynamo: Dynamo;
 let sqs: Sqs;
-let management: ManagementApi;
+let management: StandaloneConnectionsEmulator;
 let ssm: ParameterStore;
 let recorders: { dynamodb: Recorder; sqs: Recorder; ssm: Recorder; connections: Recorder };
 let queueUrl: string;
@@ -48,7 +48,7 @@ beforeAll(async () => {
   [dynamo, sqs, management, ssm] = await Promise.all([
     startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams" }),
     startSqs(),
-    startManagementApi("development"),
+    startConnectionsEmulator({ stage: "development" }),
     startParameterStore({ "hub-jwt-secret": SECRET }),
   ]);
   const fauxQueue = sqs.createQueue("hub-notifications").queueUrl;

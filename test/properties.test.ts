@@ -17,7 +17,7 @@ import { createSendMessageHandler } from "../handlers/sendMessage";
 import { startLocalHub, type LocalHub } from "../local";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { capturingLogger } from "./support/logs";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { rawHttp } from "./support/rawSocket";
 import { seedConnections } from "./support/seed";
 import { startDynamo, type Dynamo } from "./support/services";
@@ -80,10 +80,10 @@ describe("parsers, as pure functions", () => {
 
 describe("handlers under arbitrary input", () => {
   let dynamo: Dynamo;
-  let management: ManagementApi;
+  let management: StandaloneConnectionsEmulator;
   const { log } = capturingLogger();
   beforeAll(async () => {
-    [dynamo, management] = await Promise.all([startDynamo(), startManagementApi()]);
+    [dynamo, management] = await Promise.all([startDynamo(), startConnectionsEmulator()]);
     await seedConnections(dynamo.client, dynamo.connectionsTable, [
       { connectionId: "p-1", roomId: "prop", userId: "a" },
       { connectionId: "p-2", roomId: "prop", userId: "b" },

@@ -30,7 +30,7 @@ import { newDevCredentials } from "../local/sigv4";
 import { createLogger } from "../core/log";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { capturingLogger } from "./support/logs";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { testNotifier } from "./support/notifier";
 import { clientTextFrame, rawHttp, rawUpgrade } from "./support/rawSocket";
 import { seedConnections } from "./support/seed";
@@ -54,11 +54,11 @@ const deepBody = (room: string) => `{"room_id":"${room}","data":${DEEP_DATA_JSON
 
 describe("handlers", () => {
   let dynamo: Dynamo;
-  let management: ManagementApi;
+  let management: StandaloneConnectionsEmulator;
   const logs = capturingLogger();
   const secrets = { jwtSecret: "robust-secret", passcode: "robust-passcode" };
   beforeAll(async () => {
-    [dynamo, management] = await Promise.all([startDynamo(), startManagementApi()]);
+    [dynamo, management] = await Promise.all([startDynamo(), startConnectionsEmulator()]);
   });
   afterAll(async () => {
     await Promise.all([management?.stop(), dynamo?.stop()]);

@@ -9,17 +9,17 @@ import { createDisconnectHandler } from "../handlers/disconnect";
 import { createSendMessageHandler } from "../handlers/sendMessage";
 import { routeEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { testNotifier } from "./support/notifier";
 import { seedConnections } from "./support/seed";
 import { startDynamo, type Dynamo } from "./support/services";
 
 let dynamo: Dynamo;
-let management: ManagementApi;
+let management: StandaloneConnectionsEmulator;
 const { log } = capturingLogger();
 
 beforeAll(async () => {
-  [dynamo, management] = await Promise.all([startDynamo(), startManagementApi()]);
+  [dynamo, management] = await Promise.all([startDynamo(), startConnectionsEmulator()]);
 });
 afterAll(async () => {
   await Promise.all([management?.stop(), dynamo?.stop()]);

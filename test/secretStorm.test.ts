@@ -11,7 +11,7 @@ import { ENV } from "../core/aws";
 import { authorizerFromEnvironment } from "../handlers/authorizer";
 import { readOncePerContainer, SECRET_READ_RETRY } from "../handlers/environment";
 import { authorizerEvent } from "./support/events";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { testNotifier } from "./support/notifier";
 import { startDynamo, type Dynamo } from "./support/services";
 import { startParameterStore, type ParameterStore } from "./support/ssm";
@@ -21,14 +21,14 @@ const PARAMETER = "hub-jwt-secret";
 const COLD_AUTHORIZERS = 200;
 
 let dynamo: Dynamo;
-let management: ManagementApi;
+let management: StandaloneConnectionsEmulator;
 let ssm: ParameterStore;
 const savedEnv = { ...process.env };
 
 beforeAll(async () => {
   [dynamo, management, ssm] = await Promise.all([
     startDynamo(),
-    startManagementApi(),
+    startConnectionsEmulator(),
     startParameterStore({ [PARAMETER]: JWT_SECRET }, { perWindow: 4, windowMs: 100 }), // 40 a second
   ]);
   Object.assign(process.env, {

@@ -13,6 +13,7 @@ import { dynamoClient, sqsClient } from "../core/aws";
 import { createLogger } from "../core/log";
 import { getConnection, roomPages } from "../core/tables";
 import { startLocalHub, type LocalHub } from "../local";
+import { startTestHub, type TestHub } from "../local/testing";
 import { badTokenCases } from "./support/badTokens";
 
 type Frame = { id?: string; data?: { type?: string; data?: unknown }; message?: string };
@@ -188,9 +189,9 @@ describe("bad input from apps", () => {
 });
 
 describe("faults", () => {
-  let hub: LocalHub;
+  let hub: TestHub;
   beforeAll(async () => {
-    hub = await startLocalHub({ port: 0, bcryptCost: 4, faultInjection: true, queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 10, waitTimeSeconds: 1 } });
+    hub = await startTestHub({ port: 0, bcryptCost: 4, queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 10, waitTimeSeconds: 1 } }, { faultInjection: true });
   });
   afterAll(async () => {
     await hub?.stop();
@@ -267,9 +268,9 @@ describe("faults", () => {
 });
 
 describe("load with faults", () => {
-  let hub: LocalHub;
+  let hub: TestHub;
   beforeAll(async () => {
-    hub = await startLocalHub({ port: 0, bcryptCost: 4, faultInjection: true, queue: { visibilityTimeoutSeconds: 30, concurrency: 4, waitTimeSeconds: 1 } });
+    hub = await startTestHub({ port: 0, bcryptCost: 4, queue: { visibilityTimeoutSeconds: 30, concurrency: 4, waitTimeSeconds: 1 } }, { faultInjection: true });
   });
   afterAll(async () => {
     await hub?.stop();
@@ -315,5 +316,5 @@ describe("load with faults", () => {
       `SUMMARY load with faults: 500 clients, ${killed.size} killed, 50 notifications, 15 connections with injected 429/500s; ${deliveries} of ${survivors.length * sent.length} deliveries to survivors, lost 0, duplicates ${duplicates} (dedupable by id)`,
     );
     for (const client of survivors) client.ws.close();
-  });
+  }, 240_000); // 500 sockets, each connect a bcrypt check and a SigV4-verified post per delivery: minutes on a busy 2-core machine
 });

@@ -8,14 +8,14 @@ import { createNotifier, type Notifier } from "../server";
 import { getConnection } from "../core/tables";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
-import { startManagementApi, type ManagementApi } from "./support/managementApi";
+import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { testNotifier } from "./support/notifier";
 import { seedConnections } from "./support/seed";
 import { startDynamo, type Dynamo } from "./support/services";
 
 const JWT_SECRET = crypto.randomBytes(32).toString("hex");
 let dynamo: Dynamo;
-let management: ManagementApi;
+let management: StandaloneConnectionsEmulator;
 let notifier: Notifier;
 let authorize: AuthorizerHandler;
 let clock = Date.now();
@@ -31,7 +31,7 @@ async function allowed(token: string): Promise<boolean> {
 
 beforeAll(async () => {
   dynamo = await startDynamo();
-  management = await startManagementApi();
+  management = await startConnectionsEmulator();
   notifier = testNotifier(dynamo, management, { jwtSecret: JWT_SECRET, passcode: "passcode-known-only-to-the-issuer" });
   authorize = createAuthorizerHandler({
     db: dynamo.client,

@@ -25,6 +25,8 @@ let runtimeDir: string | undefined;
 export function lambdaRuntimeModules(projectDir: string): string {
   if (runtimeDir) return runtimeDir;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lambda-runtime-"));
+  // Shared by every artifact run of this test process; only symlinks, gone when the process ends.
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   const modules = path.join(dir, "node_modules");
   for (const name of dependencyClosure(RUNTIME_SDK_PACKAGES, projectDir)) {
     const source = path.join(projectDir, "node_modules", name);

@@ -3,5 +3,6 @@ import { createLogger, type Logger } from "../../core/log";
 
 export function capturingLogger(): { log: Logger; lines: string[]; text(): string } {
   const lines: string[] = [];
-  return { log: createLogger({}, (line) => lines.push(line)), lines, text: () => lines.join("\n") };
+  // Every level, whatever LOG_LEVEL the suite runs at: tests read back what would be logged.
+  return { log: createLogger({}, (line) => lines.push(line), "debug"), lines, text: () => lines.join("\n") };
 }

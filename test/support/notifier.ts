@@ -1,9 +1,9 @@
 /** The app-backend SDK pointed at a test's dynalite and @connections stand-ins (cheap bcrypt for speed). */
 import { createNotifier, type Notifier } from "../../server";
-import type { ManagementApi } from "./managementApi";
+import type { StandaloneConnectionsEmulator } from "../../local/testing";
 import type { Dynamo } from "./services";
 
-export function testNotifier(dynamo: Dynamo, management: ManagementApi, secrets: { jwtSecret: string; passcode: string }): Notifier {
+export function testNotifier(dynamo: Dynamo, management: StandaloneConnectionsEmulator, secrets: { jwtSecret: string; passcode: string }): Notifier {
   return createNotifier({
     authTableName: dynamo.authTable,
     connectionsTableName: dynamo.connectionsTable,

@@ -5,6 +5,12 @@
 import type { UserConsoleLog } from "vitest";
 import type { Reporter, TestModule } from "vitest/node";
 
+/** Counted by consoleFilter.mts (loaded with vitest's config, so read through globalThis). */
+function hiddenConsoleLines(): number {
+  const state = (globalThis as Record<string, unknown>).__notificationHubConsoleFilter as { hidden: number } | undefined;
+  return state?.hidden ?? 0;
+}
+
 export default class SummaryReporter implements Reporter {
   private readonly summaries: string[] = [];
 
@@ -22,7 +28,9 @@ export default class SummaryReporter implements Reporter {
         else counts.skipped++;
       }
     }
-    const out = ["", "Suite summaries:", ...this.summaries.sort().map((s) => `  ${s}`), "", `${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`, ""];
+    const hidden = hiddenConsoleLines();
+    const repeats = hidden ? [`(${hidden} repeated console line(s) hidden; each distinct line shows at most 3 times)`] : [];
+    const out = ["", "Suite summaries:", ...this.summaries.sort().map((s) => `  ${s}`), "", ...repeats, `${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`, ""];
     process.stdout.write(out.join("\n"));
   }
 }

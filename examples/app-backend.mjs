@@ -1,0 +1,28 @@
+// The app-backend SDK: issue a connect token, publish, revoke. Against the local hub that
+// `npm run dev` started in this folder, or against a deployed stack when
+// NOTIFICATION_HUB_QUEUE_URL and friends are set (the same variables the CLI reads).
+import { createNotifier } from "notification-hub/server";
+import { findLocalHub } from "notification-hub/local";
+
+const env = process.env;
+const hub = createNotifier(
+  env.NOTIFICATION_HUB_QUEUE_URL
+    ? {
+        queueUrl: env.NOTIFICATION_HUB_QUEUE_URL, // the stack's outputs
+        authTableName: env.NOTIFICATION_HUB_AUTH_TABLE,
+        connectionsTableName: env.NOTIFICATION_HUB_CONNECTIONS_TABLE,
+        managementEndpoint: env.NOTIFICATION_HUB_MANAGEMENT_ENDPOINT,
+        jwtSecret: env.NOTIFICATION_HUB_JWT_SECRET,
+        passcode: env.NOTIFICATION_HUB_PASSCODE, // issuer-only; never given to the hub
+      }
+    : findLocalHub().notifierOptions, // endpoints and dev secrets of the local hub
+);
+
+const token = await hub.issueToken({ userId: "alice", roomId: "lobby", ttlSeconds: 3600 });
+console.log(`token for alice in lobby: ${token.slice(0, 20)}…`);
+
+const { messageId } = await hub.publish({ roomId: "lobby", userId: "backup-service", data: { type: "backup.done", data: { job: 7 } } });
+console.log(`published message ${messageId} to lobby`);
+
+const { closedConnections } = await hub.revokeToken({ userId: "alice", roomId: "lobby" }); // old tokens fail, live sockets close
+console.log(`revoked alice in lobby; closed ${closedConnections} connection(s)`);

@@ -1,0 +1,23 @@
+// Prints each notification of a room as a browser gets it, from the local hub that
+// `npm run dev` started in this folder:
+//   TOKEN=$(npx notification-hub token --user alice --room lobby)
+//   node examples/listen.mjs "$TOKEN"
+import { WebSocket } from "ws";
+import { findLocalHub } from "notification-hub/local";
+
+const token = process.argv[2];
+if (!token) {
+  console.error('usage: node examples/listen.mjs "$TOKEN"   (TOKEN=$(npx notification-hub token --user alice --room lobby))');
+  process.exit(2);
+}
+const ws = new WebSocket(`${findLocalHub().websocketUrl}?token=${encodeURIComponent(token)}`);
+ws.on("open", () => console.log("connected; each notification prints as one JSON line (Ctrl-C stops)"));
+ws.on("message", (data) => console.log(data.toString()));
+ws.on("unexpected-response", (_request, response) => {
+  console.error(`the hub refused the token (HTTP ${response.statusCode}); issue a new one`);
+  process.exit(1);
+});
+ws.on("close", (code, reason) => {
+  console.log(`closed by the hub: ${code} ${reason.toString()}`);
+  process.exit(code === 1000 ? 0 : 1);
+});

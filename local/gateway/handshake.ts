@@ -1,0 +1,190 @@
+/**
+ * The WebSocket handshake and route selection as API Gateway does them: which requests are
+ * for the stage, the REQUEST authorizer's event and verdict, the events each route gets, and
+ * `$request.body.action` route selection.
+ */
+import * as crypto from "crypto";
+import * as http from "http";
+import type { Duplex } from "stream";
+import type { APIGatewayRequestAuthorizerEvent } from "aws-lambda";
+import type { WebSocketEvent, WebSocketResult } from "../../core/events";
+
+export type RouteHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
+export type Routes = { $connect: RouteHandler; $disconnect: RouteHandler; $default: RouteHandler } & Record<string, RouteHandler | undefined>;
+
+/** What API Gateway knows of a connection, from its upgrade request on. */
+export interface ConnectionIdentity {
+  id: string;
+  connectedAt: number;
+  sourceIp: string;
+  userAgent: string;
+  /** The authorizer's context, handed to every route. */
+  authorizer: Record<string, unknown>;
+}
+
+export interface StageInfo {
+  stage: string;
+  apiId: string;
+  region: string;
+  /** `host:port` the connections came to, as the events' domainName. */
+  domainName(): string;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 500: "Internal server error" };
+
+/** A URL's host part: IPv6 literals go in brackets (`ws://[::1]:8787/`). */
+export function urlHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** The request target's path and query, without ever throwing (`GET //`, `GET http://[x`, bad `%`). */
+export function splitTarget(target: string | undefined): { path: string; query: URLSearchParams } | undefined {
+  const raw = target ?? "/";
+  // Only origin-form targets ("/path?query") are ours; absolute-form and others are refused.
+  if (!raw.startsWith("/")) return undefined;
+  const at = raw.indexOf("?");
+  try {
+    return { path: at === -1 ? raw : raw.slice(0, at), query: new URLSearchParams(at === -1 ? "" : raw.slice(at + 1)) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function refuseUpgrade(socket: Duplex, status: number): void {
+  const message = STATUS_TEXT[status] ?? http.STATUS_CODES[status] ?? "Error";
+  const body = JSON.stringify({ message });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** API Gateway's request and connection ids: 10 random bytes, base64. */
+export function newGatewayId(): string {
+  return crypto.randomBytes(10).toString("base64");
+}
+
+export interface UpgradeRequest {
+  identity: ConnectionIdentity;
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  multiQuery: Record<string, string[]>;
+}
+
+/**
+ * Reads an upgrade request: a status to refuse it with, or what the authorizer and routes
+ * will see. Unknown paths are 404; without the identity source (`?token=`) API Gateway
+ * answers 401 itself, before any authorizer runs.
+ */
+export function readUpgrade(request: http.IncomingMessage, stage: string): UpgradeRequest | { status: number } {
+  const target = splitTarget(request.url);
+  if (!target) return { status: 400 };
+  if (target.path !== `/${stage}` && target.path !== `/${stage}/`) return { status: 404 };
+  // Null-prototype maps: a parameter named __proto__ or constructor is just a parameter.
+  const query: Record<string, string> = Object.create(null);
+  const multiQuery: Record<string, string[]> = Object.create(null);
+  for (const [key, value] of target.query) {
+    query[key] = value;
+    (multiQuery[key] ??= []).push(value);
+  }
+  if (!query.token) return { status: 401 };
+  const headers: Record<string, string> = Object.create(null);
+  for (const [key, value] of Object.entries(request.headers)) if (typeof value === "string") headers[key] = value;
+  const identity: ConnectionIdentity = {
+    id: newGatewayId(),
+    connectedAt: Date.now(),
+    sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "127.0.0.1",
+    userAgent: headers["user-agent"] ?? "",
+    authorizer: {},
+  };
+  return { identity, headers, query, multiQuery };
+}
+
+export function requestContext(stage: StageInfo, connection: ConnectionIdentity, routeKey: string, eventType: "CONNECT" | "MESSAGE" | "DISCONNECT") {
+  const now = Date.now();
+  return {
+    routeKey,
+    eventType,
+    messageId: eventType === "MESSAGE" ? newGatewayId() : undefined,
+    extendedRequestId: newGatewayId(),
+    requestTime: new Date(now).toUTCString(),
+    messageDirection: "IN" as const,
+    stage: stage.stage,
+    connectedAt: connection.connectedAt,
+    requestTimeEpoch: now,
+    identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
+    requestId: newGatewayId(),
+    domainName: stage.domainName(),
+    connectionId: connection.id,
+    apiId: stage.apiId,
+    authorizer: connection.authorizer,
+  };
+}
+
+export function authorizerEvent(stage: StageInfo, upgrade: UpgradeRequest): APIGatewayRequestAuthorizerEvent {
+  return {
+    type: "REQUEST",
+    methodArn: `arn:aws:execute-api:${stage.region}:000000000000:${stage.apiId}/${stage.stage}/$connect`,
+    headers: upgrade.headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(upgrade.headers).map(([k, v]) => [k, [v]])),
+    queryStringParameters: upgrade.query,
+    multiValueQueryStringParameters: upgrade.multiQuery,
+    stageVariables: {},
+    requestContext: { ...requestContext(stage, upgrade.identity, "$connect", "CONNECT"), authorizer: undefined },
+  } as unknown as APIGatewayRequestAuthorizerEvent;
+}
+
+type AuthorizerResult = { principalId?: string; policyDocument?: { Statement?: unknown[] }; context?: Record<string, unknown> } | undefined;
+
+/**
+ * The authorizer's verdict as API Gateway turns it into a handshake answer: Allow lets the
+ * connection on with the context; Deny is 403; a thrown "Unauthorized" is 401; anything else 500.
+ */
+export async function authorize(run: () => Promise<AuthorizerResult>): Promise<{ status: 200; context: Record<string, unknown> } | { status: number; error?: unknown }> {
+  try {
+    const result = await run();
+    const statement = result?.policyDocument?.Statement?.[0] as { Effect?: string } | undefined;
+    if (statement?.Effect !== "Allow") return { status: 403 };
+    return { status: 200, context: { ...(result?.context ?? {}), principalId: result?.principalId, integrationLatency: 0 } };
+  } catch (err) {
+    return (err as Error)?.message === "Unauthorized" ? { status: 401 } : { status: 500, error: err };
+  }
+}
+
+export function connectEvent(stage: StageInfo, upgrade: UpgradeRequest): WebSocketEvent {
+  return {
+    headers: upgrade.headers,
+    multiValueHeaders: undefined,
+    queryStringParameters: upgrade.query,
+    requestContext: requestContext(stage, upgrade.identity, "$connect", "CONNECT"),
+    isBase64Encoded: false,
+  } as unknown as WebSocketEvent;
+}
+
+export function messageEvent(stage: StageInfo, connection: ConnectionIdentity, routeKey: string, body: string): WebSocketEvent {
+  return { body, isBase64Encoded: false, requestContext: requestContext(stage, connection, routeKey, "MESSAGE") } as unknown as WebSocketEvent;
+}
+
+export function disconnectEvent(stage: StageInfo, connection: ConnectionIdentity, close?: { code: number; reason: string }): WebSocketEvent {
+  const context = requestContext(stage, connection, "$disconnect", "DISCONNECT");
+  return {
+    requestContext: close ? { ...context, disconnectStatusCode: close.code, disconnectReason: close.reason } : context,
+    isBase64Encoded: false,
+  } as unknown as WebSocketEvent;
+}
+
+/** Route keys are looked up as own keys only: `constructor` or `__proto__` are plain unknown actions. */
+export function routeFor(routes: Routes, key: string): RouteHandler | undefined {
+  return Object.hasOwn(routes, key) ? routes[key] : undefined;
+}
+
+/** `$request.body.action` when it names a route (never a `$` one), else `$default`, as API Gateway does. */
+export function selectRoute(routes: Routes, body: string): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    const action = typeof parsed === "object" && parsed !== null ? (parsed as { action?: unknown }).action : undefined;
+    if (typeof action === "string" && !action.startsWith("$") && routeFor(routes, action)) return action;
+  } catch {
+    // not JSON: $default, as API Gateway does
+  }
+  return "$default";
+}

@@ -1,0 +1,44 @@
+/**
+ * Test-only hooks of the local hub, kept out of the public `LocalHubOptions`: they reach
+ * `startLocalHub` only through local/testing.ts (`startTestHub`), which files them here
+ * against the options object it passes. Nothing here is exported from the package root.
+ */
+import type { DeliverWorkerConfig } from "./deliverWorker";
+import type { LocalHubOptions } from "./index";
+
+export interface LocalHubTestHooks {
+  /**
+   * Faults no real part produces on demand: a cuttable proxy between the handlers and
+   * DynamoDB, and injected @connections errors. The hub's `faults`.
+   */
+  faultInjection?: boolean;
+  /** With `deliverWorkers`: a module exporting `(deps, config) => handler` to run instead (benchmarks run the seed's algorithm). */
+  deliverModule?: DeliverWorkerConfig["deliverModule"];
+}
+
+/** Faults a test hub injects on demand. */
+export interface HubFaults {
+  /** Cuts the handlers off DynamoDB (open connections reset, new ones refused). */
+  cutDynamo(): void;
+  restoreDynamo(): void;
+  /** The next `times` @connections posts to this connection fail with `status`. */
+  failPosts(connectionId: string, status: 429 | 500, times: number): void;
+}
+
+interface Filed extends LocalHubTestHooks {
+  /** Filled in by the hub once started with `faultInjection`. */
+  faults?: HubFaults;
+}
+
+const filed = new WeakMap<LocalHubOptions, Filed>();
+
+export function fileTestHooks(options: LocalHubOptions, hooks: LocalHubTestHooks): Filed {
+  const entry: Filed = { ...hooks };
+  filed.set(options, entry);
+  return entry;
+}
+
+/** The hooks filed for these options; none for any caller that did not go through local/testing.ts. */
+export function testHooksOf(options: LocalHubOptions): Filed {
+  return filed.get(options) ?? {};
+}
