@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
 import { startLocalHub, type LocalHub } from "../local";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+import { CHROMIUM, haveChromium as haveBrowser, launchChromium } from "./support/chromium";
+
 const ROOT = process.cwd();
 const OUTPUT = path.join(ROOT, "test-output");
-const haveBrowser = fs.existsSync(CHROMIUM);
 
 if (!haveBrowser) {
   const message = `\n*** BROWSER TEST SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium) ***\n`;
@@ -29,11 +29,7 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
   beforeAll(async () => {
     fs.mkdirSync(OUTPUT, { recursive: true });
     hub = await startLocalHub({ port: 0, stateFile, bcryptCost: 4 });
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-    });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
