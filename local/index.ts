@@ -25,7 +25,7 @@ import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { handleDemoRequest } from "./demo";
 import { loadDynalite } from "./dynalite";
-import { createLocalHandlers, type LocalHandlerConfig } from "./handlers";
+import { createLocalHandlers, localEnvironment } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
@@ -73,8 +73,6 @@ export interface LocalHubOptions {
    * handlers and DynamoDB, and injected @connections errors. Exposed as `hub.faults`.
    */
   faultInjection?: boolean;
-  /** Replaces the deliver handler; benchmarks use it to run the seed's algorithm through the same hub. */
-  deliverFactory?: LocalHandlerConfig["deliverFactory"];
   /**
    * Run deliver invocations in this many worker threads, each like its own Lambda execution
    * environment (own clients, own CPU time), instead of on the hub's thread. Default 0.
@@ -270,7 +268,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
     const proxy = options.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
     if (proxy) stops.push(proxy.stop);
-    const handlers = createLocalHandlers({
+    const handlerConfig = {
       dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
       sqsEndpoint: info.sqsEndpoint,
       managementEndpoint: info.managementEndpoint,
@@ -278,18 +276,16 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       connectionsTable: names.connections,
       authTable: names.auth,
       jwtSecret,
-      credentials,
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
-      deliverFactory: options.deliverFactory,
-      log,
-    });
+    };
+    const handlers = createLocalHandlers({ ...handlerConfig, credentials, log });
     const api = createApiGateway(server, {
       stage,
       apiId: "local",
       region: LOCAL_REGION,
       authorizer: handlers.authorizer,
-      routes: { $connect: handlers.connect, $disconnect: handlers.disconnect, $default: handlers.default, sendMessage: handlers.sendMessage },
+      routes: handlers.routes,
       limits: options.limits,
       credentials,
       log,
@@ -326,16 +322,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     const pool = options.deliverWorkers
       ? startDeliverPool(
           options.deliverWorkers,
-          {
-            dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
-            sqsEndpoint: info.sqsEndpoint,
-            managementEndpoint: info.managementEndpoint,
-            queueUrl: info.queueUrl,
-            connectionsTable: names.connections,
-            largeRoomChunkSize: options.largeRoomChunkSize,
-            credentials,
-            deliverModule: options.deliverModule,
-          },
+          { env: localEnvironment(handlerConfig), credentials, deliverModule: options.deliverModule },
           log,
         )
       : undefined;

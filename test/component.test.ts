@@ -10,7 +10,8 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../core/aws";
 import { getAuthRow, getConnection } from "../core/tables";
 import { normalizeArgs } from "../components/notificationHub";
-import { dependencyClosure, HANDLER_PACKAGES } from "../components/lambdaPackages";
+import { dependencyClosure } from "../components/lambdaPackages";
+import { HANDLERS, type HandlerName } from "../handlers/manifest";
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
@@ -396,7 +397,7 @@ describe("serialized Lambdas", () => {
   it("ships each function only the packages its handler requires", () => {
     const lines: string[] = [];
     for (const [handler, artifact] of Object.entries(artifacts)) {
-      const expected = [...dependencyClosure(HANDLER_PACKAGES[handler], ROOT)].sort();
+      const expected = [...dependencyClosure([...HANDLERS[handler as HandlerName].packages], ROOT)].sort();
       expect(artifact.packages, handler).toEqual(expected);
       expect(artifact.zipBytes, handler).toBeLessThan(1024 * 1024);
       lines.push(`${handler.padEnd(12)} ${String(artifact.files.length).padStart(4)} files ${(artifact.bytes / 1024).toFixed(0).padStart(6)} KiB, zip ~${(artifact.zipBytes / 1024).toFixed(0).padStart(4)} KiB  packages: ${artifact.packages.join(", ") || "(none; AWS SDK from the runtime)"}`);
