@@ -118,7 +118,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     const routes = run().ofType("aws:apigatewayv2/route:Route").map(inputs);
     expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "sendMessage"]);
     for (const route of routes) {
-      if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-authorizer-id" });
+      if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-token-authorizer-id" });
       else expect(route.authorizationType).toBeUndefined();
     }
     for (const integration of run().ofType("aws:apigatewayv2/integration:Integration").map(inputs)) {

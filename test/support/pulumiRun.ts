@@ -10,6 +10,8 @@ export interface ProgramRun {
   outputs: Record<string, unknown>;
   resources: RecordedResource[];
   urns: string[];
+  /** `${type}::${name}` → the former names (or URNs) the resource declares as `aliases`. */
+  aliases: Record<string, string[]>;
   /** The project's own modules (outside node_modules) the run loaded. */
   loaded: string[];
   ofType(type: string): RecordedResource[];

@@ -1,0 +1,100 @@
+/**
+ * The component after its split into parts (components/hub/): under Pulumi's mocks, every
+ * resource a stack had before the split (test/fixtures/urns-before-split.json, recorded at
+ * 7d2eaa0) is still there under the same URN, or its successor declares the old name as an
+ * alias, so `pulumi up` updates it in place instead of replacing it; the transform hooks and
+ * the nodes getter work; and the route list follows the handler manifest.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { HANDLER_NAMES, routesOf } from "../handlers/manifest";
+import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+
+const ROOT = process.cwd();
+const BEFORE = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/urns-before-split.json"), "utf8")) as Record<string, string[]>;
+const CUSTOM = {
+  "notification-hub:jwtSecret": "custom-secret-xyz",
+  "notification-hub:allowClientMessages": "false",
+  "notification-hub:alarmEmail": "oncall@example.com",
+  "notification-hub:domainName": "ws.example.com",
+  "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+  "notification-hub:domainHostedZoneId": "Z123",
+  "notification-hub:apiGatewayLogging": "existing",
+};
+/** The configurations the baseline was recorded with: between them every kind of child exists. */
+const CONFIGS: Record<string, () => Record<string, string>> = {
+  development: () => stackConfig("development"),
+  production: () => stackConfig("production"),
+  custom: () => stackConfig("custom", ROOT, CUSTOM),
+  ifUnset: () => stackConfig("ifunset", ROOT, { ...CUSTOM, "notification-hub:apiGatewayLogging": "ifUnset", "notification-hub:allowClientMessages": "true" }),
+};
+const runs: Record<string, ProgramRun> = {};
+let transformed: ProgramRun;
+
+beforeAll(async () => {
+  const names = Object.keys(CONFIGS);
+  const done = await Promise.all([
+    ...names.map((name) => runProgram("index.ts", name === "ifUnset" ? "ifunset" : name, CONFIGS[name]())),
+    runProgram("test/fixtures/transformProgram.ts", "development", stackConfig("development")),
+  ]);
+  names.forEach((name, i) => (runs[name] = done[i]));
+  transformed = done[names.length];
+}, 240_000);
+
+const parts = (urn: string) => {
+  const [, , typePath, name] = urn.split("::");
+  return { typePath, type: typePath.split("$").pop()!, name };
+};
+
+describe.each(Object.keys(CONFIGS))("the %s configuration", (config) => {
+  it("keeps every resource of the stack before the split: same URN, or an alias to it", () => {
+    const run = runs[config];
+    const now = new Set(run.urns);
+    const renamed: string[] = [];
+    for (const old of BEFORE[config]) {
+      if (now.has(old)) continue;
+      const before = parts(old);
+      const successor = run.urns.find((urn) => {
+        const after = parts(urn);
+        return after.typePath === before.typePath && (run.aliases[`${after.type}::${after.name}`] ?? []).some((alias) => alias === before.name || alias === old);
+      });
+      expect(successor, `${old} is gone without an alias: pulumi up would replace it`).toBeDefined();
+      renamed.push(`${before.name} → ${parts(successor!).name}`);
+    }
+    // Nothing new either: the split adds no resource.
+    const aliasedNames = new Set(renamed.map((r) => r.split(" → ")[1]));
+    for (const urn of run.urns) if (!BEFORE[config].includes(urn)) expect(aliasedNames, `${urn} is new`).toContain(parts(urn).name);
+    expect(run.urns).toHaveLength(BEFORE[config].length);
+    if (config === "development") console.log(`SUMMARY component split: ${run.urns.length} resources, same URNs except ${renamed.length} renamed with aliases (${renamed.join(", ")})`);
+  });
+});
+
+describe("the handler manifest drives the component", () => {
+  it("one function per handler, one route per route handler; sendMessage only when clients may send", () => {
+    const functions = runs.development.ofType("aws:lambda/function:Function").map((f) => f.name.replace(/^hub-/, ""));
+    expect(functions.sort()).toEqual([...HANDLER_NAMES].sort());
+    const routeKeys = runs.development.ofType("aws:apigatewayv2/route:Route").map((r) => r.inputs.routeKey);
+    expect(routeKeys.sort()).toEqual(routesOf(HANDLER_NAMES).map((r) => r.routeKey).sort());
+    expect(runs.custom.ofType("aws:lambda/function:Function").map((f) => f.name)).not.toContain("hub-sendMessage");
+  });
+});
+
+describe("transform hooks and nodes", () => {
+  it("applies each kind's transform to every child of that kind, mutated or returned", () => {
+    for (const fn of transformed.ofType("aws:lambda/function:Function")) expect(fn.inputs.memorySize, fn.name).toBe(1024);
+    for (const table of transformed.ofType("aws:dynamodb/table:Table")) expect(table.inputs.tags, table.name).toEqual({ transformed: table.name });
+    expect(transformed.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.description).toBe("transformed stage");
+    // Kinds without a transform are untouched.
+    expect(transformed.ofType("aws:sqs/queue:Queue").every((q) => q.inputs.tags === undefined || JSON.stringify(q.inputs.tags) === "{}")).toBe(true);
+  });
+
+  it("reaches the children through nodes", () => {
+    const nodes = transformed.outputs.nodes as { functions: string[]; routes: string[]; roleOfDeliver: string; stageUrn: string; tables: string[] };
+    expect(nodes.functions).toEqual([...HANDLER_NAMES].sort());
+    expect(nodes.routes).toEqual(routesOf(HANDLER_NAMES).map((r) => r.handler).sort());
+    expect(nodes.roleOfDeliver).toBe("hub-deliver-role");
+    expect(nodes.stageUrn).toMatch(/NotificationHub\$aws:apigatewayv2\/stage:Stage::hub-stage$/);
+    expect(nodes.tables).toEqual(["hub-connections", "hub-auth"]);
+  });
+});
