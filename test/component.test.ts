@@ -16,7 +16,7 @@ import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startManagementApi, type ManagementApi } from "./support/managementApi";
-import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { CUSTOM_CONFIG, runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore } from "./support/ssm";
 import type { RecordedResource } from "./support/runProgram";
@@ -34,12 +34,7 @@ beforeAll(async () => {
       "custom",
       stackConfig("custom", ROOT, {
         "notification-hub:jwtSecret": CUSTOM_SECRET,
-        "notification-hub:allowClientMessages": "false",
-        "notification-hub:alarmEmail": "oncall@example.com",
-        "notification-hub:domainName": "ws.example.com",
-        "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
-        "notification-hub:domainHostedZoneId": "Z123",
-        "notification-hub:apiGatewayLogging": "existing",
+        ...CUSTOM_CONFIG,
       }),
     ),
   ]);

@@ -69,6 +69,16 @@ export function hostEntryFor(project: ProjectFile): string {
   return project.main ?? ".";
 }
 
+/** The "custom" stack of the component tests: every optional part on, client messages off. */
+export const CUSTOM_CONFIG: Record<string, string> = {
+  "notification-hub:allowClientMessages": "false",
+  "notification-hub:alarmEmail": "oncall@example.com",
+  "notification-hub:domainName": "ws.example.com",
+  "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+  "notification-hub:domainHostedZoneId": "Z123",
+  "notification-hub:apiGatewayLogging": "existing",
+};
+
 export interface RunOptions {
   /** Run through @pulumi/pulumi's cmd/run with this entry point instead of requiring `program`. */
   hostEntry?: string;
