@@ -9,7 +9,7 @@ import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 
 import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
 import { describeError } from "../core/log";
 import { parseQueueBody } from "../core/messages";
-import { fanoutFromEnvironment, loggerFor } from "./environment";
+import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
 const RECORD_CONCURRENCY = 4;
@@ -85,6 +85,6 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
   };
 }
 
-export function deliverFromEnvironment(): DeliverHandler {
-  return createDeliverHandler(fanoutFromEnvironment(loggerFor("deliver")));
+export function deliverFromEnvironment(source: HandlerSource = lambdaSource("deliver")): DeliverHandler {
+  return createDeliverHandler(fanoutFrom(source));
 }
