@@ -11,10 +11,11 @@
 import * as crypto from "crypto";
 import * as bcrypt from "bcryptjs";
 import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
-import { SendMessageBatchCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
 import { isGone } from "../core/fanout";
 import { buildPublishBody, normalizeId } from "../core/messages";
+import { sendBatches } from "../core/queue";
 import { createAuthRow, deleteAuthRow, deleteConnection, extendAuthRow, getAuthRow, roomPages } from "../core/tables";
 import {
   BCRYPT_COST,
@@ -189,21 +190,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
         throw new (err instanceof RangeError ? RangeError : TypeError)(`publishBatch[${i}]: ${(err as Error).message}`);
       }
     });
-    const messageIds = new Array<string>(bodies.length);
-    for (let start = 0; start < bodies.length; start += 10) {
-      let pending = bodies.slice(start, start + 10).map((body, j) => ({ Id: String(start + j), MessageBody: body }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
-        for (const ok of result.Successful ?? []) if (ok.Id && ok.MessageId) messageIds[Number(ok.Id)] = ok.MessageId;
-        const failed = new Set((result.Failed ?? []).map((f) => f.Id));
-        if (failed.size > 0 && attempt >= 2) {
-          const first = result.Failed?.[0];
-          throw new Error(`publishBatch: SQS refused ${failed.size} notification(s) (${first?.Code}: ${first?.Message}); the others were sent`);
-        }
-        pending = pending.filter((entry) => failed.has(entry.Id));
-      }
-    }
-    return { messageIds };
+    return { messageIds: await sendBatches(sqs, queueUrl, bodies, "publishBatch") };
   }
 
   return { issueToken, revokeToken, publish, publishBatch };
