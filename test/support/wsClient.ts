@@ -38,7 +38,11 @@ export interface OpenOptions {
 /** Opens a client; a refused handshake rejects with an Error carrying `status` (401, 403, 404...). */
 export function openClient(url: string, options: OpenOptions = {}): Promise<WsClient> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: options.headers, perMessageDeflate: options.perMessageDeflate });
+    // An option given as undefined would override ws's defaults: pass only what was set.
+    const ws = new WebSocket(url, {
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.perMessageDeflate !== undefined ? { perMessageDeflate: options.perMessageDeflate } : {}),
+    });
     const frames: Frame[] = [];
     const waiters: { predicate: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
     const closed = new Promise<{ code: number; reason: string }>((done) => ws.on("close", (code, reason) => done({ code, reason: reason.toString() })));
