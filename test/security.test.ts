@@ -6,16 +6,53 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { PutItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, sqsClient } from "../core/aws";
 import { createLogger } from "../core/log";
-import { getConnection } from "../core/tables";
+import { getConnection, roomPages } from "../core/tables";
 import { startLocalHub, type LocalHub } from "../local";
 import { badTokenCases } from "./support/badTokens";
-import { roomRows } from "./support/seed";
-import { until } from "./support/wait";
-import { connectAs, openClient, type WsClient as Client } from "./support/wsClient";
+
+type Frame = { id?: string; data?: { type?: string; data?: unknown }; message?: string };
+
+interface Client {
+  ws: WebSocket;
+  frames: Frame[];
+  closed: Promise<number>;
+  ids(): string[];
+}
+
+function open(url: string, headers?: Record<string, string>): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    const frames: Frame[] = [];
+    const closed = new Promise<number>((done) => ws.on("close", (code) => done(code)));
+    ws.on("message", (data) => frames.push(JSON.parse(data.toString()) as Frame));
+    ws.on("open", () => resolve({ ws, frames, closed, ids: () => frames.map((f) => f.id ?? "") }));
+    ws.on("unexpected-response", (_req, res) => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode })));
+    ws.on("error", reject);
+  });
+}
+
+async function connectAs(hub: LocalHub, userId: string, roomId: string): Promise<Client> {
+  return open(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId, roomId })}`);
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function roomConnections(hub: LocalHub, roomId: string) {
+  const rows = [];
+  for await (const page of roomPages(dynamoClient({ endpoint: hub.dynamodbEndpoint }), hub.connectionsTableName, roomId)) rows.push(...page.connections);
+  return rows;
+}
 
 function capture() {
   const lines: string[] = [];
@@ -39,7 +76,7 @@ describe("auth through the hub", () => {
     let refused = 0;
     for (const { name, query, headers } of cases) {
       const url = query ? `${hub.websocketUrl}?${new URLSearchParams(query)}` : hub.websocketUrl;
-      const status = await openClient(url, { headers }).then(
+      const status = await open(url, headers).then(
         (client) => (client.ws.close(), 101),
         (err: { status?: number }) => err.status ?? -1,
       );
@@ -76,10 +113,10 @@ describe("bad input from clients", () => {
 
     const oversize = await connectAs(hub, "noisy", "shared");
     oversize.ws.send("z".repeat(64 * 1024));
-    expect((await oversize.closed).code).toBe(1009);
+    expect(await oversize.closed).toBe(1009);
     const binary = await connectAs(hub, "noisy", "shared");
     binary.ws.send(Buffer.from([0xde, 0xad]), { binary: true });
-    expect((await binary.closed).code).toBe(1003);
+    expect(await binary.closed).toBe(1003);
     results.push("oversize frame → 1009, binary frame → 1003");
 
     // A flood: 200 messages at once against a stage limit of 20 burst, 10/s.
@@ -161,7 +198,7 @@ describe("faults", () => {
 
   it("loses nothing through 410s, 429s, 500s and a DynamoDB outage", async () => {
     const clients = await Promise.all(["a", "b", "c"].map((u) => connectAs(hub, u, "faulty")));
-    const ids = (await roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, "faulty")).map((c) => c.connectionId);
+    const ids = (await roomConnections(hub, "faulty")).map((c) => c.connectionId);
     const db = dynamoClient({ endpoint: hub.dynamodbEndpoint });
     const results: string[] = [];
 
@@ -219,7 +256,7 @@ describe("faults", () => {
     try {
       expect(second.jwtSecret).toBe(secret);
       expect(await getConnection(dynamoClient({ endpoint: second.dynamodbEndpoint }), second.connectionsTableName, "kept-row")).toMatchObject({ roomId: "kept" });
-      const client = await openClient(`${second.websocketUrl}?token=${token}`);
+      const client = await open(`${second.websocketUrl}?token=${token}`);
       client.ws.close();
       console.log("SUMMARY restart: token, auth row, connection row and secrets survived a restart with --data-dir");
     } finally {
@@ -242,7 +279,7 @@ describe("load with faults", () => {
     const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => hub.notifier.issueToken({ userId: `load-${i}`, roomId: "load" })));
     const clients: Client[] = [];
     for (let start = 0; start < 500; start += 50) {
-      clients.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => openClient(`${hub.websocketUrl}?token=${tokens[(start + i) % 50]}`)))));
+      clients.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => open(`${hub.websocketUrl}?token=${tokens[(start + i) % 50]}`)))));
     }
     const killed = new Set(Array.from({ length: 25 }, (_, i) => clients[i * 20]));
     const sent: string[] = [];
@@ -251,7 +288,7 @@ describe("load with faults", () => {
       sent.push(...batch.messageIds);
       if (wave === 1) {
         for (const client of killed) client.ws.terminate(); // vanish mid-run, no close frame
-        const live = (await roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, "load")).map((c) => c.connectionId);
+        const live = (await roomConnections(hub, "load")).map((c) => c.connectionId);
         for (const id of live.slice(0, 10)) hub.faults!.failPosts(id, 429, 3);
         for (const id of live.slice(10, 15)) hub.faults!.failPosts(id, 500, 5);
       }
