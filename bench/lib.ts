@@ -1,13 +1,14 @@
 /** Benchmark plumbing: a hub in its own process, pools of WebSocket clients, statistics, progress. */
 import * as childProcess from "child_process";
 import * as path from "path";
-import { BatchWriteItemCommand, type WriteRequest } from "@aws-sdk/client-dynamodb";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { WebSocket } from "ws";
+import type { WebSocket } from "ws";
 import { dynamoClient, sqsClient } from "../core/aws";
 import { mapWithConcurrency } from "../core/fanout";
 import { createNotifier, type Notifier } from "../server";
 import type { LocalHubInfo } from "../local";
+import { seedConnections } from "../test/support/seed";
+import { closeAll, openClient } from "../test/support/wsClient";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -90,34 +91,16 @@ export async function startHubProcess(options: { mode: "ours" | "seed"; largeRoo
     },
     /** Rows of connections in other rooms (no socket behind them): the rest of a big table. */
     async seedRows(count, roomCount) {
-      const expires = String(Math.floor(Date.now() / 1000) + 3 * 3600);
-      const batches: WriteRequest[][] = [];
-      for (let i = 0; i < count; i += 25) {
-        batches.push(
-          Array.from({ length: Math.min(25, count - i) }, (_, j) => ({
-            PutRequest: {
-              Item: {
-                connection_id: { S: `background-${i + j}` },
-                room_id: { S: `background-room-${(i + j) % roomCount}` },
-                user_id: { S: `background-user-${(i + j) % 997}` },
-                connected_at: { N: String(Date.now()) },
-                expires_at: { N: expires },
-              },
-            },
-          })),
-        );
-      }
-      let done = 0;
-      await mapWithConcurrency(batches, 8, async (requests) => {
-        let pending: WriteRequest[] | undefined = requests;
-        while (pending && pending.length > 0) {
-          const result: { UnprocessedItems?: Record<string, WriteRequest[]> } = await db.send(
-            new BatchWriteItemCommand({ RequestItems: { [info.connectionsTableName]: pending } }),
-          );
-          pending = result.UnprocessedItems?.[info.connectionsTableName];
-        }
-        done += requests.length;
-        if (done % 2500 < 25 || done === count) progress("seeding table rows", done, count);
+      const rows = Array.from({ length: count }, (_, i) => ({
+        connectionId: `background-${i}`,
+        roomId: `background-room-${i % roomCount}`,
+        userId: `background-user-${i % 997}`,
+      }));
+      await seedConnections(db, info.connectionsTableName, rows, {
+        ttlSeconds: 3 * 3600,
+        onProgress: (done, total) => {
+          if (done % 2500 < 25 || done === total) progress("seeding table rows", done, total);
+        },
       });
     },
     stop: () =>
@@ -135,7 +118,6 @@ export class ClientPool {
   /** message id → receipt times (ms), one per client that got it. */
   readonly receipts = new Map<string, number[]>();
   duplicates = 0;
-  private readonly seenPerClient: Set<string>[] = [];
 
   static async connect(hub: HubProcess, roomId: string, count: number, options: { users?: number; label?: string } = {}): Promise<ClientPool> {
     const pool = new ClientPool();
@@ -150,32 +132,27 @@ export class ClientPool {
     await mapWithConcurrency(
       Array.from({ length: count }, (_, i) => i),
       64,
-      (i) =>
-        new Promise<void>((resolve, reject) => {
-          const ws = new WebSocket(`${hub.info.websocketUrl}?token=${tokens[i % users]}`, { perMessageDeflate: false });
-          const seen = new Set<string>();
-          pool.seenPerClient.push(seen);
-          ws.on("message", (data) => {
-            const at = Date.now();
-            const frame = JSON.parse(data.toString()) as { id: string };
-            if (seen.has(frame.id)) {
+      async (i) => {
+        const seen = new Set<string>();
+        const client = await openClient(`${hub.info.websocketUrl}?token=${tokens[i % users]}`, {
+          perMessageDeflate: false,
+          keepFrames: false,
+          onFrame: (frame, at) => {
+            const id = frame.id ?? "";
+            if (seen.has(id)) {
               pool.duplicates++;
               return;
             }
-            seen.add(frame.id);
-            const list = pool.receipts.get(frame.id) ?? [];
+            seen.add(id);
+            const list = pool.receipts.get(id) ?? [];
             list.push(at);
-            pool.receipts.set(frame.id, list);
-          });
-          ws.once("open", () => {
-            pool.sockets.push(ws);
-            opened++;
-            if (opened % 500 === 0 || opened === count) progress(options.label ?? `connecting clients to ${roomId}`, opened, count);
-            resolve();
-          });
-          ws.once("unexpected-response", (_req, res) => reject(new Error(`handshake refused: ${res.statusCode}`)));
-          ws.once("error", reject);
-        }),
+            pool.receipts.set(id, list);
+          },
+        });
+        pool.sockets.push(client.ws);
+        opened++;
+        if (opened % 500 === 0 || opened === count) progress(options.label ?? `connecting clients to ${roomId}`, opened, count);
+      },
     );
     return pool;
   }
@@ -193,17 +170,7 @@ export class ClientPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(
-      this.sockets.map(
-        (ws) =>
-          new Promise<void>((resolve) => {
-            if (ws.readyState === WebSocket.CLOSED) return resolve();
-            ws.once("close", () => resolve());
-            ws.close();
-            setTimeout(() => (ws.terminate(), resolve()), 5_000).unref();
-          }),
-      ),
-    );
+    await closeAll(this.sockets);
     // Let the hub run $disconnect for every socket before the next measurement.
     await new Promise((resolve) => setTimeout(resolve, 500));
   }

@@ -13,10 +13,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
-import { WebSocket } from "ws";
 import { mapWithConcurrency } from "../core/fanout";
 import { lambdaRuntimeModules, writeArtifact } from "../test/support/artifacts";
 import { runProgram, stackConfig } from "../test/support/pulumiRun";
+import { handshakeStatus, openClient } from "../test/support/wsClient";
 import { renderChart } from "./chart";
 import { postCostScenario } from "./postCost";
 import { updateBenchmarksMd } from "./report";
@@ -142,16 +142,13 @@ async function connectScenario() {
   const hub = await startHubProcess({ mode: "ours" });
   try {
     const tokens = await mapWithConcurrency(Array.from({ length: SIZE.connect }, (_, i) => i), 4, (i) => hub.notifier.issueToken({ userId: `connect-${i}`, roomId: "connect" }));
-    const handshake = (token: string) =>
-      new Promise<number>((resolve, reject) => {
-        const started = process.hrtime.bigint();
-        const ws = new WebSocket(`${hub.info.websocketUrl}?token=${token}`);
-        ws.once("open", () => {
-          resolve(Number(process.hrtime.bigint() - started) / 1e6);
-          ws.close();
-        });
-        ws.once("error", reject);
-      });
+    const handshake = async (token: string) => {
+      const started = process.hrtime.bigint();
+      const client = await openClient(`${hub.info.websocketUrl}?token=${token}`);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      client.ws.close();
+      return ms;
+    };
     // Cold: each token is new to the authorizer, so it pays bcrypt (as a fresh Lambda would).
     const cold: number[] = [];
     for (const token of tokens) cold.push(await handshake(token));
@@ -160,12 +157,7 @@ async function connectScenario() {
     for (const token of tokens) warm.push(await handshake(token));
     // Revocation stays immediate with a warm cache.
     await hub.notifier.revokeToken({ userId: "connect-0", roomId: "connect" });
-    const refused = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(`${hub.info.websocketUrl}?token=${tokens[0]}`);
-      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
-      ws.once("open", () => resolve(101));
-      ws.once("error", () => undefined);
-    });
+    const refused = await handshakeStatus(`${hub.info.websocketUrl}?token=${tokens[0]}`);
     const figures = {
       coldP50: percentile(cold, 50),
       coldP99: percentile(cold, 99),

@@ -9,19 +9,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import type * as pulumi from "@pulumi/pulumi";
+import { HANDLER_NAMES, HANDLERS, type HandlerName } from "../handlers/manifest";
 
 export const PACKAGE_NAME = "notification-hub";
 
-/** npm packages each handler requires at run time, besides the runtime's AWS SDK. */
-export const HANDLER_PACKAGES: Record<string, string[]> = {
-  authorizer: ["jsonwebtoken", "bcryptjs"],
-  connect: [],
-  disconnect: [],
-  sendMessage: [],
-  default: [],
-  deliver: [],
-  resume: [],
-};
+/** npm packages each handler requires at run time, besides the runtime's AWS SDK (from handlers/manifest.ts). */
+export const HANDLER_PACKAGES = Object.fromEntries(HANDLER_NAMES.map((name) => [name, [...HANDLERS[name].packages]])) as Record<HandlerName, string[]>;
 
 interface PackageJson {
   name?: string;
@@ -73,7 +66,7 @@ export function dependencyClosure(roots: string[], fromDir: string): Set<string>
   return seen;
 }
 
-export function codePathOptionsFor(handler: keyof typeof HANDLER_PACKAGES): pulumi.runtime.CodePathOptions {
+export function codePathOptionsFor(handler: HandlerName): pulumi.runtime.CodePathOptions {
   const programDir = programPackageDir() ?? path.resolve(".");
   const program = readJson(path.join(programDir, "package.json")) ?? {};
   const declared = new Set(Object.keys(program.dependencies ?? {}));

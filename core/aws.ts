@@ -94,7 +94,12 @@ export function managementClient(endpoint: string, options: ClientOptions & { ti
   );
 }
 
-/** Names of the environment variables the Lambdas (and the local hub) are configured with. */
+/**
+ * Names of the environment variables the handlers are configured with: the component sets
+ * them on each Lambda (the ones its manifest entry lists, handlers/manifest.ts), the local
+ * hub passes a record of the same names to the same builder (handlers/dependencies.ts).
+ * The only place these names are written.
+ */
 export const ENV = {
   connectionsTable: "CONNECTIONS_TABLE",
   authTable: "AUTH_TABLE",
@@ -110,16 +115,23 @@ export const ENV = {
   /** Room streams (core/streams.ts): the table, and `history.retentionHours` (0 or unset = off). */
   streamsTable: "STREAMS_TABLE",
   historyRetentionHours: "HISTORY_RETENTION_HOURS",
+  allowClientMessages: "ALLOW_CLIENT_MESSAGES",
+  /** Not read: its change (a rotated secret) replaces every authorizer container. */
+  jwtSecretVersion: "JWT_SECRET_VERSION",
 } as const;
 
-export function requireEnv(name: string): string {
-  const value = process.env[name];
+export type EnvKey = keyof typeof ENV;
+/** Variables by name: process.env on Lambda, a plain record in the local hub. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export function requireEnv(name: string, env: Environment = process.env): string {
+  const value = env[name];
   if (!value) throw new Error(`environment variable ${name} is not set`);
   return value;
 }
 
-export function optionalNumberEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
+export function optionalNumberEnv(name: string, fallback: number, env: Environment = process.env): number {
+  const raw = env[name];
   if (!raw) return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`environment variable ${name} must be a positive integer, got "${raw}"`);

@@ -8,7 +8,7 @@
  * assigns a seq again. Chunks queued by the version before streams (`data` fields instead
  * of `frame`, in flight during an upgrade) are still read.
  */
-import { sendBodies } from "./queue";
+import { sendBatches } from "./queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import {
   byteLength,
@@ -87,7 +87,9 @@ export function chunkBodies(notification: Notification, frame: string, chunks: s
 }
 
 export function chunkEnqueuer(sqs: SQSClient, queueUrl: string) {
-  return (notification: Notification, chunks: string[][], frame: string) => sendBodies(sqs, queueUrl, chunkBodies(notification, frame, chunks));
+  return async (notification: Notification, chunks: string[][], frame: string): Promise<void> => {
+    await sendBatches(sqs, queueUrl, chunkBodies(notification, frame, chunks), "enqueueChunks");
+  };
 }
 
 function parseConnectionIds(ids: unknown): Parsed<string[]> {

@@ -26,19 +26,35 @@ export function batchesOf(bodies: string[]): string[][] {
   return batches;
 }
 
-/** Sends bodies in batches SQS accepts; entries SQS refuses are sent once more, then it throws. */
-export async function sendBodies(sqs: SQSClient, queueUrl: string, bodies: string[]): Promise<void> {
+/**
+ * How many times in all an entry SQS refuses is sent before the sender gives up: one budget
+ * for every SQS batch this codebase sends (chunks, requeues, the SDK's publishBatch).
+ */
+export const SQS_SEND_ATTEMPTS = 3;
+
+/**
+ * The one SQS batch sender: bodies go in batches SQS accepts (10 entries, 1 MiB), in order;
+ * entries SQS refuses are resent up to SQS_SEND_ATTEMPTS sends in all, then it throws,
+ * prefixed with `label`, saying how many were refused. Returns the message ids in the order
+ * of `bodies`.
+ */
+export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string, bodies: string[], label = "SQS"): Promise<string[]> {
+  const messageIds = new Array<string>(bodies.length);
+  let offset = 0;
   for (const batch of batchesOf(bodies)) {
-    let entries = batch.map((body, i) => ({ Id: String(i), MessageBody: body }));
-    for (let attempt = 0; entries.length > 0; attempt++) {
+    // Ids index into `bodies`, so a resend keeps each entry's place in the result.
+    let entries = batch.map((body, i) => ({ Id: String(offset + i), MessageBody: body }));
+    offset += batch.length;
+    for (let attempt = 1; entries.length > 0; attempt++) {
       const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+      for (const ok of result.Successful ?? []) if (ok.Id && ok.MessageId) messageIds[Number(ok.Id)] = ok.MessageId;
       const failed = new Set((result.Failed ?? []).map((f) => f.Id));
-      if (failed.size === 0) break;
-      if (attempt >= 1) {
+      if (failed.size > 0 && attempt >= SQS_SEND_ATTEMPTS) {
         const first = result.Failed?.[0];
-        throw new Error(`SQS refused ${failed.size} message(s): ${first?.Code ?? "unknown"} ${first?.Message ?? ""}`.trim());
+        throw new Error(`${label}: SQS refused ${failed.size} message(s) (${first?.Code ?? "unknown"}: ${first?.Message ?? ""}); the others were sent`);
       }
       entries = entries.filter((e) => failed.has(e.Id));
     }
   }
+  return messageIds;
 }

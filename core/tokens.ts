@@ -10,8 +10,11 @@
  * - the JWT signing key alone cannot mint a token: the secret needs the passcode.
  */
 import * as crypto from "crypto";
+import * as bcrypt from "bcryptjs";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as jwt from "jsonwebtoken";
 import { normalizeId } from "./messages";
+import { createAuthRow, extendAuthRow, getAuthRow } from "./tables";
 
 export const JWT_ALGORITHM = "HS512" as const;
 /** Longest token we look at; anything longer is garbage or an attack on the parser. */
@@ -37,6 +40,64 @@ export function deriveTokenSecret(passcode: string, userId: string, roomId: stri
 
 export function newGeneration(): string {
   return crypto.randomBytes(16).toString("hex");
+}
+
+/**
+ * The passcode used when the issuer gives none: derived from the signing secret, so then the
+ * signing key alone can mint tokens (the SDK's docs say to set a passcode in production).
+ */
+export function defaultPasscode(jwtSecret: string): string {
+  return crypto.createHmac("sha256", jwtSecret).update("notification-hub/passcode").digest("hex");
+}
+
+/** A token's expiry (seconds since the epoch) for a lifetime; the lifetime is checked against the allowed range. */
+export function tokenExpiry(ttlSeconds: number | undefined, nowSeconds: number): number {
+  const ttl = ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
+  if (!Number.isInteger(ttl) || ttl <= 0 || ttl > MAX_TOKEN_TTL_SECONDS) {
+    throw new RangeError(`issueToken: ttlSeconds must be a whole number from 1 to ${MAX_TOKEN_TTL_SECONDS}`);
+  }
+  return nowSeconds + ttl;
+}
+
+export interface IssueConnectTokenInput {
+  /** Already normalized ids (normalizeId). */
+  userId: string;
+  roomId: string;
+  /** Default DEFAULT_TOKEN_TTL_SECONDS, at most MAX_TOKEN_TTL_SECONDS. */
+  ttlSeconds?: number;
+  jwtSecret: string;
+  /** Default: defaultPasscode(jwtSecret). */
+  passcode?: string;
+  /** Default BCRYPT_COST. */
+  bcryptCost?: number;
+}
+
+/**
+ * Issues a connect token. A live auth row means other tabs hold tokens of its generation:
+ * share it and extend the row. No row (never issued, revoked, or expired) starts a new
+ * generation that older tokens cannot match. A concurrent issuer that creates the row first
+ * wins and we share its generation; three lost races in a row give up.
+ */
+export async function issueConnectToken(db: DynamoDBClient, authTableName: string, input: IssueConnectTokenInput): Promise<string> {
+  const { userId, roomId, jwtSecret } = input;
+  const passcode = input.passcode ?? defaultPasscode(jwtSecret);
+  const now = Math.floor(Date.now() / 1000);
+  const exp = tokenExpiry(input.ttlSeconds, now);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const row = await getAuthRow(db, authTableName, userId, roomId);
+    if (row && row.generation && row.expiresAt > now) {
+      await extendAuthRow(db, authTableName, row, exp);
+      const secret = deriveTokenSecret(passcode, userId, roomId, row.generation);
+      return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
+    }
+    const generation = newGeneration();
+    const secret = deriveTokenSecret(passcode, userId, roomId, generation);
+    const tokenHash = await bcrypt.hash(secret, input.bcryptCost ?? BCRYPT_COST);
+    if (await createAuthRow(db, authTableName, { userId, roomId, tokenHash, generation, expiresAt: exp })) {
+      return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
+    }
+  }
+  throw new Error("issueToken: the token row kept changing under concurrent issue/revoke; try again");
 }
 
 export function signConnectToken(claims: ConnectClaims, jwtSecret: string): string {

@@ -10,12 +10,11 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import * as bcrypt from "bcryptjs";
 import type { KeyObject } from "crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { ENV, requireEnv } from "../core/aws";
 import type { HubAuthorizerContext } from "../core/events";
 import { describeError, type Logger } from "../core/log";
 import { getAuthRow } from "../core/tables";
 import { createVerifiedSecretCache, signingKey, verifyConnectToken, type VerifiedSecretCache } from "../core/tokens";
-import { dynamoFromEnvironment, jwtSecretFromEnvironment, loggerFor } from "./environment";
+import { dynamoFrom, jwtSecretFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
 
 export interface AuthorizerDeps {
   db: DynamoDBClient;
@@ -91,12 +90,12 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
   };
 }
 
-/** Lambda entry: clients and secret getter built once per cold start. */
-export function authorizerFromEnvironment(): AuthorizerHandler {
+/** Lambda entry (and the local hub's, with its source): clients and secret getter built once per cold start. */
+export function authorizerFromEnvironment(source: HandlerSource = lambdaSource("authorizer")): AuthorizerHandler {
   return createAuthorizerHandler({
-    db: dynamoFromEnvironment(),
-    authTable: requireEnv(ENV.authTable),
-    jwtSecret: jwtSecretFromEnvironment(),
-    log: loggerFor("authorizer"),
+    db: dynamoFrom(source),
+    authTable: requireVar(source, "authTable"),
+    jwtSecret: jwtSecretFrom(source),
+    log: source.log,
   });
 }

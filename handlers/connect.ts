@@ -9,11 +9,10 @@
  * for the user's connections (it re-checks for index lag). See SECURITY.md.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { ENV, requireEnv } from "../core/aws";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError, type Logger } from "../core/log";
 import { deleteConnection, getAuthRow, putConnection } from "../core/tables";
-import { dynamoFromEnvironment, loggerFor } from "./environment";
+import { dynamoFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
 
 export interface ConnectDeps {
   db: DynamoDBClient;
@@ -67,11 +66,11 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
   };
 }
 
-export function connectFromEnvironment() {
+export function connectFromEnvironment(source: HandlerSource = lambdaSource("connect")) {
   return createConnectHandler({
-    db: dynamoFromEnvironment(),
-    connectionsTable: requireEnv(ENV.connectionsTable),
-    authTable: requireEnv(ENV.authTable),
-    log: loggerFor("connect"),
+    db: dynamoFrom(source),
+    connectionsTable: requireVar(source, "connectionsTable"),
+    authTable: requireVar(source, "authTable"),
+    log: source.log,
   });
 }

@@ -3,7 +3,7 @@ import type { ConnectionsApi } from "../core/connections";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import type { Logger } from "../core/log";
 import { sendErrorFrame } from "../core/reply";
-import { loggerFor, managementFromEnvironment } from "./environment";
+import { clientMessagesAllowed, lambdaSource, managementFrom, type HandlerSource } from "./dependencies";
 
 export interface DefaultDeps {
   management: ConnectionsApi;
@@ -49,10 +49,10 @@ export function createDefaultHandler(deps: DefaultDeps): (event: WebSocketEvent)
   };
 }
 
-export function defaultFromEnvironment() {
+export function defaultFromEnvironment(source: HandlerSource = lambdaSource("default")) {
   return createDefaultHandler({
-    management: managementFromEnvironment(),
-    log: loggerFor("default"),
-    clientMessagesAllowed: process.env.ALLOW_CLIENT_MESSAGES !== "false",
+    management: managementFrom(source),
+    log: source.log,
+    clientMessagesAllowed: clientMessagesAllowed(source),
   });
 }

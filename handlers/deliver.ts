@@ -10,7 +10,7 @@ import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, t
 import { describeError } from "../core/log";
 import { parseQueueBody } from "../core/chunks";
 import { frameToSend, serialPerKey, StreamBusyError } from "../core/streams";
-import { fanoutFromEnvironment, loggerFor } from "./environment";
+import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
 const RECORD_CONCURRENCY = 4;
@@ -100,6 +100,6 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
   };
 }
 
-export function deliverFromEnvironment(): DeliverHandler {
-  return createDeliverHandler(fanoutFromEnvironment(loggerFor("deliver")));
+export function deliverFromEnvironment(source: HandlerSource = lambdaSource("deliver")): DeliverHandler {
+  return createDeliverHandler(fanoutFrom(source));
 }

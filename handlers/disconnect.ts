@@ -1,10 +1,9 @@
 /** `$disconnect`: removes the connection row. API Gateway ignores the result, so failures are only logged; TTL and 410 clean-up catch the rest. */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { ENV, requireEnv } from "../core/aws";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError, type Logger } from "../core/log";
 import { deleteConnection } from "../core/tables";
-import { dynamoFromEnvironment, loggerFor } from "./environment";
+import { dynamoFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
 
 export interface DisconnectDeps {
   db: DynamoDBClient;
@@ -26,6 +25,6 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
   };
 }
 
-export function disconnectFromEnvironment() {
-  return createDisconnectHandler({ db: dynamoFromEnvironment(), connectionsTable: requireEnv(ENV.connectionsTable), log: loggerFor("disconnect") });
+export function disconnectFromEnvironment(source: HandlerSource = lambdaSource("disconnect")) {
+  return createDisconnectHandler({ db: dynamoFrom(source), connectionsTable: requireVar(source, "connectionsTable"), log: source.log });
 }

@@ -1,52 +1,10 @@
 /**
- * What a Lambda reads from its environment at cold start. The local hub sets the same
- * variables (plus endpoint overrides), so both run the handlers identically.
+ * Reading the JWT signing secret from SSM at cold start, with retries that fit the
+ * authorizer's timeout. The rest of a handler's configuration is read in
+ * handlers/dependencies.ts.
  */
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient } from "../core/aws";
-import { createConnectionsApi } from "../core/connections";
-import { createLogger, type Logger } from "../core/log";
-import { chunkEnqueuer } from "../core/chunks";
-import type { FanoutDeps } from "../core/fanout";
-import type { StreamSettings } from "../core/streams";
 import { backoffDelay, isRetryable, type RetryPolicy } from "../core/connections";
-import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY } from "../core/fanout";
-
-export function loggerFor(handler: string): Logger {
-  return createLogger({ handler });
-}
-
-export function dynamoFromEnvironment() {
-  return dynamoClient({ endpoint: process.env[ENV.dynamodbEndpoint] });
-}
-
-/** The @connections post path (core/connections.ts), signed with the function role's credentials. */
-export function managementFromEnvironment() {
-  return createConnectionsApi(requireEnv(ENV.managementEndpoint));
-}
-
-/** Room streams: on when the component set a table and a retention above 0. */
-export function streamsFromEnvironment(): StreamSettings | undefined {
-  const table = process.env[ENV.streamsTable];
-  const hours = Number(process.env[ENV.historyRetentionHours] ?? 0);
-  if (!table || !(hours > 0)) return undefined;
-  return { streamsTable: table, retentionHours: hours };
-}
-
-/** Fan-out dependencies; with QUEUE_URL set, big rooms and failures go back through the queue. */
-export function fanoutFromEnvironment(log: Logger): FanoutDeps {
-  const queueUrl = process.env[ENV.queueUrl];
-  return {
-    db: dynamoFromEnvironment(),
-    management: managementFromEnvironment(),
-    connectionsTable: requireEnv(ENV.connectionsTable),
-    log,
-    concurrency: optionalNumberEnv(ENV.postConcurrency, DEFAULT_POST_CONCURRENCY),
-    chunkSize: optionalNumberEnv(ENV.largeRoomChunkSize, DEFAULT_CHUNK_SIZE),
-    streams: streamsFromEnvironment(),
-    enqueueChunks: queueUrl ? chunkEnqueuer(sqsClient({ endpoint: process.env[ENV.sqsEndpoint] }), queueUrl) : undefined,
-  };
-}
 
 /**
  * SSM answers a throttled GetParameter with a 400 ThrottlingException; those are worth
@@ -108,21 +66,15 @@ export function readOncePerContainer(
 }
 
 /**
- * The JWT signing secret, read at run time and never captured into the Lambda's code:
- * from an SSM SecureString parameter on AWS, or from JWT_SECRET where no parameter store
- * exists (the local hub). Kept for the container's life: a reconnect storm of warm
+ * The JWT signing secret from an SSM SecureString parameter, read at run time and never
+ * captured into the Lambda's code. Kept for the container's life: a reconnect storm of warm
  * containers makes no SSM call at all. A rotated secret reaches new containers because the
  * component puts the parameter's version in the function's environment (JWT_SECRET_VERSION),
  * and a configuration change replaces every container.
  */
-export function jwtSecretFromEnvironment(): () => Promise<string> {
-  const parameterName = process.env[ENV.jwtSecretParameter];
-  if (!parameterName) {
-    const secret = requireEnv(ENV.jwtSecret);
-    return async () => secret;
-  }
+export function jwtSecretReader(parameterName: string, ssmEndpoint?: string): () => Promise<string> {
   // The SDK's own retries are off: readOncePerContainer retries, with a budget that fits the timeout.
-  const ssm = new SSMClient({ maxAttempts: 1, ...(process.env[ENV.ssmEndpoint] ? { endpoint: process.env[ENV.ssmEndpoint] } : {}) });
+  const ssm = new SSMClient({ maxAttempts: 1, ...(ssmEndpoint ? { endpoint: ssmEndpoint } : {}) });
   return readOncePerContainer(async () => {
     const result = await ssm.send(new GetParameterCommand({ Name: parameterName, WithDecryption: true }));
     const value = result.Parameter?.Value;

@@ -15,7 +15,7 @@ import { connectionIdentity } from "../core/identity";
 import { describeError } from "../core/log";
 import { controlFrame, fail, isPlainObject, normalizeId, type Parsed, type ResumedInfo } from "../core/messages";
 import { sendControlFrame, sendErrorFrame } from "../core/reply";
-import { fanoutFromEnvironment, loggerFor } from "./environment";
+import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 import { MAX_FRAMES_PER_READ, readStream, subscribedStreams, type StreamSettings } from "../core/streams";
 
 export interface ResumeDeps extends PostDeps {
@@ -100,7 +100,7 @@ export function createResumeHandler(deps: ResumeDeps): (event: WebSocketEvent) =
   };
 }
 
-export function resumeFromEnvironment() {
-  // Only what a resume needs of the fan-out dependencies: db, post path, connections table, streams.
-  return createResumeHandler(fanoutFromEnvironment(loggerFor("resume")));
+export function resumeFromEnvironment(source: HandlerSource = lambdaSource("resume")) {
+  // What a resume needs of the fan-out dependencies: db, post path, connections table, streams.
+  return createResumeHandler(fanoutFrom(source));
 }

@@ -11,7 +11,7 @@ import { describeError } from "../core/log";
 import { checkFrameSize, parseClientMessage, type Notification } from "../core/messages";
 import { sendErrorFrame } from "../core/reply";
 import { frameToSend } from "../core/streams";
-import { fanoutFromEnvironment, loggerFor } from "./environment";
+import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 
 export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
@@ -64,6 +64,6 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
   };
 }
 
-export function sendMessageFromEnvironment() {
-  return createSendMessageHandler(fanoutFromEnvironment(loggerFor("sendMessage")));
+export function sendMessageFromEnvironment(source: HandlerSource = lambdaSource("sendMessage")) {
+  return createSendMessageHandler(fanoutFrom(source));
 }

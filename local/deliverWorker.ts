@@ -5,51 +5,40 @@
  */
 import { parentPort, workerData } from "worker_threads";
 import type { SQSEvent } from "aws-lambda";
-import { dynamoClient, sqsClient, type ClientOptions } from "../core/aws";
-import { createConnectionsApi } from "../core/connections";
-import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
+import { ENV, requireEnv, type Credentials, type Environment } from "../core/aws";
+import type { FanoutDeps } from "../core/fanout";
 import { createLogger, type LogLevel } from "../core/log";
-import { chunkEnqueuer } from "../core/chunks";
-import { createDeliverHandler, type DeliverHandler } from "../handlers/deliver";
-import type { StreamSettings } from "../core/streams";
+import { fanoutFrom, type HandlerSource } from "../handlers/dependencies";
+import { deliverFromEnvironment, type DeliverHandler } from "../handlers/deliver";
 
 export interface DeliverWorkerConfig {
-  dynamodbEndpoint: string;
-  sqsEndpoint: string;
-  managementEndpoint: string;
-  queueUrl: string;
-  connectionsTable: string;
-  largeRoomChunkSize?: number;
+  /** The deliver Lambda's variables, as the hub gives its own handlers (local/handlers.ts localEnvironment). */
+  env: Environment;
   /** What @connections posts are signed with (the hub's dev credentials); default as core/aws.ts. */
-  credentials?: ClientOptions["credentials"];
-  /** Room streams (issue 13), as the hub's own handlers. */
-  streams?: StreamSettings;
-  /** A module exporting `(deps, config) => handler`, replacing the hub's deliver handler (benchmarks). */
+  credentials?: Credentials;
+  /** A module exporting `(deps, { managementEndpoint }) => handler`, replacing the hub's deliver handler (benchmarks). */
   deliverModule?: { path: string; exportName: string };
 }
 
 export type WorkerRequest = { id: number; event: SQSEvent };
 export type WorkerReply = { id: number; response?: unknown; error?: string } | { log: string; level: LogLevel };
 
+type DeliverFactory = (deps: FanoutDeps, config: { managementEndpoint: string }) => DeliverHandler;
+
 const config = workerData as DeliverWorkerConfig;
 const port = parentPort!;
-const log = createLogger({ handler: "deliver" }, (line, level) => port.postMessage({ log: line, level } satisfies WorkerReply), "debug");
-const deps: FanoutDeps = {
-  db: dynamoClient({ endpoint: config.dynamodbEndpoint }),
-  management: createConnectionsApi(config.managementEndpoint, { credentials: config.credentials }),
-  connectionsTable: config.connectionsTable,
-  log,
-  chunkSize: config.largeRoomChunkSize ?? DEFAULT_CHUNK_SIZE,
-  streams: config.streams,
-  enqueueChunks: chunkEnqueuer(sqsClient({ endpoint: config.sqsEndpoint }), config.queueUrl),
+const source: HandlerSource = {
+  env: config.env,
+  credentials: config.credentials,
+  log: createLogger({ handler: "deliver" }, (line, level) => port.postMessage({ log: line, level } satisfies WorkerReply), "debug"),
 };
 let handler: DeliverHandler;
 if (config.deliverModule) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const factory = (require(config.deliverModule.path) as Record<string, (d: FanoutDeps, c: DeliverWorkerConfig) => DeliverHandler>)[config.deliverModule.exportName];
-  handler = factory(deps, config);
+  const factory = (require(config.deliverModule.path) as Record<string, DeliverFactory>)[config.deliverModule.exportName];
+  handler = factory(fanoutFrom(source), { managementEndpoint: requireEnv(ENV.managementEndpoint, config.env) });
 } else {
-  handler = createDeliverHandler(deps);
+  handler = deliverFromEnvironment(source);
 }
 
 port.on("message", (request: WorkerRequest) => {

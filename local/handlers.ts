@@ -1,21 +1,15 @@
 /**
- * The Lambda handlers, wired for the local hub: the same modules and factories the
- * Lambdas use, with clients pointed at dynalite, fauxqs and the local @connections API.
+ * The Lambda handlers, wired for the local hub: the same entry points the Lambdas run, given
+ * the same variables (a record instead of process.env) pointed at dynalite, fauxqs and the
+ * local @connections API, plus the hub's dev credentials and logger.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { dynamoClient, sqsClient, type ClientOptions } from "../core/aws";
-import { createConnectionsApi } from "../core/connections";
-import { DEFAULT_CHUNK_SIZE, type FanoutDeps } from "../core/fanout";
+import { ENV, type Credentials, type Environment } from "../core/aws";
 import type { Logger } from "../core/log";
-import { chunkEnqueuer } from "../core/chunks";
-import { createAuthorizerHandler } from "../handlers/authorizer";
-import { createConnectHandler } from "../handlers/connect";
-import { createDefaultHandler } from "../handlers/default";
-import { createDeliverHandler, type DeliverHandler } from "../handlers/deliver";
-import { createDisconnectHandler } from "../handlers/disconnect";
-import { createSendMessageHandler } from "../handlers/sendMessage";
-import { createResumeHandler } from "../handlers/resume";
 import type { StreamSettings } from "../core/streams";
+import type { HandlerSource } from "../handlers/dependencies";
+import { ENTRY_POINTS } from "../handlers/entryPoints";
+import { deployedHandlers, routesOf, type HandlerName } from "../handlers/manifest";
+import type { ApiGatewayOptions } from "./apiGateway";
 
 export interface LocalHandlerConfig {
   dynamodbEndpoint: string;
@@ -27,47 +21,39 @@ export interface LocalHandlerConfig {
   jwtSecret: string;
   allowClientMessages: boolean;
   largeRoomChunkSize?: number;
-  /** What the handlers sign @connections posts with (the hub's dev credentials); default as core/aws.ts. */
-  credentials?: ClientOptions["credentials"];
-  log: Logger;
-  /** Room streams (issue 13): the table and `history.retentionHours` (0 = off). */
+  /** Room streams (issue 13): the table and `history.retentionHours`; unset = off. */
   streams?: StreamSettings;
-  /** Replaces the deliver handler (benchmarks run the seed's algorithm through the same hub). */
-  deliverFactory?: (deps: FanoutDeps) => DeliverHandler;
+  /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
+  credentials?: Credentials;
+  log: Logger;
+}
+
+/** The variables the component would set, with the local stand-ins' endpoints. */
+export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "credentials">): Environment {
+  return {
+    [ENV.dynamodbEndpoint]: config.dynamodbEndpoint,
+    [ENV.sqsEndpoint]: config.sqsEndpoint,
+    [ENV.managementEndpoint]: config.managementEndpoint,
+    [ENV.queueUrl]: config.queueUrl,
+    [ENV.connectionsTable]: config.connectionsTable,
+    [ENV.authTable]: config.authTable,
+    [ENV.jwtSecret]: config.jwtSecret,
+    [ENV.allowClientMessages]: String(config.allowClientMessages),
+    ...(config.largeRoomChunkSize !== undefined ? { [ENV.largeRoomChunkSize]: String(config.largeRoomChunkSize) } : {}),
+    ...(config.streams ? { [ENV.streamsTable]: config.streams.streamsTable, [ENV.historyRetentionHours]: String(config.streams.retentionHours) } : {}),
+  };
 }
 
 export function createLocalHandlers(config: LocalHandlerConfig) {
-  const db: DynamoDBClient = dynamoClient({ endpoint: config.dynamodbEndpoint });
-  const management = createConnectionsApi(config.managementEndpoint, { credentials: config.credentials });
-  const fanout = (handler: string): FanoutDeps => ({
-    db,
-    management,
-    connectionsTable: config.connectionsTable,
-    log: config.log.child({ handler }),
-    chunkSize: config.largeRoomChunkSize ?? DEFAULT_CHUNK_SIZE,
-    streams: config.streams,
-    enqueueChunks: chunkEnqueuer(sqsClient({ endpoint: config.sqsEndpoint }), config.queueUrl),
-  });
+  const env = localEnvironment(config);
+  const source = (handler: HandlerName): HandlerSource => ({ env, credentials: config.credentials, log: config.log.child({ handler }) });
+  const deployed = deployedHandlers(config.allowClientMessages);
+  // The route table API Gateway would have: one route per deployed route handler of the manifest.
+  const routes = Object.fromEntries(routesOf(deployed).map(({ routeKey, handler }) => [routeKey, ENTRY_POINTS[handler](source(handler))]));
   return {
-    db,
-    authorizer: createAuthorizerHandler({
-      db,
-      authTable: config.authTable,
-      jwtSecret: async () => config.jwtSecret,
-      log: config.log.child({ handler: "authorizer" }),
-    }),
-    connect: createConnectHandler({
-      db,
-      connectionsTable: config.connectionsTable,
-      authTable: config.authTable,
-      log: config.log.child({ handler: "connect" }),
-    }),
-    disconnect: createDisconnectHandler({ db, connectionsTable: config.connectionsTable, log: config.log.child({ handler: "disconnect" }) }),
-    sendMessage: config.allowClientMessages ? createSendMessageHandler(fanout("sendMessage")) : undefined,
-    default: createDefaultHandler({ management, log: config.log.child({ handler: "default" }), clientMessagesAllowed: config.allowClientMessages }),
-    deliver: (config.deliverFactory ?? createDeliverHandler)(fanout("deliver")),
-    // Room streams (issue 13): the resume route.
-    resume: createResumeHandler(fanout("resume")),
+    authorizer: ENTRY_POINTS.authorizer(source("authorizer")),
+    routes: routes as ApiGatewayOptions["routes"],
+    deliver: ENTRY_POINTS.deliver(source("deliver")),
   };
 }
 

@@ -26,7 +26,7 @@ import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleDemoRequest } from "./demo";
 import { loadDynalite } from "./dynalite";
-import { createLocalHandlers } from "./handlers";
+import { createLocalHandlers, localEnvironment } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
@@ -260,7 +260,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
     const proxy = hooks.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
     if (proxy) stops.push(proxy.stop);
-    const handlers = createLocalHandlers({
+    const handlerConfig = {
       dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
       sqsEndpoint: info.sqsEndpoint,
       managementEndpoint: info.managementEndpoint,
@@ -268,18 +268,17 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       connectionsTable: names.connections,
       authTable: names.auth,
       jwtSecret,
-      credentials,
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
       streams,
-      log,
-    });
+    };
+    const handlers = createLocalHandlers({ ...handlerConfig, credentials, log });
     const api = createApiGateway(server, {
       stage,
       apiId: "local",
       region: LOCAL_REGION,
       authorizer: handlers.authorizer,
-      routes: { $connect: handlers.connect, $disconnect: handlers.disconnect, $default: handlers.default, sendMessage: handlers.sendMessage, resume: handlers.resume },
+      routes: handlers.routes,
       limits: options.limits,
       credentials,
       log,
@@ -317,17 +316,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     const pool = options.deliverWorkers
       ? startDeliverPool(
           options.deliverWorkers,
-          {
-            dynamodbEndpoint: proxy?.endpoint ?? info.dynamodbEndpoint,
-            sqsEndpoint: info.sqsEndpoint,
-            managementEndpoint: info.managementEndpoint,
-            queueUrl: info.queueUrl,
-            connectionsTable: names.connections,
-            largeRoomChunkSize: options.largeRoomChunkSize,
-            credentials,
-            streams,
-            deliverModule: hooks.deliverModule,
-          },
+          { env: localEnvironment(handlerConfig), credentials, deliverModule: hooks.deliverModule },
           log,
         )
       : undefined;

@@ -8,23 +8,15 @@
  * await hub.publish({ roomId: "acme", data: { type: "backup.done", data: { job: 42 } } });
  * ```
  */
-import * as crypto from "crypto";
-import * as bcrypt from "bcryptjs";
 import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
-import { SendMessageBatchCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
 import { isGone } from "../core/fanout";
 import { buildPublishBody, normalizeId, type HubFrame } from "../core/messages";
+import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
-import { createAuthRow, deleteAuthRow, deleteConnection, extendAuthRow, getAuthRow, roomPages } from "../core/tables";
-import {
-  BCRYPT_COST,
-  DEFAULT_TOKEN_TTL_SECONDS,
-  deriveTokenSecret,
-  MAX_TOKEN_TTL_SECONDS,
-  newGeneration,
-  signConnectToken,
-} from "../core/tokens";
+import { deleteAuthRow, deleteConnection, roomPages } from "../core/tables";
+import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
 export interface NotifierOptions {
@@ -124,33 +116,9 @@ export function createNotifier(options: NotifierOptions): Notifier {
   async function issueToken(input: IssueTokenInput): Promise<string> {
     const authTableName = requireOption(options, "authTableName", "issueToken");
     const jwtSecret = requireOption(options, "jwtSecret", "issueToken");
-    const passcode = options.passcode ?? crypto.createHmac("sha256", jwtSecret).update("notification-hub/passcode").digest("hex");
     const userId = idOrThrow(input.userId, "userId");
     const roomId = idOrThrow(input.roomId, "roomId");
-    const ttl = input.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
-    if (!Number.isInteger(ttl) || ttl <= 0 || ttl > MAX_TOKEN_TTL_SECONDS) {
-      throw new RangeError(`issueToken: ttlSeconds must be a whole number from 1 to ${MAX_TOKEN_TTL_SECONDS}`);
-    }
-    const now = Math.floor(Date.now() / 1000);
-    const exp = now + ttl;
-    // A live row means other tabs hold tokens of this generation: share it. No row (never
-    // issued, revoked, or expired) starts a new generation that old tokens cannot match.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const row = await getAuthRow(db, authTableName, userId, roomId);
-      if (row && row.generation && row.expiresAt > now) {
-        await extendAuthRow(db, authTableName, row, exp);
-        const secret = deriveTokenSecret(passcode, userId, roomId, row.generation);
-        return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
-      }
-      const generation = newGeneration();
-      const secret = deriveTokenSecret(passcode, userId, roomId, generation);
-      const tokenHash = await bcrypt.hash(secret, cost);
-      if (await createAuthRow(db, authTableName, { userId, roomId, tokenHash, generation, expiresAt: exp })) {
-        return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
-      }
-      // Another issuer created the row first: loop and share its generation.
-    }
-    throw new Error("issueToken: the token row kept changing under concurrent issue/revoke; try again");
+    return issueConnectToken(db, authTableName, { userId, roomId, ttlSeconds: input.ttlSeconds, jwtSecret, passcode: options.passcode, bcryptCost: cost });
   }
 
   async function revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }> {
@@ -204,21 +172,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
         throw new (err instanceof RangeError ? RangeError : TypeError)(`publishBatch[${i}]: ${(err as Error).message}`);
       }
     });
-    const messageIds = new Array<string>(bodies.length);
-    for (let start = 0; start < bodies.length; start += 10) {
-      let pending = bodies.slice(start, start + 10).map((body, j) => ({ Id: String(start + j), MessageBody: body }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
-        for (const ok of result.Successful ?? []) if (ok.Id && ok.MessageId) messageIds[Number(ok.Id)] = ok.MessageId;
-        const failed = new Set((result.Failed ?? []).map((f) => f.Id));
-        if (failed.size > 0 && attempt >= 2) {
-          const first = result.Failed?.[0];
-          throw new Error(`publishBatch: SQS refused ${failed.size} notification(s) (${first?.Code}: ${first?.Message}); the others were sent`);
-        }
-        pending = pending.filter((entry) => failed.has(entry.Id));
-      }
-    }
-    return { messageIds };
+    return { messageIds: await sendBatches(sqs, queueUrl, bodies, "publishBatch") };
   }
 
   async function history(input: HistoryInput): Promise<HubFrame[]> {

@@ -2,9 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
-import { dynamoClient, managementClient } from "../core/aws";
-import { roomPages } from "../core/tables";
+import { managementClient } from "../core/aws";
 import { startLocalHub, type LocalHub } from "../local";
+import { roomRows } from "./support/seed";
+import { until } from "./support/wait";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
 
 let hub: LocalHub;
@@ -18,19 +19,7 @@ afterAll(async () => {
   await hub?.stop();
 });
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-async function connectionIds(roomId: string): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const page of roomPages(dynamoClient({ endpoint: hub.dynamodbEndpoint }), hub.connectionsTableName, roomId)) ids.push(...page.connections.map((c) => c.connectionId));
-  return ids;
-}
+const connectionIds = async (roomId: string) => (await roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, roomId)).map((c) => c.connectionId);
 
 describe("browser client", () => {
   it("delivers by type like the seed's subscribers, sends to the room, and drops duplicate ids", async () => {

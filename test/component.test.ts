@@ -10,12 +10,13 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../core/aws";
 import { getAuthRow, getConnection } from "../core/tables";
 import { normalizeArgs } from "../components/notificationHub";
-import { dependencyClosure, HANDLER_PACKAGES } from "../components/lambdaPackages";
+import { dependencyClosure } from "../components/lambdaPackages";
+import { HANDLERS, type HandlerName } from "../handlers/manifest";
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
-import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { CUSTOM_CONFIG, runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore } from "./support/ssm";
 import type { RecordedResource } from "./support/runProgram";
@@ -33,12 +34,7 @@ beforeAll(async () => {
       "custom",
       stackConfig("custom", ROOT, {
         "notification-hub:jwtSecret": CUSTOM_SECRET,
-        "notification-hub:allowClientMessages": "false",
-        "notification-hub:alarmEmail": "oncall@example.com",
-        "notification-hub:domainName": "ws.example.com",
-        "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
-        "notification-hub:domainHostedZoneId": "Z123",
-        "notification-hub:apiGatewayLogging": "existing",
+        ...CUSTOM_CONFIG,
       }),
     ),
   ]);
@@ -117,7 +113,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     const routes = run().ofType("aws:apigatewayv2/route:Route").map(inputs);
     expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "sendMessage"]);
     for (const route of routes) {
-      if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-authorizer-id" });
+      if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-token-authorizer-id" });
       else expect(route.authorizationType).toBeUndefined();
     }
     for (const integration of run().ofType("aws:apigatewayv2/integration:Integration").map(inputs)) {
@@ -396,7 +392,7 @@ describe("serialized Lambdas", () => {
   it("ships each function only the packages its handler requires", () => {
     const lines: string[] = [];
     for (const [handler, artifact] of Object.entries(artifacts)) {
-      const expected = [...dependencyClosure(HANDLER_PACKAGES[handler], ROOT)].sort();
+      const expected = [...dependencyClosure([...HANDLERS[handler as HandlerName].packages], ROOT)].sort();
       expect(artifact.packages, handler).toEqual(expected);
       expect(artifact.zipBytes, handler).toBeLessThan(1024 * 1024);
       lines.push(`${handler.padEnd(12)} ${String(artifact.files.length).padStart(4)} files ${(artifact.bytes / 1024).toFixed(0).padStart(6)} KiB, zip ~${(artifact.zipBytes / 1024).toFixed(0).padStart(4)} KiB  packages: ${artifact.packages.join(", ") || "(none; AWS SDK from the runtime)"}`);

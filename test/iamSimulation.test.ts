@@ -10,6 +10,7 @@ import * as fs from "fs";
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getAuthRow } from "../core/tables";
+import { HANDLER_NAMES } from "../handlers/manifest";
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { connectionsRequests, dynamoRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
@@ -277,7 +278,7 @@ function inputsKey(): string {
   return ARN("kms", "key/hub-jwt-secret-key-0000");
 }
 
-const HANDLERS = ["authorizer", "connect", "disconnect", "default", "sendMessage", "deliver", "resume"];
+const HANDLERS = HANDLER_NAMES;
 const summary: string[] = [];
 
 afterAll(() => {

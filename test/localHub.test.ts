@@ -4,11 +4,14 @@ import { WebSocket } from "ws";
 import { DeleteConnectionCommand, GetConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient } from "../core/aws";
-import { getConnection, roomPages } from "../core/tables";
+import { getConnection } from "../core/tables";
 import * as http from "http";
 import { createLogger } from "../core/log";
 import type { WebSocketEvent } from "../core/events";
 import { startLocalHub, type LocalHub } from "../local";
+import { roomRows } from "./support/seed";
+import { eventually } from "./support/wait";
+import { connectAs, handshakeStatus, openClient } from "./support/wsClient";
 import { newDevCredentials } from "../local/sigv4";
 import { createApiGateway } from "../local/apiGateway";
 
@@ -26,83 +29,12 @@ afterAll(async () => {
   await hub?.stop();
 });
 
-interface Client {
-  ws: WebSocket;
-  frames: string[];
-  next(predicate?: (frame: any) => boolean, timeoutMs?: number): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  closed: Promise<{ code: number; reason: string }>;
-}
-
-function open(url: string): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const frames: string[] = [];
-    const waiters: { predicate: (f: unknown) => boolean; resolve: (f: unknown) => void }[] = [];
-    const closed = new Promise<{ code: number; reason: string }>((done) => ws.on("close", (code, reason) => done({ code, reason: reason.toString() })));
-    ws.on("message", (data) => {
-      const text = data.toString();
-      frames.push(text);
-      const frame = JSON.parse(text);
-      for (const waiter of [...waiters]) {
-        if (waiter.predicate(frame)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(frame);
-        }
-      }
-    });
-    ws.on("open", () =>
-      resolve({
-        ws,
-        frames,
-        closed,
-        next: (predicate = () => true, timeoutMs = 10_000) =>
-          new Promise((done, fail) => {
-            const existing = frames.map((f) => JSON.parse(f)).find(predicate);
-            if (existing) return done(existing);
-            const timer = setTimeout(() => fail(new Error("no matching frame in time")), timeoutMs);
-            waiters.push({ predicate, resolve: (f) => (clearTimeout(timer), done(f)) });
-          }),
-      }),
-    );
-    ws.on("unexpected-response", (_request, response) => reject(Object.assign(new Error(`refused ${response.statusCode}`), { status: response.statusCode })));
-    ws.on("error", (err) => reject(err));
-  });
-}
-
-async function connectAs(userId: string, roomId: string): Promise<Client> {
-  const token = await hub.notifier.issueToken({ userId, roomId });
-  return open(`${hub.websocketUrl}?token=${token}`);
-}
-
-async function refusal(url: string): Promise<number> {
-  try {
-    const client = await open(url);
-    client.ws.close();
-    return 101;
-  } catch (err) {
-    return (err as { status?: number }).status ?? -1;
-  }
-}
-
-async function roomRows(roomId: string) {
-  const db = dynamoClient({ endpoint: hub.dynamodbEndpoint });
-  const rows = [];
-  for await (const page of roomPages(db, hub.connectionsTableName, roomId)) rows.push(...page.connections);
-  return rows;
-}
-
-async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const connect = (userId: string, roomId: string) => connectAs(hub, userId, roomId);
+const roomRowsOf = (roomId: string) => roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, roomId);
 
 describe("the local hub", () => {
   it("token → connect → publish the seed's body through the queue → received", async () => {
-    const client = await connectAs("alice", "lobby");
+    const client = await connect("alice", "lobby");
     const sqs = sqsClient({ endpoint: hub.sqsEndpoint });
     const body = JSON.stringify({ room_id: "lobby", user_id: "backend", data: { type: "backup.done", data: { job: 42 } } });
     const sent = await sqs.send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: body }));
@@ -137,16 +69,16 @@ describe("the local hub", () => {
   it("refuses bad tokens with 401/403 and writes no row", async () => {
     const good = await hub.notifier.issueToken({ userId: "bob", roomId: "vault" });
     await hub.notifier.revokeToken({ userId: "bob", roomId: "vault" });
-    expect(await refusal(hub.websocketUrl)).toBe(401); // no token: refused before the authorizer
-    expect(await refusal(`${hub.websocketUrl}?token=`)).toBe(401);
-    expect(await refusal(`${hub.websocketUrl}?token=garbage`)).toBe(403); // the authorizer's Deny, as on AWS
-    expect(await refusal(`${hub.websocketUrl}?token=${good}`)).toBe(403); // revoked
-    expect(await roomRows("vault")).toEqual([]);
-    expect(await refusal(`${hub.websocketUrl.replace("/test", "/other")}?token=${good}`)).toBe(404);
+    expect(await handshakeStatus(hub.websocketUrl)).toBe(401); // no token: refused before the authorizer
+    expect(await handshakeStatus(`${hub.websocketUrl}?token=`)).toBe(401);
+    expect(await handshakeStatus(`${hub.websocketUrl}?token=garbage`)).toBe(403); // the authorizer's Deny, as on AWS
+    expect(await handshakeStatus(`${hub.websocketUrl}?token=${good}`)).toBe(403); // revoked
+    expect(await roomRowsOf("vault")).toEqual([]);
+    expect(await handshakeStatus(`${hub.websocketUrl.replace("/test", "/other")}?token=${good}`)).toBe(404);
   });
 
   it("passes the authorizer's context to every route, routes sendMessage, and sends other frames to $default", async () => {
-    const [ann, ben] = await Promise.all([connectAs("ann", "chat"), connectAs("ben", "chat")]);
+    const [ann, ben] = await Promise.all([connect("ann", "chat"), connect("ben", "chat")]);
     ann.ws.send(JSON.stringify({ action: "sendMessage", data: { type: "chat", data: "hi ben" } }));
     expect(await ben.next((f) => f.data?.type === "chat")).toMatchObject({ room_id: "chat", user_id: "ann", data: { type: "chat", data: "hi ben" } });
     ann.ws.send("not json at all");
@@ -154,25 +86,25 @@ describe("the local hub", () => {
     ann.ws.send(JSON.stringify({ action: "dance" }));
     ann.ws.send(JSON.stringify({ action: "ping" })); // keep-alive: no answer
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(ann.frames.filter((f) => JSON.parse(f).data?.type === "hub.error")).toHaveLength(2);
-    expect(ben.frames.filter((f) => JSON.parse(f).data?.type === "hub.error")).toHaveLength(0);
+    expect(ann.frames.filter((f) => f.data?.type === "hub.error")).toHaveLength(2);
+    expect(ben.frames.filter((f) => f.data?.type === "hub.error")).toHaveLength(0);
     ann.ws.close();
     ben.ws.close();
   });
 
   it("removes the row on close, and on an abrupt close", async () => {
-    const polite = await connectAs("carl", "closing");
-    const abrupt = await connectAs("dora", "closing");
-    expect(await roomRows("closing")).toHaveLength(2);
+    const polite = await connect("carl", "closing");
+    const abrupt = await connect("dora", "closing");
+    expect(await roomRowsOf("closing")).toHaveLength(2);
     polite.ws.close();
     abrupt.ws.terminate(); // no close frame: the TCP connection just dies
-    const rows = await eventually(() => roomRows("closing"), (r) => r.length === 0);
+    const rows = await eventually(() => roomRowsOf("closing"), (r) => r.length === 0);
     expect(rows).toEqual([]);
   });
 
   it("serves @connections POST, GET and DELETE to the real SDK client; 410 for unknown ids", async () => {
-    const client = await connectAs("eve", "admin");
-    const [row] = await roomRows("admin");
+    const client = await connect("eve", "admin");
+    const [row] = await roomRowsOf("admin");
     const management = managementClient(hub.managementEndpoint, { credentials: hub.credentials });
     await management.send(new PostToConnectionCommand({ ConnectionId: row.connectionId, Data: Buffer.from('{"data":{"type":"direct"}}') }));
     expect(await client.next((f) => f.data?.type === "direct")).toBeTruthy();
@@ -189,23 +121,23 @@ describe("the local hub", () => {
   });
 
   it("closes oversize frames with 1009, oversize messages with 1009, binary frames with 1003", async () => {
-    const bigFrame = await connectAs("fred", "limits");
+    const bigFrame = await connect("fred", "limits");
     bigFrame.ws.send(JSON.stringify({ action: "sendMessage", data: "x".repeat(40 * 1024) }));
     expect((await bigFrame.closed).code).toBe(1009);
 
-    const bigMessage = await connectAs("fred", "limits");
+    const bigMessage = await connect("fred", "limits");
     const chunk = "y".repeat(30 * 1024); // every frame under 32 KB, the message over 128 KB
     for (let i = 0; i < 5; i++) bigMessage.ws.send(chunk, { fin: i === 4 });
     expect((await bigMessage.closed).code).toBe(1009);
 
-    const binary = await connectAs("fred", "limits");
+    const binary = await connect("fred", "limits");
     binary.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     expect((await binary.closed).code).toBe(1003);
-    expect(await eventually(() => roomRows("limits"), (r) => r.length === 0)).toEqual([]);
+    expect(await eventually(() => roomRowsOf("limits"), (r) => r.length === 0)).toEqual([]);
   });
 
   it("sends bad queue records to the dead-letter queue after maxReceiveCount, and delivers the good ones", async () => {
-    const client = await connectAs("gus", "dlq");
+    const client = await connect("gus", "dlq");
     const sqs = sqsClient({ endpoint: hub.sqsEndpoint });
     await sqs.send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: "this is not json" }));
     await sqs.send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: JSON.stringify({ room_id: "dlq", data: { type: "fine" } }) }));
@@ -230,9 +162,9 @@ describe("API Gateway's timeouts", () => {
   });
 
   it("closes idle connections, and every connection at its maximum duration", async () => {
-    const idle = await open(`${short.websocketUrl}?token=${await short.notifier.issueToken({ userId: "h", roomId: "t" })}`);
+    const idle = await openClient(`${short.websocketUrl}?token=${await short.notifier.issueToken({ userId: "h", roomId: "t" })}`);
     expect((await idle.closed).code).toBe(1001);
-    const busy = await open(`${short.websocketUrl}?token=${await short.notifier.issueToken({ userId: "i", roomId: "t" })}`);
+    const busy = await openClient(`${short.websocketUrl}?token=${await short.notifier.issueToken({ userId: "i", roomId: "t" })}`);
     const keepAlive = setInterval(() => busy.ws.send(JSON.stringify({ action: "ping" })), 100);
     const started = Date.now();
     const { code } = await busy.closed;
@@ -267,16 +199,9 @@ describe("the API Gateway emulator's handshake", () => {
       log: createLogger({}, () => undefined),
     });
     const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}/s?token=t`;
-    const status = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(url);
-      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on("open", () => resolve(101));
-      ws.on("error", () => undefined);
-    });
-    expect(status).toBe(500);
+    expect(await handshakeStatus(url)).toBe(500);
     connectStatus = 200;
-    const ws = new WebSocket(url);
-    await new Promise((resolve) => ws.on("open", resolve));
+    const { ws } = await openClient(url);
     ws.send("hello");
     ws.close();
     await eventually(async () => seen.length, (n) => n >= 4);

@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
-import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { managementClient, sqsClient } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
 import { MAX_QUEUE_BODY_BYTES, normalizeId, type Notification } from "../core/messages";
 import { batchesOf, SQS_BATCH_BYTES } from "../core/queue";
 import { chunkBodies, parseQueueBody } from "../core/chunks";
-import { getConnection, roomPages } from "../core/tables";
+import { getConnection } from "../core/tables";
 import { verifyConnectToken } from "../core/tokens";
 import { createAuthorizerHandler } from "../handlers/authorizer";
 import { createConnectHandler } from "../handlers/connect";
@@ -33,20 +33,14 @@ import { capturingLogger } from "./support/logs";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { testNotifier } from "./support/notifier";
 import { clientTextFrame, rawHttp, rawUpgrade } from "./support/rawSocket";
-import { seedConnections } from "./support/seed";
+import { roomRows, seedConnections } from "./support/seed";
+import { until } from "./support/wait";
+import { connectAs, handshakeStatus } from "./support/wsClient";
 import { startDynamo, type Dynamo } from "./support/services";
 
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
 
 type Frame = { id?: string; room_id?: string | null; user_id?: string | null; origin?: string; data?: { type?: string; data?: unknown } & Record<string, unknown> };
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** `[[[[…]]]]`: 10 KB of JSON that parses, but overflows JSON.stringify's stack. */
 const DEEP_DATA_JSON = "[".repeat(10_000) + "]".repeat(10_000);
@@ -191,20 +185,9 @@ describe("handlers", () => {
 describe("the local hub", () => {
   let hub: LocalHub;
   let port: number;
-  const db = () => dynamoClient({ endpoint: hub.dynamodbEndpoint });
-  const roomRows = async (roomId: string) => {
-    const rows = [];
-    for await (const page of roomPages(db(), hub.connectionsTableName, roomId)) rows.push(...page.connections);
-    return rows;
-  };
+  const roomRowsOf = (roomId: string) => roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, roomId);
   const tokenFor = (userId: string, roomId: string) => hub.notifier.issueToken({ userId, roomId });
-  async function open(userId: string, roomId: string): Promise<{ ws: WebSocket; frames: Frame[] }> {
-    const ws = new WebSocket(`${hub.websocketUrl}?token=${await tokenFor(userId, roomId)}`);
-    const frames: Frame[] = [];
-    ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Frame));
-    await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
-    return { ws, frames };
-  }
+  const open = (userId: string, roomId: string) => connectAs(hub, userId, roomId);
   const request = (options: http.RequestOptions & { body?: string }) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request({ host: "127.0.0.1", port, ...options }, (res) => {
@@ -242,7 +225,7 @@ describe("the local hub", () => {
 
   it("@connections verifies SigV4 with the hub's dev credentials, as AWS does", async () => {
     const client = await open("sig", "sig-room");
-    const [row] = await roomRows("sig-room");
+    const [row] = await roomRowsOf("sig-room");
     const post = (management: ApiGatewayManagementApiClient) => management.send(new PostToConnectionCommand({ ConnectionId: row.connectionId, Data: Buffer.from('{"data":"signed"}') }));
     await expect(post(managementClient(hub.managementEndpoint, { credentials: hub.credentials }))).resolves.toBeTruthy();
     await expect(post(managementClient(hub.managementEndpoint, { credentials: { ...hub.credentials, secretAccessKey: "guess" } }))).rejects.toMatchObject({
@@ -358,7 +341,7 @@ describe("the local hub", () => {
     await until(() => latencies.length === 50, 30_000);
     // The issue's bar: every notification of the other room within 2 s of its publish.
     expect(Math.max(...latencies)).toBeLessThan(2_000);
-    await until(async () => (await roomRows("stuck-room")).length === 0);
+    await until(async () => (await roomRowsOf("stuck-room")).length === 0);
     stuck.socket.destroy();
     other.ws.close();
   });
@@ -376,12 +359,10 @@ describe("the local hub's surface", () => {
     try {
       expect(hub.websocketUrl).toMatch(/^ws:\/\/\[::1\]:\d+\/local$/);
       expect(new URL(hub.managementEndpoint).hostname).toBe("[::1]");
-      const ws = new WebSocket(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId: "v6", roomId: "v6" })}`);
-      const got = new Promise<string>((resolve) => ws.on("message", (data) => resolve(String(data))));
-      await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+      const client = await connectAs(hub, "v6", "v6");
       await hub.notifier.publish({ roomId: "v6", data: "over IPv6" });
-      expect(JSON.parse(await got)).toMatchObject({ data: "over IPv6" });
-      ws.close();
+      expect(await client.next()).toMatchObject({ data: "over IPv6" });
+      client.ws.close();
     } finally {
       await hub.stop();
     }
@@ -443,13 +424,7 @@ describe("the local hub's surface", () => {
     });
     const url = `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}/s`;
     for (const query of ["", "?other=1", "?token="]) {
-      const status = await new Promise<number>((resolve) => {
-        const ws = new WebSocket(url + query);
-        ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
-        ws.on("open", () => (ws.close(), resolve(101)));
-        ws.on("error", () => undefined);
-      });
-      expect(status, query).toBe(401);
+      expect(await handshakeStatus(url + query), query).toBe(401);
     }
     expect(authorizerCalls).toBe(0);
     await api.close();

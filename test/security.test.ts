@@ -15,6 +15,7 @@ import { getConnection, roomPages } from "../core/tables";
 import { startLocalHub, type LocalHub } from "../local";
 import { startTestHub, type TestHub } from "../local/testing";
 import { badTokenCases } from "./support/badTokens";
+import { until } from "./support/wait";
 
 type Frame = { id?: string; data?: { type?: string; data?: unknown }; message?: string };
 
@@ -39,14 +40,6 @@ function open(url: string, headers?: Record<string, string>): Promise<Client> {
 
 async function connectAs(hub: LocalHub, userId: string, roomId: string): Promise<Client> {
   return open(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId, roomId })}`);
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 async function roomConnections(hub: LocalHub, roomId: string) {

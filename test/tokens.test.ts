@@ -6,6 +6,7 @@ import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { createAuthorizerHandler, type AuthorizerHandler } from "../handlers/authorizer";
 import { createNotifier, type Notifier } from "../server";
 import { getConnection } from "../core/tables";
+import { defaultPasscode, issueConnectToken, MAX_TOKEN_TTL_SECONDS, tokenExpiry } from "../core/tokens";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
@@ -120,5 +121,25 @@ describe("token properties", () => {
     expect(() => createNotifier({ queueUrl: "", authTableName: "a" })).toThrow(/queueUrl must be a non-empty string/);
     await expect(createNotifier({ queueUrl: "q" }).issueToken({ userId: "u", roomId: "r" })).rejects.toThrow(/issueToken: authTableName is required/);
     await expect(createNotifier({ authTableName: "a" }).publish({ roomId: "r", data: 1 })).rejects.toThrow(/publish: queueUrl is required/);
+  });
+
+  it("the issuing rules live in core/tokens.ts: the SDK and a direct call share a generation", async () => {
+    expect(tokenExpiry(undefined, 1000)).toBe(1000 + 3600);
+    expect(tokenExpiry(MAX_TOKEN_TTL_SECONDS, 0)).toBe(MAX_TOKEN_TTL_SECONDS);
+    for (const bad of [0, -1, 1.5, MAX_TOKEN_TTL_SECONDS + 1, Number.NaN]) {
+      expect(() => tokenExpiry(bad, 0)).toThrow(new RangeError(`issueToken: ttlSeconds must be a whole number from 1 to ${MAX_TOKEN_TTL_SECONDS}`));
+    }
+    const viaSdk = await notifier.issueToken({ userId: "direct", roomId: "r1" });
+    const direct = await issueConnectToken(dynamo.client, dynamo.authTable, {
+      userId: "direct",
+      roomId: "r1",
+      jwtSecret: JWT_SECRET,
+      passcode: "passcode-known-only-to-the-issuer",
+    });
+    const secretOf = (token: string) => (jwt.decode(token) as { token: string }).token;
+    expect(secretOf(direct)).toBe(secretOf(viaSdk));
+    for (const token of [viaSdk, direct]) expect(await allowed(token)).toBe(true);
+    // Without a passcode the secret is derived from the signing key, so each key gives its own.
+    expect(defaultPasscode(JWT_SECRET)).not.toBe(defaultPasscode(JWT_SECRET + "x"));
   });
 });

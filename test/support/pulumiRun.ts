@@ -10,6 +10,8 @@ export interface ProgramRun {
   outputs: Record<string, unknown>;
   resources: RecordedResource[];
   urns: string[];
+  /** `${type}::${name}` → the former names (or URNs) the resource declares as `aliases`. */
+  aliases: Record<string, string[]>;
   /** The project's own modules (outside node_modules) the run loaded. */
   loaded: string[];
   ofType(type: string): RecordedResource[];
@@ -66,6 +68,16 @@ export function stackConfig(stack: string, projectDir = ROOT, extra: Record<stri
 export function hostEntryFor(project: ProjectFile): string {
   return project.main ?? ".";
 }
+
+/** The "custom" stack of the component tests: every optional part on, client messages off. */
+export const CUSTOM_CONFIG: Record<string, string> = {
+  "notification-hub:allowClientMessages": "false",
+  "notification-hub:alarmEmail": "oncall@example.com",
+  "notification-hub:domainName": "ws.example.com",
+  "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+  "notification-hub:domainHostedZoneId": "Z123",
+  "notification-hub:apiGatewayLogging": "existing",
+};
 
 export interface RunOptions {
   /** Run through @pulumi/pulumi's cmd/run with this entry point instead of requiring `program`. */

@@ -156,17 +156,22 @@ async function loadProgram(): Promise<Record<string, unknown>> {
   return (await run({ _: [hostEntry] }, () => undefined, () => undefined, () => false)) ?? {};
 }
 
-// Resource options never reach the mocks' newResource: read retainOnDelete off the request.
+// Resource options never reach the mocks' newResource: read retainOnDelete and aliases off the request.
 const retained = new Set<string>();
+/** `${type}::${name}` → the names (or URNs) it declares as its former identities. */
+const aliases: Record<string, string[]> = {};
 interface RegisterRequest {
   getType(): string;
   getName(): string;
   getRetainondelete(): boolean;
+  getAliasesList?(): { getUrn(): string; getSpec(): { getName(): string } | undefined }[];
 }
 const mockMonitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): unknown };
 const registerResource = mockMonitor.registerResource.bind(mockMonitor);
 mockMonitor.registerResource = (req, callback) => {
   if (req.getRetainondelete()) retained.add(`${req.getType()}::${req.getName()}`);
+  const declared = (req.getAliasesList?.() ?? []).map((alias) => alias.getUrn() || alias.getSpec()?.getName() || "").filter(Boolean);
+  if (declared.length) aliases[`${req.getType()}::${req.getName()}`] = declared;
   return registerResource(req, callback);
 };
 
@@ -186,7 +191,7 @@ async function main() {
   const urns = [...monitor.getRegisteredResources().keys()];
   // Which of the project's own modules ran: shows the entry point the host picked.
   const loaded = Object.keys(require.cache).filter((file) => !file.includes(`${path.sep}node_modules${path.sep}`));
-  fs.writeFileSync(outFile, JSON.stringify({ outputs, resources, urns, loaded }, null, 1));
+  fs.writeFileSync(outFile, JSON.stringify({ outputs, resources, urns, aliases, loaded }, null, 1));
 }
 
 main().catch((err: unknown) => {

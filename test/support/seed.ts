@@ -1,13 +1,20 @@
-/** Fills the connections table quickly (BatchWriteItem, 25 rows a call, several calls at once). */
+/** Rows in the tables: filled quickly for tests and bench/, and read back by room. */
 import { BatchWriteItemCommand, DynamoDBClient, type WriteRequest } from "@aws-sdk/client-dynamodb";
+import { dynamoClient } from "../../core/aws";
 import { mapWithConcurrency } from "../../core/fanout";
+import { roomPages, type RoomPage } from "../../core/tables";
 
+type RoomConnection = RoomPage["connections"][number];
+
+/** Fills the connections table quickly (BatchWriteItem, 25 rows a call, several calls at once). */
 export async function seedConnections(
   db: DynamoDBClient,
   table: string,
   rows: { connectionId: string; roomId: string; userId: string }[],
+  options: { ttlSeconds?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<void> {
-  const expiresAt = String(Math.floor(Date.now() / 1000) + 3600);
+  const expiresAt = String(Math.floor(Date.now() / 1000) + (options.ttlSeconds ?? 3600));
+  let done = 0;
   const batches: WriteRequest[][] = [];
   for (let i = 0; i < rows.length; i += 25) {
     batches.push(
@@ -31,5 +38,14 @@ export async function seedConnections(
       const result: { UnprocessedItems?: Record<string, WriteRequest[]> } = await db.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
       pending = result.UnprocessedItems?.[table];
     }
+    done += requests.length;
+    options.onProgress?.(done, rows.length);
   });
+}
+
+/** Every connection row of a room, through the room index as the handlers read it. */
+export async function roomRows(dynamodbEndpoint: string, table: string, roomId: string): Promise<RoomConnection[]> {
+  const rows: RoomConnection[] = [];
+  for await (const page of roomPages(dynamoClient({ endpoint: dynamodbEndpoint }), table, roomId)) rows.push(...page.connections);
+  return rows;
 }

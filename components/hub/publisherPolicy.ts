@@ -1,0 +1,34 @@
+/** The IAM managed policy an app backend attaches to publish, issue and revoke tokens. */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { ROOM_INDEX_NAME } from "../../core/schema";
+import { policyDocument } from "../policies";
+import { childName, create, NAME_LIMITS, physicalName, type HubContext } from "./context";
+import { secretReadStatements, type HubSecret } from "./secret";
+import type { HubTables } from "./tables";
+
+export function buildPublisherPolicy(ctx: HubContext, tables: HubTables, queue: aws.sqs.Queue, secret: HubSecret, deleteConnections: pulumi.Output<string>) {
+  return create(
+    ctx,
+    aws.iam.Policy,
+    ctx.transform.publisherPolicy,
+    "publisher",
+    {
+      name: physicalName(childName(ctx, "publisher"), NAME_LIMITS.policy),
+      description: "Publish notifications and issue/revoke connect tokens for one notification hub",
+      policy: policyDocument([
+        { Action: ["sqs:SendMessage"], Resource: [queue.arn] },
+        { Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: [tables.auth.arn] },
+        // Revocation closes the user's live connections in the room.
+        { Action: ["dynamodb:Query"], Resource: [pulumi.interpolate`${tables.connections.arn}/index/${ROOM_INDEX_NAME}`] },
+        { Action: ["dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
+        { Action: ["execute-api:ManageConnections"], Resource: [deleteConnections] },
+        // notifier.history reads room streams (issue 13).
+        { Action: ["dynamodb:Query"], Resource: [tables.streams.arn] },
+        // Backends may read the signing secret from its parameter instead of the stack output.
+        ...secretReadStatements(secret),
+      ]),
+      tags: ctx.tags,
+    },
+  );
+}

@@ -1,0 +1,175 @@
+/**
+ * The WebSocket API: the API, the token authorizer on $connect, one route per route handler
+ * of the manifest, and the stage (throttling, logs).
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { routesOf, type HandlerName } from "../../handlers/manifest";
+import { buildApiGatewayAccountIfUnset } from "./apiGatewayAccount";
+import { childName, create, type HubContext } from "./context";
+import type { HubFunction, HubFunctions } from "./functions";
+
+/** Access log line: who, when, which route, what status. Never the query string: the token lives there. */
+export const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: "$context.requestId",
+  connectionId: "$context.connectionId",
+  eventType: "$context.eventType",
+  routeKey: "$context.routeKey",
+  status: "$context.status",
+  sourceIp: "$context.identity.sourceIp",
+  requestTime: "$context.requestTime",
+  integrationLatency: "$context.integration.latency",
+  error: "$context.error.message",
+  authorizerError: "$context.authorizer.error",
+});
+
+/** Children that had other names before the split: they keep them as aliases. */
+const FORMER_KEYS: Partial<Record<string, string>> = {
+  "token-authorizer": "authorizer", // shared its name with the authorizer function
+  "sendMessage-integration": "send-message-integration",
+  "sendMessage-invoke": "send-message-invoke",
+  "sendMessage-route": "send-message-route",
+};
+
+function former(key: string): { formerKey?: string } {
+  return { formerKey: FORMER_KEYS[key] };
+}
+
+export interface HubRoute {
+  integration: aws.apigatewayv2.Integration;
+  permission: aws.lambda.Permission;
+  route: aws.apigatewayv2.Route;
+}
+
+export interface HubWebSocketApi {
+  api: aws.apigatewayv2.Api;
+  authorizer: aws.apigatewayv2.Authorizer;
+  routes: Partial<Record<HandlerName, HubRoute>>;
+  stage: aws.apigatewayv2.Stage;
+  accessLogs?: aws.cloudwatch.LogGroup;
+  executionLogs?: aws.cloudwatch.LogGroup;
+}
+
+export function buildApi(ctx: HubContext): aws.apigatewayv2.Api {
+  return create(ctx, aws.apigatewayv2.Api, ctx.transform.api, "api", { protocolType: "WEBSOCKET", routeSelectionExpression: "$request.body.action", tags: ctx.tags });
+}
+
+/** The authorizer, routes and stage of `api`. */
+export function buildWebSocketApi(ctx: HubContext, api: aws.apigatewayv2.Api, stageName: pulumi.Output<string>, functions: HubFunctions): HubWebSocketApi {
+  const authorizer = buildTokenAuthorizer(ctx, api, functions.authorizer);
+  const routes: Partial<Record<HandlerName, HubRoute>> = {};
+  for (const { routeKey, handler } of routesOf(Object.keys(functions) as HandlerName[])) {
+    routes[handler] = buildRoute(ctx, api, stageName, routeKey, handler, functions[handler]!, routeKey === "$connect" ? authorizer : undefined);
+  }
+  const stage = buildStage(ctx, api, stageName, Object.values(routes).map((r) => r.route));
+  return { api, authorizer, routes, ...stage };
+}
+
+function buildTokenAuthorizer(ctx: HubContext, api: aws.apigatewayv2.Api, fn: HubFunction) {
+  const authorizer = create(
+    ctx,
+    aws.apigatewayv2.Authorizer,
+    ctx.transform.authorizer,
+    "token-authorizer",
+    {
+      apiId: api.id,
+      authorizerType: "REQUEST",
+      authorizerUri: fn.fn.invokeArn,
+      identitySources: ["route.request.querystring.token"],
+      name: childName(ctx, "token"),
+    },
+    former("token-authorizer"),
+  );
+  create(ctx, aws.lambda.Permission, ctx.transform.permission, "authorizer-invoke", {
+    action: "lambda:InvokeFunction",
+    function: fn.fn.name,
+    principal: "apigateway.amazonaws.com",
+    sourceArn: pulumi.interpolate`${api.executionArn}/authorizers/${authorizer.id}`,
+  });
+  return authorizer;
+}
+
+function buildRoute(
+  ctx: HubContext,
+  api: aws.apigatewayv2.Api,
+  stageName: pulumi.Output<string>,
+  routeKey: string,
+  handler: HandlerName,
+  fn: HubFunction,
+  authorizer: aws.apigatewayv2.Authorizer | undefined,
+): HubRoute {
+  const integration = create(
+    ctx,
+    aws.apigatewayv2.Integration,
+    ctx.transform.integration,
+    `${handler}-integration`,
+    { apiId: api.id, integrationType: "AWS_PROXY", integrationUri: fn.fn.invokeArn, integrationMethod: "POST" },
+    former(`${handler}-integration`),
+  );
+  const permission = create(
+    ctx,
+    aws.lambda.Permission,
+    ctx.transform.permission,
+    `${handler}-invoke`,
+    {
+      action: "lambda:InvokeFunction",
+      function: fn.fn.name,
+      principal: "apigateway.amazonaws.com",
+      sourceArn: pulumi.interpolate`${api.executionArn}/${stageName}/${routeKey}`,
+    },
+    former(`${handler}-invoke`),
+  );
+  const route = create(
+    ctx,
+    aws.apigatewayv2.Route,
+    ctx.transform.route,
+    `${handler}-route`,
+    {
+      apiId: api.id,
+      routeKey,
+      target: pulumi.interpolate`integrations/${integration.id}`,
+      ...(authorizer ? { authorizationType: "CUSTOM", authorizerId: authorizer.id } : {}),
+    },
+    former(`${handler}-route`),
+  );
+  return { integration, permission, route };
+}
+
+/** The stage, its throttling and (with apiGatewayLogging) its access and execution logs. */
+function buildStage(ctx: HubContext, api: aws.apigatewayv2.Api, stageName: pulumi.Output<string>, routes: aws.apigatewayv2.Route[]) {
+  const { settings } = ctx;
+  const logsOn = settings.apiGatewayLogging !== "off";
+  const accessLogs = logsOn ? create(ctx, aws.cloudwatch.LogGroup, ctx.transform.logGroup, "access-logs", { retentionInDays: settings.logRetentionDays, tags: ctx.tags }) : undefined;
+  // Where API Gateway writes a WebSocket stage's execution logs; created here so it gets
+  // our retention instead of "never expire".
+  const executionLogs = logsOn
+    ? create(ctx, aws.cloudwatch.LogGroup, ctx.transform.logGroup, "execution-logs", {
+        name: pulumi.interpolate`/aws/apigateway/${api.id}/${stageName}`,
+        retentionInDays: settings.logRetentionDays,
+        tags: ctx.tags,
+      })
+    : undefined;
+  const account = settings.apiGatewayLogging === "ifUnset" ? buildApiGatewayAccountIfUnset(ctx) : undefined;
+  const stage = create(
+    ctx,
+    aws.apigatewayv2.Stage,
+    ctx.transform.stage,
+    "stage",
+    {
+      apiId: api.id,
+      name: stageName,
+      autoDeploy: true,
+      defaultRouteSettings: {
+        throttlingBurstLimit: settings.burstLimit,
+        throttlingRateLimit: settings.rateLimit,
+        dataTraceEnabled: false, // full request logging would write tokens to CloudWatch
+        // Any logging level needs the account's CloudWatch role: "OFF" unless logs are on.
+        loggingLevel: logsOn ? "ERROR" : "OFF",
+      },
+      accessLogSettings: accessLogs ? { destinationArn: accessLogs.arn, format: ACCESS_LOG_FORMAT } : undefined,
+      tags: ctx.tags,
+    },
+    { dependsOn: [...routes, ...(executionLogs ? [executionLogs] : []), ...(account ? [account] : [])] },
+  );
+  return { stage, accessLogs, executionLogs };
+}

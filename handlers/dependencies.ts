@@ -1,0 +1,79 @@
+/**
+ * The one place a handler's dependencies are built from its configuration: the variables the
+ * component sets (core/aws.ts ENV; each handler's list is in handlers/manifest.ts). On Lambda
+ * they come from process.env; the local hub and its deliver worker threads pass a record of
+ * the same names, with the hub's dev credentials and logger, to the same functions.
+ */
+import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient, type Credentials, type Environment } from "../core/aws";
+import { createConnectionsApi } from "../core/connections";
+import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY, type FanoutDeps } from "../core/fanout";
+import { createLogger, type Logger } from "../core/log";
+import { chunkEnqueuer } from "../core/chunks";
+import type { StreamSettings } from "../core/streams";
+import { jwtSecretReader } from "./environment";
+
+/** What a handler is built from. */
+export interface HandlerSource {
+  env: Environment;
+  log: Logger;
+  /** Unset on Lambda: the SDK's default chain (the function role's credentials). */
+  credentials?: Credentials;
+}
+
+/** A Lambda's source: its environment and a JSON logger naming the handler. */
+export function lambdaSource(handler: string): HandlerSource {
+  return { env: process.env, log: createLogger({ handler }) };
+}
+
+export function requireVar(source: HandlerSource, key: keyof typeof ENV): string {
+  return requireEnv(ENV[key], source.env);
+}
+
+export function dynamoFrom(source: HandlerSource) {
+  return dynamoClient({ endpoint: source.env[ENV.dynamodbEndpoint], credentials: source.credentials });
+}
+
+/** The @connections post path (core/connections.ts). */
+export function managementFrom(source: HandlerSource) {
+  return createConnectionsApi(requireVar(source, "managementEndpoint"), { credentials: source.credentials });
+}
+
+/** Room streams: on when STREAMS_TABLE is set and HISTORY_RETENTION_HOURS is above 0. */
+export function streamsFrom(source: HandlerSource): StreamSettings | undefined {
+  const table = source.env[ENV.streamsTable];
+  const hours = Number(source.env[ENV.historyRetentionHours] ?? 0);
+  return table && hours > 0 ? { streamsTable: table, retentionHours: hours } : undefined;
+}
+
+/** Fan-out dependencies; with QUEUE_URL set, big rooms and failures go back through the queue. */
+export function fanoutFrom(source: HandlerSource): FanoutDeps {
+  const queueUrl = source.env[ENV.queueUrl];
+  return {
+    db: dynamoFrom(source),
+    management: managementFrom(source),
+    connectionsTable: requireVar(source, "connectionsTable"),
+    log: source.log,
+    concurrency: optionalNumberEnv(ENV.postConcurrency, DEFAULT_POST_CONCURRENCY, source.env),
+    chunkSize: optionalNumberEnv(ENV.largeRoomChunkSize, DEFAULT_CHUNK_SIZE, source.env),
+    streams: streamsFrom(source),
+    enqueueChunks: queueUrl ? chunkEnqueuer(sqsClient({ endpoint: source.env[ENV.sqsEndpoint], credentials: source.credentials }), queueUrl) : undefined,
+  };
+}
+
+/** ALLOW_CLIENT_MESSAGES: anything but "false" allows (the component always sets it). */
+export function clientMessagesAllowed(source: HandlerSource): boolean {
+  return source.env[ENV.allowClientMessages] !== "false";
+}
+
+/**
+ * The JWT signing secret: from the SSM parameter JWT_SECRET_PARAMETER names (AWS), else from
+ * JWT_SECRET (the local hub, which has no parameter store).
+ */
+export function jwtSecretFrom(source: HandlerSource): () => Promise<string> {
+  const parameterName = source.env[ENV.jwtSecretParameter];
+  if (!parameterName) {
+    const secret = requireVar(source, "jwtSecret");
+    return async () => secret;
+  }
+  return jwtSecretReader(parameterName, source.env[ENV.ssmEndpoint]);
+}

@@ -1,0 +1,172 @@
+/**
+ * Every handler of the hub, as data: how it is triggered, what its zip holds, what it may
+ * do (grants by resource, never by ARN: the component turns resources into ARNs), its
+ * memory and timeout, and the variables it is given. The component, the zip contents
+ * (components/lambdaPackages.ts), the IAM tests and the local hub all read this table.
+ *
+ * Data only: it imports no handler (the entry points are in handlers/entryPoints.ts), and no
+ * Lambda imports it at run time (each zip holds only its own code).
+ */
+import type { EnvKey } from "../core/aws";
+
+/** The hub's resources a handler can be granted actions on. */
+export type HubResource =
+  | "connectionsTable"
+  /** The connections table's room index (core/schema.ts ROOM_INDEX_NAME). */
+  | "roomIndex"
+  | "authTable"
+  /** Room streams (core/streams.ts): stored frames and their claims. */
+  | "streamsTable"
+  | "queue"
+  /** POST to any connection of this API's stage (@connections). */
+  | "postToConnections"
+  | "jwtSecretParameter"
+  /** The KMS key of the secret parameter (decrypt through SSM only, by the key's policy). */
+  | "jwtSecretKey";
+
+export interface Grant {
+  actions: readonly string[];
+  resource: HubResource;
+}
+
+/** How API Gateway or SQS reaches the handler. */
+export type Trigger =
+  | { kind: "authorizer" }
+  /** A WebSocket route; `whenClientMessages`: only deployed when clients may send messages. */
+  | { kind: "route"; routeKey: string; whenClientMessages?: boolean }
+  | { kind: "queue" };
+
+export interface HandlerEntry {
+  trigger: Trigger;
+  /** npm packages its code requires at run time, besides the runtime's AWS SDK. */
+  packages: readonly string[];
+  memoryMb: number;
+  /** Seconds; "deliver" follows the component's `queue.deliverTimeoutSeconds`. */
+  timeoutSeconds: number | "deliver";
+  /** The variables the component sets (core/aws.ts ENV keys); endpoint overrides are optional extras. */
+  environment: readonly EnvKey[];
+  grants: readonly Grant[];
+}
+
+/** API Gateway's WebSocket routes time out at 29 s; ours answer well within 10. */
+const ROUTE_TIMEOUT_SECONDS = 10;
+const DEFAULT_MEMORY_MB = 256;
+
+/** Posting to a room: read its members, drop the gone ones, post, requeue big rooms and failures. */
+const FANOUT_GRANTS: readonly Grant[] = [
+  { actions: ["dynamodb:Query"], resource: "roomIndex" },
+  { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
+  { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+  { actions: ["sqs:SendMessage"], resource: "queue" },
+];
+/** Room streams: where frames are stored before they are sent, and for how long (0 = off). */
+const STREAMS_ENVIRONMENT: readonly EnvKey[] = ["streamsTable", "historyRetentionHours"];
+const FANOUT_ENVIRONMENT: readonly EnvKey[] = ["connectionsTable", "managementEndpoint", "queueUrl", "largeRoomChunkSize", ...STREAMS_ENVIRONMENT];
+/** Store before send: the head Query, claim Put/Update, frame Put; GetItem for a redelivery's claim and frame. */
+const STREAM_APPEND_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resource: "streamsTable" }];
+
+export const HANDLERS = {
+  authorizer: {
+    trigger: { kind: "authorizer" },
+    packages: ["jsonwebtoken", "bcryptjs"],
+    memoryMb: 512, // bcrypt is CPU-bound; CPU grows with memory
+    // Room for the secret read's retry budget (15 s) in a reconnect storm; API Gateway waits 29 s.
+    timeoutSeconds: 20,
+    // Containers keep the secret for life; a new version changes the configuration, which
+    // replaces every container, so a rotated secret is picked up.
+    environment: ["authTable", "jwtSecretParameter", "jwtSecretVersion"],
+    grants: [
+      { actions: ["dynamodb:GetItem"], resource: "authTable" },
+      { actions: ["ssm:GetParameter"], resource: "jwtSecretParameter" },
+      { actions: ["kms:Decrypt"], resource: "jwtSecretKey" },
+    ],
+  },
+  connect: {
+    trigger: { kind: "route", routeKey: "$connect" },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+    environment: ["connectionsTable", "authTable"],
+    // Revocation race: re-read the auth row after writing the connection row, drop the row if revoked.
+    grants: [
+      { actions: ["dynamodb:PutItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
+      { actions: ["dynamodb:GetItem"], resource: "authTable" },
+    ],
+  },
+  disconnect: {
+    trigger: { kind: "route", routeKey: "$disconnect" },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+    environment: ["connectionsTable"],
+    grants: [{ actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" }],
+  },
+  default: {
+    trigger: { kind: "route", routeKey: "$default" },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+    environment: ["managementEndpoint", "allowClientMessages"],
+    grants: [{ actions: ["execute-api:ManageConnections"], resource: "postToConnections" }],
+  },
+  deliver: {
+    trigger: { kind: "queue" },
+    packages: [],
+    memoryMb: 512,
+    timeoutSeconds: "deliver",
+    environment: FANOUT_ENVIRONMENT,
+    grants: [
+      ...FANOUT_GRANTS,
+      ...STREAM_APPEND_GRANTS,
+      // What the event source mapping does on the function's behalf.
+      { actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resource: "queue" },
+    ],
+  },
+  sendMessage: {
+    trigger: { kind: "route", routeKey: "sendMessage", whenClientMessages: true },
+    packages: [],
+    memoryMb: 512,
+    timeoutSeconds: 29, // API Gateway's integration timeout
+    environment: FANOUT_ENVIRONMENT,
+    grants: [...FANOUT_GRANTS, ...STREAM_APPEND_GRANTS, { actions: ["dynamodb:GetItem"], resource: "connectionsTable" }],
+  },
+  // Room streams (issue 13): replays a room's stored frames to the asking connection.
+  resume: {
+    trigger: { kind: "route", routeKey: "resume" },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: 29, // up to 1,000 posts one after another; API Gateway's integration timeout
+    environment: ["connectionsTable", "managementEndpoint", ...STREAMS_ENVIRONMENT],
+    grants: [
+      { actions: ["dynamodb:Query"], resource: "streamsTable" },
+      // The connection's room when the authorizer context is missing; a 410 drops its row.
+      { actions: ["dynamodb:GetItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
+      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+    ],
+  },
+} as const satisfies Record<string, HandlerEntry>;
+
+export type HandlerName = keyof typeof HANDLERS;
+
+export const HANDLER_NAMES = Object.keys(HANDLERS) as HandlerName[];
+
+/** The entry of one handler, widened to the interface (the table itself keeps its literal types). */
+export function handlerEntry(name: HandlerName): HandlerEntry {
+  return HANDLERS[name];
+}
+
+/** The handlers deployed (and run locally) with these settings: sendMessage only when clients may send. */
+export function deployedHandlers(allowClientMessages: boolean): HandlerName[] {
+  return HANDLER_NAMES.filter((name) => {
+    const trigger = handlerEntry(name).trigger;
+    return allowClientMessages || trigger.kind !== "route" || !trigger.whenClientMessages;
+  });
+}
+
+/** The WebSocket routes among `names`, route key first. */
+export function routesOf(names: readonly HandlerName[]): { routeKey: string; handler: HandlerName }[] {
+  return names.flatMap((handler) => {
+    const trigger = handlerEntry(handler).trigger;
+    return trigger.kind === "route" ? [{ routeKey: trigger.routeKey, handler }] : [];
+  });
+}
