@@ -58,7 +58,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     expect(o.apiEndpoint).toBe("wss://hub-api-id.execute-api.eu-west-1.amazonaws.com");
     expect(o.managementEndpoint).toBe(`https://hub-api-id.execute-api.eu-west-1.amazonaws.com/${stack}`);
     expect(o.stage).toBe(stack);
-    for (const key of ["apiId", "queueUrl", "queueArn", "deadLetterQueueUrl", "connectionsTableName", "authTableName", "jwtSecret", "publisherPolicyArn"]) {
+    for (const key of ["apiId", "queueUrl", "queueArn", "deadLetterQueueUrl", "connectionsTableName", "authTableName", "streamsTableName", "jwtSecret", "publisherPolicyArn"]) {
       expect(o[key], key).toBeTruthy();
     }
   });
@@ -70,13 +70,20 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     for (const urn of urns) if (urn !== component[0]) expect(urn.split("::")[2], urn).toMatch(/^notification-hub:index:NotificationHub\$/);
   });
 
-  it("builds both tables from the shared schema, protected in production", () => {
+  it("builds the tables (connections, auth, room streams) from the shared schema, protected in production", () => {
     const tables = run().ofType("aws:dynamodb/table:Table").map(inputs);
+    expect(tables).toHaveLength(3);
     const connections = tables.find((t) => t.hashKey === "connection_id")!;
     const auth = tables.find((t) => t.hashKey === "user_id")!;
+    const streams = tables.find((t) => t.hashKey === "stream_id")!;
     expect(connections.globalSecondaryIndexes).toEqual([{ name: "room_id-index", hashKey: "room_id", projectionType: "INCLUDE", nonKeyAttributes: ["user_id"] }]);
     expect(auth.rangeKey).toBe("room_id");
-    for (const table of [connections, auth]) {
+    expect(streams.rangeKey).toBe("seq");
+    expect(streams.attributes).toEqual([
+      { name: "stream_id", type: "S" },
+      { name: "seq", type: "N" },
+    ]);
+    for (const table of [connections, auth, streams]) {
       expect(table.billingMode).toBe("PAY_PER_REQUEST");
       expect(table.ttl).toEqual({ attributeName: "expires_at", enabled: true });
       expect(table.serverSideEncryption).toEqual({ enabled: true });
@@ -103,7 +110,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     });
   });
 
-  it("wires the WebSocket API: REQUEST authorizer on $connect, four routes, scoped invoke permissions", () => {
+  it("wires the WebSocket API: REQUEST authorizer on $connect, one route per routed handler, scoped invoke permissions", () => {
     expect(one(run(), "aws:apigatewayv2/api:Api")).toMatchObject({ protocolType: "WEBSOCKET", routeSelectionExpression: "$request.body.action" });
     expect(one(run(), "aws:apigatewayv2/authorizer:Authorizer")).toMatchObject({
       authorizerType: "REQUEST",
@@ -111,7 +118,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       authorizerUri: expect.stringContaining("function:hub-authorizer/invocations"),
     });
     const routes = run().ofType("aws:apigatewayv2/route:Route").map(inputs);
-    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "sendMessage"]);
+    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "resume", "sendMessage"]);
     for (const route of routes) {
       if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-token-authorizer-id" });
       else expect(route.authorizationType).toBeUndefined();
@@ -267,7 +274,11 @@ describe("IAM review", () => {
     expect(actionsOf("hub-default")).toEqual(["execute-api:ManageConnections"]);
     expect(actionsOf("hub-deliver")).toEqual([
       "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
       "dynamodb:Query",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
       "execute-api:ManageConnections",
       "sqs:ChangeMessageVisibility",
       "sqs:DeleteMessage",
@@ -279,6 +290,13 @@ describe("IAM review", () => {
       s.Action.includes("execute-api:ManageConnections"),
     )!;
     expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
+    // Room streams: resume reads the stream and posts to the asking connection, nothing more.
+    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "execute-api:ManageConnections"]);
+    const streamGrants = (name: string) =>
+      (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-streams")));
+    expect(streamGrants("hub-resume").flatMap((s) => s.Action)).toEqual(["dynamodb:Query"]);
+    expect(streamGrants("hub-deliver").flatMap((s) => s.Action).sort()).toEqual(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]);
+    for (const name of ["hub-authorizer", "hub-connect", "hub-disconnect", "hub-default"]) expect(streamGrants(name), name).toEqual([]);
   });
 
   it("gives app backends a publisher policy: publish, issue and revoke, nothing else", () => {
@@ -289,6 +307,7 @@ describe("IAM review", () => {
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
+      "dynamodb:Query", // notifier.history reads room streams
       "execute-api:ManageConnections",
       "kms:Decrypt",
       "sqs:SendMessage",
