@@ -154,7 +154,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
 
   it("gives every function its own role, JSON logs in its own log group, and the configured runtime", () => {
     const functions = run().ofType("aws:lambda/function:Function").map(inputs);
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(7); // resume (room streams) is the seventh
     const retention = production ? 90 : 7;
     for (const fn of functions) {
       expect(fn.runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
@@ -163,7 +163,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       const group = inputs(run().named(fn.loggingConfig.logGroup));
       expect(group.retentionInDays).toBe(retention);
     }
-    expect(new Set(functions.map((f) => f.role)).size).toBe(6);
+    expect(new Set(functions.map((f) => f.role)).size).toBe(functions.length);
     expect(new Set(functions.map((f) => f.loggingConfig.logGroup)).size).toBe(6);
     // Only the region's API Gateway CloudWatch role (production, "ifUnset") gets a managed policy.
     expect(run().ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((r) => inputs(r).policyArn)).toEqual(
@@ -203,7 +203,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     const age = alarms.find((a) => a.metricName === "ApproximateAgeOfOldestMessage")!;
     expect(age.dimensions).toEqual({ QueueName: "hub-notifications" });
     for (const a of alarms.filter((x) => x.namespace === "AWS/ApiGateway")) expect(a.dimensions).toEqual({ ApiId: "hub-api-id", Stage: stack });
-    expect(alarms.filter((a) => a.metricName === "Errors")).toHaveLength(6);
+    expect(alarms.filter((a) => a.metricName === "Errors")).toHaveLength(7);
     for (const alarm of alarms) expect(alarm.alarmActions).toEqual(["arn:aws:sns:eu-west-1:123456789012:hub-alarms"]);
     const dashboard = one(run(), "aws:cloudwatch/dashboard:Dashboard");
     expect(JSON.parse(dashboard.dashboardBody).widgets).toHaveLength(5);
@@ -319,7 +319,7 @@ describe("IAM review", () => {
 describe("the custom configuration", () => {
   it("drops the sendMessage route and function when client messages are off", () => {
     const routes = runs.custom.ofType("aws:apigatewayv2/route:Route").map((r) => inputs(r).routeKey);
-    expect(routes.sort()).toEqual(["$connect", "$default", "$disconnect"]);
+    expect(routes.sort()).toEqual(["$connect", "$default", "$disconnect", "resume"]);
     expect(runs.custom.ofType("aws:lambda/function:Function").map((f) => f.name)).not.toContain("hub-sendMessage");
     expect(inputs(runs.custom.named("hub-default")).environment.variables.ALLOW_CLIENT_MESSAGES).toBe("false");
   });
