@@ -42,7 +42,11 @@ describe.runIf(haveBrowser)("room streams in Chromium", () => {
     }
   }
 
-  const state = (page: Page) => page.evaluate(() => (window as unknown as { streamTest: { seqs: number[]; last: number | undefined } }).streamTest);
+  const state = (page: Page) =>
+    page.evaluate(() => {
+      const test = (window as unknown as { streamTest: { seqs: number[]; last: number | undefined } }).streamTest;
+      return { seqs: [...test.seqs], last: test.last };
+    });
 
   it("live frames racing a replay: none lost, none twice, in order", async () => {
     const room = "chromium-race";
@@ -51,37 +55,35 @@ describe.runIf(haveBrowser)("room streams in Chromium", () => {
     page.on("pageerror", (err) => pageErrors.push(err.message));
     await page.goto(hub.httpUrl);
     const token = await hub.notifier.issueToken({ userId: "chromium", roomId: room, ttlSeconds: 600 });
-    await page.evaluate(
-      async ({ url, token, room }) => {
-        const { connect } = await import("/client.mjs" as string);
-        // The page's own WebSocket, which the test can cut off: reconnects go to a closed port until restored.
-        const gate = { closed: false, sockets: [] as WebSocket[] };
-        class Gated extends WebSocket {
-          constructor(target: string) {
-            super(gate.closed ? "ws://127.0.0.1:9/" : target);
-            gate.sockets.push(this);
-          }
+    // Passed as text: vitest rewrites import() in functions of this file, and the page has no vitest.
+    await page.evaluate(`(async () => {
+      const { connect } = await import("/client.mjs");
+      const [url, token, room] = ${JSON.stringify([hub.websocketUrl, token, room])};
+      // The page's own WebSocket, which the test can cut off: reconnects go to a closed port until restored.
+      const gate = { closed: false, sockets: [] };
+      class Gated extends WebSocket {
+        constructor(target) {
+          super(gate.closed ? "ws://127.0.0.1:9/" : target);
+          gate.sockets.push(this);
         }
-        const seqs: number[] = [];
-        const connection = connect({ url, token, room, WebSocket: Gated, minBackoffMs: 50, maxBackoffMs: 200 });
-        connection.subscribe("n", (_data: unknown, frame: { seq: number }) => seqs.push(frame.seq));
-        const test = {
-          seqs,
-          get last() {
-            return connection.lastSeq(room);
-          },
-          cut() {
-            gate.closed = true;
-            gate.sockets.at(-1)?.close();
-          },
-          restore() {
-            gate.closed = false;
-          },
-        };
-        (window as unknown as { streamTest: typeof test }).streamTest = test;
-      },
-      { url: hub.websocketUrl, token, room },
-    );
+      }
+      const seqs = [];
+      const connection = connect({ url, token, room, WebSocket: Gated, minBackoffMs: 50, maxBackoffMs: 200 });
+      connection.subscribe("n", (_data, frame) => seqs.push(frame.seq));
+      window.streamTest = {
+        seqs,
+        get last() {
+          return connection.lastSeq(room);
+        },
+        cut() {
+          gate.closed = true;
+          gate.sockets.at(-1)?.close();
+        },
+        restore() {
+          gate.closed = false;
+        },
+      };
+    })()`);
     await until(async () => (await state(page)).last !== undefined, 20_000, "baseline");
     await page.evaluate(() => (window as unknown as { streamTest: { cut(): void } }).streamTest.cut());
     await publish(room, 1, 100);
