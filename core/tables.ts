@@ -15,6 +15,8 @@ export interface ConnectionRow {
   userId: string;
   connectedAt: number;
   expiresAt: number;
+  /** The token generation it connected with (rows written before this field existed have none). */
+  generation?: string;
 }
 
 export interface AuthRow {
@@ -45,6 +47,7 @@ function connectionItem(row: NewConnectionRow): Record<string, AttributeValue> {
     user_id: S(row.userId),
     connected_at: N(row.connectedAt),
     expires_at: N(expiresAt),
+    ...(row.generation ? { generation: S(row.generation) } : {}),
   };
 }
 
@@ -66,6 +69,7 @@ export async function getConnection(db: DynamoDBClient, table: string, connectio
     userId: item.user_id.S,
     connectedAt: Number(item.connected_at?.N ?? 0),
     expiresAt: Number(item.expires_at?.N ?? 0),
+    ...(item.generation?.S ? { generation: item.generation.S } : {}),
   };
 }
 
