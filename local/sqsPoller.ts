@@ -4,11 +4,12 @@
  * become visible again after the visibility timeout, and the queue's redrive policy moves
  * them to the dead-letter queue after maxReceiveCount receives.
  *
- * Nothing here may wait forever: one await that never settles used to stop a poller loop for
- * good, silently, and with every loop stuck the hub accepted publishes and delivered nothing.
- * So every SQS call is cut after its own deadline, an invocation is cut like Lambda's timeout
- * (its batch is not deleted and comes back after the visibility timeout), and a loop logs
- * each failure and polls again.
+ * Nothing here may wait forever: one await that never settles would stop a poller loop for
+ * good, silently (the SQS client had no request timeout, and an invocation none). So every
+ * SQS call is cut after its own deadline, an invocation is cut like Lambda's timeout (its
+ * batch is not deleted and comes back after the visibility timeout; on the hub's thread the
+ * handler can only be abandoned, in a worker thread local/deliverPool.ts ends it), and a loop
+ * logs each failure and polls again.
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from "@aws-sdk/client-sqs";
