@@ -59,6 +59,27 @@ export async function deleteConnection(db: DynamoDBClient, table: string, connec
   await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(connectionId) } }));
 }
 
+/**
+ * Deletes a connection's row only if it was written before `cutoffMs`; true when it did. A
+ * younger row (or none) is kept: see HANDSHAKE_GRACE_MS in core/connections.ts.
+ */
+export async function deleteConnectionWrittenBefore(db: DynamoDBClient, table: string, connectionId: string, cutoffMs: number): Promise<boolean> {
+  try {
+    await db.send(
+      new DeleteItemCommand({
+        TableName: table,
+        Key: { connection_id: S(connectionId) },
+        ConditionExpression: "connected_at < :cutoff",
+        ExpressionAttributeValues: { ":cutoff": N(cutoffMs) },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException") return false;
+    throw err;
+  }
+}
+
 export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {
   const result = await db.send(new GetItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ConsistentRead: true }));
   const item = result.Item;
