@@ -19,6 +19,7 @@ import { startDeliverPool } from "../local/deliverPool";
 import { startSqsPoller } from "../local/sqsPoller";
 import { capturingLogger } from "./support/logs";
 import { startSqs, type Sqs } from "./support/services";
+import { localEnvironment } from "../local/handlers";
 
 /** Polls `check` until it holds; generous bounds, no timing asserted. */
 async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
@@ -203,11 +204,16 @@ describe("the deliver worker pool", () => {
     const pool = startDeliverPool(
       1,
       {
-        dynamodbEndpoint: "http://127.0.0.1:9",
-        sqsEndpoint: "http://127.0.0.1:9",
-        managementEndpoint: "http://127.0.0.1:9/local",
-        queueUrl: "http://127.0.0.1:9/000000000000/q",
-        connectionsTable: "connections",
+        env: localEnvironment({
+          dynamodbEndpoint: "http://127.0.0.1:9",
+          sqsEndpoint: "http://127.0.0.1:9",
+          managementEndpoint: "http://127.0.0.1:9/local",
+          queueUrl: "http://127.0.0.1:9/000000000000/q",
+          connectionsTable: "connections",
+          authTable: "auth",
+          jwtSecret: "unused",
+          allowClientMessages: true,
+        }),
         deliverModule: { path: path.join(__dirname, "support/hangingDeliver.ts"), exportName: "createHangingDeliver" },
       },
       capture.log,
