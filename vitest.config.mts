@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Node's require of .ts files, for the entry points the local hub loads by convention.
+    setupFiles: ["./test/support/nodeRequireTs.ts"],
     reporters: ["default", "./test/support/summaryReporter.mts"],
     // Node 20 here, Node 22 on Lambda: the SDK's reminder about that is noise in test output.
     // Handlers log at warn in tests (tests that read logs capture every level themselves).

@@ -17,6 +17,11 @@ export interface ClientOptions {
    * verifies). Unset means the SDK's default chain: on Lambda, the function role's.
    */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * How long one request may take before it is cut (socket destroyed, TimeoutError, which the
+   * SDK retries). Default DEFAULT_REQUEST_TIMEOUT_MS; a long poll needs its wait on top.
+   */
+  timeoutMs?: number;
 }
 
 export type Credentials = NonNullable<ClientOptions["credentials"]>;
@@ -32,6 +37,22 @@ export function regionFor(options: ClientOptions): string {
 export function explicitCredentials(options: ClientOptions): Credentials | undefined {
   const isLocal = options.endpoint?.startsWith("http://") ?? false;
   return options.credentials ?? (isLocal && !process.env.AWS_ACCESS_KEY_ID ? { accessKeyId: "local", secretAccessKey: "local" } : undefined);
+}
+
+/** A DynamoDB or SQS call that takes longer than this is cut; theirs answer in milliseconds. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Connecting to a stand-in or an AWS endpoint never takes this long unless it is gone. */
+const CONNECT_TIMEOUT_MS = 3_000;
+
+/**
+ * Timeouts that really abort. The SDK's default is none: a request whose answer never comes
+ * (a peer that stops reading, a half-open keep-alive socket) keeps its await pending forever,
+ * and with it the deliver invocation or the local hub's queue poller that made it. And the
+ * installed @smithy/node-http-handler only logs a warning at `requestTimeout` unless
+ * `throwOnRequestTimeout` is set.
+ */
+function requestHandlerOptions(options: ClientOptions) {
+  return { requestTimeout: options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, connectionTimeout: CONNECT_TIMEOUT_MS, throwOnRequestTimeout: true };
 }
 
 function sharedOptions(options: ClientOptions) {
@@ -59,11 +80,11 @@ export function withoutNodeVersionWarning<T>(build: () => T): T {
 }
 
 export function dynamoClient(options: ClientOptions = {}): DynamoDBClient {
-  return withoutNodeVersionWarning(() => new DynamoDBClient(sharedOptions(options)));
+  return withoutNodeVersionWarning(() => new DynamoDBClient({ ...sharedOptions(options), requestHandler: requestHandlerOptions(options) }));
 }
 
 export function sqsClient(options: ClientOptions = {}): SQSClient {
-  return withoutNodeVersionWarning(() => new SQSClient(sharedOptions(options)));
+  return withoutNodeVersionWarning(() => new SQSClient({ ...sharedOptions(options), requestHandler: requestHandlerOptions(options) }));
 }
 
 /** Keep-alive sockets per @connections endpoint, shared by the SDK client and the post path. */
@@ -77,7 +98,7 @@ export const MANAGEMENT_TIMEOUT_MS = 5_000;
  * off (callers decide), and `throwOnRequestTimeout` makes the timeout real: without it the
  * installed @smithy/node-http-handler only logs a warning and the request hangs on.
  */
-export function managementClient(endpoint: string, options: ClientOptions & { timeoutMs?: number } = {}): ApiGatewayManagementApiClient {
+export function managementClient(endpoint: string, options: ClientOptions = {}): ApiGatewayManagementApiClient {
   const agentOptions = { keepAlive: true, maxSockets: MANAGEMENT_MAX_SOCKETS };
   return withoutNodeVersionWarning(
     () =>

@@ -26,7 +26,7 @@ import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
 import { describeError, type Logger } from "./log";
-import { deleteConnection } from "./tables";
+import { deleteConnectionWrittenBefore } from "./tables";
 
 /**
  * The @smithy/types Checksum the signer asks for, over node:crypto. HMACs keyed by a string
@@ -240,12 +240,21 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+/**
+ * A 410 for a connection whose row is younger than this does not delete the row. $connect
+ * writes the row before API Gateway has opened the connection, and until it has, a post
+ * answers 410 ("posted before the connection was established"). A deliver in that window used
+ * to delete the row of a connection about to open: the client then sat connected and
+ * unreachable until it reconnected, with nothing logged (the local hub's "stopped delivering"
+ * under load, where handshakes take seconds). The window ends with $connect's integration
+ * (API Gateway cuts it at 29 s); a row truly gone that young is deleted by $disconnect, or
+ * by the first 410 after the grace, or by its TTL.
+ */
+export const HANDSHAKE_GRACE_MS = 30_000;
+
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50, maxDelayMs: 1_000 };
 
 /** What posting with retries needs. */
-/** How long after `$connect` a 410 may still mean "not attached yet" rather than "gone". */
-export const CONNECT_SETTLE_MS = 30_000;
-
 export interface PostDeps {
   management: ConnectionsApi;
   db: DynamoDBClient;
@@ -291,10 +300,8 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
     if (status >= 200 && status < 300) return "delivered";
     if (status === 410) {
       try {
-        // Only a row older than the handshake: `$connect` writes the row before the gateway
-        // attaches the socket, and a post in between answers 410 for a connection about to
-        // open; deleting its row then left an open socket that no notification reached.
-        await deleteConnection(deps.db, deps.connectionsTable, connectionId, { connectedBefore: Date.now() - CONNECT_SETTLE_MS });
+        const deleted = await deleteConnectionWrittenBefore(deps.db, deps.connectionsTable, connectionId, Date.now() - HANDSHAKE_GRACE_MS);
+        if (!deleted) deps.log.info("post answered 410 while the connection may still be opening; row kept", { connection_id: connectionId });
       } catch (deleteErr) {
         // The row expires by TTL anyway; the next message will try again.
         deps.log.warn("stale connection row not deleted", { connection_id: connectionId, ...describeError(deleteErr) });

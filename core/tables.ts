@@ -15,6 +15,8 @@ export interface ConnectionRow {
   userId: string;
   connectedAt: number;
   expiresAt: number;
+  /** The token generation it connected with (rows written before this field existed have none). */
+  generation?: string;
 }
 
 export interface AuthRow {
@@ -45,6 +47,7 @@ function connectionItem(row: NewConnectionRow): Record<string, AttributeValue> {
     user_id: S(row.userId),
     connected_at: N(row.connectedAt),
     expires_at: N(expiresAt),
+    ...(row.generation ? { generation: S(row.generation) } : {}),
   };
 }
 
@@ -52,17 +55,28 @@ export async function putConnection(db: DynamoDBClient, table: string, row: NewC
   await db.send(new PutItemCommand({ TableName: table, Item: connectionItem(row) }));
 }
 
-/** Deletes a connection row; with `connectedBefore` (epoch ms), only a row connected before then. */
-export async function deleteConnection(db: DynamoDBClient, table: string, connectionId: string, options: { connectedBefore?: number } = {}): Promise<void> {
-  const condition =
-    options.connectedBefore === undefined
-      ? {}
-      : { ConditionExpression: "connected_at < :before", ExpressionAttributeValues: { ":before": N(options.connectedBefore) } };
+export async function deleteConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<void> {
+  await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(connectionId) } }));
+}
+
+/**
+ * Deletes a connection's row only if it was written before `cutoffMs`; true when it did. A
+ * younger row (or none) is kept: see HANDSHAKE_GRACE_MS in core/connections.ts.
+ */
+export async function deleteConnectionWrittenBefore(db: DynamoDBClient, table: string, connectionId: string, cutoffMs: number): Promise<boolean> {
   try {
-    await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ...condition }));
+    await db.send(
+      new DeleteItemCommand({
+        TableName: table,
+        Key: { connection_id: S(connectionId) },
+        ConditionExpression: "connected_at < :cutoff",
+        ExpressionAttributeValues: { ":cutoff": N(cutoffMs) },
+      }),
+    );
+    return true;
   } catch (err) {
-    // A row too young to delete (or already gone): $disconnect or TTL removes it.
-    if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
+    if ((err as Error).name === "ConditionalCheckFailedException") return false;
+    throw err;
   }
 }
 
@@ -76,6 +90,7 @@ export async function getConnection(db: DynamoDBClient, table: string, connectio
     userId: item.user_id.S,
     connectedAt: Number(item.connected_at?.N ?? 0),
     expiresAt: Number(item.expires_at?.N ?? 0),
+    ...(item.generation?.S ? { generation: item.generation.S } : {}),
   };
 }
 

@@ -38,7 +38,7 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
     const who = { connection_id: connectionId, room_id: roomId, user_id: userId };
     const connectedAt = now();
     try {
-      await putConnection(deps.db, deps.connectionsTable, { connectionId, roomId, userId, connectedAt });
+      await putConnection(deps.db, deps.connectionsTable, { connectionId, roomId, userId, connectedAt, generation });
     } catch (err) {
       deps.log.error("connection row not written", { ...who, ...describeError(err) });
       return { statusCode: 500, body: "Failed to connect" };

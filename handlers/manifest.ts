@@ -4,8 +4,9 @@
  * memory and timeout, and the variables it is given. The component, the zip contents
  * (components/lambdaPackages.ts), the IAM tests and the local hub all read this table.
  *
- * Data only: it imports no handler (the entry points are in handlers/entryPoints.ts), and no
- * Lambda imports it at run time (each zip holds only its own code).
+ * Data only: it imports no handler (handlers/entryPoints.ts finds each one by its key:
+ * module `handlers/<key>` exporting `<key>FromEnvironment`), and no Lambda imports it at run
+ * time (each zip holds only its own code).
  */
 import type { EnvKey } from "../core/aws";
 

@@ -5,15 +5,35 @@ import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { Logger, LogLevel } from "../core/log";
 import type { DeliverWorkerConfig, WorkerReply } from "./deliverWorker";
 
-export function startDeliverPool(size: number, config: DeliverWorkerConfig, log: Logger) {
+/** Like the deliver Lambda's default timeout (see local/sqsPoller.ts). */
+export const DEFAULT_WORKER_TIMEOUT_MS = 30_000;
+/** A fresh worker's first invocation also loads its code, which Lambda allows 10 s on top (its init phase). */
+const INIT_ALLOWANCE_MS = 10_000;
+
+export interface DeliverPoolOptions {
+  /**
+   * An invocation still running after this is cut like a Lambda's timeout: its worker is
+   * terminated (whatever it awaited goes with it) and a fresh one takes its place, so a stuck
+   * invocation never holds a worker, and the poller loop waiting for it, for good.
+   */
+  timeoutMs?: number;
+}
+
+export function startDeliverPool(size: number, config: DeliverWorkerConfig, log: Logger, options: DeliverPoolOptions = {}) {
   const file = path.join(__dirname, `deliverWorker${path.extname(__filename)}`);
   // From the TypeScript sources (npm run dev, tests) the worker registers ts-node first.
   const source = file.endsWith(".ts") ? `require("ts-node").register({ transpileOnly: true }); require(${JSON.stringify(file)});` : file;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS;
   const pending = new Map<number, { resolve: (r: SQSBatchResponse) => void; reject: (e: Error) => void }>();
   let nextId = 0;
+  let stopped = false;
   const idle: Worker[] = [];
   const waiting: ((worker: Worker) => void)[] = [];
-  const workers = Array.from({ length: size }, () => {
+  const workers = new Set<Worker>();
+  /** Workers that have answered once: their code is loaded. */
+  const warm = new WeakSet<Worker>();
+
+  function spawn(): Worker {
     const worker = new Worker(source, { eval: file.endsWith(".ts"), workerData: config });
     worker.on("message", (reply: WorkerReply) => {
       if ("log" in reply) {
@@ -23,32 +43,53 @@ export function startDeliverPool(size: number, config: DeliverWorkerConfig, log:
         log[reply.level as LogLevel](String(message), fields);
         return;
       }
+      warm.add(worker);
       const call = pending.get(reply.id);
       pending.delete(reply.id);
       if (reply.error !== undefined) call?.reject(new Error(reply.error));
       else call?.resolve(reply.response as SQSBatchResponse);
     });
     worker.on("error", (err) => log.error("deliver worker failed", { error: err.message }));
-    idle.push(worker);
+    workers.add(worker);
     return worker;
-  });
+  }
+  for (let i = 0; i < size; i++) idle.push(spawn());
 
   const acquire = () => new Promise<Worker>((resolve) => (idle.length ? resolve(idle.pop()!) : waiting.push(resolve)));
   const release = (worker: Worker) => (waiting.length ? waiting.shift()!(worker) : idle.push(worker));
 
+  /** Ends a stuck worker and puts a fresh one in its place. */
+  function replace(worker: Worker): Worker {
+    workers.delete(worker);
+    void worker.terminate();
+    return spawn();
+  }
+
   return {
     async invoke(event: SQSEvent): Promise<SQSBatchResponse> {
-      const worker = await acquire();
+      let worker = await acquire();
+      const id = nextId++;
+      let timer: NodeJS.Timeout | undefined;
+      const limitMs = timeoutMs + (warm.has(worker) ? 0 : INIT_ALLOWANCE_MS);
       try {
-        const id = nextId++;
         return await new Promise<SQSBatchResponse>((resolve, reject) => {
           pending.set(id, { resolve, reject });
+          timer = setTimeout(() => {
+            pending.delete(id);
+            log.error("deliver invocation timed out; its worker is replaced", { timeout_ms: limitMs, records: event.Records.length });
+            if (!stopped) worker = replace(worker);
+            reject(new Error(`deliver invocation took longer than ${limitMs} ms`));
+          }, limitMs);
           worker.postMessage({ id, event });
         });
       } finally {
-        release(worker);
+        clearTimeout(timer);
+        if (!stopped) release(worker);
       }
     },
-    stop: () => Promise.all(workers.map((w) => w.terminate())).then(() => undefined),
+    stop: () => {
+      stopped = true;
+      return Promise.all([...workers].map((w) => w.terminate())).then(() => undefined);
+    },
   };
 }

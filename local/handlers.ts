@@ -7,7 +7,9 @@ import { ENV, type Credentials, type Environment } from "../core/aws";
 import type { Logger } from "../core/log";
 import type { StreamSettings } from "../core/streams";
 import type { HandlerSource } from "../handlers/dependencies";
-import { ENTRY_POINTS } from "../handlers/entryPoints";
+import type { AuthorizerHandler } from "../handlers/authorizer";
+import type { DeliverHandler } from "../handlers/deliver";
+import { loadEntryPoint } from "../handlers/entryPoints";
 import { deployedHandlers, routesOf, type HandlerName } from "../handlers/manifest";
 import type { ApiGatewayOptions } from "./apiGateway";
 
@@ -49,11 +51,13 @@ export function createLocalHandlers(config: LocalHandlerConfig) {
   const source = (handler: HandlerName): HandlerSource => ({ env, credentials: config.credentials, log: config.log.child({ handler }) });
   const deployed = deployedHandlers(config.allowClientMessages);
   // The route table API Gateway would have: one route per deployed route handler of the manifest.
-  const routes = Object.fromEntries(routesOf(deployed).map(({ routeKey, handler }) => [routeKey, ENTRY_POINTS[handler](source(handler))]));
+  // Every deployed handler is loaded now, so a missing module or export stops the hub at start.
+  const handler = (name: HandlerName) => loadEntryPoint(name)(source(name));
+  const routes = Object.fromEntries(routesOf(deployed).map(({ routeKey, handler: name }) => [routeKey, handler(name)]));
   return {
-    authorizer: ENTRY_POINTS.authorizer(source("authorizer")),
+    authorizer: handler("authorizer") as AuthorizerHandler,
     routes: routes as ApiGatewayOptions["routes"],
-    deliver: ENTRY_POINTS.deliver(source("deliver")),
+    deliver: handler("deliver") as DeliverHandler,
   };
 }
 

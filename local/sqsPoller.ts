@@ -3,9 +3,17 @@
  * deliver handler, deletes only the records it did not report as failures. Failed records
  * become visible again after the visibility timeout, and the queue's redrive policy moves
  * them to the dead-letter queue after maxReceiveCount receives.
+ *
+ * Nothing here may wait forever: one await that never settles would stop a poller loop for
+ * good, silently (the SQS client had no request timeout, and an invocation none). So every
+ * SQS call is cut after its own deadline, an invocation is cut like Lambda's timeout (its
+ * batch is not deleted and comes back after the visibility timeout; on the hub's thread the
+ * handler can only be abandoned, in a worker thread local/deliverPool.ts ends it), and a loop
+ * logs each failure and polls again.
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from "@aws-sdk/client-sqs";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "../core/aws";
 import { describeError, type Logger } from "../core/log";
 
 export interface PollerOptions {
@@ -19,7 +27,32 @@ export interface PollerOptions {
   concurrency: number;
   /** Long-poll wait; shorter makes stop() quicker. */
   waitTimeSeconds: number;
+  /**
+   * An invocation still running after this is cut, like a Lambda's timeout: its whole batch
+   * counts as failed. Keep it under the queue's visibility timeout. Default 30 s, the deliver
+   * Lambda's default timeout.
+   */
+  invocationTimeoutMs?: number;
+  /** Cut for one SQS call beyond a long poll's own wait. Default DEFAULT_REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
   log: Logger;
+}
+
+export const DEFAULT_INVOCATION_TIMEOUT_MS = 30_000;
+/** Pause after a failed poll, so a queue that is down is not hammered. */
+const RETRY_PAUSE_MS = 500;
+
+class InvocationTimeout extends Error {
+  override name = "InvocationTimeout";
+}
+
+/** `work` or a rejection after `ms`, whichever comes first; the timer never outlives it. */
+export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new InvocationTimeout(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 function toRecord(message: Message, options: PollerOptions): SQSRecord {
@@ -47,15 +80,38 @@ export function startSqsPoller(options: PollerOptions) {
   let stopped = false;
   let batches = 0;
 
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const invocationTimeoutMs = options.invocationTimeoutMs ?? DEFAULT_INVOCATION_TIMEOUT_MS;
+
+  /**
+   * One SQS call, aborted by stop() or after its deadline (the socket is destroyed), whatever
+   * the client's own timeouts are: the poller is given its client.
+   */
+  function sqsCall<T>(send: (abortSignal: AbortSignal) => Promise<T>, ms: number, what: string): Promise<T> {
+    const cut = new AbortController();
+    const onStop = () => cut.abort();
+    abort.signal.addEventListener("abort", onStop, { once: true });
+    const timer = setTimeout(() => cut.abort(new InvocationTimeout(`${what} took longer than ${ms} ms`)), ms);
+    return withDeadline(send(cut.signal), ms + 1_000, what).finally(() => {
+      clearTimeout(timer);
+      abort.signal.removeEventListener("abort", onStop);
+    });
+  }
+
   async function pollOnce(): Promise<void> {
-    const received = await options.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: options.queueUrl,
-        MaxNumberOfMessages: options.batchSize,
-        WaitTimeSeconds: options.waitTimeSeconds,
-        MessageSystemAttributeNames: ["All"],
-      }),
-      { abortSignal: abort.signal },
+    const received = await sqsCall(
+      (abortSignal) =>
+        options.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: options.queueUrl,
+            MaxNumberOfMessages: options.batchSize,
+            WaitTimeSeconds: options.waitTimeSeconds,
+            MessageSystemAttributeNames: ["All"],
+          }),
+          { abortSignal },
+        ),
+      options.waitTimeSeconds * 1000 + requestTimeoutMs,
+      "ReceiveMessage",
     );
     const messages = received.Messages ?? [];
     if (messages.length === 0) return;
@@ -63,21 +119,31 @@ export function startSqsPoller(options: PollerOptions) {
     const records = messages.map((m) => toRecord(m, options));
     let failed: Set<string>;
     try {
-      const response = await options.handler({ Records: records });
+      const response = await withDeadline(Promise.resolve().then(() => options.handler({ Records: records })), invocationTimeoutMs, "deliver invocation");
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (err) {
-      // A thrown handler fails the whole batch, as with Lambda.
-      options.log.error("deliver handler threw; the batch will be retried", describeError(err));
+      // A thrown or timed-out handler fails the whole batch, as with Lambda; the records
+      // come back when their visibility timeout ends.
+      const why = err instanceof InvocationTimeout ? "deliver invocation timed out" : "deliver handler threw";
+      options.log.error(`${why}; the batch will be retried`, { ...describeError(err), records: records.length });
       failed = new Set(records.map((r) => r.messageId));
     }
     const done = records.filter((r) => !failed.has(r.messageId));
     if (done.length > 0) {
-      await options.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: options.queueUrl,
-          Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
-        }),
+      const deleted = await sqsCall(
+        (abortSignal) =>
+          options.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: options.queueUrl,
+              Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+            }),
+            { abortSignal },
+          ),
+        requestTimeoutMs,
+        "DeleteMessageBatch",
       );
+      // Not deleted: delivered again after the visibility timeout (the frame's id lets clients drop it).
+      if (deleted.Failed?.length) options.log.warn("queue delete failed for some records", { failed: deleted.Failed.length });
     }
   }
 
@@ -88,7 +154,7 @@ export function startSqsPoller(options: PollerOptions) {
       } catch (err) {
         if (stopped) return;
         options.log.warn("queue poll failed; retrying", describeError(err));
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
       }
     }
   }

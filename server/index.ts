@@ -15,7 +15,7 @@ import { isGone } from "../core/fanout";
 import { buildPublishBody, normalizeId, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
-import { deleteAuthRow, deleteConnection, roomPages } from "../core/tables";
+import { deleteAuthRow, deleteConnection, getAuthRow, getConnection, roomPages } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
@@ -127,14 +127,17 @@ export function createNotifier(options: NotifierOptions): Notifier {
     requireOption(options, "managementEndpoint", "revokeToken");
     const userId = idOrThrow(input.userId, "userId");
     const roomId = idOrThrow(input.roomId, "roomId");
+    // The generation being revoked: the second look below must spare connections made with a
+    // token issued after this revocation (a client reconnecting at once with a fresh token).
+    const revokedGeneration = (await getAuthRow(db, authTableName, userId, roomId))?.generation;
     // Row first: from here on no token of this user and room passes the authorizer, and a
     // $connect already past the authorizer drops its own row when it re-reads this one.
     await deleteAuthRow(db, authTableName, userId, roomId);
     const closed = new Set<string>();
-    const closeAll = async () => {
+    const closeAll = async (keep: (connectionId: string) => Promise<boolean>) => {
       for await (const page of roomPages(db, connectionsTableName, roomId)) {
         for (const { connectionId, userId: owner } of page.connections) {
-          if (owner !== userId || closed.has(connectionId)) continue;
+          if (owner !== userId || closed.has(connectionId) || (await keep(connectionId))) continue;
           try {
             await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
           } catch (err) {
@@ -145,11 +148,16 @@ export function createNotifier(options: NotifierOptions): Notifier {
         }
       }
     };
-    await closeAll();
+    // Every connection of the user in the room now predates the revocation.
+    await closeAll(async () => false);
     // A $connect that re-read the row just before the delete wrote its connection row before
-    // that, but the room index may not show it yet: look once more after the index settles.
+    // that, but the room index may not show it yet: look once more after the index settles,
+    // closing what holds the revoked generation (or none: rows from before generations were kept).
     if (recheckMs > 0) await new Promise((resolve) => setTimeout(resolve, recheckMs));
-    await closeAll();
+    await closeAll(async (connectionId) => {
+      const row = await getConnection(db, connectionsTableName, connectionId);
+      return row === undefined || (row.generation !== undefined && row.generation !== revokedGeneration);
+    });
     return { closedConnections: closed.size };
   }
 

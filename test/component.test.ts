@@ -305,6 +305,7 @@ describe("IAM review", () => {
       "dynamodb:DeleteItem",
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
+      "dynamodb:GetItem", // the connections table: revocation's second look reads a row's generation
       "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:Query", // notifier.history reads room streams

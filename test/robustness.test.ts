@@ -31,7 +31,7 @@ import { createLogger } from "../core/log";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { capturingLogger } from "./support/logs";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
-import { testNotifier } from "./support/notifier";
+import { testNotifier, testNotifierOptions } from "./support/notifier";
 import { clientTextFrame, rawHttp, rawUpgrade } from "./support/rawSocket";
 import { roomRows, seedConnections } from "./support/seed";
 import { until } from "./support/wait";
@@ -148,6 +148,24 @@ describe("handlers", () => {
     expect((await connect(routeEvent("$connect", "race-3", { authorizer: allowedFresh.context as never }))).statusCode).toBe(200);
     expect(await notifier.revokeToken({ userId: "rita", roomId: "race" })).toEqual({ closedConnections: 1 });
     expect(await getConnection(dynamo.client, dynamo.connectionsTable, "race-3")).toBeUndefined();
+  });
+
+  it("revocation's second look spares a connection made at once with a token issued after the revoke", async () => {
+    // A browser client whose socket the revoke closed reconnects within milliseconds with a fresh
+    // token (a new generation). The revoker's look after the index settles must not close it.
+    const notifier = createNotifier({ ...testNotifierOptions(dynamo, management, secrets), revokeRecheckMs: 1_500 });
+    const authorize = createAuthorizerHandler({ db: dynamo.client, authTable: dynamo.authTable, jwtSecret: async () => secrets.jwtSecret, log: logs.log });
+    const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, authTable: dynamo.authTable, log: logs.log });
+    const connectWith = async (token: string, connectionId: string) => {
+      const allowed = await authorize(authorizerEvent({ token }));
+      return (await connect(routeEvent("$connect", connectionId, { authorizer: allowed.context as never }))).statusCode;
+    };
+    expect(await connectWith(await notifier.issueToken({ userId: "rick", roomId: "again" }), "again-1")).toBe(200);
+    const revoking = notifier.revokeToken({ userId: "rick", roomId: "again" });
+    await until(async () => (await getConnection(dynamo.client, dynamo.connectionsTable, "again-1")) === undefined);
+    expect(await connectWith(await notifier.issueToken({ userId: "rick", roomId: "again" }), "again-2")).toBe(200);
+    expect(await revoking).toEqual({ closedConnections: 1 });
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "again-2")).toMatchObject({ userId: "rick", roomId: "again" });
   });
 
   it("chunks: every body fits SQS's 256 KiB, every batch its 1 MiB and 10 entries", () => {

@@ -7,7 +7,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ENV } from "../../core/aws";
 import { ROOM_INDEX_NAME } from "../../core/schema";
-import { ENTRY_POINTS } from "../../handlers/entryPoints";
+import { loadEntryPoint } from "../../handlers/entryPoints";
 import { deployedHandlers, handlerEntry, type HandlerName, type HubResource } from "../../handlers/manifest";
 import { codePathOptionsFor } from "../lambdaPackages";
 import { policyDocument, type PolicyStatement } from "../policies";
@@ -118,7 +118,7 @@ export function buildFunction(
     handler,
     {
       name: physicalName(childName(ctx, handler), NAME_LIMITS.function),
-      callbackFactory: ENTRY_POINTS[handler] as unknown as aws.lambda.CallbackFactory<unknown, unknown>,
+      callbackFactory: loadEntryPoint(handler) as unknown as aws.lambda.CallbackFactory<unknown, unknown>,
       role,
       runtime: ctx.settings.runtime as aws.lambda.Runtime,
       timeout: options.timeout,

@@ -21,7 +21,8 @@ export function buildPublisherPolicy(ctx: HubContext, tables: HubTables, queue: 
         { Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: [tables.auth.arn] },
         // Revocation closes the user's live connections in the room.
         { Action: ["dynamodb:Query"], Resource: [pulumi.interpolate`${tables.connections.arn}/index/${ROOM_INDEX_NAME}`] },
-        { Action: ["dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
+        // GetItem: the second look of a revocation spares connections made with a newer token.
+        { Action: ["dynamodb:GetItem", "dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
         { Action: ["execute-api:ManageConnections"], Resource: [deleteConnections] },
         // notifier.history reads room streams (issue 13).
         { Action: ["dynamodb:Query"], Resource: [tables.streams.arn] },

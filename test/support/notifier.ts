@@ -1,10 +1,14 @@
 /** The app-backend SDK pointed at a test's dynalite and @connections stand-ins (cheap bcrypt for speed). */
-import { createNotifier, type Notifier } from "../../server";
+import { createNotifier, type Notifier, type NotifierOptions } from "../../server";
 import type { StandaloneConnectionsEmulator } from "../../local/testing";
 import type { Dynamo } from "./services";
 
 export function testNotifier(dynamo: Dynamo, management: StandaloneConnectionsEmulator, secrets: { jwtSecret: string; passcode: string }): Notifier {
-  return createNotifier({
+  return createNotifier(testNotifierOptions(dynamo, management, secrets));
+}
+
+export function testNotifierOptions(dynamo: Dynamo, management: StandaloneConnectionsEmulator, secrets: { jwtSecret: string; passcode: string }): NotifierOptions {
+  return {
     authTableName: dynamo.authTable,
     connectionsTableName: dynamo.connectionsTable,
     managementEndpoint: management.endpoint,
@@ -13,5 +17,5 @@ export function testNotifier(dynamo: Dynamo, management: StandaloneConnectionsEm
     endpoints: { dynamodb: dynamo.endpoint },
     bcryptCost: 4,
     revokeRecheckMs: 10,
-  });
+  };
 }

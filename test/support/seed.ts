@@ -24,8 +24,7 @@ export async function seedConnections(
             connection_id: { S: row.connectionId },
             room_id: { S: row.roomId },
             user_id: { S: row.userId },
-            // Established connections (an hour old): a 410 deletes their rows (core/connections.ts).
-            connected_at: { N: String(Date.now() - 3_600_000) },
+            connected_at: { N: String(Date.now() - 60_000) }, // opened a minute ago, past the handshake grace
             expires_at: { N: expiresAt },
           },
         },
