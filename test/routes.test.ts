@@ -41,7 +41,7 @@ describe("$connect and $disconnect", () => {
     const generation = await issuedGeneration(alice.user_id, alice.room_id);
     expect(await connect(routeEvent("$connect", "conn-a", { authorizer: { ...alice, generation } }))).toMatchObject({ statusCode: 200 });
     const row = await getConnection(dynamo.client, dynamo.connectionsTable, "conn-a");
-    expect(row).toEqual({ connectionId: "conn-a", roomId: "lobby", userId: "alice", connectedAt: now, expiresAt: Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS });
+    expect(row).toEqual({ connectionId: "conn-a", roomId: "lobby", userId: "alice", connectedAt: now, expiresAt: Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS, generation });
     expect(CONNECTION_ROW_TTL_SECONDS).toBeGreaterThan(2 * 3600);
 
     const disconnect = createDisconnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log });
