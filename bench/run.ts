@@ -5,7 +5,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, resume
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
@@ -23,7 +23,7 @@ import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "resume"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -266,6 +266,21 @@ async function main() {
     row("6 post cost (client CPU per post)", "hub path / unsigned floor", `${cost.hub_us_per_post} / ${cost.floor_us_per_post} µs (${cost.hub_vs_floor.toFixed(2)}×)`, "");
     row("", "SDK client as fan-out used it / same loop as hub", "", `${cost.sdk_us_per_post} / ${cost.sdk_same_loop_us_per_post} µs`);
     row("", "hub vs SDK (as used / same loop)", `${cost.hub_vs_sdk.toFixed(3)} / ${cost.hub_vs_sdk_same_loop.toFixed(3)}`, "");
+  }
+
+  if (only.has("resume")) {
+    // Room streams (bench/resume.ts, its own hub): resume latency and the cost of a stored publish.
+    console.error(`\n[resume] resume -> hub.resumed for 100 and 1,000 missed; stream writes per publish`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "resume.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const streams = JSON.parse(output.trim().split("\n").at(-1)!) as { resume_ms: unknown; burst: { per_publish_on_ms: number; per_publish_off_ms: number } };
+    results.resume = streams;
+    row("7 resume (room streams)", "resume -> hub.resumed (ms)", JSON.stringify(streams.resume_ms), "");
+    row("", "local time per publish, streams on / off", `${streams.burst.per_publish_on_ms.toFixed(1)} / ${streams.burst.per_publish_off_ms.toFixed(1)} ms`, "");
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
