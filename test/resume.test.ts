@@ -77,7 +77,7 @@ function gatedWebSocket() {
 }
 
 /** A client module connection with a collecting subscriber. */
-function follow(hub: LocalHub, room: string, gate: ReturnType<typeof gatedWebSocket>, extra: { onGap?: (gap: unknown) => void } = {}) {
+function follow(hub: LocalHub, room: string, gate: ReturnType<typeof gatedWebSocket>, extra: { onGap?: (gap: unknown) => void; persistSeq?: boolean } = {}) {
   const got: Frame[] = [];
   const control: Frame[] = [];
   const connection = connect({
@@ -130,6 +130,21 @@ async function missFiftyAndResume(hub: LocalHub, room: string, gate: ReturnType<
     connection.close();
   }
 }
+
+/** A bare `ws` connection to a room that keeps every frame it gets. */
+async function rawSocket(hub: LocalHub, room: string) {
+  const token = await hub.notifier.issueToken({ userId: "raw", roomId: room });
+  const ws = new WebSocket(`${hub.websocketUrl}?token=${encodeURIComponent(token)}`);
+  const frames: Frame[] = [];
+  ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Frame));
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return { ws, frames };
+}
+
+const errorsOf = (frames: Frame[]) => frames.filter((f) => f.data.type === "hub.error").map((f) => (f.data.data as { code: string }).code);
 
 describe("room streams end to end", () => {
   it("disconnected while 50 are published: after the reconnect, every one exactly once, in seq order", async () => {
@@ -259,6 +274,143 @@ describe("room streams end to end", () => {
       expect(got.map((f) => f.seq)).toEqual([1, 2, 6, 7]);
     } finally {
       connection.close();
+    }
+  }, 60_000);
+
+  it("resume of a room the connection is not in: hub.error not_subscribed", async () => {
+    const hub = await hubWith();
+    const { ws, frames } = await rawSocket(hub, "mine");
+    try {
+      ws.send(JSON.stringify({ action: "resume", room_id: "theirs", after: 0 }));
+      await until(() => errorsOf(frames).length > 0, 10_000, "hub.error");
+      expect(errorsOf(frames)).toEqual(["not_subscribed"]);
+      expect(frames.some((f) => f.data.type === "hub.resumed")).toBe(false);
+    } finally {
+      ws.close();
+    }
+  }, 30_000);
+
+  it("malformed resume requests: hub.error invalid_resume, and the connection still resumes afterwards", async () => {
+    const hub = await hubWith();
+    const room = "strict";
+    const { ws, frames } = await rawSocket(hub, room);
+    try {
+      const bad = [
+        { room_id: room, after: 0, last: 1 },
+        { room_id: room },
+        { room_id: room, after: -1 },
+        { room_id: room, after: 1.5 },
+        { room_id: room, after: "3" },
+        { room_id: room, last: -2 },
+        { room_id: room, last: 2.5 },
+        { room_id: room, last: 1001 },
+        { after: 0 },
+        { room_id: "", after: 0 },
+      ];
+      for (const request of bad) ws.send(JSON.stringify({ action: "resume", ...request }));
+      await until(() => errorsOf(frames).length >= bad.length, 15_000, `${bad.length} hub.error frames`);
+      expect(errorsOf(frames)).toEqual(bad.map(() => "invalid_resume"));
+      ws.send(JSON.stringify({ action: "resume", room_id: room, after: 0 }));
+      await until(() => frames.some((f) => f.data.type === "hub.resumed"), 10_000, "hub.resumed");
+      expect(frames.find((f) => f.data.type === "hub.resumed")?.data.data).toEqual({ room_id: room, after: 0, last_seq: 0, recovered: true });
+    } finally {
+      ws.close();
+    }
+  }, 30_000);
+
+  it("streams off (retention 0): frames carry no seq, resume answers hub.error streams_off", async () => {
+    const hub = await hubWith({ history: { retentionHours: 0 } });
+    const room = "nostream";
+    const { ws, frames } = await rawSocket(hub, room);
+    try {
+      await hub.notifier.publish({ roomId: room, data: { type: "n", data: 1 } });
+      await until(() => frames.some((f) => f.data.type === "n"), 20_000, "live frame");
+      const live = frames.find((f) => f.data.type === "n") as Frame & Record<string, unknown>;
+      expect("seq" in live).toBe(false);
+      ws.send(JSON.stringify({ action: "resume", room_id: room, after: 0 }));
+      await until(() => errorsOf(frames).length > 0, 10_000, "hub.error");
+      expect(errorsOf(frames)).toEqual(["streams_off"]);
+    } finally {
+      ws.close();
+    }
+  }, 30_000);
+
+  it("more than 1,000 missed: the first 1,000 in order then too_many; the client module pages on to every frame once", async () => {
+    const hub = await hubWith();
+    const room = "many";
+    const total = 1_050;
+    // The client module follows the room from seq 0, then misses all of them.
+    const gate = gatedWebSocket();
+    const gaps: unknown[] = [];
+    const { connection, got, control } = follow(hub, room, gate, { onGap: (gap) => gaps.push(gap) });
+    try {
+      await until(() => connection.lastSeq(room) !== undefined, 20_000, "baseline");
+      expect(connection.lastSeq(room)).toBe(0);
+      gate.cut();
+      await publishMany(hub, room, 1, total);
+      await storedUpTo(hub, room, total);
+      // What the hub sends a bare connection for one resume call.
+      const { ws, frames } = await rawSocket(hub, room);
+      try {
+        ws.send(JSON.stringify({ action: "resume", room_id: room, after: 0 }));
+        await until(() => frames.some((f) => f.data.type === "hub.resumed"), 30_000, "hub.resumed");
+        const resumedAt = frames.findIndex((f) => f.data.type === "hub.resumed");
+        expect(frames.slice(0, resumedAt).map((f) => f.seq)).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1));
+        expect(frames[resumedAt].data.data).toEqual({ room_id: room, after: 0, last_seq: total, recovered: false, reason: "too_many" });
+      } finally {
+        ws.close();
+      }
+      gate.restore();
+      await until(() => got.length >= total, 60_000, `${total} frames`).catch((err) => {
+        throw new Error(`${(err as Error).message}: got ${got.length}, control ${JSON.stringify(control.map((f) => f.data))}`);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // any duplicate would arrive now
+      expectExactlyOnceInOrder(got, total);
+      expect(gaps).toEqual([]);
+      // The baseline, the first page (too_many), then the rest.
+      expect(control.filter((f) => f.data.type === "hub.resumed").map((f) => (f.data.data as { reason?: string }).reason)).toEqual([undefined, "too_many", undefined]);
+      expect(connection.lastSeq(room)).toBe(total);
+    } finally {
+      connection.close();
+    }
+  }, 90_000);
+
+  it("persistSeq: a new client instance with the same sessionStorage (a page reload) resumes where the last left off", async () => {
+    const hub = await hubWith();
+    const room = "reload";
+    const items = new Map<string, string>();
+    const storage = {
+      getItem: (key: string) => items.get(key) ?? null,
+      setItem: (key: string, value: string) => void items.set(key, String(value)),
+      removeItem: (key: string) => void items.delete(key),
+    };
+    const previous = Object.getOwnPropertyDescriptor(globalThis, "sessionStorage");
+    Object.defineProperty(globalThis, "sessionStorage", { value: storage, configurable: true, writable: true });
+    try {
+      const first = follow(hub, room, gatedWebSocket(), { persistSeq: true });
+      try {
+        await until(() => first.connection.lastSeq(room) !== undefined, 20_000, "baseline");
+        await publishMany(hub, room, 1, 5);
+        await until(() => first.got.length === 5, 20_000, "5 live frames");
+      } finally {
+        first.connection.close();
+      }
+      expect([...items.values()]).toEqual(["5"]);
+      await publishMany(hub, room, 6, 20);
+      await storedUpTo(hub, room, 25);
+      const second = follow(hub, room, gatedWebSocket(), { persistSeq: true });
+      try {
+        await until(() => second.got.length >= 20, 20_000, "20 missed frames");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(second.got.map((f) => f.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 6));
+        expect(second.connection.lastSeq(room)).toBe(25);
+        expect([...items.values()]).toEqual(["25"]);
+      } finally {
+        second.connection.close();
+      }
+    } finally {
+      if (previous) Object.defineProperty(globalThis, "sessionStorage", previous);
+      else delete (globalThis as { sessionStorage?: unknown }).sessionStorage;
     }
   }, 60_000);
 });
