@@ -144,14 +144,22 @@ export function parseQueueJson(text: string): Parsed<Record<string, unknown>> {
   if (byteLength(text) > MAX_QUEUE_BODY_BYTES) {
     return fail("message_too_large", `the body is ${byteLength(text)} bytes; queue bodies are limited to ${MAX_QUEUE_BODY_BYTES}`);
   }
-  let body: unknown;
+  return parseJsonObject(text, "the body", "invalid_body");
+}
+
+/**
+ * Text a stranger sent (a queue body, a client frame), as a JSON object: `invalid_json` when it
+ * is not JSON, `notObjectCode` when it is JSON but not an object. `what` names it in the reason.
+ */
+export function parseJsonObject(text: string, what: string, notObjectCode: string): Parsed<Record<string, unknown>> {
+  let parsed: unknown;
   try {
-    body = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
-    return fail("invalid_json", "the body is not JSON");
+    return fail("invalid_json", `${what} is not JSON`);
   }
-  if (!isPlainObject(body)) return fail("invalid_body", "the body must be a JSON object");
-  return { ok: true, value: body };
+  if (!isPlainObject(parsed)) return fail(notObjectCode, `${what} must be a JSON object`);
+  return { ok: true, value: parsed };
 }
 
 /**
@@ -206,13 +214,9 @@ export function buildPublishBody(input: { roomId: string | number; userId?: stri
 /** A client frame on the `sendMessage` route: `{"action":"sendMessage","data":...}`. */
 export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown }> {
   if (body === null || body === undefined || body === "") return fail("invalid_json", "the message is empty");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return fail("invalid_json", "the message is not JSON");
-  }
-  if (!isPlainObject(parsed)) return fail("invalid_body", "the message must be a JSON object");
+  const object = parseJsonObject(body, "the message", "invalid_body");
+  if (!object.ok) return object;
+  const parsed = object.value;
   if (!("data" in parsed) || parsed.data === undefined) return fail("missing_data", 'send {"action":"sendMessage","data":...}');
   return { ok: true, value: { data: parsed.data } };
 }

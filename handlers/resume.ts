@@ -13,7 +13,7 @@ import { postWithRetries } from "../core/connections";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { connectionIdentity } from "../core/identity";
 import { describeError } from "../core/log";
-import { controlFrame, fail, isPlainObject, normalizeId, type Parsed, type ResumedInfo } from "../core/messages";
+import { controlFrame, fail, normalizeId, parseJsonObject, type Parsed, type ResumedInfo } from "../core/messages";
 import { sendControlFrame, sendErrorFrame } from "../core/reply";
 import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 import { MAX_FRAMES_PER_READ, readStream, subscribedStreams, type StreamSettings } from "../core/streams";
@@ -33,13 +33,9 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 /** Validates a resume frame; messages name the key and the allowed range. */
 export function parseResumeRequest(body: string | null | undefined): Parsed<ResumeRequest> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body ?? "");
-  } catch {
-    return fail("invalid_json", "the message is not JSON");
-  }
-  if (!isPlainObject(parsed)) return fail("invalid_resume", "the message must be a JSON object");
+  const object = parseJsonObject(body ?? "", "the message", "invalid_resume");
+  if (!object.ok) return object;
+  const parsed = object.value;
   const room = normalizeId(parsed.room_id, "room_id");
   if (!room.ok) return fail("invalid_resume", room.reason);
   const { after, last } = parsed;
