@@ -284,6 +284,7 @@ ${TARGET_HELP}`,
 
   --after N   those with seq greater than N (default 0: the oldest kept)
   --last N    instead: the newest N (at most 1000)
+  --limit N   at most N frames (1 to 1000, default 1000)
   --json      one frame per line, exactly as clients got it
 ${TARGET_HELP}`,
     options: { room: { type: "string" }, after: { type: "string" }, last: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
