@@ -4,7 +4,12 @@ import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 /** Context the authorizer returns on Allow; API Gateway hands it to every later route of the connection. */
 export type HubAuthorizerContext = {
   user_id: string;
+  /** The seed token's room; "" for a token with `rooms` (context values must be strings). */
   room_id: string;
+  /** The token's room grants as a JSON array (core/rooms.ts normalizeGrants); `["<room_id>"]` for a seed token. */
+  grants: string;
+  /** The auth row's sort key the token was checked against: the room id, or grantsAuthKey(grants). */
+  auth_key: string;
   /**
    * The auth row's generation the token was checked against. `$connect` writes the
    * connection row only while that generation still stands (see SECURITY.md, revocation).
@@ -23,4 +28,6 @@ export type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {
 export interface WebSocketResult {
   statusCode: number;
   body?: string;
+  /** `$connect` only: e.g. the `Sec-WebSocket-Protocol` it accepts, which API Gateway puts in the handshake answer. */
+  headers?: Record<string, string>;
 }

@@ -7,6 +7,7 @@ import {
   QueryCommand,
   type AttributeValue,
 } from "@aws-sdk/client-dynamodb";
+import { connectionIdOf } from "./rooms";
 import { CONNECTION_ROW_TTL_SECONDS, ROOM_INDEX_NAME } from "./schema";
 
 export interface ConnectionRow {
@@ -17,6 +18,8 @@ export interface ConnectionRow {
   expiresAt: number;
   /** The token generation it connected with (rows written before this field existed have none). */
   generation?: string;
+  /** The auth row's sort key its token was checked against (core/rooms.ts); absent on older rows, where it is roomId. */
+  authKey?: string;
 }
 
 export interface AuthRow {
@@ -48,6 +51,7 @@ function connectionItem(row: NewConnectionRow): Record<string, AttributeValue> {
     connected_at: N(row.connectedAt),
     expires_at: N(expiresAt),
     ...(row.generation ? { generation: S(row.generation) } : {}),
+    ...(row.authKey ? { auth_key: S(row.authKey) } : {}),
   };
 }
 
@@ -91,6 +95,7 @@ export async function getConnection(db: DynamoDBClient, table: string, connectio
     connectedAt: Number(item.connected_at?.N ?? 0),
     expiresAt: Number(item.expires_at?.N ?? 0),
     ...(item.generation?.S ? { generation: item.generation.S } : {}),
+    ...(item.auth_key?.S ? { authKey: item.auth_key.S } : {}),
   };
 }
 
@@ -120,7 +125,8 @@ export async function* roomPages(
     );
     const connections = (result.Items ?? [])
       .filter((item) => !item.expires_at?.N || Number(item.expires_at.N) > nowSeconds)
-      .map((item) => ({ connectionId: item.connection_id?.S ?? "", userId: item.user_id?.S ?? null }))
+      // A membership item's key names its connection and room (core/rooms.ts); a seed row's is the id.
+      .map((item) => ({ connectionId: connectionIdOf(item.connection_id?.S ?? ""), userId: item.user_id?.S ?? null }))
       .filter((c) => c.connectionId !== "");
     yield { connections, itemsRead: result.ScannedCount ?? result.Count ?? 0, capacityUnits: result.ConsumedCapacity?.CapacityUnits ?? 0 };
     startKey = result.LastEvaluatedKey;

@@ -2,8 +2,8 @@
  * `$connect` REQUEST authorizer. Allows a connection only for a valid HS512 token whose
  * secret matches the bcrypt hash stored for its (user, room). Every refusal is a Deny policy
  * (403); it never throws for a bad token, so a Lambda error (and the errors alarm) means a
- * real fault. A request without a token never gets here on AWS: the identity source
- * `route.request.querystring.token` is missing and API Gateway answers 401 itself.
+ * real fault. The token comes in `Sec-WebSocket-Protocol` (beside `notification-hub`) or as
+ * `?token=` (core/rooms.ts tokenFromRequest).
  * The token itself is never logged.
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from "aws-lambda";
@@ -12,6 +12,7 @@ import type { KeyObject } from "crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { HubAuthorizerContext } from "../core/events";
 import { describeError, type Logger } from "../core/log";
+import { tokenFromRequest } from "../core/rooms";
 import { getAuthRow } from "../core/tables";
 import { createVerifiedSecretCache, signingKey, verifyConnectToken, type VerifiedSecretCache } from "../core/tokens";
 import { dynamoFrom, jwtSecretFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
@@ -65,7 +66,7 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       return deny("secret_unavailable");
     }
     if (key?.secret !== secret) key = { secret, key: signingKey(secret) };
-    const check = verifyConnectToken(event.queryStringParameters?.token, key.key, Math.floor(now() / 1000));
+    const check = verifyConnectToken(tokenFromRequest(event).token, key.key, Math.floor(now() / 1000));
     if (!check.ok) return deny(check.reason);
     const { userId, roomId } = check.claims;
     const who = { user_id: userId, room_id: roomId };
@@ -86,7 +87,7 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       return deny("auth_table_error", who);
     }
     deps.log.info("connect allowed", { ...who, request_id: requestId });
-    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId, generation });
+    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId, grants: JSON.stringify([roomId]), auth_key: roomId, generation });
   };
 }
 

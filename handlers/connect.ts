@@ -11,6 +11,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError, type Logger } from "../core/log";
+import { SUBPROTOCOL, tokenFromRequest } from "../core/rooms";
 import { deleteConnection, getAuthRow, putConnection } from "../core/tables";
 import { dynamoFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
 
@@ -62,7 +63,9 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
       return { statusCode: 403, body: "Forbidden" };
     }
     deps.log.info("connected", who);
-    return { statusCode: 200, body: "Connected" };
+    // A client that sent its token as a subprotocol fails the handshake unless we name one back.
+    const { subprotocol } = tokenFromRequest(event);
+    return subprotocol ? { statusCode: 200, body: "Connected", headers: { "Sec-WebSocket-Protocol": SUBPROTOCOL } } : { statusCode: 200, body: "Connected" };
   };
 }
 

@@ -53,14 +53,14 @@ describe("authorizer", () => {
     const token = await notifier.issueToken({ userId: "alice", roomId: "acme" });
     const result = await authorize(authorizerEvent({ token }));
     expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: "Allow", Resource: expect.stringContaining("$connect") });
-    expect(result.context).toEqual({ user_id: "alice", room_id: "acme", generation: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(result.context).toEqual({ user_id: "alice", room_id: "acme", grants: '["acme"]', auth_key: "acme", generation: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(result.principalId).toBe("alice");
   });
 
   it("accepts numeric room ids as the seed issued them", async () => {
     const token = await notifier.issueToken({ userId: 7, roomId: 42 });
     const result = await authorize(authorizerEvent({ token }));
-    expect(result.context).toEqual({ user_id: "7", room_id: "42", generation: expect.any(String) });
+    expect(result.context).toEqual({ user_id: "7", room_id: "42", grants: '["42"]', auth_key: "42", generation: expect.any(String) });
   });
 
   it("refuses every bad token with a Deny policy (403), never by throwing (a Lambda error), and never logs the token", async () => {

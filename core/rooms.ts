@@ -1,0 +1,140 @@
+/**
+ * Many rooms per connection, user channels and capability grants (CONTRACT section 10): the
+ * rules every part shares (authorizer, routes, delivery, SDK, local hub, client docs).
+ *
+ * Data model: no new table. The connections table and its room index stay as they are:
+ * - The connection row (`connection_id` = API Gateway's id) says who the connection is:
+ *   `user_id`, `generation` and `auth_key` (the auth row its token was checked against),
+ *   `grants` (the token's room grants), `rooms` (string set: the rooms it is subscribed to,
+ *   never its user channel), `connected_at`, `expires_at`. A new row has no `room_id`, so it
+ *   is not in the room index itself.
+ * - Each subscription is an item of its own: `connection_id` = membershipKey(id, room),
+ *   `room_id` = the room, `user_id`, `connected_at`, `expires_at` (the connection's). The room
+ *   index finds a room's memberships exactly as it found the seed's rows, so delivery still
+ *   reads one room's partition of the index, never the table.
+ * - Every connection has the membership of its user channel `user:{user_id}`; so "every
+ *   connection of user 42" is the user channel's room, read like any other.
+ * - A row written before this change (the seed's: `room_id` on the connection row) is its
+ *   room's membership; connectionIdOf() maps both kinds to the connection id.
+ */
+import * as crypto from "crypto";
+import { fail, normalizeId, type Parsed } from "./messages";
+
+/** User channels: `user:{user_id}`. The prefix is reserved: no room id, grant or pattern may start with it. */
+export const USER_CHANNEL_PREFIX = "user:";
+/** Default (and the component's default) `maxRoomsPerConnection`. */
+export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 100;
+/** Most entries in a token's `rooms` claim. */
+export const MAX_GRANTS_PER_TOKEN = 100;
+/** The WebSocket subprotocol a client names beside its token; `$connect` echoes it. */
+export const SUBPROTOCOL = "notification-hub";
+/** Between a connection id and a room in a membership's key: API Gateway ids are base64, never `#`. */
+const MEMBERSHIP_SEPARATOR = "#";
+
+export function userChannel(userId: string): string {
+  return USER_CHANNEL_PREFIX + userId;
+}
+
+export function isUserChannel(roomId: string): boolean {
+  return roomId.startsWith(USER_CHANNEL_PREFIX);
+}
+
+/** The key of a connection's membership of one room. */
+export function membershipKey(connectionId: string, roomId: string): string {
+  return `${connectionId}${MEMBERSHIP_SEPARATOR}${roomId}`;
+}
+
+/** The connection behind a room index item: a membership key, or a seed row's own id. */
+export function connectionIdOf(indexKey: string): string {
+  const at = indexKey.indexOf(MEMBERSHIP_SEPARATOR);
+  return at === -1 ? indexKey : indexKey.slice(0, at);
+}
+
+/** A room id as a token, a publish or a subscribe may name it: any id, except the user-channel prefix. */
+export function normalizeRoomId(value: unknown, field: string): Parsed<string> {
+  const id = normalizeId(value, field);
+  if (!id.ok) return id;
+  if (isUserChannel(id.value)) return fail("invalid_" + field, `${field} must not start with "${USER_CHANNEL_PREFIX}" (reserved for user channels; publish to a user with to_user_id)`);
+  return id;
+}
+
+/**
+ * Validates a token's `rooms` grants: 1 to MAX_GRANTS_PER_TOKEN entries, each an exact room id
+ * or a prefix ending in `*` (`acme/ops/*`; a lone `*` grants every room). `*` elsewhere is
+ * refused, so "a*b" can never be read two ways. Returns them sorted and deduplicated, so equal
+ * grant sets have one form (and one auth row).
+ */
+export function normalizeGrants(value: unknown, field = "rooms"): Parsed<string[]> {
+  if (!Array.isArray(value)) return fail("invalid_" + field, `${field} must be an array of room ids or prefixes ending in "*"`);
+  if (value.length === 0 || value.length > MAX_GRANTS_PER_TOKEN) {
+    return fail("invalid_" + field, `${field} must hold 1 to ${MAX_GRANTS_PER_TOKEN} entries (use a prefix such as "acme/*" for more rooms)`);
+  }
+  const grants = new Set<string>();
+  for (const [i, entry] of value.entries()) {
+    const id = normalizeId(entry, `${field}[${i}]`);
+    if (!id.ok) return id;
+    const star = id.value.indexOf("*");
+    if (star !== -1 && star !== id.value.length - 1) return fail("invalid_" + field, `${field}[${i}] may hold "*" only as its last character (a prefix)`);
+    // A pattern such as "u*" is fine: grantAllows never lets a grant reach a user channel.
+    if (isUserChannel(id.value)) {
+      return fail("invalid_" + field, `${field}[${i}] must not start with "${USER_CHANNEL_PREFIX}": a user's channel is theirs alone`);
+    }
+    grants.add(id.value);
+  }
+  return { ok: true, value: [...grants].sort() };
+}
+
+/** Whether grants let a connection into `roomId`. User channels are never granted this way (only one's own, implicitly). */
+export function grantAllows(grants: readonly string[], roomId: string): boolean {
+  if (isUserChannel(roomId)) return false;
+  return grants.some((grant) => (grant.endsWith("*") ? roomId.startsWith(grant.slice(0, -1)) : grant === roomId));
+}
+
+/** Whether this connection (of `userId`, with `grants`) may subscribe to `roomId`. */
+export function maySubscribe(userId: string, grants: readonly string[], roomId: string): boolean {
+  return roomId === userChannel(userId) || grantAllows(grants, roomId);
+}
+
+/**
+ * The auth table's sort key for a grant set (tokens with `rooms`). Seed tokens keep their
+ * room id as the key. This one starts with a control character, which no room id can hold
+ * (normalizeId), so the two kinds never collide; the hash binds the grants into the token's
+ * secret: a holder of the signing key alone cannot widen a token's rooms.
+ */
+export function grantsAuthKey(grants: readonly string[]): string {
+  return `\u001frooms\u001f${crypto.createHash("sha256").update(JSON.stringify(grants)).digest("base64url")}`;
+}
+
+export function isGrantsAuthKey(authKey: string): boolean {
+  return authKey.startsWith("\u001frooms\u001f");
+}
+
+/**
+ * The connect token of a `$connect` request: `Sec-WebSocket-Protocol: notification-hub, <token>`
+ * (a browser's `new WebSocket(url, ["notification-hub", token])`), else `?token=`. Header
+ * names are matched without regard to case (API Gateway passes them as the client sent them).
+ */
+export function tokenFromRequest(event: { headers?: Record<string, string | undefined> | null; queryStringParameters?: Record<string, string | undefined> | null }): {
+  token: string | undefined;
+  subprotocol: boolean;
+} {
+  const offered = offeredSubprotocols(event.headers);
+  if (offered.includes(SUBPROTOCOL)) {
+    const others = offered.filter((protocol) => protocol !== SUBPROTOCOL);
+    return { token: others.length === 1 ? others[0] : undefined, subprotocol: true };
+  }
+  return { token: event.queryStringParameters?.token ?? undefined, subprotocol: false };
+}
+
+/** The protocols a WebSocket client offered, in its order. */
+export function offeredSubprotocols(headers: Record<string, string | undefined> | null | undefined): string[] {
+  if (!headers) return [];
+  const values = Object.entries(headers)
+    .filter(([name, value]) => name.toLowerCase() === "sec-websocket-protocol" && typeof value === "string")
+    .map(([, value]) => value as string);
+  return values
+    .join(",")
+    .split(",")
+    .map((protocol) => protocol.trim())
+    .filter((protocol) => protocol !== "");
+}
