@@ -65,7 +65,7 @@ describe("authorizer", () => {
 
   it("reads the token from Sec-WebSocket-Protocol beside notification-hub, whatever the header name's case or the entries' order and spacing", async () => {
     const token = await notifier.issueToken({ userId: "alice", roomId: "acme" });
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { "Sec-WebSocket-Protocol": `notification-hub, ${token}` }, // a browser's new WebSocket(url, ["notification-hub", token])
       { "sec-websocket-protocol": `notification-hub,${token}` }, // ws's and proxies' spellings
       { "SEC-WEBSOCKET-PROTOCOL": `${token} ,\tnotification-hub` },
