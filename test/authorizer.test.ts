@@ -65,11 +65,12 @@ describe("authorizer", () => {
 
   it("reads the token from Sec-WebSocket-Protocol beside notification-hub, whatever the header name's case or the entries' order and spacing", async () => {
     const token = await notifier.issueToken({ userId: "alice", roomId: "acme" });
-    for (const headers of <Record<string, string>[]>[
+    const spellings: Record<string, string>[] = [
       { "Sec-WebSocket-Protocol": `notification-hub, ${token}` }, // a browser's new WebSocket(url, ["notification-hub", token])
-      { "sec-websocket-protocol": `notification-hub,${token}` }, // ws's and proxies' spellings
+      { "sec-websocket-protocol": `notification-hub,${token}` }, // lower-cased, as HTTP/2 and some proxies send it
       { "SEC-WEBSOCKET-PROTOCOL": `${token} ,\tnotification-hub` },
-    ]) {
+    ];
+    for (const headers of spellings) {
       const result = await authorize(authorizerEvent(null, headers));
       expect(result.context, JSON.stringify(Object.keys(headers))).toMatchObject({ user_id: "alice", room_id: "acme" });
     }
