@@ -8,11 +8,14 @@
  */
 import * as http from "http";
 import type * as net from "net";
+import * as path from "path";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { createLogger } from "../core/log";
 import { SUBPROTOCOL } from "../core/rooms";
 import { createApiGateway } from "../local/apiGateway";
+import { parseOfferedProtocols } from "../local/gateway/handshake";
 import { newDevCredentials } from "../local/sigv4";
 import { startLocalHub, type LocalHub } from "../local";
 import { handshakeStatus, openClient } from "./support/wsClient";
@@ -129,6 +132,29 @@ describe("the emulator's subprotocol handshake, with stand-in routes", () => {
       expect((await rawHandshake(port, "/s", header)).status, JSON.stringify(header)).toBe(400);
     }
     expect(seen.authorizer.length).toBe(calls);
+  });
+});
+
+describe("the emulator's protocol list check", () => {
+  it("accepts exactly the Sec-WebSocket-Protocol values ws accepts, with the same protocols (so ws never refuses one after $connect ran)", () => {
+    // ws's own parser, the one its handleUpgrade runs; internal, so only this test reads it.
+    // By file path: the package's "exports" hide it.
+    const wsParse = (require(path.join(path.dirname(require.resolve("ws")), "lib", "subprotocol.js")) as { parse(header: string): Set<string> }).parse;
+    const piece = fc.constantFrom("notification-hub", "a", "tok.en_-1", "", " ", "\t", ",", ", ", "é", "\u00a0", "\"", "(", "a b");
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }), (pieces) => {
+        // Node's HTTP parser strips a header value's leading and trailing blanks before anyone sees it.
+        const value = pieces.join("").trim();
+        let expected: string[] | undefined;
+        try {
+          expected = [...wsParse(value)];
+        } catch {
+          expected = undefined;
+        }
+        expect(parseOfferedProtocols(value), JSON.stringify(value)).toEqual(expected);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

@@ -83,7 +83,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * the emulator checks it first, with the rest of the handshake.
  */
 export function parseOfferedProtocols(value: string): string[] | undefined {
-  const protocols = value.split(",").map((protocol) => protocol.trim());
+  // Only spaces and tabs around each name (HTTP's OWS); String.trim() would also drop e.g. U+00A0.
+  const protocols = value.split(",").map((protocol) => protocol.replace(/^[ \t]+|[ \t]+$/g, ""));
   if (protocols.some((protocol) => !TOKEN.test(protocol)) || new Set(protocols).size !== protocols.length) return undefined;
   return protocols;
 }
