@@ -4,12 +4,12 @@
  * a connection is in and its user channel, resume per subscribed room, sendMessage's room_id,
  * and a connection's items gone after $disconnect and after a 410.
  */
-import { DeleteItemCommand, GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dynamoClient } from "../core/aws";
 import { membershipKey, userChannel } from "../core/rooms";
 import { ROOM_INDEX_NAME } from "../core/schema";
-import { putConnection } from "../core/tables";
+import { addRoom, getConnection, putConnection, removeConnection } from "../core/tables";
 import { startTestHub, type TestHub } from "../local/testing";
 import { until } from "./support/wait";
 import { closeAll, openClient, type Frame, type WsClient } from "./support/wsClient";
@@ -127,5 +127,72 @@ describe("a connection's items", () => {
     await until(async () => (await itemsOf("ghost", ["attic", "cellar", "user:gus"])).length === 0);
     // The orphan's membership of the room the post came through; its user channel's waits for its TTL.
     await until(async () => (await itemsOf("orphan", ["attic"])).length === 0);
+  });
+});
+
+describe("resume and sendMessage across a connection's rooms", () => {
+  it("resumes a subscribed room and the user channel, and answers not_subscribed for any other stream", async () => {
+    await hub.notifier.publish({ roomId: "deck", data: "d1" });
+    await hub.notifier.publishToUser({ userId: "rita", data: "r1" });
+    const seen = await connect("sam", { roomId: "deck" }); // watches the stream head move
+    await hub.notifier.publish({ roomId: "deck", data: "d2" });
+    await until(() => dataOf(seen, "deck").includes("d2"));
+    const rita = await connect("rita", { roomId: "deck" });
+    const resumed = (room: string) => ask(rita, { action: "resume", room_id: room, after: 0 }, isControl("hub.resumed", room));
+    expect(control(await resumed("deck"))).toMatchObject({ data: { room_id: "deck", last_seq: 2, recovered: true } });
+    expect(dataOf(rita, "deck")).toEqual(["d1", "d2"]);
+    expect(control(await resumed("user:rita"))).toMatchObject({ data: { room_id: "user:rita", last_seq: 1, recovered: true } });
+    expect(dataOf(rita, "user:rita")).toEqual(["r1"]);
+    for (const room of ["galley", "user:sam"]) expect(isError("not_subscribed")(await resumed(room)), room).toBe(true);
+  });
+
+  it("sends to the named room it is in, its one room without room_id, and never to a user channel or a room it left", async () => {
+    const tom = await connect("tom", { roomId: "bridge" });
+    const una = await connect("una", { roomId: "bridge" });
+    const send = (frame: Record<string, unknown>) => ask(tom, { action: "sendMessage", ...frame }, (f) => f.origin === "client" && f.user_id === "tom");
+    expect(await send({ data: "no room named" })).toMatchObject({ room_id: "bridge", data: "no room named" });
+    expect(await send({ room_id: "bridge", data: "named" })).toMatchObject({ room_id: "bridge", data: "named" });
+    await until(() => dataOf(una, "bridge").length === 2);
+    const refusal = async (frame: Record<string, unknown>, code: string) => {
+      const answer = await send(frame);
+      expect(isError(code)(answer), JSON.stringify(answer)).toBe(true);
+      return control(answer).data.message as string;
+    };
+    expect(await refusal({ room_id: "user:una", data: "psst" }, "forbidden")).toMatch(/user channel/);
+    expect(await refusal({ room_id: "user:tom", data: "me" }, "forbidden")).toMatch(/user channel/);
+    expect(await refusal({ room_id: "engine", data: "x" }, "forbidden")).toMatch(/not subscribed/);
+    expect(await refusal({ room_id: true, data: "x" }, "invalid_message")).toMatch(/room_id/);
+    await ask(tom, { action: "unsubscribe", room_id: "bridge" }, isControl("hub.unsubscribed"));
+    expect(await refusal({ data: "to nowhere" }, "invalid_message")).toMatch(/room_id is required/);
+    expect(await refusal({ room_id: "bridge", data: "left" }, "forbidden")).toMatch(/not subscribed/);
+    expect(dataOf(una, "user:una")).toEqual([]);
+  });
+});
+
+describe("rows written before many rooms (seed rows: room_id on the row)", () => {
+  it("read as one room, take subscribes without a second item for their own room, and are removed whole", async () => {
+    const connectedAt = Date.now() - 60_000;
+    await db.send(
+      new PutItemCommand({
+        TableName: hub.connectionsTableName,
+        Item: { connection_id: { S: "legacy-1" }, room_id: { S: "hall" }, user_id: { S: "lena" }, connected_at: { N: String(connectedAt) }, expires_at: { N: String(Math.floor(connectedAt / 1000) + 3600) } },
+      }),
+    );
+    expect(await getConnection(db, hub.connectionsTableName, "legacy-1")).toEqual({
+      connectionId: "legacy-1",
+      userId: "lena",
+      rooms: ["hall"],
+      grants: ["hall"],
+      seedRoomId: "hall",
+      connectedAt,
+      expiresAt: Math.floor(connectedAt / 1000) + 3600,
+    });
+    expect(await addRoom(db, hub.connectionsTableName, "legacy-1", "hall", 100)).toEqual({ ok: true });
+    expect(await itemsOf("legacy-1", ["hall"])).toEqual(["legacy-1"]); // it is the hall's member itself
+    expect(await addRoom(db, hub.connectionsTableName, "legacy-1", "annex", 100)).toEqual({ ok: true });
+    expect((await getConnection(db, hub.connectionsTableName, "legacy-1"))?.rooms.sort()).toEqual(["annex", "hall"]);
+    expect(await removeConnection(db, hub.connectionsTableName, "legacy-1")).toBe("removed");
+    expect(await itemsOf("legacy-1", ["hall", "annex"])).toEqual([]);
+    expect(await removeConnection(db, hub.connectionsTableName, "legacy-1")).toBe("absent");
   });
 });
