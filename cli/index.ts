@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, type ParseArgsConfig } from "util";
 import { dynamoClient } from "../core/aws";
-import { normalizeId } from "../core/messages";
+import { normalizeId, normalizeRecipient } from "../core/messages";
+import { normalizeRoomId, userChannel } from "../core/rooms";
 import { roomPages } from "../core/tables";
 import { MAX_GRANTS_PER_TOKEN } from "../core/rooms";
 import { MAX_TOKEN_TTL_SECONDS, tokenScope } from "../core/tokens";
@@ -82,6 +83,26 @@ function idFlag(values: Record<string, string | boolean | undefined>, name: stri
   const id = normalizeId(required(values, name), `--${name}`);
   if (!id.ok) throw new UsageError(id.reason);
   return id.value;
+}
+
+/**
+ * Exactly one of --room and a user flag (--to-user for publish, --user for history): the room
+ * the command reads or writes, a user's being their channel `user:U`. A --room in the
+ * reserved `user:` space is refused, naming the user flag to use instead.
+ */
+function roomOrUser(values: Record<string, string | boolean | undefined>, userFlag: string): { room: string; toUser?: string } {
+  // Empty counts as absent, as required() has it.
+  const hasRoom = Boolean(text(values, "room"));
+  const hasUser = Boolean(text(values, userFlag));
+  if (hasRoom === hasUser) throw new UsageError(hasRoom ? `pass --room or --${userFlag}, not both` : `--room is required (or --${userFlag} U for one user's channel)`);
+  if (hasUser) {
+    const user = normalizeRecipient(text(values, userFlag), `--${userFlag}`);
+    if (!user.ok) throw new UsageError(user.reason);
+    return { room: userChannel(user.value), toUser: user.value };
+  }
+  const room = normalizeRoomId(text(values, "room"), "--room");
+  if (!room.ok) throw new UsageError(room.reason.replace(/publish to a user with to_user_id/, `use --${userFlag} U`));
+  return { room: room.value };
 }
 
 /** --data: JSON text, `@file` for a file's content, or `-` for standard input. */
@@ -260,44 +281,49 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
     },
   },
   publish: {
-    summary: "send a notification to a room through the queue",
-    usage: `${BIN} publish --room R [--user U] --data JSON|@FILE|- [--json]
+    summary: "send a notification to a room, or to one user, through the queue",
+    usage: `${BIN} publish (--room R | --to-user U) [--user U] --data JSON|@FILE|- [--json]
 
+  --room R        every connection in room R
+  --to-user U     every connection of user U, in any room (their channel user:U)
   --data JSON     any JSON value; the seed's browser code reads {"type": ..., "data": ...}
   --data @FILE    the JSON in FILE;  --data -  the JSON on standard input
   --user U        the sender, shown to clients as user_id (not a filter)
-  --json          print {"messageId", "roomId"} instead of a sentence
+  --json          print {"messageId", "roomId"} (roomId is "user:U" for --to-user) instead of a sentence
 ${TARGET_HELP}`,
-    options: { room: { type: "string" }, user: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    options: { room: { type: "string" }, "to-user": { type: "string" }, user: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const room = idFlag(values, "room");
+      const { room, toUser } = roomOrUser(values, "to-user");
       const user = text(values, "user") === undefined ? null : idFlag(values, "user");
       const data = readData(required(values, "data"));
       const { notifier } = await notifierFor(values, "publish", ["queueUrl"]);
       let messageId: string;
       try {
-        ({ messageId } = await notifier.publish({ roomId: room, userId: user, data }));
+        ({ messageId } = await notifier.publish(toUser === undefined ? { roomId: room, userId: user, data } : { toUserId: toUser, userId: user, data }));
       } catch (err) {
         // Ids are checked above; what the SDK still refuses is the data (size, serializability).
         if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(`--data: ${err.message.replace(/^publish: /, "")}`);
         throw err;
       }
-      process.stdout.write(values.json ? JSON.stringify({ messageId, roomId: room }) + "\n" : `published to room ${room}: message id ${messageId}\n`);
+      const to = toUser === undefined ? `room ${room}` : `user ${toUser} (${room})`;
+      process.stdout.write(values.json ? JSON.stringify({ messageId, roomId: room }) + "\n" : `published to ${to}: message id ${messageId}\n`);
     },
   },
   // Room streams (issue 13).
   history: {
     summary: "print a room's stored notifications in seq order",
-    usage: `${BIN} history --room R [--after N | --last N] [--limit N] [--json]
+    usage: `${BIN} history (--room R | --user U) [--after N | --last N] [--limit N] [--json]
 
+  --room R    a room's stream
+  --user U    instead: user U's channel (user:U), what publish --to-user U sent
   --after N   those with seq greater than N (default 0: the oldest kept)
   --last N    instead: the newest N (at most 1000)
   --limit N   at most N frames (1 to 1000, default 1000)
   --json      one frame per line, exactly as clients got it
 ${TARGET_HELP}`,
-    options: { room: { type: "string" }, after: { type: "string" }, last: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    options: { room: { type: "string" }, user: { type: "string" }, after: { type: "string" }, last: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const room = idFlag(values, "room");
+      const { room } = roomOrUser(values, "user");
       const after = wholeNumber(text(values, "after"), "after", 0, Number.MAX_SAFE_INTEGER);
       const last = wholeNumber(text(values, "last"), "last", 0, 1000);
       if (after !== undefined && last !== undefined) throw new UsageError("pass --after or --last, not both");

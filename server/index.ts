@@ -6,17 +6,18 @@
  * const hub = createNotifier({ queueUrl, authTableName, connectionsTableName, managementEndpoint, jwtSecret, passcode });
  * const token = await hub.issueToken({ userId: "u1", roomId: "acme" });
  * await hub.publish({ roomId: "acme", data: { type: "backup.done", data: { job: 42 } } });
+ * await hub.publishToUser({ userId: "u1", data: { type: "export.ready", data: { url } } });
  * ```
  */
 import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
 import { isGone } from "../core/fanout";
-import { buildPublishBody, normalizeId, type HubFrame } from "../core/messages";
+import { buildPublishBody, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
 import { isGrantsAuthKey, userChannel } from "../core/rooms";
-import { deleteAuthRow, deleteConnection, getAuthRow, getConnection, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
+import { deleteAuthRow, getAuthRow, getConnection, removeConnection, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
@@ -73,6 +74,27 @@ export interface PublishInput {
   data: unknown;
 }
 
+/**
+ * A notification for one user's channel as publish and publishBatch take it: the queue body's
+ * own shape (`to_user_id`, `user_id` = sender), so `userId` is the sender in every publish
+ * input, as on the wire. publishToUser is the same with the recipient named `userId`.
+ */
+export interface UserPublishInput {
+  /** The recipient: every connection of this user, in any room (channel `user:{id}`). */
+  toUserId: string | number;
+  /** The sender, shown to clients as `user_id`; not a filter. */
+  userId?: string | number | null;
+  data: unknown;
+}
+
+export interface PublishToUserInput {
+  /** The recipient: every connection of this user, in any room (channel `user:{id}`). */
+  userId: string | number;
+  /** The sender, shown to clients as `user_id` (publish's `userId`; here `userId` is the recipient). */
+  senderId?: string | number | null;
+  data: unknown;
+}
+
 export interface HistoryInput {
   roomId: string | number;
   /** Frames with seq greater than this (default 0: from the oldest kept). */
@@ -88,8 +110,12 @@ export interface Notifier {
   history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
   revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }>;
-  publish(input: PublishInput): Promise<{ messageId: string }>;
-  publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }>;
+  /** To a room (`roomId`), or with `toUserId` to one user's channel. */
+  publish(input: PublishInput | UserPublishInput): Promise<{ messageId: string }>;
+  /** To every connection of `userId`, in any room; stored in the user's stream `user:{userId}`. */
+  publishToUser(input: PublishToUserInput): Promise<{ messageId: string }>;
+  /** Rooms and users mixed: `{ roomId, ... }` and `{ toUserId, ... }` items. */
+  publishBatch(inputs: (PublishInput | UserPublishInput)[]): Promise<{ messageIds: string[] }>;
 }
 
 type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "streamsTableName" | "managementEndpoint" | "jwtSecret";
@@ -179,7 +205,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
             } catch (err) {
               if (!isGone(err)) throw err;
             }
-            await deleteConnection(db, connectionsTableName, connectionId);
+            await removeConnection(db, connectionsTableName, connectionId); // the row and its memberships ($disconnect may not come)
             closed.add(connectionId);
           }
         }
@@ -195,15 +221,24 @@ export function createNotifier(options: NotifierOptions): Notifier {
     return { closedConnections: closed.size };
   }
 
-  async function publish(input: PublishInput): Promise<{ messageId: string }> {
-    const queueUrl = requireOption(options, "queueUrl", "publish");
-    const body = buildPublishBody(input);
+  async function publish(input: PublishInput | UserPublishInput, method = "publish"): Promise<{ messageId: string }> {
+    const queueUrl = requireOption(options, "queueUrl", method);
+    const body = buildPublishBody(input, method);
     const result = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
-    if (!result.MessageId) throw new Error("publish: SQS returned no MessageId");
+    if (!result.MessageId) throw new Error(`${method}: SQS returned no MessageId`);
     return { messageId: result.MessageId };
   }
 
-  async function publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }> {
+  async function publishToUser(input: PublishToUserInput): Promise<{ messageId: string }> {
+    if (typeof input !== "object" || input === null) throw new TypeError("publishToUser: expected { userId, data, senderId? }");
+    if (input.userId === undefined || input.userId === null) throw new TypeError("publishToUser: userId (the recipient) is required");
+    // Checked here too, so a refusal names this method's own key (userId), not the body's toUserId.
+    const recipient = normalizeRecipient(input.userId, "userId");
+    if (!recipient.ok) throw new TypeError(`publishToUser: ${recipient.reason}`);
+    return publish({ toUserId: input.userId, userId: input.senderId, data: input.data }, "publishToUser");
+  }
+
+  async function publishBatch(inputs: (PublishInput | UserPublishInput)[]): Promise<{ messageIds: string[] }> {
     const queueUrl = requireOption(options, "queueUrl", "publishBatch");
     if (!Array.isArray(inputs)) throw new TypeError("publishBatch: expected an array of notifications");
     // Validate everything before sending anything, so a bad item never half-sends a batch.
@@ -234,5 +269,5 @@ export function createNotifier(options: NotifierOptions): Notifier {
     return read.frames.map((stored) => JSON.parse(stored.frame) as HubFrame);
   }
 
-  return { issueToken, revokeToken, publish, publishBatch, history };
+  return { issueToken, revokeToken, publish: (input) => publish(input), publishToUser, publishBatch, history };
 }

@@ -113,6 +113,26 @@ describe("token, publish, connections, revoke", () => {
     expect(await closed).toBe(1000);
   });
 
+  it("publish --to-user reaches the user's connection through their channel, and history --user shows it", async () => {
+    const token = await cli(["token", "--user", "cli-dm", "--room", "cli-dm-room", "--state-file", stateFile]);
+    expect(token.code, token.stderr).toBe(0);
+    const ws = new WebSocket(`${info.websocketUrl}?token=${token.stdout.trim()}`);
+    const frames: { room_id: string }[] = [];
+    ws.on("message", (data) => frames.push(JSON.parse(data.toString())));
+    await new Promise((resolve) => ws.on("open", resolve));
+    const published = await cli(["publish", "--to-user", "cli-dm", "--user", "billing", "--data", '{"type":"export.ready"}', "--json", "--state-file", stateFile]);
+    expect(published.code, published.stderr).toBe(0);
+    const { messageId, roomId } = JSON.parse(published.stdout) as { messageId: string; roomId: string };
+    expect(roomId).toBe("user:cli-dm");
+    const deadline = Date.now() + 10_000;
+    while (frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(frames).toEqual([{ id: messageId, room_id: "user:cli-dm", user_id: "billing", origin: "app", seq: 1, data: { type: "export.ready" } }]);
+    const history = await cli(["history", "--user", "cli-dm", "--json", "--state-file", stateFile]);
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout.trim().split("\n").map((line) => JSON.parse(line))).toEqual(frames);
+    ws.close();
+  });
+
   it("work against a stack named by flags and environment variables instead", async () => {
     const published = await cli(["publish", "--queue-url", info.queueUrl, "--sqs-endpoint", info.sqsEndpoint, "--region", "us-east-1", "--room", "elsewhere", "--data", "42"]);
     expect(published.code, published.stderr).toBe(0);
@@ -141,7 +161,9 @@ describe("token, publish, connections, revoke", () => {
       [["token", "--user", "u", "--room", "r", "--rooms", "a,b", "--state-file", stateFile], /pass exactly one of --room \(one room\) or --rooms/],
       [["token", "--user", "u", "--rooms", "a,user:b", "--state-file", stateFile], /--rooms\[1\] must not start with "user:"/],
       [["publish", "--room", "r", "--data", "not json", "--state-file", stateFile], /--data must be JSON/],
-      [["publish", "--room", "", "--data", "1", "--state-file", stateFile], /--room is required/],
+      [["publish", "--room", "", "--data", "1", "--state-file", stateFile], /--room is required \(or --to-user U for one user's channel\)/],
+      [["publish", "--room", "r", "--to-user", "u", "--data", "1", "--state-file", stateFile], /pass --room or --to-user, not both/],
+      [["history", "--room", "user:u", "--state-file", stateFile], /--room must not start with "user:" \(reserved for user channels; use --user U\)/],
       [["token", "--user", "u", "--room", "r", "--ttl", "soon", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "soon"/],
       [["token", "--user", "u", "--room", "r", "--ttl", "-5", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "-5"/],
       [["token", "--user", "u", "--room", "r", "--ttl", "0", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "0"/],
