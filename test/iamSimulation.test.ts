@@ -173,6 +173,9 @@ async function exercise() {
     await notifier.publish({ roomId: "room-1", data: { one: 1 } });
     await notifier.publishBatch([{ roomId: "room-1", data: 1 }, { roomId: "room-2", data: 2 }]);
     await notifier.revokeToken({ userId: "ann", roomId: "room-1" }); // closes ann's live connection iam-3
+    // By user: Query on the auth table for every token row of bob, then his user channel and rooms.
+    await notifier.issueToken({ userId: "bob", rooms: ["room-1", "room-2/*"] });
+    await notifier.revokeToken({ userId: "bob" });
     expect((await notifier.history({ roomId: "room-1", last: 10 })).length).toBeGreaterThan(0);
   });
 }
@@ -348,6 +351,7 @@ describe("publisherPolicyArn, as IAM evaluates it for an app backend's role", ()
   it("allows every request the server SDK made (issueToken, publish, publishBatch, revokeToken)", async () => {
     const actions = new Set(made.publisher.map((q) => q.action));
     for (const action of ["dynamodb:PutItem", "sqs:SendMessage", "execute-api:ManageConnections"]) expect(actions, action).toContain(action);
+    expect(made.publisher.filter((q) => q.action === "dynamodb:Query").map((q) => q.resource), "revokeToken({ userId }) queries the auth table").toContain(TABLE.auth);
     for (const request of made.publisher) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).toBe("Allowed");
     // Reading the signing secret from its parameter, as SSM does it with the hub's key.
     for (const request of [r("ssm:GetParameter", SECRET_PARAMETER), r("kms:Decrypt", inputsKey())]) expect(await decide(policyOf("hub-publisher"), backend, request)).toBe("Allowed");
