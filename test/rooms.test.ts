@@ -68,6 +68,64 @@ async function itemsOf(connectionId: string, rooms: string[]): Promise<string[]>
 
 const dataOf = (client: WsClient, room: string) => client.frames.filter((f) => f.room_id === room).map((f) => f.data);
 
+describe("one connection in 100 rooms", () => {
+  it("gets exactly the notifications of its 100 rooms and its user channel; the 101st room, ungranted rooms and other users' channels are refused", async () => {
+    const max = await connect("max", { rooms: ["r/*", "solo"] });
+    const rooms = Array.from({ length: 100 }, (_, i) => `r/${i}`);
+    const from = max.frames.length;
+    for (const room of rooms) max.ws.send(JSON.stringify({ action: "subscribe", room_id: room }));
+    await until(() => max.frames.slice(from).filter(isControl("hub.subscribed")).length === 100 || max.frames.slice(from).some(isControl("hub.error")));
+    expect(max.frames.slice(from).filter(isControl("hub.error")).map(control)).toEqual([]);
+    expect(new Set(max.frames.slice(from).map((f) => control(f).data.room_id))).toEqual(new Set(rooms));
+
+    const refusal = async (room: string, code: string) => {
+      const answer = await ask(max, { action: "subscribe", room_id: room }, isControl("hub.subscribed", room));
+      expect(isError(code)(answer), `${room}: ${JSON.stringify(answer)}`).toBe(true);
+      return control(answer).data.message as string;
+    };
+    expect(await refusal("r/100", "too_many_rooms")).toMatch(/100 rooms \(maxRoomsPerConnection\)/);
+    expect(await refusal("solo", "too_many_rooms")).toMatch(/maxRoomsPerConnection/); // granted, but full
+    expect(await refusal("q/1", "forbidden")).toMatch(/does not grant/);
+    expect(await refusal("user:mia", "forbidden")).toMatch(/does not grant/);
+    // A room it is in, and its own channel, which is not counted: subscribed again, nothing new.
+    expect(control(await ask(max, { action: "subscribe", room_id: "r/7" }, isControl("hub.subscribed", "r/7")))).toMatchObject({ type: "hub.subscribed" });
+    expect(control(await ask(max, { action: "subscribe", room_id: "user:max" }, isControl("hub.subscribed", "user:max")))).toMatchObject({ type: "hub.subscribed" });
+
+    // Mia is in the rooms max was refused, so their deliveries are seen to happen.
+    const mia = await connect("mia", { rooms: ["r/100", "q/1", "solo"] });
+    for (const room of ["r/100", "q/1", "solo"]) await ask(mia, { action: "subscribe", room_id: room }, isControl("hub.subscribed", room));
+    await hub.notifier.publishBatch([
+      ...rooms.map((room) => ({ roomId: room, data: room })),
+      { roomId: "r/100", data: "r/100" },
+      { roomId: "q/1", data: "q/1" },
+      { roomId: "solo", data: "solo" },
+      { toUserId: "max", data: "to max" },
+      { toUserId: "mia", data: "to mia" },
+    ]);
+    await until(() => mia.frames.filter((f) => f.origin === "app").length === 4);
+    await until(() => max.frames.filter((f) => f.origin === "app").length >= 101);
+    // Anything still on its way to max was posted before this one reached the same socket.
+    await hub.notifier.publishToUser({ userId: "max", data: "marker" });
+    await until(() => max.frames.some((f) => f.data === "marker"));
+    const got = max.frames.filter((f) => f.origin === "app" && f.data !== "marker");
+    expect(got.map((f) => f.data).sort()).toEqual([...rooms, "to max"].sort());
+    for (const frame of got) expect(frame.room_id).toBe(frame.data === "to max" ? "user:max" : frame.data);
+    expect(mia.frames.filter((f) => f.origin === "app").map((f) => f.data).sort()).toEqual(["q/1", "r/100", "solo", "to mia"]);
+
+    // Leaving one makes room for another, and the left room's frames stop.
+    await ask(max, { action: "unsubscribe", room_id: "r/0" }, isControl("hub.unsubscribed", "r/0"));
+    expect(control(await ask(max, { action: "subscribe", room_id: "solo" }, isControl("hub.subscribed", "solo")))).toMatchObject({ data: { room_id: "solo", last_seq: 1 } });
+
+    // After $disconnect, none of its 101 memberships nor its row is left.
+    const [id] = await connectionIdsOf("max");
+    const all = ["solo", ...rooms.slice(1), "user:max"];
+    expect(await itemsOf(id, all)).toHaveLength(all.length + 1);
+    max.ws.close();
+    await max.closed;
+    await until(async () => (await itemsOf(id, [...all, "r/0"])).length === 0);
+  });
+});
+
 describe("subscribe and unsubscribe with a seed token", () => {
   it("answers subscribed for its own room and user channel, forbidden for others, and unsubscribe stops delivery", async () => {
     const ann = await connect("ann", { roomId: "lobby" });
