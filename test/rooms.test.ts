@@ -6,8 +6,14 @@
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynamoClient } from "../core/aws";
-import { membershipKey, userChannel } from "../core/rooms";
+import { dynamoClient, sqsClient } from "../core/aws";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { chunkBody, parseQueueBody } from "../core/chunks";
+import { createLogger } from "../core/log";
+import { frameFor, serializeFrame } from "../core/messages";
+import { grantsAuthKey, membershipKey, userChannel } from "../core/rooms";
+import { createConnectHandler } from "../handlers/connect";
+import { routeEvent } from "./support/events";
 import { ROOM_INDEX_NAME } from "../core/schema";
 import { addRoom, getConnection, putConnection, removeConnection } from "../core/tables";
 import { startTestHub, type TestHub } from "../local/testing";
@@ -252,5 +258,32 @@ describe("rows written before many rooms (seed rows: room_id on the row)", () =>
     expect(await removeConnection(db, hub.connectionsTableName, "legacy-1")).toBe("removed");
     expect(await itemsOf("legacy-1", ["hall", "annex"])).toEqual([]);
     expect(await removeConnection(db, hub.connectionsTableName, "legacy-1")).toBe("absent");
+  });
+});
+
+describe("upgrade and race paths", () => {
+  it("delivers a chunk an older deliver requeued with membership keys to the connections behind them, once each", async () => {
+    const nora = await connect("nora", { roomId: "yard" });
+    const [id] = await connectionIdsOf("nora");
+    const notification = { id: "old-deliver-1", roomId: "yard", userId: "app", origin: "app" as const, data: "requeued" };
+    const frame = serializeFrame(frameFor(notification, 1));
+    // What a deliver from before many rooms wrote: the room index's keys as connection ids.
+    const body = chunkBody(notification, frame, [membershipKey(id, "yard"), membershipKey(id, userChannel("nora"))]);
+    expect(parseQueueBody(body, "m-1")).toMatchObject({ ok: true, value: { connectionIds: [id] } });
+    await sqsClient({ endpoint: hub.sqsEndpoint }).send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: body }));
+    await until(() => dataOf(nora, "yard").includes("requeued"));
+    await hub.notifier.publishToUser({ userId: "nora", data: "marker" });
+    await until(() => dataOf(nora, "user:nora").includes("marker"));
+    expect(dataOf(nora, "yard")).toEqual(["requeued"]);
+  });
+
+  it("a $connect refused after its write (token revoked meanwhile) leaves neither row nor memberships", async () => {
+    const connect = createConnectHandler({ db, connectionsTable: hub.connectionsTableName, authTable: hub.authTableName, log: createLogger({}, undefined, "error") });
+    const context = { user_id: "vic", room_id: "", grants: JSON.stringify(["v/*"]), auth_key: grantsAuthKey(["v/*"]), generation: "revoked" };
+    expect(await connect(routeEvent("$connect", "refused-1", { authorizer: context }))).toMatchObject({ statusCode: 403 });
+    expect(await itemsOf("refused-1", ["user:vic"])).toEqual([]);
+    const seed = { user_id: "vic", room_id: "v/1", generation: "revoked" };
+    expect(await connect(routeEvent("$connect", "refused-2", { authorizer: seed }))).toMatchObject({ statusCode: 403 });
+    expect(await itemsOf("refused-2", ["v/1", "user:vic"])).toEqual([]);
   });
 });
