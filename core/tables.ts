@@ -202,7 +202,21 @@ export async function removeConnection(
   }
   const row = rowFrom(connectionId, old);
   if (!row) {
-    if (options.via !== undefined) await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(membershipKey(connectionId, options.via)) } }));
+    if (options.via !== undefined) {
+      try {
+        await db.send(
+          new DeleteItemCommand({
+            TableName: table,
+            Key: { connection_id: S(membershipKey(connectionId, options.via)) },
+            // The grace holds here too: $connect's batch may have written this membership before
+            // its row (a throttled batch is retried item by item); that one is not an orphan.
+            ...(options.writtenBefore !== undefined ? { ConditionExpression: "connected_at < :cutoff", ExpressionAttributeValues: { ":cutoff": N(options.writtenBefore) } } : {}),
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
     return "absent";
   }
   await batchWrite(db, table, deleteRequests(membershipKeys(row)));
