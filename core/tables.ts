@@ -278,6 +278,10 @@ export async function addRoom(db: DynamoDBClient, table: string, connectionId: s
 /**
  * Unsubscribes a connection from a room: `DELETE rooms` on its row, then the membership item.
  * A seed row's own room is left by removing its `room_id` (which takes the row out of the room index).
+ * Two writes, no transaction: a subscribe and an unsubscribe of one room racing on one
+ * connection can leave the membership without the row naming it (it still receives the room
+ * until it subscribes and unsubscribes again, disconnects and a post gets 410, or TTL). The
+ * browser client sends one subscribe at a time, which keeps its own join/leave from racing.
  */
 export async function removeRoom(db: DynamoDBClient, table: string, connectionId: string, roomId: string): Promise<SubscribeOutcome> {
   let old: Record<string, AttributeValue> | undefined;
