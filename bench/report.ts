@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import type { DeliverVsBaseline } from "./artifacts";
 import type { PostCostFigures } from "./postCost";
 
 const START = "<!-- figures:start -->";
@@ -17,6 +18,7 @@ interface Results {
   large?: { room: number; chunk: number; ours: Run; seed: Run };
   chart?: { table: number };
   artifacts?: { function: string; zipKiB: number; files: number; requireMs: number }[];
+  deliverVsBaseline?: DeliverVsBaseline;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
   load?: { clients: number; notifications: number; deliveries: number; lost: number; duplicates: number; p50: number; p99: number; notificationsPerSecond: number; deliveriesPerSecond: number };
@@ -65,6 +67,21 @@ export function renderFigures(r: Results): string {
     lines.push("### 3. Lambda artifacts", "", "| function | zip | files | cold `require` (median of 5) |", "| --- | ---: | ---: | ---: |");
     for (const a of r.artifacts) lines.push(`| ${a.function} | ${a.zipKiB} KiB | ${a.files} | ${a.requireMs} ms |`);
     lines.push("");
+    const d = r.deliverVsBaseline;
+    if (d) {
+      lines.push(
+        `deliver against commit ${d.commit} (before issue 12), measured the same way in the same run (comments removed from both; ` +
+          `that commit's deliver as it was built then: ${d.baselineZipKiBAsBuilt} KiB):`,
+        "",
+        `| deliver | ${d.commit} | now | now / then |`,
+        "| --- | ---: | ---: | ---: |",
+        `| zip | ${d.baselineZipKiB} KiB | ${d.zipKiB} KiB | ${d.zipRatio}× |`,
+        `| cold \`require\` (alternated, median of 5) | ${d.baselineRequireMs} ms | ${d.requireMs} ms | ${d.requireRatio}× |`,
+        "",
+      );
+      targets.push(["deliver zip ≤ 1.1× the baseline's", verdict(d.zipRatio <= 1.1, `${d.zipRatio}×`)]);
+      targets.push(["deliver cold require ≤ 1.1× the baseline's", verdict(d.requireRatio <= 1.1, `${d.requireRatio}×`)]);
+    }
     const biggest = Math.max(...r.artifacts.map((a) => a.zipKiB));
     const slowest = Math.max(...r.artifacts.map((a) => a.requireMs));
     targets.push(["every zip ≤ 1 MB", verdict(biggest <= 1024, `largest ${biggest} KiB`)]);

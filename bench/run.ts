@@ -14,9 +14,8 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { mapWithConcurrency } from "../core/fanout";
-import { lambdaRuntimeModules, writeArtifact } from "../test/support/artifacts";
-import { runProgram, stackConfig } from "../test/support/pulumiRun";
 import { handshakeStatus, openClient } from "../test/support/wsClient";
+import { artifactsScenario } from "./artifacts";
 import { renderChart } from "./chart";
 import { postCostScenario } from "./postCost";
 import { updateBenchmarksMd } from "./report";
@@ -112,29 +111,6 @@ async function deliveryScenarios(mode: "ours" | "seed"): Promise<DeliveryRun> {
     await hub.stop();
   }
   return out;
-}
-
-async function artifactsScenario() {
-  console.error("\n[artifacts] serializing the development stack and timing a cold require of each Lambda");
-  const run = await runProgram("index.ts", "development", stackConfig("development"));
-  const modules = lambdaRuntimeModules(ROOT);
-  const rows = [];
-  for (const fn of run.ofType("aws:lambda/function:Function")) {
-    const artifact = writeArtifact(fn);
-    const env = { ...(fn.inputs as { environment: { variables: Record<string, string> } }).environment.variables, JWT_SECRET: "x" };
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const output = childProcess.execFileSync(process.execPath, [path.join(__dirname, "requireArtifact.js"), artifact.dir], {
-        env: { PATH: process.env.PATH ?? "", NODE_PATH: modules, AWS_REGION: "eu-west-1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
-        encoding: "utf8",
-      });
-      times.push(Number(output.trim()));
-    }
-    rows.push({ function: fn.name.replace(/^hub-/, ""), zipKiB: Math.round(artifact.zipBytes / 102.4) / 10, files: artifact.files.length, requireMs: Math.round(median(times) * 10) / 10 });
-    note(`${fn.name}: zip ${(artifact.zipBytes / 1024).toFixed(1)} KiB, cold require ${median(times).toFixed(1)} ms (median of 5)`);
-    fs.rmSync(artifact.dir, { recursive: true, force: true });
-  }
-  return rows;
 }
 
 async function connectScenario() {
@@ -240,9 +216,15 @@ async function main() {
     }
   }
   if (only.has("artifacts")) {
-    const artifacts = await artifactsScenario();
+    const { rows: artifacts, deliverVsBaseline } = await artifactsScenario();
     results.artifacts = artifacts;
     for (const a of artifacts) row(`3 artifact ${a.function}`, "zip / cold require", `${a.zipKiB} KiB / ${a.requireMs} ms`, "");
+    if (deliverVsBaseline) {
+      const d = deliverVsBaseline;
+      results.deliverVsBaseline = d;
+      row(`3 deliver vs ${d.commit}`, "zip (ratio)", `${d.zipKiB} KiB (${d.zipRatio}×)`, `${d.baselineZipKiB} KiB (as built then ${d.baselineZipKiBAsBuilt})`);
+      row("", "cold require, alternated (ratio)", `${d.requireMs} ms (${d.requireRatio}×)`, `${d.baselineRequireMs} ms`);
+    }
   }
   if (only.has("connect")) {
     const connect = await connectScenario();
