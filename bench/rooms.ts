@@ -1,0 +1,174 @@
+/**
+ * Many rooms per connection (issue 14), on the local hub in its own process (clients here):
+ * - subscribe round trip: `{"action":"subscribe","room_id":…}` → `hub.subscribed`, N one after
+ *   another on one connection, then the same N spread over several connections at once;
+ * - delivery to a room of C connections that are each subscribed to 20 rooms, against a room
+ *   of C connections with the seed's one-room token (today's model), in the same run on the
+ *   same hub, messages alternated: time from SendMessage to the last receipt, and the items the
+ *   deliver handler read (DynamoDB's count, from its summary).
+ *
+ *   node -r ts-node/register/transpile-only bench/rooms.ts [--quick] [--json]
+ */
+import { parseArgs } from "util";
+import type { WebSocket } from "ws";
+import { mapWithConcurrency } from "../core/fanout";
+import { openClient, type Frame } from "../test/support/wsClient";
+import { ClientPool, median, note, percentile, progress, startHubProcess, type HubProcess } from "./lib";
+
+const { values } = parseArgs({ options: { quick: { type: "boolean" }, json: { type: "boolean" } }, strict: true });
+const quick = values.quick ?? false;
+const SIZE = quick
+  ? { subscribes: 100, concurrentConnections: 5, members: 200, roomsEach: 20, messages: 3 }
+  : { subscribes: 500, concurrentConnections: 10, members: 1_000, roomsEach: 20, messages: 5 };
+/** The contract's default `maxRoomsPerConnection`: a connection unsubscribes before it passes it. */
+const MAX_ROOMS = 100;
+
+/** A token granting rooms by pattern (contract section 10): `issueToken({ userId, rooms })`. */
+function issueRoomsToken(hub: HubProcess, userId: string, rooms: string[]): Promise<string> {
+  const issue = hub.notifier.issueToken as unknown as (input: { userId: string; rooms: string[]; ttlSeconds?: number }) => Promise<string>;
+  return issue.call(hub.notifier, { userId, rooms, ttlSeconds: 3 * 3600 });
+}
+
+const isReply = (type: string, roomId: string) => (frame: Frame) => frame.data?.type === type && frame.data?.data?.room_id === roomId;
+
+/** Sends one client action and waits for its answer; a `hub.error` fails the run with its code. */
+async function roundTrip(client: Awaited<ReturnType<typeof openClient>>, action: "subscribe" | "unsubscribe", roomId: string): Promise<number> {
+  const type = action === "subscribe" ? "hub.subscribed" : "hub.unsubscribed";
+  const started = process.hrtime.bigint();
+  const answer = client.next((f) => isReply(type, roomId)(f) || f.data?.type === "hub.error", 30_000);
+  client.ws.send(JSON.stringify({ action, room_id: roomId }));
+  const frame = await answer;
+  if (frame.data?.type === "hub.error") throw new Error(`${action} ${roomId}: hub.error ${JSON.stringify(frame.data.data)}`);
+  // Answers are matched by room; drop them so `next` does not scan a growing list.
+  client.frames.length = 0;
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+/** `count` subscribes on one connection, one after another, unsubscribing before the room cap. */
+async function subscribeSeries(hub: HubProcess, userId: string, prefix: string, count: number): Promise<number[]> {
+  const client = await openClient(`${hub.info.websocketUrl}?token=${await issueRoomsToken(hub, userId, [`${prefix}/*`])}`, { perMessageDeflate: false });
+  const times: number[] = [];
+  const held: string[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      if (held.length >= MAX_ROOMS - 1) await roundTrip(client, "unsubscribe", held.shift()!);
+      const room = `${prefix}/${i}`;
+      times.push(await roundTrip(client, "subscribe", room));
+      held.push(room);
+    }
+  } finally {
+    client.ws.close();
+  }
+  return times;
+}
+
+async function subscribeScenario(hub: HubProcess) {
+  console.error(`\n[rooms] subscribe round trip: ${SIZE.subscribes} in series, then ${SIZE.subscribes} over ${SIZE.concurrentConnections} connections at once`);
+  const series = await subscribeSeries(hub, "sub-series", "series", SIZE.subscribes);
+  const perConnection = Math.ceil(SIZE.subscribes / SIZE.concurrentConnections);
+  const concurrent = (
+    await Promise.all(Array.from({ length: SIZE.concurrentConnections }, (_, c) => subscribeSeries(hub, `sub-concurrent-${c}`, `concurrent-${c}`, perConnection)))
+  ).flat();
+  const figures = {
+    sequential: { n: series.length, p50: percentile(series, 50), p99: percentile(series, 99) },
+    concurrent: { n: concurrent.length, connections: SIZE.concurrentConnections, p50: percentile(concurrent, 50), p99: percentile(concurrent, 99) },
+  };
+  note(`subscribe → hub.subscribed: series p50 ${figures.sequential.p50.toFixed(1)} / p99 ${figures.sequential.p99.toFixed(1)} ms; ` + `${SIZE.concurrentConnections} at once p50 ${figures.concurrent.p50.toFixed(1)} / p99 ${figures.concurrent.p99.toFixed(1)} ms`);
+  return figures;
+}
+
+/**
+ * C connections, each subscribed to the target room and 19 others. The other rooms are
+ * shared (connection i is in rooms i..i+18 of C), so every room of the table holds as many
+ * memberships as the target: the index holds C × 20 rows, and delivery must read only C.
+ */
+async function multiRoomPool(hub: HubProcess, target: string): Promise<ClientPool> {
+  const pool = new ClientPool();
+  const users = Math.min(100, SIZE.members);
+  const tokens = await mapWithConcurrency(Array.from({ length: users }, (_, i) => i), 8, (i) => issueRoomsToken(hub, `multi-user-${i}`, [target, "multi-other/*"]));
+  let ready = 0;
+  await mapWithConcurrency(Array.from({ length: SIZE.members }, (_, i) => i), 32, async (i) => {
+    const seen = new Set<string>();
+    const client = await openClient(`${hub.info.websocketUrl}?token=${tokens[i % users]}`, {
+      perMessageDeflate: false,
+      onFrame: (frame, at) => {
+        if (frame.id === undefined || frame.room_id !== target) return;
+        if (seen.has(frame.id)) return void pool.duplicates++;
+        seen.add(frame.id);
+        pool.receipts.set(frame.id, [...(pool.receipts.get(frame.id) ?? []), at]);
+      },
+    });
+    await roundTrip(client, "subscribe", target);
+    for (let k = 1; k < SIZE.roomsEach; k++) await roundTrip(client, "subscribe", `multi-other/${(i + k) % SIZE.members}`);
+    client.frames.length = 0;
+    pool.sockets.push(client.ws as WebSocket);
+    ready++;
+    if (ready % 100 === 0 || ready === SIZE.members) progress(`connections subscribed to ${SIZE.roomsEach} rooms each`, ready, SIZE.members);
+  });
+  return pool;
+}
+
+async function measure(hub: HubProcess, pool: ClientPool, roomId: string) {
+  const { messageId, sentAt } = await hub.publish(roomId, { type: "bench", data: { sentAt: Date.now() } });
+  const { received, lastAt } = await pool.waitFor(messageId, 120_000);
+  const deadline = Date.now() + 5_000;
+  while (!hub.metrics.some((m) => m.id === messageId) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  const metrics = hub.metrics.filter((m) => m.id === messageId);
+  return { ms: lastAt - sentAt, lost: pool.sockets.length - received, itemsRead: metrics.reduce((sum, m) => sum + (m.items_read ?? 0), 0) };
+}
+
+async function deliveryScenario(hub: HubProcess) {
+  console.error(`\n[rooms] delivery to ${SIZE.members} connections in ${SIZE.roomsEach} rooms each vs ${SIZE.members} one-room connections`);
+  const single = await ClientPool.connect(hub, "one-room", SIZE.members, { label: "one-room connections (seed token)" });
+  const multi = await multiRoomPool(hub, "many-rooms");
+  const runs = { single: [] as Awaited<ReturnType<typeof measure>>[], multi: [] as Awaited<ReturnType<typeof measure>>[] };
+  try {
+    for (let i = 0; i < SIZE.messages; i++) {
+      runs.single.push(await measure(hub, single, "one-room"));
+      runs.multi.push(await measure(hub, multi, "many-rooms"));
+    }
+  } finally {
+    await Promise.all([single.close(), multi.close()]);
+  }
+  const figure = (list: typeof runs.single) => ({
+    ms: median(list.map((r) => r.ms)),
+    itemsRead: median(list.map((r) => r.itemsRead)),
+    lost: list.reduce((sum, r) => sum + r.lost, 0),
+    duplicates: 0,
+  });
+  const figures = {
+    members: SIZE.members,
+    roomsEach: SIZE.roomsEach,
+    messages: SIZE.messages,
+    oneRoom: { ...figure(runs.single), duplicates: single.duplicates },
+    manyRooms: { ...figure(runs.multi), duplicates: multi.duplicates },
+    ratio: 0,
+  };
+  figures.ratio = Math.round((figures.manyRooms.ms / figures.oneRoom.ms) * 100) / 100;
+  note(
+    `last receipt (median of ${SIZE.messages}): ${SIZE.roomsEach} rooms each ${figures.manyRooms.ms} ms, one room ${figures.oneRoom.ms} ms (${figures.ratio}×); ` +
+      `items read ${figures.manyRooms.itemsRead} vs ${figures.oneRoom.itemsRead}; lost ${figures.manyRooms.lost} / ${figures.oneRoom.lost}`,
+  );
+  return figures;
+}
+
+async function main() {
+  const hub = await startHubProcess({ mode: "ours" });
+  try {
+    const subscribe = await subscribeScenario(hub);
+    const delivery = await deliveryScenario(hub);
+    const result = { quick, subscribe, delivery };
+    if (values.json) process.stdout.write(JSON.stringify(result) + "\n");
+    else console.log(JSON.stringify(result, null, 2));
+  } finally {
+    await hub.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
