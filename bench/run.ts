@@ -5,7 +5,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, resume
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, resume, rooms
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
@@ -18,11 +18,12 @@ import { handshakeStatus, openClient } from "../test/support/wsClient";
 import { artifactsScenario } from "./artifacts";
 import { renderChart } from "./chart";
 import { postCostScenario } from "./postCost";
+import type { RoomsFigures } from "./rooms";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "resume"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "resume", "rooms"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -263,6 +264,24 @@ async function main() {
     results.resume = streams;
     row("7 resume (room streams)", "resume -> hub.resumed (ms)", JSON.stringify(streams.resume_ms), "");
     row("", "local time per publish, streams on / off", `${streams.burst.per_publish_on_ms.toFixed(1)} / ${streams.burst.per_publish_off_ms.toFixed(1)} ms`, "");
+  }
+
+  if (only.has("rooms")) {
+    // Many rooms per connection (bench/rooms.ts, its own hub): subscribe round trip, 20-room vs one-room delivery.
+    console.error(`\n[rooms] subscribe round trip; delivery to connections in 20 rooms each vs one-room connections`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "rooms.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const rooms = JSON.parse(output.trim().split("\n").at(-1)!) as RoomsFigures;
+    results.rooms = rooms;
+    const { subscribe, delivery } = rooms;
+    row("8 rooms (issue 14)", "subscribe round trip p50 / p99, in series", `${subscribe.sequential.p50.toFixed(1)} / ${subscribe.sequential.p99.toFixed(1)} ms`, "");
+    row("", `same, ${subscribe.concurrent.connections} connections at once`, `${subscribe.concurrent.p50.toFixed(1)} / ${subscribe.concurrent.p99.toFixed(1)} ms`, "");
+    row("", `${delivery.members} in ${delivery.roomsEach} rooms each vs one room: last receipt`, `${delivery.manyRooms.ms} ms`, `${delivery.oneRoom.ms} ms (one-room)`);
+    row("", "items read per message", delivery.manyRooms.itemsRead, `${delivery.oneRoom.itemsRead} (one-room)`);
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
