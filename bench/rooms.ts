@@ -2,7 +2,7 @@
  * Many rooms per connection (issue 14), on the local hub in its own process (clients here):
  * - subscribe round trip: `{"action":"subscribe","room_id":…}` → `hub.subscribed`, N one after
  *   another on one connection, then the same N spread over several connections at once;
- * - delivery to a room of C connections that are each subscribed to 20 rooms, against a room
+ * - delivery to a room of C connections that are each in 20 rooms, against a room
  *   of C connections with the seed's one-room token (today's model), in the same run on the
  *   same hub, messages alternated: time from SendMessage to the last receipt, and the items the
  *   deliver handler read (DynamoDB's count, from its summary).
@@ -11,7 +11,10 @@
  */
 import { parseArgs } from "util";
 import type { WebSocket } from "ws";
+import { dynamoClient } from "../core/aws";
 import { mapWithConcurrency } from "../core/fanout";
+import { DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../core/rooms";
+import { addRoom, roomPages } from "../core/tables";
 import { openClient, type Frame } from "../test/support/wsClient";
 import { ClientPool, median, note, percentile, progress, startHubProcess, type HubProcess } from "./lib";
 
@@ -89,11 +92,15 @@ async function openWithRetry(url: string, options: Parameters<typeof openClient>
 }
 
 /**
- * C connections in the target room, receipts recorded per notification. `rooms`: each
- * connection is given a rooms token and subscribes to the target and 19 others, shared (connection
- * i is in rooms i+1..i+19 of C), so every room of the index holds as many memberships as the
- * target: the table holds C × 20, and delivery must read only C. Without `rooms`: the seed's
- * one-room token (room_id = target), today's model. Both pools are built by this same code.
+ * C connections in the target room, receipts recorded per notification. `manyRooms`: each
+ * connection has a rooms token and subscribes to the target through the subscribe route, then
+ * joins 19 more rooms, shared (connection i is in rooms i+1..i+19 of C), so every room of the
+ * index holds as many memberships as the target: the table holds C × 20, and delivery must
+ * read only C. Those 19 go through the subscribe handler's own table function (core/tables.ts
+ * addRoom: the row's room set, then the membership item), without a WebSocket round trip each:
+ * 19,000 round trips take most of an hour on this 2-core machine, and what delivery reads is
+ * the items, not how they were written. Without `manyRooms`: the seed's one-room token
+ * (room_id = target), today's model. Both pools are built by this same code.
  */
 async function roomPool(hub: HubProcess, target: string, manyRooms: boolean): Promise<ClientPool> {
   const pool = new ClientPool();
@@ -113,15 +120,25 @@ async function roomPool(hub: HubProcess, target: string, manyRooms: boolean): Pr
         pool.receipts.set(frame.id, [...(pool.receipts.get(frame.id) ?? []), at]);
       },
     });
-    if (manyRooms) {
-      await roundTrip(client, "subscribe", target);
-      for (let k = 1; k < SIZE.roomsEach; k++) await roundTrip(client, "subscribe", `${target}-other/${(i + k) % SIZE.members}`);
-    }
+    if (manyRooms) await roundTrip(client, "subscribe", target);
     client.frames.length = 0;
     pool.sockets.push(client.ws as WebSocket);
     ready++;
-    if (ready % 100 === 0 || ready === SIZE.members) progress(manyRooms ? `connections in ${SIZE.roomsEach} rooms each` : "one-room connections (seed token)", ready, SIZE.members);
+    if (ready % 100 === 0 || ready === SIZE.members) progress(manyRooms ? `connections subscribed to ${target}` : "one-room connections (seed token)", ready, SIZE.members);
   });
+  if (manyRooms) {
+    const db = dynamoClient({ endpoint: hub.info.dynamodbEndpoint, region: hub.info.region, credentials: hub.info.credentials });
+    const members: string[] = [];
+    for await (const page of roomPages(db, hub.info.connectionsTableName, target)) members.push(...page.connections.map((c) => c.connectionId));
+    if (members.length !== SIZE.members) throw new Error(`${target} holds ${members.length} connections, expected ${SIZE.members}`);
+    const joins = members.flatMap((connectionId, i) => Array.from({ length: SIZE.roomsEach - 1 }, (_, k) => ({ connectionId, roomId: `${target}-other/${(i + k + 1) % SIZE.members}` })));
+    let done = 0;
+    await mapWithConcurrency(joins, 32, async ({ connectionId, roomId }) => {
+      const added = await addRoom(db, hub.info.connectionsTableName, connectionId, roomId, DEFAULT_MAX_ROOMS_PER_CONNECTION);
+      if (!added.ok) throw new Error(`${connectionId} could not join ${roomId}: ${added.reason}`);
+      if (++done % 2_000 === 0 || done === joins.length) progress(`more rooms joined (${SIZE.roomsEach - 1} per connection)`, done, joins.length);
+    });
+  }
   return pool;
 }
 
@@ -170,6 +187,7 @@ async function deliveryScenario(hub: HubProcess) {
 }
 
 export interface RoomsFigures {
+  date: string;
   quick: boolean;
   subscribe: Awaited<ReturnType<typeof subscribeScenario>>;
   delivery: Awaited<ReturnType<typeof deliveryScenario>>;
@@ -180,7 +198,7 @@ async function main() {
   try {
     const subscribe = await subscribeScenario(hub);
     const delivery = await deliveryScenario(hub);
-    const result: RoomsFigures = { quick, subscribe, delivery };
+    const result: RoomsFigures = { date: new Date().toISOString(), quick, subscribe, delivery };
     if (values.json) process.stdout.write(JSON.stringify(result) + "\n");
     else console.log(JSON.stringify(result, null, 2));
   } finally {

@@ -170,7 +170,7 @@ function runProgramOnce(program: string, stack: string, config: Record<string, s
           ...(options.hostEntry !== undefined ? { PULUMI_HOST_ENTRY: options.hostEntry, PULUMI_NODEJS_TYPESCRIPT: "true", PULUMI_NODEJS_TRANSPILE_ONLY: "true" } : {}),
           ...options.env,
         },
-        timeout: 120_000,
+        timeout: 300_000, // several programs at once on a shared 2-core machine can each take minutes
         maxBuffer: 16 * 1024 * 1024,
       },
       (error, _stdout, stderr) => {
