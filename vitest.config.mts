@@ -9,6 +9,8 @@ export default defineConfig({
     pool: "forks",
     // Node's require of .ts files, for the entry points the local hub loads by convention.
     setupFiles: ["./test/support/nodeRequireTs.ts"],
+    // One temp folder per run (removed at the end, leaks included) and dist/ built once if stale.
+    globalSetup: ["./test/support/globalSetup.ts"],
     reporters: ["default", "./test/support/summaryReporter.mts"],
     // Node 20 here, Node 22 on Lambda: the SDK's reminder about that is noise in test output.
     // Handlers log at warn in tests (tests that read logs capture every level themselves).

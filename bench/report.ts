@@ -5,7 +5,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import type { DeliverVsBaseline } from "./artifacts";
 import type { PostCostFigures } from "./postCost";
+import type { RoomsFigures } from "./rooms";
 
 const START = "<!-- figures:start -->";
 const END = "<!-- figures:end -->";
@@ -17,6 +19,8 @@ interface Results {
   large?: { room: number; chunk: number; ours: Run; seed: Run };
   chart?: { table: number };
   artifacts?: { function: string; zipKiB: number; files: number; requireMs: number }[];
+  deliverVsBaseline?: DeliverVsBaseline;
+  rooms?: RoomsFigures;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
   load?: { clients: number; notifications: number; deliveries: number; lost: number; duplicates: number; p50: number; p99: number; notificationsPerSecond: number; deliveriesPerSecond: number };
@@ -65,6 +69,21 @@ export function renderFigures(r: Results): string {
     lines.push("### 3. Lambda artifacts", "", "| function | zip | files | cold `require` (median of 5) |", "| --- | ---: | ---: | ---: |");
     for (const a of r.artifacts) lines.push(`| ${a.function} | ${a.zipKiB} KiB | ${a.files} | ${a.requireMs} ms |`);
     lines.push("");
+    const d = r.deliverVsBaseline;
+    if (d) {
+      lines.push(
+        `deliver against commit ${d.commit} (before issue 12), measured the same way in the same run (comments removed from both; ` +
+          `that commit's deliver as it was built then: ${d.baselineZipKiBAsBuilt} KiB):`,
+        "",
+        `| deliver | ${d.commit} | now | now / then |`,
+        "| --- | ---: | ---: | ---: |",
+        `| zip | ${d.baselineZipKiB} KiB | ${d.zipKiB} KiB | ${d.zipRatio}× |`,
+        `| cold \`require\` (alternated, median of 5) | ${d.baselineRequireMs} ms | ${d.requireMs} ms | ${d.requireRatio}× |`,
+        "",
+      );
+      targets.push(["deliver zip ≤ 1.1× the baseline's", verdict(d.zipRatio <= 1.1, `${d.zipRatio}×`)]);
+      targets.push(["deliver cold require ≤ 1.1× the baseline's", verdict(d.requireRatio <= 1.1, `${d.requireRatio}×`)]);
+    }
     const biggest = Math.max(...r.artifacts.map((a) => a.zipKiB));
     const slowest = Math.max(...r.artifacts.map((a) => a.requireMs));
     targets.push(["every zip ≤ 1 MB", verdict(biggest <= 1024, `largest ${biggest} KiB`)]);
@@ -100,7 +119,22 @@ export function renderFigures(r: Results): string {
     targets.push(["post CPU ≤ ¼ of the SDK client's (in the hub's loop)", verdict(c.hub_vs_sdk_same_loop <= 0.25, `${c.hub_vs_sdk_same_loop.toFixed(3)}`)]);
     targets.push(["post CPU within 2.5× of unsigned HTTP", verdict(c.hub_vs_floor <= 2.5, `${c.hub_vs_floor.toFixed(2)}×`)]);
   }
-  const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0);
+  if (r.rooms && !r.rooms.quick) {
+    const { subscribe: s, delivery: d } = r.rooms;
+    lines.push("### 8. Many rooms per connection (issue 14)", "", `Run of ${r.rooms.date.slice(0, 16).replace("T", " ")} UTC (\`bench/rooms.ts\`, as \`npm run bench -- --only rooms\` runs it).`, "");
+    lines.push("| subscribe → `hub.subscribed` | n | p50 | p99 |", "| --- | ---: | ---: | ---: |");
+    lines.push(`| one connection, one after another | ${s.sequential.n} | ${s.sequential.p50.toFixed(1)} ms | ${s.sequential.p99.toFixed(1)} ms |`);
+    lines.push(`| ${s.concurrent.connections} connections at once, each one after another | ${s.concurrent.n} | ${s.concurrent.p50.toFixed(1)} ms | ${s.concurrent.p99.toFixed(1)} ms |`, "");
+    lines.push(
+      `| delivery to a room of ${d.members.toLocaleString("en-US")} (median of ${d.messages}, alternated) | each in ${d.roomsEach} rooms (rooms token) | each in one room (seed token) | ratio |`,
+      "| --- | ---: | ---: | ---: |",
+    );
+    lines.push(`| SendMessage → last client's receipt | ${Math.round(d.manyRooms.ms)} ms | ${Math.round(d.oneRoom.ms)} ms | ${d.ratio}× |`);
+    lines.push(`| DynamoDB items read per message | ${d.manyRooms.itemsRead.toLocaleString("en-US")} | ${d.oneRoom.itemsRead.toLocaleString("en-US")} | ${(d.manyRooms.itemsRead / d.oneRoom.itemsRead).toFixed(2)}× |`);
+    lines.push(`| lost / duplicates (${d.messages} messages) | ${d.manyRooms.lost} / ${d.manyRooms.duplicates} | ${d.oneRoom.lost} / ${d.oneRoom.duplicates} | |`, "");
+    targets.push(["delivery reads only the room's members with 20 rooms per connection", verdict(d.manyRooms.itemsRead <= d.members * 1.01, `${d.manyRooms.itemsRead} items for ${d.members} members`)]);
+  }
+  const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0) + (r.rooms && !r.rooms.quick ? r.rooms.delivery.manyRooms.lost + r.rooms.delivery.oneRoom.lost : 0);
   targets.push(["zero lost in every scenario", verdict(lost === 0, `${lost} lost`)]);
   lines.push("### Targets", "", "| target | result |", "| --- | --- |", ...targets.map(([t, v]) => `| ${t} | ${v} |`));
   return lines.join("\n");

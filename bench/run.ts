@@ -5,7 +5,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, resume
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, resume, rooms
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
@@ -14,16 +14,16 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { mapWithConcurrency } from "../core/fanout";
-import { lambdaRuntimeModules, writeArtifact } from "../test/support/artifacts";
-import { runProgram, stackConfig } from "../test/support/pulumiRun";
 import { handshakeStatus, openClient } from "../test/support/wsClient";
+import { artifactsScenario } from "./artifacts";
 import { renderChart } from "./chart";
 import { postCostScenario } from "./postCost";
+import type { RoomsFigures } from "./rooms";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "resume"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "resume", "rooms"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -112,29 +112,6 @@ async function deliveryScenarios(mode: "ours" | "seed"): Promise<DeliveryRun> {
     await hub.stop();
   }
   return out;
-}
-
-async function artifactsScenario() {
-  console.error("\n[artifacts] serializing the development stack and timing a cold require of each Lambda");
-  const run = await runProgram("index.ts", "development", stackConfig("development"));
-  const modules = lambdaRuntimeModules(ROOT);
-  const rows = [];
-  for (const fn of run.ofType("aws:lambda/function:Function")) {
-    const artifact = writeArtifact(fn);
-    const env = { ...(fn.inputs as { environment: { variables: Record<string, string> } }).environment.variables, JWT_SECRET: "x" };
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const output = childProcess.execFileSync(process.execPath, [path.join(__dirname, "requireArtifact.js"), artifact.dir], {
-        env: { PATH: process.env.PATH ?? "", NODE_PATH: modules, AWS_REGION: "eu-west-1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
-        encoding: "utf8",
-      });
-      times.push(Number(output.trim()));
-    }
-    rows.push({ function: fn.name.replace(/^hub-/, ""), zipKiB: Math.round(artifact.zipBytes / 102.4) / 10, files: artifact.files.length, requireMs: Math.round(median(times) * 10) / 10 });
-    note(`${fn.name}: zip ${(artifact.zipBytes / 1024).toFixed(1)} KiB, cold require ${median(times).toFixed(1)} ms (median of 5)`);
-    fs.rmSync(artifact.dir, { recursive: true, force: true });
-  }
-  return rows;
 }
 
 async function connectScenario() {
@@ -240,9 +217,15 @@ async function main() {
     }
   }
   if (only.has("artifacts")) {
-    const artifacts = await artifactsScenario();
+    const { rows: artifacts, deliverVsBaseline } = await artifactsScenario();
     results.artifacts = artifacts;
     for (const a of artifacts) row(`3 artifact ${a.function}`, "zip / cold require", `${a.zipKiB} KiB / ${a.requireMs} ms`, "");
+    if (deliverVsBaseline) {
+      const d = deliverVsBaseline;
+      results.deliverVsBaseline = d;
+      row(`3 deliver vs ${d.commit}`, "zip (ratio)", `${d.zipKiB} KiB (${d.zipRatio}×)`, `${d.baselineZipKiB} KiB (as built then ${d.baselineZipKiBAsBuilt})`);
+      row("", "cold require, alternated (ratio)", `${d.requireMs} ms (${d.requireRatio}×)`, `${d.baselineRequireMs} ms`);
+    }
   }
   if (only.has("connect")) {
     const connect = await connectScenario();
@@ -281,6 +264,24 @@ async function main() {
     results.resume = streams;
     row("7 resume (room streams)", "resume -> hub.resumed (ms)", JSON.stringify(streams.resume_ms), "");
     row("", "local time per publish, streams on / off", `${streams.burst.per_publish_on_ms.toFixed(1)} / ${streams.burst.per_publish_off_ms.toFixed(1)} ms`, "");
+  }
+
+  if (only.has("rooms")) {
+    // Many rooms per connection (bench/rooms.ts, its own hub): subscribe round trip, 20-room vs one-room delivery.
+    console.error(`\n[rooms] subscribe round trip; delivery to connections in 20 rooms each vs one-room connections`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "rooms.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const rooms = JSON.parse(output.trim().split("\n").at(-1)!) as RoomsFigures;
+    results.rooms = rooms;
+    const { subscribe, delivery } = rooms;
+    row("8 rooms (issue 14)", "subscribe round trip p50 / p99, in series", `${subscribe.sequential.p50.toFixed(1)} / ${subscribe.sequential.p99.toFixed(1)} ms`, "");
+    row("", `same, ${subscribe.concurrent.connections} connections at once`, `${subscribe.concurrent.p50.toFixed(1)} / ${subscribe.concurrent.p99.toFixed(1)} ms`, "");
+    row("", `${delivery.members} in ${delivery.roomsEach} rooms each vs one room: last receipt`, `${delivery.manyRooms.ms} ms`, `${delivery.oneRoom.ms} ms (one-room)`);
+    row("", "items read per message", delivery.manyRooms.itemsRead, `${delivery.oneRoom.itemsRead} (one-room)`);
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));

@@ -9,6 +9,9 @@ import { WebSocket } from "ws";
 import { mapWithConcurrency } from "../core/fanout";
 
 const ROOT = process.cwd();
+// The installed bin (package.json "bin"), built once per run by test/support/globalSetup.ts:
+// each call starts in plain Node, not ts-node. `npm run dev` (ts-node) has a test of its own below.
+const BIN = path.join(ROOT, "dist/cli/index.js");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hub-cli-"));
 const stateFile = path.join(dir, "state.json");
 // Without the switch vitest sets: the CLI itself must keep the SDK's Node.js notice out of our output.
@@ -21,7 +24,7 @@ function cli(args: string[], options: { cwd?: string; input?: string; env?: Node
   return new Promise((resolve) => {
     const child = childProcess.execFile(
       process.execPath,
-      ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "cli/index.ts"), ...args],
+      [BIN, ...args],
       { cwd: options.cwd ?? ROOT, env: { ...env, ...options.env }, timeout: 60_000 },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
     );
@@ -58,7 +61,7 @@ function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 beforeAll(async () => {
-  const started = await startAndWaitFor(process.execPath, ["-r", "ts-node/register/transpile-only", "cli/index.ts", "dev", "--port", "0", "--json", "--state-file", stateFile], /^\{/);
+  const started = await startAndWaitFor(process.execPath, [BIN, "dev", "--port", "0", "--json", "--state-file", stateFile], /^\{/);
   dev = started.child;
   info = JSON.parse(started.line);
 }, 60_000);
@@ -137,14 +140,9 @@ describe("token, publish, connections, revoke", () => {
   it("work against a stack named by flags and environment variables instead", async () => {
     const published = await cli(["publish", "--queue-url", info.queueUrl, "--sqs-endpoint", info.sqsEndpoint, "--region", "us-east-1", "--room", "elsewhere", "--data", "42"]);
     expect(published.code, published.stderr).toBe(0);
-    const token = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      childProcess.execFile(
-        process.execPath,
-        ["-r", "ts-node/register/transpile-only", "cli/index.ts", "token", "--user", "u", "--room", "r", "--auth-table", info.authTableName, "--dynamodb-endpoint", info.dynamodbEndpoint],
-        { cwd: ROOT, env: { ...env, NOTIFICATION_HUB_JWT_SECRET: info.jwtSecret, NOTIFICATION_HUB_PASSCODE: info.passcode } },
-        (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
-      ),
-    );
+    const token = await cli(["token", "--user", "u", "--room", "r", "--auth-table", info.authTableName, "--dynamodb-endpoint", info.dynamodbEndpoint], {
+      env: { NOTIFICATION_HUB_JWT_SECRET: info.jwtSecret, NOTIFICATION_HUB_PASSCODE: info.passcode },
+    });
     expect(token.code, token.stderr).toBe(0);
     const missing = await cli(["token", "--user", "u", "--room", "r", "--auth-table", "t"]);
     expect(missing.stderr.trim()).toMatch(/^notification-hub token: token needs NOTIFICATION_HUB_JWT_SECRET/);
@@ -217,7 +215,7 @@ describe("publish --data", () => {
 describe("one state file per running hub", () => {
   it("two hubs in one folder keep their own files; the CLI asks which, and finds the other once one stops", async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), "hub-folder-"));
-    const devArgs = ["-r", require.resolve("ts-node/register/transpile-only"), path.join(ROOT, "cli/index.ts"), "dev", "--port", "0", "--json"];
+    const devArgs = [BIN, "dev", "--port", "0", "--json"];
     const [first, second] = await Promise.all([startAndWaitFor(process.execPath, devArgs, /^\{/, folder), startAndWaitFor(process.execPath, devArgs, /^\{/, folder)]);
     try {
       const files = fs.readdirSync(path.join(folder, ".notification-hub"));

@@ -25,8 +25,10 @@ function sh(command: string, cwd = ROOT): string {
 beforeAll(async () => {
   fs.rmSync(WORK, { recursive: true, force: true });
   fs.mkdirSync(WORK, { recursive: true });
-  // `npm pack` builds dist/ (prepack) and packs exactly what npm would publish.
-  const tarball = sh(`npm pack --silent --pack-destination ${JSON.stringify(WORK)}`).trim().split("\n").pop()!;
+  // `npm pack` packs exactly what npm would publish. Its `prepare` (npm run build) is skipped:
+  // test/support/globalSetup.ts built dist/ from these sources for the run, and a rebuild here
+  // would empty dist/ under the tests that run the CLI from it.
+  const tarball = sh(`npm pack --silent --ignore-scripts --pack-destination ${JSON.stringify(WORK)}`).trim().split("\n").pop()!;
   for (const file of ["package.json", "index.ts", "Pulumi.yaml", "tsconfig.json"]) {
     fs.copyFileSync(path.join(ROOT, "examples/consumer", file), path.join(WORK, file));
   }

@@ -19,15 +19,18 @@ const HUB_TYPE = "notification-hub:index:NotificationHub";
 let copy: string;
 const runs: Record<string, ProgramRun> = {};
 
-/** The project as a user's checkout after `npm run build`: sources, stack files, node_modules, dist/. */
+/**
+ * The project as a user's checkout after `npm run build`: sources, stack files, node_modules,
+ * dist/. dist/ is this checkout's, which test/support/globalSetup.ts builds from these sources
+ * for the run (a second `npm run build` here would compile the same files to the same output).
+ */
 function copyProject(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-project-"));
   for (const entry of fs.readdirSync(ROOT)) {
-    if ([".git", "node_modules", "dist", "test-output", ".notification-hub"].includes(entry)) continue;
+    if ([".git", "node_modules", "test-output", ".notification-hub"].includes(entry)) continue;
     fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   }
   childProcess.execSync(`cp -al ${JSON.stringify(path.join(ROOT, "node_modules"))} ${JSON.stringify(path.join(dir, "node_modules"))}`);
-  childProcess.execSync("npm run build --silent", { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, npm_config_loglevel: "error" } });
   return dir;
 }
 

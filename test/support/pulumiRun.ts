@@ -1,5 +1,6 @@
 /** Runs a Pulumi program under mocks in a child process (see runProgram.ts) and reads back what it registered. */
 import * as childProcess from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -86,7 +87,64 @@ export interface RunOptions {
   env?: Record<string, string>;
 }
 
-export function runProgram(program: string, stack: string, config: Record<string, string>, cwd = ROOT, options: RunOptions = {}): Promise<ProgramRun> {
+type RecordedRun = Omit<ProgramRun, "ofType" | "named">;
+
+function withLookups(data: RecordedRun): ProgramRun {
+  return {
+    ...data,
+    ofType: (type) => data.resources.filter((r) => r.type === type),
+    named: (name) => {
+      const found = data.resources.find((r) => r.name === name);
+      if (!found) throw new Error(`no resource named ${name}`);
+      return found;
+    },
+  };
+}
+
+/**
+ * Set by test/support/globalSetup.ts to a folder of the current test run. Several test files
+ * run this repository's program with the same stack and config (the development stack: the
+ * component, its parts, the IAM simulation); the sources cannot change during a run, so the
+ * first to ask runs it and the others read its record instead of starting ts-node again.
+ */
+export const TEST_RUN_DIR_ENV = "NOTIFICATION_HUB_TEST_RUN_DIR";
+/** A sharer gives up waiting and runs the program itself after this long. */
+const SHARED_WAIT_MS = 240_000;
+
+export async function runProgram(program: string, stack: string, config: Record<string, string>, cwd = ROOT, options: RunOptions = {}): Promise<ProgramRun> {
+  const runDir = process.env[TEST_RUN_DIR_ENV];
+  // Only this repository's own program: other folders are copies a test made and may change.
+  if (!runDir || path.resolve(cwd) !== ROOT) return withLookups(await runProgramOnce(program, stack, config, cwd, options));
+  const key = crypto.createHash("sha256").update(JSON.stringify([program, stack, config, options])).digest("hex").slice(0, 24);
+  const dir = path.join(runDir, "program-runs");
+  fs.mkdirSync(dir, { recursive: true });
+  const record = path.join(dir, `${key}.json`);
+  const failed = path.join(dir, `${key}.failed`);
+  let owner = true;
+  try {
+    fs.writeFileSync(path.join(dir, `${key}.lock`), String(process.pid), { flag: "wx" });
+  } catch {
+    owner = false;
+  }
+  if (owner) {
+    try {
+      const data = await runProgramOnce(program, stack, config, cwd, options);
+      fs.writeFileSync(`${record}.tmp`, JSON.stringify(data));
+      fs.renameSync(`${record}.tmp`, record);
+      return withLookups(data);
+    } catch (err) {
+      fs.writeFileSync(failed, String(err));
+      throw err;
+    }
+  }
+  // Another test file runs it: wait for its record (or its failure: then run it here, for our own error).
+  const deadline = Date.now() + SHARED_WAIT_MS;
+  while (!fs.existsSync(record) && !fs.existsSync(failed) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (fs.existsSync(record)) return withLookups(JSON.parse(fs.readFileSync(record, "utf8")) as RecordedRun);
+  return withLookups(await runProgramOnce(program, stack, config, cwd, options));
+}
+
+function runProgramOnce(program: string, stack: string, config: Record<string, string>, cwd: string, options: RunOptions): Promise<RecordedRun> {
   const outFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-run-")), "run.json");
   // The runner must load @pulumi/pulumi from the program's own node_modules (the instance the
   // program registers resources with), so outside this repo it runs from a copy beside the program.
@@ -112,7 +170,7 @@ export function runProgram(program: string, stack: string, config: Record<string
           ...(options.hostEntry !== undefined ? { PULUMI_HOST_ENTRY: options.hostEntry, PULUMI_NODEJS_TYPESCRIPT: "true", PULUMI_NODEJS_TRANSPILE_ONLY: "true" } : {}),
           ...options.env,
         },
-        timeout: 120_000,
+        timeout: 300_000, // several programs at once on a shared 2-core machine can each take minutes
         maxBuffer: 16 * 1024 * 1024,
       },
       (error, _stdout, stderr) => {
@@ -121,17 +179,9 @@ export function runProgram(program: string, stack: string, config: Record<string
           reject(new Error(`program ${program} (${stack}) failed: ${error.message}\n${stderr}`));
           return;
         }
-        const data = JSON.parse(fs.readFileSync(outFile, "utf8")) as Omit<ProgramRun, "ofType" | "named">;
+        const data = JSON.parse(fs.readFileSync(outFile, "utf8")) as RecordedRun;
         fs.rmSync(path.dirname(outFile), { recursive: true, force: true });
-        resolve({
-          ...data,
-          ofType: (type) => data.resources.filter((r) => r.type === type),
-          named: (name) => {
-            const found = data.resources.find((r) => r.name === name);
-            if (!found) throw new Error(`no resource named ${name}`);
-            return found;
-          },
-        });
+        resolve(data);
       },
     );
   });

@@ -1,0 +1,48 @@
+/**
+ * Vitest global setup, once per `vitest run`:
+ * - a temp folder for this run, set as TMPDIR before the workers start (they and every
+ *   process they spawn inherit it), removed at teardown: what a test process leaves when
+ *   vitest kills it by signal (the `lambda-runtime-*` folders, whose exit hook never runs)
+ *   goes with it, and other runs' folders in /tmp are never touched; test files that run the
+ *   same Pulumi program with the same config share one run of it there (pulumiRun.ts);
+ * - `dist/` built when it is missing or older than the sources, so the tests that run the
+ *   `notification-hub` bin (dist/cli/index.js) or pack the package use one build of today's
+ *   code instead of each paying for ts-node or tsc.
+ */
+import * as childProcess from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { TEST_RUN_DIR_ENV } from "./pulumiRun";
+
+const ROOT = path.resolve(__dirname, "../..");
+/** What `npm run build` reads (tsconfig.build.json's include, the configs, the build step). */
+const BUILD_INPUTS = ["components", "handlers", "core", "server", "local", "client", "cli", "tsconfig.json", "tsconfig.build.json", "package.json", "tools/stripComments.js"];
+
+function files(entry: string, visit: (file: string, mtimeMs: number) => void): void {
+  if (!fs.existsSync(entry)) return;
+  const stat = fs.statSync(entry);
+  if (!stat.isDirectory()) return visit(entry, stat.mtimeMs);
+  for (const name of fs.readdirSync(entry)) files(path.join(entry, name), visit);
+}
+
+/** True when some build input changed after the oldest file of dist/ was written, or dist/ has no bin. */
+export function distIsStale(root = ROOT): boolean {
+  const dist = path.join(root, "dist");
+  if (!fs.existsSync(path.join(dist, "cli/index.js"))) return true;
+  let oldestOutput = Infinity;
+  files(dist, (file, mtime) => {
+    if (file.endsWith(".js")) oldestOutput = Math.min(oldestOutput, mtime);
+  });
+  let newestInput = 0;
+  for (const input of BUILD_INPUTS) files(path.join(root, input), (_, mtime) => (newestInput = Math.max(newestInput, mtime)));
+  return newestInput > oldestOutput;
+}
+
+export default function setup(): () => void {
+  const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), "nh-test-"));
+  process.env.TMPDIR = runTmp;
+  process.env[TEST_RUN_DIR_ENV] = runTmp;
+  if (distIsStale()) childProcess.execSync("npm run build --silent", { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, npm_config_loglevel: "error" } });
+  return () => fs.rmSync(runTmp, { recursive: true, force: true });
+}
