@@ -253,13 +253,17 @@ export function buildPublishBody(input: PublishBodyInput, method = "publish"): s
 }
 
 /** A client frame on the `sendMessage` route: `{"action":"sendMessage","data":...}`. */
-export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown }> {
+/** A client's sendMessage frame: `data`, and `room_id` (which of its rooms; optional with one room). */
+export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown; roomId?: string }> {
   if (body === null || body === undefined || body === "") return fail("invalid_json", "the message is empty");
   const object = parseJsonObject(body, "the message", "invalid_body");
   if (!object.ok) return object;
   const parsed = object.value;
   if (!("data" in parsed) || parsed.data === undefined) return fail("missing_data", 'send {"action":"sendMessage","data":...}');
-  return { ok: true, value: { data: parsed.data } };
+  if (parsed.room_id === undefined) return { ok: true, value: { data: parsed.data } };
+  const room = normalizeId(parsed.room_id, "room_id");
+  if (!room.ok) return fail("invalid_message", room.reason);
+  return { ok: true, value: { data: parsed.data, roomId: room.value } };
 }
 
 export function controlFrame<T extends string, D>(type: T, data: D): ControlFrame<T, D> {
