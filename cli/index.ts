@@ -11,7 +11,8 @@ import { dynamoClient } from "../core/aws";
 import { normalizeId, normalizeRecipient } from "../core/messages";
 import { normalizeRoomId, userChannel } from "../core/rooms";
 import { roomPages } from "../core/tables";
-import { MAX_TOKEN_TTL_SECONDS } from "../core/tokens";
+import { MAX_GRANTS_PER_TOKEN } from "../core/rooms";
+import { MAX_TOKEN_TTL_SECONDS, tokenScope } from "../core/tokens";
 import { DEFAULT_LOCAL_PORT, startLocalHub } from "../local";
 import { checkHubAnswers, DEFAULT_STATE_DIR, findLocalHub, LocalHubNotFound, notifierOptionsFor } from "../local/stateFile";
 import { createNotifier, type NotifierOptions } from "../server";
@@ -259,17 +260,24 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
     },
   },
   token: {
-    summary: "print a connect token for a user in a room",
-    usage: `${BIN} token --user U --room R [--ttl SECONDS] [--json]\n\n  --ttl SECONDS   token lifetime, 1 to ${MAX_TOKEN_TTL_SECONDS} (default 3600)\n  --json          print {"token", "userId", "roomId", "expiresAt"} instead of the bare token\n${TARGET_HELP}`,
-    options: { user: { type: "string" }, room: { type: "string" }, ttl: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    summary: "print a connect token for a user in a room, or in several rooms",
+    usage: `${BIN} token --user U (--room R | --rooms A,B,prefix/*) [--ttl SECONDS] [--json]\n\n  --room R        the seed's one-room token (claim room_id)\n  --rooms LIST    comma-separated room ids and prefixes ending in * (claim rooms; 1 to ${MAX_GRANTS_PER_TOKEN})\n  --ttl SECONDS   token lifetime, 1 to ${MAX_TOKEN_TTL_SECONDS} (default 3600)\n  --json          print {"token", "userId", "roomId" or "rooms", "expiresAt"} instead of the bare token\n${TARGET_HELP}`,
+    options: { user: { type: "string" }, room: { type: "string" }, rooms: { type: "string" }, ttl: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
       const user = idFlag(values, "user");
-      const room = idFlag(values, "room");
+      const scope = tokenScope(
+        values.room === undefined ? undefined : text(values, "room") ?? "",
+        values.rooms === undefined ? undefined : (text(values, "rooms") ?? "").split(",").map((room) => room.trim()),
+        { roomId: "--room", rooms: "--rooms" },
+      );
+      if (!scope.ok) throw new UsageError(scope.reason);
       const ttlSeconds = wholeNumber(text(values, "ttl"), "ttl", 1, MAX_TOKEN_TTL_SECONDS, " of seconds") ?? 3600;
       const { notifier } = await notifierFor(values, "token", ["authTableName", "jwtSecret"]);
-      const token = await notifier.issueToken({ userId: user, roomId: room, ttlSeconds });
+      const { roomId, grants } = scope.value;
+      const token = await notifier.issueToken(roomId !== undefined ? { userId: user, roomId, ttlSeconds } : { userId: user, rooms: grants, ttlSeconds });
       const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
-      process.stdout.write((values.json ? JSON.stringify({ token, userId: user, roomId: room, expiresAt }) : token) + "\n");
+      const shown = roomId !== undefined ? { roomId } : { rooms: grants };
+      process.stdout.write((values.json ? JSON.stringify({ token, userId: user, ...shown, expiresAt }) : token) + "\n");
     },
   },
   publish: {
@@ -329,15 +337,15 @@ ${TARGET_HELP}`,
     },
   },
   revoke: {
-    summary: "revoke a user's tokens for a room and close their connections",
-    usage: `${BIN} revoke --user U --room R\n${TARGET_HELP}`,
+    summary: "revoke a user's tokens (all of them, or one room's) and close their connections",
+    usage: `${BIN} revoke --user U [--room R]\n\n  without --room  every token of the user (both forms); closes all their connections\n  --room R        only the user's one-room token for R; closes their connections made with it\n${TARGET_HELP}`,
     options: { user: { type: "string" }, room: { type: "string" }, ...TARGET_OPTIONS },
     async run(values) {
       const user = idFlag(values, "user");
-      const room = idFlag(values, "room");
+      const room = values.room === undefined ? undefined : idFlag(values, "room");
       const { notifier } = await notifierFor(values, "revoke", ["authTableName", "connectionsTableName", "managementEndpoint"]);
-      const { closedConnections } = await notifier.revokeToken({ userId: user, roomId: room });
-      process.stdout.write(`revoked ${user} in ${room}; closed ${closedConnections} connection(s)\n`);
+      const { closedConnections } = await notifier.revokeToken(room === undefined ? { userId: user } : { userId: user, roomId: room });
+      process.stdout.write(`revoked ${room === undefined ? `every token of ${user}` : `${user} in ${room}`}; closed ${closedConnections} connection(s)\n`);
     },
   },
   connections: {

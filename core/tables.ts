@@ -37,9 +37,14 @@ export interface ConnectionRow {
   seedRoomId?: string;
 }
 
+/**
+ * A token row of the auth table: key (user_id, room_id). Its sort key (attribute `room_id`, kept
+ * for deployed tables) is the auth key: the room id of a seed token, grantsAuthKey(grants) of a
+ * token with `rooms` (core/rooms.ts).
+ */
 export interface AuthRow {
   userId: string;
-  roomId: string;
+  authKey: string;
   tokenHash: string;
   generation: string;
   expiresAt: number;
@@ -321,23 +326,50 @@ export async function* roomPages(
   } while (startKey);
 }
 
-export async function getAuthRow(db: DynamoDBClient, table: string, userId: string, roomId: string): Promise<AuthRow | undefined> {
-  const result = await db.send(
-    new GetItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(roomId) }, ConsistentRead: true }),
-  );
-  const item = result.Item;
-  if (!item?.token?.S || !item.user_id?.S || !item.room_id?.S) return undefined;
+/** A row as stored; tokenHash "" when it has none (a damaged row: never a match, but still revocable). */
+function authRowOf(item: Record<string, AttributeValue> | undefined): AuthRow | undefined {
+  if (!item?.user_id?.S || !item.room_id?.S) return undefined;
   return {
     userId: item.user_id.S,
-    roomId: item.room_id.S,
-    tokenHash: item.token.S,
+    authKey: item.room_id.S,
+    tokenHash: item.token?.S ?? "",
     generation: item.generation?.S ?? "",
     expiresAt: Number(item.expires_at?.N ?? 0),
   };
 }
 
+export async function getAuthRow(db: DynamoDBClient, table: string, userId: string, authKey: string): Promise<AuthRow | undefined> {
+  const result = await db.send(
+    new GetItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(authKey) }, ConsistentRead: true }),
+  );
+  const row = authRowOf(result.Item);
+  return row?.tokenHash ? row : undefined;
+}
+
+/** Every row of a user (both forms, expired or damaged ones too, so revocation deletes them all): one partition of the auth table, page by page. */
+export async function* userAuthRows(db: DynamoDBClient, table: string, userId: string, options: { pageSize?: number } = {}): AsyncGenerator<AuthRow> {
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const result = await db.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: "user_id = :user",
+        ExpressionAttributeValues: { ":user": S(userId) },
+        ExclusiveStartKey: startKey,
+        Limit: options.pageSize,
+        ConsistentRead: true,
+      }),
+    );
+    for (const item of result.Items ?? []) {
+      const row = authRowOf(item);
+      if (row) yield row;
+    }
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+}
+
 function authRowItem(row: AuthRow): Record<string, AttributeValue> {
-  return { user_id: S(row.userId), room_id: S(row.roomId), token: S(row.tokenHash), generation: S(row.generation), expires_at: N(row.expiresAt) };
+  return { user_id: S(row.userId), room_id: S(row.authKey), token: S(row.tokenHash), generation: S(row.generation), expires_at: N(row.expiresAt) };
 }
 
 /** Writes a new generation only if no row exists, so two concurrent issuers agree on one. */
@@ -379,6 +411,6 @@ export async function extendAuthRow(db: DynamoDBClient, table: string, row: Auth
   }
 }
 
-export async function deleteAuthRow(db: DynamoDBClient, table: string, userId: string, roomId: string): Promise<void> {
-  await db.send(new DeleteItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(roomId) } }));
+export async function deleteAuthRow(db: DynamoDBClient, table: string, userId: string, authKey: string): Promise<void> {
+  await db.send(new DeleteItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(authKey) } }));
 }

@@ -16,7 +16,8 @@ import { isGone } from "../core/fanout";
 import { buildPublishBody, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
-import { deleteAuthRow, deleteConnection, getAuthRow, getConnection, roomPages } from "../core/tables";
+import { isGrantsAuthKey, userChannel } from "../core/rooms";
+import { deleteAuthRow, deleteConnection, getAuthRow, getConnection, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
@@ -50,11 +51,20 @@ export interface NotifierOptions {
   credentials?: ClientOptions["credentials"];
 }
 
-export interface IssueTokenInput {
+/**
+ * A connect token for one room (the seed's form, claim `room_id`) or for several rooms
+ * (claim `rooms`: exact room ids and prefixes ending in `*`, 1 to 100 entries): exactly one.
+ */
+export type IssueTokenInput = {
   userId: string | number;
-  roomId: string | number;
   /** Token lifetime. Default 3600 s, at most 7 days. */
   ttlSeconds?: number;
+} & ({ roomId: string | number; rooms?: undefined } | { rooms: readonly string[]; roomId?: undefined });
+
+/** `{ userId }` revokes every token of the user; `{ userId, roomId }` the user's seed-form token for that room. */
+export interface RevokeTokenInput {
+  userId: string | number;
+  roomId?: string | number;
 }
 
 export interface PublishInput {
@@ -99,7 +109,7 @@ export interface Notifier {
   /** A room's stored frames in seq order, as clients got them (CONTRACT section 9). */
   history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
-  revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }>;
+  revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }>;
   /** To a room (`roomId`), or with `toUserId` to one user's channel. */
   publish(input: PublishInput | UserPublishInput): Promise<{ messageId: string }>;
   /** To every connection of `userId`, in any room; stored in the user's stream `user:{userId}`. */
@@ -142,48 +152,72 @@ export function createNotifier(options: NotifierOptions): Notifier {
   async function issueToken(input: IssueTokenInput): Promise<string> {
     const authTableName = requireOption(options, "authTableName", "issueToken");
     const jwtSecret = requireOption(options, "jwtSecret", "issueToken");
+    if (typeof input !== "object" || input === null) throw new TypeError("issueToken: expected { userId, roomId } or { userId, rooms }");
     const userId = idOrThrow(input.userId, "userId");
-    const roomId = idOrThrow(input.roomId, "roomId");
-    return issueConnectToken(db, authTableName, { userId, roomId, ttlSeconds: input.ttlSeconds, jwtSecret, passcode: options.passcode, bcryptCost: cost });
+    return issueConnectToken(db, authTableName, { userId, roomId: input.roomId, rooms: input.rooms, ttlSeconds: input.ttlSeconds, jwtSecret, passcode: options.passcode, bcryptCost: cost });
   }
 
-  async function revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }> {
+  async function revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }> {
     const authTableName = requireOption(options, "authTableName", "revokeToken");
     const connectionsTableName = requireOption(options, "connectionsTableName", "revokeToken");
     requireOption(options, "managementEndpoint", "revokeToken");
+    if (typeof input !== "object" || input === null) throw new TypeError("revokeToken: expected { userId } or { userId, roomId }");
     const userId = idOrThrow(input.userId, "userId");
-    const roomId = idOrThrow(input.roomId, "roomId");
-    // The generation being revoked: the second look below must spare connections made with a
-    // token issued after this revocation (a client reconnecting at once with a fresh token).
-    const revokedGeneration = (await getAuthRow(db, authTableName, userId, roomId))?.generation;
-    // Row first: from here on no token of this user and room passes the authorizer, and a
-    // $connect already past the authorizer drops its own row when it re-reads this one.
-    await deleteAuthRow(db, authTableName, userId, roomId);
+    // A key given as undefined is most likely a missing value, not a wish to revoke everything.
+    if ("roomId" in input && input.roomId === undefined) throw new TypeError("revokeToken: roomId is undefined; omit it to revoke every token of the user");
+    const roomId = input.roomId === undefined ? undefined : idOrThrow(input.roomId, "roomId");
+
+    // The rows being revoked, and their generations: the second look below must spare
+    // connections made with a token issued after this revocation (a client reconnecting at
+    // once with a fresh token).
+    const revoked: AuthRow[] = [];
+    if (roomId === undefined) {
+      for await (const row of userAuthRows(db, authTableName, userId)) revoked.push(row);
+    } else {
+      const row = await getAuthRow(db, authTableName, userId, roomId);
+      if (row) revoked.push(row);
+    }
+    const generations = new Set(revoked.map((row) => row.generation));
+    // Rows first: from here on no revoked token passes the authorizer, and a $connect
+    // already past the authorizer drops its own row when it re-reads its auth row.
+    if (roomId === undefined) {
+      for (const row of revoked) await deleteAuthRow(db, authTableName, userId, row.authKey);
+    } else {
+      await deleteAuthRow(db, authTableName, userId, roomId);
+    }
+
+    // Where the user's affected connections are listed. By user: the user channel, which every
+    // connection is in, plus each revoked seed row's room for connections from before user
+    // channels. By room: that room, where only connections made with its seed token count
+    // (a rooms token that merely subscribed to it is still good).
+    const rooms = roomId !== undefined ? [roomId] : [userChannel(userId), ...revoked.map((row) => row.authKey).filter((key) => !isGrantsAuthKey(key))];
+    const madeWithRevoked = (row: ConnectionRow) => roomId === undefined || row.authKey === undefined || row.authKey === roomId;
     const closed = new Set<string>();
-    const closeAll = async (keep: (connectionId: string) => Promise<boolean>) => {
-      for await (const page of roomPages(db, connectionsTableName, roomId)) {
-        for (const { connectionId, userId: owner } of page.connections) {
-          if (owner !== userId || closed.has(connectionId) || (await keep(connectionId))) continue;
-          try {
-            await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
-          } catch (err) {
-            if (!isGone(err)) throw err;
+    // keep: reads the connection row to decide; without it every listed connection goes.
+    const closeAll = async (keep?: (row: ConnectionRow | undefined) => boolean) => {
+      for (const room of rooms) {
+        for await (const page of roomPages(db, connectionsTableName, room)) {
+          for (const { connectionId, userId: owner } of page.connections) {
+            if (owner !== userId || closed.has(connectionId)) continue;
+            if (keep && keep(await getConnection(db, connectionsTableName, connectionId))) continue;
+            try {
+              await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+            } catch (err) {
+              if (!isGone(err)) throw err;
+            }
+            await deleteConnection(db, connectionsTableName, connectionId);
+            closed.add(connectionId);
           }
-          await deleteConnection(db, connectionsTableName, connectionId);
-          closed.add(connectionId);
         }
       }
     };
-    // Every connection of the user in the room now predates the revocation.
-    await closeAll(async () => false);
-    // A $connect that re-read the row just before the delete wrote its connection row before
-    // that, but the room index may not show it yet: look once more after the index settles,
-    // closing what holds the revoked generation (or none: rows from before generations were kept).
+    // Every such connection of the user now predates the revocation.
+    await closeAll(roomId === undefined ? undefined : (row) => row !== undefined && !madeWithRevoked(row));
+    // A $connect that re-read its auth row just before the delete wrote its connection row
+    // before that, but the room index may not show it yet: look once more after the index
+    // settles, closing what holds a revoked generation (or none: rows from before generations).
     if (recheckMs > 0) await new Promise((resolve) => setTimeout(resolve, recheckMs));
-    await closeAll(async (connectionId) => {
-      const row = await getConnection(db, connectionsTableName, connectionId);
-      return row === undefined || (row.generation !== undefined && row.generation !== revokedGeneration);
-    });
+    await closeAll((row) => row === undefined || !madeWithRevoked(row) || (row.generation !== undefined && !generations.has(row.generation)));
     return { closedConnections: closed.size };
   }
 

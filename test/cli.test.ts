@@ -104,8 +104,12 @@ describe("token, publish, connections, revoke", () => {
     const listed = await cli(["connections", "--room", "cli-room", "--json", "--state-file", stateFile]);
     expect(JSON.parse(listed.stdout)).toEqual([{ connectionId: expect.any(String), userId: "cli-user" }]);
 
-    const revoked = await cli(["revoke", "--user", "cli-user", "--room", "cli-room", "--state-file", stateFile]);
-    expect(revoked.stdout).toContain("closed 1 connection(s)");
+    // A token for several rooms prints its normalized grants; revoking by user alone ends both.
+    const grants = await cli(["token", "--user", "cli-user", "--rooms", "ops/*, cli-room", "--json", "--state-file", stateFile]);
+    expect(grants.code, grants.stderr).toBe(0);
+    expect(JSON.parse(grants.stdout)).toMatchObject({ token: expect.any(String), userId: "cli-user", rooms: ["cli-room", "ops/*"] });
+    const revoked = await cli(["revoke", "--user", "cli-user", "--state-file", stateFile]);
+    expect(revoked.stdout).toBe("revoked every token of cli-user; closed 1 connection(s)\n");
     expect(await closed).toBe(1000);
   });
 
@@ -153,7 +157,9 @@ describe("token, publish, connections, revoke", () => {
   it("answer bad input with one line and a non-zero exit", async () => {
     const cases: [string[], RegExp][] = [
       [["token", "--bogus"], /^notification-hub token: Unknown option '--bogus' \(see notification-hub token --help\)$/],
-      [["token", "--user", "u", "--state-file", stateFile], /--room is required/],
+      [["token", "--user", "u", "--state-file", stateFile], /pass exactly one of --room \(one room\) or --rooms/],
+      [["token", "--user", "u", "--room", "r", "--rooms", "a,b", "--state-file", stateFile], /pass exactly one of --room \(one room\) or --rooms/],
+      [["token", "--user", "u", "--rooms", "a,user:b", "--state-file", stateFile], /--rooms\[1\] must not start with "user:"/],
       [["publish", "--room", "r", "--data", "not json", "--state-file", stateFile], /--data must be JSON/],
       [["publish", "--room", "", "--data", "1", "--state-file", stateFile], /--room is required \(or --to-user U for one user's channel\)/],
       [["publish", "--room", "r", "--to-user", "u", "--data", "1", "--state-file", stateFile], /pass --room or --to-user, not both/],
