@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { startLocalHub, type LocalHub } from "../local";
+import { roomRows } from "./support/seed";
 import { until } from "./support/wait";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
 type Frame = { id: string; room_id: string | null; user_id: string | null; seq?: number; data: { type: string; data: unknown } };
@@ -15,7 +16,8 @@ let hub: LocalHub;
 let connect: ClientModule["connect"];
 beforeAll(async () => {
   ({ connect } = await import("../client/index.mjs"));
-  hub = await startLocalHub({ port: 0, bcryptCost: 4 });
+  // Three rooms per connection, so the limit is reached in a few joins.
+  hub = await startLocalHub({ port: 0, bcryptCost: 4, maxRoomsPerConnection: 3 });
 }, 60_000);
 afterAll(async () => {
   await hub?.stop();
@@ -105,6 +107,73 @@ describe("publishToUser", () => {
       await until(() => mine.length >= 7);
       expect(mine.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(mine.map((f) => f.data.data)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("the browser client's many rooms", () => {
+  const rooms = ["team", "proj/a", "proj/b"];
+
+  it("join/leave/subscribe by room; after a reconnect it re-joins every room and resumes each, and the user channel, once and in order", async () => {
+    const gate = gatedWebSocket();
+    const client = connect({
+      url: hub.websocketUrl,
+      getToken: () => hub.notifier.issueToken({ userId: "dan", rooms: ["team", "proj/*"] }),
+      WebSocket: gate.WebSocket,
+      minBackoffMs: 20,
+      maxBackoffMs: 100,
+    });
+    const all: Frame[] = [];
+    const teamOnly: Frame[] = [];
+    const gaps: unknown[] = [];
+    client.subscribe("n", (_data, frame) => all.push(frame as Frame));
+    client.subscribe("n", (_data, frame) => teamOnly.push(frame as Frame), { room: "team" });
+    const seqsOf = (room: string) => all.filter((f) => f.room_id === room).map((f) => f.seq);
+    const publish = async (roomId: string, n: number) => {
+      for (let i = 0; i < n; i++) await hub.notifier.publish({ roomId, data: { type: "n", data: i } });
+    };
+    try {
+      expect(await client.join("team", { onGap: (gap) => gaps.push(gap) })).toEqual({ room_id: "team", last_seq: 0 });
+      expect((await Promise.all([client.join("proj/a"), client.join("proj/b")])).map((info) => info.room_id)).toEqual(["proj/a", "proj/b"]);
+      expect(client.rooms).toEqual(rooms);
+      // Outside the token's grants, another user's channel, past maxRoomsPerConnection: refused with the hub's code.
+      await expect(client.join("secret")).rejects.toMatchObject({ code: "forbidden", roomId: "secret" });
+      await expect(client.join("user:ann")).rejects.toMatchObject({ code: "forbidden" });
+      await expect(client.join("proj/c")).rejects.toMatchObject({ code: "too_many_rooms" });
+      expect(client.rooms).toEqual(rooms);
+
+      await publish("team", 2);
+      await publish("proj/a", 1);
+      await until(() => all.length === 3);
+      expect(teamOnly.map((f) => f.room_id)).toEqual(["team", "team"]);
+
+      // Left: the hub drops the membership, and the room's frames no longer reach the app.
+      await client.leave("proj/a");
+      expect(client.rooms).toEqual(["team", "proj/b"]);
+      expect(await roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, "proj/a")).toEqual([]);
+
+      // Away while the rooms and the user channel get notifications.
+      gate.cut();
+      await publish("team", 3);
+      await publish("proj/b", 2);
+      await publish("proj/a", 1);
+      await hub.notifier.publishToUser({ userId: "dan", data: { type: "n", data: "dm" } });
+      const stored = async (room: string, seq: number) => ((await hub.notifier.history({ roomId: room, last: 1 }))[0]?.seq ?? 0) >= seq;
+      await until(async () => (await stored("team", 5)) && (await stored("proj/b", 2)) && (await stored("user:dan", 1)));
+      gate.restore();
+      await until(() => seqsOf("team").length === 5 && seqsOf("proj/b").length === 2 && seqsOf("user:dan").length === 1);
+      // Live again in every joined room after the re-join.
+      await publish("proj/b", 1);
+      await until(() => seqsOf("proj/b").length === 3);
+      expect(seqsOf("team")).toEqual([1, 2, 3, 4, 5]);
+      expect(seqsOf("proj/b")).toEqual([1, 2, 3]);
+      expect(seqsOf("user:dan")).toEqual([1]);
+      expect(seqsOf("proj/a")).toEqual([1]);
+      expect(teamOnly.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(client.rooms).toEqual(["team", "proj/b"]);
+      expect(gaps).toEqual([]);
     } finally {
       client.close();
     }
