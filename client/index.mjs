@@ -253,6 +253,7 @@ export function connect(options) {
   function onResumed(info) {
     const room = info.room_id;
     resuming.delete(room);
+    if (left.has(room)) return; // asked before the room was left
     if (lastSeq.get(room) === undefined && info.recovered) {
       // The baseline for a client that has seen nothing yet: later frames follow last_seq.
       advance(room, info.last_seq);

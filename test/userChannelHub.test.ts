@@ -9,6 +9,7 @@ import { WebSocket } from "ws";
 import { startLocalHub, type LocalHub } from "../local";
 import { roomRows } from "./support/seed";
 import { until } from "./support/wait";
+import { openClient } from "./support/wsClient";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
 type Frame = { id: string; room_id: string | null; user_id: string | null; seq?: number; data: { type: string; data: unknown } };
 
@@ -45,17 +46,11 @@ function gatedWebSocket() {
   };
 }
 
-/** A bare `ws` tab of a user in a room (a seed token), keeping every frame. */
+/** A tab of a user in a room (a seed token), keeping every frame. */
 async function tab(userId: string, roomId: string) {
   const token = await hub.notifier.issueToken({ userId, roomId });
-  const ws = new WebSocket(`${hub.websocketUrl}?token=${encodeURIComponent(token)}`);
-  const frames: Frame[] = [];
-  ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Frame));
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  return { ws, frames, of: (type: string) => frames.filter((f) => f.data?.type === type) };
+  const client = await openClient(`${hub.websocketUrl}?token=${encodeURIComponent(token)}`);
+  return { ws: client.ws, of: (type: string) => client.frames.filter((f) => f.data?.type === type) as Frame[] };
 }
 
 describe("publishToUser", () => {
