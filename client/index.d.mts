@@ -70,6 +70,8 @@ export interface ConnectOptions {
   onGap?: (gap: GapInfo) => void;
   /** How long a seq gap may stay open before the client asks for a resume. Default 300 ms. */
   gapWaitMs?: number;
+  /** How long a join waits for the hub's answer before it rejects with code `timeout`. Default 10 s. */
+  joinTimeoutMs?: number;
 }
 export interface HubConnection {
   subscribe(type: string, callback: Subscriber, options?: SubscribeOptions): () => void;

@@ -65,7 +65,7 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  * @typedef {{ callback: Subscriber, clientFrames: boolean, room?: string, userChannel: boolean }} Subscription
  * @typedef {{ room_id: string, last_seq: number }} SubscribedInfo
  * @typedef {{ onGap?: (gap: GapInfo) => void }} JoinOptions
- * @typedef {{ promise: Promise<SubscribedInfo>, resolve: (info: SubscribedInfo) => void, reject: (err: Error) => void, sent: boolean }} PendingJoin
+ * @typedef {{ promise: Promise<SubscribedInfo>, resolve: (info: SubscribedInfo) => void, reject: (err: Error) => void }} PendingJoin
  * @typedef {"connecting" | "open" | "closed"} ConnectionState
  * @typedef {{
  *   url: string,
@@ -81,6 +81,7 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  *   persistSeq?: boolean,
  *   onGap?: (gap: GapInfo) => void,
  *   gapWaitMs?: number,
+ *   joinTimeoutMs?: number,
  * }} ConnectOptions
  */
 
@@ -128,8 +129,17 @@ export function connect(options) {
   let userChannel;
   /** Rooms joined (or being joined) with join(): joined again after every reconnect. @type {Set<string>} */
   const joined = new Set();
-  /** Joins waiting for the hub's answer, in the order they were sent. @type {Map<string, PendingJoin>} */
+  /** Joins waiting for the hub's answer, in the order they were asked for. @type {Map<string, PendingJoin>} */
   const joining = new Map();
+  /**
+   * The one subscribe on the wire. One at a time: the hub's `hub.error` does not name the room,
+   * and the routes' Lambdas may answer out of order, so only this way does a refusal reach
+   * the join it belongs to. @type {string | undefined}
+   */
+  let joinOnWire;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let joinTimer;
+  const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
   /** Leaves waiting for `hub.unsubscribed`. @type {Map<string, () => void>} */
   const leaving = new Map();
   /** Rooms left: their frames still in flight are dropped. @type {Set<string>} */
@@ -285,18 +295,45 @@ export function connect(options) {
     return true;
   }
 
-  /** @param {string} room */
-  function sendJoin(room) {
+  /** Sends the next subscribe when none is on the wire. */
+  function pumpJoins() {
+    if (joinOnWire !== undefined) return;
+    const next = joining.keys().next();
+    if (next.done || !sendNow({ action: "subscribe", room_id: next.value })) return;
+    joinOnWire = next.value;
+    joinTimer = setTimeout(() => {
+      // No answer (a lost post): give up on this join, undo it in case it was made, go on.
+      const room = next.value;
+      if (joinOnWire !== room) return;
+      joinDone(room)?.reject(Object.assign(new Error(`join ${room}: no answer from the hub in ${joinTimeoutMs} ms`), { code: "timeout", roomId: room }));
+      joined.delete(room);
+      sendNow({ action: "unsubscribe", room_id: room });
+      pumpJoins();
+    }, joinTimeoutMs);
+  }
+
+  /**
+   * Takes a join off the books once answered; the next one may go.
+   * @param {string} room
+   */
+  function joinDone(room) {
     const pendingJoin = joining.get(room);
-    if (pendingJoin) pendingJoin.sent = sendNow({ action: "subscribe", room_id: room });
+    joining.delete(room);
+    if (joinOnWire === room) {
+      joinOnWire = undefined;
+      clearTimeout(joinTimer);
+    }
+    return pendingJoin;
   }
 
   /** @param {SubscribedInfo} info */
   function onSubscribed(info) {
     const room = info.room_id;
-    const pendingJoin = joining.get(room);
-    joining.delete(room);
-    if (!joined.has(room)) return; // left meanwhile: leave() has sent the unsubscribe
+    const pendingJoin = joinDone(room);
+    pumpJoins();
+    // Left while the subscribe was on the wire: the unsubscribe may have run first; undo it again.
+    if (left.has(room)) return void sendNow({ action: "unsubscribe", room_id: room });
+    if (!joined.has(room)) return;
     const last = lastSeq.get(room);
     if (last === undefined) {
       // The first join: live frames start after the stream's head (unless some already came).
@@ -310,20 +347,16 @@ export function connect(options) {
   }
 
   /**
-   * A `hub.error` may answer a join: the one it names (`room_id`, when the hub says), else the
-   * oldest join in flight when the code is a subscribe refusal.
+   * A `hub.error` may answer a join: the one it names (`room_id`, should the hub say), else the
+   * one on the wire when the code is a subscribe refusal.
    * @param {{ code?: string, room_id?: string }} error
    */
   function onError(error) {
     const room =
-      typeof error?.room_id === "string" && joining.has(error.room_id)
-        ? error.room_id
-        : JOIN_ERROR_CODES.has(String(error?.code))
-          ? [...joining].find(([, pendingJoin]) => pendingJoin.sent)?.[0]
-          : undefined;
+      typeof error?.room_id === "string" && joining.has(error.room_id) ? error.room_id : JOIN_ERROR_CODES.has(String(error?.code)) ? joinOnWire : undefined;
     if (room === undefined) return;
-    const pendingJoin = joining.get(room);
-    joining.delete(room);
+    const pendingJoin = joinDone(room);
+    pumpJoins();
     joined.delete(room);
     roomGapHandlers.delete(room);
     const err = Object.assign(new Error(`join ${room}: ${error.code}`), { code: error.code, roomId: room, hubError: error });
@@ -397,10 +430,8 @@ export function connect(options) {
       if (tokenRoom) rooms.add(tokenRoom);
       if (userChannel) rooms.add(userChannel);
       for (const room of rooms) if (!joined.has(room) && !left.has(room)) sendResume(room);
-      for (const room of joined) {
-        if (!joining.has(room)) joining.set(room, deferredJoin());
-        sendJoin(room);
-      }
+      for (const room of joined) if (!joining.has(room)) joining.set(room, deferredJoin());
+      pumpJoins();
       while (outbox.length > 0 && ws.readyState === Impl.OPEN) ws.send(/** @type {string} */ (outbox.shift()));
       keepAliveTimer = setInterval(() => ws.readyState === Impl.OPEN && ws.send(KEEP_ALIVE_FRAME), keepAliveMs);
     };
@@ -409,8 +440,10 @@ export function connect(options) {
     ws.onerror = () => {};
     ws.onclose = () => {
       clearInterval(keepAliveTimer);
-      // Resumes in flight died with the socket; the next open sends them again.
+      // Resumes and the subscribe in flight died with the socket; the next open sends them again.
       resuming.clear();
+      joinOnWire = undefined;
+      clearTimeout(joinTimer);
       if (socket === ws) socket = undefined;
       // Browsers hide the handshake's status: a refusal (401/403, e.g. an expired token)
       // looks like a close before open. Ask for a fresh token next time.
@@ -471,7 +504,7 @@ export function connect(options) {
     });
     // A join nobody awaits (the re-join after a reconnect) must not be an unhandled rejection.
     promise.catch(() => {});
-    return { promise: /** @type {Promise<SubscribedInfo>} */ (promise), resolve, reject, sent: false };
+    return { promise: /** @type {Promise<SubscribedInfo>} */ (promise), resolve, reject };
   }
 
   /** @param {unknown} err */
@@ -523,7 +556,7 @@ export function connect(options) {
       loadStoredSeq(room);
       const pendingJoin = deferredJoin();
       joining.set(room, pendingJoin);
-      sendJoin(room);
+      pumpJoins();
       return pendingJoin.promise;
     },
     /**
@@ -536,6 +569,7 @@ export function connect(options) {
       if (typeof room !== "string" || room === "") return Promise.reject(new TypeError("leave: room must be a non-empty string"));
       joined.delete(room);
       roomGapHandlers.delete(room);
+      // A subscribe on the wire still gets its answer (onSubscribed undoes it); one not sent yet never goes.
       joining.get(room)?.reject(Object.assign(new Error(`join ${room}: left before the hub answered`), { code: "left", roomId: room }));
       joining.delete(room);
       left.add(room);
@@ -568,6 +602,7 @@ export function connect(options) {
       closedByUser = true;
       for (const [room, pendingJoin] of joining) pendingJoin.reject(Object.assign(new Error(`join ${room}: the connection was closed`), { code: "closed", roomId: room }));
       joining.clear();
+      clearTimeout(joinTimer);
       for (const done of leaving.values()) done();
       for (const timer of gapTimers.values()) clearTimeout(timer);
       clearTimeout(retryTimer);
