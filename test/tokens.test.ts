@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { createAuthorizerHandler, type AuthorizerHandler } from "../handlers/authorizer";
 import { createNotifier, type Notifier } from "../server";
-import { getConnection } from "../core/tables";
-import { grantsAuthKey, MAX_GRANTS_PER_TOKEN } from "../core/rooms";
+import { deleteConnection, getConnection, putConnection } from "../core/tables";
+import { grantsAuthKey, MAX_GRANTS_PER_TOKEN, membershipKey } from "../core/rooms";
 import { defaultPasscode, issueConnectToken, MAX_TOKEN_LENGTH, MAX_TOKEN_TTL_SECONDS, tokenExpiry, verifyConnectToken } from "../core/tokens";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
@@ -216,6 +216,24 @@ describe("tokens with rooms", () => {
     for (const token of reissued) expect(await allowed(token)).toBe(true);
     for (const token of [seed, grants]) expect(await allowed(token)).toBe(false);
     expect(await allowed(bystander)).toBe(true);
+  });
+
+  it("revokeToken({ userId }) finds connections through the user channel and removes their rows and memberships itself", async () => {
+    const now = Date.now() - 60_000;
+    await putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: "gus-1", userId: "gus", rooms: ["x", "y"], grants: ["*"], connectedAt: now, generation: "g", authKey: "k" });
+    // A membership whose row is gone (a subscribe that raced its disconnect): closed and dropped too.
+    await putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: "gus-2", userId: "gus", rooms: [], grants: ["*"], connectedAt: now, generation: "g", authKey: "k" });
+    await deleteConnection(dynamo.client, dynamo.connectionsTable, "gus-2");
+    await putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: "hal-1", userId: "hal", rooms: ["x"], grants: ["*"], connectedAt: now, generation: "g", authKey: "k" });
+    management.deleted.length = 0;
+    expect(await notifier.revokeToken({ userId: "gus" })).toEqual({ closedConnections: 2 });
+    expect(management.deleted.sort()).toEqual(["gus-1", "gus-2"]);
+    const keys = ["gus-1", ...["x", "y", "user:gus"].map((room) => membershipKey("gus-1", room)), membershipKey("gus-2", "user:gus")];
+    for (const key of keys) {
+      const item = await dynamo.client.send(new GetItemCommand({ TableName: dynamo.connectionsTable, Key: { connection_id: { S: key } }, ConsistentRead: true }));
+      expect(item.Item, key).toBeUndefined();
+    }
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "hal-1")).toBeDefined();
   });
 
   it("revokeToken({ userId, roomId }) is the seed form only: a rooms token granting that room stays good", async () => {
