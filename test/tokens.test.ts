@@ -31,6 +31,20 @@ async function authRowCount(userId: string): Promise<number> {
 
 const secretOf = (token: string) => (jwt.decode(token) as { token: string }).token;
 
+/** A 60-second token: its auth row (under authKey) carries its exp as TTL, and it is refused once past it. */
+async function expectExpiry(token: string, authKey: string): Promise<void> {
+  const { exp, user_id } = jwt.decode(token) as { exp: number; user_id: string };
+  const row = await dynamo.client.send(new GetItemCommand({ TableName: dynamo.authTable, Key: { user_id: { S: user_id }, room_id: { S: authKey } } }));
+  expect(Number(row.Item?.expires_at?.N)).toBe(exp);
+  expect(await allowed(token)).toBe(true);
+  clock = Date.now() + 61_000;
+  try {
+    expect(await allowed(token)).toBe(false);
+  } finally {
+    clock = Date.now();
+  }
+}
+
 async function allowed(token: string): Promise<boolean> {
   try {
     const result = await authorize(authorizerEvent({ token }));
@@ -110,19 +124,7 @@ describe("token properties", () => {
   });
 
   it("tokens expire: the JWT's exp, and the row carries it as its TTL", async () => {
-    const token = await notifier.issueToken({ userId: "short", roomId: "r1", ttlSeconds: 60 });
-    const { exp } = jwt.decode(token) as { exp: number };
-    const row = await dynamo.client.send(
-      new GetItemCommand({ TableName: dynamo.authTable, Key: { user_id: { S: "short" }, room_id: { S: "r1" } } }),
-    );
-    expect(Number(row.Item?.expires_at?.N)).toBe(exp);
-    expect(await allowed(token)).toBe(true);
-    clock = Date.now() + 61_000;
-    try {
-      expect(await allowed(token)).toBe(false);
-    } finally {
-      clock = Date.now();
-    }
+    await expectExpiry(await notifier.issueToken({ userId: "short", roomId: "r1", ttlSeconds: 60 }), "r1");
   });
 
   it("rejects bad issue input with a clear error", async () => {
@@ -190,19 +192,7 @@ describe("tokens with rooms", () => {
   });
 
   it("expire by the JWT's exp, and the row carries it as its TTL", async () => {
-    const token = await notifier.issueToken({ userId: "rshort", rooms: ["r1", "r2"], ttlSeconds: 60 });
-    const { exp } = jwt.decode(token) as { exp: number };
-    const row = await dynamo.client.send(
-      new GetItemCommand({ TableName: dynamo.authTable, Key: { user_id: { S: "rshort" }, room_id: { S: grantsAuthKey(["r1", "r2"]) } } }),
-    );
-    expect(Number(row.Item?.expires_at?.N)).toBe(exp);
-    expect(await allowed(token)).toBe(true);
-    clock = Date.now() + 61_000;
-    try {
-      expect(await allowed(token)).toBe(false);
-    } finally {
-      clock = Date.now();
-    }
+    await expectExpiry(await notifier.issueToken({ userId: "rshort", rooms: ["r1", "r2"], ttlSeconds: 60 }), grantsAuthKey(["r1", "r2"]));
   });
 
   it("revokeToken({ userId }) refuses every token of the user, of both forms, even after a re-issue", async () => {
