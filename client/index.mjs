@@ -7,6 +7,11 @@
  *   hub.subscribe("backup.done", (data, frame) => show(data));
  *   hub.send({ type: "chat", data: "hi" });
  *
+ * The token goes in the `Sec-WebSocket-Protocol` header by default
+ * (`new WebSocket(url, ["notification-hub", token])`), so it stays out of URLs, proxies' logs
+ * and the console's "WebSocket connection to ... failed" line; `tokenIn: "query"` sends it as
+ * the seed did, `?token=` (for a hub older than the subprotocol, or a proxy that drops the header).
+ *
  * Subscribers work as in the seed article: a frame `{ data: { type, data } }` goes to the
  * subscribers of `type`, which get the inner `data`. Reconnects with jittered backoff,
  * fetches a fresh token when a handshake is refused, keeps the connection under API
@@ -27,6 +32,8 @@
  */
 
 const KEEP_ALIVE_FRAME = JSON.stringify({ action: "ping" });
+/** Named beside the token in `Sec-WebSocket-Protocol`; the hub names it back (core/rooms.ts SUBPROTOCOL). */
+const SUBPROTOCOL = "notification-hub";
 const SEEN_IDS_KEPT = 1000;
 /** How long a seq gap may stay open (a frame overtaken by the next one) before asking for a resume. */
 const GAP_WAIT_MS = 300;
@@ -71,6 +78,7 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  *   url: string,
  *   token?: string,
  *   getToken?: () => string | Promise<string>,
+ *   tokenIn?: "protocol" | "query",
  *   reconnect?: boolean,
  *   keepAliveMs?: number,
  *   minBackoffMs?: number,
@@ -91,6 +99,8 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
 export function connect(options) {
   if (!options || typeof options.url !== "string") throw new TypeError("connect: url is required");
   if (!options.token && !options.getToken) throw new TypeError("connect: token or getToken is required");
+  const tokenIn = options.tokenIn ?? "protocol";
+  if (tokenIn !== "protocol" && tokenIn !== "query") throw new TypeError('connect: tokenIn must be "protocol" (the default) or "query"');
   const Impl = options.WebSocket ?? globalThis.WebSocket;
   const reconnect = options.reconnect ?? true;
   const keepAliveMs = options.keepAliveMs ?? 5 * 60_000;
@@ -416,8 +426,20 @@ export function connect(options) {
     setState("connecting");
     if (!token && options.getToken) token = await options.getToken();
     learnIdentity(token);
-    const separator = options.url.includes("?") ? "&" : "?";
-    const ws = new Impl(`${options.url}${separator}token=${encodeURIComponent(token ?? "")}`);
+    /** @type {WebSocket} */
+    let ws;
+    try {
+      if (tokenIn === "query") {
+        const separator = options.url.includes("?") ? "&" : "?";
+        ws = new Impl(`${options.url}${separator}token=${encodeURIComponent(token ?? "")}`);
+      } else {
+        ws = new Impl(options.url, [SUBPROTOCOL, token ?? ""]);
+      }
+    } catch (err) {
+      // A token that cannot be a protocol name (empty, spaces) throws here: fetch another next time.
+      if (options.getToken) token = undefined;
+      throw err;
+    }
     socket = ws;
     let opened = false;
     ws.onopen = () => {
