@@ -240,6 +240,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
             "Try:",
             `  TOKEN=$(${cli} token --user alice --room lobby)`,
             `  ${cli} publish --room lobby --data '{"type":"info","data":"hello"}'`,
+            `  ${cli} publish --to-user alice --data '{"type":"dm","data":"hi alice"}'   (every connection of alice)`,
             `  ${cli} connections --room lobby`,
             "Ctrl-C stops the hub.",
             "",
