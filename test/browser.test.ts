@@ -74,6 +74,46 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("joins and leaves rooms its token grants, shows each notification's room, and publishes to a user", async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    await page.goto(hub.httpUrl);
+    await page.fill("#user", "ivy");
+    await page.fill("#room", "ivy-home");
+    await page.fill("#grants", "ivy-team, ivy-proj/*");
+    await page.click("#connect");
+    await page.waitForSelector("#status[data-state=open]", { timeout: 15_000 });
+    // A rooms token: the room is joined, and the user channel is there from $connect.
+    await page.locator('#rooms li[data-room="ivy-home"] button').waitFor({ timeout: 15_000 });
+    await page.locator('#rooms li[data-room="user:ivy"]').waitFor();
+
+    await page.fill("#join-room", "ivy-proj/x");
+    await page.click("#join");
+    await page.locator('#rooms li[data-room="ivy-proj/x"]').waitFor({ timeout: 15_000 });
+    await page.fill("#join-room", "elsewhere");
+    await page.click("#join");
+    await expect.poll(() => page.locator("#message").textContent(), { timeout: 15_000 }).toContain("Cannot join elsewhere: forbidden");
+
+    await hub.notifier.publish({ roomId: "ivy-proj/x", data: { type: "build", data: "green" } });
+    await page.locator("#log tr", { hasText: "green" }).locator("td", { hasText: "ivy-proj/x" }).waitFor({ timeout: 15_000 });
+    // To a user, from the page's form: it arrives through the user channel.
+    await page.selectOption("#publish-to", "user");
+    await page.fill("#data", "just for ivy");
+    await page.click("#publish");
+    await page.locator("#log tr", { hasText: "just for ivy" }).locator("td", { hasText: "user:ivy" }).waitFor({ timeout: 15_000 });
+    // The filter shows one room's notifications.
+    await page.selectOption("#show", "user:ivy");
+    expect(await page.locator("#log tr:not([hidden])").count()).toBe(1);
+    await page.selectOption("#show", "");
+
+    await page.click('#rooms li[data-room="ivy-proj/x"] button');
+    await page.locator('#rooms li[data-room="ivy-proj/x"]').waitFor({ state: "detached", timeout: 15_000 });
+    await page.screenshot({ path: path.join(OUTPUT, "demo-rooms.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+    console.log("SUMMARY demo rooms: joined a granted room, refused one outside the grants, notifications per room, published to a user, left");
+  });
+
   it("the client module connects with the token in Sec-WebSocket-Protocol and gets a notification; the token is in no URL, timing entry or console line", async () => {
     const page = await browser.newPage();
     const pageErrors: string[] = [];
