@@ -271,6 +271,7 @@ export function controlFrame<T extends string, D>(type: T, data: D): ControlFram
 }
 
 /** The error envelope sent back to one client. */
-export function errorFrame(code: string, message: string): ErrorFrame {
-  return controlFrame("hub.error", { code, message });
+/** `about` names what the refused request was about (e.g. `{ room_id }`), so a client with several requests in flight can match the answer. */
+export function errorFrame(code: string, message: string, about?: { room_id?: string }): ErrorFrame {
+  return controlFrame("hub.error", { ...about, code, message });
 }

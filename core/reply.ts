@@ -18,8 +18,8 @@ export async function sendControlFrame(management: ConnectionsApi, connectionId:
   return false;
 }
 
-export async function sendErrorFrame(management: ConnectionsApi, connectionId: string, code: string, message: string, log: Logger): Promise<void> {
-  await sendControlFrame(management, connectionId, errorFrame(code, message), log);
+export async function sendErrorFrame(management: ConnectionsApi, connectionId: string, code: string, message: string, log: Logger, about?: { room_id?: string }): Promise<void> {
+  await sendControlFrame(management, connectionId, errorFrame(code, message, about), log);
 }
 
 /**
@@ -27,9 +27,9 @@ export async function sendErrorFrame(management: ConnectionsApi, connectionId: s
  * with `hub.error`, and gives the route's result.
  */
 export function refuser(deps: { management: ConnectionsApi; log: Logger }, connectionId: string, what: string) {
-  return async (code: string, message: string, statusCode = 400): Promise<WebSocketResult> => {
+  return async (code: string, message: string, statusCode = 400, about?: { room_id?: string }): Promise<WebSocketResult> => {
     deps.log.info(`${what} rejected`, { connection_id: connectionId, code });
-    await sendErrorFrame(deps.management, connectionId, code, message, deps.log);
+    await sendErrorFrame(deps.management, connectionId, code, message, deps.log, about);
     return { statusCode, body: code };
   };
 }

@@ -39,17 +39,19 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
     const parsed = parseRoomRequest(event.body, "invalid_subscribe");
     if (!parsed.ok) return reject(parsed.code, parsed.reason);
     const roomId = parsed.value;
+    // The answer names the room, so a client with several subscribes in flight can match it.
+    const refuse = (code: string, message: string, statusCode?: number) => reject(code, message, statusCode, { room_id: roomId });
     try {
       const who = await connectionIdentity(deps, event);
-      if (!who) return reject("unknown_connection", "this connection is not registered");
-      if (!maySubscribe(who.userId, who.grants, roomId)) return reject("forbidden", `this connection's token does not grant room ${JSON.stringify(roomId)}`);
+      if (!who) return refuse("unknown_connection", "this connection is not registered");
+      if (!maySubscribe(who.userId, who.grants, roomId)) return refuse("forbidden", `this connection's token does not grant room ${JSON.stringify(roomId)}`);
       // Its own user channel: every connection is in it from $connect on; nothing to write.
       if (roomId !== userChannel(who.userId)) {
         const added = await addRoom(deps.db, deps.connectionsTable, connectionId, roomId, maxRooms);
         if (!added.ok && added.reason === "too_many_rooms") {
-          return reject("too_many_rooms", `this connection is already in ${maxRooms} rooms (maxRoomsPerConnection); unsubscribe from one first`);
+          return refuse("too_many_rooms", `this connection is already in ${maxRooms} rooms (maxRoomsPerConnection); unsubscribe from one first`);
         }
-        if (!added.ok) return reject("unknown_connection", "this connection is not registered");
+        if (!added.ok) return refuse("unknown_connection", "this connection is not registered");
       }
       const streams = deps.streams;
       const lastSeq = streams && streams.retentionHours > 0 ? await headSeq(deps.db, streams.streamsTable, roomId) : 0;
@@ -58,7 +60,7 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
       return { statusCode: 200, body: "Subscribed" };
     } catch (err) {
       deps.log.error("subscribe failed", { connection_id: connectionId, room_id: roomId, ...describeError(err) });
-      return reject("subscribe_failed", "the subscription could not be made; try again", 500);
+      return refuse("subscribe_failed", "the subscription could not be made; try again", 500);
     }
   };
 }

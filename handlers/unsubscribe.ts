@@ -28,16 +28,18 @@ export function createUnsubscribeHandler(deps: UnsubscribeDeps): (event: WebSock
     const parsed = parseRoomRequest(event.body, "invalid_subscribe");
     if (!parsed.ok) return reject(parsed.code, parsed.reason);
     const roomId = parsed.value;
-    if (isUserChannel(roomId)) return reject("invalid_subscribe", "room_id names a user channel, which a connection cannot leave: it is how the app reaches its user");
+    // The answer names the room, so a client with several subscribes in flight can match it.
+    const refuse = (code: string, message: string, statusCode?: number) => reject(code, message, statusCode, { room_id: roomId });
+    if (isUserChannel(roomId)) return refuse("invalid_subscribe", "room_id names a user channel, which a connection cannot leave: it is how the app reaches its user");
     try {
       const removed = await removeRoom(deps.db, deps.connectionsTable, connectionId, roomId);
-      if (!removed.ok) return reject("unknown_connection", "this connection is not registered");
+      if (!removed.ok) return refuse("unknown_connection", "this connection is not registered");
       await sendControlFrame(deps.management, connectionId, controlFrame("hub.unsubscribed", { room_id: roomId }), deps.log);
       deps.log.info("unsubscribed", { connection_id: connectionId, room_id: roomId });
       return { statusCode: 200, body: "Unsubscribed" };
     } catch (err) {
       deps.log.error("unsubscribe failed", { connection_id: connectionId, room_id: roomId, ...describeError(err) });
-      return reject("unsubscribe_failed", "the room could not be left; try again", 500);
+      return refuse("unsubscribe_failed", "the room could not be left; try again", 500);
     }
   };
 }
