@@ -66,6 +66,8 @@ export interface RefusalInfo {
   step: "request" | "authorizer" | "$connect";
   /** The authorizer event's requestId (the authorizer logs its deny reason with it). */
   requestId?: string;
+  /** For a `$connect` refusal: the connection id the route saw (its handler logs with it). */
+  connectionId?: string;
   sourceIp: string;
 }
 
@@ -163,7 +165,7 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     const connectResult = await runRoute("$connect", connection, connectEvent(stage, { ...upgrade, identity: connection }));
     if (connectResult.statusCode < 200 || connectResult.statusCode > 299) {
       refuseUpgrade(socket, connectResult.statusCode);
-      notify((o) => o.refused?.({ status: connectResult.statusCode, step: "$connect", sourceIp }));
+      notify((o) => o.refused?.({ status: connectResult.statusCode, step: "$connect", connectionId: connection.id, sourceIp }));
       return;
     }
     if (socket.destroyed) {

@@ -133,6 +133,16 @@ function hubCloseWords(code: number): string {
   }
 }
 
+/**
+ * Why a console request must be refused, if it must: the demo's Host/Origin checks, and a
+ * peer that is not on this machine (the hub may listen on another interface with `--host`).
+ */
+export function consoleRefusal(request: Pick<http.IncomingMessage, "headers" | "socket">, info: LocalHubInfo): string | undefined {
+  const remote = request.socket.remoteAddress ?? "";
+  const loopback = remote === "::1" || remote.startsWith("127.") || remote.startsWith("::ffff:127.");
+  return loopback ? refusalReason(request as http.IncomingMessage, info) : "not a loopback peer";
+}
+
 export function createHubConsole(options: HubConsoleOptions) {
   const { info } = options;
   const clientOptions = { region: info.region, credentials: info.credentials };
@@ -144,6 +154,8 @@ export function createHubConsole(options: HubConsoleOptions) {
   const events: ConsoleEvent[] = [];
   let nextEventId = 1;
   const denyReasons = boundedMap<string, LogFields>(NOTES_KEPT);
+  /** What the `$connect` handler said about a connection it may refuse, by connection id. */
+  const connectNotes = boundedMap<string, string>(NOTES_KEPT);
   const deliveryNotes = boundedMap<string, DeliveryNote>(NOTES_KEPT);
   /** Why the console itself closed a connection, until its close is seen. */
   const closeNotes = boundedMap<string, string>(NOTES_KEPT);
@@ -158,6 +170,8 @@ export function createHubConsole(options: HubConsoleOptions) {
   function tap(_level: LogLevel, message: string, fields: LogFields): void {
     if (message === "connect denied" && typeof fields.request_id === "string") {
       denyReasons.set(fields.request_id, { reason: fields.reason, user_id: fields.user_id, room_id: fields.room_id });
+    } else if (fields.handler === "connect" && message !== "connected" && typeof fields.connection_id === "string") {
+      connectNotes.set(fields.connection_id, fields.error_message ? `${message}: ${text(fields.error_message)}` : message);
     } else if (DELIVERY_FAILURES.has(message) && typeof fields.message_id === "string") {
       const code = text(fields.code) || text(fields.error) || message;
       const reason = text(fields.reason) || text(fields.error_message) || message;
@@ -213,7 +227,7 @@ export function createHubConsole(options: HubConsoleOptions) {
             ? "no token: API Gateway refuses before any authorizer runs"
             : "not the stage's path"
           : refusal.step === "$connect"
-            ? "the $connect route refused"
+            ? `$connect refused: ${(refusal.connectionId && connectNotes.take(refusal.connectionId)) || "the route answered an error"}`
             : text(denied?.reason) || (refusal.status === 401 ? "authorizer: Unauthorized" : refusal.status === 500 ? "authorizer failed" : "authorizer denied");
       const user = text(denied?.user_id);
       record("refused", `handshake refused ${refusal.status}: ${why}${user ? ` (user ${user}, room ${text(denied?.room_id)})` : ""}`, {
@@ -231,7 +245,7 @@ export function createHubConsole(options: HubConsoleOptions) {
     closed(connection, close) {
       void closeReason(connection, close).then((reason) => {
         const fields = who(connection);
-        record("disconnected", `${fields.user_id || "?"} disconnected: ${reason} (code ${close.code}${close.reason ? ` "${close.reason}"` : ""})`, {
+        record("disconnected", `${fields.user_id || "?"} disconnected: ${reason}; close code ${close.code}${close.reason ? ` "${close.reason}"` : ""}`, {
           ...fields,
           code: close.code,
           close_reason: close.reason,
@@ -431,8 +445,9 @@ export function createHubConsole(options: HubConsoleOptions) {
       try {
         if (!found) throw new NotFound(`message ${messageId} is not in the dead-letter queue (redriven already?)`);
         const sent = await sqs.send(new SendMessageCommand({ QueueUrl: info.queueUrl, MessageBody: found.Body ?? "" }));
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: info.deadLetterQueueUrl, ReceiptHandle: found.ReceiptHandle! }));
+        // Said before the delete: the poller may take the new record (and log it) at once.
         record("action", `redrove dead-lettered record ${messageId} to the main queue as ${sent.MessageId}`, { message_id: messageId, new_message_id: sent.MessageId });
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: info.deadLetterQueueUrl, ReceiptHandle: found.ReceiptHandle! }));
         return { messageId, newMessageId: sent.MessageId };
       } finally {
         await release(messages.filter((m) => m !== found));
@@ -529,10 +544,7 @@ export function createHubConsole(options: HubConsoleOptions) {
     const target = splitTarget(request.url);
     if (!target || (target.path !== "/" && target.path !== "/console" && !target.path.startsWith("/console/"))) return false;
     const json = (status: number, body: unknown) => send(response, status, "application/json", JSON.stringify(body));
-    // The same Host/Origin checks as the demo's endpoints, and loopback peers only, whatever the hub listens on.
-    const remote = request.socket.remoteAddress ?? "";
-    const loopback = remote === "::1" || remote.startsWith("127.") || remote.startsWith("::ffff:127.");
-    const refusal = loopback ? refusalReason(request, info) : "not a loopback peer";
+    const refusal = consoleRefusal(request, info);
     if (refusal) {
       log.warn("console request refused", { reason: refusal, method: request.method });
       json(403, { message: `Forbidden: ${refusal}` });

@@ -56,7 +56,7 @@ const PAGE = `<!doctype html>
   .scroll { overflow-x: auto; }
   #log-list, #replay-list { list-style: none; margin: 0; padding: 0; }
   #log-list li, #replay-list li { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .35rem .6rem; margin-bottom: .35rem; font-size: .88rem; overflow-wrap: anywhere; }
-  .kind { display: inline-block; min-width: 6.5rem; font-weight: 600; font-size: .78rem; text-transform: uppercase; letter-spacing: .02em; }
+  .kind { display: inline-block; min-width: 7.8rem; font-weight: 600; font-size: .78rem; text-transform: uppercase; letter-spacing: .02em; }
   li[data-kind=refused] .kind, li[data-kind=rejected] .kind { color: var(--bad); }
   li[data-kind=disconnected] .kind, li[data-kind=gone] .kind { color: #8a5a00; }
   li[data-kind=connected] .kind { color: var(--good); } li[data-kind=action] .kind { color: var(--accent); }
@@ -67,7 +67,8 @@ const PAGE = `<!doctype html>
   iframe { width: 100%; height: 75vh; border: 1px solid var(--line); border-radius: 8px; background: #fff; }
   .empty { color: var(--muted); font-style: italic; }
   @media (max-width: 600px) {
-    body { font-size: 14px; } header, main { padding-left: .6rem; padding-right: .6rem; } nav { padding: .4rem .4rem 0; }
+    body { font-size: 14px; } header, main { padding-left: .6rem; padding-right: .6rem; }
+    nav { padding: .4rem .4rem 0; flex-wrap: wrap; } nav button { padding: .35rem .55rem; }
     .cards { grid-template-columns: 1fr; } label { display: block; } input:not([type=radio]) { width: 100%; }
     .kind { min-width: 0; margin-right: .4rem; }
   }
@@ -198,6 +199,9 @@ function jsonView(value, isText) {
   return el("details", { class: "json-fold" }, el("summary", {}, compact.slice(0, 100) + "… (" + compact.length.toLocaleString("en") + " characters)"), el("pre", { class: "json" }, full));
 }
 function say(text, kind) {
+  clearTimeout(say.timer);
+  // A success fades after a while; a problem stays until the next message.
+  if (kind === "ok") say.timer = setTimeout(() => say(""), 8000);
   $("message").textContent = text || "";
   $("message").dataset.kind = kind || "error";
   $("message").hidden = !text;

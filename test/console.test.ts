@@ -7,12 +7,14 @@
  * phone width go to test-output/console-*.png. One hub, one browser.
  */
 import * as fs from "fs";
+import * as http from "http";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Frame, Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { createLogger } from "../core/log";
 import { startLocalHub, type LocalHub } from "../local";
+import { consoleRefusal } from "../local/console";
 import { CHROMIUM, haveChromium, launchChromium } from "./support/chromium";
 
 const OUTPUT = path.join(process.cwd(), "test-output");
@@ -118,9 +120,18 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#send-submit").click();
     await bob.locator("#log tr", { hasText: "a frame for bob's connection" }).waitFor({ timeout: 15_000 });
 
+    // The frame went out: bob's lastActiveAt (a frame in or out, as API Gateway counts) moved.
+    const sentAt = Date.now() - 1_000;
+    const { connections } = (await (await fetch(new URL("/console/api/state", hub.httpUrl))).json()) as { connections: { userId: string; lastActiveAt: string }[] };
+    expect(Date.parse(connections.find((c) => c.userId === "bob")!.lastActiveAt)).toBeGreaterThanOrEqual(sentAt);
+
     // A handshake with a forged token: the Log shows the authorizer's reason, never the token.
     const forged = new WebSocket(`${hub.websocketUrl}?token=not-a-jwt`);
     await new Promise((resolve) => forged.once("error", resolve));
+    // A client that leaves on its own: the Log says who closed.
+    const carol = new WebSocket(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId: "carol", roomId: "lobby" })}`);
+    await new Promise((resolve) => carol.once("open", resolve));
+    carol.close(1000, "bye");
     await shot(page, "connections");
 
     // Revoke alice: her connection closes and the Log says it was a revocation.
@@ -130,11 +141,12 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#tab-log").click();
     const disconnect = page.locator("#log-list li[data-kind=disconnected]", { hasText: "alice disconnected" }).first();
     await disconnect.waitFor({ timeout: 15_000 });
-    expect(await disconnect.textContent()).toMatch(/token revoked from the console \(user alice in room lobby\).*code 1000/);
+    expect(await disconnect.textContent()).toMatch(/token revoked from the console \(user alice in room lobby\); close code 1000/);
     const refusal = page.locator("#log-list li[data-kind=refused]").first();
     await refusal.waitFor({ timeout: 15_000 });
     expect(await refusal.textContent()).toMatch(/handshake refused 403: token_/);
     expect(await page.locator("#log-list").textContent()).not.toContain("not-a-jwt");
+    expect(await page.locator("#log-list li[data-kind=disconnected]", { hasText: "carol disconnected" }).textContent()).toContain('closed by the client; close code 1000 "bye"');
     // Alice's demo says so too (and reconnects with a fresh token).
     await expect.poll(() => aliceDemo.locator("#message").textContent(), { timeout: 15_000 }).toContain("The hub closed the connection");
     await shot(page, "log");
@@ -181,5 +193,32 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
 
     expect(pageErrors).toEqual([]);
     console.log("SUMMARY console: two users connected, room and user publish arrived, frame sent, revoke and refusal reasons in the Log, dead letter redriven; screenshots test-output/console-*.png");
+  });
+
+  it("console endpoints: loopback peers only, same Host and Origin checks as the demo's", async () => {
+    const url = new URL("/console/api/state", hub.httpUrl);
+    const own = url.host;
+    const status = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) =>
+      new Promise<number>((resolve, reject) => {
+        const request = http.request({ host: url.hostname, port: url.port, path, method: init.method ?? "GET", headers: init.headers }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        });
+        request.on("error", reject);
+        request.end(init.body);
+      });
+    const revoke = { method: "POST", body: JSON.stringify({ connectionId: "x" }) };
+    expect(await status("/console/api/state", { headers: { host: own } })).toBe(200);
+    expect(await status("/console/api/revoke", { ...revoke, headers: { host: own, origin: "http://evil.example" } })).toBe(403);
+    expect(await status("/console/api/revoke", { ...revoke, headers: { host: own, "sec-fetch-site": "cross-site" } })).toBe(403);
+    expect(await status("/console/api/state", { headers: { host: `rebind.example:${url.port}` } })).toBe(403);
+    expect(await status("/", { headers: { host: `rebind.example:${url.port}` } })).toBe(403);
+    // A live connection is needed to act on: a made-up id is a 404 that says so.
+    expect(await status("/console/api/revoke", { ...revoke, headers: { host: own, "content-type": "application/json" } })).toBe(404);
+    // A peer from the network, had the hub been started with --host 0.0.0.0.
+    const fromLan = { headers: { host: own }, socket: { remoteAddress: "192.168.1.23" } } as unknown as Parameters<typeof consoleRefusal>[0];
+    expect(consoleRefusal(fromLan, hub)).toBe("not a loopback peer");
+    const fromHere = { headers: { host: own }, socket: { remoteAddress: "::ffff:127.0.0.1" } } as unknown as Parameters<typeof consoleRefusal>[0];
+    expect(consoleRefusal(fromHere, hub)).toBeUndefined();
   });
 });
