@@ -173,8 +173,10 @@ export function createHubConsole(options: HubConsoleOptions) {
     } else if (fields.handler === "connect" && message !== "connected" && typeof fields.connection_id === "string") {
       connectNotes.set(fields.connection_id, fields.error_message ? `${message}: ${text(fields.error_message)}` : message);
     } else if (DELIVERY_FAILURES.has(message) && typeof fields.message_id === "string") {
-      const code = text(fields.code) || text(fields.error) || message;
-      const reason = text(fields.reason) || text(fields.error_message) || message;
+      // A rejected record has a code of its own; a failed delivery is named by the log line, with the error under it.
+      const code = message === "record rejected" ? text(fields.code) || "rejected" : message;
+      const error = [text(fields.error), text(fields.error_message)].filter(Boolean).join(": ");
+      const reason = text(fields.reason) || error || (fields.failed !== undefined ? `${text(fields.failed)} connection(s) failed` : message);
       deliveryNotes.set(fields.message_id, { code, reason });
       if (message === "record rejected") {
         record("rejected", `queue record ${fields.message_id} rejected (receive ${text(fields.receive_count) || "?"}): ${code}: ${reason}`, {

@@ -340,11 +340,14 @@ function drawLog() {
 }
 $("log-filter").onchange = drawLog;
 
-// Live: the hub's state every second.
+// Live: the hub's state every second, and at once after an action; one request at a time.
 async function tick() {
   clearTimeout(tick.timer);
+  if (tick.running) return void (tick.again = true);
+  tick.running = true;
   try {
     const state = await api("/console/api/state?after=" + lastEventId);
+    state.events = state.events.filter((e) => e.id > lastEventId);
     serverOffset = Date.parse(state.now) - Date.now();
     $("live").dataset.state = "ok";
     $("live").textContent = "live";
@@ -369,7 +372,9 @@ async function tick() {
     $("live").dataset.state = "down";
     $("live").textContent = "hub not answering (stopped?)";
   }
-  tick.timer = setTimeout(tick, 1000);
+  tick.running = false;
+  tick.timer = setTimeout(tick, tick.again ? 0 : 1000);
+  tick.again = false;
 }
 
 // Streams and replay.

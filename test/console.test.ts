@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Frame, Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { createLogger } from "../core/log";
-import { startLocalHub, type LocalHub } from "../local";
+import { startTestHub, type TestHub } from "../local/testing";
 import { consoleRefusal } from "../local/console";
 import { CHROMIUM, haveChromium, launchChromium } from "./support/chromium";
 
@@ -26,19 +26,20 @@ if (!haveChromium) {
 }
 
 describe.runIf(haveChromium)("developer console in Chromium", () => {
-  let hub: LocalHub;
+  let hub: TestHub;
   let browser: Browser;
 
   beforeAll(async () => {
     fs.mkdirSync(OUTPUT, { recursive: true });
-    hub = await startLocalHub({
+    // Fault injection: DynamoDB is cut for a moment, so a valid notification dead-letters and a redrive delivers it.
+    hub = await startTestHub({
       port: 0,
       bcryptCost: 4,
       // A bad record reaches the dead-letter queue on its second receive, a second later.
       queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 1, waitTimeSeconds: 1 },
       // The console hears the handlers whatever the hub prints: keep the test output quiet.
       logger: createLogger({}, () => undefined, "error"),
-    });
+    }, { faultInjection: true });
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -160,6 +161,7 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#replay-after").fill("0");
     await page.locator("#replay-submit").click();
     await page.locator("#replay-list li[data-seq='1']", { hasText: "to everyone in the lobby" }).waitFor({ timeout: 15_000 });
+    await shot(page, "streams");
 
     // A bad record, sent raw: it ends in the dead-letter queue with the deliver handler's reason.
     await page.locator("#tab-publish").click();
@@ -182,12 +184,32 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#tab-log").click();
     await page.locator("#log-list li[data-kind=action]", { hasText: `redrove dead-lettered record ${rawId}` }).waitFor({ timeout: 15_000 });
 
+    // A good notification dead-lettered while the handlers could not reach DynamoDB: redriven once it is back, it arrives.
+    hub.faults!.cutDynamo();
+    await page.locator("#tab-publish").click();
+    await page.locator("#pub-mode-room").check();
+    await page.locator("#pub-data").fill('{"type":"console.redrive","data":"back from the dead-letter queue"}');
+    await page.locator("#publish").click();
+    await expect.poll(() => page.locator("#pub-result").textContent()).toContain("for room lobby");
+    const goodId = /message (\S+) for room/.exec((await page.locator("#pub-result").textContent()) ?? "")![1];
+    await page.locator("#tab-dead-letters").click();
+    const parked = page.locator(`#dlq-list .dead[data-message-id="${goodId}"]`);
+    await parked.waitFor({ timeout: 20_000 });
+    // Its reason is what the deliver handler logged for that message id.
+    expect(await parked.locator(".reason").textContent()).toBe("delivery failed");
+    hub.faults!.restoreDynamo();
+    expect(await parked.textContent()).toContain("back from the dead-letter queue");
+    await parked.locator("button.redrive").click();
+    await bob.locator("#log tr", { hasText: "back from the dead-letter queue" }).waitFor({ timeout: 15_000 });
+
     // Phone width: the same tabs, readable.
     await page.setViewportSize({ width: 375, height: 800 });
     await page.locator("#tab-connections").click();
     await shot(page, "phone-connections");
     await page.locator("#tab-log").click();
     await shot(page, "phone-log");
+    await page.locator("#tab-publish").click();
+    await shot(page, "phone-publish");
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
 
