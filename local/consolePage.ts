@@ -17,6 +17,7 @@ const PAGE = `<!doctype html>
 <style>
   :root { --line: #d9dde5; --muted: #5f6675; --accent: #2f6bff; --bad: #b3261e; --good: #18864b; }
   * { box-sizing: border-box; }
+  [hidden] { display: none !important; } /* labels and fieldsets set their own display */
   body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
   header { padding: .8rem 1rem .4rem; background: #fff; border-bottom: 1px solid var(--line); }
   h1 { font-size: 1.2rem; margin: 0; } h1 small { font-weight: 400; color: var(--muted); }

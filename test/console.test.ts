@@ -99,6 +99,9 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await bob.locator("#log tr", { hasText: "to everyone in the lobby" }).waitFor({ timeout: 15_000 });
     // Alice's demo sits in the Demo tab, hidden while another tab is open: the row is there, not visible.
     await aliceDemo.locator("#log tr", { hasText: "to everyone in the lobby" }).waitFor({ state: "attached", timeout: 15_000 });
+    await page.locator("#tab-demo").click();
+    await shot(page, "demo");
+    await page.locator("#tab-publish").click();
 
     // Publish to a user, where the SDK has user channels (CONTRACT section 10): only bob sees it.
     const userChannels = typeof (hub.notifier as unknown as { publishToUser?: unknown }).publishToUser === "function";
@@ -165,7 +168,9 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
 
     // A bad record, sent raw: it ends in the dead-letter queue with the deliver handler's reason.
     await page.locator("#tab-publish").click();
+    expect(await page.locator("#pub-to-user").isVisible()).toBe(false); // only the chosen target's fields show
     await page.locator("#pub-mode-raw").check();
+    expect(await page.locator("#pub-room").isVisible()).toBe(false);
     await page.locator("#pub-raw").fill('{"user_id":"nobody","data":"a record without room_id"}');
     await page.locator("#publish").click();
     await expect.poll(() => page.locator("#pub-result").textContent()).toContain("(raw)");
