@@ -42,6 +42,7 @@ const hub = new NotificationHub("hub", {
   alarms: alarmsFromConfig(),
   protectData: config.getBoolean("protectData"),
   history: { retentionHours: config.getNumber("historyRetentionHours") },
+  maxRoomsPerConnection: config.getNumber("maxRoomsPerConnection"),
   apiGatewayLogging: config.get("apiGatewayLogging", { allowedValues: ["off", "ifUnset", "existing"] }),
   tags: { project: "notification-hub", stack: pulumi.getStack() },
 });

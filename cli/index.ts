@@ -8,9 +8,11 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, type ParseArgsConfig } from "util";
 import { dynamoClient } from "../core/aws";
-import { normalizeId } from "../core/messages";
+import { normalizeId, normalizeRecipient } from "../core/messages";
+import { normalizeRoomId, userChannel } from "../core/rooms";
 import { roomPages } from "../core/tables";
-import { MAX_TOKEN_TTL_SECONDS } from "../core/tokens";
+import { MAX_GRANTS_PER_TOKEN } from "../core/rooms";
+import { MAX_TOKEN_TTL_SECONDS, tokenScope } from "../core/tokens";
 import { DEFAULT_LOCAL_PORT, startLocalHub } from "../local";
 import { checkHubAnswers, DEFAULT_STATE_DIR, findLocalHub, LocalHubNotFound, notifierOptionsFor } from "../local/stateFile";
 import { createNotifier, type NotifierOptions } from "../server";
@@ -81,6 +83,26 @@ function idFlag(values: Record<string, string | boolean | undefined>, name: stri
   const id = normalizeId(required(values, name), `--${name}`);
   if (!id.ok) throw new UsageError(id.reason);
   return id.value;
+}
+
+/**
+ * Exactly one of --room and a user flag (--to-user for publish, --user for history): the room
+ * the command reads or writes, a user's being their channel `user:U`. A --room in the
+ * reserved `user:` space is refused, naming the user flag to use instead.
+ */
+function roomOrUser(values: Record<string, string | boolean | undefined>, userFlag: string): { room: string; toUser?: string } {
+  // Empty counts as absent, as required() has it.
+  const hasRoom = Boolean(text(values, "room"));
+  const hasUser = Boolean(text(values, userFlag));
+  if (hasRoom === hasUser) throw new UsageError(hasRoom ? `pass --room or --${userFlag}, not both` : `--room is required (or --${userFlag} U for one user's channel)`);
+  if (hasUser) {
+    const user = normalizeRecipient(text(values, userFlag), `--${userFlag}`);
+    if (!user.ok) throw new UsageError(user.reason);
+    return { room: userChannel(user.value), toUser: user.value };
+  }
+  const room = normalizeRoomId(text(values, "room"), "--room");
+  if (!room.ok) throw new UsageError(room.reason.replace(/publish to a user with to_user_id/, `use --${userFlag} U`));
+  return { room: room.value };
 }
 
 /** --data: JSON text, `@file` for a file's content, or `-` for standard input. */
@@ -239,58 +261,70 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
     },
   },
   token: {
-    summary: "print a connect token for a user in a room",
-    usage: `${BIN} token --user U --room R [--ttl SECONDS] [--json]\n\n  --ttl SECONDS   token lifetime, 1 to ${MAX_TOKEN_TTL_SECONDS} (default 3600)\n  --json          print {"token", "userId", "roomId", "expiresAt"} instead of the bare token\n${TARGET_HELP}`,
-    options: { user: { type: "string" }, room: { type: "string" }, ttl: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    summary: "print a connect token for a user in a room, or in several rooms",
+    usage: `${BIN} token --user U (--room R | --rooms A,B,prefix/*) [--ttl SECONDS] [--json]\n\n  --room R        the seed's one-room token (claim room_id)\n  --rooms LIST    comma-separated room ids and prefixes ending in * (claim rooms; 1 to ${MAX_GRANTS_PER_TOKEN})\n  --ttl SECONDS   token lifetime, 1 to ${MAX_TOKEN_TTL_SECONDS} (default 3600)\n  --json          print {"token", "userId", "roomId" or "rooms", "expiresAt"} instead of the bare token\n${TARGET_HELP}`,
+    options: { user: { type: "string" }, room: { type: "string" }, rooms: { type: "string" }, ttl: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
       const user = idFlag(values, "user");
-      const room = idFlag(values, "room");
+      const scope = tokenScope(
+        values.room === undefined ? undefined : text(values, "room") ?? "",
+        values.rooms === undefined ? undefined : (text(values, "rooms") ?? "").split(",").map((room) => room.trim()),
+        { roomId: "--room", rooms: "--rooms" },
+      );
+      if (!scope.ok) throw new UsageError(scope.reason);
       const ttlSeconds = wholeNumber(text(values, "ttl"), "ttl", 1, MAX_TOKEN_TTL_SECONDS, " of seconds") ?? 3600;
       const { notifier } = await notifierFor(values, "token", ["authTableName", "jwtSecret"]);
-      const token = await notifier.issueToken({ userId: user, roomId: room, ttlSeconds });
+      const { roomId, grants } = scope.value;
+      const token = await notifier.issueToken(roomId !== undefined ? { userId: user, roomId, ttlSeconds } : { userId: user, rooms: grants, ttlSeconds });
       const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
-      process.stdout.write((values.json ? JSON.stringify({ token, userId: user, roomId: room, expiresAt }) : token) + "\n");
+      const shown = roomId !== undefined ? { roomId } : { rooms: grants };
+      process.stdout.write((values.json ? JSON.stringify({ token, userId: user, ...shown, expiresAt }) : token) + "\n");
     },
   },
   publish: {
-    summary: "send a notification to a room through the queue",
-    usage: `${BIN} publish --room R [--user U] --data JSON|@FILE|- [--json]
+    summary: "send a notification to a room, or to one user, through the queue",
+    usage: `${BIN} publish (--room R | --to-user U) [--user U] --data JSON|@FILE|- [--json]
 
+  --room R        every connection in room R
+  --to-user U     every connection of user U, in any room (their channel user:U)
   --data JSON     any JSON value; the seed's browser code reads {"type": ..., "data": ...}
   --data @FILE    the JSON in FILE;  --data -  the JSON on standard input
   --user U        the sender, shown to clients as user_id (not a filter)
-  --json          print {"messageId", "roomId"} instead of a sentence
+  --json          print {"messageId", "roomId"} (roomId is "user:U" for --to-user) instead of a sentence
 ${TARGET_HELP}`,
-    options: { room: { type: "string" }, user: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    options: { room: { type: "string" }, "to-user": { type: "string" }, user: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const room = idFlag(values, "room");
+      const { room, toUser } = roomOrUser(values, "to-user");
       const user = text(values, "user") === undefined ? null : idFlag(values, "user");
       const data = readData(required(values, "data"));
       const { notifier } = await notifierFor(values, "publish", ["queueUrl"]);
       let messageId: string;
       try {
-        ({ messageId } = await notifier.publish({ roomId: room, userId: user, data }));
+        ({ messageId } = await notifier.publish(toUser === undefined ? { roomId: room, userId: user, data } : { toUserId: toUser, userId: user, data }));
       } catch (err) {
         // Ids are checked above; what the SDK still refuses is the data (size, serializability).
         if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(`--data: ${err.message.replace(/^publish: /, "")}`);
         throw err;
       }
-      process.stdout.write(values.json ? JSON.stringify({ messageId, roomId: room }) + "\n" : `published to room ${room}: message id ${messageId}\n`);
+      const to = toUser === undefined ? `room ${room}` : `user ${toUser} (${room})`;
+      process.stdout.write(values.json ? JSON.stringify({ messageId, roomId: room }) + "\n" : `published to ${to}: message id ${messageId}\n`);
     },
   },
   // Room streams (issue 13).
   history: {
     summary: "print a room's stored notifications in seq order",
-    usage: `${BIN} history --room R [--after N | --last N] [--limit N] [--json]
+    usage: `${BIN} history (--room R | --user U) [--after N | --last N] [--limit N] [--json]
 
+  --room R    a room's stream
+  --user U    instead: user U's channel (user:U), what publish --to-user U sent
   --after N   those with seq greater than N (default 0: the oldest kept)
   --last N    instead: the newest N (at most 1000)
   --limit N   at most N frames (1 to 1000, default 1000)
   --json      one frame per line, exactly as clients got it
 ${TARGET_HELP}`,
-    options: { room: { type: "string" }, after: { type: "string" }, last: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    options: { room: { type: "string" }, user: { type: "string" }, after: { type: "string" }, last: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
     async run(values) {
-      const room = idFlag(values, "room");
+      const { room } = roomOrUser(values, "user");
       const after = wholeNumber(text(values, "after"), "after", 0, Number.MAX_SAFE_INTEGER);
       const last = wholeNumber(text(values, "last"), "last", 0, 1000);
       if (after !== undefined && last !== undefined) throw new UsageError("pass --after or --last, not both");
@@ -304,15 +338,15 @@ ${TARGET_HELP}`,
     },
   },
   revoke: {
-    summary: "revoke a user's tokens for a room and close their connections",
-    usage: `${BIN} revoke --user U --room R\n${TARGET_HELP}`,
+    summary: "revoke a user's tokens (all of them, or one room's) and close their connections",
+    usage: `${BIN} revoke --user U [--room R]\n\n  without --room  every token of the user (both forms); closes all their connections\n  --room R        only the user's one-room token for R; closes their connections made with it\n${TARGET_HELP}`,
     options: { user: { type: "string" }, room: { type: "string" }, ...TARGET_OPTIONS },
     async run(values) {
       const user = idFlag(values, "user");
-      const room = idFlag(values, "room");
+      const room = values.room === undefined ? undefined : idFlag(values, "room");
       const { notifier } = await notifierFor(values, "revoke", ["authTableName", "connectionsTableName", "managementEndpoint"]);
-      const { closedConnections } = await notifier.revokeToken({ userId: user, roomId: room });
-      process.stdout.write(`revoked ${user} in ${room}; closed ${closedConnections} connection(s)\n`);
+      const { closedConnections } = await notifier.revokeToken(room === undefined ? { userId: user } : { userId: user, roomId: room });
+      process.stdout.write(`revoked ${room === undefined ? `every token of ${user}` : `${user} in ${room}`}; closed ${closedConnections} connection(s)\n`);
     },
   },
   connections: {

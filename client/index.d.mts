@@ -21,6 +21,25 @@ export interface GapInfo {
 export interface SubscribeOptions {
   /** Also deliver frames room members sent (`origin: "client"`). Default false: only the app's notifications. */
   clientFrames?: boolean;
+  /** Only frames of this room (for a control frame such as `hub.subscribed`: the room its data names). Default: every room. */
+  room?: string;
+  /** Only frames of this user's own channel (`user:{id}`, what the app sent with publishToUser). */
+  userChannel?: boolean;
+}
+/** The hub's answer to a join: the stream's head when the subscription was made. */
+export interface SubscribedInfo {
+  room_id: string;
+  last_seq: number;
+}
+export interface JoinOptions {
+  /** Called, besides ConnectOptions.onGap, when this room's missed frames are gone. */
+  onGap?: (gap: GapInfo) => void;
+}
+/** How join() rejects: `code` is the hub's (`forbidden`, `too_many_rooms`, `invalid_subscribe`, ...), or `closed` / `left`. */
+export interface JoinError extends Error {
+  code: string;
+  roomId: string;
+  hubError?: { code: string; message: string };
 }
 export type Subscriber = (data: any, frame: HubFrame) => void;
 export type ConnectionState = "connecting" | "open" | "closed";
@@ -41,7 +60,8 @@ export interface ConnectOptions {
   onStateChange?: (state: ConnectionState) => void;
   /**
    * The room this connection's token names: the client asks where its stream stands on the
-   * first connect, so even frames missed before the first one arrived are resumed.
+   * first connect, so even frames missed before the first one arrived are resumed. Default: the
+   * token's `room_id` claim (none for a token with `rooms`).
    */
   room?: string;
   /** Keep the last seq per room in sessionStorage, so a page reload resumes too. Default false. */
@@ -53,7 +73,17 @@ export interface ConnectOptions {
 }
 export interface HubConnection {
   subscribe(type: string, callback: Subscriber, options?: SubscribeOptions): () => void;
-  send(data: unknown): void;
+  /**
+   * Subscribes this connection to a room its token grants; resolves with `hub.subscribed`'s data,
+   * rejects with a JoinError. Joined rooms are joined again, and resumed, after every reconnect.
+   */
+  join(room: string, options?: JoinOptions): Promise<SubscribedInfo>;
+  /** Unsubscribes from a room; its frames still in flight are dropped. */
+  leave(room: string): Promise<void>;
+  /** Rooms joined with join() and not left (not the token's room nor the user channel). */
+  readonly rooms: string[];
+  /** sendMessage to this connection's room, or with `{ room }` to that one of its rooms. */
+  send(data: unknown, options?: { room?: string }): void;
   close(): void;
   readonly state: ConnectionState;
   /** The last seq handed to subscribers for a room (undefined before any). */

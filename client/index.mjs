@@ -18,20 +18,54 @@
  * next expected seq waits in a buffer until the missing ones arrive (live or replayed); a
  * gap that stays open asks the hub for a resume. When the hub cannot fill a gap
  * (`recovered: false`, retention exceeded) `onGap` tells the app, which can refetch.
+ *
+ * Many rooms (CONTRACT section 10): `join(room)` subscribes this connection to another room
+ * its token grants, `leave(room)` unsubscribes. After every reconnect the client joins each
+ * room again and, once the hub confirms, resumes it after its last seq; the token's room and
+ * the user's own channel (`user:{id}`, read from the token's claims) are resumed at once, as
+ * `$connect` puts the connection in them.
  */
 
 const KEEP_ALIVE_FRAME = JSON.stringify({ action: "ping" });
 const SEEN_IDS_KEPT = 1000;
 /** How long a seq gap may stay open (a frame overtaken by the next one) before asking for a resume. */
 const GAP_WAIT_MS = 300;
+/** The hub's refusals of a subscribe: a `hub.error` with one of these answers a pending join. */
+const JOIN_ERROR_CODES = new Set(["forbidden", "too_many_rooms", "invalid_subscribe", "subscribe_failed", "unknown_connection"]);
+const USER_CHANNEL_PREFIX = "user:";
+
+/**
+ * The claims of a JWT, read without checking it (the hub checks it): the client only learns
+ * which user and room the token is for. Undefined for anything that is not a JWT.
+ * @param {string | undefined} token
+ * @returns {{ user_id?: unknown, room_id?: unknown } | undefined}
+ */
+function tokenClaims(token) {
+  const payload = typeof token === "string" ? token.split(".")[1] : undefined;
+  if (!payload) return undefined;
+  try {
+    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/");
+    const text = new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+    const claims = JSON.parse(text);
+    return claims && typeof claims === "object" ? claims : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** @param {unknown} id */
+const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id === "number" && Number.isFinite(id) ? String(id) : undefined);
 
 /**
  * @typedef {{ id?: string, room_id?: string | null, user_id?: string | null, origin?: "app" | "client", seq?: number, data?: any }} HubFrame
  * @typedef {{ roomId: string, after: number, lastSeq: number, reason: string }} GapInfo
  * @typedef {{ room_id: string, after: number, last_seq: number, recovered: boolean, reason?: string }} ResumedInfo
  * @typedef {(data: any, frame: HubFrame) => void} Subscriber
- * @typedef {{ clientFrames?: boolean }} SubscribeOptions
- * @typedef {{ callback: Subscriber, clientFrames: boolean }} Subscription
+ * @typedef {{ clientFrames?: boolean, room?: string, userChannel?: boolean }} SubscribeOptions
+ * @typedef {{ callback: Subscriber, clientFrames: boolean, room?: string, userChannel: boolean }} Subscription
+ * @typedef {{ room_id: string, last_seq: number }} SubscribedInfo
+ * @typedef {{ onGap?: (gap: GapInfo) => void }} JoinOptions
+ * @typedef {{ promise: Promise<SubscribedInfo>, resolve: (info: SubscribedInfo) => void, reject: (err: Error) => void, sent: boolean }} PendingJoin
  * @typedef {"connecting" | "open" | "closed"} ConnectionState
  * @typedef {{
  *   url: string,
@@ -78,10 +112,30 @@ export function connect(options) {
   const storage = options.persistSeq ? globalThis.sessionStorage : undefined;
   /** @param {string} room */
   const storageKey = (room) => `notification-hub:seq:${options.url}:${room}`;
-  if (storage && options.room) {
-    const stored = Number(storage.getItem(storageKey(options.room)));
-    if (Number.isSafeInteger(stored) && stored > 0) lastSeq.set(options.room, stored);
+  /**
+   * A room's last seq from sessionStorage (persistSeq), unless this page already has one.
+   * @param {string} room
+   */
+  function loadStoredSeq(room) {
+    if (!storage || lastSeq.has(room)) return;
+    const stored = Number(storage.getItem(storageKey(room)));
+    if (Number.isSafeInteger(stored) && stored > 0) lastSeq.set(room, stored);
   }
+  /** The token's room: the option, else the token's `room_id` claim (none for a token with `rooms`). */
+  let tokenRoom = options.room;
+  if (tokenRoom) loadStoredSeq(tokenRoom);
+  /** This user's channel `user:{id}`, from the token's claims. @type {string | undefined} */
+  let userChannel;
+  /** Rooms joined (or being joined) with join(): joined again after every reconnect. @type {Set<string>} */
+  const joined = new Set();
+  /** Joins waiting for the hub's answer, in the order they were sent. @type {Map<string, PendingJoin>} */
+  const joining = new Map();
+  /** Leaves waiting for `hub.unsubscribed`. @type {Map<string, () => void>} */
+  const leaving = new Map();
+  /** Rooms left: their frames still in flight are dropped. @type {Set<string>} */
+  const left = new Set();
+  /** Per-room gap handlers given to join(). @type {Map<string, (gap: GapInfo) => void>} */
+  const roomGapHandlers = new Map();
   /** @type {Set<string>} */
   const seen = new Set();
   /** @type {string[]} */
@@ -107,12 +161,17 @@ export function connect(options) {
   /** @param {HubFrame} frame */
   function dispatch(frame) {
     const type = frame?.data?.type;
+    // A control frame (hub.subscribed, hub.resumed, ...) is about the room its data names.
+    const room = typeof frame.room_id === "string" ? frame.room_id : frame.data?.data?.room_id;
     for (const key of [type, "*"]) {
       if (typeof key !== "string") continue;
-      for (const { callback, clientFrames } of subscribers.get(key) ?? []) {
+      for (const { callback, clientFrames, room: only, userChannel: ownChannel } of subscribers.get(key) ?? []) {
         // What a room member sent (origin "client") can carry any type, e.g. "backup.done":
         // only subscribers that asked for members' frames get it, so a member cannot pass for the app.
         if (frame.origin === "client" && !clientFrames) continue;
+        if (only !== undefined && room !== only) continue;
+        // A connection only ever gets its own user's channel: the prefix says it is that one.
+        if (ownChannel && !(typeof room === "string" && room.startsWith(USER_CHANNEL_PREFIX))) continue;
         try {
           callback(key === "*" ? frame.data : frame.data.data, frame);
         } catch (err) {
@@ -203,7 +262,9 @@ export function connect(options) {
       if ((lastSeq.get(room) ?? 0) < info.last_seq) sendResume(room);
       return;
     } else if (!info.recovered) {
-      options.onGap?.({ roomId: room, after: info.after, lastSeq: info.last_seq, reason: info.reason ?? "unknown" });
+      const gap = { roomId: room, after: info.after, lastSeq: info.last_seq, reason: info.reason ?? "unknown" };
+      options.onGap?.(gap);
+      roomGapHandlers.get(room)?.(gap);
       // A stream that started over (everything expired) counts from its new head.
       if ((lastSeq.get(room) ?? 0) > info.last_seq) advance(room, info.last_seq);
       flushPast(room);
@@ -213,10 +274,66 @@ export function connect(options) {
     drain(room);
   }
 
+  /**
+   * Sends a request frame now if the socket is open; otherwise the next open sends what is due.
+   * @param {object} request
+   */
+  function sendNow(request) {
+    if (!socket || socket.readyState !== Impl.OPEN) return false;
+    socket.send(JSON.stringify(request));
+    return true;
+  }
+
+  /** @param {string} room */
+  function sendJoin(room) {
+    const pendingJoin = joining.get(room);
+    if (pendingJoin) pendingJoin.sent = sendNow({ action: "subscribe", room_id: room });
+  }
+
+  /** @param {SubscribedInfo} info */
+  function onSubscribed(info) {
+    const room = info.room_id;
+    const pendingJoin = joining.get(room);
+    joining.delete(room);
+    if (!joined.has(room)) return; // left meanwhile: leave() has sent the unsubscribe
+    const last = lastSeq.get(room);
+    if (last === undefined) {
+      // The first join: live frames start after the stream's head (unless some already came).
+      if (Number.isSafeInteger(info.last_seq)) advance(room, info.last_seq);
+      drain(room);
+    } else if (info.last_seq > last) {
+      // Joined again (a reconnect, a page reload with persistSeq): fetch what was missed.
+      sendResume(room);
+    }
+    pendingJoin?.resolve(info);
+  }
+
+  /**
+   * A `hub.error` may answer a join: the one it names (`room_id`, when the hub says), else the
+   * oldest join in flight when the code is a subscribe refusal.
+   * @param {{ code?: string, room_id?: string }} error
+   */
+  function onError(error) {
+    const room =
+      typeof error?.room_id === "string" && joining.has(error.room_id)
+        ? error.room_id
+        : JOIN_ERROR_CODES.has(String(error?.code))
+          ? [...joining].find(([, pendingJoin]) => pendingJoin.sent)?.[0]
+          : undefined;
+    if (room === undefined) return;
+    const pendingJoin = joining.get(room);
+    joining.delete(room);
+    joined.delete(room);
+    roomGapHandlers.delete(room);
+    const err = Object.assign(new Error(`join ${room}: ${error.code}`), { code: error.code, roomId: room, hubError: error });
+    pendingJoin?.reject(err);
+  }
+
   /** @param {HubFrame} frame */
   function onStreamFrame(frame) {
     const room = /** @type {string} */ (frame.room_id);
     const seq = /** @type {number} */ (frame.seq);
+    if (left.has(room)) return; // in flight when the room was left
     const last = lastSeq.get(room);
     if (last === undefined && !resuming.has(room)) {
       advance(room, seq);
@@ -239,8 +356,15 @@ export function connect(options) {
     } catch {
       return;
     }
-    if (frame?.data?.type === "hub.resumed" && frame.room_id === null && typeof frame.data.data?.room_id === "string") {
+    const control = frame?.room_id === null ? frame.data?.type : undefined;
+    if (control === "hub.resumed" && typeof frame.data.data?.room_id === "string") {
       onResumed(frame.data.data);
+    } else if (control === "hub.subscribed" && typeof frame.data.data?.room_id === "string") {
+      onSubscribed(frame.data.data);
+    } else if (control === "hub.unsubscribed" && typeof frame.data.data?.room_id === "string") {
+      leaving.get(frame.data.data.room_id)?.();
+    } else if (control === "hub.error") {
+      onError(frame.data.data);
     } else if (typeof frame?.seq === "number" && typeof frame.room_id === "string") {
       return onStreamFrame(frame);
     }
@@ -257,6 +381,7 @@ export function connect(options) {
     if (closedByUser) return;
     setState("connecting");
     if (!token && options.getToken) token = await options.getToken();
+    learnIdentity(token);
     const separator = options.url.includes("?") ? "&" : "?";
     const ws = new Impl(`${options.url}${separator}token=${encodeURIComponent(token ?? "")}`);
     socket = ws;
@@ -265,10 +390,16 @@ export function connect(options) {
       opened = true;
       attempt = 0;
       setState("open");
-      // Resume every room this client follows before anything else is sent.
+      // Resume every room $connect put this connection in before anything else is sent; the
+      // rooms joined since are joined again first, and resumed once the hub confirms.
       const rooms = new Set(lastSeq.keys());
-      if (options.room) rooms.add(options.room);
-      for (const room of rooms) sendResume(room);
+      if (tokenRoom) rooms.add(tokenRoom);
+      if (userChannel) rooms.add(userChannel);
+      for (const room of rooms) if (!joined.has(room) && !left.has(room)) sendResume(room);
+      for (const room of joined) {
+        if (!joining.has(room)) joining.set(room, deferredJoin());
+        sendJoin(room);
+      }
       while (outbox.length > 0 && ws.readyState === Impl.OPEN) ws.send(/** @type {string} */ (outbox.shift()));
       keepAliveTimer = setInterval(() => ws.readyState === Impl.OPEN && ws.send(KEEP_ALIVE_FRAME), keepAliveMs);
     };
@@ -293,6 +424,55 @@ export function connect(options) {
     };
   }
 
+  /**
+   * The token's user channel and room, from its claims; a token from getToken may be another user's.
+   * @param {string | undefined} current
+   */
+  function learnIdentity(current) {
+    const claims = tokenClaims(current);
+    const user = idText(claims?.user_id);
+    const channel = user === undefined ? undefined : USER_CHANNEL_PREFIX + user;
+    if (channel !== userChannel) {
+      if (userChannel) forget(userChannel);
+      userChannel = channel;
+      if (channel) loadStoredSeq(channel);
+    }
+    if (!options.room) {
+      const room = idText(claims?.room_id);
+      if (room !== tokenRoom && tokenRoom && !joined.has(tokenRoom)) forget(tokenRoom);
+      tokenRoom = room;
+      if (room) loadStoredSeq(room);
+    }
+  }
+
+  /**
+   * Drops what the client tracks of a room it no longer follows.
+   * @param {string} room
+   */
+  function forget(room) {
+    lastSeq.delete(room);
+    pending.delete(room);
+    resuming.delete(room);
+    clearTimeout(gapTimers.get(room));
+    gapTimers.delete(room);
+    storage?.removeItem(storageKey(room));
+  }
+
+  /** @returns {PendingJoin} */
+  function deferredJoin() {
+    /** @type {(info: SubscribedInfo) => void} */
+    let resolve = () => {};
+    /** @type {(err: Error) => void} */
+    let reject = () => {};
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A join nobody awaits (the re-join after a reconnect) must not be an unhandled rejection.
+    promise.catch(() => {});
+    return { promise: /** @type {Promise<SubscribedInfo>} */ (promise), resolve, reject, sent: false };
+  }
+
   /** @param {unknown} err */
   function scheduleAfterError(err) {
     console.error("notification-hub: could not connect", err);
@@ -313,24 +493,81 @@ export function connect(options) {
      * @returns {() => void} unsubscribe
      */
     subscribe(type, callback, subscribeOptions) {
+      const room = subscribeOptions?.room;
+      if (room !== undefined && (typeof room !== "string" || room === "")) throw new TypeError("subscribe: room must be a non-empty string (or left out for every room)");
       const set = subscribers.get(type) ?? new Set();
-      const subscription = { callback, clientFrames: subscribeOptions?.clientFrames === true };
+      const subscription = { callback, clientFrames: subscribeOptions?.clientFrames === true, room, userChannel: subscribeOptions?.userChannel === true };
       set.add(subscription);
       subscribers.set(type, set);
       return () => set.delete(subscription);
     },
     /**
-     * Broadcasts `data` to this connection's room (`sendMessage`); queued until the socket is open.
-     * @param {any} data
+     * Subscribes this connection to `room` (its token must grant it). Resolves with the hub's
+     * `hub.subscribed` data `{ room_id, last_seq }`; rejects with an Error whose `code` is the
+     * hub's (`forbidden`, `too_many_rooms`, ...). Joined rooms are joined again after every
+     * reconnect and resumed after their last seq.
+     * @param {string} room
+     * @param {JoinOptions} [joinOptions]
+     * @returns {Promise<SubscribedInfo>}
      */
-    send(data) {
-      const frame = JSON.stringify({ action: "sendMessage", data });
+    join(room, joinOptions) {
+      if (typeof room !== "string" || room === "") return Promise.reject(new TypeError("join: room must be a non-empty string"));
+      if (closedByUser) return Promise.reject(Object.assign(new Error("join: the connection is closed"), { code: "closed" }));
+      if (joinOptions?.onGap) roomGapHandlers.set(room, joinOptions.onGap);
+      const inFlight = joining.get(room);
+      if (inFlight) return inFlight.promise;
+      left.delete(room);
+      leaving.get(room)?.();
+      joined.add(room);
+      loadStoredSeq(room);
+      const pendingJoin = deferredJoin();
+      joining.set(room, pendingJoin);
+      sendJoin(room);
+      return pendingJoin.promise;
+    },
+    /**
+     * Unsubscribes this connection from `room`; its frames still in flight are dropped.
+     * Resolves once the hub confirms (at once when the socket is down: a new connection starts without it).
+     * @param {string} room
+     * @returns {Promise<void>}
+     */
+    leave(room) {
+      if (typeof room !== "string" || room === "") return Promise.reject(new TypeError("leave: room must be a non-empty string"));
+      joined.delete(room);
+      roomGapHandlers.delete(room);
+      joining.get(room)?.reject(Object.assign(new Error(`join ${room}: left before the hub answered`), { code: "left", roomId: room }));
+      joining.delete(room);
+      left.add(room);
+      forget(room);
+      if (!sendNow({ action: "unsubscribe", room_id: room })) return Promise.resolve();
+      return new Promise((resolve) => {
+        leaving.set(room, () => {
+          leaving.delete(room);
+          resolve();
+        });
+      });
+    },
+    /** The rooms joined with join() and not left (the token's room and the user channel are not listed). */
+    get rooms() {
+      return [...joined];
+    },
+    /**
+     * Broadcasts `data` to this connection's room (`sendMessage`); with `{ room }`, to that one of
+     * its rooms. Queued until the socket is open.
+     * @param {any} data
+     * @param {{ room?: string }} [sendOptions]
+     */
+    send(data, sendOptions) {
+      const frame = JSON.stringify(sendOptions?.room === undefined ? { action: "sendMessage", data } : { action: "sendMessage", room_id: sendOptions.room, data });
       if (socket && socket.readyState === Impl.OPEN) socket.send(frame);
       else outbox.push(frame);
     },
     /** Closes for good: no reconnect. */
     close() {
       closedByUser = true;
+      for (const [room, pendingJoin] of joining) pendingJoin.reject(Object.assign(new Error(`join ${room}: the connection was closed`), { code: "closed", roomId: room }));
+      joining.clear();
+      for (const done of leaving.values()) done();
       for (const timer of gapTimers.values()) clearTimeout(timer);
       clearTimeout(retryTimer);
       clearInterval(keepAliveTimer);

@@ -116,6 +116,13 @@ export interface NotificationHubArgs {
    */
   history?: { retentionHours?: number };
   /**
+   * Rooms one connection may be subscribed to at once (`subscribe`, CONTRACT section 10), from
+   * 1 to 1000; its user channel is not counted. Past it, a subscribe gets `too_many_rooms`.
+   * @default 100
+   * @example 20
+   */
+  maxRoomsPerConnection?: number;
+  /**
    * API Gateway execution logs (ERROR level, in `/aws/apigateway/{apiId}/{stage}`) and access
    * logs. Both need the region's account-wide API Gateway CloudWatch role, which one setting
    * holds for every API of the account in the region, so it is never taken over:

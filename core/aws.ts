@@ -137,6 +137,8 @@ export const ENV = {
   streamsTable: "STREAMS_TABLE",
   historyRetentionHours: "HISTORY_RETENTION_HOURS",
   allowClientMessages: "ALLOW_CLIENT_MESSAGES",
+  /** Rooms one connection may subscribe to, its user channel not counted (core/rooms.ts). */
+  maxRoomsPerConnection: "MAX_ROOMS_PER_CONNECTION",
   /** Not read: its change (a rotated secret) replaces every authorizer container. */
   jwtSecretVersion: "JWT_SECRET_VERSION",
 } as const;

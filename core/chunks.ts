@@ -25,6 +25,7 @@ import {
   type Notification,
   type Parsed,
 } from "./messages";
+import { connectionIdOf } from "./rooms";
 
 /** Connection ids a chunk may carry: a chunk is at most a few thousand connections. */
 export const MAX_CHUNK_CONNECTIONS = 10_000;
@@ -96,10 +97,14 @@ function parseConnectionIds(ids: unknown): Parsed<string[]> {
   if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_CHUNK_CONNECTIONS) {
     return fail("invalid_chunk", `connection_ids must be an array of 1 to ${MAX_CHUNK_CONNECTIONS} ids`);
   }
-  if (ids.some((id) => typeof id !== "string" || id.length === 0 || id.length > MAX_CONNECTION_ID_LENGTH)) {
+  if (ids.some((id) => typeof id !== "string" || id.length === 0)) return fail("invalid_chunk", `each of connection_ids must be a string of 1 to ${MAX_CONNECTION_ID_LENGTH} characters`);
+  // A deliver from before many rooms per connection took the room index's keys for connection
+  // ids, and during the upgrade it may requeue a membership's key (core/rooms.ts): its connection.
+  const connections = [...new Set((ids as string[]).map(connectionIdOf))];
+  if (connections.some((id) => id.length === 0 || id.length > MAX_CONNECTION_ID_LENGTH)) {
     return fail("invalid_chunk", `each of connection_ids must be a string of 1 to ${MAX_CONNECTION_ID_LENGTH} characters`);
   }
-  return { ok: true, value: ids as string[] };
+  return { ok: true, value: connections };
 }
 
 /**

@@ -15,7 +15,7 @@
  *   capped at the socket count, so a post never waits in the agent's queue behind a slow one
  *   and its timer measures only its own request.
  *
- * Retries: 410 Gone deletes the connection's row; 429, 5xx and timeouts/broken sockets are
+ * Retries: 410 Gone removes the connection (its row and memberships); 429, 5xx and timeouts/broken sockets are
  * retried with full jitter; what still fails is returned for the caller to requeue.
  */
 import * as crypto from "crypto";
@@ -26,7 +26,7 @@ import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
 import { describeError, type Logger } from "./log";
-import { deleteConnectionWrittenBefore } from "./tables";
+import { removeConnection } from "./tables";
 
 /**
  * The @smithy/types Checksum the signer asks for, over node:crypto. HMACs keyed by a string
@@ -284,8 +284,12 @@ export function backoffDelay(attempt: number, policy: RetryPolicy): number {
   return Math.floor(Math.random() * ceiling);
 }
 
-/** Posts one frame to one connection, retrying what is worth retrying. */
-export async function postWithRetries(deps: PostDeps, connectionId: string, frame: PreparedFrame): Promise<PostOutcome> {
+/**
+ * Posts one frame to one connection, retrying what is worth retrying. `via`: the room whose
+ * membership led here (fan-out), so a 410 for a connection whose row is already gone also
+ * drops that orphaned membership.
+ */
+export async function postWithRetries(deps: PostDeps, connectionId: string, frame: PreparedFrame, via?: string): Promise<PostOutcome> {
   const policy = deps.retry ?? DEFAULT_RETRY;
   for (let attempt = 0; ; attempt++) {
     let response: PostResponse;
@@ -300,8 +304,8 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
     if (status >= 200 && status < 300) return "delivered";
     if (status === 410) {
       try {
-        const deleted = await deleteConnectionWrittenBefore(deps.db, deps.connectionsTable, connectionId, Date.now() - HANDSHAKE_GRACE_MS);
-        if (!deleted) deps.log.info("post answered 410 while the connection may still be opening; row kept", { connection_id: connectionId });
+        const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via });
+        if (outcome === "kept") deps.log.info("post answered 410 while the connection may still be opening; row kept", { connection_id: connectionId });
       } catch (deleteErr) {
         // The row expires by TTL anyway; the next message will try again.
         deps.log.warn("stale connection row not deleted", { connection_id: connectionId, ...describeError(deleteErr) });

@@ -105,7 +105,7 @@ export function mapWithConcurrency<T, R>(items: readonly T[], limit: number, wor
 export async function postToConnections(deps: FanoutDeps, notification: Notification, connectionIds: readonly string[], frameText?: string): Promise<FanoutResult> {
   // Serialized and hashed once for the whole list; only the signature differs per connection.
   const frame = deps.management.prepare(frameText ?? serializeFrame(frameFor(notification)));
-  const outcomes = await mapWithConcurrency(connectionIds, deps.concurrency ?? DEFAULT_POST_CONCURRENCY, (id) => postWithRetries(deps, id, frame));
+  const outcomes = await mapWithConcurrency(connectionIds, deps.concurrency ?? DEFAULT_POST_CONCURRENCY, (id) => postWithRetries(deps, id, frame, notification.roomId));
   const result: FanoutResult = { delivered: 0, gone: 0, failed: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
   outcomes.forEach((outcome, i) => {
     if (outcome === "delivered") result.delivered++;
@@ -131,10 +131,15 @@ export async function fanOutToRoom(deps: FanoutDeps, notification: Notification,
   const chunkSize = deps.enqueueChunks ? (deps.chunkSize ?? DEFAULT_CHUNK_SIZE) : 0;
   const mine: string[] = [];
   const overflow: string[] = [];
+  // Each connection gets the frame once, even if the index held two items for it (a seed row
+  // and a membership of its room, core/rooms.ts): a Set of ids is cheap beside a post.
+  const seen = new Set<string>();
   for await (const page of roomPages(deps.db, deps.connectionsTable, notification.roomId)) {
     total.itemsRead += page.itemsRead;
     total.capacityUnits += page.capacityUnits;
     for (const { connectionId } of page.connections) {
+      if (seen.has(connectionId)) continue;
+      seen.add(connectionId);
       if (chunkSize === 0 || mine.length < chunkSize) mine.push(connectionId);
       else overflow.push(connectionId);
     }

@@ -1,24 +1,46 @@
-/** Who sent a route's frame: the user and room the authorizer vouched for at `$connect`. */
+/**
+ * Who sent a route's frame. The authorizer's context (API Gateway passes it to every route of
+ * the connection) says who the connection is and what its token grants: no read, no
+ * authorizer call per message. Its rooms change after `$connect` (subscribe, unsubscribe), so
+ * they are only on the connection row.
+ */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent } from "./events";
 import { getConnection } from "./tables";
 
 export interface ConnectionIdentity {
   userId: string;
-  roomId: string;
+  /** The token's room grants (core/rooms.ts grantAllows). */
+  grants: string[];
 }
 
-/**
- * API Gateway passes the authorizer's context to every route; the connection row is the
- * fallback. Undefined for a connection with no row; a failed read throws.
- */
-export async function connectionIdentity(
-  deps: { db: DynamoDBClient; connectionsTable: string },
-  event: WebSocketEvent,
-): Promise<ConnectionIdentity | undefined> {
-  const userId = event.requestContext.authorizer?.user_id;
-  const roomId = event.requestContext.authorizer?.room_id;
-  if (typeof userId === "string" && typeof roomId === "string") return { userId, roomId };
-  const row = await getConnection(deps.db, deps.connectionsTable, event.requestContext.connectionId);
-  return row && { userId: row.userId, roomId: row.roomId };
+/** The grants of a context: its `grants` JSON, or (an authorizer older than grants) its room. */
+function contextGrants(context: Record<string, unknown>): string[] | undefined {
+  if (typeof context.grants === "string") {
+    try {
+      const grants: unknown = JSON.parse(context.grants);
+      if (Array.isArray(grants) && grants.every((grant) => typeof grant === "string")) return grants as string[];
+    } catch {
+      // fall through: not our authorizer's context
+    }
+    return undefined;
+  }
+  return typeof context.room_id === "string" && context.room_id !== "" ? [context.room_id] : [];
 }
+
+/** The identity in the event's authorizer context; undefined when there is none. */
+export function identityFromContext(event: WebSocketEvent): ConnectionIdentity | undefined {
+  const context = event.requestContext.authorizer;
+  if (!context || typeof context.user_id !== "string") return undefined;
+  const grants = contextGrants(context);
+  return grants && { userId: context.user_id, grants };
+}
+
+/** The context's identity, else the connection row's. Undefined for a connection with no row; a failed read throws. */
+export async function connectionIdentity(deps: { db: DynamoDBClient; connectionsTable: string }, event: WebSocketEvent): Promise<ConnectionIdentity | undefined> {
+  const fromContext = identityFromContext(event);
+  if (fromContext) return fromContext;
+  const row = await getConnection(deps.db, deps.connectionsTable, event.requestContext.connectionId);
+  return row && { userId: row.userId, grants: row.grants };
+}
+

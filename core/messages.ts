@@ -3,6 +3,8 @@
  * Validation lives here once; the Lambdas, the SDK and the local hub all call it.
  */
 import * as crypto from "crypto";
+// rooms.ts uses fail/normalizeId from here: a cycle, safe because both sides call each other only inside functions.
+import { normalizeRoomId, USER_CHANNEL_PREFIX, userChannel } from "./rooms";
 
 /** API Gateway's WebSocket message limit; a bigger frame would never reach a client. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -47,12 +49,13 @@ export interface ResumedInfo {
   reason?: "retention_exceeded" | "too_many";
 }
 
-/** What an app sends to the queue (the seed article's body). */
-export interface PublishBody {
-  room_id: string | number;
-  user_id?: string | number | null;
-  data: unknown;
-}
+/**
+ * What an app sends to the queue: the seed article's body for a room, or `to_user_id`
+ * instead of `room_id` for a user's channel (CONTRACT section 10). `user_id` is the sender.
+ */
+export type PublishBody =
+  | { room_id: string | number; to_user_id?: undefined; user_id?: string | number | null; data: unknown }
+  | { to_user_id: string | number; room_id?: undefined; user_id?: string | number | null; data: unknown };
 
 /** A notification ready for fan-out, whatever its source. */
 export interface Notification {
@@ -162,14 +165,42 @@ export function parseJsonObject(text: string, what: string, notObjectCode: strin
   return { ok: true, value: parsed };
 }
 
+/** A user id as `to_user_id` names it: an id whose channel `user:{id}` is itself a valid room id. */
+export function normalizeRecipient(value: unknown, field: string): Parsed<string> {
+  const user = normalizeId(value, field);
+  if (!user.ok) return user;
+  if (userChannel(user.value).length > MAX_ID_LENGTH) {
+    return fail("invalid_" + field, `${field} is longer than ${MAX_ID_LENGTH - USER_CHANNEL_PREFIX.length} characters (its channel "${USER_CHANNEL_PREFIX}{id}" must fit in ${MAX_ID_LENGTH})`);
+  }
+  return user;
+}
+
 /**
- * Validates a publish body (the seed's `{room_id, user_id, data}`). `messageId` becomes the
- * frame id, so a redelivered SQS message keeps its id: clients drop the duplicate and the
- * room's stream stores it once.
+ * The room a publish goes to: exactly one of `room_id` (any room but a user channel) or
+ * `to_user_id` (that user's channel). `roomKey`/`userKey` name the fields as the caller's
+ * input spells them (`room_id` on the queue, `roomId` in the SDK), so messages name the key.
+ */
+export function publishTarget(roomValue: unknown, userValue: unknown, roomKey: string, userKey: string): Parsed<string> {
+  const hasRoom = roomValue !== undefined && roomValue !== null;
+  const hasUser = userValue !== undefined && userValue !== null;
+  if (hasRoom && hasUser) return fail("conflicting_target", `pass ${roomKey} or ${userKey}, not both`);
+  if (hasUser) {
+    const user = normalizeRecipient(userValue, userKey);
+    return user.ok ? { ok: true, value: userChannel(user.value) } : user;
+  }
+  if (!hasRoom) return fail("missing_" + roomKey, `${roomKey} is required (or ${userKey} to publish to one user's channel)`);
+  // normalizeRoomId refuses "user:…" and says to use to_user_id; name the caller's own key.
+  const room = normalizeRoomId(roomValue, roomKey);
+  return room.ok ? room : fail(room.code, room.reason.replace("to_user_id", userKey));
+}
+
+/**
+ * Validates a publish body (the seed's `{room_id, user_id, data}`, or `to_user_id` for a
+ * user's channel). `messageId` becomes the frame id, so a redelivered SQS message keeps its
+ * id: clients drop the duplicate and the room's stream stores it once.
  */
 export function parsePublishBody(body: Record<string, unknown>, messageId: string): Parsed<Notification> {
-  if (body.room_id === undefined || body.room_id === null) return fail("missing_room_id", "room_id is required");
-  const room = normalizeId(body.room_id, "room_id");
+  const room = publishTarget(body.room_id, body.to_user_id, "room_id", "to_user_id");
   if (!room.ok) return room;
   let userId: string | null = null;
   if (body.user_id !== undefined && body.user_id !== null) {
@@ -184,20 +215,30 @@ export function parsePublishBody(body: Record<string, unknown>, messageId: strin
   return { ok: true, value: notification };
 }
 
+/** What the SDK publishes: a room (`roomId`) or one user's channel (`toUserId`); `userId` is the sender, as on the wire. */
+export interface PublishBodyInput {
+  roomId?: string | number;
+  toUserId?: string | number;
+  userId?: string | number | null;
+  data: unknown;
+}
+
 /** Builds the body an app publishes; throws a clear error before anything is sent. */
-export function buildPublishBody(input: { roomId: string | number; userId?: string | number | null; data: unknown }): string {
-  const room = normalizeId(input.roomId, "roomId");
-  if (!room.ok) throw new TypeError(`publish: ${room.reason}`);
+export function buildPublishBody(input: PublishBodyInput, method = "publish"): string {
+  if (typeof input !== "object" || input === null) throw new TypeError(`${method}: expected { roomId | toUserId, userId?, data }`);
+  const room = publishTarget(input.roomId, input.toUserId, "roomId", "toUserId");
+  if (!room.ok) throw new TypeError(`${method}: ${room.reason}`);
   if (input.userId !== undefined && input.userId !== null) {
     const user = normalizeId(input.userId, "userId");
-    if (!user.ok) throw new TypeError(`publish: ${user.reason}`);
+    if (!user.ok) throw new TypeError(`${method}: ${user.reason}`);
   }
-  if (input.data === undefined) throw new TypeError("publish: data is required (any JSON value)");
+  if (input.data === undefined) throw new TypeError(`${method}: data is required (any JSON value)`);
+  const target = input.toUserId !== undefined && input.toUserId !== null ? { to_user_id: input.toUserId } : { room_id: input.roomId };
   let text: string;
   try {
-    text = JSON.stringify({ room_id: input.roomId, user_id: input.userId ?? null, data: input.data });
+    text = JSON.stringify({ ...target, user_id: input.userId ?? null, data: input.data });
   } catch (err) {
-    throw new TypeError(`publish: data is not JSON-serializable (${(err as Error).message})`);
+    throw new TypeError(`${method}: data is not JSON-serializable (${(err as Error).message})`);
   }
   // Size as the frame the clients will get, with a worst-case id, so what passes here delivers.
   const size = checkFrameSize({
@@ -207,18 +248,22 @@ export function buildPublishBody(input: { roomId: string | number; userId?: stri
     origin: "app",
     data: JSON.parse(text).data,
   });
-  if (!size.ok) throw new RangeError(`publish: ${size.reason}`);
+  if (!size.ok) throw new RangeError(`${method}: ${size.reason}`);
   return text;
 }
 
 /** A client frame on the `sendMessage` route: `{"action":"sendMessage","data":...}`. */
-export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown }> {
+/** A client's sendMessage frame: `data`, and `room_id` (which of its rooms; optional with one room). */
+export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown; roomId?: string }> {
   if (body === null || body === undefined || body === "") return fail("invalid_json", "the message is empty");
   const object = parseJsonObject(body, "the message", "invalid_body");
   if (!object.ok) return object;
   const parsed = object.value;
   if (!("data" in parsed) || parsed.data === undefined) return fail("missing_data", 'send {"action":"sendMessage","data":...}');
-  return { ok: true, value: { data: parsed.data } };
+  if (parsed.room_id === undefined) return { ok: true, value: { data: parsed.data } };
+  const room = normalizeId(parsed.room_id, "room_id");
+  if (!room.ok) return fail("invalid_message", room.reason);
+  return { ok: true, value: { data: parsed.data, roomId: room.value } };
 }
 
 export function controlFrame<T extends string, D>(type: T, data: D): ControlFrame<T, D> {

@@ -1,5 +1,6 @@
 /** Sends a frame about its own request (`hub.error`, `hub.resumed`) back to one client. Best effort: the client may already be gone. */
 import type { ConnectionsApi } from "./connections";
+import type { WebSocketResult } from "./events";
 import { describeError, type Logger } from "./log";
 import { errorFrame, serializeFrame, type ControlFrame } from "./messages";
 
@@ -19,4 +20,16 @@ export async function sendControlFrame(management: ConnectionsApi, connectionId:
 
 export async function sendErrorFrame(management: ConnectionsApi, connectionId: string, code: string, message: string, log: Logger): Promise<void> {
   await sendControlFrame(management, connectionId, errorFrame(code, message), log);
+}
+
+/**
+ * A route's refusal: logs `{what} rejected` with the code (never the frame), answers the client
+ * with `hub.error`, and gives the route's result.
+ */
+export function refuser(deps: { management: ConnectionsApi; log: Logger }, connectionId: string, what: string) {
+  return async (code: string, message: string, statusCode = 400): Promise<WebSocketResult> => {
+    deps.log.info(`${what} rejected`, { connection_id: connectionId, code });
+    await sendErrorFrame(deps.management, connectionId, code, message, deps.log);
+    return { statusCode, body: code };
+  };
 }

@@ -18,12 +18,17 @@
  *   room's membership; connectionIdOf() maps both kinds to the connection id.
  */
 import * as crypto from "crypto";
-import { fail, normalizeId, type Parsed } from "./messages";
+import { fail, normalizeId, parseJsonObject, type Parsed } from "./messages";
 
 /** User channels: `user:{user_id}`. The prefix is reserved: no room id, grant or pattern may start with it. */
 export const USER_CHANNEL_PREFIX = "user:";
 /** Default (and the component's default) `maxRoomsPerConnection`. */
 export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 100;
+/**
+ * Highest `maxRoomsPerConnection` accepted: a connection's row lists its rooms (up to 257
+ * bytes each, DynamoDB's item limit is 400 KB) and `$disconnect` deletes one item per room.
+ */
+export const MAX_ROOMS_PER_CONNECTION_LIMIT = 1_000;
 /** Most entries in a token's `rooms` claim. */
 export const MAX_GRANTS_PER_TOKEN = 100;
 /** The WebSocket subprotocol a client names beside its token; `$connect` echoes it. */
@@ -88,6 +93,17 @@ export function normalizeGrants(value: unknown, field = "rooms"): Parsed<string[
 export function grantAllows(grants: readonly string[], roomId: string): boolean {
   if (isUserChannel(roomId)) return false;
   return grants.some((grant) => (grant.endsWith("*") ? roomId.startsWith(grant.slice(0, -1)) : grant === roomId));
+}
+
+/**
+ * A client's `{"action":"subscribe"|"unsubscribe","room_id":"x"}`: the room id, or `code`
+ * (`invalid_subscribe`) with a message naming the key.
+ */
+export function parseRoomRequest(body: string | null | undefined, code: string): Parsed<string> {
+  const object = parseJsonObject(body ?? "", "the message", code);
+  if (!object.ok) return fail(code, object.reason);
+  const room = normalizeId(object.value.room_id, "room_id");
+  return room.ok ? room : fail(code, `${room.reason} (send {"action":"...","room_id":"<room>"})`);
 }
 
 /** Whether this connection (of `userId`, with `grants`) may subscribe to `roomId`. */

@@ -33,6 +33,7 @@ import {
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
 import { frameFor, serializeFrame, type Notification } from "./messages";
+import { userChannel } from "./rooms";
 
 /** How a handler stores frames: the table and `history.retentionHours` (0 = streams off). */
 export interface StreamSettings {
@@ -331,10 +332,9 @@ export async function readStream(
 }
 
 /**
- * The streams a connection may read: today the room its token named (from the authorizer's
- * context, or its connection row). Issue 14 widens this one function (many rooms per
- * connection, the user channel `user:{id}`).
+ * The streams a connection may read (resume): the rooms it is subscribed to and its own user
+ * channel (core/rooms.ts), which no one else can read.
  */
-export function subscribedStreams(connection: { roomId: string; userId: string }): string[] {
-  return [connection.roomId];
+export function subscribedStreams(connection: { rooms: readonly string[]; userId: string }): string[] {
+  return [...connection.rooms, userChannel(connection.userId)];
 }

@@ -1,30 +1,50 @@
-/** Reads and writes of the two tables, shared by the handlers, the SDK and the local hub. */
+/**
+ * Reads and writes of the tables, shared by the handlers, the SDK and the local hub. The
+ * connection data model (a row per connection, an item per room membership) is described in
+ * core/rooms.ts; every write of a connection's items goes through the functions here.
+ */
 import {
+  BatchWriteItemCommand,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  UpdateItemCommand,
   type AttributeValue,
+  type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { connectionIdOf } from "./rooms";
+import { connectionIdOf, membershipKey, userChannel } from "./rooms";
 import { CONNECTION_ROW_TTL_SECONDS, ROOM_INDEX_NAME } from "./schema";
 
 export interface ConnectionRow {
   connectionId: string;
-  roomId: string;
   userId: string;
+  /** Rooms it is subscribed to, never its user channel. A seed row's: its room_id. */
+  rooms: string[];
+  /** Its token's room grants (core/rooms.ts). A seed row's: its room_id. */
+  grants: string[];
   connectedAt: number;
   expiresAt: number;
   /** The token generation it connected with (rows written before this field existed have none). */
   generation?: string;
-  /** The auth row's sort key its token was checked against (core/rooms.ts); absent on older rows, where it is roomId. */
+  /** The auth row's sort key its token was checked against (core/rooms.ts); absent on older rows, where it is the room. */
   authKey?: string;
+  /**
+   * Only on a row written before many rooms per connection: its `room_id`. Such a row is its
+   * room's member itself (it sits in the room index) and has no user channel membership.
+   */
+  seedRoomId?: string;
 }
 
+/**
+ * A token row of the auth table: key (user_id, room_id). Its sort key (attribute `room_id`, kept
+ * for deployed tables) is the auth key: the room id of a seed token, grantsAuthKey(grants) of a
+ * token with `rooms` (core/rooms.ts).
+ */
 export interface AuthRow {
   userId: string;
-  roomId: string;
+  authKey: string;
   tokenHash: string;
   generation: string;
   expiresAt: number;
@@ -39,64 +59,237 @@ export interface RoomPage {
 
 const S = (value: string): AttributeValue => ({ S: value });
 const N = (value: number): AttributeValue => ({ N: String(value) });
+const isConditionFailure = (err: unknown) => (err as Error)?.name === "ConditionalCheckFailedException";
 
-type NewConnectionRow = Omit<ConnectionRow, "expiresAt"> & { expiresAt?: number };
+/** A connection as `$connect` writes it; `expiresAt` defaults to the connection's 2 h life plus a margin. */
+export interface NewConnection {
+  connectionId: string;
+  userId: string;
+  rooms: string[];
+  grants: string[];
+  connectedAt: number;
+  expiresAt?: number;
+  generation: string;
+  authKey: string;
+}
 
-function connectionItem(row: NewConnectionRow): Record<string, AttributeValue> {
-  const expiresAt = row.expiresAt ?? Math.floor(row.connectedAt / 1000) + CONNECTION_ROW_TTL_SECONDS;
+function rowExpiry(connectedAt: number, expiresAt?: number): number {
+  return expiresAt ?? Math.floor(connectedAt / 1000) + CONNECTION_ROW_TTL_SECONDS;
+}
+
+/** The item of one membership: found by the room index exactly as a seed row was. */
+function membershipItem(connectionId: string, roomId: string, owner: { userId: string; connectedAt: number; expiresAt: number }): Record<string, AttributeValue> {
   return {
-    connection_id: S(row.connectionId),
-    room_id: S(row.roomId),
-    user_id: S(row.userId),
-    connected_at: N(row.connectedAt),
-    expires_at: N(expiresAt),
-    ...(row.generation ? { generation: S(row.generation) } : {}),
-    ...(row.authKey ? { auth_key: S(row.authKey) } : {}),
+    connection_id: S(membershipKey(connectionId, roomId)),
+    room_id: S(roomId),
+    user_id: S(owner.userId),
+    connected_at: N(owner.connectedAt),
+    expires_at: N(owner.expiresAt),
   };
 }
 
-export async function putConnection(db: DynamoDBClient, table: string, row: NewConnectionRow): Promise<void> {
-  await db.send(new PutItemCommand({ TableName: table, Item: connectionItem(row) }));
+/** Keys of a connection's memberships: its rooms and its user channel (a seed row has only its row). */
+function membershipKeys(row: Pick<ConnectionRow, "connectionId" | "userId" | "rooms" | "seedRoomId">): string[] {
+  const rooms = row.rooms.filter((room) => room !== row.seedRoomId);
+  if (row.seedRoomId === undefined) rooms.push(userChannel(row.userId));
+  return rooms.map((room) => membershipKey(row.connectionId, room));
 }
 
+const BATCH_WRITE_LIMIT = 25;
+const BATCH_WRITE_ATTEMPTS = 8;
+
+/**
+ * BatchWriteItem in slices of 25, retrying what DynamoDB leaves unprocessed (throttling)
+ * with jittered backoff; throws if some requests are still unprocessed after that.
+ */
+export async function batchWrite(db: DynamoDBClient, table: string, requests: WriteRequest[], sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))): Promise<void> {
+  for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) {
+    let pending: WriteRequest[] = requests.slice(i, i + BATCH_WRITE_LIMIT);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt === BATCH_WRITE_ATTEMPTS) throw new Error(`BatchWriteItem on ${table}: ${pending.length} request(s) still unprocessed after ${attempt} attempts`);
+      if (attempt > 0) await sleep(Math.floor(Math.random() * Math.min(1_000, 25 * 2 ** attempt)));
+      const result = await db.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
+      pending = result.UnprocessedItems?.[table] ?? [];
+    }
+  }
+}
+
+const deleteRequests = (keys: string[]): WriteRequest[] => keys.map((key) => ({ DeleteRequest: { Key: { connection_id: S(key) } } }));
+
+/**
+ * `$connect`'s write: the connection row, its user channel's membership and one membership per
+ * room in `rooms` (the seed token's room), in one BatchWriteItem.
+ */
+export async function putConnection(db: DynamoDBClient, table: string, connection: NewConnection): Promise<void> {
+  const expiresAt = rowExpiry(connection.connectedAt, connection.expiresAt);
+  const owner = { userId: connection.userId, connectedAt: connection.connectedAt, expiresAt };
+  const row: Record<string, AttributeValue> = {
+    connection_id: S(connection.connectionId),
+    user_id: S(connection.userId),
+    generation: S(connection.generation),
+    auth_key: S(connection.authKey),
+    grants: { L: connection.grants.map(S) },
+    connected_at: N(connection.connectedAt),
+    expires_at: N(expiresAt),
+    // DynamoDB has no empty set: a connection in no room has no `rooms` (ADD creates it).
+    ...(connection.rooms.length > 0 ? { rooms: { SS: [...new Set(connection.rooms)] } } : {}),
+  };
+  const items = [row, ...[userChannel(connection.userId), ...new Set(connection.rooms)].map((room) => membershipItem(connection.connectionId, room, owner))];
+  await batchWrite(db, table, items.map((Item) => ({ PutRequest: { Item } })));
+}
+
+/** Undoes putConnection (a `$connect` refused after its write): the row and the memberships it wrote. */
+export async function deleteNewConnection(db: DynamoDBClient, table: string, connection: Pick<NewConnection, "connectionId" | "userId" | "rooms">): Promise<void> {
+  await batchWrite(db, table, deleteRequests([connection.connectionId, ...membershipKeys({ ...connection, rooms: [...new Set(connection.rooms)] })]));
+}
+
+/** Only the row, none of its memberships (they expire by TTL). Prefer removeConnection. */
 export async function deleteConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<void> {
   await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(connectionId) } }));
 }
 
-/**
- * Deletes a connection's row only if it was written before `cutoffMs`; true when it did. A
- * younger row (or none) is kept: see HANDSHAKE_GRACE_MS in core/connections.ts.
- */
-export async function deleteConnectionWrittenBefore(db: DynamoDBClient, table: string, connectionId: string, cutoffMs: number): Promise<boolean> {
-  try {
-    await db.send(
-      new DeleteItemCommand({
-        TableName: table,
-        Key: { connection_id: S(connectionId) },
-        ConditionExpression: "connected_at < :cutoff",
-        ExpressionAttributeValues: { ":cutoff": N(cutoffMs) },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if ((err as Error).name === "ConditionalCheckFailedException") return false;
-    throw err;
-  }
-}
-
-export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {
-  const result = await db.send(new GetItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ConsistentRead: true }));
-  const item = result.Item;
-  if (!item?.room_id?.S || !item.user_id?.S) return undefined;
+function rowFrom(connectionId: string, item: Record<string, AttributeValue> | undefined): ConnectionRow | undefined {
+  if (!item?.user_id?.S) return undefined;
+  const seedRoomId = item.room_id?.S;
+  const rooms = new Set(item.rooms?.SS ?? []);
+  if (seedRoomId !== undefined) rooms.add(seedRoomId);
+  const grants = item.grants?.L ? item.grants.L.flatMap((grant) => (grant.S !== undefined ? [grant.S] : [])) : seedRoomId !== undefined ? [seedRoomId] : [];
   return {
     connectionId,
-    roomId: item.room_id.S,
     userId: item.user_id.S,
+    rooms: [...rooms],
+    grants,
     connectedAt: Number(item.connected_at?.N ?? 0),
     expiresAt: Number(item.expires_at?.N ?? 0),
     ...(item.generation?.S ? { generation: item.generation.S } : {}),
     ...(item.auth_key?.S ? { authKey: item.auth_key.S } : {}),
+    ...(seedRoomId !== undefined ? { seedRoomId } : {}),
   };
+}
+
+export type RemoveOutcome = "removed" | "kept" | "absent";
+
+/**
+ * Removes a whole connection: its row (DeleteItem, ALL_OLD, so the row itself says which
+ * memberships it has), then those memberships (BatchWriteItem). `$disconnect` and a 410
+ * both come here. With `writtenBefore`, a row written at or after it is kept (the handshake
+ * grace, core/connections.ts). With `via` (the room a post that got 410 came through) and no
+ * row left, that room's membership is deleted too: an orphan of a subscribe that raced its
+ * disconnect, which would otherwise wait for its TTL.
+ */
+export async function removeConnection(
+  db: DynamoDBClient,
+  table: string,
+  connectionId: string,
+  options: { writtenBefore?: number; via?: string } = {},
+): Promise<RemoveOutcome> {
+  let old: Record<string, AttributeValue> | undefined;
+  try {
+    const result = await db.send(
+      new DeleteItemCommand({
+        TableName: table,
+        Key: { connection_id: S(connectionId) },
+        ReturnValues: "ALL_OLD",
+        ...(options.writtenBefore !== undefined
+          ? { ConditionExpression: "attribute_not_exists(connection_id) OR connected_at < :cutoff", ExpressionAttributeValues: { ":cutoff": N(options.writtenBefore) } }
+          : {}),
+      }),
+    );
+    old = result.Attributes;
+  } catch (err) {
+    if (isConditionFailure(err)) return "kept";
+    throw err;
+  }
+  const row = rowFrom(connectionId, old);
+  if (!row) {
+    if (options.via !== undefined) await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(membershipKey(connectionId, options.via)) } }));
+    return "absent";
+  }
+  await batchWrite(db, table, deleteRequests(membershipKeys(row)));
+  return "removed";
+}
+
+export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {
+  const result = await db.send(new GetItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ConsistentRead: true }));
+  return rowFrom(connectionId, result.Item);
+}
+
+export type SubscribeOutcome = { ok: true } | { ok: false; reason: "too_many_rooms" | "unknown_connection" };
+
+/**
+ * Subscribes a connection to a room: `ADD rooms` on its row, only while the row exists and
+ * has fewer than `maxRooms` rooms (or already holds this one: idempotent), then the
+ * membership item, with the row's owner and expiry. A subscribe that races its connection's
+ * `$disconnect` may leave that membership behind: the first post through it (410, no row)
+ * deletes it, or its TTL does.
+ */
+export async function addRoom(db: DynamoDBClient, table: string, connectionId: string, roomId: string, maxRooms: number): Promise<SubscribeOutcome> {
+  let row: Record<string, AttributeValue> | undefined;
+  try {
+    const result = await db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { connection_id: S(connectionId) },
+        UpdateExpression: "ADD rooms :room",
+        ConditionExpression: "attribute_exists(connection_id) AND (attribute_not_exists(rooms) OR size(rooms) < :max OR contains(rooms, :one))",
+        ExpressionAttributeValues: { ":room": { SS: [roomId] }, ":one": S(roomId), ":max": N(maxRooms) },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    row = result.Attributes;
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+    // Which half failed: one strongly consistent read, on the refusal path only.
+    return { ok: false, reason: (await getConnection(db, table, connectionId)) ? "too_many_rooms" : "unknown_connection" };
+  }
+  const owner = rowFrom(connectionId, row);
+  if (!owner) return { ok: false, reason: "unknown_connection" };
+  // A seed row is its room's member itself: a second item would deliver twice.
+  if (owner.seedRoomId !== roomId) {
+    await db.send(new PutItemCommand({ TableName: table, Item: membershipItem(connectionId, roomId, owner) }));
+  }
+  return { ok: true };
+}
+
+/**
+ * Unsubscribes a connection from a room: `DELETE rooms` on its row, then the membership item.
+ * A seed row's own room is left by removing its `room_id` (which takes the row out of the room index).
+ */
+export async function removeRoom(db: DynamoDBClient, table: string, connectionId: string, roomId: string): Promise<SubscribeOutcome> {
+  let old: Record<string, AttributeValue> | undefined;
+  try {
+    const result = await db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { connection_id: S(connectionId) },
+        UpdateExpression: "DELETE rooms :room",
+        ConditionExpression: "attribute_exists(connection_id)",
+        ExpressionAttributeValues: { ":room": { SS: [roomId] } },
+        ReturnValues: "ALL_OLD",
+      }),
+    );
+    old = result.Attributes;
+  } catch (err) {
+    if (isConditionFailure(err)) return { ok: false, reason: "unknown_connection" };
+    throw err;
+  }
+  if (old?.room_id?.S === roomId) {
+    try {
+      await db.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { connection_id: S(connectionId) },
+          UpdateExpression: "REMOVE room_id",
+          ConditionExpression: "room_id = :room",
+          ExpressionAttributeValues: { ":room": S(roomId) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+  await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(membershipKey(connectionId, roomId)) } }));
+  return { ok: true };
 }
 
 /**
@@ -133,23 +326,50 @@ export async function* roomPages(
   } while (startKey);
 }
 
-export async function getAuthRow(db: DynamoDBClient, table: string, userId: string, roomId: string): Promise<AuthRow | undefined> {
-  const result = await db.send(
-    new GetItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(roomId) }, ConsistentRead: true }),
-  );
-  const item = result.Item;
-  if (!item?.token?.S || !item.user_id?.S || !item.room_id?.S) return undefined;
+/** A row as stored; tokenHash "" when it has none (a damaged row: never a match, but still revocable). */
+function authRowOf(item: Record<string, AttributeValue> | undefined): AuthRow | undefined {
+  if (!item?.user_id?.S || !item.room_id?.S) return undefined;
   return {
     userId: item.user_id.S,
-    roomId: item.room_id.S,
-    tokenHash: item.token.S,
+    authKey: item.room_id.S,
+    tokenHash: item.token?.S ?? "",
     generation: item.generation?.S ?? "",
     expiresAt: Number(item.expires_at?.N ?? 0),
   };
 }
 
+export async function getAuthRow(db: DynamoDBClient, table: string, userId: string, authKey: string): Promise<AuthRow | undefined> {
+  const result = await db.send(
+    new GetItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(authKey) }, ConsistentRead: true }),
+  );
+  const row = authRowOf(result.Item);
+  return row?.tokenHash ? row : undefined;
+}
+
+/** Every row of a user (both forms, expired or damaged ones too, so revocation deletes them all): one partition of the auth table, page by page. */
+export async function* userAuthRows(db: DynamoDBClient, table: string, userId: string, options: { pageSize?: number } = {}): AsyncGenerator<AuthRow> {
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const result = await db.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: "user_id = :user",
+        ExpressionAttributeValues: { ":user": S(userId) },
+        ExclusiveStartKey: startKey,
+        Limit: options.pageSize,
+        ConsistentRead: true,
+      }),
+    );
+    for (const item of result.Items ?? []) {
+      const row = authRowOf(item);
+      if (row) yield row;
+    }
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+}
+
 function authRowItem(row: AuthRow): Record<string, AttributeValue> {
-  return { user_id: S(row.userId), room_id: S(row.roomId), token: S(row.tokenHash), generation: S(row.generation), expires_at: N(row.expiresAt) };
+  return { user_id: S(row.userId), room_id: S(row.authKey), token: S(row.tokenHash), generation: S(row.generation), expires_at: N(row.expiresAt) };
 }
 
 /** Writes a new generation only if no row exists, so two concurrent issuers agree on one. */
@@ -191,6 +411,6 @@ export async function extendAuthRow(db: DynamoDBClient, table: string, row: Auth
   }
 }
 
-export async function deleteAuthRow(db: DynamoDBClient, table: string, userId: string, roomId: string): Promise<void> {
-  await db.send(new DeleteItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(roomId) } }));
+export async function deleteAuthRow(db: DynamoDBClient, table: string, userId: string, authKey: string): Promise<void> {
+  await db.send(new DeleteItemCommand({ TableName: table, Key: { user_id: S(userId), room_id: S(authKey) } }));
 }

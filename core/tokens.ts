@@ -1,10 +1,16 @@
 /**
  * Token rules, shared by the issuer (app-backend SDK) and the authorizer.
  *
- * A connect token is an HS512 JWT whose `token` claim is a secret derived from an
- * issuer-only passcode: HMAC(passcode, user, room, generation). The auth table keeps only a
- * bcrypt hash of that secret. So:
- * - tabs of one user in one room share a generation, hence a secret, and are valid together;
+ * A connect token is an HS512 JWT of one of two forms (CONTRACT section 10):
+ * - the seed's `{user_id, room_id, token, exp}`: one room; its auth row's key is the room id;
+ * - `{user_id, rooms, token, exp}`: grants (exact rooms, `prefix*`); its auth row's key is
+ *   grantsAuthKey(grants) (core/rooms.ts), a hash of the normalized grant set.
+ * The `token` claim is a secret derived from an issuer-only passcode: HMAC(passcode, user,
+ * auth key, generation). The auth table keeps only a bcrypt hash of that secret. So:
+ * - tabs of one user with one room (or one grant set) share a generation, hence a secret,
+ *   and are valid together;
+ * - the grants are bound to the secret through the auth key: re-signing a token with wider
+ *   `rooms` points it at another row (none, or one whose hash its secret does not match);
  * - revocation deletes the row; the next issue starts a new random generation, so every
  *   token issued before the revocation carries a secret that no longer matches;
  * - the JWT signing key alone cannot mint a token: the secret needs the passcode.
@@ -13,12 +19,16 @@ import * as crypto from "crypto";
 import * as bcrypt from "bcryptjs";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as jwt from "jsonwebtoken";
-import { normalizeId } from "./messages";
+import { fail, normalizeId, type Parsed } from "./messages";
+import { grantsAuthKey, normalizeGrants, normalizeRoomId } from "./rooms";
 import { createAuthRow, extendAuthRow, getAuthRow } from "./tables";
 
 export const JWT_ALGORITHM = "HS512" as const;
-/** Longest token we look at; anything longer is garbage or an attack on the parser. */
-export const MAX_TOKEN_LENGTH = 4096;
+/**
+ * Longest token we look at (a 100-grant token of long ids is about this long); anything
+ * longer is garbage or an attack on the parser, and the issuer refuses to make one.
+ */
+export const MAX_TOKEN_LENGTH = 8192;
 export const DEFAULT_TOKEN_TTL_SECONDS = 60 * 60;
 export const MAX_TOKEN_TTL_SECONDS = 7 * 24 * 60 * 60;
 /** bcryptjs cost; 10 is ~70 ms in plain JS, paid once per (warm authorizer, token secret). */
@@ -26,16 +36,50 @@ export const BCRYPT_COST = 10;
 
 export interface ConnectClaims {
   userId: string;
-  roomId: string;
+  /** The seed form's room; absent for a token with `rooms`. */
+  roomId?: string;
+  /** The rooms the token grants: `[roomId]` for the seed form, else its normalized `rooms`. */
+  grants: string[];
+  /** The auth row's sort key: roomId for the seed form, else grantsAuthKey(grants). */
+  authKey: string;
   secret: string;
   exp: number;
 }
 
 export type TokenCheck = { ok: true; claims: ConnectClaims } | { ok: false; reason: string };
 
-/** The per-(user, room, generation) secret whose bcrypt hash the auth table stores. */
-export function deriveTokenSecret(passcode: string, userId: string, roomId: string, generation: string): string {
-  return crypto.createHmac("sha256", passcode).update(`${userId}\n${roomId}\n${generation}`).digest("hex");
+/** The per-(user, auth key, generation) secret whose bcrypt hash the auth table stores. */
+export function deriveTokenSecret(passcode: string, userId: string, authKey: string, generation: string): string {
+  return crypto.createHmac("sha256", passcode).update(`${userId}\n${authKey}\n${generation}`).digest("hex");
+}
+
+/** What a token is for: the seed's one room, or a grant set. */
+export type TokenScope = { roomId: string; grants: string[]; authKey: string } | { roomId?: undefined; grants: string[]; authKey: string };
+
+/** The scope of the seed form (`room_id`). */
+function roomScope(roomId: string): TokenScope {
+  return { roomId, grants: [roomId], authKey: roomId };
+}
+
+/** The scope of the rooms form: grants already normalized (normalizeGrants). */
+function grantsScope(grants: string[]): TokenScope {
+  return { grants, authKey: grantsAuthKey(grants) };
+}
+
+/**
+ * Reads `roomId` or `rooms` (exactly one; the messages name the keys as the caller spelled
+ * them): the seed room may not be a user channel, grants go through normalizeGrants.
+ */
+export function tokenScope(roomId: unknown, rooms: unknown, names: { roomId: string; rooms: string } = { roomId: "roomId", rooms: "rooms" }): Parsed<TokenScope> {
+  if ((roomId === undefined) === (rooms === undefined)) {
+    return fail("invalid_scope", `pass exactly one of ${names.roomId} (one room) or ${names.rooms} (room ids and prefixes ending in "*")`);
+  }
+  if (rooms !== undefined) {
+    const grants = normalizeGrants(rooms, names.rooms);
+    return grants.ok ? { ok: true, value: grantsScope(grants.value) } : grants;
+  }
+  const room = normalizeRoomId(roomId, names.roomId);
+  return room.ok ? { ok: true, value: roomScope(room.value) } : room;
 }
 
 export function newGeneration(): string {
@@ -60,9 +104,12 @@ export function tokenExpiry(ttlSeconds: number | undefined, nowSeconds: number):
 }
 
 export interface IssueConnectTokenInput {
-  /** Already normalized ids (normalizeId). */
+  /** An already normalized id (normalizeId). */
   userId: string;
-  roomId: string;
+  /** The seed form: one room (not a user channel). Exactly one of roomId and rooms. */
+  roomId?: unknown;
+  /** The rooms form: exact room ids and prefixes ending in `*` (normalizeGrants). */
+  rooms?: unknown;
   /** Default DEFAULT_TOKEN_TTL_SECONDS, at most MAX_TOKEN_TTL_SECONDS. */
   ttlSeconds?: number;
   jwtSecret: string;
@@ -72,6 +119,9 @@ export interface IssueConnectTokenInput {
   bcryptCost?: number;
 }
 
+/** Length of every derived secret (hex SHA-256), so a token's length is known before its row is written. */
+const SECRET_LENGTH = 64;
+
 /**
  * Issues a connect token. A live auth row means other tabs hold tokens of its generation:
  * share it and extend the row. No row (never issued, revoked, or expired) starts a new
@@ -79,29 +129,38 @@ export interface IssueConnectTokenInput {
  * wins and we share its generation; three lost races in a row give up.
  */
 export async function issueConnectToken(db: DynamoDBClient, authTableName: string, input: IssueConnectTokenInput): Promise<string> {
-  const { userId, roomId, jwtSecret } = input;
+  const { userId, jwtSecret } = input;
+  const scope = tokenScope(input.roomId, input.rooms);
+  if (!scope.ok) throw new TypeError(`issueToken: ${scope.reason}`);
+  const { authKey } = scope.value;
   const passcode = input.passcode ?? defaultPasscode(jwtSecret);
   const now = Math.floor(Date.now() / 1000);
   const exp = tokenExpiry(input.ttlSeconds, now);
+  // Refuse before writing a row: the authorizer would refuse a token this long anyway.
+  const length = signConnectToken({ userId, ...scope.value, secret: "0".repeat(SECRET_LENGTH), exp }, jwtSecret).length;
+  if (length > MAX_TOKEN_LENGTH) {
+    throw new RangeError(
+      `issueToken: the token would be ${length} characters, more than the ${MAX_TOKEN_LENGTH} a connect accepts; grant rooms by prefix (rooms: ["acme/*"]) instead of one by one`,
+    );
+  }
+  const sign = (generation: string) => signConnectToken({ userId, ...scope.value, secret: deriveTokenSecret(passcode, userId, authKey, generation), exp }, jwtSecret);
   for (let attempt = 0; attempt < 3; attempt++) {
-    const row = await getAuthRow(db, authTableName, userId, roomId);
+    const row = await getAuthRow(db, authTableName, userId, authKey);
     if (row && row.generation && row.expiresAt > now) {
       await extendAuthRow(db, authTableName, row, exp);
-      const secret = deriveTokenSecret(passcode, userId, roomId, row.generation);
-      return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
+      return sign(row.generation);
     }
     const generation = newGeneration();
-    const secret = deriveTokenSecret(passcode, userId, roomId, generation);
-    const tokenHash = await bcrypt.hash(secret, input.bcryptCost ?? BCRYPT_COST);
-    if (await createAuthRow(db, authTableName, { userId, roomId, tokenHash, generation, expiresAt: exp })) {
-      return signConnectToken({ userId, roomId, secret, exp }, jwtSecret);
-    }
+    const tokenHash = await bcrypt.hash(deriveTokenSecret(passcode, userId, authKey, generation), input.bcryptCost ?? BCRYPT_COST);
+    if (await createAuthRow(db, authTableName, { userId, authKey, tokenHash, generation, expiresAt: exp })) return sign(generation);
   }
   throw new Error("issueToken: the token row kept changing under concurrent issue/revoke; try again");
 }
 
-export function signConnectToken(claims: ConnectClaims, jwtSecret: string): string {
-  return jwt.sign({ user_id: claims.userId, room_id: claims.roomId, token: claims.secret, exp: claims.exp }, jwtSecret, {
+/** The JWT of either form: `room_id` for the seed's, `rooms` for grants; never both. */
+export function signConnectToken(claims: Omit<ConnectClaims, "authKey">, jwtSecret: string): string {
+  const scope = claims.roomId !== undefined ? { room_id: claims.roomId } : { rooms: claims.grants };
+  return jwt.sign({ user_id: claims.userId, ...scope, token: claims.secret, exp: claims.exp }, jwtSecret, {
     algorithm: JWT_ALGORITHM,
     noTimestamp: false,
   });
@@ -136,12 +195,13 @@ export function verifyConnectToken(token: unknown, jwtSecret: string | crypto.Ke
   // jsonwebtoken accepts tokens without exp; ours must expire.
   if (typeof payload.exp !== "number" || !Number.isFinite(payload.exp)) return { ok: false, reason: "token_without_exp" };
   const user = normalizeId(payload.user_id, "user_id");
-  const room = normalizeId(payload.room_id, "room_id");
-  if (!user.ok || !room.ok) return { ok: false, reason: "token_claims_invalid" };
+  // Exactly one of room_id and rooms, read by the issuer's rules (a room_id of "user:..." names no room).
+  const scope = tokenScope(payload.room_id, payload.rooms, { roomId: "room_id", rooms: "rooms" });
+  if (!user.ok || !scope.ok) return { ok: false, reason: "token_claims_invalid" };
   if (typeof payload.token !== "string" || payload.token.length === 0 || payload.token.length > 512) {
     return { ok: false, reason: "token_claims_invalid" };
   }
-  return { ok: true, claims: { userId: user.value, roomId: room.value, secret: payload.token, exp: payload.exp } };
+  return { ok: true, claims: { userId: user.value, ...scope.value, secret: payload.token, exp: payload.exp } };
 }
 
 /**

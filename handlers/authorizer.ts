@@ -1,6 +1,7 @@
 /**
  * `$connect` REQUEST authorizer. Allows a connection only for a valid HS512 token whose
- * secret matches the bcrypt hash stored for its (user, room). Every refusal is a Deny policy
+ * secret matches the bcrypt hash stored for its (user, auth key): the room of a seed token,
+ * grantsAuthKey(grants) of a token with `rooms` (core/tokens.ts). Every refusal is a Deny policy
  * (403); it never throws for a bad token, so a Lambda error (and the errors alarm) means a
  * real fault. The token comes in `Sec-WebSocket-Protocol` (beside `notification-hub`) or as
  * `?token=` (core/rooms.ts tokenFromRequest).
@@ -68,15 +69,16 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
     if (key?.secret !== secret) key = { secret, key: signingKey(secret) };
     const check = verifyConnectToken(tokenFromRequest(event).token, key.key, Math.floor(now() / 1000));
     if (!check.ok) return deny(check.reason);
-    const { userId, roomId } = check.claims;
-    const who = { user_id: userId, room_id: roomId };
+    const { userId, roomId, grants, authKey } = check.claims;
+    // The grant list may be long: logs carry the room of a seed token, else how many grants.
+    const who = roomId !== undefined ? { user_id: userId, room_id: roomId } : { user_id: userId, grant_count: grants.length };
 
     let generation: string;
     try {
-      const row = await getAuthRow(deps.db, deps.authTable, userId, roomId);
+      const row = await getAuthRow(deps.db, deps.authTable, userId, authKey);
       if (!row) return deny("no_token_row", who);
       if (row.expiresAt <= Math.floor(now() / 1000)) return deny("token_row_expired", who);
-      if (row.userId !== userId || row.roomId !== roomId) return deny("token_row_mismatch", who);
+      if (row.userId !== userId || row.authKey !== authKey) return deny("token_row_mismatch", who);
       if (!cache.has(row.tokenHash, check.claims.secret)) {
         if (!(await bcrypt.compare(check.claims.secret, row.tokenHash))) return deny("token_secret_mismatch", who);
         cache.add(row.tokenHash, check.claims.secret);
@@ -87,7 +89,7 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       return deny("auth_table_error", who);
     }
     deps.log.info("connect allowed", { ...who, request_id: requestId });
-    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId, grants: JSON.stringify([roomId]), auth_key: roomId, generation });
+    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId ?? "", grants: JSON.stringify(grants), auth_key: authKey, generation });
   };
 }
 

@@ -1,18 +1,21 @@
 /**
- * `$connect`: records the connection under the room and user the authorizer vouched for.
+ * `$connect`: records the connection the authorizer vouched for: its row (who, what its token
+ * grants, its rooms), the membership of its user channel and, for a seed token, of its room
+ * (core/rooms.ts), in one BatchWriteItem.
  *
  * The authorizer and `$connect` are separate invocations, so a `revokeToken` can land
- * between them. Hence: write the connection row first, then read the auth row (strongly
+ * between them. Hence: write the connection first, then read the auth row (strongly
  * consistent) and keep the connection only if it still holds the generation the authorizer
- * checked. Either the revoker deleted the auth row before that read (we see it, delete our
- * row and refuse), or after it, and then our row was already written when the revoker looks
- * for the user's connections (it re-checks for index lag). See SECURITY.md.
+ * checked. Either the revoker deleted the auth row before that read (we see it, delete what
+ * we wrote and refuse), or after it, and then our items were already written when the
+ * revoker looks for the user's connections (it re-checks for index lag). See SECURITY.md.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import { identityFromContext } from "../core/identity";
 import { describeError, type Logger } from "../core/log";
 import { SUBPROTOCOL, tokenFromRequest } from "../core/rooms";
-import { deleteConnection, getAuthRow, putConnection } from "../core/tables";
+import { deleteNewConnection, getAuthRow, putConnection, type NewConnection } from "../core/tables";
 import { dynamoFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
 
 export interface ConnectDeps {
@@ -28,25 +31,32 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
   const now = deps.now ?? Date.now;
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
-    const userId = event.requestContext.authorizer?.user_id;
-    const roomId = event.requestContext.authorizer?.room_id;
-    const generation = event.requestContext.authorizer?.generation;
-    if (typeof userId !== "string" || typeof roomId !== "string" || typeof generation !== "string") {
+    const context = event.requestContext.authorizer;
+    const identity = identityFromContext(event);
+    const roomId = context?.room_id;
+    const generation = context?.generation;
+    if (!identity || typeof roomId !== "string" || typeof generation !== "string") {
       // Only reachable if the route were deployed without the authorizer: refuse, don't guess.
       deps.log.error("connect without authorizer context", { connection_id: connectionId });
       return { statusCode: 403, body: "Forbidden" };
     }
-    const who = { connection_id: connectionId, room_id: roomId, user_id: userId };
+    const { userId, grants } = identity;
+    // An authorizer older than auth_key checked the seed token's own row, keyed by its room.
+    const authKey = typeof context?.auth_key === "string" && context.auth_key !== "" ? context.auth_key : roomId;
+    const who = { connection_id: connectionId, room_id: roomId || undefined, user_id: userId };
     const connectedAt = now();
+    const connection: NewConnection = { connectionId, userId, rooms: roomId ? [roomId] : [], grants, connectedAt, generation, authKey };
     try {
-      await putConnection(deps.db, deps.connectionsTable, { connectionId, roomId, userId, connectedAt, generation });
+      await putConnection(deps.db, deps.connectionsTable, connection);
     } catch (err) {
       deps.log.error("connection row not written", { ...who, ...describeError(err) });
+      // Whatever part of the batch landed goes; what does not expires by TTL.
+      await deleteNewConnection(deps.db, deps.connectionsTable, connection).catch(() => undefined);
       return { statusCode: 500, body: "Failed to connect" };
     }
     let stands: boolean;
     try {
-      const row = await getAuthRow(deps.db, deps.authTable, userId, roomId);
+      const row = await getAuthRow(deps.db, deps.authTable, userId, authKey);
       stands = row !== undefined && row.generation === generation && row.expiresAt > Math.floor(connectedAt / 1000);
     } catch (err) {
       deps.log.error("token row re-check failed", { ...who, ...describeError(err) });
@@ -54,7 +64,7 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
     }
     if (!stands) {
       try {
-        await deleteConnection(deps.db, deps.connectionsTable, connectionId);
+        await deleteNewConnection(deps.db, deps.connectionsTable, connection);
       } catch (err) {
         // The socket is refused anyway; a stale row gets 410 on the next post and is removed.
         deps.log.warn("refused connection's row not deleted", { ...who, ...describeError(err) });

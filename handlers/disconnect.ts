@@ -1,8 +1,12 @@
-/** `$disconnect`: removes the connection row. API Gateway ignores the result, so failures are only logged; TTL and 410 clean-up catch the rest. */
+/**
+ * `$disconnect`: removes the connection's row and memberships (core/tables.ts
+ * removeConnection). API Gateway ignores the result, so failures are only logged; TTL and
+ * 410 clean-up catch the rest.
+ */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError, type Logger } from "../core/log";
-import { deleteConnection } from "../core/tables";
+import { removeConnection } from "../core/tables";
 import { dynamoFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
 
 export interface DisconnectDeps {
@@ -15,7 +19,7 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
     try {
-      await deleteConnection(deps.db, deps.connectionsTable, connectionId);
+      await removeConnection(deps.db, deps.connectionsTable, connectionId);
     } catch (err) {
       deps.log.error("connection row not deleted", { connection_id: connectionId, ...describeError(err) });
       return { statusCode: 500, body: "Failed to disconnect" };

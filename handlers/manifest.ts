@@ -56,7 +56,8 @@ const DEFAULT_MEMORY_MB = 256;
 /** Posting to a room: read its members, drop the gone ones, post, requeue big rooms and failures. */
 const FANOUT_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:Query"], resource: "roomIndex" },
-  { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
+  // A 410 removes the connection: its row, then its memberships (core/tables.ts removeConnection).
+  { actions: ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], resource: "connectionsTable" },
   { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
   { actions: ["sqs:SendMessage"], resource: "queue" },
 ];
@@ -90,7 +91,8 @@ export const HANDLERS = {
     environment: ["connectionsTable", "authTable"],
     // Revocation race: re-read the auth row after writing the connection row, drop the row if revoked.
     grants: [
-      { actions: ["dynamodb:PutItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
+      // The row and its memberships go in (or, refused, out) as one BatchWriteItem.
+      { actions: ["dynamodb:BatchWriteItem"], resource: "connectionsTable" },
       { actions: ["dynamodb:GetItem"], resource: "authTable" },
     ],
   },
@@ -100,7 +102,8 @@ export const HANDLERS = {
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
     environment: ["connectionsTable"],
-    grants: [{ actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" }],
+    // The row (which lists its rooms), then its memberships.
+    grants: [{ actions: ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], resource: "connectionsTable" }],
   },
   default: {
     trigger: { kind: "route", routeKey: "$default" },
@@ -140,8 +143,35 @@ export const HANDLERS = {
     environment: ["connectionsTable", "managementEndpoint", ...STREAMS_ENVIRONMENT],
     grants: [
       { actions: ["dynamodb:Query"], resource: "streamsTable" },
-      // The connection's room when the authorizer context is missing; a 410 drops its row.
-      { actions: ["dynamodb:GetItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
+      // The connection's rooms (its row); a 410 removes its row and memberships.
+      { actions: ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], resource: "connectionsTable" },
+      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+    ],
+  },
+  // Many rooms per connection (issue 14): grants come from the authorizer's context, so no
+  // auth table and no secret; the row's `rooms` and one membership item per room.
+  subscribe: {
+    trigger: { kind: "route", routeKey: "subscribe" },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+    environment: ["connectionsTable", "managementEndpoint", "maxRoomsPerConnection", ...STREAMS_ENVIRONMENT],
+    grants: [
+      // UpdateItem ADD rooms, PutItem the membership; GetItem only to tell a refusal's cause (or without context).
+      { actions: ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"], resource: "connectionsTable" },
+      // The stream's head: the answer's last_seq.
+      { actions: ["dynamodb:Query"], resource: "streamsTable" },
+      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+    ],
+  },
+  unsubscribe: {
+    trigger: { kind: "route", routeKey: "unsubscribe" },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+    environment: ["connectionsTable", "managementEndpoint"],
+    grants: [
+      { actions: ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
       { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
     ],
   },

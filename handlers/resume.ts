@@ -11,10 +11,10 @@
 import type { PostDeps } from "../core/connections";
 import { postWithRetries } from "../core/connections";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
-import { connectionIdentity } from "../core/identity";
 import { describeError } from "../core/log";
 import { controlFrame, fail, normalizeId, parseJsonObject, type Parsed, type ResumedInfo } from "../core/messages";
 import { sendControlFrame, sendErrorFrame } from "../core/reply";
+import { getConnection } from "../core/tables";
 import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 import { MAX_FRAMES_PER_READ, readStream, subscribedStreams, type StreamSettings } from "../core/streams";
 
@@ -65,7 +65,8 @@ export function createResumeHandler(deps: ResumeDeps): (event: WebSocketEvent) =
 
     let who;
     try {
-      who = await connectionIdentity(deps, event);
+      // The row, not the authorizer's context: rooms change after $connect.
+      who = await getConnection(deps.db, deps.connectionsTable, connectionId);
     } catch (err) {
       deps.log.error("connection row lookup failed", { connection_id: connectionId, ...describeError(err) });
       return reject("resume_failed", "the resume could not be served; try again", 500);

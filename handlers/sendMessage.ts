@@ -1,17 +1,35 @@
 /**
- * `sendMessage` route: `{"action":"sendMessage","data":...}` from a client is broadcast to
- * the sender's room with `user_id` = the sender. A malformed frame gets a `hub.error` frame
- * back to the sender only.
+ * `sendMessage` route: `{"action":"sendMessage","room_id":"acme","data":...}` from a client is
+ * broadcast to that room, one the connection is subscribed to, with `user_id` = the sender.
+ * Without `room_id`, the connection's one room (the seed's client); never a user channel,
+ * where only the app speaks. A malformed or refused frame gets a `hub.error` frame back to the
+ * sender only.
  */
 import * as crypto from "crypto";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
-import { connectionIdentity } from "../core/identity";
 import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
 import { describeError } from "../core/log";
 import { checkFrameSize, parseClientMessage, type Notification } from "../core/messages";
 import { sendErrorFrame } from "../core/reply";
+import { isUserChannel } from "../core/rooms";
 import { frameToSend } from "../core/streams";
+import { getConnection, type ConnectionRow } from "../core/tables";
 import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
+
+/** The room a frame goes to: the named one if the connection is in it, else its only room. */
+function targetRoom(row: ConnectionRow, named: string | undefined): { ok: true; roomId: string } | { ok: false; code: string; message: string } {
+  if (named !== undefined) {
+    if (isUserChannel(named)) return { ok: false, code: "forbidden", message: "room_id must not be a user channel: only the app publishes to users" };
+    if (!row.rooms.includes(named)) return { ok: false, code: "forbidden", message: `this connection is not subscribed to room ${JSON.stringify(named)}` };
+    return { ok: true, roomId: named };
+  }
+  if (row.rooms.length === 1) return { ok: true, roomId: row.rooms[0] };
+  return {
+    ok: false,
+    code: "invalid_message",
+    message: `room_id is required: this connection is in ${row.rooms.length} rooms; name one of them (subscribe first if it is in none)`,
+  };
+}
 
 export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
@@ -25,13 +43,17 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
     const parsed = parseClientMessage(event.body);
     if (!parsed.ok) return reject(parsed.code, parsed.reason);
 
-    const who = await connectionIdentity(deps, event).catch((err: unknown) => {
+    // The row, not the authorizer's context: rooms change after $connect.
+    const who = await getConnection(deps.db, deps.connectionsTable, connectionId).catch((err: unknown) => {
       deps.log.error("connection row lookup failed", { connection_id: connectionId, ...describeError(err) });
       return null;
     });
     if (who === null) return reject("delivery_failed", "the message could not be delivered; try again");
     if (!who) return reject("unknown_connection", "this connection is not registered");
-    const { userId, roomId } = who;
+    const target = targetRoom(who, parsed.value.roomId);
+    if (!target.ok) return reject(target.code, target.message);
+    const { userId } = who;
+    const { roomId } = target;
 
     // Only `data` comes from the client; id, room, sender and origin are the hub's.
     const notification: Notification = { id: crypto.randomUUID(), roomId, userId, origin: "client", data: parsed.value.data };

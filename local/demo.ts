@@ -1,6 +1,7 @@
 /**
  * The local hub's demo page and the two small endpoints it needs, playing the app backend:
- * issue a token, publish a notification through the queue. Local development only.
+ * issue a token (one room, or several with `rooms`), publish a notification through the queue
+ * (to a room, or to a user's channel). Local development only.
  */
 import * as fs from "fs";
 import * as http from "http";
@@ -100,10 +101,16 @@ export function handleDemoRequest(request: http.IncomingMessage, response: http.
       readJson(request)
         .then(async (body) => {
           if (route === "POST /demo/token") {
-            const token = await context.notifier.issueToken({ userId: body.userId as string, roomId: body.roomId as string });
+            const userId = body.userId as string;
+            const token = await context.notifier.issueToken(Array.isArray(body.rooms) ? { userId, rooms: body.rooms as string[] } : { userId, roomId: body.roomId as string });
             return json(200, { token });
           }
-          const { messageId } = await context.notifier.publish({ roomId: body.roomId as string, userId: (body.userId as string) ?? null, data: body.data });
+          // To one user's channel with toUserId, else to a room; userId is the sender either way.
+          const sender = (body.userId as string) ?? null;
+          const { messageId } =
+            body.toUserId !== undefined
+              ? await context.notifier.publish({ toUserId: body.toUserId as string, userId: sender, data: body.data })
+              : await context.notifier.publish({ roomId: body.roomId as string, userId: sender, data: body.data });
           return json(200, { messageId });
         })
         .catch((err: unknown) => {
@@ -137,6 +144,10 @@ function demoPage(info: LocalHubInfo): string {
   .full { max-height: 16rem; overflow: auto; margin: .3rem 0 0; font-size: .85rem; } summary { cursor: pointer; }
   .message { padding: .5rem .8rem; border-radius: 6px; background: #fdecea; color: #8c1d18; }
   .message[data-kind=warn] { background: #fff4e5; color: #7a4b00; }
+  select { font: inherit; padding: .2rem; } .rooms { list-style: none; padding: 0; margin: .5rem 0 0; display: flex; flex-wrap: wrap; gap: .4rem; }
+  .rooms li { border: 1px solid #c9d3ea; border-radius: 999px; padding: .1rem .3rem .1rem .7rem; background: #f3f6fd; }
+  .rooms li button { padding: 0 .5rem; margin-left: .3rem; background: white; color: #2b5fd9; }
+  .rooms li[data-fixed] { padding-right: .7rem; }
 </style>
 </head>
 <body>
@@ -147,21 +158,33 @@ function demoPage(info: LocalHubInfo): string {
   <legend>Connect</legend>
   <label>User <input id="user" value="alice" size="10"></label>
   <label>Room <input id="room" value="lobby" size="10"></label>
+  <label title="Rooms the token also grants, comma-separated: exact ids or prefixes ending in *">Also grant <input id="grants" placeholder="team, projects/*" size="16"></label>
   <button id="connect">Get token &amp; connect</button>
   <span id="status" data-state="closed" role="status">disconnected</span>
 </fieldset>
 
 <fieldset>
-  <legend>Publish to <span id="target">the room you join</span> (through the queue, as an app backend would)</legend>
+  <legend>Rooms on this connection</legend>
+  <label>Room <input id="join-room" placeholder="team" size="12"></label>
+  <button id="join" type="button">Join</button>
+  <ul id="rooms" class="rooms" aria-label="rooms of this connection"></ul>
+</fieldset>
+
+<fieldset>
+  <legend>Publish (through the queue, as an app backend would)</legend>
+  <label>To <select id="publish-to"><option value="room">room</option><option value="user">user</option></select></label>
+  <label id="to-room-label">Room <select id="to-room"><option value="">the room you join</option></select></label>
+  <label id="to-user-label" hidden>User <input id="to-user" size="10"></label>
   <label>Type <input id="type" value="info" size="10"></label>
   <label>Data <input id="data" value="Hello from the demo" size="28"></label>
   <button id="publish">Publish</button>
+  <div class="muted">Publishing <span id="target">to the room you join</span></div>
 </fieldset>
 
 <p id="message" class="message" role="alert" hidden></p>
 
-<h2 style="font-size:1.1rem">Notifications</h2>
-<table><thead><tr><th>Time</th><th>Type</th><th>From</th><th>Data</th></tr></thead><tbody id="log"></tbody></table>
+<h2 style="font-size:1.1rem">Notifications <label class="muted" style="font-weight:normal">show <select id="show"><option value="">every room</option></select></label></h2>
+<table><thead><tr><th>Time</th><th>Type</th><th>From</th><th>Data</th><th>Room</th></tr></thead><tbody id="log"></tbody></table>
 
 <script type="module">
 import { connect } from "/client.mjs";
@@ -223,10 +246,15 @@ function dataCell(text) {
   return details;
 }
 function addRow(data, frame) {
+  // The hub's answers to the client's own requests (resume, join) are not notifications.
+  if (frame.room_id === null && typeof data?.type === "string" && data.type.startsWith("hub.")) {
+    if (data.type === "hub.error") say("The hub refused a request: " + (data.data?.code ?? "") + " — " + (data.data?.message ?? ""));
+    return;
+  }
   const envelope = data !== null && typeof data === "object" && !Array.isArray(data) && "type" in data;
   const shown = envelope && "data" in data ? data.data : data;
   const row = document.createElement("tr");
-  const cells = [new Date().toLocaleTimeString(), envelope ? String(data.type) : "", frame.user_id ?? "", dataCell(JSON.stringify(shown) ?? String(shown))];
+  const cells = [new Date().toLocaleTimeString(), envelope ? String(data.type) : "", frame.user_id ?? "", dataCell(JSON.stringify(shown) ?? String(shown)), frame.room_id ?? ""];
   cells.forEach((content, i) => {
     const cell = document.createElement("td");
     cell.append(content);
@@ -234,10 +262,63 @@ function addRow(data, frame) {
     row.append(cell);
   });
   row.dataset.id = frame.id;
+  row.dataset.room = frame.room_id ?? "";
+  row.hidden = !shownRoom(row.dataset.room);
   $("log").prepend(row);
 }
+const shownRoom = (room) => !$("show").value || $("show").value === room;
+$("show").onchange = () => {
+  for (const row of $("log").rows) row.hidden = !shownRoom(row.dataset.room);
+};
+
+// The rooms of this connection: the token's room and the user's own channel (from $connect),
+// and those joined here. The publish and show lists follow them.
+function renderRooms() {
+  const list = $("rooms");
+  list.replaceChildren();
+  if (!hub) return;
+  const fixed = [joined.tokenRoom, "user:" + joined.userId].filter(Boolean);
+  for (const room of [...fixed, ...hub.rooms]) {
+    const item = document.createElement("li");
+    item.textContent = room;
+    item.dataset.room = room;
+    if (fixed.includes(room)) {
+      item.dataset.fixed = "";
+      item.title = room.startsWith("user:") ? "your user channel: what the app publishes to you" : "the token's room";
+    } else {
+      const leave = document.createElement("button");
+      leave.type = "button";
+      leave.textContent = "Leave";
+      leave.setAttribute("aria-label", "Leave " + room);
+      leave.onclick = () => hub.leave(room).then(renderRooms, (err) => say("Cannot leave " + room + ": " + err.message));
+      item.append(leave);
+    }
+    list.append(item);
+  }
+  const rooms = [joined.tokenRoom, ...hub.rooms].filter(Boolean);
+  fillSelect($("to-room"), rooms.map((room) => [room, room]));
+  fillSelect($("show"), [["", "every room"], ...[...rooms, "user:" + joined.userId].map((room) => [room, room])]);
+  showTarget();
+}
+function fillSelect(select, options) {
+  const current = select.value;
+  select.replaceChildren(...options.map(([value, label]) => Object.assign(document.createElement("option"), { value, textContent: label })));
+  if (options.some(([value]) => value === current)) select.value = current;
+}
+function showTarget() {
+  const toUser = $("publish-to").value === "user";
+  $("to-room-label").hidden = toUser;
+  $("to-user-label").hidden = !toUser;
+  if (toUser && !$("to-user").value && joined) $("to-user").value = joined.userId;
+  $("target").textContent = toUser ? "to every connection of user " + ($("to-user").value || "…") : "to room " + ($("to-room").value || joined?.roomId || "you join");
+}
+$("publish-to").onchange = showTarget;
+$("to-room").onchange = showTarget;
+$("to-user").oninput = showTarget;
+
 $("connect").onclick = async () => {
   const userId = $("user").value.trim(), roomId = $("room").value.trim();
+  const grants = $("grants").value.split(",").map((grant) => grant.trim()).filter(Boolean);
   const empty = !userId ? "user" : !roomId ? "room" : "";
   if (empty) {
     say("Type a " + empty + " id to connect.");
@@ -247,23 +328,24 @@ $("connect").onclick = async () => {
   hub?.close();
   hub = undefined;
   wasOpen = false;
+  // With more rooms the token carries grants (claim rooms) and the room is joined; else the seed's one-room token.
+  const tokenRequest = grants.length ? { userId, rooms: [roomId, ...grants] } : { userId, roomId };
   // The first token is asked for here, so a refusal shows at once instead of a retry loop.
   let first;
   try {
-    first = (await post("/demo/token", { userId, roomId })).token;
+    first = (await post("/demo/token", tokenRequest)).token;
   } catch (err) {
     setStatus("closed");
     say("Cannot connect: " + err.message);
     return;
   }
-  joined = { userId, roomId };
-  $("target").textContent = "room " + roomId;
+  joined = { userId, roomId, tokenRoom: grants.length ? undefined : roomId };
   const mine = connect({
     url: ${JSON.stringify(info.websocketUrl)},
     getToken: async () => {
       if (first) return [first, (first = undefined)][0];
       try {
-        return (await post("/demo/token", { userId, roomId })).token;
+        return (await post("/demo/token", tokenRequest)).token;
       } catch (err) {
         say("Cannot reconnect: " + err.message);
         throw err;
@@ -274,11 +356,32 @@ $("connect").onclick = async () => {
   hub = mine;
   // The demo shows every frame, members' messages included (origin "client").
   hub.subscribe("*", addRow, { clientFrames: true });
+  if (grants.length) joinRoom(roomId);
+  renderRooms();
 };
-// Publish goes to the room you joined (the Room field only says where to connect next).
+function joinRoom(room) {
+  const mine = hub;
+  mine.join(room).then(
+    () => hub === mine && renderRooms(),
+    (err) => hub === mine && say("Cannot join " + room + ": " + err.code + (err.hubError ? " — " + err.hubError.message : "")),
+  );
+  renderRooms();
+}
+$("join").onclick = () => {
+  const room = $("join-room").value.trim();
+  if (!hub) return say("Connect first: rooms are joined on your connection.");
+  if (!room) {
+    say("Type a room id to join.");
+    return $("join-room").focus();
+  }
+  joinRoom(room);
+};
+// Publish goes to a room of this connection (the Room field only says where to connect next), or to a user.
 $("publish").onclick = () => {
   if (!joined) return say("Connect first: Publish sends to the room you joined.");
-  post("/demo/publish", { roomId: joined.roomId, userId: joined.userId, data: { type: $("type").value, data: $("data").value } }).then(
+  const data = { type: $("type").value, data: $("data").value };
+  const target = $("publish-to").value === "user" ? { toUserId: $("to-user").value.trim() || joined.userId } : { roomId: $("to-room").value || joined.roomId };
+  post("/demo/publish", { ...target, userId: joined.userId, data }).then(
     () => wasOpen && $("status").dataset.state === "open" && say(""),
     (err) => say("Publish failed: " + err.message),
   );

@@ -23,6 +23,8 @@ export interface LocalHandlerConfig {
   jwtSecret: string;
   allowClientMessages: boolean;
   largeRoomChunkSize?: number;
+  /** Rooms per connection (subscribe); unset = the default, 100. */
+  maxRoomsPerConnection?: number;
   /** Room streams (issue 13): the table and `history.retentionHours`; unset = off. */
   streams?: StreamSettings;
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
@@ -42,6 +44,7 @@ export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "crede
     [ENV.jwtSecret]: config.jwtSecret,
     [ENV.allowClientMessages]: String(config.allowClientMessages),
     ...(config.largeRoomChunkSize !== undefined ? { [ENV.largeRoomChunkSize]: String(config.largeRoomChunkSize) } : {}),
+    ...(config.maxRoomsPerConnection !== undefined ? { [ENV.maxRoomsPerConnection]: String(config.maxRoomsPerConnection) } : {}),
     ...(config.streams ? { [ENV.streamsTable]: config.streams.streamsTable, [ENV.historyRetentionHours]: String(config.streams.retentionHours) } : {}),
   };
 }

@@ -19,6 +19,7 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-s
 import { dynamoClient, sqsClient } from "../core/aws";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
 import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
+import { MAX_ROOMS_PER_CONNECTION_LIMIT } from "../core/rooms";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
@@ -72,6 +73,8 @@ export interface LocalHubOptions {
   history?: { retentionHours?: number };
   /** Connections one deliver call posts to before splitting the room. Default 1000. */
   largeRoomChunkSize?: number;
+  /** Rooms one connection may subscribe to (1 to 1000, its user channel not counted). Default 100. */
+  maxRoomsPerConnection?: number;
   /** Handler and hub log level. Default "warn". */
   logLevel?: LogLevel;
   logger?: Logger;
@@ -203,6 +206,10 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const retentionHours = options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS;
   if (!Number.isFinite(retentionHours) || retentionHours < 0) throw new RangeError(`startLocalHub: history.retentionHours must be a number of hours ≥ 0 (0 = streams off), got ${retentionHours}`);
   const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
+  const maxRooms = options.maxRoomsPerConnection;
+  if (maxRooms !== undefined && (!Number.isInteger(maxRooms) || maxRooms < 1 || maxRooms > MAX_ROOMS_PER_CONNECTION_LIMIT)) {
+    throw new RangeError(`startLocalHub: maxRoomsPerConnection must be a whole number from 1 to ${MAX_ROOMS_PER_CONNECTION_LIMIT}, got ${maxRooms}`);
+  }
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
 
   const stops: (() => Promise<void>)[] = [];
@@ -274,6 +281,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       jwtSecret,
       allowClientMessages: options.allowClientMessages ?? true,
       largeRoomChunkSize: options.largeRoomChunkSize,
+      maxRoomsPerConnection: options.maxRoomsPerConnection,
       streams,
     };
     const handlers = createLocalHandlers({ ...handlerConfig, credentials, log });

@@ -6,16 +6,18 @@
  * const hub = createNotifier({ queueUrl, authTableName, connectionsTableName, managementEndpoint, jwtSecret, passcode });
  * const token = await hub.issueToken({ userId: "u1", roomId: "acme" });
  * await hub.publish({ roomId: "acme", data: { type: "backup.done", data: { job: 42 } } });
+ * await hub.publishToUser({ userId: "u1", data: { type: "export.ready", data: { url } } });
  * ```
  */
 import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
 import { isGone } from "../core/fanout";
-import { buildPublishBody, normalizeId, type HubFrame } from "../core/messages";
+import { buildPublishBody, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
-import { deleteAuthRow, deleteConnection, getAuthRow, getConnection, roomPages } from "../core/tables";
+import { isGrantsAuthKey, userChannel } from "../core/rooms";
+import { deleteAuthRow, deleteConnection, getAuthRow, getConnection, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
@@ -49,17 +51,47 @@ export interface NotifierOptions {
   credentials?: ClientOptions["credentials"];
 }
 
-export interface IssueTokenInput {
+/**
+ * A connect token for one room (the seed's form, claim `room_id`) or for several rooms
+ * (claim `rooms`: exact room ids and prefixes ending in `*`, 1 to 100 entries): exactly one.
+ */
+export type IssueTokenInput = {
   userId: string | number;
-  roomId: string | number;
   /** Token lifetime. Default 3600 s, at most 7 days. */
   ttlSeconds?: number;
+} & ({ roomId: string | number; rooms?: undefined } | { rooms: readonly string[]; roomId?: undefined });
+
+/** `{ userId }` revokes every token of the user; `{ userId, roomId }` the user's seed-form token for that room. */
+export interface RevokeTokenInput {
+  userId: string | number;
+  roomId?: string | number;
 }
 
 export interface PublishInput {
   roomId: string | number;
   /** The sender, shown to clients as `user_id`; not a filter. */
   userId?: string | number | null;
+  data: unknown;
+}
+
+/**
+ * A notification for one user's channel as publish and publishBatch take it: the queue body's
+ * own shape (`to_user_id`, `user_id` = sender), so `userId` is the sender in every publish
+ * input, as on the wire. publishToUser is the same with the recipient named `userId`.
+ */
+export interface UserPublishInput {
+  /** The recipient: every connection of this user, in any room (channel `user:{id}`). */
+  toUserId: string | number;
+  /** The sender, shown to clients as `user_id`; not a filter. */
+  userId?: string | number | null;
+  data: unknown;
+}
+
+export interface PublishToUserInput {
+  /** The recipient: every connection of this user, in any room (channel `user:{id}`). */
+  userId: string | number;
+  /** The sender, shown to clients as `user_id` (publish's `userId`; here `userId` is the recipient). */
+  senderId?: string | number | null;
   data: unknown;
 }
 
@@ -77,9 +109,13 @@ export interface Notifier {
   /** A room's stored frames in seq order, as clients got them (CONTRACT section 9). */
   history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
-  revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }>;
-  publish(input: PublishInput): Promise<{ messageId: string }>;
-  publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }>;
+  revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }>;
+  /** To a room (`roomId`), or with `toUserId` to one user's channel. */
+  publish(input: PublishInput | UserPublishInput): Promise<{ messageId: string }>;
+  /** To every connection of `userId`, in any room; stored in the user's stream `user:{userId}`. */
+  publishToUser(input: PublishToUserInput): Promise<{ messageId: string }>;
+  /** Rooms and users mixed: `{ roomId, ... }` and `{ toUserId, ... }` items. */
+  publishBatch(inputs: (PublishInput | UserPublishInput)[]): Promise<{ messageIds: string[] }>;
 }
 
 type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "streamsTableName" | "managementEndpoint" | "jwtSecret";
@@ -116,60 +152,93 @@ export function createNotifier(options: NotifierOptions): Notifier {
   async function issueToken(input: IssueTokenInput): Promise<string> {
     const authTableName = requireOption(options, "authTableName", "issueToken");
     const jwtSecret = requireOption(options, "jwtSecret", "issueToken");
+    if (typeof input !== "object" || input === null) throw new TypeError("issueToken: expected { userId, roomId } or { userId, rooms }");
     const userId = idOrThrow(input.userId, "userId");
-    const roomId = idOrThrow(input.roomId, "roomId");
-    return issueConnectToken(db, authTableName, { userId, roomId, ttlSeconds: input.ttlSeconds, jwtSecret, passcode: options.passcode, bcryptCost: cost });
+    return issueConnectToken(db, authTableName, { userId, roomId: input.roomId, rooms: input.rooms, ttlSeconds: input.ttlSeconds, jwtSecret, passcode: options.passcode, bcryptCost: cost });
   }
 
-  async function revokeToken(input: { userId: string | number; roomId: string | number }): Promise<{ closedConnections: number }> {
+  async function revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }> {
     const authTableName = requireOption(options, "authTableName", "revokeToken");
     const connectionsTableName = requireOption(options, "connectionsTableName", "revokeToken");
     requireOption(options, "managementEndpoint", "revokeToken");
+    if (typeof input !== "object" || input === null) throw new TypeError("revokeToken: expected { userId } or { userId, roomId }");
     const userId = idOrThrow(input.userId, "userId");
-    const roomId = idOrThrow(input.roomId, "roomId");
-    // The generation being revoked: the second look below must spare connections made with a
-    // token issued after this revocation (a client reconnecting at once with a fresh token).
-    const revokedGeneration = (await getAuthRow(db, authTableName, userId, roomId))?.generation;
-    // Row first: from here on no token of this user and room passes the authorizer, and a
-    // $connect already past the authorizer drops its own row when it re-reads this one.
-    await deleteAuthRow(db, authTableName, userId, roomId);
+    // A key given as undefined is most likely a missing value, not a wish to revoke everything.
+    if ("roomId" in input && input.roomId === undefined) throw new TypeError("revokeToken: roomId is undefined; omit it to revoke every token of the user");
+    const roomId = input.roomId === undefined ? undefined : idOrThrow(input.roomId, "roomId");
+
+    // The rows being revoked, and their generations: the second look below must spare
+    // connections made with a token issued after this revocation (a client reconnecting at
+    // once with a fresh token).
+    const revoked: AuthRow[] = [];
+    if (roomId === undefined) {
+      for await (const row of userAuthRows(db, authTableName, userId)) revoked.push(row);
+    } else {
+      const row = await getAuthRow(db, authTableName, userId, roomId);
+      if (row) revoked.push(row);
+    }
+    const generations = new Set(revoked.map((row) => row.generation));
+    // Rows first: from here on no revoked token passes the authorizer, and a $connect
+    // already past the authorizer drops its own row when it re-reads its auth row.
+    if (roomId === undefined) {
+      for (const row of revoked) await deleteAuthRow(db, authTableName, userId, row.authKey);
+    } else {
+      await deleteAuthRow(db, authTableName, userId, roomId);
+    }
+
+    // Where the user's affected connections are listed. By user: the user channel, which every
+    // connection is in, plus each revoked seed row's room for connections from before user
+    // channels. By room: that room, where only connections made with its seed token count
+    // (a rooms token that merely subscribed to it is still good).
+    const rooms = roomId !== undefined ? [roomId] : [userChannel(userId), ...revoked.map((row) => row.authKey).filter((key) => !isGrantsAuthKey(key))];
+    const madeWithRevoked = (row: ConnectionRow) => roomId === undefined || row.authKey === undefined || row.authKey === roomId;
     const closed = new Set<string>();
-    const closeAll = async (keep: (connectionId: string) => Promise<boolean>) => {
-      for await (const page of roomPages(db, connectionsTableName, roomId)) {
-        for (const { connectionId, userId: owner } of page.connections) {
-          if (owner !== userId || closed.has(connectionId) || (await keep(connectionId))) continue;
-          try {
-            await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
-          } catch (err) {
-            if (!isGone(err)) throw err;
+    // keep: reads the connection row to decide; without it every listed connection goes.
+    const closeAll = async (keep?: (row: ConnectionRow | undefined) => boolean) => {
+      for (const room of rooms) {
+        for await (const page of roomPages(db, connectionsTableName, room)) {
+          for (const { connectionId, userId: owner } of page.connections) {
+            if (owner !== userId || closed.has(connectionId)) continue;
+            if (keep && keep(await getConnection(db, connectionsTableName, connectionId))) continue;
+            try {
+              await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+            } catch (err) {
+              if (!isGone(err)) throw err;
+            }
+            await deleteConnection(db, connectionsTableName, connectionId);
+            closed.add(connectionId);
           }
-          await deleteConnection(db, connectionsTableName, connectionId);
-          closed.add(connectionId);
         }
       }
     };
-    // Every connection of the user in the room now predates the revocation.
-    await closeAll(async () => false);
-    // A $connect that re-read the row just before the delete wrote its connection row before
-    // that, but the room index may not show it yet: look once more after the index settles,
-    // closing what holds the revoked generation (or none: rows from before generations were kept).
+    // Every such connection of the user now predates the revocation.
+    await closeAll(roomId === undefined ? undefined : (row) => row !== undefined && !madeWithRevoked(row));
+    // A $connect that re-read its auth row just before the delete wrote its connection row
+    // before that, but the room index may not show it yet: look once more after the index
+    // settles, closing what holds a revoked generation (or none: rows from before generations).
     if (recheckMs > 0) await new Promise((resolve) => setTimeout(resolve, recheckMs));
-    await closeAll(async (connectionId) => {
-      const row = await getConnection(db, connectionsTableName, connectionId);
-      return row === undefined || (row.generation !== undefined && row.generation !== revokedGeneration);
-    });
+    await closeAll((row) => row === undefined || !madeWithRevoked(row) || (row.generation !== undefined && !generations.has(row.generation)));
     return { closedConnections: closed.size };
   }
 
-  async function publish(input: PublishInput): Promise<{ messageId: string }> {
-    const queueUrl = requireOption(options, "queueUrl", "publish");
-    const body = buildPublishBody(input);
+  async function publish(input: PublishInput | UserPublishInput, method = "publish"): Promise<{ messageId: string }> {
+    const queueUrl = requireOption(options, "queueUrl", method);
+    const body = buildPublishBody(input, method);
     const result = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
-    if (!result.MessageId) throw new Error("publish: SQS returned no MessageId");
+    if (!result.MessageId) throw new Error(`${method}: SQS returned no MessageId`);
     return { messageId: result.MessageId };
   }
 
-  async function publishBatch(inputs: PublishInput[]): Promise<{ messageIds: string[] }> {
+  async function publishToUser(input: PublishToUserInput): Promise<{ messageId: string }> {
+    if (typeof input !== "object" || input === null) throw new TypeError("publishToUser: expected { userId, data, senderId? }");
+    if (input.userId === undefined || input.userId === null) throw new TypeError("publishToUser: userId (the recipient) is required");
+    // Checked here too, so a refusal names this method's own key (userId), not the body's toUserId.
+    const recipient = normalizeRecipient(input.userId, "userId");
+    if (!recipient.ok) throw new TypeError(`publishToUser: ${recipient.reason}`);
+    return publish({ toUserId: input.userId, userId: input.senderId, data: input.data }, "publishToUser");
+  }
+
+  async function publishBatch(inputs: (PublishInput | UserPublishInput)[]): Promise<{ messageIds: string[] }> {
     const queueUrl = requireOption(options, "queueUrl", "publishBatch");
     if (!Array.isArray(inputs)) throw new TypeError("publishBatch: expected an array of notifications");
     // Validate everything before sending anything, so a bad item never half-sends a batch.
@@ -200,5 +269,5 @@ export function createNotifier(options: NotifierOptions): Notifier {
     return read.frames.map((stored) => JSON.parse(stored.frame) as HubFrame);
   }
 
-  return { issueToken, revokeToken, publish, publishBatch, history };
+  return { issueToken, revokeToken, publish: (input) => publish(input), publishToUser, publishBatch, history };
 }

@@ -2,6 +2,7 @@ import * as crypto from "crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthorizerHandler, type AuthorizerHandler } from "../handlers/authorizer";
 import type { Notifier } from "../server";
+import { grantsAuthKey } from "../core/rooms";
 import { badTokenCases } from "./support/badTokens";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
@@ -55,6 +56,16 @@ describe("authorizer", () => {
     expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: "Allow", Resource: expect.stringContaining("$connect") });
     expect(result.context).toEqual({ user_id: "alice", room_id: "acme", grants: '["acme"]', auth_key: "acme", generation: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(result.principalId).toBe("alice");
+  });
+
+  it("allows a rooms token: context has room_id \"\", its grants as a JSON array and its grant set's auth key", async () => {
+    const token = await notifier.issueToken({ userId: "alice", rooms: ["ops/*", "acme"] });
+    const result = await authorize(authorizerEvent({ token }));
+    expect(result.context).toEqual({ user_id: "alice", room_id: "", grants: '["acme","ops/*"]', auth_key: grantsAuthKey(["acme", "ops/*"]), generation: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(result.principalId).toBe("alice");
+    // Its generation is its own row's, not the seed token's for "acme".
+    const seed = await authorize(authorizerEvent({ token: await notifier.issueToken({ userId: "alice", roomId: "acme" }) }));
+    expect(seed.context?.generation).not.toBe(result.context?.generation);
   });
 
   it("accepts numeric room ids as the seed issued them", async () => {

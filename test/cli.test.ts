@@ -104,9 +104,33 @@ describe("token, publish, connections, revoke", () => {
     const listed = await cli(["connections", "--room", "cli-room", "--json", "--state-file", stateFile]);
     expect(JSON.parse(listed.stdout)).toEqual([{ connectionId: expect.any(String), userId: "cli-user" }]);
 
-    const revoked = await cli(["revoke", "--user", "cli-user", "--room", "cli-room", "--state-file", stateFile]);
-    expect(revoked.stdout).toContain("closed 1 connection(s)");
+    // A token for several rooms prints its normalized grants; revoking by user alone ends both.
+    const grants = await cli(["token", "--user", "cli-user", "--rooms", "ops/*, cli-room", "--json", "--state-file", stateFile]);
+    expect(grants.code, grants.stderr).toBe(0);
+    expect(JSON.parse(grants.stdout)).toMatchObject({ token: expect.any(String), userId: "cli-user", rooms: ["cli-room", "ops/*"] });
+    const revoked = await cli(["revoke", "--user", "cli-user", "--state-file", stateFile]);
+    expect(revoked.stdout).toBe("revoked every token of cli-user; closed 1 connection(s)\n");
     expect(await closed).toBe(1000);
+  });
+
+  it("publish --to-user reaches the user's connection through their channel, and history --user shows it", async () => {
+    const token = await cli(["token", "--user", "cli-dm", "--room", "cli-dm-room", "--state-file", stateFile]);
+    expect(token.code, token.stderr).toBe(0);
+    const ws = new WebSocket(`${info.websocketUrl}?token=${token.stdout.trim()}`);
+    const frames: { room_id: string }[] = [];
+    ws.on("message", (data) => frames.push(JSON.parse(data.toString())));
+    await new Promise((resolve) => ws.on("open", resolve));
+    const published = await cli(["publish", "--to-user", "cli-dm", "--user", "billing", "--data", '{"type":"export.ready"}', "--json", "--state-file", stateFile]);
+    expect(published.code, published.stderr).toBe(0);
+    const { messageId, roomId } = JSON.parse(published.stdout) as { messageId: string; roomId: string };
+    expect(roomId).toBe("user:cli-dm");
+    const deadline = Date.now() + 10_000;
+    while (frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(frames).toEqual([{ id: messageId, room_id: "user:cli-dm", user_id: "billing", origin: "app", seq: 1, data: { type: "export.ready" } }]);
+    const history = await cli(["history", "--user", "cli-dm", "--json", "--state-file", stateFile]);
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout.trim().split("\n").map((line) => JSON.parse(line))).toEqual(frames);
+    ws.close();
   });
 
   it("work against a stack named by flags and environment variables instead", async () => {
@@ -133,9 +157,13 @@ describe("token, publish, connections, revoke", () => {
   it("answer bad input with one line and a non-zero exit", async () => {
     const cases: [string[], RegExp][] = [
       [["token", "--bogus"], /^notification-hub token: Unknown option '--bogus' \(see notification-hub token --help\)$/],
-      [["token", "--user", "u", "--state-file", stateFile], /--room is required/],
+      [["token", "--user", "u", "--state-file", stateFile], /pass exactly one of --room \(one room\) or --rooms/],
+      [["token", "--user", "u", "--room", "r", "--rooms", "a,b", "--state-file", stateFile], /pass exactly one of --room \(one room\) or --rooms/],
+      [["token", "--user", "u", "--rooms", "a,user:b", "--state-file", stateFile], /--rooms\[1\] must not start with "user:"/],
       [["publish", "--room", "r", "--data", "not json", "--state-file", stateFile], /--data must be JSON/],
-      [["publish", "--room", "", "--data", "1", "--state-file", stateFile], /--room is required/],
+      [["publish", "--room", "", "--data", "1", "--state-file", stateFile], /--room is required \(or --to-user U for one user's channel\)/],
+      [["publish", "--room", "r", "--to-user", "u", "--data", "1", "--state-file", stateFile], /pass --room or --to-user, not both/],
+      [["history", "--room", "user:u", "--state-file", stateFile], /--room must not start with "user:" \(reserved for user channels; use --user U\)/],
       [["token", "--user", "u", "--room", "r", "--ttl", "soon", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "soon"/],
       [["token", "--user", "u", "--room", "r", "--ttl", "-5", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "-5"/],
       [["token", "--user", "u", "--room", "r", "--ttl", "0", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "0"/],

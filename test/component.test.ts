@@ -447,7 +447,7 @@ describe("serialized Lambdas", () => {
     const generation = (await getAuthRow(dynamo.client, "hub-auth", "ann", "room-1"))!.generation;
     const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "art-1", { authorizer: { ...who, generation } }), envFor("connect"), ROOT);
     expect(connected.value).toMatchObject({ statusCode: 200 });
-    expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toMatchObject({ roomId: "room-1", userId: "ann" });
+    expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toMatchObject({ rooms: ["room-1"], userId: "ann" });
 
     const sent = await invokeArtifact(
       artifacts.sendMessage,

@@ -101,7 +101,7 @@ describe("a consumer program using the published package", () => {
 
     it("connect writes the row and deliver posts to it", async () => {
       // $connect keeps a connection only while the token's auth row (the authorizer's generation) stands.
-      await createAuthRow(dynamo.client, "notifications-auth", { userId: "u", roomId: "r", tokenHash: "h", generation: "g1", expiresAt: Math.floor(Date.now() / 1000) + 600 });
+      await createAuthRow(dynamo.client, "notifications-auth", { userId: "u", authKey: "r", tokenHash: "h", generation: "g1", expiresAt: Math.floor(Date.now() / 1000) + 600 });
       const who = { user_id: "u", room_id: "r", generation: "g1" };
       const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "consumer-1", { authorizer: who }), env("connect"), ROOT);
       expect(connected.value).toMatchObject({ statusCode: 200 });

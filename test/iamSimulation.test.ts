@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getAuthRow } from "../core/tables";
+import { getAuthRow, putConnection } from "../core/tables";
 import { HANDLER_NAMES } from "../handlers/manifest";
 import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
@@ -123,8 +123,11 @@ async function exercise() {
   });
   await recording("sendMessage", () => invoke("sendMessage", routeEvent("sendMessage", "iam-1", { body: JSON.stringify({ action: "sendMessage", data: "hi" }), authorizer: who })));
   await recording("default", () => invoke("default", routeEvent("$default", "iam-1", { body: "{}" })));
+  // A connection older than the handshake grace, which API Gateway no longer has.
+  await putConnection(dynamo.client, "hub-connections", { connectionId: "iam-old", userId: "ann", rooms: ["room-1"], grants: ["room-1"], connectedAt: Date.now() - 60_000, generation, authKey: "room-1" });
   await recording("deliver", async () => {
-    management.fault("iam-2", { status: 410, times: 1 }); // gone: its row is deleted
+    management.fault("iam-2", { status: 410, times: 1 }); // gone while opening: its row is kept
+    management.fault("iam-old", { status: 410, times: 1 }); // gone: its row, then its memberships, are deleted
     await invoke("deliver", sqsEvent([message("iam-m1")]));
   });
   await recording("connect", () => invoke("connect", routeEvent("$connect", "iam-3", { authorizer: who }))); // a second member again
@@ -141,6 +144,16 @@ async function exercise() {
     management.fault("iam-1", { status: 410, times: 1 });
     await invoke("resume", routeEvent("resume", "iam-1", { body: resume(1) }));
   });
+  await recording("subscribe", async () => {
+    const subscribe = (room: string) => JSON.stringify({ action: "subscribe", room_id: room });
+    await invoke("subscribe", routeEvent("subscribe", "iam-1", { body: subscribe("room-1"), authorizer: who }));
+    await invoke("subscribe", routeEvent("subscribe", "iam-1", { body: subscribe("room-2"), authorizer: who })); // forbidden: no write
+    // Without the authorizer's context it reads the row's grants; past the limit it reads the row to say why.
+    await invoke("subscribe", routeEvent("subscribe", "iam-2", { body: subscribe("room-1") }));
+    await invoke("subscribe", routeEvent("subscribe", "iam-1", { body: subscribe("room-1"), authorizer: { ...who, room_id: "", grants: '["room-*"]' } }), { MAX_ROOMS_PER_CONNECTION: "1" });
+    await invoke("subscribe", routeEvent("subscribe", "iam-1", { body: subscribe("room-2"), authorizer: { ...who, room_id: "", grants: '["room-*"]' } }), { MAX_ROOMS_PER_CONNECTION: "1" });
+  });
+  await recording("unsubscribe", () => invoke("unsubscribe", routeEvent("unsubscribe", "iam-1", { body: JSON.stringify({ action: "unsubscribe", room_id: "room-1" }) })));
   await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-1")));
 
   const notifier = createNotifier({
@@ -160,6 +173,9 @@ async function exercise() {
     await notifier.publish({ roomId: "room-1", data: { one: 1 } });
     await notifier.publishBatch([{ roomId: "room-1", data: 1 }, { roomId: "room-2", data: 2 }]);
     await notifier.revokeToken({ userId: "ann", roomId: "room-1" }); // closes ann's live connection iam-3
+    // By user: Query on the auth table for every token row of bob, then his user channel and rooms.
+    await notifier.issueToken({ userId: "bob", rooms: ["room-1", "room-2/*"] });
+    await notifier.revokeToken({ userId: "bob" });
     expect((await notifier.history({ roomId: "room-1", last: 10 })).length).toBeGreaterThan(0);
   });
 }
@@ -231,12 +247,43 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:PutItem", TABLE.auth),
     r("dynamodb:DeleteItem", TABLE.auth), // connect re-reads the auth row (revocation race), never changes it
     r("dynamodb:DeleteItem", TABLE.other),
+    r("dynamodb:UpdateItem", TABLE.connections), // it writes whole items; rooms change by subscribe only
     r("dynamodb:Query", TABLE.streams),
     r("ssm:GetParameter", SECRET_PARAMETER), // the secret is the authorizer's alone
     r("kms:Decrypt", inputsKey()),
     r("execute-api:ManageConnections", connection("development", "POST")),
   ],
-  disconnect: [r("dynamodb:DeleteItem", TABLE.auth), r("dynamodb:PutItem", TABLE.streams), r("ssm:GetParameter", SECRET_PARAMETER)],
+  disconnect: [
+    r("dynamodb:DeleteItem", TABLE.auth),
+    r("dynamodb:PutItem", TABLE.streams),
+    r("dynamodb:PutItem", TABLE.connections), // it only removes: the row, then its memberships
+    r("dynamodb:UpdateItem", TABLE.connections),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+  ],
+  // Many rooms (issue 14): grants come from the authorizer's context, never from the auth table or the secret.
+  subscribe: [
+    r("dynamodb:GetItem", TABLE.auth),
+    r("dynamodb:Query", TABLE.auth),
+    r("dynamodb:DeleteItem", TABLE.connections),
+    r("dynamodb:BatchWriteItem", TABLE.connections),
+    r("dynamodb:Query", TABLE.connections),
+    r("dynamodb:Query", ARN("dynamodb", "table/hub-connections/index/room_id-index")),
+    r("dynamodb:PutItem", TABLE.streams),
+    r("dynamodb:GetItem", TABLE.streams), // the head is a Query; frames are resume's
+    r("sqs:SendMessage", QUEUE),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+  ],
+  unsubscribe: [
+    r("dynamodb:GetItem", TABLE.auth),
+    r("dynamodb:Query", TABLE.streams), // an unsubscribe answers no seq
+    r("dynamodb:PutItem", TABLE.connections),
+    r("dynamodb:GetItem", TABLE.connections),
+    r("dynamodb:BatchWriteItem", TABLE.connections),
+    r("sqs:SendMessage", QUEUE),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+  ],
   default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE), r("dynamodb:Query", TABLE.streams)],
   // Room streams (issue 13): resume only reads the stream and posts to the asking connection.
   resume: [
@@ -304,6 +351,7 @@ describe("publisherPolicyArn, as IAM evaluates it for an app backend's role", ()
   it("allows every request the server SDK made (issueToken, publish, publishBatch, revokeToken)", async () => {
     const actions = new Set(made.publisher.map((q) => q.action));
     for (const action of ["dynamodb:PutItem", "sqs:SendMessage", "execute-api:ManageConnections"]) expect(actions, action).toContain(action);
+    expect(made.publisher.filter((q) => q.action === "dynamodb:Query").map((q) => q.resource), "revokeToken({ userId }) queries the auth table").toContain(TABLE.auth);
     for (const request of made.publisher) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).toBe("Allowed");
     // Reading the signing secret from its parameter, as SSM does it with the hub's key.
     for (const request of [r("ssm:GetParameter", SECRET_PARAMETER), r("kms:Decrypt", inputsKey())]) expect(await decide(policyOf("hub-publisher"), backend, request)).toBe("Allowed");

@@ -165,7 +165,7 @@ describe("handlers", () => {
     await until(async () => (await getConnection(dynamo.client, dynamo.connectionsTable, "again-1")) === undefined);
     expect(await connectWith(await notifier.issueToken({ userId: "rick", roomId: "again" }), "again-2")).toBe(200);
     expect(await revoking).toEqual({ closedConnections: 1 });
-    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "again-2")).toMatchObject({ userId: "rick", roomId: "again" });
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "again-2")).toMatchObject({ userId: "rick", rooms: ["again"] });
   });
 
   it("chunks: every body fits SQS's 256 KiB, every batch its 1 MiB and 10 entries", () => {

@@ -1,4 +1,5 @@
 /** The WebSocket route handlers: $connect, $disconnect, sendMessage and $default. */
+import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectionsApi } from "../core/connections";
 import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
@@ -41,12 +42,18 @@ describe("$connect and $disconnect", () => {
     const generation = await issuedGeneration(alice.user_id, alice.room_id);
     expect(await connect(routeEvent("$connect", "conn-a", { authorizer: { ...alice, generation } }))).toMatchObject({ statusCode: 200 });
     const row = await getConnection(dynamo.client, dynamo.connectionsTable, "conn-a");
-    expect(row).toEqual({ connectionId: "conn-a", roomId: "lobby", userId: "alice", connectedAt: now, expiresAt: Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS, generation });
+    const expiresAt = Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS;
+    expect(row).toEqual({ connectionId: "conn-a", userId: "alice", rooms: ["lobby"], grants: ["lobby"], authKey: "lobby", connectedAt: now, expiresAt, generation });
     expect(CONNECTION_ROW_TTL_SECONDS).toBeGreaterThan(2 * 3600);
+    // Its room's and its user channel's memberships, with the row's owner and expiry (core/rooms.ts).
+    const item = async (key: string) => (await dynamo.client.send(new GetItemCommand({ TableName: dynamo.connectionsTable, Key: { connection_id: { S: key } }, ConsistentRead: true }))).Item;
+    expect(await item("conn-a#lobby")).toEqual({ connection_id: { S: "conn-a#lobby" }, room_id: { S: "lobby" }, user_id: { S: "alice" }, connected_at: { N: String(now) }, expires_at: { N: String(expiresAt) } });
+    expect(await item("conn-a#user:alice")).toMatchObject({ room_id: { S: "user:alice" }, user_id: { S: "alice" } });
+    expect((await item("conn-a"))?.room_id).toBeUndefined(); // the row itself is in no room's index
 
     const disconnect = createDisconnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log });
     expect(await disconnect(routeEvent("$disconnect", "conn-a"))).toMatchObject({ statusCode: 200 });
-    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "conn-a")).toBeUndefined();
+    for (const key of ["conn-a", "conn-a#lobby", "conn-a#user:alice"]) expect(await item(key), key).toBeUndefined();
   });
 
   it("refuses a connect that carries no authorizer context, and writes nothing", async () => {

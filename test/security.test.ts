@@ -249,7 +249,7 @@ describe("faults", () => {
     const second = await startLocalHub({ port: 0, bcryptCost: 4, dataDir });
     try {
       expect(second.jwtSecret).toBe(secret);
-      expect(await getConnection(dynamoClient({ endpoint: second.dynamodbEndpoint }), second.connectionsTableName, "kept-row")).toMatchObject({ roomId: "kept" });
+      expect(await getConnection(dynamoClient({ endpoint: second.dynamodbEndpoint }), second.connectionsTableName, "kept-row")).toMatchObject({ rooms: ["kept"] });
       const client = await open(`${second.websocketUrl}?token=${token}`);
       client.ws.close();
       console.log("SUMMARY restart: token, auth row, connection row and secrets survived a restart with --data-dir");

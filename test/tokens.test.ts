@@ -2,11 +2,12 @@
 import * as crypto from "crypto";
 import * as jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { createAuthorizerHandler, type AuthorizerHandler } from "../handlers/authorizer";
 import { createNotifier, type Notifier } from "../server";
 import { getConnection } from "../core/tables";
-import { defaultPasscode, issueConnectToken, MAX_TOKEN_TTL_SECONDS, tokenExpiry } from "../core/tokens";
+import { grantsAuthKey, MAX_GRANTS_PER_TOKEN } from "../core/rooms";
+import { defaultPasscode, issueConnectToken, MAX_TOKEN_LENGTH, MAX_TOKEN_TTL_SECONDS, tokenExpiry, verifyConnectToken } from "../core/tokens";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
@@ -20,6 +21,15 @@ let management: StandaloneConnectionsEmulator;
 let notifier: Notifier;
 let authorize: AuthorizerHandler;
 let clock = Date.now();
+
+async function authRowCount(userId: string): Promise<number> {
+  const result = await dynamo.client.send(
+    new QueryCommand({ TableName: dynamo.authTable, KeyConditionExpression: "user_id = :u", ExpressionAttributeValues: { ":u": { S: userId } }, Select: "COUNT" }),
+  );
+  return result.Count ?? 0;
+}
+
+const secretOf = (token: string) => (jwt.decode(token) as { token: string }).token;
 
 async function allowed(token: string): Promise<boolean> {
   try {
@@ -136,10 +146,108 @@ describe("token properties", () => {
       jwtSecret: JWT_SECRET,
       passcode: "passcode-known-only-to-the-issuer",
     });
-    const secretOf = (token: string) => (jwt.decode(token) as { token: string }).token;
     expect(secretOf(direct)).toBe(secretOf(viaSdk));
     for (const token of [viaSdk, direct]) expect(await allowed(token)).toBe(true);
     // Without a passcode the secret is derived from the signing key, so each key gives its own.
     expect(defaultPasscode(JWT_SECRET)).not.toBe(defaultPasscode(JWT_SECRET + "x"));
+  });
+});
+
+/** The same properties for tokens with `rooms` (CONTRACT section 10), and the rules of the two forms. */
+describe("tokens with rooms", () => {
+  it("carry {user_id, rooms, token, exp} and no room_id; the grants come back normalized", async () => {
+    const token = await notifier.issueToken({ userId: "grants", rooms: ["b", "acme/*", "b"] });
+    const claims = jwt.decode(token) as Record<string, unknown>;
+    expect(Object.keys(claims).sort()).toEqual(["exp", "iat", "rooms", "token", "user_id"]);
+    expect(claims.rooms).toEqual(["acme/*", "b"]);
+    const check = verifyConnectToken(token, JWT_SECRET);
+    expect(check).toEqual({ ok: true, claims: { userId: "grants", grants: ["acme/*", "b"], authKey: grantsAuthKey(["acme/*", "b"]), secret: secretOf(token), exp: claims.exp } });
+    // The seed form still reads as before, with grants [room] and the room as its auth key.
+    const seed = verifyConnectToken(await notifier.issueToken({ userId: "grants", roomId: 7 }), JWT_SECRET);
+    expect(seed.ok && seed.claims).toMatchObject({ userId: "grants", roomId: "7", grants: ["7"], authKey: "7" });
+  });
+
+  it("several tabs with one grant set (in any order) share a generation and are valid together", async () => {
+    const tabs = await Promise.all([["a", "b/*"], ["b/*", "a"], ["a", "a", "b/*"]].map((rooms) => notifier.issueToken({ userId: "rtabs", rooms })));
+    expect(new Set(tabs.map(secretOf)).size).toBe(1);
+    for (const token of tabs) expect(await allowed(token)).toBe(true);
+    // Another grant set is another row with its own generation, valid beside the first.
+    const other = await notifier.issueToken({ userId: "rtabs", rooms: ["a"] });
+    expect(secretOf(other)).not.toBe(secretOf(tabs[0]));
+    expect(await allowed(other)).toBe(true);
+    expect(await authRowCount("rtabs")).toBe(2);
+  });
+
+  it("the JWT signing secret alone cannot mint a rooms token nor widen a valid one", async () => {
+    const genuine = await notifier.issueToken({ userId: "widen", rooms: ["team-1", "team-1/*"] });
+    const claims = jwt.decode(genuine) as Record<string, unknown>;
+    const resign = (changes: Record<string, unknown>) => jwt.sign({ ...claims, ...changes }, JWT_SECRET, { algorithm: "HS512" });
+    for (const rooms of [["*"], ["team-1", "team-1/*", "team-2"], ["team-1", "team-*"], ["team-1"]]) expect(await allowed(resign({ rooms })), rooms.join()).toBe(false);
+    // Nor mint one for a grant set that has no row, or for a user who has none.
+    expect(await allowed(resign({ rooms: ["x"], token: crypto.randomBytes(32).toString("hex") }))).toBe(false);
+    expect(await allowed(resign({ user_id: "stranger" }))).toBe(false);
+    expect(await allowed(genuine)).toBe(true);
+  });
+
+  it("expire by the JWT's exp, and the row carries it as its TTL", async () => {
+    const token = await notifier.issueToken({ userId: "rshort", rooms: ["r1", "r2"], ttlSeconds: 60 });
+    const { exp } = jwt.decode(token) as { exp: number };
+    const row = await dynamo.client.send(
+      new GetItemCommand({ TableName: dynamo.authTable, Key: { user_id: { S: "rshort" }, room_id: { S: grantsAuthKey(["r1", "r2"]) } } }),
+    );
+    expect(Number(row.Item?.expires_at?.N)).toBe(exp);
+    expect(await allowed(token)).toBe(true);
+    clock = Date.now() + 61_000;
+    try {
+      expect(await allowed(token)).toBe(false);
+    } finally {
+      clock = Date.now();
+    }
+  });
+
+  it("revokeToken({ userId }) refuses every token of the user, of both forms, even after a re-issue", async () => {
+    const seed = await notifier.issueToken({ userId: "all", roomId: "r1" });
+    const grants = await notifier.issueToken({ userId: "all", rooms: ["r1", "r2/*"] });
+    const bystander = await notifier.issueToken({ userId: "all-other", rooms: ["r1", "r2/*"] });
+    for (const token of [seed, grants]) expect(await allowed(token)).toBe(true);
+    await notifier.revokeToken({ userId: "all" });
+    expect(await authRowCount("all")).toBe(0);
+    const reissued = [await notifier.issueToken({ userId: "all", roomId: "r1" }), await notifier.issueToken({ userId: "all", rooms: ["r1", "r2/*"] })];
+    for (const token of reissued) expect(await allowed(token)).toBe(true);
+    for (const token of [seed, grants]) expect(await allowed(token)).toBe(false);
+    expect(await allowed(bystander)).toBe(true);
+  });
+
+  it("revokeToken({ userId, roomId }) is the seed form only: a rooms token granting that room stays good", async () => {
+    const seed = await notifier.issueToken({ userId: "one", roomId: "r1" });
+    const grants = await notifier.issueToken({ userId: "one", rooms: ["r1"] });
+    await notifier.revokeToken({ userId: "one", roomId: "r1" });
+    expect(await allowed(seed)).toBe(false);
+    expect(await allowed(grants)).toBe(true);
+  });
+
+  it("refuses bad scopes at issue with errors that name the key, before writing a row", async () => {
+    const issue = (input: Record<string, unknown>) => notifier.issueToken({ userId: "bad", ...input } as never);
+    await expect(issue({})).rejects.toThrow('issueToken: pass exactly one of roomId (one room) or rooms (room ids and prefixes ending in "*")');
+    await expect(issue({ roomId: "a", rooms: ["a"] })).rejects.toThrow(/exactly one of roomId .* or rooms/);
+    await expect(issue({ roomId: "user:bad" })).rejects.toThrow(/roomId must not start with "user:"/);
+    await expect(issue({ rooms: ["a", "user:bad"] })).rejects.toThrow(/rooms\[1\] must not start with "user:"/);
+    await expect(issue({ rooms: [] })).rejects.toThrow(`rooms must hold 1 to ${MAX_GRANTS_PER_TOKEN} entries`);
+    await expect(issue({ rooms: "a,b" })).rejects.toThrow(/rooms must be an array/);
+    await expect(issue({ rooms: ["a*b"] })).rejects.toThrow(/rooms\[0\] may hold "\*" only as its last character/);
+    await expect(issue({ rooms: ["a", ""] })).rejects.toThrow(/rooms\[1\] must not be empty/);
+    await expect(issue({ rooms: Array.from({ length: MAX_GRANTS_PER_TOKEN + 1 }, (_, i) => `r${i}`) })).rejects.toThrow(/1 to 100 entries/);
+    expect(await authRowCount("bad")).toBe(0);
+  });
+
+  it("a 100-grant token fits; one past MAX_TOKEN_LENGTH is refused with advice to use prefixes, and no row is written", async () => {
+    const hundred = Array.from({ length: MAX_GRANTS_PER_TOKEN }, (_, i) => `org-${String(i).padStart(3, "0")}/project-dashboard-${i}/alerts`);
+    const token = await notifier.issueToken({ userId: "wide", rooms: hundred });
+    expect(token.length).toBeGreaterThan(4096); // past the old limit
+    expect(token.length).toBeLessThanOrEqual(MAX_TOKEN_LENGTH);
+    expect(await allowed(token)).toBe(true);
+    const long = Array.from({ length: MAX_GRANTS_PER_TOKEN }, (_, i) => `${i}-${"x".repeat(120)}`);
+    await expect(notifier.issueToken({ userId: "too-wide", rooms: long })).rejects.toThrow(/more than the 8192 a connect accepts; grant rooms by prefix/);
+    expect(await authRowCount("too-wide")).toBe(0);
   });
 });

@@ -59,6 +59,7 @@ function environmentValues(ctx: HubContext, w: FunctionWiring): Partial<Record<k
     jwtSecretParameter: w.secret.parameter.name,
     jwtSecretVersion: w.secret.parameter.version.apply(String),
     allowClientMessages: String(ctx.settings.allowClientMessages),
+    maxRoomsPerConnection: String(ctx.settings.maxRoomsPerConnection),
   };
 }
 

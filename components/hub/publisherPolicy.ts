@@ -18,7 +18,8 @@ export function buildPublisherPolicy(ctx: HubContext, tables: HubTables, queue: 
       description: "Publish notifications and issue/revoke connect tokens for one notification hub",
       policy: policyDocument([
         { Action: ["sqs:SendMessage"], Resource: [queue.arn] },
-        { Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: [tables.auth.arn] },
+        // Query: revokeToken({ userId }) lists every token row of the user (one partition).
+        { Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"], Resource: [tables.auth.arn] },
         // Revocation closes the user's live connections in the room.
         { Action: ["dynamodb:Query"], Resource: [pulumi.interpolate`${tables.connections.arn}/index/${ROOM_INDEX_NAME}`] },
         // GetItem: the second look of a revocation spares connections made with a newer token.

@@ -1,5 +1,6 @@
 /** The component's arguments, validated and defaulted: what decides which resources exist. */
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_MAX_ROOMS_PER_CONNECTION, MAX_ROOMS_PER_CONNECTION_LIMIT } from "../../core/rooms";
 import { DEFAULT_RETENTION_HOURS } from "../../core/schema";
 import type { NotificationHubArgs } from "../notificationHub";
 
@@ -37,6 +38,8 @@ export interface Settings {
   apiGatewayLogging: ApiGatewayLogging;
   /** Room streams: hours frames are kept; 0 = off. */
   retentionHours: number;
+  /** Rooms one connection may subscribe to, its user channel not counted. */
+  maxRoomsPerConnection: number;
 }
 
 function wholeNumber(value: number, name: string, min: number, max: number): number {
@@ -87,6 +90,7 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
     protectData: args.protectData ?? false,
     apiGatewayLogging: oneOf(args.apiGatewayLogging ?? "off", "apiGatewayLogging", API_GATEWAY_LOGGING),
     retentionHours: retentionHours(args.history?.retentionHours ?? DEFAULT_RETENTION_HOURS),
+    maxRoomsPerConnection: wholeNumber(args.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION, "maxRoomsPerConnection", 1, MAX_ROOMS_PER_CONNECTION_LIMIT),
   };
 }
 

@@ -6,7 +6,8 @@ import * as crypto from "crypto";
 import * as bcrypt from "bcryptjs";
 import * as jwt from "jsonwebtoken";
 import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
-import { deriveTokenSecret } from "../../core/tokens";
+import { grantsAuthKey } from "../../core/rooms";
+import { deriveTokenSecret, MAX_TOKEN_LENGTH } from "../../core/tokens";
 import type { Notifier } from "../../server";
 
 export interface BadTokenCase {
@@ -60,7 +61,23 @@ export async function badTokenCases(setup: {
     }),
   );
 
-  const token = (name: string, value: string): BadTokenCase => ({ name, query: { token: value }, secrets: [value, goodClaims.token, signature] });
+  // The rooms form (CONTRACT section 10): the grants are bound to the secret through the auth key.
+  const grantsToken = await notifier.issueToken({ userId: user, rooms: ["acme", "ops/*"] });
+  const grantsSecret = (jwt.decode(grantsToken) as { token: string }).token;
+  const grantsBase = { user_id: user, rooms: ["acme", "ops/*"], token: grantsSecret, exp: inAnHour };
+  const revokedByUser = await notifier.issueToken({ userId: `${prefix}-frank`, rooms: ["acme"] });
+  await notifier.revokeToken({ userId: `${prefix}-frank` });
+  await notifier.issueToken({ userId: `${prefix}-frank`, rooms: ["acme"] });
+  // A seed-era row for a room id now reserved for user channels: its token must not reach that channel.
+  const reservedSecret = deriveTokenSecret(passcode, user, "user:victim", "gen-1");
+  await setup.db.send(
+    new PutItemCommand({
+      TableName: setup.authTable,
+      Item: { user_id: { S: user }, room_id: { S: "user:victim" }, token: { S: bcrypt.hashSync(reservedSecret, 4) }, generation: { S: "gen-1" }, expires_at: { N: String(inAnHour) } },
+    }),
+  );
+
+  const token = (name: string, value: string): BadTokenCase => ({ name, query: { token: value }, secrets: [value, goodClaims.token, grantsSecret, signature] });
   return [
     { name: "no query string at all", query: null, secrets: [] },
     { name: "no token parameter", query: { other: "x" }, secrets: [] },
@@ -87,7 +104,19 @@ export async function badTokenCases(setup: {
     token("revoked", revoked),
     token("issued before a revoke, presented after a re-issue", beforeRevoke),
     token("row past its TTL", sign({ user_id: `${prefix}-erin`, room_id: "acme", token: staleSecret, exp: inAnHour })),
-    token("over-long token", good + "A".repeat(5000)),
+    token("over-long token", good + "A".repeat(MAX_TOKEN_LENGTH)),
+    token("rooms widened by re-signing (signing secret without passcode)", sign({ ...grantsBase, rooms: ["*"] })),
+    token("rooms narrowed by re-signing", sign({ ...grantsBase, rooms: ["acme"] })),
+    token("both room_id and rooms", sign({ ...grantsBase, room_id: "acme" })),
+    token("neither room_id nor rooms", sign({ user_id: user, token: grantsSecret, exp: inAnHour })),
+    token("empty rooms", sign({ ...grantsBase, rooms: [] })),
+    token("rooms naming a user channel", sign({ ...grantsBase, rooms: ["acme", "user:victim"] })),
+    token("rooms of the wrong type", sign({ ...grantsBase, rooms: "acme" })),
+    token("a rooms token's secret in the seed form", sign({ ...base, token: grantsSecret })),
+    token("a seed token's secret in the rooms form", sign({ ...grantsBase, rooms: ["acme"], token: goodClaims.token })),
+    token("rooms secret against a forged auth key", sign({ ...grantsBase, rooms: [grantsAuthKey(["acme", "ops/*"])] })),
+    token("room_id in the reserved user: prefix (even with a stored row)", sign({ ...base, room_id: "user:victim", token: reservedSecret })),
+    token("rooms token revoked by user, presented after a re-issue", revokedByUser),
     { name: "token in a header instead of the query string", query: null, headers: { Authorization: `Bearer ${good}`, token: good }, secrets: [good] },
   ];
 }

@@ -29,7 +29,7 @@ export function authorizerEvent(query: Record<string, string> | null, headers: R
 export function routeEvent(
   routeKey: string,
   connectionId: string,
-  options: { body?: string; authorizer?: { user_id: string; room_id: string; generation?: string } } = {},
+  options: { body?: string; authorizer?: { user_id: string; room_id: string; generation?: string; grants?: string; auth_key?: string } } = {},
 ): WebSocketEvent {
   const eventType = routeKey === "$connect" ? "CONNECT" : routeKey === "$disconnect" ? "DISCONNECT" : "MESSAGE";
   return {

@@ -1,0 +1,52 @@
+/**
+ * `unsubscribe` route (CONTRACT section 10): `{"action":"unsubscribe","room_id":"x"}` takes a
+ * room off this connection (its row's `rooms` and its membership) and answers
+ * `hub.unsubscribed` {room_id}. Idempotent: a room it is not in answers the same. A user
+ * channel cannot be left (`invalid_subscribe`): it is how the app reaches the user.
+ */
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { ConnectionsApi } from "../core/connections";
+import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import { describeError, type Logger } from "../core/log";
+import { controlFrame } from "../core/messages";
+import { refuser, sendControlFrame } from "../core/reply";
+import { isUserChannel, parseRoomRequest } from "../core/rooms";
+import { removeRoom } from "../core/tables";
+import { dynamoFrom, lambdaSource, managementFrom, requireVar, type HandlerSource } from "./dependencies";
+
+export interface UnsubscribeDeps {
+  db: DynamoDBClient;
+  connectionsTable: string;
+  management: ConnectionsApi;
+  log: Logger;
+}
+
+export function createUnsubscribeHandler(deps: UnsubscribeDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
+  return async (event) => {
+    const connectionId = event.requestContext.connectionId;
+    const reject = refuser(deps, connectionId, "unsubscribe");
+    const parsed = parseRoomRequest(event.body, "invalid_subscribe");
+    if (!parsed.ok) return reject(parsed.code, parsed.reason);
+    const roomId = parsed.value;
+    if (isUserChannel(roomId)) return reject("invalid_subscribe", "room_id names a user channel, which a connection cannot leave: it is how the app reaches its user");
+    try {
+      const removed = await removeRoom(deps.db, deps.connectionsTable, connectionId, roomId);
+      if (!removed.ok) return reject("unknown_connection", "this connection is not registered");
+      await sendControlFrame(deps.management, connectionId, controlFrame("hub.unsubscribed", { room_id: roomId }), deps.log);
+      deps.log.info("unsubscribed", { connection_id: connectionId, room_id: roomId });
+      return { statusCode: 200, body: "Unsubscribed" };
+    } catch (err) {
+      deps.log.error("unsubscribe failed", { connection_id: connectionId, room_id: roomId, ...describeError(err) });
+      return reject("unsubscribe_failed", "the room could not be left; try again", 500);
+    }
+  };
+}
+
+export function unsubscribeFromEnvironment(source: HandlerSource = lambdaSource("unsubscribe")) {
+  return createUnsubscribeHandler({
+    db: dynamoFrom(source),
+    connectionsTable: requireVar(source, "connectionsTable"),
+    management: managementFrom(source),
+    log: source.log,
+  });
+}

@@ -1,0 +1,112 @@
+/**
+ * User channels and many rooms on the local hub (issue 14), as apps and browsers meet them:
+ * publishToUser reaches every tab of that user, in whatever room, and nobody else, also across a
+ * reconnect (the client resumes the user channel); the browser client's join/leave, and its
+ * re-join + resume of every room after a reconnect. One hub for the file.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { startLocalHub, type LocalHub } from "../local";
+import { until } from "./support/wait";
+type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
+type Frame = { id: string; room_id: string | null; user_id: string | null; seq?: number; data: { type: string; data: unknown } };
+
+let hub: LocalHub;
+let connect: ClientModule["connect"];
+beforeAll(async () => {
+  ({ connect } = await import("../client/index.mjs"));
+  hub = await startLocalHub({ port: 0, bcryptCost: 4 });
+}, 60_000);
+afterAll(async () => {
+  await hub?.stop();
+});
+
+/** A `ws` WebSocket the test can cut off: while closed, reconnects go to a port nobody listens on. */
+function gatedWebSocket() {
+  const gate = { closed: false, sockets: [] as WebSocket[] };
+  class Gated extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(gate.closed ? "ws://127.0.0.1:9/" : url, protocols);
+      gate.sockets.push(this);
+      this.on("error", () => undefined);
+    }
+  }
+  return {
+    WebSocket: Gated as unknown as typeof globalThis.WebSocket,
+    cut() {
+      gate.closed = true;
+      gate.sockets.at(-1)?.terminate();
+    },
+    restore() {
+      gate.closed = false;
+    },
+  };
+}
+
+/** A bare `ws` tab of a user in a room (a seed token), keeping every frame. */
+async function tab(userId: string, roomId: string) {
+  const token = await hub.notifier.issueToken({ userId, roomId });
+  const ws = new WebSocket(`${hub.websocketUrl}?token=${encodeURIComponent(token)}`);
+  const frames: Frame[] = [];
+  ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Frame));
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return { ws, frames, of: (type: string) => frames.filter((f) => f.data?.type === type) };
+}
+
+describe("publishToUser", () => {
+  it("reaches every tab of that user across rooms, stored in the user's stream, and nobody else", async () => {
+    const annInA = await tab("ann", "room-a");
+    const annInB = await tab("ann", "room-b");
+    const bobInA = await tab("bob", "room-a");
+    try {
+      const { messageId } = await hub.notifier.publishToUser({ userId: "ann", senderId: "billing", data: { type: "dm", data: "your export is ready" } });
+      await until(() => annInA.of("dm").length === 1 && annInB.of("dm").length === 1);
+      const expected = { id: messageId, room_id: "user:ann", user_id: "billing", origin: "app", seq: 1, data: { type: "dm", data: "your export is ready" } };
+      expect(annInA.of("dm")).toEqual([expected]);
+      expect(annInB.of("dm")).toEqual([expected]);
+      // Bob's own channel works, and by the time his arrives ann's delivery is long done.
+      await hub.notifier.publishBatch([{ toUserId: "bob", data: { type: "dm", data: "for bob" } }]);
+      await until(() => bobInA.of("dm").length === 1);
+      expect(bobInA.of("dm").map((f) => [f.room_id, f.data.data])).toEqual([["user:bob", "for bob"]]);
+      expect(annInA.of("dm")).toHaveLength(1);
+      expect(await hub.notifier.history({ roomId: "user:ann" })).toEqual([expected]);
+      // A room publish still reaches the room only, and no one may publish into user: as a room.
+      await expect(hub.notifier.publish({ roomId: "user:ann", data: 1 })).rejects.toThrow(/roomId must not start with "user:".*toUserId/);
+    } finally {
+      for (const t of [annInA, annInB, bobInA]) t.ws.close();
+    }
+  });
+
+  it("survives a reconnect: the client resumes the user channel and hands each frame over once, in order", async () => {
+    const gate = gatedWebSocket();
+    const client = connect({
+      url: hub.websocketUrl,
+      getToken: () => hub.notifier.issueToken({ userId: "cat", roomId: "cat-room" }),
+      WebSocket: gate.WebSocket,
+      minBackoffMs: 20,
+      maxBackoffMs: 100,
+    });
+    const mine: Frame[] = [];
+    client.subscribe("dm", (_data, frame) => mine.push(frame as Frame), { userChannel: true });
+    try {
+      // The user channel's baseline comes from the resume the client sends on connect.
+      await until(() => client.lastSeq("user:cat") !== undefined);
+      await hub.notifier.publishToUser({ userId: "cat", data: { type: "dm", data: 1 } });
+      await until(() => mine.length === 1);
+      gate.cut();
+      for (let i = 2; i <= 6; i++) await hub.notifier.publishToUser({ userId: "cat", data: { type: "dm", data: i } });
+      await until(async () => (await hub.notifier.history({ roomId: "user:cat", last: 1 }))[0]?.seq === 6);
+      gate.restore();
+      await until(() => mine.length >= 6);
+      await hub.notifier.publishToUser({ userId: "cat", data: { type: "dm", data: 7 } });
+      await until(() => mine.length >= 7);
+      expect(mine.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(mine.map((f) => f.data.data)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    } finally {
+      client.close();
+    }
+  });
+});
