@@ -93,6 +93,16 @@ function boundedMap<K, V>(max: number) {
   };
 }
 
+/** The token's room grants from the authorizer context (a JSON array); none when unreadable. */
+function grantsOf(connection: GatewayConnection): string[] {
+  try {
+    const grants: unknown = JSON.parse(text(connection.authorizer.grants) || "[]");
+    return Array.isArray(grants) ? grants.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
 const text = (value: unknown): string => (typeof value === "string" ? value : value === undefined || value === null ? "" : String(value));
 
 /**
@@ -309,6 +319,7 @@ export function createHubConsole(options: HubConsoleOptions) {
         userId: text(c.authorizer.user_id),
         rooms: [...(rooms.get(c.id) ?? [])].sort(),
         tokenRoom: text(c.authorizer.room_id),
+        grants: grantsOf(c),
         connectedAt: new Date(c.connectedAt).toISOString(),
         lastActiveAt: new Date(c.lastActiveAt).toISOString(),
         sourceIp: c.sourceIp,
@@ -476,11 +487,9 @@ export function createHubConsole(options: HubConsoleOptions) {
     if (!("data" in body) || body.data === undefined) throw new TypeError("data is required (any JSON value)");
     const sender = typeof body.userId === "string" && body.userId !== "" ? body.userId : null;
     if (mode === "user") {
-      // The SDK's user-channel publish (CONTRACT section 10), where this hub's SDK has it.
-      const toUser = (notifier as Notifier & { publishToUser?: (input: { userId: string; data: unknown; senderId?: string | null }) => Promise<{ messageId: string }> }).publishToUser;
-      if (!toUser) throw new TypeError("publishing to a user needs the SDK's publishToUser (CONTRACT section 10), which this build lacks");
+      // The SDK's user-channel publish (CONTRACT section 10): every connection of that user, in any room.
       if (typeof body.toUserId !== "string" || body.toUserId === "") throw new TypeError("toUserId is required: the user to publish to");
-      const { messageId } = await toUser.call(notifier, { userId: body.toUserId, data: body.data, senderId: sender });
+      const { messageId } = await notifier.publishToUser({ userId: body.toUserId, data: body.data, senderId: sender });
       record("action", `published ${messageId} to user ${body.toUserId}`, { message_id: messageId, to_user_id: body.toUserId });
       return { messageId };
     }
@@ -518,8 +527,7 @@ export function createHubConsole(options: HubConsoleOptions) {
       const same = text(other.authorizer.user_id) === userId && (!byRoom || text(other.authorizer.room_id) === roomId);
       if (same) closeNotes.set(other.id, `token revoked from the console (${byRoom ? `user ${userId} in room ${roomId}` : `every token of user ${userId}`})`);
     }
-    const input = (byRoom ? { userId, roomId } : { userId }) as Parameters<Notifier["revokeToken"]>[0];
-    const { closedConnections } = await notifier.revokeToken(input);
+    const { closedConnections } = await notifier.revokeToken(byRoom ? { userId, roomId } : { userId });
     record("action", `revoked ${userId}'s token${byRoom ? ` for room ${roomId}` : "s"}: ${closedConnections} connection(s) closed`, { user_id: userId, room_id: roomId, closed: closedConnections });
     return { closedConnections };
   }

@@ -47,6 +47,7 @@ const PAGE = `<!doctype html>
   .card dt { color: var(--muted); } .card dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
   .card .buttons { display: flex; flex-wrap: wrap; gap: .4rem; }
   .card[data-closing=true] { opacity: .55; }
+  .chip.grant { background: #f1f3f6; }
   .chip { display: inline-block; padding: 0 .45em; margin: 0 .25em .15em 0; border-radius: 4px; background: #eef2ff; font-size: .82rem; }
   code, pre { font-family: ui-monospace, monospace; font-size: .84rem; }
   .json { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
@@ -266,6 +267,7 @@ function connectionCard(c) {
       el("dt", {}, "user"), el("dd", {}, el("strong", {}, c.userId || "?")),
       el("dt", {}, "connection"), el("dd", {}, el("code", {}, c.connectionId)),
       el("dt", {}, "rooms"), el("dd", { class: "rooms" }, c.rooms.length ? c.rooms.map((r) => el("span", { class: "chip" }, r)) : el("span", { class: "empty" }, "none")),
+      el("dt", {}, "token grants"), el("dd", { class: "grants" }, c.grants.length ? c.grants.map((g) => el("span", { class: "chip grant" }, g)) : el("span", { class: "empty" }, "none")),
       el("dt", {}, "connected"), el("dd", { title: c.connectedAt }, clock(c.connectedAt) + " · ", el("span", { class: "ago", dataset: { at: c.connectedAt } }, ago(c.connectedAt))),
       el("dt", {}, "last active"), el("dd", { class: "last-active", title: c.lastActiveAt }, el("span", { class: "ago", dataset: { at: c.lastActiveAt } }, ago(c.lastActiveAt)))),
     buttons);

@@ -50,9 +50,10 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
   const shot = (page: Page, name: string) => page.screenshot({ path: path.join(OUTPUT, `console-${name}.png`), fullPage: true });
   const card = (page: Page, user: string) => page.locator(`#panel-connections .conn[data-user="${user}"]`).first();
 
-  async function connectDemo(demo: Page | Frame, user: string, room: string): Promise<void> {
+  async function connectDemo(demo: Page | Frame, user: string, room: string, grants = ""): Promise<void> {
     await demo.locator("#user").fill(user);
     await demo.locator("#room").fill(room);
+    await demo.locator("#grants").fill(grants);
     await demo.locator("#connect").click();
     await demo.locator("#status[data-state=open]").waitFor({ timeout: 15_000 });
   }
@@ -76,16 +77,21 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     const aliceDemo = page.frame({ url: /\/demo$/ })!;
     await aliceDemo.waitForLoadState();
     await connectDemo(aliceDemo, "alice", "lobby");
-    // Bob in a page of his own.
+    // Bob in a page of his own, with a token for more rooms (CONTRACT section 10), joining a second one.
     const bob = await browser.newPage({ viewport: { width: 900, height: 700 } });
     bob.on("pageerror", (err) => pageErrors.push(`bob: ${err.message}`));
     await bob.goto(new URL("/demo", hub.httpUrl).href);
-    await connectDemo(bob, "bob", "lobby");
+    await connectDemo(bob, "bob", "lobby", "team");
+    await bob.locator("#join-room").fill("team");
+    await bob.locator("#join").click();
 
     // Both live in the Connections tab, grouped by room, with their rooms and clocks.
     await page.locator("#tab-connections").click();
     await expect.poll(() => page.locator("#panel-connections [data-group=lobby] .conn").count(), { timeout: 15_000 }).toBe(2);
-    expect(await card(page, "alice").locator(".rooms").textContent()).toContain("lobby");
+    await expect.poll(() => page.locator("#panel-connections [data-group=team] .conn").count(), { timeout: 15_000 }).toBe(1);
+    expect(await card(page, "alice").locator(".rooms").textContent()).toBe("lobby");
+    expect(await card(page, "bob").locator(".rooms").textContent()).toBe("lobbyteam");
+    expect(await card(page, "bob").locator(".grants").textContent()).toBe("lobbyteam");
     expect(await card(page, "bob").locator(".last-active").textContent()).toMatch(/\d+ s ago/);
     await page.locator("#group-user").check();
     await expect.poll(() => page.locator("#panel-connections [data-group=bob] .conn").count()).toBe(1);
@@ -103,19 +109,14 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await shot(page, "demo");
     await page.locator("#tab-publish").click();
 
-    // Publish to a user, where the SDK has user channels (CONTRACT section 10): only bob sees it.
-    const userChannels = typeof (hub.notifier as unknown as { publishToUser?: unknown }).publishToUser === "function";
-    if (userChannels) {
-      await page.locator("#pub-mode-user").check();
-      await page.locator("#pub-to-user").fill("bob");
-      await page.locator("#pub-data").fill('{"type":"console.user","data":"for bob alone"}');
-      await page.locator("#publish").click();
-      await bob.locator("#log tr", { hasText: "for bob alone" }).waitFor({ timeout: 15_000 });
-      expect(await aliceDemo.locator("#log tr", { hasText: "for bob alone" }).count()).toBe(0);
-      await page.locator("#pub-mode-room").check();
-    } else {
-      console.warn("console test: publish to a user not walked: this build's SDK has no publishToUser (branch touser)");
-    }
+    // Publish to a user (to_user_id, CONTRACT section 10): only bob sees it, in whatever room.
+    await page.locator("#pub-mode-user").check();
+    await page.locator("#pub-to-user").fill("bob");
+    await page.locator("#pub-data").fill('{"type":"console.user","data":"for bob alone"}');
+    await page.locator("#publish").click();
+    await bob.locator("#log tr", { hasText: "for bob alone" }).waitFor({ timeout: 15_000 });
+    expect(await aliceDemo.locator("#log tr", { hasText: "for bob alone" }).count()).toBe(0);
+    await page.locator("#pub-mode-room").check();
 
     // Send one frame to bob's connection through @connections POST.
     await page.locator("#tab-connections").click();
