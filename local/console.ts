@@ -196,8 +196,13 @@ export function createHubConsole(options: HubConsoleOptions) {
           receive_count: fields.receive_count,
         });
       }
+    } else if (fields.handler === "disconnect" && message === "connection row not deleted") {
+      record("gone", `$disconnect could not delete the row of ${text(fields.connection_id)} (${text(fields.error_message) || text(fields.error)}): the next post to it answers 410 and removes it`, {
+        connection_id: fields.connection_id,
+        error: fields.error,
+      });
     } else if (message === "delivered" && Number(fields.gone) > 0) {
-      record("gone", `${text(fields.gone)} connection(s) of room ${text(fields.room_id)} answered 410 Gone: already closed, their rows removed`, {
+      record("gone", `${text(fields.gone)} connection(s) of room ${text(fields.room_id)} answered 410 Gone: closed, but their rows were left (stale rows are removed)`, {
         room_id: fields.room_id,
         gone: fields.gone,
         message_id: fields.message_id,

@@ -208,6 +208,18 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await parked.locator("button.redrive").click();
     await bob.locator("#log tr", { hasText: "back from the dead-letter queue" }).waitFor({ timeout: 15_000 });
 
+    // A client that drops while DynamoDB is cut leaves its row behind: the next post answers 410, and the Log says both.
+    await page.locator("#tab-log").click();
+    const dave = new WebSocket(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId: "dave", roomId: "lobby" })}`);
+    await new Promise((resolve) => dave.once("open", resolve));
+    hub.faults!.cutDynamo();
+    dave.terminate();
+    await page.locator("#log-list li[data-kind=gone]", { hasText: "$disconnect could not delete the row" }).waitFor({ timeout: 20_000 });
+    hub.faults!.restoreDynamo();
+    await hub.notifier.publish({ roomId: "lobby", data: "after dave left" });
+    await page.locator("#log-list li[data-kind=gone]", { hasText: "of room lobby answered 410 Gone" }).waitFor({ timeout: 15_000 });
+    expect(await page.locator("#log-list li[data-kind=disconnected]", { hasText: "dave disconnected" }).textContent()).toContain("connection dropped without a close frame");
+
     // Phone width: the same tabs, readable.
     await page.setViewportSize({ width: 375, height: 800 });
     await page.locator("#tab-connections").click();
