@@ -209,6 +209,16 @@ export async function removeConnection(
   return "removed";
 }
 
+/**
+ * removeConnection for the app backend's revokeToken, item by item with DeleteItem: its role
+ * has no BatchWriteItem, which would also let it write connection rows. Memberships first,
+ * then the row, so a `$disconnect` running meanwhile still finds the row and removes the rest.
+ */
+export async function removeConnectionItems(db: DynamoDBClient, table: string, row: ConnectionRow): Promise<void> {
+  for (const key of membershipKeys(row)) await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(key) } }));
+  await deleteConnection(db, table, row.connectionId);
+}
+
 export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {
   const result = await db.send(new GetItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ConsistentRead: true }));
   return rowFrom(connectionId, result.Item);

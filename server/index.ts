@@ -16,8 +16,8 @@ import { isGone } from "../core/fanout";
 import { buildPublishBody, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
-import { isGrantsAuthKey, userChannel } from "../core/rooms";
-import { deleteAuthRow, deleteConnection, getAuthRow, getConnection, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
+import { isGrantsAuthKey, membershipKey, userChannel } from "../core/rooms";
+import { deleteAuthRow, getAuthRow, deleteConnection, getConnection, removeConnectionItems, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
@@ -193,19 +193,23 @@ export function createNotifier(options: NotifierOptions): Notifier {
     const rooms = roomId !== undefined ? [roomId] : [userChannel(userId), ...revoked.map((row) => row.authKey).filter((key) => !isGrantsAuthKey(key))];
     const madeWithRevoked = (row: ConnectionRow) => roomId === undefined || row.authKey === undefined || row.authKey === roomId;
     const closed = new Set<string>();
-    // keep: reads the connection row to decide; without it every listed connection goes.
+    // keep: decides from the connection row; without it every listed connection goes.
     const closeAll = async (keep?: (row: ConnectionRow | undefined) => boolean) => {
       for (const room of rooms) {
         for await (const page of roomPages(db, connectionsTableName, room)) {
           for (const { connectionId, userId: owner } of page.connections) {
             if (owner !== userId || closed.has(connectionId)) continue;
-            if (keep && keep(await getConnection(db, connectionsTableName, connectionId))) continue;
+            const row = await getConnection(db, connectionsTableName, connectionId);
+            if (keep?.(row)) continue;
             try {
               await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
             } catch (err) {
               if (!isGone(err)) throw err;
             }
-            await deleteConnection(db, connectionsTableName, connectionId);
+            // $disconnect removes it too, but is best effort: remove the row and its memberships here.
+            // No row: the listed item is an orphan membership of this room (its TTL would keep it listed).
+            if (row) await removeConnectionItems(db, connectionsTableName, row);
+            else await deleteConnection(db, connectionsTableName, membershipKey(connectionId, room));
             closed.add(connectionId);
           }
         }

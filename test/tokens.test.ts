@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { createAuthorizerHandler, type AuthorizerHandler } from "../handlers/authorizer";
 import { createNotifier, type Notifier } from "../server";
-import { getConnection } from "../core/tables";
-import { grantsAuthKey, MAX_GRANTS_PER_TOKEN } from "../core/rooms";
+import { deleteConnection, getConnection, putConnection } from "../core/tables";
+import { grantsAuthKey, MAX_GRANTS_PER_TOKEN, membershipKey } from "../core/rooms";
 import { defaultPasscode, issueConnectToken, MAX_TOKEN_LENGTH, MAX_TOKEN_TTL_SECONDS, tokenExpiry, verifyConnectToken } from "../core/tokens";
 import { authorizerEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
@@ -30,6 +30,20 @@ async function authRowCount(userId: string): Promise<number> {
 }
 
 const secretOf = (token: string) => (jwt.decode(token) as { token: string }).token;
+
+/** A 60-second token: its auth row (under authKey) carries its exp as TTL, and it is refused once past it. */
+async function expectExpiry(token: string, authKey: string): Promise<void> {
+  const { exp, user_id } = jwt.decode(token) as { exp: number; user_id: string };
+  const row = await dynamo.client.send(new GetItemCommand({ TableName: dynamo.authTable, Key: { user_id: { S: user_id }, room_id: { S: authKey } } }));
+  expect(Number(row.Item?.expires_at?.N)).toBe(exp);
+  expect(await allowed(token)).toBe(true);
+  clock = Date.now() + 61_000;
+  try {
+    expect(await allowed(token)).toBe(false);
+  } finally {
+    clock = Date.now();
+  }
+}
 
 async function allowed(token: string): Promise<boolean> {
   try {
@@ -110,19 +124,7 @@ describe("token properties", () => {
   });
 
   it("tokens expire: the JWT's exp, and the row carries it as its TTL", async () => {
-    const token = await notifier.issueToken({ userId: "short", roomId: "r1", ttlSeconds: 60 });
-    const { exp } = jwt.decode(token) as { exp: number };
-    const row = await dynamo.client.send(
-      new GetItemCommand({ TableName: dynamo.authTable, Key: { user_id: { S: "short" }, room_id: { S: "r1" } } }),
-    );
-    expect(Number(row.Item?.expires_at?.N)).toBe(exp);
-    expect(await allowed(token)).toBe(true);
-    clock = Date.now() + 61_000;
-    try {
-      expect(await allowed(token)).toBe(false);
-    } finally {
-      clock = Date.now();
-    }
+    await expectExpiry(await notifier.issueToken({ userId: "short", roomId: "r1", ttlSeconds: 60 }), "r1");
   });
 
   it("rejects bad issue input with a clear error", async () => {
@@ -190,19 +192,7 @@ describe("tokens with rooms", () => {
   });
 
   it("expire by the JWT's exp, and the row carries it as its TTL", async () => {
-    const token = await notifier.issueToken({ userId: "rshort", rooms: ["r1", "r2"], ttlSeconds: 60 });
-    const { exp } = jwt.decode(token) as { exp: number };
-    const row = await dynamo.client.send(
-      new GetItemCommand({ TableName: dynamo.authTable, Key: { user_id: { S: "rshort" }, room_id: { S: grantsAuthKey(["r1", "r2"]) } } }),
-    );
-    expect(Number(row.Item?.expires_at?.N)).toBe(exp);
-    expect(await allowed(token)).toBe(true);
-    clock = Date.now() + 61_000;
-    try {
-      expect(await allowed(token)).toBe(false);
-    } finally {
-      clock = Date.now();
-    }
+    await expectExpiry(await notifier.issueToken({ userId: "rshort", rooms: ["r1", "r2"], ttlSeconds: 60 }), grantsAuthKey(["r1", "r2"]));
   });
 
   it("revokeToken({ userId }) refuses every token of the user, of both forms, even after a re-issue", async () => {
@@ -216,6 +206,24 @@ describe("tokens with rooms", () => {
     for (const token of reissued) expect(await allowed(token)).toBe(true);
     for (const token of [seed, grants]) expect(await allowed(token)).toBe(false);
     expect(await allowed(bystander)).toBe(true);
+  });
+
+  it("revokeToken({ userId }) finds connections through the user channel and removes their rows and memberships itself", async () => {
+    const now = Date.now() - 60_000;
+    await putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: "gus-1", userId: "gus", rooms: ["x", "y"], grants: ["*"], connectedAt: now, generation: "g", authKey: "k" });
+    // A membership whose row is gone (a subscribe that raced its disconnect): closed and dropped too.
+    await putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: "gus-2", userId: "gus", rooms: [], grants: ["*"], connectedAt: now, generation: "g", authKey: "k" });
+    await deleteConnection(dynamo.client, dynamo.connectionsTable, "gus-2");
+    await putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: "hal-1", userId: "hal", rooms: ["x"], grants: ["*"], connectedAt: now, generation: "g", authKey: "k" });
+    management.deleted.length = 0;
+    expect(await notifier.revokeToken({ userId: "gus" })).toEqual({ closedConnections: 2 });
+    expect(management.deleted.sort()).toEqual(["gus-1", "gus-2"]);
+    const keys = ["gus-1", ...["x", "y", "user:gus"].map((room) => membershipKey("gus-1", room)), membershipKey("gus-2", "user:gus")];
+    for (const key of keys) {
+      const item = await dynamo.client.send(new GetItemCommand({ TableName: dynamo.connectionsTable, Key: { connection_id: { S: key } }, ConsistentRead: true }));
+      expect(item.Item, key).toBeUndefined();
+    }
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "hal-1")).toBeDefined();
   });
 
   it("revokeToken({ userId, roomId }) is the seed form only: a rooms token granting that room stays good", async () => {
