@@ -259,7 +259,7 @@ openTab(location.hash.slice(1));
 function groupKey() { return $("group-user").checked ? "user" : "room"; }
 function connectionCard(c) {
   const buttons = el("div", { class: "buttons" },
-    el("button", { type: "button", class: "action secondary send", onclick: () => openSend(c) }, "Send…"),
+    el("button", { type: "button", class: "action secondary send", onclick: (event) => openSend(c, event.currentTarget) }, "Send…"),
     el("button", { type: "button", class: "action secondary close", onclick: () => act("/console/api/close", c, "closed") }, "Close"),
     el("button", { type: "button", class: "action danger revoke", onclick: () => act("/console/api/revoke", c, "revoked") }, "Revoke token"));
   return el("article", { class: "card conn", dataset: { connectionId: c.connectionId, user: c.userId, closing: String(c.closing) } },
@@ -306,14 +306,22 @@ function updateConnections(list) {
   if (sendTarget && !list.some((c) => c.connectionId === sendTarget.connectionId)) closeSend();
 }
 for (const radio of document.querySelectorAll("input[name=group]")) radio.addEventListener("change", () => { connSignature = ""; updateConnections(connections); });
-function openSend(c) {
+function openSend(c, opener) {
   sendTarget = c;
+  sendTarget.opener = opener;
   $("send-target").textContent = c.connectionId + " (" + c.userId + ")";
   $("send-form").hidden = false;
   $("send-data").focus();
 }
-function closeSend() { sendTarget = undefined; $("send-form").hidden = true; }
+// Focus goes back to the button that opened the form, if it is still on the page.
+function closeSend() {
+  const opener = sendTarget?.opener;
+  sendTarget = undefined;
+  $("send-form").hidden = true;
+  if (opener?.isConnected) opener.focus();
+}
 $("send-cancel").onclick = closeSend;
+$("send-form").addEventListener("keydown", (event) => event.key === "Escape" && closeSend());
 $("send-form").onsubmit = async (event) => {
   event.preventDefault();
   let data;

@@ -121,6 +121,9 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     // Send one frame to bob's connection through @connections POST.
     await page.locator("#tab-connections").click();
     await card(page, "bob").locator("button.send").click();
+    await page.keyboard.press("Escape"); // changed my mind: the form goes away
+    expect(await page.locator("#send-form").isHidden()).toBe(true);
+    await card(page, "bob").locator("button.send").click();
     await page.locator("#send-data").fill('{"user_id":null,"origin":"app","data":{"type":"console.hello","data":"a frame for bob\'s connection"}}');
     await page.locator("#send-submit").click();
     await bob.locator("#log tr", { hasText: "a frame for bob's connection" }).waitFor({ timeout: 15_000 });
@@ -161,6 +164,16 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     const lobby = page.locator('#streams tr[data-room="lobby"]');
     await lobby.waitFor({ timeout: 15_000 });
     expect(Number(await lobby.locator(".head").textContent())).toBeGreaterThanOrEqual(1);
+    await page.locator("#replay-room").fill("lobby");
+    await page.locator("#replay-after").fill("0");
+    await page.locator("#replay-submit").click();
+    await page.locator("#replay-list li[data-seq='1']", { hasText: "to everyone in the lobby" }).waitFor({ timeout: 15_000 });
+    // Bob's user channel is a stream too.
+    await page.locator('#streams tr[data-room="user:bob"]').waitFor({ timeout: 15_000 });
+    await page.locator("#replay-room").fill("user:bob");
+    await page.locator("#replay-after").fill("");
+    await page.locator("#replay-submit").click();
+    await page.locator("#replay-list li", { hasText: "for bob alone" }).waitFor({ timeout: 15_000 });
     await page.locator("#replay-room").fill("lobby");
     await page.locator("#replay-after").fill("0");
     await page.locator("#replay-submit").click();
