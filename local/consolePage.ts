@@ -296,8 +296,11 @@ function updateConnections(list) {
     connSignature = signature;
     drawConnections();
   } else {
-    for (const c of list) for (const card of document.querySelectorAll(".conn")) if (card.dataset.connectionId === c.connectionId) {
+    const byId = new Map(list.map((c) => [c.connectionId, c]));
+    for (const card of document.querySelectorAll(".conn")) {
+      const c = byId.get(card.dataset.connectionId);
       const cell = card.querySelector(".last-active");
+      if (!c || !cell) continue;
       cell.title = c.lastActiveAt;
       cell.firstChild.dataset.at = c.lastActiveAt;
     }

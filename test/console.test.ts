@@ -185,7 +185,8 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     expect(await page.locator("#pub-to-user").isVisible()).toBe(false); // only the chosen target's fields show
     await page.locator("#pub-mode-raw").check();
     expect(await page.locator("#pub-room").isVisible()).toBe(false);
-    await page.locator("#pub-raw").fill('{"user_id":"nobody","data":"a record without room_id"}');
+    // Markup in it stays text (an alert would fail the test through pageErrors).
+    await page.locator("#pub-raw").fill('{"user_id":"<img src=x onerror=alert(1)>","data":"a record without room_id"}');
     await page.locator("#publish").click();
     await expect.poll(() => page.locator("#pub-result").textContent()).toContain("(raw)");
     const rawId = /message (\S+) \(raw\)/.exec((await page.locator("#pub-result").textContent()) ?? "")![1];
@@ -194,6 +195,8 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await dead.waitFor({ timeout: 20_000 });
     expect(await dead.locator(".reason").textContent()).toBe("missing_room_id");
     expect(await dead.textContent()).toContain("room_id is required");
+    expect(await dead.textContent()).toContain('"user_id":"<img src=x onerror=alert(1)>"');
+    expect(await page.locator("#dlq-list img").count()).toBe(0);
     await shot(page, "dead-letters");
 
     // Redrive: it leaves the dead-letter queue for the main queue (where it fails again, being bad).
