@@ -9,9 +9,8 @@ import * as path from "path";
 import { parseArgs, type ParseArgsConfig } from "util";
 import { dynamoClient } from "../core/aws";
 import { normalizeId, normalizeRecipient } from "../core/messages";
-import { normalizeRoomId, userChannel } from "../core/rooms";
 import { roomPages } from "../core/tables";
-import { MAX_GRANTS_PER_TOKEN } from "../core/rooms";
+import { MAX_GRANTS_PER_TOKEN, normalizeRoomId, userChannel } from "../core/rooms";
 import { MAX_TOKEN_TTL_SECONDS, tokenScope } from "../core/tokens";
 import { DEFAULT_LOCAL_PORT, startLocalHub } from "../local";
 import { checkHubAnswers, DEFAULT_STATE_DIR, findLocalHub, LocalHubNotFound, notifierOptionsFor } from "../local/stateFile";
@@ -242,6 +241,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
             "Try:",
             `  TOKEN=$(${cli} token --user alice --room lobby)`,
             `  ${cli} publish --room lobby --data '{"type":"info","data":"hello"}'`,
+            `  ${cli} publish --to-user alice --data '{"type":"dm","data":"hi alice"}'   (every connection of alice)`,
             `  ${cli} connections --room lobby`,
             "Ctrl-C stops the hub.",
             "",

@@ -49,6 +49,12 @@ export interface ConnectOptions {
   /** A connect token; with getToken instead, a fresh one is fetched after a refused handshake. */
   token?: string;
   getToken?: () => string | Promise<string>;
+  /**
+   * How the token travels. "protocol" (default): in `Sec-WebSocket-Protocol`, as
+   * `new WebSocket(url, ["notification-hub", token])`, so it never appears in a URL.
+   * "query": `?token=`, as the seed's clients (a hub older than the subprotocol, or a proxy that drops the header).
+   */
+  tokenIn?: "protocol" | "query";
   /** Reconnect with jittered exponential backoff. Default true. */
   reconnect?: boolean;
   /** Keep-alive interval, under API Gateway's 10-minute idle timeout. Default 5 minutes. */
@@ -70,6 +76,8 @@ export interface ConnectOptions {
   onGap?: (gap: GapInfo) => void;
   /** How long a seq gap may stay open before the client asks for a resume. Default 300 ms. */
   gapWaitMs?: number;
+  /** How long a join waits for the hub's answer before it rejects with code `timeout`. Default 10 s. */
+  joinTimeoutMs?: number;
 }
 export interface HubConnection {
   subscribe(type: string, callback: Subscriber, options?: SubscribeOptions): () => void;

@@ -7,6 +7,11 @@
  *   hub.subscribe("backup.done", (data, frame) => show(data));
  *   hub.send({ type: "chat", data: "hi" });
  *
+ * The token goes in the `Sec-WebSocket-Protocol` header by default
+ * (`new WebSocket(url, ["notification-hub", token])`), so it stays out of URLs, proxies' logs
+ * and the console's "WebSocket connection to ... failed" line; `tokenIn: "query"` sends it as
+ * the seed did, `?token=` (for a hub older than the subprotocol, or a proxy that drops the header).
+ *
  * Subscribers work as in the seed article: a frame `{ data: { type, data } }` goes to the
  * subscribers of `type`, which get the inner `data`. Reconnects with jittered backoff,
  * fetches a fresh token when a handshake is refused, keeps the connection under API
@@ -27,6 +32,8 @@
  */
 
 const KEEP_ALIVE_FRAME = JSON.stringify({ action: "ping" });
+/** Named beside the token in `Sec-WebSocket-Protocol`; the hub names it back (core/rooms.ts SUBPROTOCOL). */
+const SUBPROTOCOL = "notification-hub";
 const SEEN_IDS_KEPT = 1000;
 /** How long a seq gap may stay open (a frame overtaken by the next one) before asking for a resume. */
 const GAP_WAIT_MS = 300;
@@ -65,12 +72,13 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  * @typedef {{ callback: Subscriber, clientFrames: boolean, room?: string, userChannel: boolean }} Subscription
  * @typedef {{ room_id: string, last_seq: number }} SubscribedInfo
  * @typedef {{ onGap?: (gap: GapInfo) => void }} JoinOptions
- * @typedef {{ promise: Promise<SubscribedInfo>, resolve: (info: SubscribedInfo) => void, reject: (err: Error) => void, sent: boolean }} PendingJoin
+ * @typedef {{ promise: Promise<SubscribedInfo>, resolve: (info: SubscribedInfo) => void, reject: (err: Error) => void }} PendingJoin
  * @typedef {"connecting" | "open" | "closed"} ConnectionState
  * @typedef {{
  *   url: string,
  *   token?: string,
  *   getToken?: () => string | Promise<string>,
+ *   tokenIn?: "protocol" | "query",
  *   reconnect?: boolean,
  *   keepAliveMs?: number,
  *   minBackoffMs?: number,
@@ -81,6 +89,7 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  *   persistSeq?: boolean,
  *   onGap?: (gap: GapInfo) => void,
  *   gapWaitMs?: number,
+ *   joinTimeoutMs?: number,
  * }} ConnectOptions
  */
 
@@ -90,6 +99,8 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
 export function connect(options) {
   if (!options || typeof options.url !== "string") throw new TypeError("connect: url is required");
   if (!options.token && !options.getToken) throw new TypeError("connect: token or getToken is required");
+  const tokenIn = options.tokenIn ?? "protocol";
+  if (tokenIn !== "protocol" && tokenIn !== "query") throw new TypeError('connect: tokenIn must be "protocol" (the default) or "query"');
   const Impl = options.WebSocket ?? globalThis.WebSocket;
   const reconnect = options.reconnect ?? true;
   const keepAliveMs = options.keepAliveMs ?? 5 * 60_000;
@@ -128,8 +139,17 @@ export function connect(options) {
   let userChannel;
   /** Rooms joined (or being joined) with join(): joined again after every reconnect. @type {Set<string>} */
   const joined = new Set();
-  /** Joins waiting for the hub's answer, in the order they were sent. @type {Map<string, PendingJoin>} */
+  /** Joins waiting for the hub's answer, in the order they were asked for. @type {Map<string, PendingJoin>} */
   const joining = new Map();
+  /**
+   * The one subscribe on the wire. One at a time: the hub's `hub.error` does not name the room,
+   * and the routes' Lambdas may answer out of order, so only this way does a refusal reach
+   * the join it belongs to. @type {string | undefined}
+   */
+  let joinOnWire;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let joinTimer;
+  const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
   /** Leaves waiting for `hub.unsubscribed`. @type {Map<string, () => void>} */
   const leaving = new Map();
   /** Rooms left: their frames still in flight are dropped. @type {Set<string>} */
@@ -253,6 +273,7 @@ export function connect(options) {
   function onResumed(info) {
     const room = info.room_id;
     resuming.delete(room);
+    if (left.has(room)) return; // asked before the room was left
     if (lastSeq.get(room) === undefined && info.recovered) {
       // The baseline for a client that has seen nothing yet: later frames follow last_seq.
       advance(room, info.last_seq);
@@ -284,18 +305,45 @@ export function connect(options) {
     return true;
   }
 
-  /** @param {string} room */
-  function sendJoin(room) {
+  /** Sends the next subscribe when none is on the wire. */
+  function pumpJoins() {
+    if (joinOnWire !== undefined) return;
+    const next = joining.keys().next();
+    if (next.done || !sendNow({ action: "subscribe", room_id: next.value })) return;
+    joinOnWire = next.value;
+    joinTimer = setTimeout(() => {
+      // No answer (a lost post): give up on this join, undo it in case it was made, go on.
+      const room = next.value;
+      if (joinOnWire !== room) return;
+      joinDone(room)?.reject(Object.assign(new Error(`join ${room}: no answer from the hub in ${joinTimeoutMs} ms`), { code: "timeout", roomId: room }));
+      joined.delete(room);
+      sendNow({ action: "unsubscribe", room_id: room });
+      pumpJoins();
+    }, joinTimeoutMs);
+  }
+
+  /**
+   * Takes a join off the books once answered; the next one may go.
+   * @param {string} room
+   */
+  function joinDone(room) {
     const pendingJoin = joining.get(room);
-    if (pendingJoin) pendingJoin.sent = sendNow({ action: "subscribe", room_id: room });
+    joining.delete(room);
+    if (joinOnWire === room) {
+      joinOnWire = undefined;
+      clearTimeout(joinTimer);
+    }
+    return pendingJoin;
   }
 
   /** @param {SubscribedInfo} info */
   function onSubscribed(info) {
     const room = info.room_id;
-    const pendingJoin = joining.get(room);
-    joining.delete(room);
-    if (!joined.has(room)) return; // left meanwhile: leave() has sent the unsubscribe
+    const pendingJoin = joinDone(room);
+    pumpJoins();
+    // Left while the subscribe was on the wire: the unsubscribe may have run first; undo it again.
+    if (left.has(room)) return void sendNow({ action: "unsubscribe", room_id: room });
+    if (!joined.has(room)) return;
     const last = lastSeq.get(room);
     if (last === undefined) {
       // The first join: live frames start after the stream's head (unless some already came).
@@ -309,20 +357,16 @@ export function connect(options) {
   }
 
   /**
-   * A `hub.error` may answer a join: the one it names (`room_id`, when the hub says), else the
-   * oldest join in flight when the code is a subscribe refusal.
+   * A `hub.error` may answer a join: the one it names (`room_id`, should the hub say), else the
+   * one on the wire when the code is a subscribe refusal.
    * @param {{ code?: string, room_id?: string }} error
    */
   function onError(error) {
     const room =
-      typeof error?.room_id === "string" && joining.has(error.room_id)
-        ? error.room_id
-        : JOIN_ERROR_CODES.has(String(error?.code))
-          ? [...joining].find(([, pendingJoin]) => pendingJoin.sent)?.[0]
-          : undefined;
+      typeof error?.room_id === "string" && joining.has(error.room_id) ? error.room_id : JOIN_ERROR_CODES.has(String(error?.code)) ? joinOnWire : undefined;
     if (room === undefined) return;
-    const pendingJoin = joining.get(room);
-    joining.delete(room);
+    const pendingJoin = joinDone(room);
+    pumpJoins();
     joined.delete(room);
     roomGapHandlers.delete(room);
     const err = Object.assign(new Error(`join ${room}: ${error.code}`), { code: error.code, roomId: room, hubError: error });
@@ -382,8 +426,20 @@ export function connect(options) {
     setState("connecting");
     if (!token && options.getToken) token = await options.getToken();
     learnIdentity(token);
-    const separator = options.url.includes("?") ? "&" : "?";
-    const ws = new Impl(`${options.url}${separator}token=${encodeURIComponent(token ?? "")}`);
+    /** @type {WebSocket} */
+    let ws;
+    try {
+      if (tokenIn === "query") {
+        const separator = options.url.includes("?") ? "&" : "?";
+        ws = new Impl(`${options.url}${separator}token=${encodeURIComponent(token ?? "")}`);
+      } else {
+        ws = new Impl(options.url, [SUBPROTOCOL, token ?? ""]);
+      }
+    } catch (err) {
+      // A token that cannot be a protocol name (empty, spaces) throws here: fetch another next time.
+      if (options.getToken) token = undefined;
+      throw err;
+    }
     socket = ws;
     let opened = false;
     ws.onopen = () => {
@@ -396,10 +452,8 @@ export function connect(options) {
       if (tokenRoom) rooms.add(tokenRoom);
       if (userChannel) rooms.add(userChannel);
       for (const room of rooms) if (!joined.has(room) && !left.has(room)) sendResume(room);
-      for (const room of joined) {
-        if (!joining.has(room)) joining.set(room, deferredJoin());
-        sendJoin(room);
-      }
+      for (const room of joined) if (!joining.has(room)) joining.set(room, deferredJoin());
+      pumpJoins();
       while (outbox.length > 0 && ws.readyState === Impl.OPEN) ws.send(/** @type {string} */ (outbox.shift()));
       keepAliveTimer = setInterval(() => ws.readyState === Impl.OPEN && ws.send(KEEP_ALIVE_FRAME), keepAliveMs);
     };
@@ -408,8 +462,10 @@ export function connect(options) {
     ws.onerror = () => {};
     ws.onclose = () => {
       clearInterval(keepAliveTimer);
-      // Resumes in flight died with the socket; the next open sends them again.
+      // Resumes and the subscribe in flight died with the socket; the next open sends them again.
       resuming.clear();
+      joinOnWire = undefined;
+      clearTimeout(joinTimer);
       if (socket === ws) socket = undefined;
       // Browsers hide the handshake's status: a refusal (401/403, e.g. an expired token)
       // looks like a close before open. Ask for a fresh token next time.
@@ -470,7 +526,7 @@ export function connect(options) {
     });
     // A join nobody awaits (the re-join after a reconnect) must not be an unhandled rejection.
     promise.catch(() => {});
-    return { promise: /** @type {Promise<SubscribedInfo>} */ (promise), resolve, reject, sent: false };
+    return { promise: /** @type {Promise<SubscribedInfo>} */ (promise), resolve, reject };
   }
 
   /** @param {unknown} err */
@@ -522,7 +578,7 @@ export function connect(options) {
       loadStoredSeq(room);
       const pendingJoin = deferredJoin();
       joining.set(room, pendingJoin);
-      sendJoin(room);
+      pumpJoins();
       return pendingJoin.promise;
     },
     /**
@@ -535,6 +591,7 @@ export function connect(options) {
       if (typeof room !== "string" || room === "") return Promise.reject(new TypeError("leave: room must be a non-empty string"));
       joined.delete(room);
       roomGapHandlers.delete(room);
+      // A subscribe on the wire still gets its answer (onSubscribed undoes it); one not sent yet never goes.
       joining.get(room)?.reject(Object.assign(new Error(`join ${room}: left before the hub answered`), { code: "left", roomId: room }));
       joining.delete(room);
       left.add(room);
@@ -567,6 +624,7 @@ export function connect(options) {
       closedByUser = true;
       for (const [room, pendingJoin] of joining) pendingJoin.reject(Object.assign(new Error(`join ${room}: the connection was closed`), { code: "closed", roomId: room }));
       joining.clear();
+      clearTimeout(joinTimer);
       for (const done of leaving.values()) done();
       for (const timer of gapTimers.values()) clearTimeout(timer);
       clearTimeout(retryTimer);

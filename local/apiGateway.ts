@@ -17,6 +17,7 @@ import type { AuthorizerHandler } from "../handlers/authorizer";
 import type { DevCredentials } from "./sigv4";
 import { createConnectionsEmulator, type ConnectionTarget, type FaultStatus } from "./gateway/connectionsApi";
 import {
+  answeredProtocol,
   authorize,
   authorizerEvent,
   connectEvent,
@@ -92,7 +93,14 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   const limits: ApiGatewayLimits = { ...API_GATEWAY_LIMITS, ...options.limits };
   const connections = new Map<string, Connection>();
   const pending = new Set<Promise<unknown>>();
-  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes, perMessageDeflate: false });
+  // ws would answer with the client's first protocol on its own; API Gateway answers with
+  // what $connect returned, or none (gateway/handshake.ts answeredProtocol).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes, perMessageDeflate: false, handleProtocols: () => false });
+  const answers = new WeakMap<http.IncomingMessage, string>();
+  wss.on("headers", (headers: string[], request: http.IncomingMessage) => {
+    const protocol = answers.get(request);
+    if (protocol !== undefined) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
+  });
   const log = options.log.child({ component: "api-gateway" });
   const takeToken = tokenBucket(limits.throttle);
   const stage: StageInfo = {
@@ -168,6 +176,8 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
       notify((o) => o.refused?.({ status: connectResult.statusCode, step: "$connect", connectionId: connection.id, sourceIp }));
       return;
     }
+    const protocol = answeredProtocol(connectResult);
+    if (protocol !== undefined) answers.set(request, protocol);
     if (socket.destroyed) {
       // The client left while we were connecting: API Gateway still runs $disconnect.
       await runRoute("$disconnect", connection, disconnectEvent(stage, connection));

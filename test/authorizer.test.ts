@@ -74,6 +74,36 @@ describe("authorizer", () => {
     expect(result.context).toEqual({ user_id: "7", room_id: "42", grants: '["42"]', auth_key: "42", generation: expect.any(String) });
   });
 
+  it("reads the token from Sec-WebSocket-Protocol beside notification-hub, whatever the header name's case or the entries' order and spacing", async () => {
+    const token = await notifier.issueToken({ userId: "alice", roomId: "acme" });
+    const spellings: Record<string, string>[] = [
+      { "Sec-WebSocket-Protocol": `notification-hub, ${token}` }, // a browser's new WebSocket(url, ["notification-hub", token])
+      { "sec-websocket-protocol": `notification-hub,${token}` }, // lower-cased, as HTTP/2 and some proxies send it
+      { "SEC-WEBSOCKET-PROTOCOL": `${token} ,\tnotification-hub` },
+    ];
+    for (const headers of spellings) {
+      const result = await authorize(authorizerEvent(null, headers));
+      expect(result.context, JSON.stringify(Object.keys(headers))).toMatchObject({ user_id: "alice", room_id: "acme" });
+    }
+  });
+
+  it("with notification-hub named, the token must be the one other entry: alone, or with two more, is a Deny even beside a good ?token=", async () => {
+    const token = await notifier.issueToken({ userId: "alice", roomId: "acme" });
+    const cases: [string, Record<string, string>][] = [
+      ["only the protocol", { "Sec-WebSocket-Protocol": "notification-hub" }],
+      ["two extra entries", { "Sec-WebSocket-Protocol": `notification-hub, ${token}, other` }],
+      ["a bad token beside it", { "Sec-WebSocket-Protocol": "notification-hub, x.y.z" }],
+      ["the protocol and an empty entry", { "Sec-WebSocket-Protocol": "notification-hub, " }],
+    ];
+    for (const [name, headers] of cases) expect(await outcome(authorizerEvent({ token }, headers)), name).toBe("403");
+    // Without our protocol, the header is someone else's business: the query's token counts.
+    expect(await outcome(authorizerEvent({ token }, { "Sec-WebSocket-Protocol": "graphql-ws" }))).toBe("allow");
+    // Header wins over the query when both carry a token.
+    expect(await outcome(authorizerEvent({ token: "x.y.z" }, { "Sec-WebSocket-Protocol": `notification-hub, ${token}` }))).toBe("allow");
+    // No token anywhere: the authorizer (which has no identity source) denies.
+    expect(await outcome(authorizerEvent(null))).toBe("403");
+  });
+
   it("refuses every bad token with a Deny policy (403), never by throwing (a Lambda error), and never logs the token", async () => {
     const cases = await badTokenCases({ notifier, jwtSecret: JWT_SECRET, passcode: PASSCODE, db: dynamo.client, authTable: dynamo.authTable, prefix: "unit" });
     const results: string[] = [];

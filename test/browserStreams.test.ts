@@ -62,8 +62,8 @@ describe.runIf(haveBrowser)("room streams in Chromium", () => {
       // The page's own WebSocket, which the test can cut off: reconnects go to a closed port until restored.
       const gate = { closed: false, sockets: [] };
       class Gated extends WebSocket {
-        constructor(target) {
-          super(gate.closed ? "ws://127.0.0.1:9/" : target);
+        constructor(target, protocols) {
+          super(gate.closed ? "ws://127.0.0.1:9/" : target, protocols);
           gate.sockets.push(this);
         }
       }

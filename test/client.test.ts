@@ -82,8 +82,37 @@ describe("browser client", () => {
     client.close();
   });
 
+  it("sends the token in Sec-WebSocket-Protocol by default, never in the URL; tokenIn: \"query\" sends ?token= as the seed did", async () => {
+    const opened: { url: string; protocols: unknown; socket: WebSocket }[] = [];
+    class Recording extends WebSocket {
+      constructor(url: string, protocols?: string[]) {
+        super(url, protocols);
+        opened.push({ url, protocols, socket: this });
+      }
+    }
+    const Impl = Recording as unknown as typeof globalThis.WebSocket;
+    const token = await hub.notifier.issueToken({ userId: "sub", roomId: "client-proto" });
+    const byHeader = connect({ url: hub.websocketUrl, token, WebSocket: Impl });
+    const got: unknown[] = [];
+    byHeader.subscribe("t", (data) => got.push(data));
+    await until(() => byHeader.state === "open");
+    expect(opened[0]).toMatchObject({ url: hub.websocketUrl, protocols: ["notification-hub", token] });
+    expect(opened[0].socket.protocol).toBe("notification-hub");
+    await hub.notifier.publish({ roomId: "client-proto", data: { type: "t", data: "header way" } });
+    await until(() => got.length === 1);
+    byHeader.close();
+
+    const byQuery = connect({ url: hub.websocketUrl, token, tokenIn: "query", WebSocket: Impl });
+    await until(() => byQuery.state === "open");
+    expect(opened[1].url).toBe(`${hub.websocketUrl}?token=${encodeURIComponent(token)}`);
+    expect(opened[1].protocols).toBeUndefined();
+    expect(opened[1].socket.protocol).toBe("");
+    byQuery.close();
+  });
+
   it("rejects bad options clearly", () => {
     expect(() => connect({ url: hub.websocketUrl } as never)).toThrow(/token or getToken is required/);
     expect(() => connect({} as never)).toThrow(/url is required/);
+    expect(() => connect({ url: hub.websocketUrl, token: "t", tokenIn: "header" as never })).toThrow(/tokenIn must be "protocol" \(the default\) or "query"/);
   });
 });

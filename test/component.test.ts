@@ -112,13 +112,13 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
 
   it("wires the WebSocket API: REQUEST authorizer on $connect, one route per routed handler, scoped invoke permissions", () => {
     expect(one(run(), "aws:apigatewayv2/api:Api")).toMatchObject({ protocolType: "WEBSOCKET", routeSelectionExpression: "$request.body.action" });
-    expect(one(run(), "aws:apigatewayv2/authorizer:Authorizer")).toMatchObject({
-      authorizerType: "REQUEST",
-      identitySources: ["route.request.querystring.token"],
-      authorizerUri: expect.stringContaining("function:hub-authorizer/invocations"),
-    });
+    const authorizer = one(run(), "aws:apigatewayv2/authorizer:Authorizer");
+    expect(authorizer).toMatchObject({ authorizerType: "REQUEST", authorizerUri: expect.stringContaining("function:hub-authorizer/invocations") });
+    // None: the token may come in Sec-WebSocket-Protocol or ?token=, and a source for either would refuse the other (401).
+    expect(authorizer.identitySources).toBeUndefined();
+    expect(authorizer.authorizerResultTtlInSeconds).toBeUndefined();
     const routes = run().ofType("aws:apigatewayv2/route:Route").map(inputs);
-    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "resume", "sendMessage"]);
+    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "resume", "sendMessage", "subscribe", "unsubscribe"]);
     for (const route of routes) {
       if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-token-authorizer-id" });
       else expect(route.authorizationType).toBeUndefined();
@@ -149,12 +149,12 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     expect(stageArgs.defaultRouteSettings.loggingLevel).toBe("ERROR");
     const format = stageArgs.accessLogSettings.format as string;
     expect(JSON.parse(format)).toMatchObject({ requestId: "$context.requestId", status: "$context.status" });
-    expect(format).not.toMatch(/querystring|token|requestOverride|\$input/i);
+    expect(format).not.toMatch(/querystring|header|token|requestOverride|\$input/i); // where the token travels
   });
 
   it("gives every function its own role, JSON logs in its own log group, and the configured runtime", () => {
     const functions = run().ofType("aws:lambda/function:Function").map(inputs);
-    expect(functions).toHaveLength(7); // resume (room streams) is the seventh
+    expect(functions).toHaveLength(9); // resume (room streams), subscribe and unsubscribe (many rooms) among them
     const retention = production ? 90 : 7;
     for (const fn of functions) {
       expect(fn.runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
@@ -203,7 +203,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     const age = alarms.find((a) => a.metricName === "ApproximateAgeOfOldestMessage")!;
     expect(age.dimensions).toEqual({ QueueName: "hub-notifications" });
     for (const a of alarms.filter((x) => x.namespace === "AWS/ApiGateway")) expect(a.dimensions).toEqual({ ApiId: "hub-api-id", Stage: stack });
-    expect(alarms.filter((a) => a.metricName === "Errors")).toHaveLength(7);
+    expect(alarms.filter((a) => a.metricName === "Errors")).toHaveLength(9);
     for (const alarm of alarms) expect(alarm.alarmActions).toEqual(["arn:aws:sns:eu-west-1:123456789012:hub-alarms"]);
     const dashboard = one(run(), "aws:cloudwatch/dashboard:Dashboard");
     expect(JSON.parse(dashboard.dashboardBody).widgets).toHaveLength(5);
@@ -269,10 +269,14 @@ describe("IAM review", () => {
         .filter((a) => !a.startsWith("logs:"))
         .sort();
     expect(actionsOf("hub-authorizer")).toEqual(["dynamodb:GetItem", "kms:Decrypt", "ssm:GetParameter"]);
-    expect(actionsOf("hub-connect")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]);
-    expect(actionsOf("hub-disconnect")).toEqual(["dynamodb:DeleteItem"]);
+    // A connection is its row plus one membership per room: written and removed in batches.
+    expect(actionsOf("hub-connect")).toEqual(["dynamodb:BatchWriteItem", "dynamodb:GetItem"]);
+    expect(actionsOf("hub-disconnect")).toEqual(["dynamodb:BatchWriteItem", "dynamodb:DeleteItem"]);
+    expect(actionsOf("hub-subscribe")).toEqual(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    expect(actionsOf("hub-unsubscribe")).toEqual(["dynamodb:DeleteItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     expect(actionsOf("hub-default")).toEqual(["execute-api:ManageConnections"]);
     expect(actionsOf("hub-deliver")).toEqual([
+      "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
@@ -291,10 +295,12 @@ describe("IAM review", () => {
     )!;
     expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
     // Room streams: resume reads the stream and posts to the asking connection, nothing more.
-    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "execute-api:ManageConnections"]);
+    expect(actionsOf("hub-resume")).toEqual(["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "execute-api:ManageConnections"]);
     const streamGrants = (name: string) =>
       (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-streams")));
     expect(streamGrants("hub-resume").flatMap((s) => s.Action)).toEqual(["dynamodb:Query"]);
+    expect(streamGrants("hub-subscribe").flatMap((s) => s.Action)).toEqual(["dynamodb:Query"]); // last_seq: the head
+    expect(streamGrants("hub-unsubscribe")).toEqual([]);
     expect(streamGrants("hub-deliver").flatMap((s) => s.Action).sort()).toEqual(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]);
     for (const name of ["hub-authorizer", "hub-connect", "hub-disconnect", "hub-default"]) expect(streamGrants(name), name).toEqual([]);
   });
@@ -318,9 +324,16 @@ describe("IAM review", () => {
 });
 
 describe("the custom configuration", () => {
+  it("passes maxRoomsPerConnection from the stack config to the subscribe function only", () => {
+    const variables = (run: ProgramRun, name: string) => (inputs(run.named(name)).environment.variables as Record<string, string>);
+    expect(variables(runs.custom, "hub-subscribe").MAX_ROOMS_PER_CONNECTION).toBe("20");
+    expect(variables(runs.development, "hub-subscribe").MAX_ROOMS_PER_CONNECTION).toBe("100");
+    for (const name of ["hub-connect", "hub-deliver", "hub-unsubscribe"]) expect(variables(runs.development, name).MAX_ROOMS_PER_CONNECTION, name).toBeUndefined();
+  });
+
   it("drops the sendMessage route and function when client messages are off", () => {
     const routes = runs.custom.ofType("aws:apigatewayv2/route:Route").map((r) => inputs(r).routeKey);
-    expect(routes.sort()).toEqual(["$connect", "$default", "$disconnect", "resume"]);
+    expect(routes.sort()).toEqual(["$connect", "$default", "$disconnect", "resume", "subscribe", "unsubscribe"]);
     expect(runs.custom.ofType("aws:lambda/function:Function").map((f) => f.name)).not.toContain("hub-sendMessage");
     expect(inputs(runs.custom.named("hub-default")).environment.variables.ALLOW_CLIENT_MESSAGES).toBe("false");
   });
@@ -366,6 +379,8 @@ describe("argument validation", () => {
     expect(() => normalizeArgs({ queue: { maxReceiveCount: 2 } })).toThrow(/maxReceiveCount/);
     expect(() => normalizeArgs({ queue: { maximumConcurrency: 1 } })).toThrow(/maximumConcurrency/);
     expect(normalizeArgs({ queue: { deliverTimeoutSeconds: 20 } }).visibilityTimeoutSeconds).toBe(120);
+    for (const bad of [0, 1001, 2.5]) expect(() => normalizeArgs({ maxRoomsPerConnection: bad })).toThrow(/maxRoomsPerConnection must be a whole number from 1 to 1000/);
+    expect(normalizeArgs({}).maxRoomsPerConnection).toBe(100);
   });
 });
 

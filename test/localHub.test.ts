@@ -69,8 +69,8 @@ describe("the local hub", () => {
   it("refuses bad tokens with 401/403 and writes no row", async () => {
     const good = await hub.notifier.issueToken({ userId: "bob", roomId: "vault" });
     await hub.notifier.revokeToken({ userId: "bob", roomId: "vault" });
-    expect(await handshakeStatus(hub.websocketUrl)).toBe(401); // no token: refused before the authorizer
-    expect(await handshakeStatus(`${hub.websocketUrl}?token=`)).toBe(401);
+    expect(await handshakeStatus(hub.websocketUrl)).toBe(403); // no token: the authorizer (no identity source) denies
+    expect(await handshakeStatus(`${hub.websocketUrl}?token=`)).toBe(403);
     expect(await handshakeStatus(`${hub.websocketUrl}?token=garbage`)).toBe(403); // the authorizer's Deny, as on AWS
     expect(await handshakeStatus(`${hub.websocketUrl}?token=${good}`)).toBe(403); // revoked
     expect(await roomRowsOf("vault")).toEqual([]);

@@ -54,8 +54,9 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000
 function gatedWebSocket() {
   const state = { closed: false, sockets: [] as WebSocket[], closeOnForcedClose: false };
   class Gated extends WebSocket {
-    constructor(url: string) {
-      super(state.closed ? "ws://127.0.0.1:9/" : url);
+    // protocols passed on: the client module sends its token there.
+    constructor(url: string, protocols?: string[]) {
+      super(state.closed ? "ws://127.0.0.1:9/" : url, protocols);
       state.sockets.push(this);
       this.on("close", (code) => {
         if (code === 1001 && state.closeOnForcedClose) state.closed = true;

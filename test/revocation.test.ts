@@ -7,35 +7,23 @@
  * `revokeToken({ userId, roomId })` ends only the seed token of that room.
  */
 import { BatchWriteItemCommand, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynamoClient } from "../core/aws";
+import { describe, expect, it } from "vitest";
 import { membershipKey, userChannel } from "../core/rooms";
 import { getConnection, roomPages } from "../core/tables";
-import { startTestHub, type TestHub } from "../local/testing";
 import { notifierOptionsFor } from "../local/stateFile";
 import { createNotifier, type IssueTokenInput } from "../server";
-import { closeAll, handshakeStatus, openClient, type Frame, type WsClient } from "./support/wsClient";
+import { sharedTestHub } from "./support/sharedHub";
+import { handshakeStatus, openClient, type Frame, type WsClient } from "./support/wsClient";
 
-let hub: TestHub;
-let db: ReturnType<typeof dynamoClient>;
-const clients: WsClient[] = [];
-
-beforeAll(async () => {
-  hub = await startTestHub({ port: 0, bcryptCost: 4, queue: { waitTimeSeconds: 1 } }, {});
-  db = dynamoClient({ endpoint: hub.dynamodbEndpoint });
-});
-afterAll(async () => {
-  await closeAll(clients.map((c) => c.ws));
-  await hub?.stop();
-});
+const shared = sharedTestHub();
 
 type Scope = { roomId: string } | { rooms: string[] };
-const token = (userId: string, scope: Scope) => hub.notifier.issueToken({ userId, ...scope } as IssueTokenInput);
-const url = (value: string) => `${hub.websocketUrl}?token=${value}`;
+const token = (userId: string, scope: Scope) => shared.hub.notifier.issueToken({ userId, ...scope } as IssueTokenInput);
+const url = (value: string) => `${shared.hub.websocketUrl}?token=${value}`;
 
 async function open(value: string): Promise<WsClient> {
   const client = await openClient(url(value));
-  clients.push(client);
+  shared.clients.push(client);
   return client;
 }
 
@@ -55,7 +43,7 @@ async function subscribe(client: WsClient, roomId: string): Promise<void> {
 /** The connection ids of a user, read from their user channel as revocation reads them. */
 async function connectionIdsOf(userId: string): Promise<string[]> {
   const ids: string[] = [];
-  for await (const page of roomPages(db, hub.connectionsTableName, userChannel(userId))) ids.push(...page.connections.map((c) => c.connectionId));
+  for await (const page of roomPages(shared.db, shared.hub.connectionsTableName, userChannel(userId))) ids.push(...page.connections.map((c) => c.connectionId));
   return ids;
 }
 
@@ -68,7 +56,7 @@ describe("revokeToken({ userId })", () => {
     await subscribe(ann[3], "team/a");
     const bystanders = [await open(await token("ben", { roomId: "r1" })), await open(await token("ben", { rooms: ["team/*"] }))];
 
-    const { closedConnections } = await hub.notifier.revokeToken({ userId: "ann" });
+    const { closedConnections } = await shared.hub.notifier.revokeToken({ userId: "ann" });
     expect(closedConnections).toBe(ann.length);
     await Promise.all(ann.map((client) => client.closed));
     expect(bystanders.every(isOpen)).toBe(true);
@@ -89,7 +77,7 @@ describe("revokeToken({ userId })", () => {
     await client.closed;
     const keys = [id, ...["proj/a", "proj/b", userChannel("cyd")].map((room) => membershipKey(id, room))];
     for (const key of keys) {
-      const item = await db.send(new GetItemCommand({ TableName: hub.connectionsTableName, Key: { connection_id: { S: key } }, ConsistentRead: true }));
+      const item = await shared.db.send(new GetItemCommand({ TableName: shared.hub.connectionsTableName, Key: { connection_id: { S: key } }, ConsistentRead: true }));
       expect(item.Item, key).toBeUndefined();
     }
   });
@@ -97,12 +85,12 @@ describe("revokeToken({ userId })", () => {
   it("closes a connection whose row predates user channels (found through its seed token's room)", async () => {
     const client = await open(await token("dee", { roomId: "legacy" }));
     const [id] = await connectionIdsOf("dee");
-    const row = (await getConnection(db, hub.connectionsTableName, id))!;
+    const row = (await getConnection(shared.db, shared.hub.connectionsTableName, id))!;
     // Rewrite it as the seed wrote it: room_id on the row, no memberships, no user channel.
-    await db.send(
+    await shared.db.send(
       new BatchWriteItemCommand({
         RequestItems: {
-          [hub.connectionsTableName]: [
+          [shared.hub.connectionsTableName]: [
             { DeleteRequest: { Key: { connection_id: { S: membershipKey(id, userChannel("dee")) } } } },
             { DeleteRequest: { Key: { connection_id: { S: membershipKey(id, "legacy") } } } },
             {
@@ -128,7 +116,7 @@ describe("revokeToken({ userId })", () => {
 
   it("spares, on its second look, a connection made with a token issued after the revocation", async () => {
     // A second look long enough to reconnect in: the client below does so as soon as it is closed.
-    const backend = createNotifier({ ...notifierOptionsFor(hub), bcryptCost: 4, revokeRecheckMs: 1_500 });
+    const backend = createNotifier({ ...notifierOptionsFor(shared.hub), bcryptCost: 4, revokeRecheckMs: 1_500 });
     const old = await open(await token("eve", { rooms: ["ops"] }));
     const revoked = backend.revokeToken({ userId: "eve" });
     await old.closed;
@@ -145,13 +133,13 @@ describe("revokeToken({ userId, roomId })", () => {
     const grants = await open(await token("fay", { rooms: ["r9", "r8"] }));
     await subscribe(grants, "r9");
     const elsewhere = await open(await token("fay", { roomId: "r8" }));
-    expect(await hub.notifier.revokeToken({ userId: "fay", roomId: "r9" })).toEqual({ closedConnections: 1 });
+    expect(await shared.hub.notifier.revokeToken({ userId: "fay", roomId: "r9" })).toEqual({ closedConnections: 1 });
     await seed.closed;
     expect(isOpen(grants) && isOpen(elsewhere)).toBe(true);
-    await expect(hub.notifier.revokeToken({ userId: "fay", roomId: undefined })).rejects.toThrow("revokeToken: roomId is undefined; omit it to revoke every token of the user");
+    await expect(shared.hub.notifier.revokeToken({ userId: "fay", roomId: undefined })).rejects.toThrow("revokeToken: roomId is undefined; omit it to revoke every token of the user");
   });
 });
 
 async function revokeCount(userId: string): Promise<number> {
-  return (await hub.notifier.revokeToken({ userId })).closedConnections;
+  return (await shared.hub.notifier.revokeToken({ userId })).closedConnections;
 }

@@ -423,7 +423,7 @@ describe("the local hub's surface", () => {
     }
   });
 
-  it("answers 401 without calling the authorizer when the token query parameter is missing", async () => {
+  it("calls the authorizer for a handshake without a token (no identity source) and refuses with its Deny", async () => {
     const server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     let authorizerCalls = 0;
@@ -434,7 +434,7 @@ describe("the local hub's surface", () => {
       region: "us-east-1",
       authorizer: (async () => {
         authorizerCalls++;
-        throw new Error("Unauthorized");
+        return { principalId: "anonymous", policyDocument: { Version: "2012-10-17", Statement: [{ Action: "execute-api:Invoke", Effect: "Deny", Resource: "*" }] } };
       }) as never,
       routes: { $connect: ok, $disconnect: ok, $default: ok },
       credentials: newDevCredentials(),
@@ -442,9 +442,10 @@ describe("the local hub's surface", () => {
     });
     const url = `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}/s`;
     for (const query of ["", "?other=1", "?token="]) {
-      expect(await handshakeStatus(url + query), query).toBe(401);
+      expect(await handshakeStatus(url + query), query).toBe(403);
     }
-    expect(authorizerCalls).toBe(0);
+    // API Gateway's own 401 came from the identity source, which the authorizer no longer has.
+    expect(authorizerCalls).toBe(3);
     await api.close();
     await new Promise((resolve) => server.close(resolve));
   });

@@ -5,27 +5,22 @@
  * and a connection's items gone after $disconnect and after a 410.
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynamoClient } from "../core/aws";
-import { membershipKey, userChannel } from "../core/rooms";
+import { describe, expect, it } from "vitest";
+import { sqsClient } from "../core/aws";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { chunkBody, parseQueueBody } from "../core/chunks";
+import { createLogger } from "../core/log";
+import { frameFor, serializeFrame } from "../core/messages";
+import { grantsAuthKey, membershipKey, userChannel } from "../core/rooms";
+import { createConnectHandler } from "../handlers/connect";
+import { routeEvent } from "./support/events";
 import { ROOM_INDEX_NAME } from "../core/schema";
 import { addRoom, getConnection, putConnection, removeConnection } from "../core/tables";
-import { startTestHub, type TestHub } from "../local/testing";
 import { until } from "./support/wait";
-import { closeAll, openClient, type Frame, type WsClient } from "./support/wsClient";
+import { sharedTestHub } from "./support/sharedHub";
+import { openClient, type Frame, type WsClient } from "./support/wsClient";
 
-let hub: TestHub;
-let db: ReturnType<typeof dynamoClient>;
-const clients: WsClient[] = [];
-
-beforeAll(async () => {
-  hub = await startTestHub({ port: 0, bcryptCost: 4, queue: { waitTimeSeconds: 1 } }, {});
-  db = dynamoClient({ endpoint: hub.dynamodbEndpoint });
-});
-afterAll(async () => {
-  await closeAll(clients.map((c) => c.ws));
-  await hub?.stop();
-});
+const shared = sharedTestHub();
 
 type Control = { type: string; data: Record<string, unknown> };
 const control = (frame: Frame) => frame.data as Control;
@@ -34,9 +29,9 @@ const isError = (code: string) => (frame: Frame) => isControl("hub.error")(frame
 
 /** Connects with a seed token (one room), or a token granting `rooms`. */
 async function connect(userId: string, grant: { roomId: string } | { rooms: string[] }): Promise<WsClient> {
-  const token = await (hub.notifier.issueToken as (input: unknown) => Promise<string>)({ userId, ...grant });
-  const client = await openClient(`${hub.websocketUrl}?token=${token}`);
-  clients.push(client);
+  const token = await (shared.hub.notifier.issueToken as (input: unknown) => Promise<string>)({ userId, ...grant });
+  const client = await openClient(`${shared.hub.websocketUrl}?token=${token}`);
+  shared.clients.push(client);
   return client;
 }
 
@@ -49,8 +44,8 @@ async function ask(client: WsClient, frame: Record<string, unknown>, match: (fra
 
 /** The connection id behind a client: its user channel's membership, read from the room index. */
 async function connectionIdsOf(userId: string): Promise<string[]> {
-  const result = await db.send(
-    new QueryCommand({ TableName: hub.connectionsTableName, IndexName: ROOM_INDEX_NAME, KeyConditionExpression: "room_id = :r", ExpressionAttributeValues: { ":r": { S: userChannel(userId) } } }),
+  const result = await shared.db.send(
+    new QueryCommand({ TableName: shared.hub.connectionsTableName, IndexName: ROOM_INDEX_NAME, KeyConditionExpression: "room_id = :r", ExpressionAttributeValues: { ":r": { S: userChannel(userId) } } }),
   );
   return (result.Items ?? []).map((item) => item.connection_id.S!.split("#")[0]);
 }
@@ -60,13 +55,71 @@ async function itemsOf(connectionId: string, rooms: string[]): Promise<string[]>
   const keys = [connectionId, ...rooms.map((room) => membershipKey(connectionId, room))];
   const found: string[] = [];
   for (const key of keys) {
-    const result = await db.send(new GetItemCommand({ TableName: hub.connectionsTableName, Key: { connection_id: { S: key } }, ConsistentRead: true }));
+    const result = await shared.db.send(new GetItemCommand({ TableName: shared.hub.connectionsTableName, Key: { connection_id: { S: key } }, ConsistentRead: true }));
     if (result.Item) found.push(key);
   }
   return found;
 }
 
 const dataOf = (client: WsClient, room: string) => client.frames.filter((f) => f.room_id === room).map((f) => f.data);
+
+describe("one connection in 100 rooms", () => {
+  it("gets exactly the notifications of its 100 rooms and its user channel; the 101st room, ungranted rooms and other users' channels are refused", async () => {
+    const max = await connect("max", { rooms: ["r/*", "solo"] });
+    const rooms = Array.from({ length: 100 }, (_, i) => `r/${i}`);
+    const from = max.frames.length;
+    for (const room of rooms) max.ws.send(JSON.stringify({ action: "subscribe", room_id: room }));
+    await until(() => max.frames.slice(from).filter(isControl("hub.subscribed")).length === 100 || max.frames.slice(from).some(isControl("hub.error")));
+    expect(max.frames.slice(from).filter(isControl("hub.error")).map(control)).toEqual([]);
+    expect(new Set(max.frames.slice(from).map((f) => control(f).data.room_id))).toEqual(new Set(rooms));
+
+    const refusal = async (room: string, code: string) => {
+      const answer = await ask(max, { action: "subscribe", room_id: room }, isControl("hub.subscribed", room));
+      expect(isError(code)(answer), `${room}: ${JSON.stringify(answer)}`).toBe(true);
+      return control(answer).data.message as string;
+    };
+    expect(await refusal("r/100", "too_many_rooms")).toMatch(/100 rooms \(maxRoomsPerConnection\)/);
+    expect(await refusal("solo", "too_many_rooms")).toMatch(/maxRoomsPerConnection/); // granted, but full
+    expect(await refusal("q/1", "forbidden")).toMatch(/does not grant/);
+    expect(await refusal("user:mia", "forbidden")).toMatch(/does not grant/);
+    // A room it is in, and its own channel, which is not counted: subscribed again, nothing new.
+    expect(control(await ask(max, { action: "subscribe", room_id: "r/7" }, isControl("hub.subscribed", "r/7")))).toMatchObject({ type: "hub.subscribed" });
+    expect(control(await ask(max, { action: "subscribe", room_id: "user:max" }, isControl("hub.subscribed", "user:max")))).toMatchObject({ type: "hub.subscribed" });
+
+    // Mia is in the rooms max was refused, so their deliveries are seen to happen.
+    const mia = await connect("mia", { rooms: ["r/100", "q/1", "solo"] });
+    for (const room of ["r/100", "q/1", "solo"]) await ask(mia, { action: "subscribe", room_id: room }, isControl("hub.subscribed", room));
+    await shared.hub.notifier.publishBatch([
+      ...rooms.map((room) => ({ roomId: room, data: room })),
+      { roomId: "r/100", data: "r/100" },
+      { roomId: "q/1", data: "q/1" },
+      { roomId: "solo", data: "solo" },
+      { toUserId: "max", data: "to max" },
+      { toUserId: "mia", data: "to mia" },
+    ]);
+    await until(() => mia.frames.filter((f) => f.origin === "app").length === 4);
+    await until(() => max.frames.filter((f) => f.origin === "app").length >= 101);
+    // Anything still on its way to max was posted before this one reached the same socket.
+    await shared.hub.notifier.publishToUser({ userId: "max", data: "marker" });
+    await until(() => max.frames.some((f) => f.data === "marker"));
+    const got = max.frames.filter((f) => f.origin === "app" && f.data !== "marker");
+    expect(got.map((f) => f.data).sort()).toEqual([...rooms, "to max"].sort());
+    for (const frame of got) expect(frame.room_id).toBe(frame.data === "to max" ? "user:max" : frame.data);
+    expect(mia.frames.filter((f) => f.origin === "app").map((f) => f.data).sort()).toEqual(["q/1", "r/100", "solo", "to mia"]);
+
+    // Leaving one makes room for another, and the left room's frames stop.
+    await ask(max, { action: "unsubscribe", room_id: "r/0" }, isControl("hub.unsubscribed", "r/0"));
+    expect(control(await ask(max, { action: "subscribe", room_id: "solo" }, isControl("hub.subscribed", "solo")))).toMatchObject({ data: { room_id: "solo", last_seq: 1 } });
+
+    // After $disconnect, none of its 101 memberships nor its row is left.
+    const [id] = await connectionIdsOf("max");
+    const all = ["solo", ...rooms.slice(1), "user:max"];
+    expect(await itemsOf(id, all)).toHaveLength(all.length + 1);
+    max.ws.close();
+    await max.closed;
+    await until(async () => (await itemsOf(id, [...all, "r/0"])).length === 0);
+  });
+});
 
 describe("subscribe and unsubscribe with a seed token", () => {
   it("answers subscribed for its own room and user channel, forbidden for others, and unsubscribe stops delivery", async () => {
@@ -82,16 +135,16 @@ describe("subscribe and unsubscribe with a seed token", () => {
     expect(leaveOwn).toMatchObject({ data: { code: "invalid_subscribe" } });
     expect(leaveOwn.data.message).toMatch(/user channel/);
 
-    await hub.notifier.publish({ roomId: "lobby", data: "one" });
-    await hub.notifier.publishToUser({ userId: "ann", data: "for ann" });
+    await shared.hub.notifier.publish({ roomId: "lobby", data: "one" });
+    await shared.hub.notifier.publishToUser({ userId: "ann", data: "for ann" });
     await until(() => dataOf(ann, "lobby").length === 1 && dataOf(ann, "user:ann").length === 1);
     expect(control(await ask(ann, { action: "unsubscribe", room_id: "lobby" }, isControl("hub.unsubscribed")))).toEqual({ type: "hub.unsubscribed", data: { room_id: "lobby" } });
     // Bob, still in the lobby, sees "two" arrive; a frame to ann's channel after that one
     // shares her socket's order with anything the same fan-out would have posted her.
     const bob = await connect("bob", { roomId: "lobby" });
-    await hub.notifier.publish({ roomId: "lobby", data: "two" });
+    await shared.hub.notifier.publish({ roomId: "lobby", data: "two" });
     await until(() => dataOf(bob, "lobby").includes("two"));
-    await hub.notifier.publishToUser({ userId: "ann", data: "after two" });
+    await shared.hub.notifier.publishToUser({ userId: "ann", data: "after two" });
     await until(() => dataOf(ann, "user:ann").length === 2);
     expect(dataOf(ann, "lobby")).toEqual(["one"]);
     // Idempotent: leaving again answers the same; rejoining the granted room works.
@@ -115,14 +168,14 @@ describe("a connection's items", () => {
     // A connection API Gateway no longer has (its socket died without $disconnect) and a
     // membership left by a subscribe that raced its $disconnect.
     const connectedAt = Date.now() - 60_000; // past the handshake grace
-    await putConnection(db, hub.connectionsTableName, { connectionId: "ghost", userId: "gus", rooms: ["attic", "cellar"], grants: ["attic", "cellar"], connectedAt, generation: "g", authKey: "attic" });
-    await putConnection(db, hub.connectionsTableName, { connectionId: "orphan", userId: "olga", rooms: ["attic"], grants: ["attic"], connectedAt, generation: "g", authKey: "attic" });
-    await db.send(new DeleteItemCommand({ TableName: hub.connectionsTableName, Key: { connection_id: { S: "orphan" } } }));
+    await putConnection(shared.db, shared.hub.connectionsTableName, { connectionId: "ghost", userId: "gus", rooms: ["attic", "cellar"], grants: ["attic", "cellar"], connectedAt, generation: "g", authKey: "attic" });
+    await putConnection(shared.db, shared.hub.connectionsTableName, { connectionId: "orphan", userId: "olga", rooms: ["attic"], grants: ["attic"], connectedAt, generation: "g", authKey: "attic" });
+    await shared.db.send(new DeleteItemCommand({ TableName: shared.hub.connectionsTableName, Key: { connection_id: { S: "orphan" } } }));
     expect(await itemsOf("ghost", ["attic", "cellar", "user:gus"])).toHaveLength(4);
     expect(await itemsOf("orphan", ["attic", "user:olga"])).toEqual([membershipKey("orphan", "attic"), membershipKey("orphan", "user:olga")]);
 
     const watcher = await connect("walt", { roomId: "attic" });
-    await hub.notifier.publish({ roomId: "attic", data: "creak" });
+    await shared.hub.notifier.publish({ roomId: "attic", data: "creak" });
     await until(() => dataOf(watcher, "attic").length === 1);
     await until(async () => (await itemsOf("ghost", ["attic", "cellar", "user:gus"])).length === 0);
     // The orphan's membership of the room the post came through; its user channel's waits for its TTL.
@@ -132,10 +185,10 @@ describe("a connection's items", () => {
 
 describe("resume and sendMessage across a connection's rooms", () => {
   it("resumes a subscribed room and the user channel, and answers not_subscribed for any other stream", async () => {
-    await hub.notifier.publish({ roomId: "deck", data: "d1" });
-    await hub.notifier.publishToUser({ userId: "rita", data: "r1" });
+    await shared.hub.notifier.publish({ roomId: "deck", data: "d1" });
+    await shared.hub.notifier.publishToUser({ userId: "rita", data: "r1" });
     const seen = await connect("sam", { roomId: "deck" }); // watches the stream head move
-    await hub.notifier.publish({ roomId: "deck", data: "d2" });
+    await shared.hub.notifier.publish({ roomId: "deck", data: "d2" });
     await until(() => dataOf(seen, "deck").includes("d2"));
     const rita = await connect("rita", { roomId: "deck" });
     const resumed = (room: string) => ask(rita, { action: "resume", room_id: room, after: 0 }, isControl("hub.resumed", room));
@@ -172,13 +225,13 @@ describe("resume and sendMessage across a connection's rooms", () => {
 describe("rows written before many rooms (seed rows: room_id on the row)", () => {
   it("read as one room, take subscribes without a second item for their own room, and are removed whole", async () => {
     const connectedAt = Date.now() - 60_000;
-    await db.send(
+    await shared.db.send(
       new PutItemCommand({
-        TableName: hub.connectionsTableName,
+        TableName: shared.hub.connectionsTableName,
         Item: { connection_id: { S: "legacy-1" }, room_id: { S: "hall" }, user_id: { S: "lena" }, connected_at: { N: String(connectedAt) }, expires_at: { N: String(Math.floor(connectedAt / 1000) + 3600) } },
       }),
     );
-    expect(await getConnection(db, hub.connectionsTableName, "legacy-1")).toEqual({
+    expect(await getConnection(shared.db, shared.hub.connectionsTableName, "legacy-1")).toEqual({
       connectionId: "legacy-1",
       userId: "lena",
       rooms: ["hall"],
@@ -187,12 +240,39 @@ describe("rows written before many rooms (seed rows: room_id on the row)", () =>
       connectedAt,
       expiresAt: Math.floor(connectedAt / 1000) + 3600,
     });
-    expect(await addRoom(db, hub.connectionsTableName, "legacy-1", "hall", 100)).toEqual({ ok: true });
+    expect(await addRoom(shared.db, shared.hub.connectionsTableName, "legacy-1", "hall", 100)).toEqual({ ok: true });
     expect(await itemsOf("legacy-1", ["hall"])).toEqual(["legacy-1"]); // it is the hall's member itself
-    expect(await addRoom(db, hub.connectionsTableName, "legacy-1", "annex", 100)).toEqual({ ok: true });
-    expect((await getConnection(db, hub.connectionsTableName, "legacy-1"))?.rooms.sort()).toEqual(["annex", "hall"]);
-    expect(await removeConnection(db, hub.connectionsTableName, "legacy-1")).toBe("removed");
+    expect(await addRoom(shared.db, shared.hub.connectionsTableName, "legacy-1", "annex", 100)).toEqual({ ok: true });
+    expect((await getConnection(shared.db, shared.hub.connectionsTableName, "legacy-1"))?.rooms.sort()).toEqual(["annex", "hall"]);
+    expect(await removeConnection(shared.db, shared.hub.connectionsTableName, "legacy-1")).toBe("removed");
     expect(await itemsOf("legacy-1", ["hall", "annex"])).toEqual([]);
-    expect(await removeConnection(db, hub.connectionsTableName, "legacy-1")).toBe("absent");
+    expect(await removeConnection(shared.db, shared.hub.connectionsTableName, "legacy-1")).toBe("absent");
+  });
+});
+
+describe("upgrade and race paths", () => {
+  it("delivers a chunk an older deliver requeued with membership keys to the connections behind them, once each", async () => {
+    const nora = await connect("nora", { roomId: "yard" });
+    const [id] = await connectionIdsOf("nora");
+    const notification = { id: "old-deliver-1", roomId: "yard", userId: "app", origin: "app" as const, data: "requeued" };
+    const frame = serializeFrame(frameFor(notification, 1));
+    // What a deliver from before many rooms wrote: the room index's keys as connection ids.
+    const body = chunkBody(notification, frame, [membershipKey(id, "yard"), membershipKey(id, userChannel("nora"))]);
+    expect(parseQueueBody(body, "m-1")).toMatchObject({ ok: true, value: { connectionIds: [id] } });
+    await sqsClient({ endpoint: shared.hub.sqsEndpoint }).send(new SendMessageCommand({ QueueUrl: shared.hub.queueUrl, MessageBody: body }));
+    await until(() => dataOf(nora, "yard").includes("requeued"));
+    await shared.hub.notifier.publishToUser({ userId: "nora", data: "marker" });
+    await until(() => dataOf(nora, "user:nora").includes("marker"));
+    expect(dataOf(nora, "yard")).toEqual(["requeued"]);
+  });
+
+  it("a $connect refused after its write (token revoked meanwhile) leaves neither row nor memberships", async () => {
+    const connect = createConnectHandler({ db: shared.db, connectionsTable: shared.hub.connectionsTableName, authTable: shared.hub.authTableName, log: createLogger({}, undefined, "error") });
+    const context = { user_id: "vic", room_id: "", grants: JSON.stringify(["v/*"]), auth_key: grantsAuthKey(["v/*"]), generation: "revoked" };
+    expect(await connect(routeEvent("$connect", "refused-1", { authorizer: context }))).toMatchObject({ statusCode: 403 });
+    expect(await itemsOf("refused-1", ["user:vic"])).toEqual([]);
+    const seed = { user_id: "vic", room_id: "v/1", generation: "revoked" };
+    expect(await connect(routeEvent("$connect", "refused-2", { authorizer: seed }))).toMatchObject({ statusCode: 403 });
+    expect(await itemsOf("refused-2", ["v/1", "user:vic"])).toEqual([]);
   });
 });

@@ -68,6 +68,7 @@ describe("auth through the hub", () => {
     const cases = await badTokenCases({ notifier: hub.notifier, jwtSecret: hub.jwtSecret, passcode: hub.passcode, db, authTable: hub.authTableName, prefix: "e2e" });
     expect(cases.length).toBeGreaterThanOrEqual(20);
     let refused = 0;
+    let refusedByHeader = 0;
     for (const { name, query, headers } of cases) {
       const url = query ? `${hub.websocketUrl}?${new URLSearchParams(query)}` : hub.websocketUrl;
       const status = await open(url, headers).then(
@@ -76,12 +77,21 @@ describe("auth through the hub", () => {
       );
       expect([401, 403], `${name}: ${status}`).toContain(status);
       refused++;
+      // The same token the header way (the browser client's default). One that is not a
+      // valid protocol name (spaces, non-ASCII, empty) is a 400 before the authorizer runs.
+      if (typeof query?.token !== "string") continue;
+      const byHeader = await open(hub.websocketUrl, { "Sec-WebSocket-Protocol": `notification-hub, ${query.token}` }).then(
+        (client) => (client.ws.close(), 101),
+        (err: { status?: number }) => err.status ?? -1,
+      );
+      expect([400, 403], `${name} in Sec-WebSocket-Protocol: ${byHeader}`).toContain(byHeader);
+      refusedByHeader++;
     }
     const rows = await db.send(new ScanCommand({ TableName: hub.connectionsTableName }));
     expect(rows.Count).toBe(0);
     const text = logs.text();
     for (const { name, secrets } of cases) for (const secret of secrets.filter((s) => s.length > 8)) expect(text, name).not.toContain(secret);
-    console.log(`SUMMARY auth (local hub): ${cases.length} bad tokens tried, ${refused} refused with 401/403, 0 rows written, 0 tokens in ${logs.lines.length} log lines`);
+    console.log(`SUMMARY auth (local hub): ${cases.length} bad tokens tried, ${refused} refused with 401/403 (and ${refusedByHeader} again in Sec-WebSocket-Protocol, refused with 400/403), 0 rows written, 0 tokens in ${logs.lines.length} log lines`);
   });
 });
 

@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { startLocalHub, type LocalHub } from "../local";
+import { roomRows } from "./support/seed";
 import { until } from "./support/wait";
+import { openClient } from "./support/wsClient";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
 type Frame = { id: string; room_id: string | null; user_id: string | null; seq?: number; data: { type: string; data: unknown } };
 
@@ -15,7 +17,8 @@ let hub: LocalHub;
 let connect: ClientModule["connect"];
 beforeAll(async () => {
   ({ connect } = await import("../client/index.mjs"));
-  hub = await startLocalHub({ port: 0, bcryptCost: 4 });
+  // Three rooms per connection, so the limit is reached in a few joins.
+  hub = await startLocalHub({ port: 0, bcryptCost: 4, maxRoomsPerConnection: 3 });
 }, 60_000);
 afterAll(async () => {
   await hub?.stop();
@@ -43,17 +46,11 @@ function gatedWebSocket() {
   };
 }
 
-/** A bare `ws` tab of a user in a room (a seed token), keeping every frame. */
+/** A tab of a user in a room (a seed token), keeping every frame. */
 async function tab(userId: string, roomId: string) {
   const token = await hub.notifier.issueToken({ userId, roomId });
-  const ws = new WebSocket(`${hub.websocketUrl}?token=${encodeURIComponent(token)}`);
-  const frames: Frame[] = [];
-  ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Frame));
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  return { ws, frames, of: (type: string) => frames.filter((f) => f.data?.type === type) };
+  const client = await openClient(`${hub.websocketUrl}?token=${encodeURIComponent(token)}`);
+  return { ws: client.ws, of: (type: string) => client.frames.filter((f) => f.data?.type === type) as Frame[] };
 }
 
 describe("publishToUser", () => {
@@ -105,6 +102,74 @@ describe("publishToUser", () => {
       await until(() => mine.length >= 7);
       expect(mine.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(mine.map((f) => f.data.data)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("the browser client's many rooms", () => {
+  const rooms = ["team", "proj/a", "proj/b"];
+
+  it("join/leave/subscribe by room; after a reconnect it re-joins every room and resumes each, and the user channel, once and in order", async () => {
+    const gate = gatedWebSocket();
+    const client = connect({
+      url: hub.websocketUrl,
+      getToken: () => hub.notifier.issueToken({ userId: "dan", rooms: ["team", "proj/*"] }),
+      WebSocket: gate.WebSocket,
+      minBackoffMs: 20,
+      maxBackoffMs: 100,
+    });
+    const all: Frame[] = [];
+    const teamOnly: Frame[] = [];
+    const gaps: unknown[] = [];
+    client.subscribe("n", (_data, frame) => all.push(frame as Frame));
+    client.subscribe("n", (_data, frame) => teamOnly.push(frame as Frame), { room: "team" });
+    const seqsOf = (room: string) => all.filter((f) => f.room_id === room).map((f) => f.seq);
+    const publish = async (roomId: string, n: number) => {
+      for (let i = 0; i < n; i++) await hub.notifier.publish({ roomId, data: { type: "n", data: i } });
+    };
+    try {
+      expect(await client.join("team", { onGap: (gap) => gaps.push(gap) })).toEqual({ room_id: "team", last_seq: 0 });
+      // Asked for together, refusals among them (outside the grants, another user's channel): each answer reaches its own join.
+      const settled = await Promise.allSettled([client.join("secret"), client.join("proj/a"), client.join("user:ann"), client.join("proj/b")]);
+      expect(settled.map((r) => (r.status === "fulfilled" ? r.value.room_id : (r.reason as { code: string }).code))).toEqual(["forbidden", "proj/a", "forbidden", "proj/b"]);
+      expect(settled[2]).toMatchObject({ reason: { roomId: "user:ann" } });
+      expect(client.rooms).toEqual(rooms);
+      // Past maxRoomsPerConnection (3 here).
+      await expect(client.join("proj/c")).rejects.toMatchObject({ code: "too_many_rooms", roomId: "proj/c" });
+      expect(client.rooms).toEqual(rooms);
+
+      await publish("team", 2);
+      await publish("proj/a", 1);
+      await until(() => all.length === 3);
+      expect(teamOnly.map((f) => f.room_id)).toEqual(["team", "team"]);
+
+      // Left: the hub drops the membership, and the room's frames no longer reach the app.
+      await client.leave("proj/a");
+      expect(client.rooms).toEqual(["team", "proj/b"]);
+      expect(await roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, "proj/a")).toEqual([]);
+
+      // Away while the rooms and the user channel get notifications.
+      gate.cut();
+      await publish("team", 3);
+      await publish("proj/b", 2);
+      await publish("proj/a", 1);
+      await hub.notifier.publishToUser({ userId: "dan", data: { type: "n", data: "dm" } });
+      const stored = async (room: string, seq: number) => ((await hub.notifier.history({ roomId: room, last: 1 }))[0]?.seq ?? 0) >= seq;
+      await until(async () => (await stored("team", 5)) && (await stored("proj/b", 2)) && (await stored("user:dan", 1)));
+      gate.restore();
+      await until(() => seqsOf("team").length === 5 && seqsOf("proj/b").length === 2 && seqsOf("user:dan").length === 1);
+      // Live again in every joined room after the re-join.
+      await publish("proj/b", 1);
+      await until(() => seqsOf("proj/b").length === 3);
+      expect(seqsOf("team")).toEqual([1, 2, 3, 4, 5]);
+      expect(seqsOf("proj/b")).toEqual([1, 2, 3]);
+      expect(seqsOf("user:dan")).toEqual([1]);
+      expect(seqsOf("proj/a")).toEqual([1]);
+      expect(teamOnly.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(client.rooms).toEqual(["team", "proj/b"]);
+      expect(gaps).toEqual([]);
     } finally {
       client.close();
     }

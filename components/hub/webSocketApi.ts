@@ -9,7 +9,7 @@ import { buildApiGatewayAccountIfUnset } from "./apiGatewayAccount";
 import { childName, create, type HubContext } from "./context";
 import type { HubFunction, HubFunctions } from "./functions";
 
-/** Access log line: who, when, which route, what status. Never the query string: the token lives there. */
+/** Access log line: who, when, which route, what status. Never the query string nor headers: the token lives there. */
 export const ACCESS_LOG_FORMAT = JSON.stringify({
   requestId: "$context.requestId",
   connectionId: "$context.connectionId",
@@ -75,7 +75,13 @@ function buildTokenAuthorizer(ctx: HubContext, api: aws.apigatewayv2.Api, fn: Hu
       apiId: api.id,
       authorizerType: "REQUEST",
       authorizerUri: fn.fn.invokeArn,
-      identitySources: ["route.request.querystring.token"],
+      // No identity source. The token comes in Sec-WebSocket-Protocol or ?token=, and
+      // identity sources are ANDed: API Gateway answers 401 without calling the authorizer
+      // when any is missing, so one source refuses every client that uses the other way.
+      // A WebSocket REQUEST authorizer may have none: "For a REQUEST authorizer, this is
+      // optional" (apigatewayv2 CreateAuthorizer, IdentitySource; sources are required only
+      // for caching, which WebSocket authorizers do not support). The authorizer then runs
+      // for every handshake and denies one without a token (403); see SECURITY.md.
       name: childName(ctx, "token"),
     },
     former("token-authorizer"),

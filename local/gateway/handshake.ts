@@ -65,20 +65,72 @@ export function newGatewayId(): string {
 
 export interface UpgradeRequest {
   identity: ConnectionIdentity;
+  /** Header names as the client spelled them (API Gateway passes them so); a repeated header's last value. */
   headers: Record<string, string>;
+  /** Every value of each header, in order. */
+  multiHeaders: Record<string, string[]>;
   query: Record<string, string>;
   multiQuery: Record<string, string[]>;
 }
 
+/** RFC 7230 `token`: what a subprotocol name may hold (RFC 6455 section 4.1). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The protocols a `Sec-WebSocket-Protocol` request header offers, or undefined when it is not
+ * a list of distinct tokens. `ws` refuses such a header with 400 only once asked to upgrade,
+ * which here is after `$connect` wrote its row (and no `$disconnect` would ever follow), so
+ * the emulator checks it first, with the rest of the handshake.
+ */
+export function parseOfferedProtocols(value: string): string[] | undefined {
+  // Only spaces and tabs around each name (HTTP's OWS); String.trim() would also drop e.g. U+00A0.
+  const protocols = value.split(",").map((protocol) => protocol.replace(/^[ \t]+|[ \t]+$/g, ""));
+  if (protocols.some((protocol) => !TOKEN.test(protocol)) || new Set(protocols).size !== protocols.length) return undefined;
+  return protocols;
+}
+
+/** The request's headers as API Gateway's events carry them: names as sent, and every value. */
+function eventHeaders(rawHeaders: string[]): { headers: Record<string, string>; multiHeaders: Record<string, string[]> } {
+  // Null-prototype maps: a header named __proto__ is just a header.
+  const headers: Record<string, string> = Object.create(null);
+  const multiHeaders: Record<string, string[]> = Object.create(null);
+  const spelling = new Map<string, string>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i].toLowerCase();
+    // One key per header whatever its case: the first spelling the client used.
+    const name = spelling.get(lower) ?? rawHeaders[i];
+    spelling.set(lower, name);
+    headers[name] = rawHeaders[i + 1];
+    (multiHeaders[name] ??= []).push(rawHeaders[i + 1]);
+  }
+  return { headers, multiHeaders };
+}
+
+/** A header's value whatever the case of its name. */
+export function headerValue(headers: Record<string, string | undefined> | undefined, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers ?? {})) if (key.toLowerCase() === lower) return value;
+  return undefined;
+}
+
 /**
  * Reads an upgrade request: a status to refuse it with, or what the authorizer and routes
- * will see. Unknown paths are 404; without the identity source (`?token=`) API Gateway
- * answers 401 itself, before any authorizer runs.
+ * will see. Unknown paths are 404; a handshake `ws` would refuse (bad key, version or
+ * protocol list) is 400 before anything runs. A request without a token is not refused
+ * here: the authorizer has no identity source (components/hub/webSocketApi.ts), so API
+ * Gateway calls it for every request and it denies (403).
  */
 export function readUpgrade(request: http.IncomingMessage, stage: string): UpgradeRequest | { status: number } {
   const target = splitTarget(request.url);
   if (!target) return { status: 400 };
   if (target.path !== `/${stage}` && target.path !== `/${stage}/`) return { status: 404 };
+  if (request.method !== "GET" || String(request.headers.upgrade ?? "").toLowerCase() !== "websocket") return { status: 400 };
+  const key = request.headers["sec-websocket-key"];
+  if (typeof key !== "string" || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return { status: 400 };
+  const version = Number(request.headers["sec-websocket-version"]);
+  if (version !== 13 && version !== 8) return { status: 400 };
+  const offered = request.headers["sec-websocket-protocol"];
+  if (offered !== undefined && !parseOfferedProtocols(offered)) return { status: 400 };
   // Null-prototype maps: a parameter named __proto__ or constructor is just a parameter.
   const query: Record<string, string> = Object.create(null);
   const multiQuery: Record<string, string[]> = Object.create(null);
@@ -86,17 +138,15 @@ export function readUpgrade(request: http.IncomingMessage, stage: string): Upgra
     query[key] = value;
     (multiQuery[key] ??= []).push(value);
   }
-  if (!query.token) return { status: 401 };
-  const headers: Record<string, string> = Object.create(null);
-  for (const [key, value] of Object.entries(request.headers)) if (typeof value === "string") headers[key] = value;
+  const { headers, multiHeaders } = eventHeaders(request.rawHeaders);
   const identity: ConnectionIdentity = {
     id: newGatewayId(),
     connectedAt: Date.now(),
     sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "127.0.0.1",
-    userAgent: headers["user-agent"] ?? "",
+    userAgent: headerValue(headers, "user-agent") ?? "",
     authorizer: {},
   };
-  return { identity, headers, query, multiQuery };
+  return { identity, headers, multiHeaders, query, multiQuery };
 }
 
 export function requestContext(stage: StageInfo, connection: ConnectionIdentity, routeKey: string, eventType: "CONNECT" | "MESSAGE" | "DISCONNECT") {
@@ -125,7 +175,7 @@ export function authorizerEvent(stage: StageInfo, upgrade: UpgradeRequest): APIG
     type: "REQUEST",
     methodArn: `arn:aws:execute-api:${stage.region}:000000000000:${stage.apiId}/${stage.stage}/$connect`,
     headers: upgrade.headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(upgrade.headers).map(([k, v]) => [k, [v]])),
+    multiValueHeaders: upgrade.multiHeaders,
     queryStringParameters: upgrade.query,
     multiValueQueryStringParameters: upgrade.multiQuery,
     stageVariables: {},
@@ -153,11 +203,32 @@ export async function authorize(run: () => Promise<AuthorizerResult>): Promise<{
 export function connectEvent(stage: StageInfo, upgrade: UpgradeRequest): WebSocketEvent {
   return {
     headers: upgrade.headers,
-    multiValueHeaders: undefined,
+    multiValueHeaders: upgrade.multiHeaders,
     queryStringParameters: upgrade.query,
+    multiValueQueryStringParameters: upgrade.multiQuery,
     requestContext: requestContext(stage, upgrade.identity, "$connect", "CONNECT"),
     isBase64Encoded: false,
   } as unknown as WebSocketEvent;
+}
+
+/**
+ * The `Sec-WebSocket-Protocol` of the handshake's answer: what `$connect` returned in that
+ * header, else none. API Gateway never picks a protocol itself (unlike `ws`, which by default
+ * names the client's first): the `$connect` integration must return the header, with one of
+ * the offered protocols as its value ("Set up a $connect route that requires a WebSocket
+ * subprotocol", https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-connect-route-subprotocol.html,
+ * and the launch note https://aws.amazon.com/about-aws/whats-new/2020/06/amazon-api-gateway-allows-subprotocols-on-websocket-api-connection/).
+ * Without it the answer names no protocol and a client that offered some fails the handshake
+ * on its side: Chrome's "Sent non-empty 'Sec-WebSocket-Protocol' header but no response was
+ * received", ws's "Server sent no subprotocol" (reports against deployed APIs:
+ * github.com/michalkvasnicak/aws-lambda-graphql/pull/84, github.com/localstack/localstack/issues/6521;
+ * serverless-offline#1176 is an emulator that, like ws's default, answered on its own and so
+ * hid the bug). The value is passed as returned: one the client did not offer fails on the
+ * client's side as it would on AWS. One that is not a token cannot go on the wire and is dropped.
+ */
+export function answeredProtocol(result: WebSocketResult): string | undefined {
+  const value = headerValue(result.headers, "sec-websocket-protocol");
+  return value !== undefined && TOKEN.test(value) ? value : undefined;
 }
 
 export function messageEvent(stage: StageInfo, connection: ConnectionIdentity, routeKey: string, body: string): WebSocketEvent {

@@ -77,6 +77,7 @@ export const CUSTOM_CONFIG: Record<string, string> = {
   "notification-hub:domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
   "notification-hub:domainHostedZoneId": "Z123",
   "notification-hub:apiGatewayLogging": "existing",
+  "notification-hub:maxRoomsPerConnection": "20",
 };
 
 export interface RunOptions {

@@ -27,6 +27,8 @@ export interface WsClient {
 
 export interface OpenOptions {
   headers?: Record<string, string>;
+  /** Subprotocols to offer, as a browser's `new WebSocket(url, protocols)`: `["notification-hub", token]`. */
+  protocols?: string[];
   /** Called with each frame and when it arrived (ms), before it is stored; bench/ times deliveries with it. */
   onFrame?: (frame: Frame, at: number) => void;
   /** Keep frames in `frames` (default true); bench/'s thousands of clients turn it off. */
@@ -39,7 +41,7 @@ export interface OpenOptions {
 export function openClient(url: string, options: OpenOptions = {}): Promise<WsClient> {
   return new Promise((resolve, reject) => {
     // An option given as undefined would override ws's defaults: pass only what was set.
-    const ws = new WebSocket(url, {
+    const ws = new WebSocket(url, options.protocols ?? [], {
       ...(options.headers ? { headers: options.headers } : {}),
       ...(options.perMessageDeflate !== undefined ? { perMessageDeflate: options.perMessageDeflate } : {}),
     });
