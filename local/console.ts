@@ -240,9 +240,9 @@ export function createHubConsole(options: HubConsoleOptions) {
       const denied = refusal.requestId ? denyReasons.take(refusal.requestId) : undefined;
       const why =
         refusal.step === "request"
-          ? refusal.status === 401
-            ? "no token: API Gateway refuses before any authorizer runs"
-            : "not the stage's path"
+          ? refusal.status === 404
+            ? `not the stage's path (/${info.stage})`
+            : "not a valid WebSocket handshake (method, key, version or protocol list)"
           : refusal.step === "$connect"
             ? `$connect refused: ${(refusal.connectionId && connectNotes.take(refusal.connectionId)) || "the route answered an error"}`
             : text(denied?.reason) || (refusal.status === 401 ? "authorizer: Unauthorized" : refusal.status === 500 ? "authorizer failed" : "authorizer denied");

@@ -136,6 +136,11 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     // A handshake with a forged token: the Log shows the authorizer's reason, never the token.
     const forged = new WebSocket(`${hub.websocketUrl}?token=not-a-jwt`);
     await new Promise((resolve) => forged.once("error", resolve));
+    // No token at all, and a path that is not the stage's.
+    for (const url of [hub.websocketUrl, hub.websocketUrl.replace(/\/local$/, "/elsewhere")]) {
+      const refused = new WebSocket(url);
+      await new Promise((resolve) => refused.once("error", resolve));
+    }
     // A client that leaves on its own: the Log says who closed.
     const carol = new WebSocket(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId: "carol", roomId: "lobby" })}`);
     await new Promise((resolve) => carol.once("open", resolve));
@@ -152,7 +157,10 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     expect(await disconnect.textContent()).toMatch(/token revoked from the console \(user alice in room lobby\); close code 1000/);
     const refusal = page.locator("#log-list li[data-kind=refused]").first();
     await refusal.waitFor({ timeout: 15_000 });
-    expect(await refusal.textContent()).toMatch(/handshake refused 403: token_/);
+    const refusals = await page.locator("#log-list li[data-kind=refused]").allTextContents();
+    expect(refusals.some((text) => /handshake refused 403: token_invalid/.test(text))).toBe(true);
+    expect(refusals.some((text) => /handshake refused 403: missing_token/.test(text))).toBe(true);
+    expect(refusals.some((text) => /handshake refused 404: not the stage's path \(\/local\)/.test(text))).toBe(true);
     expect(await page.locator("#log-list").textContent()).not.toContain("not-a-jwt");
     expect(await page.locator("#log-list li[data-kind=disconnected]", { hasText: "carol disconnected" }).textContent()).toContain('closed by the client; close code 1000 "bye"');
     // Alice's demo says so too (and reconnects with a fresh token).
