@@ -257,7 +257,9 @@ export function createHubConsole(options: HubConsoleOptions) {
     },
     opened(connection) {
       const fields = who(connection);
-      record("connected", `${fields.user_id || "?"} connected${fields.room_id ? ` (token for room ${fields.room_id})` : ""}`, fields);
+      const grants = grantsOf(connection);
+      const token = fields.room_id ? ` (token for room ${fields.room_id})` : grants.length ? ` (token grants ${grants.join(", ")})` : "";
+      record("connected", `${fields.user_id || "?"} connected${token}`, { ...fields, grants });
     },
     closed(connection, close) {
       void closeReason(connection, close).then((reason) => {

@@ -57,6 +57,7 @@ const PAGE = `<!doctype html>
   th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
   .scroll { overflow-x: auto; }
   #log-list, #replay-list { list-style: none; margin: 0; padding: 0; }
+  #log-list li { display: grid; grid-template-columns: auto 7.8rem 1fr; gap: 0 .4rem; align-items: baseline; }
   #log-list li, #replay-list li { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .35rem .6rem; margin-bottom: .35rem; font-size: .88rem; overflow-wrap: anywhere; }
   .kind { display: inline-block; min-width: 7.8rem; font-weight: 600; font-size: .78rem; text-transform: uppercase; letter-spacing: .02em; }
   li[data-kind=refused] .kind, li[data-kind=rejected] .kind { color: var(--bad); }
@@ -72,7 +73,7 @@ const PAGE = `<!doctype html>
     body { font-size: 14px; } header, main { padding-left: .6rem; padding-right: .6rem; }
     nav { padding: .4rem .4rem 0; flex-wrap: wrap; } nav button { padding: .35rem .55rem; }
     .cards { grid-template-columns: 1fr; } label { display: block; } input:not([type=radio]) { width: 100%; }
-    .kind { min-width: 0; margin-right: .4rem; }
+    .kind { min-width: 0; margin-right: .4rem; } #log-list li { display: block; }
   }
 </style>
 </head>
