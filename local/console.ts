@@ -523,13 +523,15 @@ export function createHubConsole(options: HubConsoleOptions) {
 
   /**
    * Revokes the connection's token: by user and room for a one-room token, by user for a
-   * rooms token (CONTRACT section 10). The SDK closes every connection it made.
+   * rooms token (CONTRACT section 10); with `scope: "user"` every token of the user. The SDK
+   * closes every connection those tokens made.
    */
   async function revoke(body: Record<string, unknown>) {
     const { api, notifier } = requireParts();
     const connection = liveConnection(body);
+    if (body.scope !== undefined && body.scope !== "token" && body.scope !== "user") throw new TypeError(`scope must be "token" or "user", got ${JSON.stringify(body.scope)}`);
     const { user_id: userId, room_id: roomId } = who(connection);
-    const byRoom = roomId !== "";
+    const byRoom = roomId !== "" && body.scope !== "user";
     for (const other of api.connections.values()) {
       const same = text(other.authorizer.user_id) === userId && (!byRoom || text(other.authorizer.room_id) === roomId);
       if (same) closeNotes.set(other.id, `token revoked from the console (${byRoom ? `user ${userId} in room ${roomId}` : `every token of user ${userId}`})`);

@@ -262,7 +262,8 @@ function connectionCard(c) {
   const buttons = el("div", { class: "buttons" },
     el("button", { type: "button", class: "action secondary send", onclick: (event) => openSend(c, event.currentTarget) }, "Send…"),
     el("button", { type: "button", class: "action secondary close", onclick: () => act("/console/api/close", c, "closed") }, "Close"),
-    el("button", { type: "button", class: "action danger revoke", onclick: () => act("/console/api/revoke", c, "revoked") }, "Revoke token"));
+    el("button", { type: "button", class: "action danger revoke", title: "revokeToken for this connection's token", onclick: () => act("/console/api/revoke", c, "revoked") }, "Revoke token"),
+    el("button", { type: "button", class: "action danger revoke-user", title: "revokeToken({ userId }): every token of the user", onclick: () => act("/console/api/revoke", c, "revoked with every token of " + c.userId, { scope: "user" }) }, "Revoke user"));
   return el("article", { class: "card conn", dataset: { connectionId: c.connectionId, user: c.userId, closing: String(c.closing) } },
     el("dl", {},
       el("dt", {}, "user"), el("dd", {}, el("strong", {}, c.userId || "?")),
@@ -337,9 +338,9 @@ $("send-form").onsubmit = async (event) => {
   } catch (err) { say("Send failed: " + err.message); }
   tick();
 };
-async function act(path, c, done) {
+async function act(path, c, done, extra) {
   try {
-    const result = await api(path, { connectionId: c.connectionId });
+    const result = await api(path, { connectionId: c.connectionId, ...extra });
     say(c.userId + "'s connection " + done + (result.closedConnections !== undefined ? ": " + result.closedConnections + " connection(s) closed" : "") + ".", "ok");
   } catch (err) { say("Could not do that: " + err.message); }
   tick();

@@ -246,6 +246,13 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#log-list li[data-kind=gone]", { hasText: "1 connection(s) of room lobby answered 410 Gone" }).waitFor({ timeout: 15_000 });
     expect(await page.locator("#log-list li[data-kind=disconnected]", { hasText: "dave disconnected" }).textContent()).toContain("connection dropped without a close frame");
 
+    // Every token of bob, whatever room: his connection closes, and the Log says so.
+    await page.locator("#tab-connections").click();
+    await card(page, "bob").locator("button.revoke-user").click();
+    await expect.poll(() => page.locator("#message").textContent(), { timeout: 15_000 }).toContain("revoked with every token of bob");
+    await page.locator("#tab-log").click();
+    await page.locator("#log-list li[data-kind=disconnected]", { hasText: "bob disconnected: token revoked from the console (every token of user bob)" }).waitFor({ timeout: 15_000 });
+
     // Phone width: the same tabs, readable.
     await page.setViewportSize({ width: 375, height: 800 });
     await page.locator("#tab-connections").click();
