@@ -8,6 +8,7 @@
  *
  * A developer tool on loopback only: it reads whole tables (Scan), which delivery never does.
  */
+import * as crypto from "crypto";
 import type * as http from "http";
 import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
@@ -163,6 +164,8 @@ export function createHubConsole(options: HubConsoleOptions) {
 
   const events: ConsoleEvent[] = [];
   let nextEventId = 1;
+  /** Tells an open page that the hub behind its address was restarted: its event ids start again. */
+  const instance = crypto.randomUUID();
   const denyReasons = boundedMap<string, LogFields>(NOTES_KEPT);
   /** What the `$connect` handler said about a connection it may refuse, by connection id. */
   const connectNotes = boundedMap<string, string>(NOTES_KEPT);
@@ -347,7 +350,7 @@ export function createHubConsole(options: HubConsoleOptions) {
     const [connections, deadLetters] = await Promise.all([connectionList(), deadLetterCount()]);
     return {
       now: new Date().toISOString(),
-      hub: { websocketUrl: info.websocketUrl, queueUrl: info.queueUrl, deadLetterQueueUrl: info.deadLetterQueueUrl, stage: info.stage, retentionHours: options.retentionHours },
+      hub: { instance, websocketUrl: info.websocketUrl, queueUrl: info.queueUrl, deadLetterQueueUrl: info.deadLetterQueueUrl, stage: info.stage, retentionHours: options.retentionHours },
       connections,
       deadLetters,
       events: events.filter((e) => e.id > after),

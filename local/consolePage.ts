@@ -175,7 +175,7 @@ const PAGE = `<!doctype html>
 <script type="module">
 const $ = (id) => document.getElementById(id);
 const FOLD_AT = 160;
-let serverOffset = 0, lastEventId = 0, connections = [], connSignature = "", deadLetters = -1, sendTarget;
+let serverOffset = 0, lastEventId = 0, hubInstance, connections = [], connSignature = "", deadLetters = -1, sendTarget;
 const logEvents = [];
 
 /** An element from a tag, attributes and children; strings become text, never HTML. */
@@ -363,6 +363,17 @@ async function tick() {
   tick.running = true;
   try {
     const state = await api("/console/api/state?after=" + lastEventId);
+    if (hubInstance !== undefined && state.hub.instance !== hubInstance) {
+      // Another hub answers at this address (a restart): its log starts again, from id 1.
+      logEvents.length = 0;
+      lastEventId = 0;
+      deadLetters = -1;
+      drawLog();
+      $("log-count").textContent = "0";
+      say("The hub restarted: the console follows the new one (its log starts empty).", "ok");
+      state.events = (await api("/console/api/state?after=0")).events;
+    }
+    hubInstance = state.hub.instance;
     state.events = state.events.filter((e) => e.id > lastEventId);
     serverOffset = Date.parse(state.now) - Date.now();
     $("live").dataset.state = "ok";

@@ -27,19 +27,20 @@ if (!haveChromium) {
 
 describe.runIf(haveChromium)("developer console in Chromium", () => {
   let hub: TestHub;
+  const hubOptions = {
+    port: 0,
+    bcryptCost: 4,
+    // A bad record reaches the dead-letter queue on its second receive, a second later.
+    queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 1, waitTimeSeconds: 1 },
+    // The console hears the handlers whatever the hub prints: keep the test output quiet.
+    logger: createLogger({}, () => undefined, "error"),
+  };
+  // Fault injection: DynamoDB is cut for a moment, so a valid notification dead-letters and a redrive delivers it.
   let browser: Browser;
 
   beforeAll(async () => {
     fs.mkdirSync(OUTPUT, { recursive: true });
-    // Fault injection: DynamoDB is cut for a moment, so a valid notification dead-letters and a redrive delivers it.
-    hub = await startTestHub({
-      port: 0,
-      bcryptCost: 4,
-      // A bad record reaches the dead-letter queue on its second receive, a second later.
-      queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 1, waitTimeSeconds: 1 },
-      // The console hears the handlers whatever the hub prints: keep the test output quiet.
-      logger: createLogger({}, () => undefined, "error"),
-    }, { faultInjection: true });
+    hub = await startTestHub(hubOptions, { faultInjection: true });
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -252,6 +253,18 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await expect.poll(() => page.locator("#message").textContent(), { timeout: 15_000 }).toContain("revoked with every token of bob");
     await page.locator("#tab-log").click();
     await page.locator("#log-list li[data-kind=disconnected]", { hasText: "bob disconnected: token revoked from the console (every token of user bob)" }).waitFor({ timeout: 15_000 });
+
+    // The hub restarts on the same port: the open console says it is down, then follows the new one.
+    const port = Number(new URL(hub.httpUrl).port);
+    await hub.stop();
+    await page.locator("#live[data-state=down]").waitFor({ timeout: 15_000 });
+    hub = await startTestHub({ ...hubOptions, port }, { faultInjection: true });
+    await page.locator("#live[data-state=ok]").waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.locator("#message").textContent(), { timeout: 15_000 }).toContain("The hub restarted");
+    expect(await page.locator("#queue-url").textContent()).toBe(hub.queueUrl);
+    // Bob's demo reconnects to the new hub with a fresh token; the new log shows it.
+    await page.locator("#log-list li[data-kind=connected]", { hasText: "bob connected" }).waitFor({ timeout: 20_000 });
+    expect(await page.locator("#log-list li[data-kind=disconnected]").count()).toBe(0);
 
     // Phone width: the same tabs, readable.
     await page.setViewportSize({ width: 375, height: 800 });
