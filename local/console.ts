@@ -250,7 +250,8 @@ export function createHubConsole(options: HubConsoleOptions) {
             ? `$connect refused: ${(refusal.connectionId && connectNotes.take(refusal.connectionId)) || "the route answered an error"}`
             : text(denied?.reason) || (refusal.status === 401 ? "authorizer: Unauthorized" : refusal.status === 500 ? "authorizer failed" : "authorizer denied");
       const user = text(denied?.user_id);
-      record("refused", `handshake refused ${refusal.status}: ${why}${user ? ` (user ${user}, room ${text(denied?.room_id)})` : ""}`, {
+      const room = text(denied?.room_id);
+      record("refused", `handshake refused ${refusal.status}: ${why}${user ? ` (user ${user}${room ? `, room ${room}` : ""})` : ""}`, {
         status: refusal.status,
         step: refusal.step,
         reason: why,
