@@ -160,8 +160,6 @@ describe("token, publish, connections, revoke", () => {
       [["token", "--user", "u", "--state-file", stateFile], /pass exactly one of --room \(one room\) or --rooms/],
       [["publish", "--room", "r", "--data", "not json", "--state-file", stateFile], /--data must be JSON/],
       [["publish", "--room", "", "--data", "1", "--state-file", stateFile], /--room is required \(or --to-user U for one user's channel\)/],
-      [["publish", "--room", "r", "--to-user", "u", "--data", "1", "--state-file", stateFile], /pass --room or --to-user, not both/],
-      [["history", "--room", "user:u", "--state-file", stateFile], /--room must not start with "user:" \(reserved for user channels; use --user U\)/],
       [["token", "--user", "u", "--room", "r", "--ttl", "soon", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "soon"/],
       [["token", "--user", "u", "--room", "r", "--ttl", "-5", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "-5"/],
       [["token", "--user", "u", "--room", "r", "--ttl", "0", "--state-file", stateFile], /--ttl must be a whole number of seconds from 1 to 604800, got "0"/],

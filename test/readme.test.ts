@@ -212,7 +212,7 @@ describe("the README", () => {
 
   it("the browser snippets work with the globals a page defines", async () => {
     const browser = blocks.filter((b) => b.marker.startsWith("browser"));
-    expect(browser).toHaveLength(3);
+    expect(browser).toHaveLength(4);
     for (const [i, block] of browser.entries()) {
       // What the page has: a WebSocket (Node 20 has none built in), the hub's URL, a token
       // endpoint, and somewhere to show notifications. Then publish until one is shown.

@@ -2,11 +2,12 @@
  * User channels (CONTRACT section 10): `to_user_id` on the queue, publishToUser in the SDK.
  * What the queue body and the SDK accept and refuse; the end-to-end half is test/userChannelHub.test.ts.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { SendMessageBatchCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { parseQueueBody } from "../core/chunks";
 import { buildPublishBody, MAX_ID_LENGTH, parsePublishBody } from "../core/messages";
 import { userChannel } from "../core/rooms";
+import { main } from "../cli";
 import { createNotifier } from "../server";
 
 const parse = (body: Record<string, unknown>) => parsePublishBody(body, "m-1");
@@ -97,5 +98,33 @@ describe("buildPublishBody and the SDK", () => {
       { room_id: "acme", user_id: null, data: 1 },
       { to_user_id: "42", user_id: "app", data: 2 },
     ]);
+  });
+});
+
+describe("CLI flags for user channels (in process: refused before any hub is needed)", () => {
+  async function refused(argv: string[]): Promise<{ code: number; stderr: string }> {
+    let stderr = "";
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+    try {
+      return { code: await main(argv), stderr };
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it("publish takes exactly one of --room and --to-user; history refuses --room user:U and names --user", async () => {
+    expect(await refused(["publish", "--room", "r", "--to-user", "u", "--data", "1"])).toEqual({
+      code: 2,
+      stderr: "notification-hub publish: pass --room or --to-user, not both (see notification-hub publish --help)\n",
+    });
+    expect((await refused(["publish", "--data", "1"])).stderr).toMatch(/--room is required \(or --to-user U for one user's channel\)/);
+    expect((await refused(["publish", "--to-user", "u".repeat(252), "--data", "1"])).stderr).toMatch(/--to-user is longer than 251 characters/);
+    expect(await refused(["history", "--room", "user:u"])).toEqual({
+      code: 2,
+      stderr: 'notification-hub history: --room must not start with "user:" (reserved for user channels; use --user U) (see notification-hub history --help)\n',
+    });
   });
 });

@@ -170,6 +170,13 @@ describe("the browser client's many rooms", () => {
       expect(teamOnly.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
       expect(client.rooms).toEqual(["team", "proj/b"]);
       expect(gaps).toEqual([]);
+
+      // A member's message to one of its rooms (the hub needs room_id: the connection is in two).
+      const chats: Frame[] = [];
+      client.subscribe("chat", (_data, frame) => chats.push(frame as Frame), { room: "proj/b", clientFrames: true });
+      client.send({ type: "chat", data: "hi proj/b" }, { room: "proj/b" });
+      await until(() => chats.length === 1);
+      expect(chats[0]).toMatchObject({ room_id: "proj/b", user_id: "dan", origin: "client", seq: 4 });
     } finally {
       client.close();
     }
