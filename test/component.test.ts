@@ -314,6 +314,7 @@ describe("IAM review", () => {
       "dynamodb:GetItem", // the connections table: revocation's second look reads a row's generation
       "dynamodb:PutItem",
       "dynamodb:Query",
+      "dynamodb:Query", // the auth table: revokeToken({ userId }) lists the user's token rows
       "dynamodb:Query", // notifier.history reads room streams
       "execute-api:ManageConnections",
       "kms:Decrypt",
