@@ -202,7 +202,21 @@ export async function removeConnection(
   }
   const row = rowFrom(connectionId, old);
   if (!row) {
-    if (options.via !== undefined) await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(membershipKey(connectionId, options.via)) } }));
+    if (options.via !== undefined) {
+      try {
+        await db.send(
+          new DeleteItemCommand({
+            TableName: table,
+            Key: { connection_id: S(membershipKey(connectionId, options.via)) },
+            // The grace holds here too: $connect's batch may have written this membership before
+            // its row (a throttled batch is retried item by item); that one is not an orphan.
+            ...(options.writtenBefore !== undefined ? { ConditionExpression: "connected_at < :cutoff", ExpressionAttributeValues: { ":cutoff": N(options.writtenBefore) } } : {}),
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
     return "absent";
   }
   await batchWrite(db, table, deleteRequests(membershipKeys(row)));
@@ -264,6 +278,10 @@ export async function addRoom(db: DynamoDBClient, table: string, connectionId: s
 /**
  * Unsubscribes a connection from a room: `DELETE rooms` on its row, then the membership item.
  * A seed row's own room is left by removing its `room_id` (which takes the row out of the room index).
+ * Two writes, no transaction: a subscribe and an unsubscribe of one room racing on one
+ * connection can leave the membership without the row naming it (it still receives the room
+ * until it subscribes and unsubscribes again, disconnects and a post gets 410, or TTL). The
+ * browser client sends one subscribe at a time, which keeps its own join/leave from racing.
  */
 export async function removeRoom(db: DynamoDBClient, table: string, connectionId: string, roomId: string): Promise<SubscribeOutcome> {
   let old: Record<string, AttributeValue> | undefined;

@@ -296,7 +296,10 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     /** Closes every connection (each runs $disconnect) and waits for handlers in flight. */
     async close(): Promise<void> {
       for (const connection of connections.values()) closeConnection(connection, 1001, "Going away");
-      const deadline = Date.now() + 5_000;
+      // Each $disconnect is a few DynamoDB requests (the row, then its memberships): hundreds of
+      // them on a busy machine outlast 5 s, and dynalite throws at requests that reach it after
+      // the hub stopped it. The wait ends as soon as they are done.
+      const deadline = Date.now() + 30_000;
       while ((connections.size > 0 || pending.size > 0) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }

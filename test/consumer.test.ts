@@ -47,7 +47,7 @@ afterAll(() => {
 describe("a consumer program using the published package", () => {
   it("gets the whole hub from one component", () => {
     expect(run.outputs.websocketUrl).toBe("wss://notifications-api-id.execute-api.eu-west-1.amazonaws.com/staging");
-    expect(Object.keys(artifacts).sort()).toEqual(["authorizer", "connect", "default", "deliver", "disconnect", "resume"]);
+    expect(Object.keys(artifacts).sort()).toEqual(["authorizer", "connect", "default", "deliver", "disconnect", "resume", "subscribe", "unsubscribe"]);
     expect(run.ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((r) => r.inputs.policyArn)).toEqual([
       "arn:aws:iam::123456789012:policy/notifications-publisher",
     ]);

@@ -91,8 +91,13 @@ describe("handlers", () => {
     ]);
     management.received.clear();
     const send = createSendMessageHandler(fanout());
+    // room_id only picks one of the sender's own rooms (many rooms per connection): a room it is not in is refused.
     const spoof = { action: "sendMessage", origin: "app", id: "forged", seq: 1, room_id: "other", user_id: "boss", data: { type: "backup.done" } };
     await send(routeEvent("sendMessage", "o-1", { body: JSON.stringify(spoof), authorizer: { user_id: "mallory", room_id: "origin-room" } }));
+    expect([...management.received.keys()]).toEqual(["o-1"]);
+    expect(JSON.parse(management.received.get("o-1")![0]).data).toMatchObject({ type: "hub.error", data: { code: "forbidden" } });
+    management.received.clear();
+    await send(routeEvent("sendMessage", "o-1", { body: JSON.stringify({ ...spoof, room_id: "origin-room" }), authorizer: { user_id: "mallory", room_id: "origin-room" } }));
     const frame = JSON.parse(management.received.get("o-2")![0]) as Frame;
     expect(frame).toMatchObject({ origin: "client", room_id: "origin-room", user_id: "mallory", data: { type: "backup.done" } });
     expect(frame.id).not.toBe("forged");

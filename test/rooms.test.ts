@@ -13,6 +13,8 @@ import { createLogger } from "../core/log";
 import { frameFor, serializeFrame } from "../core/messages";
 import { grantsAuthKey, membershipKey, userChannel } from "../core/rooms";
 import { createConnectHandler } from "../handlers/connect";
+import { startLocalHub } from "../local";
+import { localEnvironment } from "../local/handlers";
 import { routeEvent } from "./support/events";
 import { ROOM_INDEX_NAME } from "../core/schema";
 import { addRoom, getConnection, putConnection, removeConnection } from "../core/tables";
@@ -276,3 +278,23 @@ describe("upgrade and race paths", () => {
     expect(await itemsOf("refused-2", ["v/1", "user:vic"])).toEqual([]);
   });
 });
+
+describe("maxRoomsPerConnection on the local hub", () => {
+  it("is refused out of range before anything starts, and reaches the subscribe handler's environment", async () => {
+    for (const bad of [0, 1001, 1.5]) await expect(startLocalHub({ port: 0, maxRoomsPerConnection: bad })).rejects.toThrow(/maxRoomsPerConnection must be a whole number from 1 to 1000/);
+    const env = localEnvironment({ ...localConfig, maxRoomsPerConnection: 3 });
+    expect(env.MAX_ROOMS_PER_CONNECTION).toBe("3");
+    expect(localEnvironment(localConfig).MAX_ROOMS_PER_CONNECTION).toBeUndefined(); // the handler's default, 100
+  });
+});
+
+const localConfig = {
+  dynamodbEndpoint: "http://127.0.0.1:1",
+  sqsEndpoint: "http://127.0.0.1:1",
+  managementEndpoint: "http://127.0.0.1:1/local",
+  queueUrl: "http://127.0.0.1:1/q",
+  connectionsTable: "c",
+  authTable: "a",
+  jwtSecret: "s",
+  allowClientMessages: true,
+};
