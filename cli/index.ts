@@ -230,7 +230,8 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
         process.stdout.write(
           [
             "notification-hub local hub is ready",
-            `  demo page        ${info.httpUrl}`,
+            `  console          ${info.httpUrl}`,
+            `  demo page        ${info.httpUrl}demo`,
             `  websocket        ${info.websocketUrl}?token=<token>`,
             `  @connections     ${info.managementEndpoint}/@connections/{connectionId}`,
             `  queue            ${info.queueUrl}`,

@@ -48,14 +48,46 @@ export interface ApiGatewayOptions {
   /** The hub's dev credentials: `@connections` calls must be SigV4-signed with them. */
   credentials: DevCredentials;
   log: Logger;
+  /** Who watches the gateway's handshakes and closes (the developer console, local/console.ts). */
+  observer?: GatewayObserver;
 }
 
-interface Connection extends ConnectionIdentity {
+/** How a connection ended, as the gateway saw it: who closed, with which code and reason. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** "hub": the gateway closed it (@connections DELETE, idle, limits); "client": the peer did. */
+  by: "hub" | "client";
+}
+
+/** A refused handshake: the status the client got, and what the gateway knows of why. */
+export interface RefusalInfo {
+  status: number;
+  /** Which step refused: before any authorizer (no token, wrong path), the authorizer, or `$connect`. */
+  step: "request" | "authorizer" | "$connect";
+  /** The authorizer event's requestId (the authorizer logs its deny reason with it). */
+  requestId?: string;
+  /** For a `$connect` refusal: the connection id the route saw (its handler logs with it). */
+  connectionId?: string;
+  sourceIp: string;
+}
+
+export interface GatewayObserver {
+  refused?(refusal: RefusalInfo): void;
+  opened?(connection: GatewayConnection): void;
+  closed?(connection: GatewayConnection, close: CloseInfo): void;
+}
+
+export interface GatewayConnection extends ConnectionIdentity {
   socket?: WebSocket;
+  /** When a frame last came from the client or went to it (`@connections` GET's lastActiveAt). */
   lastActiveAt: number;
   timers?: ReturnType<typeof connectionTimers>;
   closing: boolean;
+  /** Set when the gateway itself closes: the $disconnect's code and reason from the peer may differ. */
+  closedBy?: { code: number; reason: string };
 }
+type Connection = GatewayConnection;
 
 export function createApiGateway(server: http.Server, options: ApiGatewayOptions) {
   const limits: ApiGatewayLimits = { ...API_GATEWAY_LIMITS, ...options.limits };
@@ -101,9 +133,20 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     }
   }
 
+  /** An observer's fault never reaches the gateway: it is logged and forgotten. */
+  function notify(call: (observer: GatewayObserver) => void): void {
+    if (!options.observer) return;
+    try {
+      call(options.observer);
+    } catch (err) {
+      log.warn("gateway observer failed", describeError(err));
+    }
+  }
+
   function closeConnection(connection: Connection, code: number, reason: string): void {
     if (connection.closing) return;
     connection.closing = true;
+    connection.closedBy = { code, reason };
     connection.socket?.close(code, reason);
     // A peer that never answers the close handshake is cut off, as API Gateway would.
     setTimeout(() => connection.socket?.terminate(), 2_000).unref();
@@ -111,14 +154,18 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
 
   async function handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const upgrade = readUpgrade(request, options.stage);
+    const sourceIp = request.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "";
     if ("status" in upgrade) {
       refuseUpgrade(socket, upgrade.status);
+      notify((o) => o.refused?.({ status: upgrade.status, step: "request", sourceIp }));
       return;
     }
-    const verdict = await authorize(() => track(options.authorizer(authorizerEvent(stage, upgrade))));
+    const authEvent = authorizerEvent(stage, upgrade);
+    const verdict = await authorize(() => track(options.authorizer(authEvent)));
     if (!("context" in verdict)) {
       if (verdict.status === 500) log.error("authorizer failed", describeError(verdict.error));
       refuseUpgrade(socket, verdict.status);
+      notify((o) => o.refused?.({ status: verdict.status, step: "authorizer", requestId: authEvent.requestContext?.requestId, sourceIp }));
       return;
     }
     const connection: Connection = { ...upgrade.identity, authorizer: verdict.context, lastActiveAt: Date.now(), closing: false };
@@ -126,6 +173,7 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     const connectResult = await runRoute("$connect", connection, connectEvent(stage, { ...upgrade, identity: connection }));
     if (connectResult.statusCode < 200 || connectResult.statusCode > 299) {
       refuseUpgrade(socket, connectResult.statusCode);
+      notify((o) => o.refused?.({ status: connectResult.statusCode, step: "$connect", connectionId: connection.id, sourceIp }));
       return;
     }
     const protocol = answeredProtocol(connectResult);
@@ -154,6 +202,7 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
       connection.timers?.touch();
     };
     log.debug("connection opened", { connection_id: connection.id });
+    notify((o) => o.opened?.(connection));
 
     ws.on("ping", touch);
     ws.on("message", (data, isBinary) => {
@@ -176,6 +225,8 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     ws.on("close", (code, reason) => {
       connection.timers?.clear();
       connections.delete(connection.id);
+      const close: CloseInfo = connection.closedBy ? { ...connection.closedBy, by: "hub" } : { code, reason: reason.toString(), by: "client" };
+      notify((o) => o.closed?.(connection, close));
       void runRoute("$disconnect", connection, disconnectEvent(stage, connection, { code, reason: reason.toString() }));
     });
   }
@@ -197,10 +248,12 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     if (socket.bufferedAmount + body.length > limits.maxUnsentBytes) {
       log.warn("slow consumer closed", { connection_id: connection.id, unsent_bytes: socket.bufferedAmount });
       connection.closing = true;
+      connection.closedBy = { code: 1006, reason: `slow consumer: more than ${limits.maxUnsentBytes} bytes unsent` };
       // The close handshake could not get through a full buffer: drop the socket.
       socket.terminate();
       return false;
     }
+    connection.lastActiveAt = Date.now(); // a frame went out: API Gateway's lastActiveAt counts both ways
     socket.send(body.toString("utf8"), { binary: false }, (err) => {
       if (err) log.debug("post not written", { connection_id: connection.id, ...describeError(err) });
     });

@@ -25,12 +25,12 @@ function clientModulePath(): string {
   return found;
 }
 
-function send(response: http.ServerResponse, status: number, type: string, body: string): void {
+export function send(response: http.ServerResponse, status: number, type: string, body: string): void {
   response.writeHead(status, { "content-type": type, "cache-control": "no-store" });
   response.end(body);
 }
 
-async function readJson(request: http.IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(request: http.IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
@@ -86,7 +86,8 @@ export function handleDemoRequest(request: http.IncomingMessage, response: http.
   }
   const route = `${request.method} ${target.path}`;
   switch (route) {
-    case "GET /":
+    case "GET /demo":
+      // "/" is the developer console (local/console.ts); the demo is one of its tabs.
       return send(response, 200, "text/html; charset=utf-8", demoPage(context.info));
     case "GET /client.mjs":
       return send(response, 200, "text/javascript; charset=utf-8", fs.readFileSync(clientModulePath(), "utf8"));

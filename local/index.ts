@@ -26,6 +26,7 @@ import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleDemoRequest } from "./demo";
+import { createHubConsole } from "./console";
 import { loadDynalite } from "./dynalite";
 import { createLocalHandlers, localEnvironment } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
@@ -197,7 +198,7 @@ function devSecrets(options: LocalHubOptions): { jwtSecret: string; passcode: st
 export async function startLocalHub(options: LocalHubOptions = {}): Promise<LocalHub> {
   const stage = options.stage ?? "local";
   if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
-  const log = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
+  const hubLog = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
   if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
   const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
@@ -263,6 +264,9 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       region: LOCAL_REGION,
       credentials,
     };
+    // The developer console listens to the handlers' logs and the gateway (local/console.ts).
+    const hubConsole = createHubConsole({ info, retentionHours, log: hubLog });
+    const log = hubConsole.tap(hubLog);
 
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
     const proxy = hooks.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
@@ -290,6 +294,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       limits: options.limits,
       credentials,
       log,
+      observer: hubConsole.observer,
     });
     stops.push(() => api.close());
 
@@ -313,6 +318,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       request.on("error", () => undefined);
       try {
         if (api.handleManagement(request, response)) return;
+        if (hubConsole.handle(request, response)) return;
         handleDemoRequest(request, response, { info, notifier, log });
       } catch (err) {
         log.error("request failed", describeError(err));
@@ -321,6 +327,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       }
     });
 
+    hubConsole.attach({ api, notifier });
     const pool = options.deliverWorkers
       ? startDeliverPool(
           options.deliverWorkers,

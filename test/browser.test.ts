@@ -41,7 +41,7 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
     const pageErrors: string[] = [];
     page.on("pageerror", (err) => pageErrors.push(err.message));
-    await page.goto(hub.httpUrl);
+    await page.goto(new URL("/demo", hub.httpUrl).href);
     await page.fill("#user", "maria");
     await page.fill("#room", "ops");
     await page.click("#connect");
@@ -78,7 +78,7 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
     const pageErrors: string[] = [];
     page.on("pageerror", (err) => pageErrors.push(err.message));
-    await page.goto(hub.httpUrl);
+    await page.goto(new URL("/demo", hub.httpUrl).href);
     await page.fill("#user", "ivy");
     await page.fill("#room", "ivy-home");
     await page.fill("#grants", "ivy-team, ivy-proj/*");
@@ -170,7 +170,7 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
     });
-    await page.goto(hub.httpUrl);
+    await page.goto(new URL("/demo", hub.httpUrl).href);
 
     // An empty user field: a message naming the field, not "connecting" forever.
     await page.fill("#user", "");

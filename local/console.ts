@@ -1,0 +1,610 @@
+/**
+ * The local hub's developer console: what the page at `/` (local/consolePage.ts) reads and
+ * does, as JSON endpoints under `/console/api/`. It watches the API Gateway emulator (live
+ * connections, refused handshakes, closes and why) and the handlers' structured logs (the
+ * authorizer's deny reasons, the deliver handler's rejected records, 410s), reads the tables
+ * and the dead-letter queue, and acts through the same doors an app would: `@connections`
+ * POST and DELETE, the SDK's publish and revokeToken, SQS for a redrive.
+ *
+ * A developer tool on loopback only: it reads whole tables (Scan), which delivery never does.
+ */
+import * as crypto from "crypto";
+import type * as http from "http";
+import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type Message,
+} from "@aws-sdk/client-sqs";
+import { dynamoClient, managementClient, sqsClient } from "../core/aws";
+import { parseQueueBody } from "../core/chunks";
+import { describeError, type LogFields, type Logger, type LogLevel } from "../core/log";
+import { connectionIdOf, isUserChannel } from "../core/rooms";
+import { getAuthRow } from "../core/tables";
+import type { Notifier } from "../server";
+import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, RefusalInfo } from "./apiGateway";
+import { splitTarget } from "./apiGateway";
+import { readJson, refusalReason, send } from "./demo";
+import { consolePage } from "./consolePage";
+import type { LocalHubInfo } from "./index";
+
+export interface HubConsoleOptions {
+  info: LocalHubInfo;
+  /** `history.retentionHours` (0: streams off). */
+  retentionHours: number;
+  log: Logger;
+}
+
+export type ConsoleEventKind = "connected" | "refused" | "disconnected" | "rejected" | "gone" | "action";
+
+/** One line of the console's log: a summary sentence and the fields behind it (never a token). */
+export interface ConsoleEvent {
+  id: number;
+  time: string;
+  kind: ConsoleEventKind;
+  text: string;
+  fields: LogFields;
+}
+
+/** What the deliver handler last said about a queue message, by message id. */
+interface DeliveryNote {
+  code: string;
+  reason: string;
+}
+
+class NotFound extends Error {}
+
+/** Events kept for the page; older ones fall off. */
+const EVENTS_KEPT = 500;
+/** Notes kept per kind (deny reasons by request id, delivery notes by message id). */
+const NOTES_KEPT = 2_000;
+/** Dead-letter records one peek shows. */
+const DEAD_LETTERS_SHOWN = 200;
+/** How long a peeked or passed-over dead-letter record stays hidden before it is released (released at once normally). */
+const PEEK_VISIBILITY_SECONDS = 10;
+
+/** The deliver handler's log lines that explain why a record was not delivered. */
+const DELIVERY_FAILURES = new Set([
+  "record rejected",
+  "delivery failed",
+  "delivery incomplete; record will be redelivered",
+  "failed connections not requeued",
+  "message being stored by another invocation; retried later",
+]);
+
+/** A Map that forgets its oldest entries past `max`. */
+function boundedMap<K, V>(max: number) {
+  const map = new Map<K, V>();
+  return {
+    get: (key: K) => map.get(key),
+    take(key: K): V | undefined {
+      const value = map.get(key);
+      map.delete(key);
+      return value;
+    },
+    set(key: K, value: V): void {
+      map.delete(key);
+      map.set(key, value);
+      if (map.size > max) map.delete(map.keys().next().value as K);
+    },
+  };
+}
+
+/** The token's room grants from the authorizer context (a JSON array); none when unreadable. */
+function grantsOf(connection: GatewayConnection): string[] {
+  try {
+    const grants: unknown = JSON.parse(text(connection.authorizer.grants) || "[]");
+    return Array.isArray(grants) ? grants.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+const text = (value: unknown): string => (typeof value === "string" ? value : value === undefined || value === null ? "" : String(value));
+
+/**
+ * A logger that also shows each call (before any level filter) to `tap`, so the console sees
+ * the handlers' info lines even when the hub logs only warnings.
+ */
+export function tappedLogger(inner: Logger, tap: (level: LogLevel, message: string, fields: LogFields) => void, base: LogFields = {}): Logger {
+  const call = (level: LogLevel) => (message: string, fields?: LogFields) => {
+    try {
+      tap(level, message, { ...base, ...fields });
+    } catch {
+      // the console must never break a handler
+    }
+    inner[level](message, fields);
+  };
+  return {
+    debug: call("debug"),
+    info: call("info"),
+    warn: call("warn"),
+    error: call("error"),
+    child: (fields) => tappedLogger(inner.child(fields), tap, { ...base, ...fields }),
+  };
+}
+
+/** Why the hub closed a connection, in words, from the gateway's close code. */
+function hubCloseWords(code: number): string {
+  switch (code) {
+    case 1000:
+      return "closed through @connections DELETE";
+    case 1001:
+      return "idle timeout, 2-hour limit, or the hub stopping";
+    case 1003:
+      return "binary frame refused";
+    case 1009:
+      return "frame over 32 KB";
+    default:
+      return "closed by the gateway";
+  }
+}
+
+/**
+ * Why a console request must be refused, if it must: the demo's Host/Origin checks, and a
+ * peer that is not on this machine (the hub may listen on another interface with `--host`).
+ */
+export function consoleRefusal(request: Pick<http.IncomingMessage, "headers" | "socket">, info: LocalHubInfo): string | undefined {
+  const remote = request.socket.remoteAddress ?? "";
+  const loopback = remote === "::1" || remote.startsWith("127.") || remote.startsWith("::ffff:127.");
+  return loopback ? refusalReason(request as http.IncomingMessage, info) : "not a loopback peer";
+}
+
+export function createHubConsole(options: HubConsoleOptions) {
+  const { info } = options;
+  const clientOptions = { region: info.region, credentials: info.credentials };
+  const db = dynamoClient({ ...clientOptions, endpoint: info.dynamodbEndpoint });
+  const sqs = sqsClient({ ...clientOptions, endpoint: info.sqsEndpoint });
+  const management = managementClient(info.managementEndpoint, clientOptions);
+  const log = options.log.child({ component: "console" });
+
+  const events: ConsoleEvent[] = [];
+  let nextEventId = 1;
+  /** Tells an open page that the hub behind its address was restarted: its event ids start again. */
+  const instance = crypto.randomUUID();
+  const denyReasons = boundedMap<string, LogFields>(NOTES_KEPT);
+  /** What the `$connect` handler said about a connection it may refuse, by connection id. */
+  const connectNotes = boundedMap<string, string>(NOTES_KEPT);
+  const deliveryNotes = boundedMap<string, DeliveryNote>(NOTES_KEPT);
+  /** Why the console itself closed a connection, until its close is seen. */
+  const closeNotes = boundedMap<string, string>(NOTES_KEPT);
+  let parts: { api: ApiGateway; notifier: Notifier } | undefined;
+
+  function record(kind: ConsoleEventKind, summary: string, fields: LogFields = {}): void {
+    events.push({ id: nextEventId++, time: new Date().toISOString(), kind, text: summary, fields });
+    if (events.length > EVENTS_KEPT) events.splice(0, events.length - EVENTS_KEPT);
+  }
+
+  /** The handlers' log lines the console turns into notes and events. */
+  function tap(_level: LogLevel, message: string, fields: LogFields): void {
+    if (message === "connect denied" && typeof fields.request_id === "string") {
+      denyReasons.set(fields.request_id, { reason: fields.reason, user_id: fields.user_id, room_id: fields.room_id });
+    } else if (fields.handler === "connect" && message !== "connected" && typeof fields.connection_id === "string") {
+      connectNotes.set(fields.connection_id, fields.error_message ? `${message}: ${text(fields.error_message)}` : message);
+    } else if (DELIVERY_FAILURES.has(message) && typeof fields.message_id === "string") {
+      // A rejected record has a code of its own; a failed delivery is named by the log line, with the error under it.
+      const code = message === "record rejected" ? text(fields.code) || "rejected" : message;
+      const error = [text(fields.error), text(fields.error_message)].filter(Boolean).join(": ");
+      const reason = text(fields.reason) || error || (fields.failed !== undefined ? `${text(fields.failed)} connection(s) failed` : message);
+      deliveryNotes.set(fields.message_id, { code, reason });
+      if (message === "record rejected") {
+        record("rejected", `queue record ${fields.message_id} rejected (receive ${text(fields.receive_count) || "?"}): ${code}: ${reason}`, {
+          message_id: fields.message_id,
+          code,
+          reason,
+          receive_count: fields.receive_count,
+        });
+      }
+    } else if (fields.handler === "disconnect" && message === "connection row not deleted") {
+      record("gone", `$disconnect could not delete the row of ${text(fields.connection_id)} (${text(fields.error_message) || text(fields.error)}): the next post to it answers 410 and removes it`, {
+        connection_id: fields.connection_id,
+        error: fields.error,
+      });
+    } else if (message === "delivered" && Number(fields.gone) > 0) {
+      record("gone", `${text(fields.gone)} connection(s) of room ${text(fields.room_id)} answered 410 Gone: closed, but their rows were left (stale rows are removed)`, {
+        room_id: fields.room_id,
+        gone: fields.gone,
+        message_id: fields.message_id,
+      });
+    }
+  }
+
+  const who = (connection: GatewayConnection) => ({
+    connection_id: connection.id,
+    user_id: text(connection.authorizer.user_id),
+    room_id: text(connection.authorizer.room_id),
+  });
+
+  /** Whether the token this connection came with no longer passes: its auth row is gone or newer. */
+  async function tokenRevoked(connection: GatewayConnection): Promise<boolean> {
+    const userId = text(connection.authorizer.user_id);
+    const key = text(connection.authorizer.auth_key) || text(connection.authorizer.room_id);
+    if (!userId || !key) return false;
+    const row = await getAuthRow(db, info.authTableName, userId, key);
+    const generation = text(connection.authorizer.generation);
+    return !row || (generation !== "" && row.generation !== generation);
+  }
+
+  async function closeReason(connection: GatewayConnection, close: CloseInfo): Promise<string> {
+    const noted = closeNotes.take(connection.id);
+    if (noted) return noted;
+    if (close.by === "client") return close.code === 1006 ? "connection dropped without a close frame" : "closed by the client";
+    if (close.code === 1000 && (await tokenRevoked(connection).catch(() => false))) return "token revoked (revokeToken), closed through @connections DELETE";
+    if (close.code === 1006) return close.reason;
+    return hubCloseWords(close.code);
+  }
+
+  const observer: GatewayObserver = {
+    refused(refusal: RefusalInfo) {
+      const denied = refusal.requestId ? denyReasons.take(refusal.requestId) : undefined;
+      const why =
+        refusal.step === "request"
+          ? refusal.status === 404
+            ? `not the stage's path (/${info.stage})`
+            : "not a valid WebSocket handshake (method, key, version or protocol list)"
+          : refusal.step === "$connect"
+            ? `$connect refused: ${(refusal.connectionId && connectNotes.take(refusal.connectionId)) || "the route answered an error"}`
+            : text(denied?.reason) || (refusal.status === 401 ? "authorizer: Unauthorized" : refusal.status === 500 ? "authorizer failed" : "authorizer denied");
+      const user = text(denied?.user_id);
+      const room = text(denied?.room_id);
+      record("refused", `handshake refused ${refusal.status}: ${why}${user ? ` (user ${user}${room ? `, room ${room}` : ""})` : ""}`, {
+        status: refusal.status,
+        step: refusal.step,
+        reason: why,
+        ...(user ? { user_id: user, room_id: denied?.room_id } : {}),
+        source_ip: refusal.sourceIp,
+      });
+    },
+    opened(connection) {
+      const fields = who(connection);
+      const grants = grantsOf(connection);
+      const token = fields.room_id ? ` (token for room ${fields.room_id})` : grants.length ? ` (token grants ${grants.join(", ")})` : "";
+      record("connected", `${fields.user_id || "?"} connected${token}`, { ...fields, grants });
+    },
+    closed(connection, close) {
+      void closeReason(connection, close).then((reason) => {
+        const fields = who(connection);
+        record("disconnected", `${fields.user_id || "?"} disconnected: ${reason}; close code ${close.code}${close.reason ? ` "${close.reason}"` : ""}`, {
+          ...fields,
+          code: close.code,
+          close_reason: close.reason,
+          closed_by: close.by,
+          reason,
+        });
+      });
+    },
+  };
+
+  function requireParts() {
+    if (!parts) throw new Error("the console is not attached to a hub yet");
+    return parts;
+  }
+
+  /** Every page of a Scan (a developer tool on a local table; delivery never scans). */
+  async function scanAll(table: string, projection: string, names?: Record<string, string>): Promise<Record<string, AttributeValue>[]> {
+    const items: Record<string, AttributeValue>[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await db.send(new ScanCommand({ TableName: table, ProjectionExpression: projection, ExpressionAttributeNames: names, ExclusiveStartKey: startKey }));
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+
+  /**
+   * Each connection's rooms, whatever rows the hub writes: a seed row's `room_id`, a row's
+   * `rooms` set, and membership items (`{id}#{room}`). User channels are left out: every
+   * connection has its own.
+   */
+  async function roomsByConnection(): Promise<Map<string, Set<string>>> {
+    const items = await scanAll(info.connectionsTableName, "connection_id, room_id, #rooms", { "#rooms": "rooms" });
+    const rooms = new Map<string, Set<string>>();
+    const add = (id: string, room: string | undefined) => {
+      if (!room || isUserChannel(room)) return;
+      const set = rooms.get(id) ?? new Set<string>();
+      set.add(room);
+      rooms.set(id, set);
+    };
+    for (const item of items) {
+      const key = item.connection_id?.S;
+      if (!key) continue;
+      const id = connectionIdOf(key);
+      add(id, item.room_id?.S);
+      for (const room of item.rooms?.SS ?? []) add(id, room);
+    }
+    return rooms;
+  }
+
+  async function connectionList() {
+    const { api } = requireParts();
+    const rooms = await roomsByConnection();
+    return [...api.connections.values()]
+      .filter((c) => c.socket)
+      .map((c) => ({
+        connectionId: c.id,
+        userId: text(c.authorizer.user_id),
+        rooms: [...(rooms.get(c.id) ?? [])].sort(),
+        tokenRoom: text(c.authorizer.room_id),
+        grants: grantsOf(c),
+        connectedAt: new Date(c.connectedAt).toISOString(),
+        lastActiveAt: new Date(c.lastActiveAt).toISOString(),
+        sourceIp: c.sourceIp,
+        closing: c.closing,
+      }))
+      .sort((a, b) => a.connectedAt.localeCompare(b.connectedAt));
+  }
+
+  async function deadLetterCount(): Promise<number> {
+    const result = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: info.deadLetterQueueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
+    );
+    const attributes = result.Attributes ?? {};
+    return Number(attributes.ApproximateNumberOfMessages ?? 0) + Number(attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+  }
+
+  async function state(after: number) {
+    const [connections, deadLetters] = await Promise.all([connectionList(), deadLetterCount()]);
+    return {
+      now: new Date().toISOString(),
+      hub: { instance, websocketUrl: info.websocketUrl, queueUrl: info.queueUrl, deadLetterQueueUrl: info.deadLetterQueueUrl, stage: info.stage, retentionHours: options.retentionHours },
+      connections,
+      deadLetters,
+      events: events.filter((e) => e.id > after),
+    };
+  }
+
+  /** Each stream (room or user channel) with its head seq, the oldest seq kept and how many frames. */
+  async function streams() {
+    if (options.retentionHours <= 0) return { retentionHours: 0, streams: [] };
+    const items = await scanAll(info.streamsTableName, "stream_id, seq");
+    const byStream = new Map<string, { room: string; head: number; oldest: number; frames: number }>();
+    for (const item of items) {
+      const room = item.stream_id?.S;
+      const seq = Number(item.seq?.N ?? 0);
+      // Claims live under keys no stream id can take (core/streams.ts) and carry seq 0.
+      if (!room || seq <= 0 || room.includes("\u001f")) continue;
+      const entry = byStream.get(room) ?? { room, head: 0, oldest: Number.MAX_SAFE_INTEGER, frames: 0 };
+      entry.head = Math.max(entry.head, seq);
+      entry.oldest = Math.min(entry.oldest, seq);
+      entry.frames++;
+      byStream.set(room, entry);
+    }
+    return { retentionHours: options.retentionHours, streams: [...byStream.values()].sort((a, b) => a.room.localeCompare(b.room)) };
+  }
+
+  async function history(query: URLSearchParams) {
+    const room = query.get("room") ?? "";
+    const number = (key: string) => {
+      const raw = query.get(key);
+      if (raw === null || raw === "") return undefined;
+      const value = Number(raw);
+      if (!Number.isSafeInteger(value)) throw new RangeError(`${key} must be a whole number, got "${raw}"`);
+      return value;
+    };
+    const after = number("after");
+    const last = after === undefined ? (number("last") ?? 20) : undefined;
+    const frames = await requireParts().notifier.history({ roomId: room, after, last, limit: 200 });
+    return { room, after, last, frames };
+  }
+
+  /** One DLQ operation at a time: a peek and a redrive must not hide records from each other. */
+  let dlqChain: Promise<unknown> = Promise.resolve();
+  const serialDlq = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = dlqChain.then(work, work);
+    dlqChain = run.catch(() => undefined);
+    return run;
+  };
+
+  /** Receives every record of the DLQ (up to DEAD_LETTERS_SHOWN), hidden for a while; release() shows them again. */
+  async function receiveDeadLetters(): Promise<Message[]> {
+    const received: Message[] = [];
+    while (received.length < DEAD_LETTERS_SHOWN) {
+      const page = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: info.deadLetterQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          VisibilityTimeout: PEEK_VISIBILITY_SECONDS,
+          MessageSystemAttributeNames: ["All"],
+        }),
+      );
+      if (!page.Messages?.length) break;
+      received.push(...page.Messages);
+    }
+    return received;
+  }
+
+  async function release(messages: Message[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 10) {
+      const batch = messages.slice(i, i + 10).filter((m) => m.ReceiptHandle);
+      if (batch.length === 0) continue;
+      await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: info.deadLetterQueueUrl,
+          Entries: batch.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })),
+        }),
+      );
+    }
+  }
+
+  /** Why a dead-lettered record failed: what the deliver handler logged, or the same check run again. */
+  function deadLetterReason(messageId: string, body: string): DeliveryNote & { source: "log" | "recomputed" | "unknown" } {
+    const noted = deliveryNotes.get(messageId);
+    if (noted) return { ...noted, source: "log" };
+    const parsed = parseQueueBody(body, messageId);
+    if (!parsed.ok) return { code: parsed.code, reason: parsed.reason, source: "recomputed" };
+    return { code: "delivery_failed", reason: "a valid record whose delivery failed maxReceiveCount times (before this hub started, or its log line was not kept)", source: "unknown" };
+  }
+
+  const peekDeadLetters = () =>
+    serialDlq(async () => {
+      const messages = await receiveDeadLetters();
+      try {
+        return messages.map((m) => {
+          const body = m.Body ?? "";
+          const attributes = m.Attributes ?? {};
+          return {
+            messageId: m.MessageId ?? "",
+            body,
+            receiveCount: Number(attributes.ApproximateReceiveCount ?? 0),
+            sentAt: attributes.SentTimestamp ? new Date(Number(attributes.SentTimestamp)).toISOString() : undefined,
+            ...deadLetterReason(m.MessageId ?? "", body),
+          };
+        });
+      } finally {
+        await release(messages);
+      }
+    });
+
+  /** Sends one dead-lettered record back to the main queue and deletes it from the DLQ. */
+  const redrive = (messageId: string) =>
+    serialDlq(async () => {
+      const messages = await receiveDeadLetters();
+      const found = messages.find((m) => m.MessageId === messageId);
+      try {
+        if (!found) throw new NotFound(`message ${messageId} is not in the dead-letter queue (redriven already?)`);
+        const sent = await sqs.send(new SendMessageCommand({ QueueUrl: info.queueUrl, MessageBody: found.Body ?? "" }));
+        // Said before the delete: the poller may take the new record (and log it) at once.
+        record("action", `redrove dead-lettered record ${messageId} to the main queue as ${sent.MessageId}`, { message_id: messageId, new_message_id: sent.MessageId });
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: info.deadLetterQueueUrl, ReceiptHandle: found.ReceiptHandle! }));
+        return { messageId, newMessageId: sent.MessageId };
+      } finally {
+        await release(messages.filter((m) => m !== found));
+      }
+    });
+
+  function liveConnection(body: Record<string, unknown>): GatewayConnection {
+    const id = body.connectionId;
+    if (typeof id !== "string" || id === "") throw new TypeError("connectionId is required (a live connection's id)");
+    const connection = requireParts().api.connections.get(id);
+    if (!connection || connection.closing) throw new NotFound(`connection ${id} is not live (closed already?)`);
+    return connection;
+  }
+
+  async function publish(body: Record<string, unknown>) {
+    const { notifier } = requireParts();
+    const mode = body.mode ?? "room";
+    if (mode === "raw") {
+      if (typeof body.body !== "string" || body.body === "") throw new TypeError("body is required: the raw queue message text");
+      const sent = await sqs.send(new SendMessageCommand({ QueueUrl: info.queueUrl, MessageBody: body.body }));
+      record("action", `sent a raw queue record ${sent.MessageId} (not validated)`, { message_id: sent.MessageId });
+      return { messageId: sent.MessageId };
+    }
+    if (!("data" in body) || body.data === undefined) throw new TypeError("data is required (any JSON value)");
+    const sender = typeof body.userId === "string" && body.userId !== "" ? body.userId : null;
+    if (mode === "user") {
+      // The SDK's user-channel publish (CONTRACT section 10): every connection of that user, in any room.
+      if (typeof body.toUserId !== "string" || body.toUserId === "") throw new TypeError("toUserId is required: the user to publish to");
+      const { messageId } = await notifier.publishToUser({ userId: body.toUserId, data: body.data, senderId: sender });
+      record("action", `published ${messageId} to user ${body.toUserId}`, { message_id: messageId, to_user_id: body.toUserId });
+      return { messageId };
+    }
+    if (mode !== "room") throw new TypeError(`mode must be "room", "user" or "raw", got ${JSON.stringify(mode)}`);
+    const { messageId } = await notifier.publish({ roomId: body.roomId as string, userId: sender, data: body.data });
+    record("action", `published ${messageId} to room ${text(body.roomId)}`, { message_id: messageId, room_id: body.roomId });
+    return { messageId };
+  }
+
+  async function sendFrame(body: Record<string, unknown>) {
+    const connection = liveConnection(body);
+    if (!("data" in body) || body.data === undefined) throw new TypeError("data is required: the JSON frame to send");
+    await management.send(new PostToConnectionCommand({ ConnectionId: connection.id, Data: Buffer.from(JSON.stringify(body.data), "utf8") }));
+    record("action", `sent a frame to ${connection.id} through @connections POST`, who(connection));
+    return { sent: true };
+  }
+
+  async function closeOne(body: Record<string, unknown>) {
+    const connection = liveConnection(body);
+    closeNotes.set(connection.id, "closed from the console (@connections DELETE)");
+    await management.send(new DeleteConnectionCommand({ ConnectionId: connection.id }));
+    return { closed: true };
+  }
+
+  /**
+   * Revokes the connection's token: by user and room for a one-room token, by user for a
+   * rooms token (CONTRACT section 10); with `scope: "user"` every token of the user. The SDK
+   * closes every connection those tokens made.
+   */
+  async function revoke(body: Record<string, unknown>) {
+    const { api, notifier } = requireParts();
+    const connection = liveConnection(body);
+    if (body.scope !== undefined && body.scope !== "token" && body.scope !== "user") throw new TypeError(`scope must be "token" or "user", got ${JSON.stringify(body.scope)}`);
+    const { user_id: userId, room_id: roomId } = who(connection);
+    const byRoom = roomId !== "" && body.scope !== "user";
+    for (const other of api.connections.values()) {
+      const same = text(other.authorizer.user_id) === userId && (!byRoom || text(other.authorizer.room_id) === roomId);
+      if (same) closeNotes.set(other.id, `token revoked from the console (${byRoom ? `user ${userId} in room ${roomId}` : `every token of user ${userId}`})`);
+    }
+    const { closedConnections } = await notifier.revokeToken(byRoom ? { userId, roomId } : { userId });
+    record("action", `revoked ${userId}'s token${byRoom ? ` for room ${roomId}` : "s"}: ${closedConnections} connection(s) closed`, { user_id: userId, room_id: roomId, closed: closedConnections });
+    return { closedConnections };
+  }
+
+  const readers: Record<string, (query: URLSearchParams) => Promise<unknown>> = {
+    "/console/api/state": (query) => state(Number(query.get("after") ?? 0) || 0),
+    "/console/api/streams": () => streams(),
+    "/console/api/history": history,
+    "/console/api/dead-letters": () => peekDeadLetters(),
+  };
+  const actions: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
+    "/console/api/publish": publish,
+    "/console/api/send": sendFrame,
+    "/console/api/close": closeOne,
+    "/console/api/revoke": revoke,
+    "/console/api/redrive": (body) => {
+      if (typeof body.messageId !== "string" || body.messageId === "") throw new TypeError("messageId is required (a dead-lettered record's id)");
+      return redrive(body.messageId);
+    },
+  };
+
+  /** Answers `/` and `/console/...`; false for any other path (the demo's). */
+  function handle(request: http.IncomingMessage, response: http.ServerResponse): boolean {
+    const target = splitTarget(request.url);
+    if (!target || (target.path !== "/" && target.path !== "/console" && !target.path.startsWith("/console/"))) return false;
+    const json = (status: number, body: unknown) => send(response, status, "application/json", JSON.stringify(body));
+    const refusal = consoleRefusal(request, info);
+    if (refusal) {
+      log.warn("console request refused", { reason: refusal, method: request.method });
+      json(403, { message: `Forbidden: ${refusal}` });
+      return true;
+    }
+    if (request.method === "GET" && (target.path === "/" || target.path === "/console")) {
+      send(response, 200, "text/html; charset=utf-8", consolePage());
+      return true;
+    }
+    const reader = request.method === "GET" ? readers[target.path] : undefined;
+    const action = request.method === "POST" ? actions[target.path] : undefined;
+    if (!reader && !action) {
+      json(404, { message: "Not Found" });
+      return true;
+    }
+    const work = reader ? reader(target.query) : readJson(request).then((body) => action!(body));
+    work.then(
+      (result) => json(200, result),
+      (err: unknown) => {
+        const clientError = err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError;
+        const notFound = err instanceof NotFound || (err as Error)?.name === "GoneException";
+        if (!clientError && !notFound) log.error("console request failed", { path: target.path, ...describeError(err) });
+        json(notFound ? 404 : clientError ? 400 : 500, { error: (err as Error)?.message ?? String(err) });
+      },
+    );
+    return true;
+  }
+
+  return {
+    observer,
+    /** The hub's logger with the console listening: give it to the handlers and the gateway. */
+    tap: (inner: Logger) => tappedLogger(inner, tap),
+    attach(hubParts: { api: ApiGateway; notifier: Notifier }): void {
+      parts = hubParts;
+    },
+    handle,
+  };
+}
+
+export type HubConsole = ReturnType<typeof createHubConsole>;
