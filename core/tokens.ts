@@ -19,7 +19,7 @@ import * as crypto from "crypto";
 import * as bcrypt from "bcryptjs";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as jwt from "jsonwebtoken";
-import { fail, normalizeId, type Parsed } from "./messages";
+import { fail, normalizeId, normalizeRecipient, type Parsed } from "./messages";
 import { grantsAuthKey, normalizeGrants, normalizeRoomId } from "./rooms";
 import { createAuthRow, extendAuthRow, getAuthRow } from "./tables";
 
@@ -132,6 +132,9 @@ export async function issueConnectToken(db: DynamoDBClient, authTableName: strin
   const { userId, jwtSecret } = input;
   const scope = tokenScope(input.roomId, input.rooms);
   if (!scope.ok) throw new TypeError(`issueToken: ${scope.reason}`);
+  // Every connection is in its user channel "user:{id}", which must be a valid room id too.
+  const user = normalizeRecipient(userId, "userId");
+  if (!user.ok) throw new TypeError(`issueToken: ${user.reason}`);
   const { authKey } = scope.value;
   const passcode = input.passcode ?? defaultPasscode(jwtSecret);
   const now = Math.floor(Date.now() / 1000);

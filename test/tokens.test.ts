@@ -246,6 +246,9 @@ describe("tokens with rooms", () => {
     await expect(issue({ rooms: ["a", ""] })).rejects.toThrow(/rooms\[1\] must not be empty/);
     await expect(issue({ rooms: Array.from({ length: MAX_GRANTS_PER_TOKEN + 1 }, (_, i) => `r${i}`) })).rejects.toThrow(/1 to 100 entries/);
     expect(await authRowCount("bad")).toBe(0);
+    // Every connection is in "user:{id}", which must fit the 256-character id rule too.
+    await expect(notifier.issueToken({ userId: "u".repeat(252), roomId: "a" })).rejects.toThrow(/userId is longer than 251 characters/);
+    expect(await notifier.issueToken({ userId: "u".repeat(251), roomId: "a" })).toEqual(expect.any(String));
   });
 
   it("a 100-grant token fits; one past MAX_TOKEN_LENGTH is refused with advice to use prefixes, and no row is written", async () => {
