@@ -27,6 +27,9 @@ export const JWT_ALGORITHM = "HS512" as const;
 /**
  * Longest token we look at (a 100-grant token of long ids is about this long); anything
  * longer is garbage or an attack on the parser, and the issuer refuses to make one.
+ * It also bounds the authorizer's result, whose context carries the grants: API Gateway
+ * refuses a WebSocket authorizer result over 8 KB (a quota that cannot be raised); the
+ * longest token allowed gives about 6.7 KB (test/authorizer.test.ts).
  */
 export const MAX_TOKEN_LENGTH = 8192;
 export const DEFAULT_TOKEN_TTL_SECONDS = 60 * 60;

@@ -58,6 +58,21 @@ describe("authorizer", () => {
     expect(result.principalId).toBe("alice");
   });
 
+  it("the largest token issueToken allows gives an authorizer result under API Gateway's 8 KB WebSocket limit", async () => {
+    // API Gateway refuses a WebSocket authorizer result over 8 KB (a quota that cannot be
+    // raised); the grants ride in its context, so MAX_TOKEN_LENGTH must keep it under that.
+    const userId = "u".repeat(251);
+    let token: string | undefined;
+    for (let length = 80; !token && length > 10; length--) {
+      const rooms = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, "0")}-${"r".repeat(length)}`);
+      token = await notifier.issueToken({ userId, rooms }).catch(() => undefined);
+    }
+    expect(token!.length).toBeGreaterThan(7_800); // close to MAX_TOKEN_LENGTH (8192)
+    const result = await authorize(authorizerEvent({ token: token! }));
+    expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: "Allow" });
+    expect(Buffer.byteLength(JSON.stringify(result))).toBeLessThan(8 * 1024);
+  });
+
   it("allows a rooms token: context has room_id \"\", its grants as a JSON array and its grant set's auth key", async () => {
     const token = await notifier.issueToken({ userId: "alice", rooms: ["ops/*", "acme"] });
     const result = await authorize(authorizerEvent({ token }));
