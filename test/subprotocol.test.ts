@@ -197,4 +197,14 @@ describe("the token in Sec-WebSocket-Protocol through a local hub", () => {
     await expect(openClient(`${hub.websocketUrl}?token=${good}`, { protocols: ["graphql-ws"] })).rejects.toThrow("Server sent no subprotocol");
     expect(await handshakeStatus(hub.websocketUrl)).toBe(403);
   });
+
+  it("a token too long for API Gateway's 4,096-character URL is refused as ?token= and connects the header way", async () => {
+    const rooms = Array.from({ length: 100 }, (_, i) => `long-room-${String(i).padStart(3, "0")}/alerts/of/the/night-shift`);
+    const long = await hub.notifier.issueToken({ userId: "long", rooms });
+    expect(long.length).toBeGreaterThan(4096);
+    expect(await handshakeStatus(`${hub.websocketUrl}?token=${long}`)).toBe(414);
+    const client = await openClient(hub.websocketUrl, { protocols: [SUBPROTOCOL, long] });
+    expect(client.ws.protocol).toBe(SUBPROTOCOL);
+    client.ws.close();
+  });
 });

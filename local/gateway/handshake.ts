@@ -8,6 +8,7 @@ import * as http from "http";
 import type { Duplex } from "stream";
 import type { APIGatewayRequestAuthorizerEvent } from "aws-lambda";
 import type { WebSocketEvent, WebSocketResult } from "../../core/events";
+import { MAX_URL_CHARACTERS } from "./limits";
 
 export type RouteHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
 export type Routes = { $connect: RouteHandler; $disconnect: RouteHandler; $default: RouteHandler } & Record<string, RouteHandler | undefined>;
@@ -123,6 +124,9 @@ export function headerValue(headers: Record<string, string | undefined> | undefi
 export function readUpgrade(request: http.IncomingMessage, stage: string): UpgradeRequest | { status: number } {
   const target = splitTarget(request.url);
   if (!target) return { status: 400 };
+  // The quota counts the whole URL (wss://host/stage?query). API Gateway's exact status for
+  // it is not documented; 414 says what happened.
+  if (`wss://${request.headers.host ?? ""}${request.url ?? ""}`.length > MAX_URL_CHARACTERS) return { status: 414 };
   if (target.path !== `/${stage}` && target.path !== `/${stage}/`) return { status: 404 };
   if (request.method !== "GET" || String(request.headers.upgrade ?? "").toLowerCase() !== "websocket") return { status: 400 };
   const key = request.headers["sec-websocket-key"];

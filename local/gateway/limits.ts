@@ -23,6 +23,9 @@ export interface ApiGatewayLimits {
   maxUnsentBytes: number;
 }
 
+/** API Gateway's quota on a WebSocket API's URL, in characters (not adjustable): a long `?token=` cannot fit, the header way can. */
+export const MAX_URL_CHARACTERS = 4096;
+
 export const API_GATEWAY_LIMITS: ApiGatewayLimits = {
   idleTimeoutMs: 10 * 60_000,
   maxConnectionMs: 2 * 60 * 60_000,
