@@ -25,7 +25,8 @@ function contextGrants(context: Record<string, unknown>): string[] | undefined {
     }
     return undefined;
   }
-  return typeof context.room_id === "string" && context.room_id !== "" ? [context.room_id] : [];
+  // A "*" in a room id would read as a prefix (core/rooms.ts normalizeRoomId); such a room is no grant.
+  return typeof context.room_id === "string" && context.room_id !== "" && !context.room_id.includes("*") ? [context.room_id] : [];
 }
 
 /** The identity in the event's authorizer context; undefined when there is none. */

@@ -60,6 +60,9 @@ export function normalizeRoomId(value: unknown, field: string): Parsed<string> {
   const id = normalizeId(value, field);
   if (!id.ok) return id;
   if (isUserChannel(id.value)) return fail("invalid_" + field, `${field} must not start with "${USER_CHANNEL_PREFIX}" (reserved for user channels; publish to a user with to_user_id)`);
+  // A seed token's room becomes its one grant, where a trailing "*" would read as a prefix:
+  // a token for room "*" would open every room.
+  if (id.value.includes("*")) return fail("invalid_" + field, `${field} must not contain "*" (reserved for room prefixes in a token's rooms)`);
   return id;
 }
 

@@ -239,6 +239,11 @@ describe("tokens with rooms", () => {
     await expect(issue({})).rejects.toThrow('issueToken: pass exactly one of roomId (one room) or rooms (room ids and prefixes ending in "*")');
     await expect(issue({ roomId: "a", rooms: ["a"] })).rejects.toThrow(/exactly one of roomId .* or rooms/);
     await expect(issue({ roomId: "user:bad" })).rejects.toThrow(/roomId must not start with "user:"/);
+    // A seed room is its token's one grant: "*" in it would read as a prefix (room "*" = every room).
+    await expect(issue({ roomId: "*" })).rejects.toThrow(/roomId must not contain "\*"/);
+    await expect(issue({ roomId: "team*" })).rejects.toThrow(/roomId must not contain "\*"/);
+    const forged = jwt.sign({ user_id: "bad", room_id: "*", token: "x".repeat(64), exp: Math.floor(Date.now() / 1000) + 60 }, JWT_SECRET, { algorithm: "HS512" });
+    expect(verifyConnectToken(forged, JWT_SECRET)).toEqual({ ok: false, reason: "token_claims_invalid" });
     await expect(issue({ rooms: ["a", "user:bad"] })).rejects.toThrow(/rooms\[1\] must not start with "user:"/);
     await expect(issue({ rooms: [] })).rejects.toThrow(`rooms must hold 1 to ${MAX_GRANTS_PER_TOKEN} entries`);
     await expect(issue({ rooms: "a,b" })).rejects.toThrow(/rooms must be an array/);
