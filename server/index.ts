@@ -188,9 +188,10 @@ export function createNotifier(options: NotifierOptions): Notifier {
 
     // Where the user's affected connections are listed. By user: the user channel, which every
     // connection is in, plus each revoked seed row's room for connections from before user
-    // channels. By room: that room, where only connections made with its seed token count
-    // (a rooms token that merely subscribed to it is still good).
-    const rooms = roomId !== undefined ? [roomId] : [userChannel(userId), ...revoked.map((row) => row.authKey).filter((key) => !isGrantsAuthKey(key))];
+    // channels. By room: that room and the user channel (a connection of that token may have
+    // unsubscribed from its room, and could subscribe again), where only connections made with
+    // its seed token count (a rooms token that merely subscribed to it is still good).
+    const rooms = roomId !== undefined ? [roomId, userChannel(userId)] : [userChannel(userId), ...revoked.map((row) => row.authKey).filter((key) => !isGrantsAuthKey(key))];
     const madeWithRevoked = (row: ConnectionRow) => roomId === undefined || row.authKey === undefined || row.authKey === roomId;
     const closed = new Set<string>();
     // keep: decides from the connection row; without it every listed connection goes.

@@ -136,6 +136,14 @@ describe("revokeToken({ userId, roomId })", () => {
     expect(await shared.hub.notifier.revokeToken({ userId: "fay", roomId: "r9" })).toEqual({ closedConnections: 1 });
     await seed.closed;
     expect(isOpen(grants) && isOpen(elsewhere)).toBe(true);
+    // A seed connection that left its room is still that token's: found through the user channel.
+    const left = await open(await token("fay", { roomId: "r7" }));
+    const from = left.frames.length;
+    left.ws.send(JSON.stringify({ action: "unsubscribe", room_id: "r7" }));
+    await left.next((f) => left.frames.indexOf(f) >= from && control(f)?.type === "hub.unsubscribed");
+    expect(await shared.hub.notifier.revokeToken({ userId: "fay", roomId: "r7" })).toEqual({ closedConnections: 1 });
+    await left.closed;
+    expect(isOpen(grants) && isOpen(elsewhere)).toBe(true);
     await expect(shared.hub.notifier.revokeToken({ userId: "fay", roomId: undefined })).rejects.toThrow("revokeToken: roomId is undefined; omit it to revoke every token of the user");
   });
 });
