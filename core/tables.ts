@@ -171,7 +171,7 @@ export type RemoveOutcome = "removed" | "kept" | "absent";
 
 /**
  * Removes a whole connection: its row (DeleteItem, ALL_OLD, so the row itself says which
- * memberships it has), then those memberships (BatchWriteItem). `$disconnect` and a 410
+ * memberships it has), then those memberships (deleteItems). `$disconnect` and a 410
  * both come here. With `writtenBefore`, a row written at or after it is kept (the handshake
  * grace, core/connections.ts). With `via` (the room a post that got 410 came through) and no
  * row left, that room's membership is deleted too: an orphan of a subscribe that raced its
@@ -219,17 +219,24 @@ export async function removeConnection(
     }
     return "absent";
   }
-  await batchWrite(db, table, deleteRequests(membershipKeys(row)));
+  await deleteItems(db, table, membershipKeys(row));
   return "removed";
 }
 
+/** Items deleted with DeleteItem, a few at a time. Not BatchWriteItem: a role that may batch-delete may also batch-put, and only `$connect` should write rows. */
+async function deleteItems(db: DynamoDBClient, table: string, keys: string[], concurrency = 8): Promise<void> {
+  for (let start = 0; start < keys.length; start += concurrency) {
+    await Promise.all(keys.slice(start, start + concurrency).map((key) => db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(key) } }))));
+  }
+}
+
 /**
- * removeConnection for the app backend's revokeToken, item by item with DeleteItem: its role
- * has no BatchWriteItem, which would also let it write connection rows. Memberships first,
- * then the row, so a `$disconnect` running meanwhile still finds the row and removes the rest.
+ * removeConnection for the app backend's revokeToken, which already read the row:
+ * memberships first, then the row, so a `$disconnect` running meanwhile still finds the row
+ * and removes the rest.
  */
 export async function removeConnectionItems(db: DynamoDBClient, table: string, row: ConnectionRow): Promise<void> {
-  for (const key of membershipKeys(row)) await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(key) } }));
+  await deleteItems(db, table, membershipKeys(row));
   await deleteConnection(db, table, row.connectionId);
 }
 

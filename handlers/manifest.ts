@@ -57,7 +57,8 @@ const DEFAULT_MEMORY_MB = 256;
 const FANOUT_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:Query"], resource: "roomIndex" },
   // A 410 removes the connection: its row, then its memberships (core/tables.ts removeConnection).
-  { actions: ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], resource: "connectionsTable" },
+  // DeleteItem only: BatchWriteItem would also let it write rows.
+  { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
   { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
   { actions: ["sqs:SendMessage"], resource: "queue" },
 ];
@@ -103,7 +104,7 @@ export const HANDLERS = {
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
     environment: ["connectionsTable"],
     // The row (which lists its rooms), then its memberships.
-    grants: [{ actions: ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], resource: "connectionsTable" }],
+    grants: [{ actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" }],
   },
   default: {
     trigger: { kind: "route", routeKey: "$default" },
@@ -144,7 +145,7 @@ export const HANDLERS = {
     grants: [
       { actions: ["dynamodb:Query"], resource: "streamsTable" },
       // The connection's rooms (its row); a 410 removes its row and memberships.
-      { actions: ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], resource: "connectionsTable" },
+      { actions: ["dynamodb:GetItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
       { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
     ],
   },

@@ -257,6 +257,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:DeleteItem", TABLE.auth),
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:PutItem", TABLE.connections), // it only removes: the row, then its memberships
+    r("dynamodb:BatchWriteItem", TABLE.connections), // which could also put rows
     r("dynamodb:UpdateItem", TABLE.connections),
     r("ssm:GetParameter", SECRET_PARAMETER),
   ],
@@ -288,6 +289,7 @@ const NEVER: Record<string, AwsRequest[]> = {
   // Room streams (issue 13): resume only reads the stream and posts to the asking connection.
   resume: [
     r("dynamodb:PutItem", TABLE.streams),
+    r("dynamodb:BatchWriteItem", TABLE.connections),
     r("dynamodb:UpdateItem", TABLE.streams),
     r("dynamodb:Query", TABLE.connections),
     r("dynamodb:GetItem", TABLE.auth),
@@ -304,6 +306,7 @@ const NEVER: Record<string, AwsRequest[]> = {
   deliver: [
     r("dynamodb:Query", TABLE.auth),
     r("dynamodb:DeleteItem", TABLE.auth),
+    r("dynamodb:BatchWriteItem", TABLE.connections), // a 410 deletes item by item: a batch could also put rows
     r("execute-api:ManageConnections", connection("development", "DELETE")), // it posts; closing is the backend's
     r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
     r("sqs:PurgeQueue", QUEUE),
