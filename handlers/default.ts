@@ -38,9 +38,9 @@ export function createDefaultHandler(deps: DefaultDeps): (event: WebSocketEvent)
     // Browsers cannot send WebSocket pings; clients keep the connection under API Gateway's
     // idle timeout with {"action":"ping"}, which needs no answer.
     if (isKeepAlive(event.body)) return { statusCode: 200 };
-    const hint = deps.clientMessagesAllowed
-      ? 'the only action is "sendMessage": send {"action":"sendMessage","data":...}'
-      : "this hub does not accept messages from clients";
+    const hint =
+      'the actions are "subscribe" and "unsubscribe" ({"action":"subscribe","room_id":...}), "resume" ({"action":"resume","room_id":...,"after":N})' +
+      (deps.clientMessagesAllowed ? ' and "sendMessage" ({"action":"sendMessage","data":...})' : "; this hub does not accept messages from clients");
     // API Gateway routes frames that are not JSON here too; say which mistake it was.
     const code = isJson(event.body) ? "unknown_action" : "invalid_json";
     deps.log.info("frame matched no route", { connection_id: connectionId, code });

@@ -110,5 +110,8 @@ describe("sendMessage and $default", () => {
     await fallback(routeEvent("$default", "s2", { body: JSON.stringify({ action: "dance" }) }));
     expect([...management.received.keys()]).toEqual(["s2"]);
     expect(JSON.parse(management.received.get("s2")![0]).data).toMatchObject({ type: "hub.error", data: { code: "unknown_action" } });
+    // The hint names every route a client can use.
+    const hint: string = JSON.parse(management.received.get("s2")![0]).data.data.message;
+    for (const action of ["subscribe", "unsubscribe", "resume", "sendMessage"]) expect(hint).toContain(`"${action}"`);
   });
 });
