@@ -37,8 +37,6 @@ const SUBPROTOCOL = "notification-hub";
 const SEEN_IDS_KEPT = 1000;
 /** How long a seq gap may stay open (a frame overtaken by the next one) before asking for a resume. */
 const GAP_WAIT_MS = 300;
-/** The hub's refusals of a subscribe: a `hub.error` with one of these answers a pending join. */
-const JOIN_ERROR_CODES = new Set(["forbidden", "too_many_rooms", "invalid_subscribe", "subscribe_failed", "unknown_connection"]);
 const USER_CHANNEL_PREFIX = "user:";
 
 /**
@@ -357,13 +355,16 @@ export function connect(options) {
   }
 
   /**
-   * A `hub.error` may answer a join: the one it names (`room_id`, should the hub say), else the
-   * one on the wire when the code is a subscribe refusal.
+   * A `hub.error` may answer a join or a leave: the hub names the room it refuses (`room_id`).
+   * Only a subscribe it could not parse names none: that is the one on the wire. Any other
+   * error (a refused send, a resume) is not about a join and leaves them alone.
    * @param {{ code?: string, room_id?: string }} error
    */
   function onError(error) {
-    const room =
-      typeof error?.room_id === "string" && joining.has(error.room_id) ? error.room_id : JOIN_ERROR_CODES.has(String(error?.code)) ? joinOnWire : undefined;
+    const named = typeof error?.room_id === "string" ? error.room_id : undefined;
+    // A refused unsubscribe: the room is left on this side anyway.
+    if (named !== undefined && !joining.has(named)) leaving.get(named)?.();
+    const room = named !== undefined ? (joining.has(named) ? named : undefined) : error?.code === "invalid_subscribe" ? joinOnWire : undefined;
     if (room === undefined) return;
     const pendingJoin = joinDone(room);
     pumpJoins();
@@ -466,6 +467,8 @@ export function connect(options) {
       resuming.clear();
       joinOnWire = undefined;
       clearTimeout(joinTimer);
+      // A leave in flight is done: the next connection starts without the room.
+      for (const done of [...leaving.values()]) done();
       if (socket === ws) socket = undefined;
       // Browsers hide the handshake's status: a refusal (401/403, e.g. an expired token)
       // looks like a close before open. Ask for a fresh token next time.
@@ -589,6 +592,8 @@ export function connect(options) {
      */
     leave(room) {
       if (typeof room !== "string" || room === "") return Promise.reject(new TypeError("leave: room must be a non-empty string"));
+      // The hub refuses it (invalid_subscribe): the user channel is how the app reaches its user.
+      if (room === userChannel) return Promise.reject(Object.assign(new TypeError(`leave: ${room} is this user's channel, which a connection cannot leave`), { code: "invalid_subscribe", roomId: room }));
       joined.delete(room);
       roomGapHandlers.delete(room);
       // A subscribe on the wire still gets its answer (onSubscribed undoes it); one not sent yet never goes.

@@ -177,6 +177,19 @@ describe("the browser client's many rooms", () => {
       client.send({ type: "chat", data: "hi proj/b" }, { room: "proj/b" });
       await until(() => chats.length === 1);
       expect(chats[0]).toMatchObject({ room_id: "proj/b", user_id: "dan", origin: "client", seq: 4 });
+
+      // An error about something else (a send to a room it is not in: forbidden, no room) never answers a join.
+      client.send({ type: "chat", data: "lost" }, { room: "nowhere" });
+      expect(await client.join("proj/c")).toMatchObject({ room_id: "proj/c" });
+      expect(client.rooms).toEqual(["team", "proj/b", "proj/c"]);
+      // The user channel cannot be left (the hub would refuse it too).
+      await expect(client.leave("user:dan")).rejects.toMatchObject({ code: "invalid_subscribe" });
+      // A leave whose answer dies with the socket is done: the next connection starts without the room.
+      const leaving = client.leave("proj/c");
+      gate.cut();
+      await leaving;
+      gate.restore();
+      expect(client.rooms).toEqual(["team", "proj/b"]);
     } finally {
       client.close();
     }
