@@ -363,7 +363,11 @@ function joinRoom(room) {
   const mine = hub;
   mine.join(room).then(
     () => hub === mine && renderRooms(),
-    (err) => hub === mine && say("Cannot join " + room + ": " + err.code + (err.hubError ? " — " + err.hubError.message : "")),
+    (err) => {
+      if (hub !== mine) return;
+      say("Cannot join " + room + ": " + err.code + (err.hubError ? " — " + err.hubError.message : ""));
+      renderRooms(); // the refused room leaves the list
+    },
   );
   renderRooms();
 }
