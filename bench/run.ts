@@ -225,6 +225,7 @@ async function main() {
       results.deliverVsBaseline = d;
       row(`3 deliver vs ${d.commit}`, "zip (ratio)", `${d.zipKiB} KiB (${d.zipRatio}×)`, `${d.baselineZipKiB} KiB (as built then ${d.baselineZipKiBAsBuilt})`);
       row("", "cold require, alternated (ratio)", `${d.requireMs} ms (${d.requireRatio}×)`, `${d.baselineRequireMs} ms`);
+      row("", "zip if minified (ratio)", `${d.minifiedZipKiB} KiB (${d.minifiedZipRatio}×)`, "");
     }
   }
   if (only.has("connect")) {

@@ -56,6 +56,12 @@ function walk(dir: string, visit: (file: string) => void): void {
   }
 }
 
+/** A zip's size: each file deflated plus its local and central headers, plus the end record. */
+export const ZIP_END_BYTES = 22;
+export function zipEntryBytes(relativePath: string, content: Buffer | string): number {
+  return zlib.deflateRawSync(content).length + 30 + 46 + 2 * Buffer.byteLength(relativePath);
+}
+
 export function writeArtifact(fn: RecordedResource): Artifact {
   if (!fn.code) throw new Error(`${fn.name} has no code archive`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `artifact-${fn.name}-`));
@@ -68,13 +74,13 @@ export function writeArtifact(fn: RecordedResource): Artifact {
   }
   const files: string[] = [];
   let bytes = 0;
-  let zipBytes = 22;
+  let zipBytes = ZIP_END_BYTES;
   walk(dir, (file) => {
     const content = fs.readFileSync(file);
     const relative = path.relative(dir, file);
     files.push(relative);
     bytes += content.length;
-    zipBytes += zlib.deflateRawSync(content).length + 30 + 46 + 2 * Buffer.byteLength(relative);
+    zipBytes += zipEntryBytes(relative, content);
   });
   return { dir, files, packages: packages.sort(), bytes, zipBytes };
 }
