@@ -16,14 +16,14 @@ export interface DeliverWorkerConfig {
   env: Environment;
   /** What @connections posts are signed with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: Credentials;
-  /** A module exporting `(deps, { managementEndpoint }) => handler`, replacing the hub's deliver handler (benchmarks). */
+  /** A module exporting `(deps, { managementEndpoint, credentials }) => handler`, replacing the hub's deliver handler (benchmarks). */
   deliverModule?: { path: string; exportName: string };
 }
 
 export type WorkerRequest = { id: number; event: SQSEvent };
 export type WorkerReply = { id: number; response?: unknown; error?: string } | { log: string; level: LogLevel };
 
-type DeliverFactory = (deps: FanoutDeps, config: { managementEndpoint: string }) => DeliverHandler;
+type DeliverFactory = (deps: FanoutDeps, config: { managementEndpoint: string; credentials?: Credentials }) => DeliverHandler;
 
 const config = workerData as DeliverWorkerConfig;
 const port = parentPort!;
@@ -36,7 +36,7 @@ let handler: DeliverHandler;
 if (config.deliverModule) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const factory = (require(config.deliverModule.path) as Record<string, DeliverFactory>)[config.deliverModule.exportName];
-  handler = factory(fanoutFrom(source), { managementEndpoint: requireEnv(ENV.managementEndpoint, config.env) });
+  handler = factory(fanoutFrom(source), { managementEndpoint: requireEnv(ENV.managementEndpoint, config.env), credentials: config.credentials });
 } else {
   handler = deliverFromEnvironment(source);
 }
