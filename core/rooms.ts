@@ -161,7 +161,7 @@ type StringMap<T> = Record<string, T | undefined> | null | undefined;
  * the last. Header names are matched without regard to case (API Gateway passes them as the
  * client sent them).
  */
-export function offeredSubprotocols(event: { headers?: StringMap<string>; multiValueHeaders?: StringMap<string[]> }): string[] | undefined {
+function offeredSubprotocols(event: { headers?: StringMap<string>; multiValueHeaders?: StringMap<string[]> }): string[] | undefined {
   const named = <T>(headers: StringMap<T>): T[] =>
     Object.entries(headers ?? {}).flatMap(([name, value]) => (name.toLowerCase() === "sec-websocket-protocol" && value !== undefined ? [value] : []));
   const lines = named(event.multiValueHeaders).flat();

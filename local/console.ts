@@ -6,7 +6,8 @@
  * and the dead-letter queue, and acts through the same doors an app would: `@connections`
  * POST and DELETE, the SDK's publish and revokeToken, SQS for a redrive.
  *
- * A developer tool on loopback only: it reads whole tables (Scan), which delivery never does.
+ * A developer tool on loopback only: the Streams tab reads the streams table whole (Scan),
+ * which delivery never does; the connections it lists are the gateway's, their rows read by key.
  */
 import * as crypto from "crypto";
 import type * as http from "http";
