@@ -11,7 +11,7 @@
  */
 import * as crypto from "crypto";
 import type * as http from "http";
-import { BatchGetItemCommand, ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { BatchGetItemCommand, ScanCommand, type AttributeValue, type BatchGetItemCommandOutput } from "@aws-sdk/client-dynamodb";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -312,7 +312,7 @@ export function createHubConsole(options: HubConsoleOptions) {
       // Unprocessed keys come back only when DynamoDB throttles, which dynalite never does.
       for (let attempt = 0; keys?.length; attempt++) {
         if (attempt === BATCH_GET_ATTEMPTS) throw new Error(`BatchGetItem on ${table}: ${keys.length} key(s) still unprocessed after ${attempt} attempts`);
-        const page = await db.send(
+        const page: BatchGetItemCommandOutput = await db.send(
           new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys, ProjectionExpression: "connection_id, room_id, #rooms", ExpressionAttributeNames: { "#rooms": "rooms" } } } }),
         );
         for (const item of page.Responses?.[table] ?? []) {
