@@ -23,6 +23,8 @@ export type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {
   };
   queryStringParameters?: Record<string, string | undefined>;
   headers?: Record<string, string | undefined>;
+  /** `$connect`: every value of each header, where `headers` may hold only a repeated header's last. */
+  multiValueHeaders?: Record<string, string[] | undefined>;
 };
 
 export interface WebSocketResult {

@@ -128,32 +128,62 @@ export function isGrantsAuthKey(authKey: string): boolean {
   return authKey.startsWith("\u001frooms\u001f");
 }
 
-/**
- * The connect token of a `$connect` request: `Sec-WebSocket-Protocol: notification-hub, <token>`
- * (a browser's `new WebSocket(url, ["notification-hub", token])`), else `?token=`. Header
- * names are matched without regard to case (API Gateway passes them as the client sent them).
- */
-export function tokenFromRequest(event: { headers?: Record<string, string | undefined> | null; queryStringParameters?: Record<string, string | undefined> | null }): {
-  token: string | undefined;
-  subprotocol: boolean;
-} {
-  const offered = offeredSubprotocols(event.headers);
-  if (offered.includes(SUBPROTOCOL)) {
-    const others = offered.filter((protocol) => protocol !== SUBPROTOCOL);
-    return { token: others.length === 1 ? others[0] : undefined, subprotocol: true };
-  }
-  return { token: event.queryStringParameters?.token ?? undefined, subprotocol: false };
+/** RFC 7230 `token`: what a subprotocol name may hold (RFC 6455 section 4.1). */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export function isHttpToken(value: string): boolean {
+  return HTTP_TOKEN.test(value);
 }
 
-/** The protocols a WebSocket client offered, in its order. */
-export function offeredSubprotocols(headers: Record<string, string | undefined> | null | undefined): string[] {
-  if (!headers) return [];
-  const values = Object.entries(headers)
-    .filter(([name, value]) => name.toLowerCase() === "sec-websocket-protocol" && typeof value === "string")
-    .map(([, value]) => value as string);
-  return values
-    .join(",")
-    .split(",")
-    .map((protocol) => protocol.trim())
-    .filter((protocol) => protocol !== "");
+/**
+ * A `Sec-WebSocket-Protocol` value as the list of protocols it offers, in order, or undefined
+ * when it is not one: RFC 6455's `1#token` with RFC 7230's list rules, as `ws` parses it (its
+ * handleUpgrade refuses anything else with 400). Optional whitespace (spaces and tabs only:
+ * String.trim() would also drop e.g. U+00A0) around each comma, and around the whole value,
+ * which an HTTP parser strips before `ws` sees it. Refused: an empty entry ("a,,b", "a,"; RFC
+ * 7230 lets a recipient skip those, `ws` and browsers do not), a name that is not a token (a
+ * space inside, quotes, non-ASCII), a name given twice (RFC 6455: "MUST all be unique").
+ * The one parser of that header: the authorizer reads its token with it (tokenFromRequest),
+ * the local API Gateway emulator refuses a handshake with it (local/gateway/handshake.ts).
+ */
+export function parseSubprotocols(value: string): string[] | undefined {
+  const protocols = value.split(",").map((protocol) => protocol.replace(/^[ \t]+|[ \t]+$/g, ""));
+  if (protocols.some((protocol) => !HTTP_TOKEN.test(protocol)) || new Set(protocols).size !== protocols.length) return undefined;
+  return protocols;
+}
+
+type StringMap<T> = Record<string, T | undefined> | null | undefined;
+
+/**
+ * The protocols a `$connect` request offered, in order: [] without the header, undefined when
+ * it is not a valid list (parseSubprotocols). Header lines sent more than once are one list
+ * (RFC 6455 section 11.3.4): `multiValueHeaders` holds every line where `headers` may hold only
+ * the last. Header names are matched without regard to case (API Gateway passes them as the
+ * client sent them).
+ */
+function offeredSubprotocols(event: { headers?: StringMap<string>; multiValueHeaders?: StringMap<string[]> }): string[] | undefined {
+  const named = <T>(headers: StringMap<T>): T[] =>
+    Object.entries(headers ?? {}).flatMap(([name, value]) => (name.toLowerCase() === "sec-websocket-protocol" && value !== undefined ? [value] : []));
+  const lines = named(event.multiValueHeaders).flat();
+  const values = (lines.length > 0 ? lines : named(event.headers)).filter((value): value is string => typeof value === "string");
+  return values.length === 0 ? [] : parseSubprotocols(values.join(","));
+}
+
+/**
+ * The connect token of a `$connect` request: `Sec-WebSocket-Protocol: notification-hub, <token>`
+ * (a browser's `new WebSocket(url, ["notification-hub", token])`), else `?token=`. A header
+ * that is not a valid protocol list fails (`invalid_protocol_header`), whatever the query says.
+ */
+export function tokenFromRequest(event: {
+  headers?: StringMap<string>;
+  multiValueHeaders?: StringMap<string[]>;
+  queryStringParameters?: StringMap<string>;
+}): Parsed<{ token: string | undefined; subprotocol: boolean }> {
+  const offered = offeredSubprotocols(event);
+  if (!offered) return fail("invalid_protocol_header", "Sec-WebSocket-Protocol must be a list of distinct protocol names (tokens) separated by commas");
+  if (offered.includes(SUBPROTOCOL)) {
+    const others = offered.filter((protocol) => protocol !== SUBPROTOCOL);
+    return { ok: true, value: { token: others.length === 1 ? others[0] : undefined, subprotocol: true } };
+  }
+  return { ok: true, value: { token: event.queryStringParameters?.token ?? undefined, subprotocol: false } };
 }

@@ -74,8 +74,8 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
     }
     deps.log.info("connected", who);
     // A client that sent its token as a subprotocol fails the handshake unless we name one back.
-    const { subprotocol } = tokenFromRequest(event);
-    return subprotocol ? { statusCode: 200, body: "Connected", headers: { "Sec-WebSocket-Protocol": SUBPROTOCOL } } : { statusCode: 200, body: "Connected" };
+    const request = tokenFromRequest(event);
+    return request.ok && request.value.subprotocol ? { statusCode: 200, body: "Connected", headers: { "Sec-WebSocket-Protocol": SUBPROTOCOL } } : { statusCode: 200, body: "Connected" };
   };
 }
 

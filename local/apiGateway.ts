@@ -28,6 +28,7 @@ import {
   refuseUpgrade,
   routeFor,
   selectRoute,
+  sourceIpOf,
   urlHost,
   type ConnectionIdentity,
   type Routes,
@@ -153,8 +154,8 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   }
 
   async function handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const upgrade = readUpgrade(request, options.stage);
-    const sourceIp = request.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "";
+    const sourceIp = sourceIpOf(request);
+    const upgrade = readUpgrade(request, options.stage, sourceIp);
     if ("status" in upgrade) {
       refuseUpgrade(socket, upgrade.status);
       notify((o) => o.refused?.({ status: upgrade.status, step: "request", sourceIp }));

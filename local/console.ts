@@ -6,11 +6,12 @@
  * and the dead-letter queue, and acts through the same doors an app would: `@connections`
  * POST and DELETE, the SDK's publish and revokeToken, SQS for a redrive.
  *
- * A developer tool on loopback only: it reads whole tables (Scan), which delivery never does.
+ * A developer tool on loopback only: the Streams tab reads the streams table whole (Scan),
+ * which delivery never does; the connections it lists are the gateway's, their rows read by key.
  */
 import * as crypto from "crypto";
 import type * as http from "http";
-import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { BatchGetItemCommand, ScanCommand, type AttributeValue, type BatchGetItemCommandOutput } from "@aws-sdk/client-dynamodb";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -23,7 +24,6 @@ import {
 import { dynamoClient, managementClient, sqsClient } from "../core/aws";
 import { parseQueueBody } from "../core/chunks";
 import { describeError, type LogFields, type Logger, type LogLevel } from "../core/log";
-import { connectionIdOf, isUserChannel } from "../core/rooms";
 import { getAuthRow } from "../core/tables";
 import type { Notifier } from "../server";
 import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, RefusalInfo } from "./apiGateway";
@@ -64,6 +64,9 @@ const EVENTS_KEPT = 500;
 const NOTES_KEPT = 2_000;
 /** Dead-letter records one peek shows. */
 const DEAD_LETTERS_SHOWN = 200;
+/** BatchGetItem's most keys per request, and how often unprocessed keys are asked again. */
+const BATCH_GET_KEYS = 100;
+const BATCH_GET_ATTEMPTS = 5;
 /** How long a peeked or passed-over dead-letter record stays hidden before it is released (released at once normally). */
 const PEEK_VISIBILITY_SECONDS = 10;
 
@@ -297,38 +300,42 @@ export function createHubConsole(options: HubConsoleOptions) {
   }
 
   /**
-   * Each connection's rooms, whatever rows the hub writes: a seed row's `room_id`, a row's
-   * `rooms` set, and membership items (`{id}#{room}`). User channels are left out: every
-   * connection has its own.
+   * The rooms of these connections, read by key from their rows: a row's `rooms` set (never
+   * its user channel), or a seed row's `room_id`. BatchGetItem, 100 keys a request: the page
+   * polls every second, and a Scan read every membership and every row left behind as well.
    */
-  async function roomsByConnection(): Promise<Map<string, Set<string>>> {
-    const items = await scanAll(info.connectionsTableName, "connection_id, room_id, #rooms", { "#rooms": "rooms" });
-    const rooms = new Map<string, Set<string>>();
-    const add = (id: string, room: string | undefined) => {
-      if (!room || isUserChannel(room)) return;
-      const set = rooms.get(id) ?? new Set<string>();
-      set.add(room);
-      rooms.set(id, set);
-    };
-    for (const item of items) {
-      const key = item.connection_id?.S;
-      if (!key) continue;
-      const id = connectionIdOf(key);
-      add(id, item.room_id?.S);
-      for (const room of item.rooms?.SS ?? []) add(id, room);
+  async function roomsByConnection(ids: string[]): Promise<Map<string, string[]>> {
+    const table = info.connectionsTableName;
+    const rooms = new Map<string, string[]>();
+    for (let i = 0; i < ids.length; i += BATCH_GET_KEYS) {
+      let keys: Record<string, AttributeValue>[] | undefined = ids.slice(i, i + BATCH_GET_KEYS).map((id) => ({ connection_id: { S: id } }));
+      // Unprocessed keys come back only when DynamoDB throttles, which dynalite never does.
+      for (let attempt = 0; keys?.length; attempt++) {
+        if (attempt === BATCH_GET_ATTEMPTS) throw new Error(`BatchGetItem on ${table}: ${keys.length} key(s) still unprocessed after ${attempt} attempts`);
+        const page: BatchGetItemCommandOutput = await db.send(
+          new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys, ProjectionExpression: "connection_id, room_id, #rooms", ExpressionAttributeNames: { "#rooms": "rooms" } } } }),
+        );
+        for (const item of page.Responses?.[table] ?? []) {
+          const id = item.connection_id?.S;
+          if (!id) continue;
+          const seedRoom = item.room_id?.S;
+          rooms.set(id, [...new Set([...(seedRoom !== undefined ? [seedRoom] : []), ...(item.rooms?.SS ?? [])])].sort());
+        }
+        keys = page.UnprocessedKeys?.[table]?.Keys;
+      }
     }
     return rooms;
   }
 
   async function connectionList() {
     const { api } = requireParts();
-    const rooms = await roomsByConnection();
-    return [...api.connections.values()]
-      .filter((c) => c.socket)
+    const live = [...api.connections.values()].filter((c) => c.socket);
+    const rooms = await roomsByConnection(live.map((c) => c.id));
+    return live
       .map((c) => ({
         connectionId: c.id,
         userId: text(c.authorizer.user_id),
-        rooms: [...(rooms.get(c.id) ?? [])].sort(),
+        rooms: rooms.get(c.id) ?? [],
         tokenRoom: text(c.authorizer.room_id),
         grants: grantsOf(c),
         connectedAt: new Date(c.connectedAt).toISOString(),

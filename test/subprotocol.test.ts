@@ -13,15 +13,14 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { createLogger } from "../core/log";
-import { SUBPROTOCOL } from "../core/rooms";
+import { parseSubprotocols, SUBPROTOCOL, tokenFromRequest } from "../core/rooms";
 import { createApiGateway } from "../local/apiGateway";
-import { parseOfferedProtocols } from "../local/gateway/handshake";
 import { newDevCredentials } from "../local/sigv4";
 import { startLocalHub, type LocalHub } from "../local";
 import { handshakeStatus, openClient } from "./support/wsClient";
 
 /** What a raw client sees of the handshake's answer: status line and headers, lower-cased. */
-function rawHandshake(port: number, path: string, protocolHeader: string | undefined): Promise<{ status: number; headers: Record<string, string> }> {
+function rawHandshake(port: number, path: string, protocolHeader: string | string[] | undefined): Promise<{ status: number; headers: Record<string, string> }> {
   return new Promise((resolve, reject) => {
     const request = http.request({
       host: "127.0.0.1",
@@ -135,11 +134,17 @@ describe("the emulator's subprotocol handshake, with stand-in routes", () => {
   });
 });
 
-describe("the emulator's protocol list check", () => {
-  it("accepts exactly the Sec-WebSocket-Protocol values ws accepts, with the same protocols (so ws never refuses one after $connect ran)", () => {
+describe("the one Sec-WebSocket-Protocol parser (core/rooms.ts parseSubprotocols)", () => {
+  it("accepts exactly the values ws accepts, with the same protocols; the authorizer reads through it, and reads every valid value as it did before", () => {
     // ws's own parser, the one its handleUpgrade runs; internal, so only this test reads it.
     // By file path: the package's "exports" hide it.
     const wsParse = (require(path.join(path.dirname(require.resolve("ws")), "lib", "subprotocol.js")) as { parse(header: string): Set<string> }).parse;
+    // The authorizer's own reading before there was one parser: split, String.trim(), empty entries dropped.
+    const before = (value: string) =>
+      value
+        .split(",")
+        .map((protocol) => protocol.trim())
+        .filter((protocol) => protocol !== "");
     const piece = fc.constantFrom("notification-hub", "a", "tok.en_-1", "", " ", "\t", ",", ", ", "é", "\u00a0", "\"", "(", "a b");
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 8 }), (pieces) => {
@@ -151,7 +156,9 @@ describe("the emulator's protocol list check", () => {
         } catch {
           expected = undefined;
         }
-        expect(parseOfferedProtocols(value), JSON.stringify(value)).toEqual(expected);
+        expect(parseSubprotocols(value), JSON.stringify(value)).toEqual(expected);
+        expect(tokenFromRequest({ headers: { "sec-websocket-protocol": value }, queryStringParameters: { token: "q" } }).ok, JSON.stringify(value)).toBe(expected !== undefined);
+        if (expected) expect(before(value), JSON.stringify(value)).toEqual(expected);
       }),
       { numRuns: 2_000 },
     );
@@ -196,6 +203,14 @@ describe("the token in Sec-WebSocket-Protocol through a local hub", () => {
     // Other protocols, without ours: the query's token counts, and $connect names nothing back, so the client gives up.
     await expect(openClient(`${hub.websocketUrl}?token=${good}`, { protocols: ["graphql-ws"] })).rejects.toThrow("Server sent no subprotocol");
     expect(await handshakeStatus(hub.websocketUrl)).toBe(403);
+  });
+
+  it("a protocol list sent as two header lines is one list (RFC 6455 section 11.3.4): the token on the second line connects", async () => {
+    const token = await hub.notifier.issueToken({ userId: "lines", roomId: "sub-room" });
+    const { port, pathname } = new URL(hub.websocketUrl);
+    const answer = await rawHandshake(Number(port), pathname, [SUBPROTOCOL, token]);
+    expect(answer.status).toBe(101);
+    expect(answer.headers["sec-websocket-protocol"]).toBe(SUBPROTOCOL);
   });
 
   it("a token too long for API Gateway's 4,096-character URL is refused as ?token= and connects the header way", async () => {

@@ -8,6 +8,7 @@ import * as http from "http";
 import type { Duplex } from "stream";
 import type { APIGatewayRequestAuthorizerEvent } from "aws-lambda";
 import type { WebSocketEvent, WebSocketResult } from "../../core/events";
+import { isHttpToken, parseSubprotocols } from "../../core/rooms";
 import { MAX_URL_CHARACTERS } from "./limits";
 
 export type RouteHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
@@ -51,6 +52,14 @@ export function splitTarget(target: string | undefined): { path: string; query: 
   }
 }
 
+/**
+ * The client's address as API Gateway's `identity.sourceIp` gives it: IPv4 without Node's
+ * `::ffff:` mapping. A socket already gone has none; the events still carry an address.
+ */
+export function sourceIpOf(request: http.IncomingMessage): string {
+  return request.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "127.0.0.1";
+}
+
 export function refuseUpgrade(socket: Duplex, status: number): void {
   const message = STATUS_TEXT[status] ?? http.STATUS_CODES[status] ?? "Error";
   const body = JSON.stringify({ message });
@@ -72,22 +81,6 @@ export interface UpgradeRequest {
   multiHeaders: Record<string, string[]>;
   query: Record<string, string>;
   multiQuery: Record<string, string[]>;
-}
-
-/** RFC 7230 `token`: what a subprotocol name may hold (RFC 6455 section 4.1). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/**
- * The protocols a `Sec-WebSocket-Protocol` request header offers, or undefined when it is not
- * a list of distinct tokens. `ws` refuses such a header with 400 only once asked to upgrade,
- * which here is after `$connect` wrote its row (and no `$disconnect` would ever follow), so
- * the emulator checks it first, with the rest of the handshake.
- */
-export function parseOfferedProtocols(value: string): string[] | undefined {
-  // Only spaces and tabs around each name (HTTP's OWS); String.trim() would also drop e.g. U+00A0.
-  const protocols = value.split(",").map((protocol) => protocol.replace(/^[ \t]+|[ \t]+$/g, ""));
-  if (protocols.some((protocol) => !TOKEN.test(protocol)) || new Set(protocols).size !== protocols.length) return undefined;
-  return protocols;
 }
 
 /** The request's headers as API Gateway's events carry them: names as sent, and every value. */
@@ -121,7 +114,7 @@ export function headerValue(headers: Record<string, string | undefined> | undefi
  * here: the authorizer has no identity source (components/hub/webSocketApi.ts), so API
  * Gateway calls it for every request and it denies (403).
  */
-export function readUpgrade(request: http.IncomingMessage, stage: string): UpgradeRequest | { status: number } {
+export function readUpgrade(request: http.IncomingMessage, stage: string, sourceIp: string): UpgradeRequest | { status: number } {
   const target = splitTarget(request.url);
   if (!target) return { status: 400 };
   // The quota counts the whole URL (wss://host/stage?query). API Gateway's exact status for
@@ -133,8 +126,12 @@ export function readUpgrade(request: http.IncomingMessage, stage: string): Upgra
   if (typeof key !== "string" || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return { status: 400 };
   const version = Number(request.headers["sec-websocket-version"]);
   if (version !== 13 && version !== 8) return { status: 400 };
+  // `ws` refuses a protocol list it cannot parse with 400 only once asked to upgrade, which
+  // here is after `$connect` wrote its row (and no `$disconnect` would ever follow): checked
+  // first, with the same parser the authorizer reads its token with. Node has joined repeated
+  // header lines into this one value, as `ws` will read it.
   const offered = request.headers["sec-websocket-protocol"];
-  if (offered !== undefined && !parseOfferedProtocols(offered)) return { status: 400 };
+  if (offered !== undefined && !parseSubprotocols(offered)) return { status: 400 };
   // Null-prototype maps: a parameter named __proto__ or constructor is just a parameter.
   const query: Record<string, string> = Object.create(null);
   const multiQuery: Record<string, string[]> = Object.create(null);
@@ -146,7 +143,7 @@ export function readUpgrade(request: http.IncomingMessage, stage: string): Upgra
   const identity: ConnectionIdentity = {
     id: newGatewayId(),
     connectedAt: Date.now(),
-    sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "127.0.0.1",
+    sourceIp,
     userAgent: headerValue(headers, "user-agent") ?? "",
     authorizer: {},
   };
@@ -232,7 +229,7 @@ export function connectEvent(stage: StageInfo, upgrade: UpgradeRequest): WebSock
  */
 export function answeredProtocol(result: WebSocketResult): string | undefined {
   const value = headerValue(result.headers, "sec-websocket-protocol");
-  return value !== undefined && TOKEN.test(value) ? value : undefined;
+  return value !== undefined && isHttpToken(value) ? value : undefined;
 }
 
 export function messageEvent(stage: StageInfo, connection: ConnectionIdentity, routeKey: string, body: string): WebSocketEvent {

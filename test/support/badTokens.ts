@@ -118,5 +118,9 @@ export async function badTokenCases(setup: {
     token("room_id in the reserved user: prefix (even with a stored row)", sign({ ...base, room_id: "user:victim", token: reservedSecret })),
     token("rooms token revoked by user, presented after a re-issue", revokedByUser),
     { name: "token in a header instead of the query string", query: null, headers: { Authorization: `Bearer ${good}`, token: good }, secrets: [good] },
+    // A good token in a protocol list ws refuses (the emulator answers 400 before the
+    // authorizer): the authorizer's older, looser reading found the token in both.
+    { name: "good token in a protocol list that names a protocol twice", query: null, headers: { "Sec-WebSocket-Protocol": `notification-hub, notification-hub, ${good}` }, secrets: [good] },
+    { name: "good token in a protocol list with an empty entry", query: null, headers: { "Sec-WebSocket-Protocol": `notification-hub,, ${good}` }, secrets: [good] },
   ];
 }
