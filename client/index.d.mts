@@ -101,7 +101,7 @@ export interface HubConnection {
   join(room: string, options?: JoinOptions): Promise<SubscribedInfo>;
   /**
    * Unsubscribes from a room; its frames still in flight are dropped. Resolves once the hub
-   * confirms (at once when the socket is down or the hub never had the room; also when a join()
+   * confirms (at once when the socket is down or the hub is known not to have the room; also when a join()
    * of the room overtakes it). Rejects only for a room id it cannot send (TypeError) or the user channel.
    */
   leave(room: string): Promise<void>;

@@ -4,6 +4,7 @@ import { WebSocket } from "ws";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { managementClient } from "../core/aws";
 import { startLocalHub, type LocalHub } from "../local";
+import { gatedWebSocket, roomRequestsInFlight } from "./support/clientSocket";
 import { roomRows } from "./support/seed";
 import { until } from "./support/wait";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
@@ -110,9 +111,59 @@ describe("browser client", () => {
     byQuery.close();
   });
 
+  it("joins 30 rooms at once, 10 requests in flight; a reconnect re-joins them all the same way and resumes each", async () => {
+    const gate = gatedWebSocket();
+    const client = connect({
+      url: hub.websocketUrl,
+      getToken: () => hub.notifier.issueToken({ userId: "max", rooms: ["many/*"] }),
+      WebSocket: gate.WebSocket,
+      minBackoffMs: 20,
+      maxBackoffMs: 100,
+    });
+    const rooms = Array.from({ length: 30 }, (_, i) => `many/${i}`);
+    const got: { room_id?: string | null; seq?: number }[] = [];
+    client.subscribe("n", (_data, frame) => got.push(frame));
+    const answered = (from: number) => gate.wire.slice(from).filter((e) => e.dir === "in" && e.frame.data?.type === "hub.subscribed").length;
+    try {
+      expect((await Promise.all(rooms.map((room) => client.join(room)))).map((info) => info.room_id)).toEqual(rooms);
+      expect(roomRequestsInFlight(gate.wire)).toBe(10);
+
+      // Away while three of the rooms get a notification each.
+      gate.cut();
+      const away = ["many/0", "many/14", "many/29"];
+      for (const roomId of away) await hub.notifier.publish({ roomId, data: { type: "n", data: roomId } });
+      await until(async () => (await Promise.all(away.map((roomId) => hub.notifier.history({ roomId, last: 1 })))).every((h) => h.length === 1));
+      const reconnectAt = gate.wire.length;
+      gate.restore();
+      await until(() => got.length === 3 && answered(reconnectAt) === 30);
+      expect(got.map((f) => `${f.room_id}#${f.seq}`).sort()).toEqual(away.map((room) => `${room}#1`).sort());
+      expect(roomRequestsInFlight(gate.wire)).toBe(10);
+      expect(client.rooms).toEqual(rooms);
+      // Live again in a room that missed nothing.
+      await hub.notifier.publish({ roomId: "many/7", data: { type: "n", data: "live" } });
+      await until(() => got.length === 4);
+      expect(got[3]).toMatchObject({ room_id: "many/7", seq: 1 });
+    } finally {
+      client.close();
+    }
+  });
+
   it("rejects bad options clearly", () => {
     expect(() => connect({ url: hub.websocketUrl } as never)).toThrow(/token or getToken is required/);
     expect(() => connect({} as never)).toThrow(/url is required/);
     expect(() => connect({ url: hub.websocketUrl, token: "t", tokenIn: "header" as never })).toThrow(/tokenIn must be "protocol" \(the default\) or "query"/);
+  });
+
+  it("refuses at once a room id the hub could not read, which its refusal could not name", async () => {
+    const client = connect({ url: hub.websocketUrl, token: "t", reconnect: false, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+    try {
+      for (const room of ["", "x".repeat(257), "a\nb", "\ud800"]) {
+        await expect(client.join(room)).rejects.toMatchObject({ code: "invalid_subscribe", message: expect.stringMatching(/join: room must be a string of 1 to 256 characters/) });
+        await expect(client.leave(room)).rejects.toMatchObject({ code: "invalid_subscribe" });
+      }
+      expect(client.rooms).toEqual([]);
+    } finally {
+      client.close();
+    }
   });
 });
