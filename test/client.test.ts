@@ -1,4 +1,5 @@
 /** The browser client module (client/index.mjs), driven with the `ws` package against the local hub. */
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
@@ -165,5 +166,122 @@ describe("browser client", () => {
     } finally {
       client.close();
     }
+  });
+});
+
+/**
+ * The hub as API Gateway runs it: every request a Lambda of its own, finishing in any order (the
+ * test picks which). Rooms r0 and r1 are granted, r2 is not. It fails the test if a room gets a
+ * second request while one is unanswered, the rule the client keeps. `drop()` ends the
+ * connection as API Gateway would: its memberships and unanswered requests die with it.
+ */
+function reorderingHub() {
+  const members = new Set<string>();
+  const unanswered: { action: string; room: string }[] = [];
+  let violation: string | undefined;
+  let socket: FakeSocket | undefined;
+  const answer = (type: string, data: object) => socket?.onmessage?.({ data: JSON.stringify({ room_id: null, user_id: null, data: { type, data } }) } as MessageEvent);
+  class FakeSocket {
+    static readonly OPEN = 1;
+    readyState = 0;
+    onopen?: () => void;
+    onmessage?: (event: MessageEvent) => void;
+    onclose?: () => void;
+    onerror?: () => void;
+    constructor() {
+      socket = this;
+      // Opens once the client has set its handlers, as a browser's socket does.
+      queueMicrotask(() => {
+        this.readyState = FakeSocket.OPEN;
+        this.onopen?.();
+      });
+    }
+    send(text: string) {
+      const { action, room_id: room } = JSON.parse(text) as { action: string; room_id: string };
+      if (action === "resume") return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
+      if (unanswered.some((r) => r.room === room)) violation ??= `${action} ${room} sent while a request for it was unanswered`;
+      unanswered.push({ action, room });
+    }
+    close() {}
+  }
+  return {
+    WebSocket: FakeSocket as unknown as typeof globalThis.WebSocket,
+    members,
+    get pending() {
+      return unanswered.length;
+    },
+    get violation() {
+      return violation;
+    },
+    drop() {
+      const dropped = socket;
+      socket = undefined;
+      members.clear();
+      unanswered.length = 0;
+      if (dropped) dropped.readyState = 3;
+      dropped?.onclose?.();
+    },
+    /** Runs the `pick`-th unanswered request (mod how many there are) to its end. */
+    finish(pick: number) {
+      const [{ action, room }] = unanswered.splice(pick % unanswered.length, 1);
+      if (action === "unsubscribe") {
+        members.delete(room);
+        answer("hub.unsubscribed", { room_id: room });
+      } else if (room === "r2") {
+        answer("hub.error", { room_id: room, code: "forbidden", message: "not granted" });
+      } else {
+        members.add(room);
+        answer("hub.subscribed", { room_id: room, last_seq: 0 });
+      }
+    },
+  };
+}
+
+describe("browser client against a hub that runs requests in any order", () => {
+  const call = fc.record({ op: fc.constantFrom("join" as const, "leave" as const), room: fc.constantFrom("r0", "r1", "r2") });
+  const step = fc.oneof(
+    { arbitrary: call, weight: 4 },
+    { arbitrary: fc.record({ op: fc.constant("finish" as const), pick: fc.nat() }), weight: 4 },
+    { arbitrary: fc.record({ op: fc.constant("drop" as const) }), weight: 1 },
+  );
+  /** Lets the client's reconnect timer (backoff 0) run. */
+  const reopened = async (client: { state: string }) => {
+    while (client.state !== "open") await new Promise((resolve) => setTimeout(resolve, 1));
+  };
+
+  it("ends with the hub's memberships and every promise as the app's last call per room said", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 40 }), fc.array(fc.nat()), async (steps, picks) => {
+        const hub = reorderingHub();
+        const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, WebSocket: hub.WebSocket });
+        try {
+          await reopened(client);
+          const last = new Map<string, { op: "join" | "leave"; outcome: Promise<string> }>();
+          for (const s of steps) {
+            if (s.op === "finish") {
+              if (hub.pending > 0) hub.finish(s.pick);
+              continue;
+            }
+            if (s.op === "drop") {
+              hub.drop();
+              await reopened(client);
+              continue;
+            }
+            const promise: Promise<unknown> = s.op === "join" ? client.join(s.room) : client.leave(s.room);
+            last.set(s.room, { op: s.op, outcome: promise.then(() => "ok", (err: { code: string }) => err.code) });
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+          for (let i = 0; hub.pending > 0; i++) hub.finish(picks[i] ?? 0);
+          expect(hub.violation).toBeUndefined();
+          const wanted = [...last].filter(([room, { op }]) => op === "join" && room !== "r2").map(([room]) => room);
+          expect(new Set(client.rooms)).toEqual(new Set(wanted));
+          expect(hub.members).toEqual(new Set(wanted));
+          for (const [room, { op, outcome }] of last) expect([room, op, await outcome]).toEqual([room, op, op === "join" && room === "r2" ? "forbidden" : "ok"]);
+        } finally {
+          client.close();
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
