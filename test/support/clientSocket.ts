@@ -1,7 +1,9 @@
 /**
  * A `ws` WebSocket for the browser client module (client/index.mjs) that a test can cut off and
- * watch: while cut, reconnects go to a port nobody listens on; every frame the client sends or
- * gets is logged in order, so a test can check what went over the wire, not just the outcome.
+ * watch: `cut()` terminates the open socket and sends reconnects to a port nobody listens on
+ * until `restore()`, so notifications are published while the client is away for sure; every
+ * frame the client sends or gets is logged in order, so a test can check what went over the
+ * wire, not just the outcome.
  */
 import { WebSocket } from "ws";
 
@@ -11,32 +13,48 @@ export interface WireEntry {
   frame: { action?: string; room_id?: string | null; data?: { type?: string; data?: { room_id?: string } } };
 }
 
+/** A frame's JSON; anything else is logged as an empty frame (the client ignores it too). */
+function parsed(text: string): WireEntry["frame"] {
+  try {
+    const frame: unknown = JSON.parse(text);
+    return typeof frame === "object" && frame !== null ? frame : {};
+  } catch {
+    return {};
+  }
+}
+
 export function gatedWebSocket() {
-  const gate = { closed: false, sockets: [] as WebSocket[] };
+  /** `closeOnForcedClose`: the hub's forced close (1001, API Gateway's 2 hours) cuts the gate too. */
+  const state = { closed: false, sockets: [] as WebSocket[], closeOnForcedClose: false };
   const wire: WireEntry[] = [];
   class Gated extends WebSocket {
+    // protocols passed on: the client module sends its token there.
     constructor(url: string, protocols?: string | string[]) {
-      super(gate.closed ? "ws://127.0.0.1:9/" : url, protocols);
-      gate.sockets.push(this);
+      super(state.closed ? "ws://127.0.0.1:9/" : url, protocols);
+      state.sockets.push(this);
       wire.push({ dir: "socket", frame: {} });
+      this.on("close", (code) => {
+        if (code === 1001 && state.closeOnForcedClose) state.closed = true;
+      });
       this.on("error", () => undefined);
       // Registered before the client's onmessage, so an answer is logged before what the client sends in reply.
-      this.on("message", (data) => wire.push({ dir: "in", frame: JSON.parse(String(data)) }));
+      this.on("message", (data) => wire.push({ dir: "in", frame: parsed(String(data)) }));
     }
     override send(data: string, ...rest: unknown[]) {
-      wire.push({ dir: "out", frame: JSON.parse(data) });
+      wire.push({ dir: "out", frame: parsed(data) });
       (super.send as (...args: unknown[]) => void)(data, ...rest);
     }
   }
   return {
     WebSocket: Gated as unknown as typeof globalThis.WebSocket,
+    state,
     wire,
     cut() {
-      gate.closed = true;
-      gate.sockets.at(-1)?.terminate();
+      state.closed = true;
+      state.sockets.at(-1)?.terminate();
     },
     restore() {
-      gate.closed = false;
+      state.closed = false;
     },
   };
 }
