@@ -178,6 +178,7 @@ describe("browser client", () => {
 function reorderingHub() {
   const members = new Set<string>();
   const unanswered: { action: string; room: string }[] = [];
+  const sent: string[] = [];
   let violation: string | undefined;
   let socket: FakeSocket | undefined;
   const answer = (type: string, data: object) => socket?.onmessage?.({ data: JSON.stringify({ room_id: null, user_id: null, data: { type, data } }) } as MessageEvent);
@@ -201,12 +202,18 @@ function reorderingHub() {
       if (action === "resume") return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
       if (unanswered.some((r) => r.room === room)) violation ??= `${action} ${room} sent while a request for it was unanswered`;
       unanswered.push({ action, room });
+      sent.push(`${action} ${room}`);
     }
     close() {}
   }
   return {
     WebSocket: FakeSocket as unknown as typeof globalThis.WebSocket,
     members,
+    sent,
+    /** The oldest unanswered request's answer is lost on the way (a failed post): the client hears nothing. */
+    lose() {
+      unanswered.shift();
+    },
     get pending() {
       return unanswered.length;
     },
@@ -283,5 +290,32 @@ describe("browser client against a hub that runs requests in any order", () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("a request with no answer times out without holding its room up: a join is undone in case it was made, a leave is done", async () => {
+    const hub = reorderingHub();
+    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, joinTimeoutMs: 50, WebSocket: hub.WebSocket });
+    try {
+      await reopened(client);
+      const lost = client.join("r0");
+      hub.lose();
+      await expect(lost).rejects.toMatchObject({ code: "timeout", roomId: "r0" });
+      expect(hub.sent).toEqual(["subscribe r0", "unsubscribe r0"]);
+      hub.finish(0);
+      const again = client.join("r0");
+      hub.finish(0);
+      expect(await again).toEqual({ room_id: "r0", last_seq: 0 });
+      const leaving = client.leave("r0");
+      hub.lose();
+      await leaving;
+      expect(client.rooms).toEqual([]);
+      // Nothing is held up: the room can be joined again at once.
+      const third = client.join("r0");
+      hub.finish(0);
+      await third;
+      expect(hub.sent.slice(2)).toEqual(["subscribe r0", "unsubscribe r0", "subscribe r0"]);
+    } finally {
+      client.close();
+    }
   });
 });
