@@ -35,7 +35,12 @@ export interface JoinOptions {
   /** Called, besides ConnectOptions.onGap, when this room's missed frames are gone. */
   onGap?: (gap: GapInfo) => void;
 }
-/** How join() rejects: `code` is the hub's (`forbidden`, `too_many_rooms`, `invalid_subscribe`, ...), or `closed` / `left`. */
+/**
+ * How join() rejects: `code` is the hub's (`forbidden`, `too_many_rooms`, `invalid_subscribe`, ...), or
+ * `closed` / `left` (the page gave up first: close(), or leave() before the hub answered) / `timeout`.
+ * A room id the hub could not read (empty, over 256 characters, control characters, a lone
+ * surrogate) is refused at once, without a request: a TypeError with code `invalid_subscribe`.
+ */
 export interface JoinError extends Error {
   code: string;
   roomId: string;
@@ -76,7 +81,10 @@ export interface ConnectOptions {
   onGap?: (gap: GapInfo) => void;
   /** How long a seq gap may stay open before the client asks for a resume. Default 300 ms. */
   gapWaitMs?: number;
-  /** How long a join waits for the hub's answer before it rejects with code `timeout`. Default 10 s. */
+  /**
+   * How long a join or leave waits for the hub's answer. A join then rejects with code `timeout`
+   * (and is undone, in case the hub made it); a leave resolves (the room is left on this side). Default 10 s.
+   */
   joinTimeoutMs?: number;
 }
 export interface HubConnection {
@@ -84,9 +92,18 @@ export interface HubConnection {
   /**
    * Subscribes this connection to a room its token grants; resolves with `hub.subscribed`'s data,
    * rejects with a JoinError. Joined rooms are joined again, and resumed, after every reconnect.
+   *
+   * join() and leave() may be called in any order without waiting: the connection ends in the
+   * rooms of the last call for each room. The client keeps one request per room on the wire
+   * (the hub runs requests in no guaranteed order), so a join(), leave(), join() before any
+   * answer sends one subscribe; different rooms' joins go together, up to 10 at a time.
    */
   join(room: string, options?: JoinOptions): Promise<SubscribedInfo>;
-  /** Unsubscribes from a room; its frames still in flight are dropped. */
+  /**
+   * Unsubscribes from a room; its frames still in flight are dropped. Resolves once the hub
+   * confirms (at once when the socket is down or the hub is known not to have the room; also when a join()
+   * of the room overtakes it). Rejects only for a room id it cannot send (TypeError) or the user channel.
+   */
   leave(room: string): Promise<void>;
   /** Rooms joined with join() and not left (not the token's room nor the user channel). */
   readonly rooms: string[];

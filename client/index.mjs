@@ -29,6 +29,13 @@
  * room again and, once the hub confirms, resumes it after its last seq; the token's room and
  * the user's own channel (`user:{id}`, read from the token's claims) are resumed at once, as
  * `$connect` puts the connection in them.
+ *
+ * Each subscribe/unsubscribe runs as its own Lambda invocation, and API Gateway keeps no order
+ * between them: an unsubscribe sent right after a subscribe may run first. So a room never has
+ * two requests in flight: its next one goes after the previous one's answer, and only when the
+ * hub's membership differs from the app's last join()/leave() (join, leave, join before any
+ * answer sends one subscribe). Different rooms' requests go together, at most
+ * MAX_ROOM_REQUESTS at once, so re-joining 100 rooms after a reconnect takes 10 round trips.
  */
 
 const KEEP_ALIVE_FRAME = JSON.stringify({ action: "ping" });
@@ -38,6 +45,15 @@ const SEEN_IDS_KEPT = 1000;
 /** How long a seq gap may stay open (a frame overtaken by the next one) before asking for a resume. */
 const GAP_WAIT_MS = 300;
 const USER_CHANNEL_PREFIX = "user:";
+/**
+ * Subscribes/unsubscribes of different rooms in flight at once: pipelined, but never a burst
+ * of hundreds that API Gateway's throttle (or the connections table) would push back on.
+ */
+const MAX_ROOM_REQUESTS = 10;
+/** Longest room id the hub reads (MAX_ID_LENGTH in core/messages.ts). */
+const MAX_ROOM_ID_LENGTH = 256;
+/** Refusals of a subscribe made before anything was written: the hub has no membership to undo. */
+const REFUSED_UNWRITTEN = new Set(["forbidden", "too_many_rooms", "invalid_subscribe", "unknown_connection"]);
 
 /**
  * The claims of a JWT, read without checking it (the hub checks it): the client only learns
@@ -58,6 +74,21 @@ function tokenClaims(token) {
   }
 }
 
+/**
+ * join()/leave()'s error for a room id the hub could not read at all, else undefined. The hub
+ * refuses such a request without naming the room, so with several in flight the refusal could
+ * not find its join: the client refuses it first, by the hub's rule (core/messages.ts normalizeId).
+ * @param {"join" | "leave"} what
+ * @param {unknown} room
+ */
+function unreadableRoom(what, room) {
+  const readable =
+    typeof room === "string" && room !== "" && room.length <= MAX_ROOM_ID_LENGTH && !/[\u0000-\u001f\u007f]/.test(room) && !/[\uD800-\uDFFF]/u.test(room);
+  if (readable) return undefined;
+  const message = `${what}: room must be a string of 1 to ${MAX_ROOM_ID_LENGTH} characters without control characters or lone surrogates`;
+  return Object.assign(new TypeError(message), { code: "invalid_subscribe", roomId: room });
+}
+
 /** @param {unknown} id */
 const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id === "number" && Number.isFinite(id) ? String(id) : undefined);
 
@@ -71,6 +102,8 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  * @typedef {{ room_id: string, last_seq: number }} SubscribedInfo
  * @typedef {{ onGap?: (gap: GapInfo) => void }} JoinOptions
  * @typedef {{ promise: Promise<SubscribedInfo>, resolve: (info: SubscribedInfo) => void, reject: (err: Error) => void }} PendingJoin
+ * @typedef {{ promise: Promise<void>, done: () => void }} PendingLeave
+ * @typedef {{ action: "subscribe" | "unsubscribe", forJoin: PendingJoin | undefined, timer: ReturnType<typeof setTimeout> }} RoomRequest
  * @typedef {"connecting" | "open" | "closed"} ConnectionState
  * @typedef {{
  *   url: string,
@@ -135,21 +168,26 @@ export function connect(options) {
   if (tokenRoom) loadStoredSeq(tokenRoom);
   /** This user's channel `user:{id}`, from the token's claims. @type {string | undefined} */
   let userChannel;
-  /** Rooms joined (or being joined) with join(): joined again after every reconnect. @type {Set<string>} */
-  const joined = new Set();
-  /** Joins waiting for the hub's answer, in the order they were asked for. @type {Map<string, PendingJoin>} */
-  const joining = new Map();
   /**
-   * The one subscribe on the wire. One at a time: the hub's `hub.error` does not name the room,
-   * and the routes' Lambdas may answer out of order, so only this way does a refusal reach
-   * the join it belongs to. @type {string | undefined}
+   * The rooms the app wants: joined with join() (or being joined) and not left since; joined
+   * again after every reconnect. @type {Set<string>}
    */
-  let joinOnWire;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let joinTimer;
-  const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
-  /** Leaves waiting for `hub.unsubscribed`. @type {Map<string, () => void>} */
+  const joined = new Set();
+  /** join() calls waiting for the hub, one per room. @type {Map<string, PendingJoin>} */
+  const joining = new Map();
+  /** leave() calls waiting for the hub, one per room. @type {Map<string, PendingLeave>} */
   const leaving = new Map();
+  /** The one subscribe or unsubscribe of a room on the wire, per room. @type {Map<string, RoomRequest>} */
+  const onWire = new Map();
+  /**
+   * What the hub last answered about a room on this socket: its `hub.subscribed` data (a
+   * member), false (not one), or absent: not known (never asked, or the answer was lost).
+   * @type {Map<string, SubscribedInfo | false>}
+   */
+  const hubHas = new Map();
+  /** Rooms whose membership may differ from the app's wish, in the order they were touched. @type {Set<string>} */
+  const due = new Set();
+  const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
   /** Rooms left: their frames still in flight are dropped. @type {Set<string>} */
   const left = new Set();
   /** Per-room gap handlers given to join(). @type {Map<string, (gap: GapInfo) => void>} */
@@ -303,75 +341,127 @@ export function connect(options) {
     return true;
   }
 
-  /** Sends the next subscribe when none is on the wire. */
-  function pumpJoins() {
-    if (joinOnWire !== undefined) return;
-    const next = joining.keys().next();
-    if (next.done || !sendNow({ action: "subscribe", room_id: next.value })) return;
-    joinOnWire = next.value;
-    joinTimer = setTimeout(() => {
-      // No answer (a lost post): give up on this join, undo it in case it was made, go on.
-      const room = next.value;
-      if (joinOnWire !== room) return;
-      joinDone(room)?.reject(Object.assign(new Error(`join ${room}: no answer from the hub in ${joinTimeoutMs} ms`), { code: "timeout", roomId: room }));
-      joined.delete(room);
-      sendNow({ action: "unsubscribe", room_id: room });
-      pumpJoins();
-    }, joinTimeoutMs);
+  /**
+   * Moves every due room towards the app's last join()/leave(): settles the waiting call when
+   * the hub already agrees, else sends the one request that makes it agree (after the room's
+   * previous request was answered, and while fewer than MAX_ROOM_REQUESTS are in flight).
+   */
+  function pumpRooms() {
+    if (!socket || socket.readyState !== Impl.OPEN) return; // the next open joins what is due
+    for (const room of due) {
+      if (onWire.has(room)) {
+        due.delete(room); // its answer makes it due again
+        continue;
+      }
+      const action = nextRequest(room);
+      if (action === undefined) {
+        due.delete(room);
+        continue;
+      }
+      if (onWire.size >= MAX_ROOM_REQUESTS) return;
+      due.delete(room);
+      sendNow({ action, room_id: room });
+      /** @type {RoomRequest} */
+      const request = { action, forJoin: joining.get(room), timer: setTimeout(() => onNoAnswer(room, request), joinTimeoutMs) };
+      onWire.set(room, request);
+    }
   }
 
   /**
-   * Takes a join off the books once answered; the next one may go.
+   * The request a room needs, or undefined when the hub already has what the app asked for
+   * last (the waiting join or leave is then settled).
    * @param {string} room
+   * @returns {"subscribe" | "unsubscribe" | undefined}
    */
-  function joinDone(room) {
-    const pendingJoin = joining.get(room);
-    joining.delete(room);
-    if (joinOnWire === room) {
-      joinOnWire = undefined;
-      clearTimeout(joinTimer);
+  function nextRequest(room) {
+    const has = hubHas.get(room);
+    if (joined.has(room)) {
+      if (!has) return "subscribe";
+      const pendingJoin = joining.get(room);
+      joining.delete(room);
+      pendingJoin?.resolve(has);
+    } else {
+      // Not known counts as a member: the hub answers an unsubscribe of a room it is not in the same.
+      if (has !== false) return "unsubscribe";
+      leaving.get(room)?.done();
     }
-    return pendingJoin;
+    return undefined;
+  }
+
+  /**
+   * Takes a room's request off the wire, with what its answer says of the membership, and moves
+   * the room on. A failed subscribe rejects the join it was sent for while that is still the
+   * app's last word on the room; a join() made since gets a subscribe of its own.
+   * @param {string} room
+   * @param {SubscribedInfo | false | undefined} has undefined: not known
+   * @param {Error} [failure]
+   */
+  function finishRequest(room, has, failure) {
+    const request = onWire.get(room);
+    if (!request) return;
+    clearTimeout(request.timer);
+    onWire.delete(room);
+    if (has === undefined) hubHas.delete(room);
+    else hubHas.set(room, has);
+    if (failure && request.action === "subscribe" && joined.has(room) && joining.get(room) === request.forJoin) {
+      joined.delete(room);
+      joining.delete(room);
+      roomGapHandlers.delete(room);
+      request.forJoin?.reject(failure);
+    }
+    due.add(room);
+    pumpRooms();
+  }
+
+  /**
+   * No answer in joinTimeoutMs (a lost post): whether the hub acted is not known. The join
+   * gives up (an unsubscribe then undoes it, in case it was made); a leave is done on this
+   * side anyway (its frames are dropped), so the room is not stuck behind it.
+   * @param {string} room
+   * @param {RoomRequest} request
+   */
+  function onNoAnswer(room, request) {
+    if (onWire.get(room) !== request) return;
+    if (request.action === "unsubscribe") return finishRequest(room, false);
+    finishRequest(room, undefined, Object.assign(new Error(`join ${room}: no answer from the hub in ${joinTimeoutMs} ms`), { code: "timeout", roomId: room }));
   }
 
   /** @param {SubscribedInfo} info */
   function onSubscribed(info) {
     const room = info.room_id;
-    const pendingJoin = joinDone(room);
-    pumpJoins();
-    // Left while the subscribe was on the wire: the unsubscribe may have run first; undo it again.
-    if (left.has(room)) return void sendNow({ action: "unsubscribe", room_id: room });
-    if (!joined.has(room)) return;
-    const last = lastSeq.get(room);
-    if (last === undefined) {
-      // The first join: live frames start after the stream's head (unless some already came).
-      if (Number.isSafeInteger(info.last_seq)) advance(room, info.last_seq);
-      drain(room);
-    } else if (info.last_seq > last) {
-      // Joined again (a reconnect, a page reload with persistSeq): fetch what was missed.
-      sendResume(room);
+    // Not the answer to this room's request on the wire: a late one, given up on.
+    if (onWire.get(room)?.action !== "subscribe") return;
+    if (joined.has(room)) {
+      const last = lastSeq.get(room);
+      if (last === undefined) {
+        // The first join: live frames start after the stream's head (unless some already came).
+        if (Number.isSafeInteger(info.last_seq)) advance(room, info.last_seq);
+        drain(room);
+      } else if (info.last_seq > last) {
+        // Joined again (a reconnect, a page reload with persistSeq): fetch what was missed.
+        sendResume(room);
+      }
     }
-    pendingJoin?.resolve(info);
+    finishRequest(room, info);
   }
 
   /**
-   * A `hub.error` may answer a join or a leave: the hub names the room it refuses (`room_id`).
-   * Only a subscribe it could not parse names none: that is the one on the wire. Any other
-   * error (a refused send, a resume) is not about a join and leaves them alone.
+   * A `hub.error` that names a room (`room_id`) answers that room's one request on the wire.
+   * Only a request the hub could not read names none; join() refuses those itself, so this is
+   * the one on the wire when just one is. Any other error (a refused send, a resume) is not
+   * about a room's membership and leaves the requests alone.
    * @param {{ code?: string, room_id?: string }} error
    */
   function onError(error) {
     const named = typeof error?.room_id === "string" ? error.room_id : undefined;
-    // A refused unsubscribe: the room is left on this side anyway.
-    if (named !== undefined && !joining.has(named)) leaving.get(named)?.();
-    const room = named !== undefined ? (joining.has(named) ? named : undefined) : error?.code === "invalid_subscribe" ? joinOnWire : undefined;
-    if (room === undefined) return;
-    const pendingJoin = joinDone(room);
-    pumpJoins();
-    joined.delete(room);
-    roomGapHandlers.delete(room);
-    const err = Object.assign(new Error(`join ${room}: ${error.code}`), { code: error.code, roomId: room, hubError: error });
-    pendingJoin?.reject(err);
+    const room = named ?? (error?.code === "invalid_subscribe" && onWire.size === 1 ? [...onWire.keys()][0] : undefined);
+    const request = room === undefined ? undefined : onWire.get(room);
+    if (room === undefined || !request) return;
+    // A refused unsubscribe: the room is left on this side anyway (its frames are dropped).
+    if (request.action === "unsubscribe") return finishRequest(room, false);
+    // A failure part way (subscribe_failed) may have made the membership: unknown, undone unless wanted.
+    const has = REFUSED_UNWRITTEN.has(String(error.code)) ? false : undefined;
+    finishRequest(room, has, Object.assign(new Error(`join ${room}: ${error.code}`), { code: error.code, roomId: room, hubError: error }));
   }
 
   /** @param {HubFrame} frame */
@@ -407,7 +497,7 @@ export function connect(options) {
     } else if (control === "hub.subscribed" && typeof frame.data.data?.room_id === "string") {
       onSubscribed(frame.data.data);
     } else if (control === "hub.unsubscribed" && typeof frame.data.data?.room_id === "string") {
-      leaving.get(frame.data.data.room_id)?.();
+      if (onWire.get(frame.data.data.room_id)?.action === "unsubscribe") finishRequest(frame.data.data.room_id, false);
     } else if (control === "hub.error") {
       onError(frame.data.data);
     } else if (typeof frame?.seq === "number" && typeof frame.room_id === "string") {
@@ -453,8 +543,9 @@ export function connect(options) {
       if (tokenRoom) rooms.add(tokenRoom);
       if (userChannel) rooms.add(userChannel);
       for (const room of rooms) if (!joined.has(room) && !left.has(room)) sendResume(room);
-      for (const room of joined) if (!joining.has(room)) joining.set(room, deferredJoin());
-      pumpJoins();
+      // A new connection is in no joined room: each is joined again (and resumed once confirmed).
+      for (const room of joined) due.add(room);
+      pumpRooms();
       while (outbox.length > 0 && ws.readyState === Impl.OPEN) ws.send(/** @type {string} */ (outbox.shift()));
       keepAliveTimer = setInterval(() => ws.readyState === Impl.OPEN && ws.send(KEEP_ALIVE_FRAME), keepAliveMs);
     };
@@ -463,12 +554,14 @@ export function connect(options) {
     ws.onerror = () => {};
     ws.onclose = () => {
       clearInterval(keepAliveTimer);
-      // Resumes and the subscribe in flight died with the socket; the next open sends them again.
+      // Resumes and room requests in flight died with the socket; the next open sends what is due.
       resuming.clear();
-      joinOnWire = undefined;
-      clearTimeout(joinTimer);
+      for (const request of onWire.values()) clearTimeout(request.timer);
+      onWire.clear();
+      hubHas.clear();
+      due.clear();
       // A leave in flight is done: the next connection starts without the room.
-      for (const done of [...leaving.values()]) done();
+      for (const pendingLeave of [...leaving.values()]) pendingLeave.done();
       if (socket === ws) socket = undefined;
       // Browsers hide the handshake's status: a refusal (401/403, e.g. an expired token)
       // looks like a close before open. Ask for a fresh token next time.
@@ -570,18 +663,21 @@ export function connect(options) {
      * @returns {Promise<SubscribedInfo>}
      */
     join(room, joinOptions) {
-      if (typeof room !== "string" || room === "") return Promise.reject(new TypeError("join: room must be a non-empty string"));
+      const unreadable = unreadableRoom("join", room);
+      if (unreadable) return Promise.reject(unreadable);
       if (closedByUser) return Promise.reject(Object.assign(new Error("join: the connection is closed"), { code: "closed" }));
       if (joinOptions?.onGap) roomGapHandlers.set(room, joinOptions.onGap);
-      const inFlight = joining.get(room);
-      if (inFlight) return inFlight.promise;
+      const waiting = joining.get(room);
+      if (waiting) return waiting.promise;
       left.delete(room);
-      leaving.get(room)?.();
+      // A leave not answered yet is overtaken: this join is the app's last word on the room.
+      leaving.get(room)?.done();
       joined.add(room);
       loadStoredSeq(room);
       const pendingJoin = deferredJoin();
       joining.set(room, pendingJoin);
-      pumpJoins();
+      due.add(room);
+      pumpRooms();
       return pendingJoin.promise;
     },
     /**
@@ -591,23 +687,39 @@ export function connect(options) {
      * @returns {Promise<void>}
      */
     leave(room) {
-      if (typeof room !== "string" || room === "") return Promise.reject(new TypeError("leave: room must be a non-empty string"));
+      const unreadable = unreadableRoom("leave", room);
+      if (unreadable) return Promise.reject(unreadable);
       // The hub refuses it (invalid_subscribe): the user channel is how the app reaches its user.
       if (room === userChannel) return Promise.reject(Object.assign(new TypeError(`leave: ${room} is this user's channel, which a connection cannot leave`), { code: "invalid_subscribe", roomId: room }));
       joined.delete(room);
       roomGapHandlers.delete(room);
-      // A subscribe on the wire still gets its answer (onSubscribed undoes it); one not sent yet never goes.
+      // A subscribe on the wire still gets its answer (then an unsubscribe follows); one not sent yet never goes.
       joining.get(room)?.reject(Object.assign(new Error(`join ${room}: left before the hub answered`), { code: "left", roomId: room }));
       joining.delete(room);
       left.add(room);
       forget(room);
-      if (!sendNow({ action: "unsubscribe", room_id: room })) return Promise.resolve();
-      return new Promise((resolve) => {
-        leaving.set(room, () => {
-          leaving.delete(room);
-          resolve();
-        });
-      });
+      // With the socket down there is nothing to send: the next connection starts without the room.
+      if (!socket || socket.readyState !== Impl.OPEN) {
+        due.delete(room);
+        return Promise.resolve();
+      }
+      let pendingLeave = leaving.get(room);
+      if (!pendingLeave) {
+        /** @type {() => void} */
+        let resolve = () => {};
+        const promise = /** @type {Promise<void>} */ (new Promise((res) => (resolve = () => res(undefined))));
+        pendingLeave = {
+          promise,
+          done() {
+            leaving.delete(room);
+            resolve();
+          },
+        };
+        leaving.set(room, pendingLeave);
+      }
+      due.add(room);
+      pumpRooms();
+      return pendingLeave.promise;
     },
     /** The rooms joined with join() and not left (the token's room and the user channel are not listed). */
     get rooms() {
@@ -629,8 +741,10 @@ export function connect(options) {
       closedByUser = true;
       for (const [room, pendingJoin] of joining) pendingJoin.reject(Object.assign(new Error(`join ${room}: the connection was closed`), { code: "closed", roomId: room }));
       joining.clear();
-      clearTimeout(joinTimer);
-      for (const done of leaving.values()) done();
+      for (const request of onWire.values()) clearTimeout(request.timer);
+      onWire.clear();
+      due.clear();
+      for (const pendingLeave of [...leaving.values()]) pendingLeave.done();
       for (const timer of gapTimers.values()) clearTimeout(timer);
       clearTimeout(retryTimer);
       clearInterval(keepAliveTimer);

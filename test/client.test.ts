@@ -1,9 +1,11 @@
 /** The browser client module (client/index.mjs), driven with the `ws` package against the local hub. */
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { managementClient } from "../core/aws";
 import { startLocalHub, type LocalHub } from "../local";
+import { gatedWebSocket, roomRequestsInFlight } from "./support/clientSocket";
 import { roomRows } from "./support/seed";
 import { until } from "./support/wait";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
@@ -110,9 +112,210 @@ describe("browser client", () => {
     byQuery.close();
   });
 
+  it("joins 30 rooms at once, 10 requests in flight; a reconnect re-joins them all the same way and resumes each", async () => {
+    const gate = gatedWebSocket();
+    const client = connect({
+      url: hub.websocketUrl,
+      getToken: () => hub.notifier.issueToken({ userId: "max", rooms: ["many/*"] }),
+      WebSocket: gate.WebSocket,
+      minBackoffMs: 20,
+      maxBackoffMs: 100,
+    });
+    const rooms = Array.from({ length: 30 }, (_, i) => `many/${i}`);
+    const got: { room_id?: string | null; seq?: number }[] = [];
+    client.subscribe("n", (_data, frame) => got.push(frame));
+    const answered = (from: number) => gate.wire.slice(from).filter((e) => e.dir === "in" && e.frame.data?.type === "hub.subscribed").length;
+    try {
+      expect((await Promise.all(rooms.map((room) => client.join(room)))).map((info) => info.room_id)).toEqual(rooms);
+      expect(roomRequestsInFlight(gate.wire)).toBe(10);
+
+      // Away while three of the rooms get a notification each.
+      gate.cut();
+      const away = ["many/0", "many/14", "many/29"];
+      for (const roomId of away) await hub.notifier.publish({ roomId, data: { type: "n", data: roomId } });
+      await until(async () => (await Promise.all(away.map((roomId) => hub.notifier.history({ roomId, last: 1 })))).every((h) => h.length === 1));
+      const reconnectAt = gate.wire.length;
+      gate.restore();
+      await until(() => got.length === 3 && answered(reconnectAt) === 30);
+      expect(got.map((f) => `${f.room_id}#${f.seq}`).sort()).toEqual(away.map((room) => `${room}#1`).sort());
+      expect(roomRequestsInFlight(gate.wire)).toBe(10);
+      expect(client.rooms).toEqual(rooms);
+      // Live again in a room that missed nothing.
+      await hub.notifier.publish({ roomId: "many/7", data: { type: "n", data: "live" } });
+      await until(() => got.length === 4);
+      expect(got[3]).toMatchObject({ room_id: "many/7", seq: 1 });
+    } finally {
+      client.close();
+    }
+  });
+
   it("rejects bad options clearly", () => {
     expect(() => connect({ url: hub.websocketUrl } as never)).toThrow(/token or getToken is required/);
     expect(() => connect({} as never)).toThrow(/url is required/);
     expect(() => connect({ url: hub.websocketUrl, token: "t", tokenIn: "header" as never })).toThrow(/tokenIn must be "protocol" \(the default\) or "query"/);
+  });
+
+  it("refuses at once a room id the hub could not read, which its refusal could not name", async () => {
+    const client = connect({ url: hub.websocketUrl, token: "t", reconnect: false, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+    try {
+      for (const room of ["", "x".repeat(257), "a\nb", "\ud800"]) {
+        await expect(client.join(room)).rejects.toMatchObject({ code: "invalid_subscribe", message: expect.stringMatching(/join: room must be a string of 1 to 256 characters/) });
+        await expect(client.leave(room)).rejects.toMatchObject({ code: "invalid_subscribe" });
+      }
+      expect(client.rooms).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+/**
+ * The hub as API Gateway runs it: every request a Lambda of its own, finishing in any order (the
+ * test picks which). Rooms r0 and r1 are granted, r2 is not. It fails the test if a room gets a
+ * second request while one is unanswered, the rule the client keeps. `drop()` ends the
+ * connection as API Gateway would: its memberships and unanswered requests die with it.
+ */
+function reorderingHub() {
+  const members = new Set<string>();
+  const unanswered: { action: string; room: string }[] = [];
+  const sent: string[] = [];
+  let violation: string | undefined;
+  let socket: FakeSocket | undefined;
+  const answer = (type: string, data: object) => socket?.onmessage?.({ data: JSON.stringify({ room_id: null, user_id: null, data: { type, data } }) } as MessageEvent);
+  class FakeSocket {
+    static readonly OPEN = 1;
+    readyState = 0;
+    onopen?: () => void;
+    onmessage?: (event: MessageEvent) => void;
+    onclose?: () => void;
+    onerror?: () => void;
+    constructor() {
+      socket = this;
+      // Opens once the client has set its handlers, as a browser's socket does.
+      queueMicrotask(() => {
+        this.readyState = FakeSocket.OPEN;
+        this.onopen?.();
+      });
+    }
+    send(text: string) {
+      const { action, room_id: room } = JSON.parse(text) as { action: string; room_id: string };
+      if (action === "resume") return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
+      if (unanswered.some((r) => r.room === room)) violation ??= `${action} ${room} sent while a request for it was unanswered`;
+      unanswered.push({ action, room });
+      sent.push(`${action} ${room}`);
+    }
+    close() {}
+  }
+  return {
+    WebSocket: FakeSocket as unknown as typeof globalThis.WebSocket,
+    members,
+    sent,
+    /** The oldest unanswered request's answer is lost on the way (a failed post): the client hears nothing. */
+    lose() {
+      unanswered.shift();
+    },
+    get pending() {
+      return unanswered.length;
+    },
+    get violation() {
+      return violation;
+    },
+    drop() {
+      const dropped = socket;
+      socket = undefined;
+      members.clear();
+      unanswered.length = 0;
+      if (dropped) dropped.readyState = 3;
+      dropped?.onclose?.();
+    },
+    /** Runs the `pick`-th unanswered request (mod how many there are) to its end. */
+    finish(pick: number) {
+      const [{ action, room }] = unanswered.splice(pick % unanswered.length, 1);
+      if (action === "unsubscribe") {
+        members.delete(room);
+        answer("hub.unsubscribed", { room_id: room });
+      } else if (room === "r2") {
+        answer("hub.error", { room_id: room, code: "forbidden", message: "not granted" });
+      } else {
+        members.add(room);
+        answer("hub.subscribed", { room_id: room, last_seq: 0 });
+      }
+    },
+  };
+}
+
+describe("browser client against a hub that runs requests in any order", () => {
+  const call = fc.record({ op: fc.constantFrom("join" as const, "leave" as const), room: fc.constantFrom("r0", "r1", "r2") });
+  const step = fc.oneof(
+    { arbitrary: call, weight: 4 },
+    { arbitrary: fc.record({ op: fc.constant("finish" as const), pick: fc.nat() }), weight: 4 },
+    { arbitrary: fc.record({ op: fc.constant("drop" as const) }), weight: 1 },
+  );
+  /** Lets the client's reconnect timer (backoff 0) run. */
+  const reopened = async (client: { state: string }) => {
+    while (client.state !== "open") await new Promise((resolve) => setTimeout(resolve, 1));
+  };
+
+  it("ends with the hub's memberships and every promise as the app's last call per room said", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 40 }), fc.array(fc.nat()), async (steps, picks) => {
+        const hub = reorderingHub();
+        const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, WebSocket: hub.WebSocket });
+        try {
+          await reopened(client);
+          const last = new Map<string, { op: "join" | "leave"; outcome: Promise<string> }>();
+          for (const s of steps) {
+            if (s.op === "finish") {
+              if (hub.pending > 0) hub.finish(s.pick);
+              continue;
+            }
+            if (s.op === "drop") {
+              hub.drop();
+              await reopened(client);
+              continue;
+            }
+            const promise: Promise<unknown> = s.op === "join" ? client.join(s.room) : client.leave(s.room);
+            last.set(s.room, { op: s.op, outcome: promise.then(() => "ok", (err: { code: string }) => err.code) });
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+          for (let i = 0; hub.pending > 0; i++) hub.finish(picks[i] ?? 0);
+          expect(hub.violation).toBeUndefined();
+          const wanted = [...last].filter(([room, { op }]) => op === "join" && room !== "r2").map(([room]) => room);
+          expect(new Set(client.rooms)).toEqual(new Set(wanted));
+          expect(hub.members).toEqual(new Set(wanted));
+          for (const [room, { op, outcome }] of last) expect([room, op, await outcome]).toEqual([room, op, op === "join" && room === "r2" ? "forbidden" : "ok"]);
+        } finally {
+          client.close();
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("a request with no answer times out without holding its room up: a join is undone in case it was made, a leave is done", async () => {
+    const hub = reorderingHub();
+    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, joinTimeoutMs: 50, WebSocket: hub.WebSocket });
+    try {
+      await reopened(client);
+      const lost = client.join("r0");
+      hub.lose();
+      await expect(lost).rejects.toMatchObject({ code: "timeout", roomId: "r0" });
+      expect(hub.sent).toEqual(["subscribe r0", "unsubscribe r0"]);
+      hub.finish(0);
+      const again = client.join("r0");
+      hub.finish(0);
+      expect(await again).toEqual({ room_id: "r0", last_seq: 0 });
+      const leaving = client.leave("r0");
+      hub.lose();
+      await leaving;
+      expect(client.rooms).toEqual([]);
+      // Nothing is held up: the room can be joined again at once.
+      const third = client.join("r0");
+      hub.finish(0);
+      await third;
+      expect(hub.sent.slice(2)).toEqual(["subscribe r0", "unsubscribe r0", "subscribe r0"]);
+    } finally {
+      client.close();
+    }
   });
 });

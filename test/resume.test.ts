@@ -14,6 +14,7 @@ import { createConnectionsApi } from "../core/connections";
 import { createLogger } from "../core/log";
 import { createDeliverHandler } from "../handlers/deliver";
 import { startLocalHub, type LocalHub, type LocalHubOptions } from "../local";
+import { gatedWebSocket } from "./support/clientSocket";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
 type Frame = { id: string; seq?: number; data: { type: string; data: unknown } };
 
@@ -44,37 +45,6 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000
     if (Date.now() > deadline) throw new Error(`${what} not met in time`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-}
-
-/**
- * A `ws` WebSocket the test can cut off: `cut()` terminates the open socket and refuses
- * reconnects (they go to a closed port) until `restore()`, so notifications are published
- * while the client is away for sure.
- */
-function gatedWebSocket() {
-  const state = { closed: false, sockets: [] as WebSocket[], closeOnForcedClose: false };
-  class Gated extends WebSocket {
-    // protocols passed on: the client module sends its token there.
-    constructor(url: string, protocols?: string[]) {
-      super(state.closed ? "ws://127.0.0.1:9/" : url, protocols);
-      state.sockets.push(this);
-      this.on("close", (code) => {
-        if (code === 1001 && state.closeOnForcedClose) state.closed = true;
-      });
-      this.on("error", () => undefined);
-    }
-  }
-  return {
-    WebSocket: Gated as unknown as typeof globalThis.WebSocket,
-    state,
-    cut() {
-      state.closed = true;
-      state.sockets.at(-1)?.terminate();
-    },
-    restore() {
-      state.closed = false;
-    },
-  };
 }
 
 /** A client module connection with a collecting subscriber. */

@@ -5,8 +5,8 @@
  * re-join + resume of every room after a reconnect. One hub for the file.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import { startLocalHub, type LocalHub } from "../local";
+import { gatedWebSocket, roomRequestsInFlight } from "./support/clientSocket";
 import { roomRows } from "./support/seed";
 import { until } from "./support/wait";
 import { openClient } from "./support/wsClient";
@@ -23,28 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await hub?.stop();
 });
-
-/** A `ws` WebSocket the test can cut off: while closed, reconnects go to a port nobody listens on. */
-function gatedWebSocket() {
-  const gate = { closed: false, sockets: [] as WebSocket[] };
-  class Gated extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(gate.closed ? "ws://127.0.0.1:9/" : url, protocols);
-      gate.sockets.push(this);
-      this.on("error", () => undefined);
-    }
-  }
-  return {
-    WebSocket: Gated as unknown as typeof globalThis.WebSocket,
-    cut() {
-      gate.closed = true;
-      gate.sockets.at(-1)?.terminate();
-    },
-    restore() {
-      gate.closed = false;
-    },
-  };
-}
 
 /** A tab of a user in a room (a seed token), keeping every frame. */
 async function tab(userId: string, roomId: string) {
@@ -135,6 +113,8 @@ describe("the browser client's many rooms", () => {
       const settled = await Promise.allSettled([client.join("secret"), client.join("proj/a"), client.join("user:ann"), client.join("proj/b")]);
       expect(settled.map((r) => (r.status === "fulfilled" ? r.value.room_id : (r.reason as { code: string }).code))).toEqual(["forbidden", "proj/a", "forbidden", "proj/b"]);
       expect(settled[2]).toMatchObject({ reason: { roomId: "user:ann" } });
+      // They were in flight together (pipelined), never two of one room.
+      expect(roomRequestsInFlight(gate.wire)).toBe(4);
       expect(client.rooms).toEqual(rooms);
       // Past maxRoomsPerConnection (3 here).
       await expect(client.join("proj/c")).rejects.toMatchObject({ code: "too_many_rooms", roomId: "proj/c" });
@@ -190,6 +170,42 @@ describe("the browser client's many rooms", () => {
       await leaving;
       gate.restore();
       expect(client.rooms).toEqual(["team", "proj/b"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("join and leave need no awaiting: one request per room on the wire, and the hub ends with the app's last call", async () => {
+    const gate = gatedWebSocket();
+    const client = connect({ url: hub.websocketUrl, getToken: () => hub.notifier.issueToken({ userId: "eve", rooms: ["flip/*"] }), WebSocket: gate.WebSocket });
+    const got: Frame[] = [];
+    client.subscribe("n", (_data, frame) => got.push(frame as Frame));
+    const members = async (room: string) => (await roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, room)).length;
+    try {
+      await until(() => client.state === "open");
+      // The hub may run an unsubscribe before the subscribe sent just ahead of it: the client never sends it then.
+      const first = client.join("flip/a");
+      const leaveA = client.leave("flip/a");
+      const again = client.join("flip/a");
+      const joinB = client.join("flip/b");
+      const leaveB = client.leave("flip/b");
+      await expect(first).rejects.toMatchObject({ code: "left", roomId: "flip/a" });
+      await expect(joinB).rejects.toMatchObject({ code: "left", roomId: "flip/b" });
+      expect(await again).toMatchObject({ room_id: "flip/a" });
+      await Promise.all([leaveA, leaveB]);
+      expect(client.rooms).toEqual(["flip/a"]);
+      const sent = (room: string) => gate.wire.filter((e) => e.dir === "out" && e.frame.room_id === room).map((e) => e.frame.action);
+      expect(sent("flip/a")).toEqual(["subscribe"]);
+      expect(sent("flip/b")).toEqual(["subscribe", "unsubscribe"]);
+      roomRequestsInFlight(gate.wire);
+      expect(await members("flip/a")).toBe(1);
+      expect(await members("flip/b")).toBe(0);
+
+      // flip/b's notification goes first; flip/a's, published after it, arrives and flip/b's never does.
+      await hub.notifier.publish({ roomId: "flip/b", data: { type: "n", data: "left" } });
+      await hub.notifier.publish({ roomId: "flip/a", data: { type: "n", data: "joined" } });
+      await until(() => got.length === 1);
+      expect(got.map((f) => [f.room_id, f.data.data])).toEqual([["flip/a", "joined"]]);
     } finally {
       client.close();
     }
