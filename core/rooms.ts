@@ -147,9 +147,22 @@ export function isHttpToken(value: string): boolean {
  * the local API Gateway emulator refuses a handshake with it (local/gateway/handshake.ts).
  */
 export function parseSubprotocols(value: string): string[] | undefined {
-  const protocols = value.split(",").map((protocol) => protocol.replace(/^[ \t]+|[ \t]+$/g, ""));
+  const protocols = value.split(",").map(trimSpacesAndTabs);
   if (protocols.some((protocol) => !HTTP_TOKEN.test(protocol)) || new Set(protocols).size !== protocols.length) return undefined;
   return protocols;
+}
+
+/**
+ * Spaces and tabs off both ends, in linear time: the header reaches the authorizer before any
+ * token check, and a `[ \t]+$` regex takes quadratic time on a long run of spaces inside an
+ * entry (a 15 KB header cost ~230 ms of the authorizer's CPU).
+ */
+function trimSpacesAndTabs(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text[start] === " " || text[start] === "\t")) start++;
+  while (end > start && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
+  return text.slice(start, end);
 }
 
 type StringMap<T> = Record<string, T | undefined> | null | undefined;
