@@ -54,6 +54,17 @@ const MAX_ROOM_REQUESTS = 10;
 const MAX_ROOM_ID_LENGTH = 256;
 /** Refusals of a subscribe made before anything was written: the hub has no membership to undo. */
 const REFUSED_UNWRITTEN = new Set(["forbidden", "too_many_rooms", "invalid_subscribe", "unknown_connection"]);
+/**
+ * The codes each request can be refused with (handlers/subscribe.ts, handlers/unsubscribe.ts).
+ * An error with another code is not the answer to the request on the wire: a late refusal of
+ * an earlier request of the other kind, which must not reject a newer join.
+ */
+const REFUSALS = {
+  subscribe: new Set(["forbidden", "too_many_rooms", "subscribe_failed", "unknown_connection", "invalid_subscribe"]),
+  unsubscribe: new Set(["invalid_subscribe", "unknown_connection", "unsubscribe_failed"]),
+};
+/** A re-join nobody awaits (after a reconnect) is dropped only for these; any other failure is retried. */
+const REFUSED_FOR_GOOD = new Set(["forbidden", "too_many_rooms", "invalid_subscribe"]);
 
 /**
  * The claims of a JWT, read without checking it (the hub checks it): the client only learns
@@ -103,7 +114,7 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  * @typedef {{ onGap?: (gap: GapInfo) => void }} JoinOptions
  * @typedef {{ promise: Promise<SubscribedInfo>, resolve: (info: SubscribedInfo) => void, reject: (err: Error) => void }} PendingJoin
  * @typedef {{ promise: Promise<void>, done: () => void }} PendingLeave
- * @typedef {{ action: "subscribe" | "unsubscribe", forJoin: PendingJoin | undefined, timer: ReturnType<typeof setTimeout> }} RoomRequest
+ * @typedef {{ action: "subscribe" | "unsubscribe", forJoin: PendingJoin | undefined, timer: ReturnType<typeof setTimeout>, stale: boolean }} RoomRequest
  * @typedef {"connecting" | "open" | "closed"} ConnectionState
  * @typedef {{
  *   url: string,
@@ -121,6 +132,7 @@ const idText = (id) => (typeof id === "string" && id !== "" ? id : typeof id ===
  *   onGap?: (gap: GapInfo) => void,
  *   gapWaitMs?: number,
  *   joinTimeoutMs?: number,
+ *   onRoomLost?: (room: string, code: string) => void,
  * }} ConnectOptions
  */
 
@@ -188,8 +200,17 @@ export function connect(options) {
   /** Rooms whose membership may differ from the app's wish, in the order they were touched. @type {Set<string>} */
   const due = new Set();
   const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
-  /** Rooms left: their frames still in flight are dropped. @type {Set<string>} */
+  /**
+   * Rooms the app left (or whose join failed) on this socket: their frames are dropped, as the
+   * hub may still send some. Emptied on close (a new connection is in none of them), except
+   * the token's room, which $connect puts it in again. @type {Set<string>}
+   */
   const left = new Set();
+  /**
+   * Re-joins nobody awaits (after a reconnect) that failed for a passing reason, waiting to be
+   * tried again: attempts so far and the timer, if one runs. @type {Map<string, { attempts: number, timer?: ReturnType<typeof setTimeout> }>}
+   */
+  const retries = new Map();
   /** Per-room gap handlers given to join(). @type {Map<string, (gap: GapInfo) => void>} */
   const roomGapHandlers = new Map();
   /** @type {Set<string>} */
@@ -358,11 +379,12 @@ export function connect(options) {
         due.delete(room);
         continue;
       }
-      if (onWire.size >= MAX_ROOM_REQUESTS) return;
+      // Full window: this room stays due; later ones may still need no request (a leave settled at once).
+      if (onWire.size >= MAX_ROOM_REQUESTS) continue;
       due.delete(room);
       sendNow({ action, room_id: room });
       /** @type {RoomRequest} */
-      const request = { action, forJoin: joining.get(room), timer: setTimeout(() => onNoAnswer(room, request), joinTimeoutMs) };
+      const request = { action, forJoin: joining.get(room), timer: setTimeout(() => onNoAnswer(room, request), joinTimeoutMs), stale: false };
       onWire.set(room, request);
     }
   }
@@ -376,7 +398,7 @@ export function connect(options) {
   function nextRequest(room) {
     const has = hubHas.get(room);
     if (joined.has(room)) {
-      if (!has) return "subscribe";
+      if (!has) return retries.get(room)?.timer ? undefined : "subscribe";
       const pendingJoin = joining.get(room);
       joining.delete(room);
       pendingJoin?.resolve(has);
@@ -384,6 +406,7 @@ export function connect(options) {
       // Not known counts as a member: the hub answers an unsubscribe of a room it is not in the same.
       if (has !== false) return "unsubscribe";
       leaving.get(room)?.done();
+      hubHas.delete(room); // settled: not kept for every room ever left
     }
     return undefined;
   }
@@ -401,14 +424,69 @@ export function connect(options) {
     if (!request) return;
     clearTimeout(request.timer);
     onWire.delete(room);
-    if (has === undefined) hubHas.delete(room);
+    // An answer of the other kind came while this one ran: the two ran in either order.
+    if (has === undefined || request.stale) hubHas.delete(room);
     else hubHas.set(room, has);
     if (failure && request.action === "subscribe" && joined.has(room) && joining.get(room) === request.forJoin) {
-      joined.delete(room);
-      joining.delete(room);
-      roomGapHandlers.delete(room);
-      request.forJoin?.reject(failure);
+      const code = /** @type {{ code: string }} */ (/** @type {unknown} */ (failure)).code;
+      if (!request.forJoin && !REFUSED_FOR_GOOD.has(code)) {
+        retryLater(room);
+      } else {
+        joined.delete(room);
+        joining.delete(room);
+        roomGapHandlers.delete(room);
+        retries.delete(room);
+        if (room !== userChannel) dropRoom(room); // the user channel's frames come whatever the join said
+        if (request.forJoin) request.forJoin.reject(failure);
+        else options.onRoomLost?.(room, code);
+      }
     }
+    due.add(room);
+    pumpRooms();
+  }
+
+  /**
+   * A re-join nobody awaits failed for a passing reason (subscribe_failed, timeout,
+   * unknown_connection): the room is still wanted, so its subscribe goes again after a backoff.
+   * @param {string} room
+   */
+  function retryLater(room) {
+    const retry = retries.get(room) ?? { attempts: 0 };
+    retries.set(room, retry);
+    const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** retry.attempts++);
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      due.add(room);
+      pumpRooms();
+    }, Math.floor(ceiling / 2 + Math.random() * (ceiling / 2)));
+  }
+
+  /**
+   * The app no longer wants a room: its frames still in flight are dropped, its seq forgotten.
+   * @param {string} room
+   */
+  function dropRoom(room) {
+    left.add(room);
+    if (left.size > SEEN_IDS_KEPT) left.delete(left.values().next().value ?? "");
+    forget(room);
+  }
+
+  /**
+   * An answer no request on the wire waits for: one given up on (timed out) that ran late. It
+   * is news of the hub's membership, and the room is reconciled with the app's wish once
+   * nothing is on the wire for it.
+   * @param {string} room
+   * @param {SubscribedInfo | false} has
+   */
+  function onLateAnswer(room, has) {
+    if (room.startsWith(USER_CHANNEL_PREFIX)) return; // a connection is in its own and can leave none
+    const request = onWire.get(room);
+    if (request) {
+      // It ran alongside the request on the wire, in either order: that answer no longer tells.
+      request.stale = true;
+      return;
+    }
+    hubHas.set(room, has);
     due.add(room);
     pumpRooms();
   }
@@ -422,15 +500,16 @@ export function connect(options) {
    */
   function onNoAnswer(room, request) {
     if (onWire.get(room) !== request) return;
-    if (request.action === "unsubscribe") return finishRequest(room, false);
+    // A late answer is news (onLateAnswer). A re-join since needs its subscribe, whatever the hub did.
+    if (request.action === "unsubscribe") return finishRequest(room, joined.has(room) ? undefined : false);
     finishRequest(room, undefined, Object.assign(new Error(`join ${room}: no answer from the hub in ${joinTimeoutMs} ms`), { code: "timeout", roomId: room }));
   }
 
   /** @param {SubscribedInfo} info */
   function onSubscribed(info) {
     const room = info.room_id;
-    // Not the answer to this room's request on the wire: a late one, given up on.
-    if (onWire.get(room)?.action !== "subscribe") return;
+    if (onWire.get(room)?.action !== "subscribe") return onLateAnswer(room, info);
+    retries.delete(room);
     if (joined.has(room)) {
       const last = lastSeq.get(room);
       if (last === undefined) {
@@ -457,6 +536,8 @@ export function connect(options) {
     const room = named ?? (error?.code === "invalid_subscribe" && onWire.size === 1 ? [...onWire.keys()][0] : undefined);
     const request = room === undefined ? undefined : onWire.get(room);
     if (room === undefined || !request) return;
+    // Not a refusal this request can get: a late one of an earlier request of the other kind.
+    if (!REFUSALS[request.action].has(String(error.code))) return;
     // A refused unsubscribe: the room is left on this side anyway (its frames are dropped).
     if (request.action === "unsubscribe") return finishRequest(room, false);
     // A failure part way (subscribe_failed) may have made the membership: unknown, undone unless wanted.
@@ -468,7 +549,6 @@ export function connect(options) {
   function onStreamFrame(frame) {
     const room = /** @type {string} */ (frame.room_id);
     const seq = /** @type {number} */ (frame.seq);
-    if (left.has(room)) return; // in flight when the room was left
     const last = lastSeq.get(room);
     if (last === undefined && !resuming.has(room)) {
       advance(room, seq);
@@ -497,9 +577,13 @@ export function connect(options) {
     } else if (control === "hub.subscribed" && typeof frame.data.data?.room_id === "string") {
       onSubscribed(frame.data.data);
     } else if (control === "hub.unsubscribed" && typeof frame.data.data?.room_id === "string") {
-      if (onWire.get(frame.data.data.room_id)?.action === "unsubscribe") finishRequest(frame.data.data.room_id, false);
+      const room = frame.data.data.room_id;
+      if (onWire.get(room)?.action === "unsubscribe") finishRequest(room, false);
+      else onLateAnswer(room, false);
     } else if (control === "hub.error") {
       onError(frame.data.data);
+    } else if (typeof frame?.room_id === "string" && left.has(frame.room_id)) {
+      return; // a room the app left (or failed to join): in flight, or a membership being undone
     } else if (typeof frame?.seq === "number" && typeof frame.room_id === "string") {
       return onStreamFrame(frame);
     }
@@ -516,6 +600,7 @@ export function connect(options) {
     if (closedByUser) return;
     setState("connecting");
     if (!token && options.getToken) token = await options.getToken();
+    if (closedByUser) return; // close() while the token was being fetched
     learnIdentity(token);
     /** @type {WebSocket} */
     let ws;
@@ -543,8 +628,14 @@ export function connect(options) {
       if (tokenRoom) rooms.add(tokenRoom);
       if (userChannel) rooms.add(userChannel);
       for (const room of rooms) if (!joined.has(room) && !left.has(room)) sendResume(room);
-      // A new connection is in no joined room: each is joined again (and resumed once confirmed).
-      for (const room of joined) due.add(room);
+      // A new connection is in no joined room but these two: each is joined again (and resumed
+      // once confirmed); one left while queued needs no unsubscribe.
+      for (const room of joined) {
+        if (room !== tokenRoom && room !== userChannel) hubHas.set(room, false);
+        due.add(room);
+      }
+      // The token's room, left while the socket was down: $connect put the connection in it again.
+      if (tokenRoom && left.has(tokenRoom)) due.add(tokenRoom);
       pumpRooms();
       while (outbox.length > 0 && ws.readyState === Impl.OPEN) ws.send(/** @type {string} */ (outbox.shift()));
       keepAliveTimer = setInterval(() => ws.readyState === Impl.OPEN && ws.send(KEEP_ALIVE_FRAME), keepAliveMs);
@@ -556,20 +647,15 @@ export function connect(options) {
       clearInterval(keepAliveTimer);
       // Resumes and room requests in flight died with the socket; the next open sends what is due.
       resuming.clear();
-      for (const request of onWire.values()) clearTimeout(request.timer);
-      onWire.clear();
+      stopRoomRequests();
       hubHas.clear();
-      due.clear();
-      // A leave in flight is done: the next connection starts without the room.
-      for (const pendingLeave of [...leaving.values()]) pendingLeave.done();
+      // Frames of the old connection cannot come any more; the token's room is in the next one.
+      for (const room of left) if (room !== tokenRoom) left.delete(room);
       if (socket === ws) socket = undefined;
       // Browsers hide the handshake's status: a refusal (401/403, e.g. an expired token)
       // looks like a close before open. Ask for a fresh token next time.
       if (!opened && options.getToken) token = undefined;
-      if (closedByUser || !reconnect) {
-        setState("closed");
-        return;
-      }
+      if (closedByUser || !reconnect) return closedForGood();
       setState("connecting");
       const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** attempt++);
       retryTimer = setTimeout(() => void open().catch(scheduleAfterError), Math.floor(ceiling / 2 + Math.random() * (ceiling / 2)));
@@ -625,10 +711,37 @@ export function connect(options) {
     return { promise: /** @type {Promise<SubscribedInfo>} */ (promise), resolve, reject };
   }
 
+  /**
+   * Ends what the room requests have in flight: their answers died with the socket. A leave in
+   * flight is done (the next connection starts without the room, the token's room aside: see onopen).
+   */
+  function stopRoomRequests() {
+    for (const request of onWire.values()) clearTimeout(request.timer);
+    onWire.clear();
+    due.clear();
+    for (const retry of retries.values()) clearTimeout(retry.timer);
+    retries.clear();
+    for (const pendingLeave of [...leaving.values()]) pendingLeave.done();
+  }
+
+  /** No socket any more, nor another one coming (close(), or a close with reconnect: false): nothing waits. */
+  function closedForGood() {
+    stopRoomRequests();
+    for (const [room, pendingJoin] of joining) {
+      joined.delete(room); // never made: not listed in rooms
+      pendingJoin.reject(Object.assign(new Error(`join ${room}: the connection was closed`), { code: "closed", roomId: room }));
+    }
+    joining.clear();
+    for (const timer of gapTimers.values()) clearTimeout(timer);
+    clearTimeout(retryTimer);
+    clearInterval(keepAliveTimer);
+    if (state !== "closed") setState("closed");
+  }
+
   /** @param {unknown} err */
   function scheduleAfterError(err) {
     console.error("notification-hub: could not connect", err);
-    if (closedByUser || !reconnect) return setState("closed");
+    if (closedByUser || !reconnect) return closedForGood();
     const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** attempt++);
     retryTimer = setTimeout(() => void open().catch(scheduleAfterError), Math.floor(ceiling / 2 + Math.random() * (ceiling / 2)));
   }
@@ -665,7 +778,7 @@ export function connect(options) {
     join(room, joinOptions) {
       const unreadable = unreadableRoom("join", room);
       if (unreadable) return Promise.reject(unreadable);
-      if (closedByUser) return Promise.reject(Object.assign(new Error("join: the connection is closed"), { code: "closed" }));
+      if (closedByUser || state === "closed") return Promise.reject(Object.assign(new Error("join: the connection is closed"), { code: "closed", roomId: room }));
       if (joinOptions?.onGap) roomGapHandlers.set(room, joinOptions.onGap);
       const waiting = joining.get(room);
       if (waiting) return waiting.promise;
@@ -689,16 +802,19 @@ export function connect(options) {
     leave(room) {
       const unreadable = unreadableRoom("leave", room);
       if (unreadable) return Promise.reject(unreadable);
-      // The hub refuses it (invalid_subscribe): the user channel is how the app reaches its user.
-      if (room === userChannel) return Promise.reject(Object.assign(new TypeError(`leave: ${room} is this user's channel, which a connection cannot leave`), { code: "invalid_subscribe", roomId: room }));
+      // The hub refuses any user channel (invalid_subscribe): it is how the app reaches its user.
+      // By the prefix, as the hub does, so even before the token (and so the user) is known.
+      if (room.startsWith(USER_CHANNEL_PREFIX)) return Promise.reject(Object.assign(new TypeError(`leave: ${room} is a user channel, which a connection cannot leave`), { code: "invalid_subscribe", roomId: room }));
       joined.delete(room);
       roomGapHandlers.delete(room);
       // A subscribe on the wire still gets its answer (then an unsubscribe follows); one not sent yet never goes.
       joining.get(room)?.reject(Object.assign(new Error(`join ${room}: left before the hub answered`), { code: "left", roomId: room }));
       joining.delete(room);
-      left.add(room);
-      forget(room);
-      // With the socket down there is nothing to send: the next connection starts without the room.
+      clearTimeout(retries.get(room)?.timer);
+      retries.delete(room);
+      dropRoom(room);
+      // With the socket down there is nothing to send: the next connection starts without the
+      // room (the token's room: the next open sends the unsubscribe).
       if (!socket || socket.readyState !== Impl.OPEN) {
         due.delete(room);
         return Promise.resolve();
@@ -739,17 +855,8 @@ export function connect(options) {
     /** Closes for good: no reconnect. */
     close() {
       closedByUser = true;
-      for (const [room, pendingJoin] of joining) pendingJoin.reject(Object.assign(new Error(`join ${room}: the connection was closed`), { code: "closed", roomId: room }));
-      joining.clear();
-      for (const request of onWire.values()) clearTimeout(request.timer);
-      onWire.clear();
-      due.clear();
-      for (const pendingLeave of [...leaving.values()]) pendingLeave.done();
-      for (const timer of gapTimers.values()) clearTimeout(timer);
-      clearTimeout(retryTimer);
-      clearInterval(keepAliveTimer);
+      closedForGood();
       socket?.close(1000, "client closed");
-      setState("closed");
     },
     /** @returns {ConnectionState} */
     get state() {
