@@ -1,6 +1,6 @@
 /** The browser client module (client/index.mjs), driven with the `ws` package against the local hub. */
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { managementClient } from "../core/aws";
@@ -172,16 +172,19 @@ describe("browser client", () => {
 /**
  * The hub as API Gateway runs it: every request a Lambda of its own, finishing in any order (the
  * test picks which). Rooms r0 and r1 are granted, r2 is not. It fails the test if a room gets a
- * second request while one is unanswered, the rule the client keeps. `drop()` ends the
- * connection as API Gateway would: its memberships and unanswered requests die with it.
+ * second request while one is unanswered, the rule the client keeps, unless the client gave
+ * the first up (`giveUp()`, before its timeout runs): that one may still run late and answer.
+ * `drop()` ends the connection as API Gateway would: its memberships and unanswered requests die with it.
  */
 function reorderingHub() {
   const members = new Set<string>();
-  const unanswered: { action: string; room: string }[] = [];
+  const unanswered: { action: string; room: string; late?: boolean }[] = [];
   const sent: string[] = [];
   let violation: string | undefined;
   let socket: FakeSocket | undefined;
-  const answer = (type: string, data: object) => socket?.onmessage?.({ data: JSON.stringify({ room_id: null, user_id: null, data: { type, data } }) } as MessageEvent);
+  let sockets = 0;
+  const send = (frame: object) => socket?.onmessage?.({ data: JSON.stringify(frame) } as MessageEvent);
+  const answer = (type: string, data: object) => send({ room_id: null, user_id: null, data: { type, data } });
   class FakeSocket {
     static readonly OPEN = 1;
     readyState = 0;
@@ -191,6 +194,7 @@ function reorderingHub() {
     onerror?: () => void;
     constructor() {
       socket = this;
+      sockets++;
       // Opens once the client has set its handlers, as a browser's socket does.
       queueMicrotask(() => {
         this.readyState = FakeSocket.OPEN;
@@ -200,7 +204,7 @@ function reorderingHub() {
     send(text: string) {
       const { action, room_id: room } = JSON.parse(text) as { action: string; room_id: string };
       if (action === "resume") return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
-      if (unanswered.some((r) => r.room === room)) violation ??= `${action} ${room} sent while a request for it was unanswered`;
+      if (unanswered.some((r) => r.room === room && !r.late)) violation ??= `${action} ${room} sent while a request for it was unanswered`;
       unanswered.push({ action, room });
       sent.push(`${action} ${room}`);
     }
@@ -213,6 +217,22 @@ function reorderingHub() {
     /** The oldest unanswered request's answer is lost on the way (a failed post): the client hears nothing. */
     lose() {
       unanswered.shift();
+    },
+    /** Every unanswered request is slow: the client will time it out, and it may still run later. */
+    giveUp() {
+      for (const request of unanswered) request.late = true;
+    },
+    /** The `pick`-th unanswered request fails with `code` (naming its room, as the handlers do). */
+    fail(pick: number, code: string) {
+      const [{ room }] = unanswered.splice(pick % unanswered.length, 1);
+      answer("hub.error", { room_id: room, code, message: code });
+    },
+    /** A frame of a room's stream, as the deliver Lambda posts it. */
+    frame(room: string, seq: number) {
+      send({ id: `${room}#${seq}`, room_id: room, user_id: null, origin: "app", seq, data: { type: "n", data: seq } });
+    },
+    get sockets() {
+      return sockets;
     },
     get pending() {
       return unanswered.length;
@@ -250,19 +270,30 @@ describe("browser client against a hub that runs requests in any order", () => {
     { arbitrary: call, weight: 4 },
     { arbitrary: fc.record({ op: fc.constant("finish" as const), pick: fc.nat() }), weight: 4 },
     { arbitrary: fc.record({ op: fc.constant("drop" as const) }), weight: 1 },
+    { arbitrary: fc.record({ op: fc.constant("timeout" as const) }), weight: 1 },
   );
   /** Lets the client's reconnect timer (backoff 0) run. */
   const reopened = async (client: { state: string }) => {
     while (client.state !== "open") await new Promise((resolve) => setTimeout(resolve, 1));
   };
 
-  it("ends with the hub's memberships and every promise as the app's last call per room said", async () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("ends with the hub's memberships and every promise as the app's last call per room said, even when requests time out and run late", async () => {
+    // The client's timers (timeouts, backoffs of 0) run when the test moves the clock.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    const joinTimeoutMs = 1000;
+    const reopenedNow = async (client: { state: string }) => {
+      while (client.state !== "open") await vi.advanceTimersByTimeAsync(1);
+    };
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 40 }), fc.array(fc.nat()), async (steps, picks) => {
         const hub = reorderingHub();
-        const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, WebSocket: hub.WebSocket });
+        const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, joinTimeoutMs, WebSocket: hub.WebSocket });
         try {
-          await reopened(client);
+          await reopenedNow(client);
           const last = new Map<string, { op: "join" | "leave"; outcome: Promise<string> }>();
           for (const s of steps) {
             if (s.op === "finish") {
@@ -271,19 +302,33 @@ describe("browser client against a hub that runs requests in any order", () => {
             }
             if (s.op === "drop") {
               hub.drop();
-              await reopened(client);
+              await reopenedNow(client);
+              continue;
+            }
+            if (s.op === "timeout") {
+              // Every request on the wire times out; each may still run (and answer) at a later "finish".
+              hub.giveUp();
+              await vi.advanceTimersByTimeAsync(joinTimeoutMs);
               continue;
             }
             const promise: Promise<unknown> = s.op === "join" ? client.join(s.room) : client.leave(s.room);
             last.set(s.room, { op: s.op, outcome: promise.then(() => "ok", (err: { code: string }) => err.code) });
           }
-          await new Promise((resolve) => setImmediate(resolve));
-          for (let i = 0; hub.pending > 0; i++) hub.finish(picks[i] ?? 0);
+          // Everything runs to its end, late requests included, and re-joins retried after a timeout go again.
+          for (let i = 0; ; i++) {
+            await vi.advanceTimersByTimeAsync(1);
+            if (hub.pending === 0) break;
+            hub.finish(picks[i] ?? i);
+          }
           expect(hub.violation).toBeUndefined();
-          const wanted = [...last].filter(([room, { op }]) => op === "join" && room !== "r2").map(([room]) => room);
+          const outcomes = new Map(await Promise.all([...last].map(async ([room, { op, outcome }]) => [room, { op, outcome: await outcome }] as const)));
+          for (const [room, { op, outcome }] of outcomes) {
+            const allowed = op === "leave" ? ["ok"] : [room === "r2" ? "forbidden" : "ok", "timeout"];
+            expect(allowed, `${op} ${room}`).toContain(outcome);
+          }
+          const wanted = [...outcomes].filter(([, { op, outcome }]) => op === "join" && outcome === "ok").map(([room]) => room);
           expect(new Set(client.rooms)).toEqual(new Set(wanted));
           expect(hub.members).toEqual(new Set(wanted));
-          for (const [room, { op, outcome }] of last) expect([room, op, await outcome]).toEqual([room, op, op === "join" && room === "r2" ? "forbidden" : "ok"]);
         } finally {
           client.close();
         }
