@@ -185,6 +185,12 @@ function reorderingHub() {
   let sockets = 0;
   const send = (frame: object) => socket?.onmessage?.({ data: JSON.stringify(frame) } as MessageEvent);
   const answer = (type: string, data: object) => send({ room_id: null, user_id: null, data: { type, data } });
+  /** The `pick`-th unanswered request, taken off. A late one's answer may be taken for a newer one of its room (no request ids), which the client then no longer waits for. */
+  const take = (pick: number) => {
+    const [request] = unanswered.splice(pick % unanswered.length, 1);
+    if (request.late) for (const other of unanswered) if (other.room === request.room) other.late = true;
+    return request;
+  };
   class FakeSocket {
     static readonly OPEN = 1;
     readyState = 0;
@@ -224,7 +230,7 @@ function reorderingHub() {
     },
     /** The `pick`-th unanswered request fails with `code` (naming its room, as the handlers do). */
     fail(pick: number, code: string) {
-      const [{ room }] = unanswered.splice(pick % unanswered.length, 1);
+      const { room } = take(pick);
       answer("hub.error", { room_id: room, code, message: code });
     },
     /** A frame of a room's stream, as the deliver Lambda posts it. */
@@ -250,7 +256,7 @@ function reorderingHub() {
     },
     /** Runs the `pick`-th unanswered request (mod how many there are) to its end. */
     finish(pick: number) {
-      const [{ action, room }] = unanswered.splice(pick % unanswered.length, 1);
+      const { action, room } = take(pick);
       if (action === "unsubscribe") {
         members.delete(room);
         answer("hub.unsubscribed", { room_id: room });
@@ -359,6 +365,152 @@ describe("browser client against a hub that runs requests in any order", () => {
       hub.finish(0);
       await third;
       expect(hub.sent.slice(2)).toEqual(["subscribe r0", "unsubscribe r0", "subscribe r0"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a join given up on that runs late, after its undo, is undone again; its frames never reach the app and its seq is forgotten", async () => {
+    const hub = reorderingHub();
+    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, joinTimeoutMs: 50, WebSocket: hub.WebSocket });
+    const got: unknown[] = [];
+    client.subscribe("n", (data) => got.push(data));
+    try {
+      await reopened(client);
+      const join = client.join("r0");
+      hub.frame("r0", 3); // a frame ahead of the slow answer
+      hub.giveUp();
+      await expect(join).rejects.toMatchObject({ code: "timeout" });
+      expect(client.lastSeq("r0")).toBeUndefined(); // no resume for a room the connection is not in
+      expect(hub.sent).toEqual(["subscribe r0", "unsubscribe r0"]);
+      hub.finish(1); // the undo runs first, on a room not joined yet
+      hub.finish(0); // then the slow subscribe: the hub has the room
+      hub.frame("r0", 4);
+      expect(hub.sent.at(-1)).toBe("unsubscribe r0");
+      hub.finish(0);
+      expect(hub.members).toEqual(new Set());
+      expect(got).toEqual([3]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a leave given up on that runs after the re-join is repaired, and its late refusal never rejects a newer join", async () => {
+    const hub = reorderingHub();
+    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, joinTimeoutMs: 50, WebSocket: hub.WebSocket });
+    try {
+      await reopened(client);
+      const first = client.join("r0");
+      hub.finish(0);
+      await first;
+      const leave = client.leave("r0");
+      hub.giveUp();
+      await leave;
+      const rejoin = client.join("r0");
+      expect(hub.sent).toEqual(["subscribe r0", "unsubscribe r0", "subscribe r0"]);
+      hub.finish(1); // the re-join runs
+      await rejoin;
+      hub.finish(0); // then the slow unsubscribe: the hub no longer has the room
+      expect(hub.sent.at(-1)).toBe("subscribe r0");
+      hub.finish(0);
+      expect(hub.members).toEqual(new Set(["r0"]));
+
+      const leaveAgain = client.leave("r0");
+      hub.giveUp();
+      await leaveAgain;
+      const join = client.join("r0");
+      hub.fail(0, "unsubscribe_failed"); // the old unsubscribe's late answer: not the subscribe's
+      hub.finish(0);
+      await expect(join).resolves.toEqual({ room_id: "r0", last_seq: 0 });
+      expect(client.rooms).toEqual(["r0"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a re-join after a reconnect is retried after a passing failure, and dropped (onRoomLost) only when refused for good", async () => {
+    const hub = reorderingHub();
+    const lost: [string, string][] = [];
+    const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, maxBackoffMs: 0, joinTimeoutMs: 50, WebSocket: hub.WebSocket, onRoomLost: (room, code) => lost.push([room, code]) });
+    try {
+      await reopened(client);
+      const join = client.join("r0");
+      hub.finish(0);
+      await join;
+      hub.drop();
+      await reopened(client);
+      expect(hub.sent).toEqual(["subscribe r0", "subscribe r0"]);
+      hub.fail(0, "subscribe_failed");
+      await until(() => hub.sent.length === 3); // tried again
+      hub.giveUp();
+      await until(() => hub.sent.length === 4); // timed out: tried again
+      hub.fail(1, "forbidden"); // the token no longer grants it
+      expect(lost).toEqual([["r0", "forbidden"]]);
+      expect(client.rooms).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("with reconnect: false a socket's end settles every join, and close() while the token is fetched opens nothing", async () => {
+    const hub = reorderingHub();
+    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, WebSocket: hub.WebSocket });
+    await reopened(client);
+    const join = client.join("r0");
+    hub.drop();
+    await expect(join).rejects.toMatchObject({ code: "closed" });
+    await expect(client.join("r1")).rejects.toMatchObject({ code: "closed" });
+    expect(client.state).toBe("closed");
+
+    const quiet = reorderingHub();
+    let release = (_token: string) => {};
+    const fetching = connect({ url: "ws://hub.test", getToken: () => new Promise<string>((resolve) => (release = resolve)), WebSocket: quiet.WebSocket });
+    fetching.close();
+    release("t");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(quiet.sockets).toBe(0);
+    expect(fetching.state).toBe("closed");
+  });
+
+  it("after a reconnect, leaving a room still queued for its re-join sends nothing, even behind a full window", async () => {
+    const hub = reorderingHub();
+    const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, WebSocket: hub.WebSocket });
+    const rooms = Array.from({ length: 12 }, (_, i) => `q${i}`);
+    try {
+      await reopened(client);
+      const joins = rooms.map((room) => client.join(room));
+      while (hub.pending > 0) hub.finish(0);
+      await Promise.all(joins);
+      hub.drop();
+      await reopened(client);
+      const sent = hub.sent.length;
+      expect(hub.pending).toBe(10);
+      await client.leave("q11"); // the new connection is not in it: settled at once
+      expect(hub.sent.length).toBe(sent);
+      while (hub.pending > 0) hub.finish(0);
+      expect(hub.members).toEqual(new Set(rooms.slice(0, 11)));
+      expect(hub.sent.filter((request) => request.endsWith(" q11"))).toEqual(["subscribe q11"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("the token's room left while the socket is down is left again on the next connection; a user channel is never left", async () => {
+    const hub = reorderingHub();
+    const client = connect({ url: "ws://hub.test", token: "t", room: "home", minBackoffMs: 0, WebSocket: hub.WebSocket });
+    const got: unknown[] = [];
+    client.subscribe("n", (data) => got.push(data));
+    try {
+      // Refused by the hub's rule before the token (so the user) is known: no request.
+      await expect(client.leave("user:kim")).rejects.toMatchObject({ code: "invalid_subscribe" });
+      await reopened(client);
+      hub.drop();
+      await client.leave("home");
+      await reopened(client);
+      expect(hub.sent).toEqual(["unsubscribe home"]);
+      hub.frame("home", 1);
+      hub.finish(0);
+      expect(got).toEqual([]);
     } finally {
       client.close();
     }
