@@ -38,6 +38,7 @@ export interface JoinOptions {
 /**
  * How join() rejects: `code` is the hub's (`forbidden`, `too_many_rooms`, `invalid_subscribe`, ...), or
  * `closed` / `left` (the page gave up first: close(), or leave() before the hub answered) / `timeout`.
+ * `closed` also when the socket ends with `reconnect: false`, and for every join() after that.
  * A room id the hub could not read (empty, over 256 characters, control characters, a lone
  * surrogate) is refused at once, without a request: a TypeError with code `invalid_subscribe`.
  */
@@ -84,8 +85,17 @@ export interface ConnectOptions {
   /**
    * How long a join or leave waits for the hub's answer. A join then rejects with code `timeout`
    * (and is undone, in case the hub made it); a leave resolves (the room is left on this side). Default 10 s.
+   * A request given up on may still run later: its late answer is taken as news of the hub's
+   * membership, and the client sends what makes the hub match the app's last join()/leave() again.
    */
   joinTimeoutMs?: number;
+  /**
+   * A joined room the client joins again after a reconnect (nobody awaits that join) was refused
+   * for good (`forbidden`: the token no longer grants it; `too_many_rooms`) and dropped from
+   * `rooms`. A passing failure (`subscribe_failed`, `unknown_connection`, no answer) is retried
+   * with the reconnect backoff (minBackoffMs doubling up to maxBackoffMs) instead, without end.
+   */
+  onRoomLost?: (room: string, code: string) => void;
 }
 export interface HubConnection {
   subscribe(type: string, callback: Subscriber, options?: SubscribeOptions): () => void;
@@ -102,7 +112,10 @@ export interface HubConnection {
   /**
    * Unsubscribes from a room; its frames still in flight are dropped. Resolves once the hub
    * confirms (at once when the socket is down or the hub is known not to have the room; also when a join()
-   * of the room overtakes it). Rejects only for a room id it cannot send (TypeError) or the user channel.
+   * of the room overtakes it, or after joinTimeoutMs without an answer). With the socket down the
+   * next connection starts without the room, except the token's room, which `$connect` puts every
+   * connection in: the next connection sends its unsubscribe. Rejects only for a room id it cannot
+   * send (TypeError) or a user channel (`user:...`, code `invalid_subscribe`, without a request).
    */
   leave(room: string): Promise<void>;
   /** Rooms joined with join() and not left (not the token's room nor the user channel). */

@@ -36,6 +36,12 @@
  * hub's membership differs from the app's last join()/leave() (join, leave, join before any
  * answer sends one subscribe). Different rooms' requests go together, at most
  * MAX_ROOM_REQUESTS at once, so re-joining 100 rooms after a reconnect takes 10 round trips.
+ *
+ * Answers carry the room but no request id. A request given up on (joinTimeoutMs) may still
+ * run, so an answer no request waits for is news: the hub has (or lacks) the room, and the room
+ * is reconciled once nothing is on the wire for it (onLateAnswer); one that comes while the
+ * other kind of request runs leaves that request's answer telling nothing (`stale`). A refusal
+ * only answers the kind of request that can get it (REFUSALS).
  */
 
 const KEEP_ALIVE_FRAME = JSON.stringify({ action: "ping" });
@@ -770,7 +776,8 @@ export function connect(options) {
      * Subscribes this connection to `room` (its token must grant it). Resolves with the hub's
      * `hub.subscribed` data `{ room_id, last_seq }`; rejects with an Error whose `code` is the
      * hub's (`forbidden`, `too_many_rooms`, ...). Joined rooms are joined again after every
-     * reconnect and resumed after their last seq.
+     * reconnect and resumed after their last seq; such a re-join is retried after a passing
+     * failure and dropped (onRoomLost) only when refused for good.
      * @param {string} room
      * @param {JoinOptions} [joinOptions]
      * @returns {Promise<SubscribedInfo>}
@@ -795,7 +802,8 @@ export function connect(options) {
     },
     /**
      * Unsubscribes this connection from `room`; its frames still in flight are dropped.
-     * Resolves once the hub confirms (at once when the socket is down: a new connection starts without it).
+     * Resolves once the hub confirms (at once when the socket is down: a new connection starts
+     * without it, but for the token's room, which the next open leaves again).
      * @param {string} room
      * @returns {Promise<void>}
      */
