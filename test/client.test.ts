@@ -343,11 +343,17 @@ describe("browser client against a hub that runs requests in any order", () => {
     );
   });
 
-  it("a request with no answer times out without holding its room up: a join is undone in case it was made, a leave is done", async () => {
+  /** A client (token "t") on a hub of its own, once open. */
+  const openClient = async (extra: Omit<Parameters<ClientModule["connect"]>[0], "url" | "token" | "WebSocket">) => {
     const hub = reorderingHub();
-    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, joinTimeoutMs: 50, WebSocket: hub.WebSocket });
+    const client = connect({ url: "ws://hub.test", token: "t", WebSocket: hub.WebSocket, ...extra });
+    await reopened(client);
+    return { hub, client };
+  };
+
+  it("a request with no answer times out without holding its room up: a join is undone in case it was made, a leave is done", async () => {
+    const { hub, client } = await openClient({ reconnect: false, joinTimeoutMs: 50 });
     try {
-      await reopened(client);
       const lost = client.join("r0");
       hub.lose();
       await expect(lost).rejects.toMatchObject({ code: "timeout", roomId: "r0" });
@@ -371,12 +377,10 @@ describe("browser client against a hub that runs requests in any order", () => {
   });
 
   it("a join given up on that runs late, after its undo, is undone again; its frames never reach the app and its seq is forgotten", async () => {
-    const hub = reorderingHub();
-    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, joinTimeoutMs: 50, WebSocket: hub.WebSocket });
+    const { hub, client } = await openClient({ reconnect: false, joinTimeoutMs: 50 });
     const got: unknown[] = [];
     client.subscribe("n", (data) => got.push(data));
     try {
-      await reopened(client);
       const join = client.join("r0");
       hub.frame("r0", 3); // a frame ahead of the slow answer
       hub.giveUp();
@@ -396,10 +400,8 @@ describe("browser client against a hub that runs requests in any order", () => {
   });
 
   it("a leave given up on that runs after the re-join is repaired, and its late refusal never rejects a newer join", async () => {
-    const hub = reorderingHub();
-    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, joinTimeoutMs: 50, WebSocket: hub.WebSocket });
+    const { hub, client } = await openClient({ reconnect: false, joinTimeoutMs: 50 });
     try {
-      await reopened(client);
       const first = client.join("r0");
       hub.finish(0);
       await first;
@@ -429,11 +431,9 @@ describe("browser client against a hub that runs requests in any order", () => {
   });
 
   it("a re-join after a reconnect is retried after a passing failure, and dropped (onRoomLost) only when refused for good", async () => {
-    const hub = reorderingHub();
     const lost: [string, string][] = [];
-    const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, maxBackoffMs: 0, joinTimeoutMs: 50, WebSocket: hub.WebSocket, onRoomLost: (room, code) => lost.push([room, code]) });
+    const { hub, client } = await openClient({ minBackoffMs: 0, maxBackoffMs: 0, joinTimeoutMs: 50, onRoomLost: (room, code) => lost.push([room, code]) });
     try {
-      await reopened(client);
       const join = client.join("r0");
       hub.finish(0);
       await join;
@@ -453,9 +453,7 @@ describe("browser client against a hub that runs requests in any order", () => {
   });
 
   it("with reconnect: false a socket's end settles every join, and close() while the token is fetched opens nothing", async () => {
-    const hub = reorderingHub();
-    const client = connect({ url: "ws://hub.test", token: "t", reconnect: false, WebSocket: hub.WebSocket });
-    await reopened(client);
+    const { hub, client } = await openClient({ reconnect: false });
     const join = client.join("r0");
     hub.drop();
     await expect(join).rejects.toMatchObject({ code: "closed" });
@@ -473,11 +471,9 @@ describe("browser client against a hub that runs requests in any order", () => {
   });
 
   it("after a reconnect, leaving a room still queued for its re-join sends nothing, even behind a full window", async () => {
-    const hub = reorderingHub();
-    const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, WebSocket: hub.WebSocket });
+    const { hub, client } = await openClient({ minBackoffMs: 0 });
     const rooms = Array.from({ length: 12 }, (_, i) => `q${i}`);
     try {
-      await reopened(client);
       const joins = rooms.map((room) => client.join(room));
       while (hub.pending > 0) hub.finish(0);
       await Promise.all(joins);
@@ -496,14 +492,12 @@ describe("browser client against a hub that runs requests in any order", () => {
   });
 
   it("the token's room left while the socket is down is left again on the next connection; a user channel is never left", async () => {
-    const hub = reorderingHub();
-    const client = connect({ url: "ws://hub.test", token: "t", room: "home", minBackoffMs: 0, WebSocket: hub.WebSocket });
+    const { hub, client } = await openClient({ room: "home", minBackoffMs: 0 });
     const got: unknown[] = [];
     client.subscribe("n", (data) => got.push(data));
     try {
-      // Refused by the hub's rule before the token (so the user) is known: no request.
+      // Refused by the hub's rule even when the token names no user (so no channel is known): no request.
       await expect(client.leave("user:kim")).rejects.toMatchObject({ code: "invalid_subscribe" });
-      await reopened(client);
       hub.drop();
       await client.leave("home");
       await reopened(client);
