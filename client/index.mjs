@@ -482,7 +482,7 @@ export function connect(options) {
    * is news of the hub's membership, and the room is reconciled with the app's wish once
    * nothing is on the wire for it.
    * @param {string} room
-   * @param {SubscribedInfo | false} has
+   * @param {SubscribedInfo | false | undefined} has undefined: the hub may have it or not
    */
   function onLateAnswer(room, has) {
     if (room.startsWith(USER_CHANNEL_PREFIX)) return; // a connection is in its own and can leave none
@@ -492,7 +492,8 @@ export function connect(options) {
       request.stale = true;
       return;
     }
-    hubHas.set(room, has);
+    if (has === undefined) hubHas.delete(room);
+    else hubHas.set(room, has);
     due.add(room);
     pumpRooms();
   }
@@ -540,10 +541,14 @@ export function connect(options) {
   function onError(error) {
     const named = typeof error?.room_id === "string" ? error.room_id : undefined;
     const room = named ?? (error?.code === "invalid_subscribe" && onWire.size === 1 ? [...onWire.keys()][0] : undefined);
-    const request = room === undefined ? undefined : onWire.get(room);
-    if (room === undefined || !request) return;
-    // Not a refusal this request can get: a late one of an earlier request of the other kind.
-    if (!REFUSALS[request.action].has(String(error.code))) return;
+    if (room === undefined) return;
+    const request = onWire.get(room);
+    // Not a refusal the request on the wire can get: a late one of an earlier request. Only a
+    // subscribe that failed part way tells something: it may have made the membership.
+    if (!request || !REFUSALS[request.action].has(String(error.code))) {
+      if (error.code === "subscribe_failed") onLateAnswer(room, undefined);
+      return;
+    }
     // A refused unsubscribe: the room is left on this side anyway (its frames are dropped).
     if (request.action === "unsubscribe") return finishRequest(room, false);
     // A failure part way (subscribe_failed) may have made the membership: unknown, undone unless wanted.
