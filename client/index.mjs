@@ -186,6 +186,17 @@ export function connect(options) {
   if (tokenRoom) loadStoredSeq(tokenRoom);
   /** This user's channel `user:{id}`, from the token's claims. @type {string | undefined} */
   let userChannel;
+  /*
+   * Room membership, one state per room spread over the maps below:
+   *   wanted   joined.has(room)       the app's last join()/leave() (a failed join: not wanted)
+   *   hubHas   hubHas.get(room)       hub.subscribed data | false | absent: unknown
+   *   onWire   onWire.get(room)       the one subscribe/unsubscribe sent and not answered
+   *   waiters  joining / leaving      the join()/leave() promise waiting for the hub
+   *   retry    retries.get(room)      a re-join waiting out its backoff
+   * Every event (join(), leave(), an answer, a late answer, a timeout, open, close) updates
+   * these and marks the room `due`; pumpRooms() then runs nextRequest(room), the one place that
+   * settles the waiters when the hub agrees with the app, or picks the request that makes it.
+   */
   /**
    * The rooms the app wants: joined with join() (or being joined) and not left since; joined
    * again after every reconnect. @type {Set<string>}
