@@ -16,7 +16,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_RUN_DIR_ENV } from "./support/pulumiRun";
-import { newcomerEnv, quickStartFiles, readmeBlocks, runQuickStart, type QuickStart } from "./support/quickStart";
+import { newcomerEnv, quickStartFiles, raiseQuickStartPriority, readmeBlocks, runQuickStart, type QuickStart } from "./support/quickStart";
 
 const ROOT = process.cwd();
 
@@ -47,8 +47,9 @@ async function theQuickStart(): Promise<QuickStart> {
   const runDir = process.env[TEST_RUN_DIR_ENV];
   const files = runDir ? quickStartFiles(runDir) : undefined;
   if (!files || !fs.existsSync(files.started)) return runQuickStart(ROOT, env);
-  for (const deadline = Date.now() + 280_000; !fs.existsSync(files.result); await new Promise((resolve) => setTimeout(resolve, 250))) {
+  for (let i = 0, deadline = Date.now() + 280_000; !fs.existsSync(files.result); i++, await new Promise((resolve) => setTimeout(resolve, 250))) {
     if (Date.now() > deadline) throw new Error(`the quick start started in the background wrote no ${files.result}`);
+    if (i % 8 === 0) raiseQuickStartPriority(files); // again every 2 s: its group may have grown since
   }
   return JSON.parse(fs.readFileSync(files.result, "utf8")) as QuickStart;
 }

@@ -46,13 +46,13 @@ export function startBackground(root: string, runDir: string, testFiles: string[
 
   const quickStart = quickStartFiles(runDir);
   if (names.has(README_TEST)) {
-    fs.writeFileSync(quickStart.started, String(process.pid));
     const child = childProcess.spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "quickStartMain.ts"), root, quickStart.result, quickStart.pid], {
       cwd: root,
       env: newcomerEnv(env),
       stdio: "ignore",
     });
     if (child.pid) os.setPriority(child.pid, LOWEST); // before it starts anything: its children inherit it
+    fs.writeFileSync(quickStart.started, String(child.pid ?? 0));
     track(child);
   }
 

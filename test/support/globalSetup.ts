@@ -15,7 +15,7 @@ import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { TestProject } from "vitest/node";
+import type { TestProject } from "vitest/node" with { "resolution-mode": "import" };
 import { startBackground } from "./background";
 import { TEST_RUN_DIR_ENV } from "./pulumiRun";
 

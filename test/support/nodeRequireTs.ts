@@ -17,6 +17,6 @@ if (!(process as unknown as Record<symbol, unknown>)[REGISTERED] && !extensions[
   extensions[".ts"] = (module, filename) => {
     delete extensions[".ts"];
     register({ transpileOnly: true }); // puts its own ".ts" loader in place (on top of ".js")
-    extensions[".ts"](module, filename);
+    extensions[".ts"]!(module, filename);
   };
 }

@@ -128,6 +128,8 @@ export async function runProgram(program: string, stack: string, config: Record<
   fs.mkdirSync(dir, { recursive: true });
   const record = path.join(dir, `${key}.json`);
   const failed = path.join(dir, `${key}.failed`);
+  /** The running program's pid, for a sharer to raise the priority of (a background run starts at nice 19). */
+  const running = path.join(dir, `${key}.pid`);
   let owner = true;
   try {
     fs.writeFileSync(path.join(dir, `${key}.lock`), String(process.pid), { flag: "wx" });
@@ -136,20 +138,41 @@ export async function runProgram(program: string, stack: string, config: Record<
   }
   if (owner) {
     try {
-      const data = await runProgramOnce(program, stack, config, cwd, options, launch);
+      const data = await runProgramOnce(program, stack, config, cwd, options, {
+        ...launch,
+        onChild: (child) => {
+          if (child.pid) fs.writeFileSync(running, String(child.pid));
+          launch.onChild?.(child);
+        },
+      });
+      fs.rmSync(running, { force: true });
       fs.writeFileSync(`${record}.tmp`, JSON.stringify(data));
       fs.renameSync(`${record}.tmp`, record);
       return withLookups(data);
     } catch (err) {
+      fs.rmSync(running, { force: true });
       fs.writeFileSync(failed, String(err));
       throw err;
     }
   }
-  // Another test file runs it: wait for its record (or its failure: then run it here, for our own error).
+  // Another test file or the background runs it: wait for its record (or its failure: then run it
+  // here, for our own error). Waited for, a background run gets the priority of a test's own.
   const deadline = Date.now() + SHARED_WAIT_MS;
-  while (!fs.existsSync(record) && !fs.existsSync(failed) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (!fs.existsSync(record) && !fs.existsSync(failed) && Date.now() < deadline) {
+    if (fs.existsSync(running)) raisePriority(Number(fs.readFileSync(running, "utf8")));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   if (fs.existsSync(record)) return withLookups(JSON.parse(fs.readFileSync(record, "utf8")) as RecordedRun);
   return withLookups(await runProgramOnce(program, stack, config, cwd, options, launch));
+}
+
+/** Back to the default priority (nice 0) for a process started at a lower one; lowering its nice value takes root, else nothing changes. */
+export function raisePriority(pid: number): void {
+  try {
+    if (pid > 0 && os.getPriority(pid) > 0) os.setPriority(pid, 0);
+  } catch {
+    // gone already, or not allowed: it runs on at the priority it has
+  }
 }
 
 function runProgramOnce(program: string, stack: string, config: Record<string, string>, cwd: string, options: RunOptions, launch: Launch): Promise<RecordedRun> {

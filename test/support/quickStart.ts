@@ -12,6 +12,7 @@ import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { raisePriority } from "./pulumiRun";
 
 export interface Block {
   marker: string;
@@ -95,6 +96,17 @@ export const quickStartFiles = (runDir: string) => ({
   /** The shell's pid, leader of the quick start's process group. */
   pid: path.join(runDir, "quickstart.pid"),
 });
+
+/**
+ * Waited for, the background quick start gets the priority of a test's own: its runner, and
+ * every process of the shell's group (npm, tsc, the hub...; what they start later inherits it).
+ */
+export function raiseQuickStartPriority(files: ReturnType<typeof quickStartFiles>): void {
+  raisePriority(Number(fs.readFileSync(files.started, "utf8")));
+  if (!fs.existsSync(files.pid)) return;
+  // No call in Node for a whole process group; renice is util-linux's (lowering nice takes root).
+  childProcess.spawnSync("renice", ["-n", "0", "-g", fs.readFileSync(files.pid, "utf8").trim()], { stdio: "ignore" });
+}
 
 export interface QuickStartLaunch {
   /** Told of the shell's pid (its own process group), to stop it early. */
