@@ -104,8 +104,23 @@ export const quickStartFiles = (runDir: string) => ({
 export function raiseQuickStartPriority(files: ReturnType<typeof quickStartFiles>): void {
   raisePriority(Number(fs.readFileSync(files.started, "utf8")));
   if (!fs.existsSync(files.pid)) return;
+  const shell = fs.readFileSync(files.pid, "utf8").trim();
+  setSessionNice(Number(shell), 0);
   // No call in Node for a whole process group; renice is util-linux's (lowering nice takes root).
-  childProcess.spawnSync("renice", ["-n", "0", "-g", fs.readFileSync(files.pid, "utf8").trim()], { stdio: "ignore" });
+  childProcess.spawnSync("renice", ["-n", "0", "-g", shell], { stdio: "ignore" });
+}
+
+/**
+ * The nice value of a session leader's scheduling group. Where Linux groups the CPU by session
+ * (sched_autogroup), a process's own nice value only counts within its session, and the quick
+ * start's shell leads one of its own (detached, for Ctrl-C): its group gets the value too.
+ */
+export function setSessionNice(leader: number, nice: number): void {
+  try {
+    fs.writeFileSync(`/proc/${leader}/autogroup`, String(nice));
+  } catch {
+    // no autogroup here (or not allowed): the processes' own nice values are what counts
+  }
 }
 
 export interface QuickStartLaunch {

@@ -4,7 +4,8 @@
  * Usage: node -r ts-node/register/transpile-only quickStartMain.ts <root> <result-file> <pid-file>
  */
 import * as fs from "fs";
-import { runQuickStart } from "./quickStart";
+import * as os from "os";
+import { runQuickStart, setSessionNice } from "./quickStart";
 
 const [root, resultFile, pidFile] = process.argv.slice(2);
 
@@ -14,6 +15,11 @@ function write(result: unknown): void {
 }
 
 // The environment is the newcomer's already (background.ts made it with newcomerEnv).
-runQuickStart(root, process.env, { onStart: (pid) => fs.writeFileSync(pidFile, String(pid)) }).then(write, (err: unknown) =>
+// Its shell leads a session of its own: that session's scheduling group gets this process's priority.
+const onStart = (pid: number) => {
+  setSessionNice(pid, os.getPriority());
+  fs.writeFileSync(pidFile, String(pid));
+};
+runQuickStart(root, process.env, { onStart }).then(write, (err: unknown) =>
   write({ clone: "", code: null, stdout: "", stderr: `the quick start did not run: ${err instanceof Error ? err.stack : String(err)}` }),
 );
