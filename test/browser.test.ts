@@ -48,10 +48,11 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     await page.waitForSelector("#status[data-state=open]", { timeout: 15_000 });
 
     // Asynchronously: the hub runs in this process and must keep serving while the CLI talks to it.
+    // The installed bin (package.json "bin"), which test/support/globalSetup.ts builds once per run.
     const published = await new Promise<string>((resolve, reject) =>
       childProcess.execFile(
         process.execPath,
-        ["-r", "ts-node/register/transpile-only", "cli/index.ts", "publish", "--room", "ops", "--user", "backup-service", "--data", '{"type":"backup.done","data":"Nightly backup finished"}', "--state-file", stateFile, "--json"],
+        ["dist/cli/index.js", "publish", "--room", "ops", "--user", "backup-service", "--data", '{"type":"backup.done","data":"Nightly backup finished"}', "--state-file", stateFile, "--json"],
         { cwd: ROOT, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } },
         (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve((JSON.parse(stdout) as { messageId: string }).messageId)),
       ),

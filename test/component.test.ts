@@ -3,7 +3,6 @@
  * stacks and a custom configuration; then the serialized Lambdas themselves, run in fresh
  * Node processes against dynalite, fauxqs and a local @connections API.
  */
-import * as crypto from "crypto";
 import * as fs from "fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
@@ -16,28 +15,17 @@ import { createNotifier } from "../server";
 import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
-import { CUSTOM_CONFIG, runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { customJwtSecret, sharedRun, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore } from "./support/ssm";
 import type { RecordedResource } from "./support/runProgram";
 
 const ROOT = process.cwd();
-const CUSTOM_SECRET = "custom-jwt-secret-" + crypto.randomBytes(12).toString("hex");
+const CUSTOM_SECRET = customJwtSecret();
 const runs: Record<string, ProgramRun> = {};
 
 beforeAll(async () => {
-  const [development, production, custom] = await Promise.all([
-    runProgram("index.ts", "development", stackConfig("development")),
-    runProgram("index.ts", "production", stackConfig("production")),
-    runProgram(
-      "index.ts",
-      "custom",
-      stackConfig("custom", ROOT, {
-        "notification-hub:jwtSecret": CUSTOM_SECRET,
-        ...CUSTOM_CONFIG,
-      }),
-    ),
-  ]);
+  const [development, production, custom] = await Promise.all([sharedRun("development"), sharedRun("production"), sharedRun("custom")]);
   Object.assign(runs, { development, production, custom });
 }, 180_000);
 

@@ -9,27 +9,24 @@ import * as fs from "fs";
 import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HANDLER_NAMES, routesOf } from "../handlers/manifest";
-import { CUSTOM_CONFIG, runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { sharedRun, type ProgramRun, type SharedRunName } from "./support/pulumiRun";
 
 const ROOT = process.cwd();
 const BEFORE = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/urns-before-split.json"), "utf8")) as Record<string, string[]>;
-const CUSTOM = { "notification-hub:jwtSecret": "custom-secret-xyz", ...CUSTOM_CONFIG };
 /**
- * The configurations the baseline was recorded with. Between them every kind of child exists:
- * development has the generated secret; ifUnset has alarms, the domain, API Gateway logs and
- * the account-wide logging role.
+ * The configurations the baseline was recorded with (test/support/pulumiRun.ts). Between them
+ * every kind of child exists: development has the generated secret; ifUnset has alarms, the
+ * domain, API Gateway logs and the account-wide logging role.
  */
-const CONFIGS: Record<string, () => Record<string, string>> = {
-  development: () => stackConfig("development"),
-  ifUnset: () => stackConfig("ifunset", ROOT, { ...CUSTOM, "notification-hub:apiGatewayLogging": "ifUnset", "notification-hub:allowClientMessages": "true" }),
-};
+const CONFIGS: Record<string, SharedRunName> = { development: "development", ifUnset: "ifunsetBaseline" };
 const runs: Record<string, ProgramRun> = {};
 let transformed: ProgramRun;
 
 beforeAll(async () => {
-  // One program at a time: each is a Node process of its own, and the machine is shared.
-  for (const name of Object.keys(CONFIGS)) runs[name] = await runProgram("index.ts", name === "ifUnset" ? "ifunset" : name, CONFIGS[name]());
-  transformed = await runProgram("test/fixtures/transformProgram.ts", "development", stackConfig("development"));
+  // One program at a time when they run here: each is a Node process of its own, and the machine is
+  // shared. In a full test run they ran in the background already (test/support/background.ts).
+  for (const [config, name] of Object.entries(CONFIGS)) runs[config] = await sharedRun(name);
+  transformed = await sharedRun("transform");
 }, 400_000);
 
 const parts = (urn: string) => {

@@ -16,7 +16,7 @@ import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifact
 import { connectionsRequests, dynamoRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
-import { runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { sharedRun, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore, type ParameterStore } from "./support/ssm";
 
@@ -43,7 +43,7 @@ const inputsOf = (name: string) => run.named(name).inputs as Record<string, stri
 const policyOf = (name: string) => JSON.parse(inputsOf(name).policy) as PolicyDocument;
 
 beforeAll(async () => {
-  run = await runProgram("index.ts", "development", stackConfig("development"));
+  run = await sharedRun("development");
   const keyArn = run.ofType("aws:ssm/parameter:Parameter")[0].inputs.keyId as string;
   expect(keyArn).toBe(inputsKey());
   [dynamo, sqs, management, ssm] = await Promise.all([

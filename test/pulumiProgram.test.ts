@@ -1,73 +1,45 @@
 /**
  * The project run the way `pulumi up` runs it, not the way our other tests require it:
- * a copy of the project with dist/ built, stack config merged by Pulumi's project-config
+ * the checkout with dist/ built, stack config merged by Pulumi's project-config
  * rules, and @pulumi/pulumi's own language-host entry (cmd/run) picking the program from
  * Pulumi.yaml and package.json, under a mock monitor. Plus what the account and AWS's limits
  * make of the program: the region-wide API Gateway role, partitions, long names.
  */
-import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { NAME_LIMITS, physicalName } from "../components/notificationHub";
-import { hostEntryFor, readProject, runProgram, stackConfig, type ProgramRun } from "./support/pulumiRun";
+import { ifUnsetLoggingRun, readProject, runSpec, sharedRun, stackConfig, type ProgramRun } from "./support/pulumiRun";
 
 const ROOT = process.cwd();
 const LONG_NAME = "notifications-for-the-customer-support-portal-of-the-eu-west-region";
 const HUB_TYPE = "notification-hub:index:NotificationHub";
-let copy: string;
 const runs: Record<string, ProgramRun> = {};
-
-/**
- * The project as a user's checkout after `npm run build`: sources, stack files, node_modules,
- * dist/. dist/ is this checkout's, which test/support/globalSetup.ts builds from these sources
- * for the run (a second `npm run build` here would compile the same files to the same output).
- */
-function copyProject(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-project-"));
-  for (const entry of fs.readdirSync(ROOT)) {
-    if ([".git", "node_modules", "test-output", ".notification-hub"].includes(entry)) continue;
-    fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-  }
-  childProcess.execSync(`cp -al ${JSON.stringify(path.join(ROOT, "node_modules"))} ${JSON.stringify(path.join(dir, "node_modules"))}`);
-  return dir;
-}
 
 /** A URN's own type: the last of its parent-qualified type chain. */
 const typeOf = (urn: string) => urn.split("::")[2].split("$").pop();
 const hubs = (run: ProgramRun) => run.urns.filter((urn) => typeOf(urn) === HUB_TYPE);
 const stackUrns = (run: ProgramRun) => run.urns.filter((urn) => typeOf(urn) === "pulumi:pulumi:Stack");
 
+// The project as a user's checkout after `npm install` (whose `prepare` builds dist/): this
+// checkout, whose dist/ test/support/globalSetup.ts builds from these sources for the run.
+// Every run but the one that reads another's output is shared (test/support/pulumiRun.ts):
+// started at the beginning of the test run in the background, read here.
 beforeAll(async () => {
-  copy = copyProject();
-  const entry = hostEntryFor(readProject(copy));
-  fs.writeFileSync(
-    path.join(copy, "long-name.ts"),
-    `import { NotificationHub } from "./components";\nexport const url = new NotificationHub(${JSON.stringify(LONG_NAME)}, { alarms: true, apiGatewayLogging: "ifUnset" }).websocketUrl;\n`,
-  );
-  const [development, production, withoutMain, longName] = await Promise.all([
-    runProgram(entry, "development", stackConfig("development", copy), copy, { hostEntry: entry }),
-    runProgram(entry, "production", stackConfig("production", copy), copy, { hostEntry: entry }),
-    // What the language host passes when Pulumi.yaml names no main: the pre-fix project.
-    runProgram(".", "development", stackConfig("development", copy), copy, { hostEntry: hostEntryFor({ ...readProject(copy), main: undefined }) }),
-    runProgram("long-name.ts", "development", stackConfig("development", copy), copy),
-  ]);
-  Object.assign(runs, { development, production, withoutMain, longName });
+  const names = ["hostDevelopment", "hostProduction", "hostWithoutMain", "longName", "ifUnsetWhereUnset", "ifUnsetWhereOtherStacks", "govPartition"] as const;
+  const done = await Promise.all(names.map((name) => sharedRun(name)));
+  names.forEach((name, i) => (runs[name] = done[i]));
 }, 300_000);
-
-afterAll(() => {
-  if (copy) fs.rmSync(copy, { recursive: true, force: true });
-});
 
 describe("pulumi up through the Node.js language host's own entry (cmd/run), dist/ present", () => {
   it("Pulumi.yaml names index.ts as the program, so package.json's library entry is never run", () => {
-    expect(readProject(copy).main).toBe("index.ts");
-    expect(fs.existsSync(path.join(copy, "dist/components/index.js"))).toBe(true);
+    expect(readProject(ROOT).main).toBe("index.ts");
+    expect(fs.existsSync(path.join(ROOT, "dist/components/index.js"))).toBe(true);
   });
 
   it.each(["development", "production"])("%s: config check passes and the hub and its resources are registered", (stack) => {
-    const run = runs[stack];
+    const run = stack === "development" ? runs.hostDevelopment : runs.hostProduction;
     expect(stackUrns(run)).toHaveLength(1);
     expect(hubs(run)).toHaveLength(1);
     // As under the CLI, the hub is a child of the stack.
@@ -75,12 +47,12 @@ describe("pulumi up through the Node.js language host's own entry (cmd/run), dis
     expect(run.ofType("aws:lambda/function:Function")).toHaveLength(9);
     expect(run.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.name).toBe(stack);
     expect(run.outputs.websocketUrl).toBe(`wss://hub-api-id.execute-api.eu-west-1.amazonaws.com/${stack}`);
-    expect(run.loaded).toContain(path.join(copy, "index.ts"));
+    expect(run.loaded).toContain(path.join(ROOT, "index.ts"));
   });
 
   it("without main, the host runs dist/components/index.js: nothing registered, a plan that deletes every resource", () => {
-    const run = runs.withoutMain;
-    expect(run.loaded).toContain(path.join(copy, "dist/components/index.js"));
+    const run = runs.hostWithoutMain;
+    expect(run.loaded).toContain(path.join(ROOT, "dist/components/index.js"));
     expect(hubs(run)).toEqual([]);
     expect(run.resources.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
   });
@@ -122,13 +94,8 @@ describe("stack config by Pulumi's project-config rules", () => {
 });
 
 describe("the region's API Gateway CloudWatch role (one setting for every API of the account)", () => {
-  const run = (roleArn: string) =>
-    runProgram("index.ts", "development", stackConfig("development", ROOT, { "notification-hub:apiGatewayLogging": "ifUnset" }), ROOT, {
-      env: { MOCK_APIGATEWAY_ROLE_ARN: roleArn },
-    });
-
   it("ifUnset: where unset, sets a role with the AWS managed push-to-CloudWatch policy, and keeps it on later runs", async () => {
-    const first = await run("");
+    const first = runs.ifUnsetWhereUnset;
     const account = first.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn);
     expect(account).toHaveLength(1);
     const role = first.named("hub-apigateway-cloudwatch-role");
@@ -142,25 +109,25 @@ describe("the region's API Gateway CloudWatch role (one setting for every API of
     expect(first.named("hub-execution-logs").inputs.name).toBe("/aws/apigateway/hub-api-id/development");
 
     // The next `pulumi up` reads back its own role: it keeps declaring it instead of deleting it.
-    const again = await run(`arn:aws:iam::123456789012:role/${role.inputs.name}`);
+    const again = await runSpec(ifUnsetLoggingRun(`arn:aws:iam::123456789012:role/${role.inputs.name}`));
     expect(again.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn)).toHaveLength(1);
   }, 120_000);
 
-  it("ifUnset: where another stack's role is set, leaves it alone and still turns logs on", async () => {
-    const other = await run("arn:aws:iam::123456789012:role/platform-apigateway-logs");
+  it("ifUnset: where another stack's role is set, leaves it alone and still turns logs on", () => {
+    const other = runs.ifUnsetWhereOtherStacks;
     expect(other.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn)).toEqual([]);
     expect(other.ofType("aws:iam/role:Role").filter((r) => r.name.includes("apigateway"))).toEqual([]);
     expect(other.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.defaultRouteSettings).toMatchObject({ loggingLevel: "ERROR" });
-  }, 120_000);
+  });
 });
 
 describe("partitions and AWS's name limits", () => {
-  it("every ARN follows the stack's partition (aws-us-gov here): none is hard-coded to arn:aws:", async () => {
-    const gov = await runProgram("index.ts", "production", stackConfig("production"), ROOT, { env: { MOCK_PARTITION: "aws-us-gov" } });
+  it("every ARN follows the stack's partition (aws-us-gov here): none is hard-coded to arn:aws:", () => {
+    const gov = runs.govPartition;
     const text = JSON.stringify(gov.resources.map((r) => r.inputs));
     expect(text).toContain("arn:aws-us-gov:");
     expect(text).not.toMatch(/arn:aws:/);
-  }, 120_000);
+  });
 
   it("a long component name gives every role, function, queue and policy a name AWS accepts", () => {
     const limits: [string, number][] = [

@@ -8,39 +8,17 @@
  *
  * node_modules is a hard-linked copy of this checkout's (no registry needed), so `npm install`
  * only verifies the tree and runs `prepare`; CI's `.ci/run` does the real install on a fresh clone.
+ * In a full test run the quick start runs in the background from the run's start (see
+ * test/support/quickStart.ts); this file reads its transcript and the copy it ran in.
  */
 import * as childProcess from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_RUN_DIR_ENV } from "./support/pulumiRun";
+import { newcomerEnv, quickStartFiles, raiseQuickStartPriority, readmeBlocks, runQuickStart, type QuickStart } from "./support/quickStart";
 
 const ROOT = process.cwd();
-
-interface Block {
-  marker: string;
-  lang: string;
-  code: string;
-  line: number;
-}
-
-/** Fenced blocks with the marker comment just above each (diagrams need none). */
-function readmeBlocks(text: string): Block[] {
-  const blocks: Block[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const open = lines[i].match(/^```(\w*)\s*$/);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && lines[i] !== "```"; i++) body.push(lines[i]);
-    let j = start - 1;
-    while (j >= 0 && lines[j].trim() === "") j--;
-    const marker = lines[j]?.match(/^<!-- readme-test: (.+) -->$/)?.[1] ?? "";
-    blocks.push({ marker, lang: open[1], code: body.join("\n") + "\n", line: start + 1 });
-  }
-  return blocks;
-}
 
 function run(command: string, args: string[], options: childProcess.SpawnOptions & { input?: string; timeoutMs?: number }) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -58,99 +36,32 @@ function run(command: string, args: string[], options: childProcess.SpawnOptions
   });
 }
 
-/** Commands of the quick start that keep running, and the output that says they are ready. */
-const LONG_RUNNING: [RegExp, string][] = [
-  [/^npm run dev\b/, "local hub is ready"],
-  [/examples\/listen\.mjs/, "connected;"],
-];
-
-const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
-
-/** The quick start's blocks as one bash script: comments dropped, long-running lines in the background. */
-function quickStartScript(blocks: Block[]): string {
-  const out = [
-    "set -euo pipefail",
-    // Waits for a background command's ready line, or fails with its output.
-    'ready() { for i in $(seq 1 600); do grep -q "$2" "$1" && return 0; sleep 0.1; done; echo "not ready: $1"; cat "$1"; exit 1; }',
-  ];
-  let n = 0;
-  for (const block of blocks) {
-    for (const raw of block.code.split("\n")) {
-      const line = raw.replace(/\s+#\s.*$/, "").trim();
-      if (!line) continue;
-      const long = LONG_RUNNING.find(([pattern]) => pattern.test(line));
-      if (long) {
-        const log = `.readme-test/bg-${++n}.log`;
-        out.push(`${line} > ${log} 2>&1 &`, `ready ${log} ${JSON.stringify(long[1])}`);
-      } else out.push(`echo ${shellQuote("$ " + line)}`, line);
-    }
-  }
-  return out.join("\n") + "\n";
-}
-
 const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
 const blocks = readmeBlocks(readme);
-const clone = fs.mkdtempSync(path.join(os.tmpdir(), "hub-readme-"));
-// Like a user's shell: no switch that hides the SDK's Node.js notice (our code must), any free port.
-// npm's own variables (vitest runs under `npm test`) would steer the nested npm.
-const env: NodeJS.ProcessEnv = { ...process.env, NOTIFICATION_HUB_PORT: "0" };
-for (const key of Object.keys(env)) {
-  if (key.startsWith("npm_") || (key.startsWith("NOTIFICATION_HUB_") && key !== "NOTIFICATION_HUB_PORT") || key === "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED") delete env[key];
+const env = newcomerEnv(process.env);
+let quickStart: QuickStart;
+let clone: string;
+
+/** The quick start this test run started in the background (test/support/background.ts), or, without one, run here. */
+async function theQuickStart(): Promise<QuickStart> {
+  const runDir = process.env[TEST_RUN_DIR_ENV];
+  const files = runDir ? quickStartFiles(runDir) : undefined;
+  if (!files || !fs.existsSync(files.started)) return runQuickStart(ROOT, env);
+  for (let i = 0, deadline = Date.now() + 280_000; !fs.existsSync(files.result); i++, await new Promise((resolve) => setTimeout(resolve, 250))) {
+    if (Date.now() > deadline) throw new Error(`the quick start started in the background wrote no ${files.result}`);
+    if (i % 8 === 0) raiseQuickStartPriority(files); // again every 2 s: its group may have grown since
+  }
+  return JSON.parse(fs.readFileSync(files.result, "utf8")) as QuickStart;
 }
-let quickStart: { code: number | null; stdout: string; stderr: string; pid: number };
 
 beforeAll(async () => {
-  // A fresh clone: what git tracks or would add, nothing it ignores (no dist/, no state files).
-  const files = childProcess.execFileSync("git", ["ls-files", "-co", "--exclude-standard", "-z"], { cwd: ROOT, encoding: "utf8" }).split("\0").filter(Boolean);
-  for (const file of files) {
-    if (!fs.existsSync(path.join(ROOT, file))) continue; // deleted, not yet committed
-    fs.mkdirSync(path.dirname(path.join(clone, file)), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, file), path.join(clone, file));
-    fs.chmodSync(path.join(clone, file), fs.statSync(path.join(ROOT, file)).mode);
-  }
-  childProcess.execFileSync("cp", ["-al", path.join(ROOT, "node_modules"), path.join(clone, "node_modules")]);
-  // npm rewrites its hidden lockfile in place: give the copy its own, never the checkout's inode.
-  const hidden = path.join(clone, "node_modules/.package-lock.json");
-  if (fs.existsSync(hidden)) {
-    const text = fs.readFileSync(hidden);
-    fs.rmSync(hidden);
-    fs.writeFileSync(hidden, text);
-  }
-  fs.mkdirSync(path.join(clone, ".readme-test"));
-  const script = path.join(clone, ".readme-test/quickstart.sh");
-  const quick = blocks.filter((b) => b.marker === "quickstart");
-  fs.writeFileSync(script, quickStartScript(quick));
-  // Its own process group: afterAll stops the hub and the listener like Ctrl-C would.
-  const child = childProcess.spawn("bash", [script], { cwd: clone, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-  quickStart = { code, stdout, stderr, pid: child.pid! };
-  // The transcript, for a person to read what a newcomer would have seen.
-  fs.mkdirSync(path.join(ROOT, "test-output"), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, "test-output/readme-quickstart.log"), `${stdout}\n--- stderr ---\n${stderr}`);
-}, 240_000);
+  quickStart = await theQuickStart();
+  clone = quickStart.clone;
+}, 300_000);
 
-afterAll(async () => {
-  if (quickStart?.pid) {
-    try {
-      process.kill(-quickStart.pid, "SIGINT");
-    } catch {
-      // already gone
-    }
-    // The hub removes its own state file on the way out; wait for that, then clean up.
-    const stateDir = path.join(clone, ".notification-hub");
-    for (let i = 0; i < 100 && fs.existsSync(stateDir) && fs.readdirSync(stateDir).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    try {
-      process.kill(-quickStart.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  fs.rmSync(clone, { recursive: true, force: true });
-}, 30_000);
+afterAll(() => {
+  if (clone) fs.rmSync(clone, { recursive: true, force: true });
+});
 
 describe("the README", () => {
   it("marks every code block with how it is checked", () => {

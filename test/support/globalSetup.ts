@@ -7,12 +7,16 @@
  *   same Pulumi program with the same config share one run of it there (pulumiRun.ts);
  * - `dist/` built when it is missing or older than the sources, so the tests that run the
  *   `notification-hub` bin (dist/cli/index.js) or pack the package use one build of today's
- *   code instead of each paying for ts-node or tsc.
+ *   code instead of each paying for ts-node or tsc;
+ * - then, in the background at the lowest CPU priority, the program runs and the README quick
+ *   start that the run's late test files read (background.ts).
  */
 import * as childProcess from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import type { TestProject } from "vitest/node" with { "resolution-mode": "import" };
+import { startBackground } from "./background";
 import { TEST_RUN_DIR_ENV } from "./pulumiRun";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -39,10 +43,15 @@ export function distIsStale(root = ROOT): boolean {
   return newestInput > oldestOutput;
 }
 
-export default function setup(): () => void {
+export default function setup(project: TestProject): () => void {
   const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), "nh-test-"));
   process.env.TMPDIR = runTmp;
   process.env[TEST_RUN_DIR_ENV] = runTmp;
   if (distIsStale()) childProcess.execSync("npm run build --silent", { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, npm_config_loglevel: "error" } });
-  return () => fs.rmSync(runTmp, { recursive: true, force: true });
+  // The test files of this run (vitest collected them before this setup), and the environment its workers get.
+  const background = startBackground(ROOT, runTmp, project.vitest.state.getPaths(), { ...process.env, ...project.config.env });
+  return () => {
+    background.stop();
+    fs.rmSync(runTmp, { recursive: true, force: true });
+  };
 }

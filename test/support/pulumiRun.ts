@@ -111,15 +111,25 @@ export const TEST_RUN_DIR_ENV = "NOTIFICATION_HUB_TEST_RUN_DIR";
 /** A sharer gives up waiting and runs the program itself after this long. */
 const SHARED_WAIT_MS = 240_000;
 
-export async function runProgram(program: string, stack: string, config: Record<string, string>, cwd = ROOT, options: RunOptions = {}): Promise<ProgramRun> {
+/** How a run's process is started; not part of what it computes (nor of the key runs are shared by). */
+export interface Launch {
+  /** Unix priority (nice) for the program's process: the background runs take 19. */
+  priority?: number;
+  /** Told of each process started, to stop it early (background.ts at the end of a test run). */
+  onChild?: (child: childProcess.ChildProcess) => void;
+}
+
+export async function runProgram(program: string, stack: string, config: Record<string, string>, cwd = ROOT, options: RunOptions = {}, launch: Launch = {}): Promise<ProgramRun> {
   const runDir = process.env[TEST_RUN_DIR_ENV];
   // Only this repository's own program: other folders are copies a test made and may change.
-  if (!runDir || path.resolve(cwd) !== ROOT) return withLookups(await runProgramOnce(program, stack, config, cwd, options));
+  if (!runDir || path.resolve(cwd) !== ROOT) return withLookups(await runProgramOnce(program, stack, config, cwd, options, launch));
   const key = crypto.createHash("sha256").update(JSON.stringify([program, stack, config, options])).digest("hex").slice(0, 24);
   const dir = path.join(runDir, "program-runs");
   fs.mkdirSync(dir, { recursive: true });
   const record = path.join(dir, `${key}.json`);
   const failed = path.join(dir, `${key}.failed`);
+  /** The running program's pid, for a sharer to raise the priority of (a background run starts at nice 19). */
+  const running = path.join(dir, `${key}.pid`);
   let owner = true;
   try {
     fs.writeFileSync(path.join(dir, `${key}.lock`), String(process.pid), { flag: "wx" });
@@ -128,23 +138,44 @@ export async function runProgram(program: string, stack: string, config: Record<
   }
   if (owner) {
     try {
-      const data = await runProgramOnce(program, stack, config, cwd, options);
+      const data = await runProgramOnce(program, stack, config, cwd, options, {
+        ...launch,
+        onChild: (child) => {
+          if (child.pid) fs.writeFileSync(running, String(child.pid));
+          launch.onChild?.(child);
+        },
+      });
+      fs.rmSync(running, { force: true });
       fs.writeFileSync(`${record}.tmp`, JSON.stringify(data));
       fs.renameSync(`${record}.tmp`, record);
       return withLookups(data);
     } catch (err) {
+      fs.rmSync(running, { force: true });
       fs.writeFileSync(failed, String(err));
       throw err;
     }
   }
-  // Another test file runs it: wait for its record (or its failure: then run it here, for our own error).
+  // Another test file or the background runs it: wait for its record (or its failure: then run it
+  // here, for our own error). Waited for, a background run gets the priority of a test's own.
   const deadline = Date.now() + SHARED_WAIT_MS;
-  while (!fs.existsSync(record) && !fs.existsSync(failed) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (!fs.existsSync(record) && !fs.existsSync(failed) && Date.now() < deadline) {
+    if (fs.existsSync(running)) raisePriority(Number(fs.readFileSync(running, "utf8")));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   if (fs.existsSync(record)) return withLookups(JSON.parse(fs.readFileSync(record, "utf8")) as RecordedRun);
-  return withLookups(await runProgramOnce(program, stack, config, cwd, options));
+  return withLookups(await runProgramOnce(program, stack, config, cwd, options, launch));
 }
 
-function runProgramOnce(program: string, stack: string, config: Record<string, string>, cwd: string, options: RunOptions): Promise<RecordedRun> {
+/** Back to the default priority (nice 0) for a process started at a lower one; lowering its nice value takes root, else nothing changes. */
+export function raisePriority(pid: number): void {
+  try {
+    if (pid > 0 && os.getPriority(pid) > 0) os.setPriority(pid, 0);
+  } catch {
+    // gone already, or not allowed: it runs on at the priority it has
+  }
+}
+
+function runProgramOnce(program: string, stack: string, config: Record<string, string>, cwd: string, options: RunOptions, launch: Launch): Promise<RecordedRun> {
   const outFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-run-")), "run.json");
   // The runner must load @pulumi/pulumi from the program's own node_modules (the instance the
   // program registers resources with), so outside this repo it runs from a copy beside the program.
@@ -155,7 +186,7 @@ function runProgramOnce(program: string, stack: string, config: Record<string, s
     runner = copy;
   }
   return new Promise((resolve, reject) => {
-    childProcess.execFile(
+    const child = childProcess.execFile(
       process.execPath,
       ["-r", "ts-node/register/transpile-only", runner, program, stack, JSON.stringify(config), outFile],
       {
@@ -184,5 +215,89 @@ function runProgramOnce(program: string, stack: string, config: Record<string, s
         resolve(data);
       },
     );
+    if (launch.priority && child.pid) {
+      try {
+        os.setPriority(child.pid, launch.priority);
+      } catch {
+        // already gone: its callback reports how it ended
+      }
+    }
+    launch.onChild?.(child);
   });
+}
+
+/** One run of a program of this repository, as runProgram takes it. */
+export interface RunSpec {
+  program: string;
+  stack: string;
+  config: Record<string, string>;
+  options?: RunOptions;
+}
+
+const rootRun = (program: string, stack: string, config: Record<string, string>, options?: RunOptions): RunSpec => ({ program, stack, config, options });
+
+/**
+ * The custom stack's JWT secret: a value no code could hold by accident (the tests look for it
+ * in every serialized handler), the same in every process of one test run so that run can be
+ * shared, and different in each run.
+ */
+const PROCESS_SEED = crypto.randomBytes(12).toString("hex");
+export function customJwtSecret(): string {
+  const seed = process.env[TEST_RUN_DIR_ENV] ?? PROCESS_SEED;
+  return "custom-jwt-secret-" + crypto.createHash("sha256").update(seed).digest("hex").slice(0, 24);
+}
+
+/** The program's `apiGatewayLogging: ifUnset` on the development stack, where the region's setting holds `roleArn` ("" = unset). */
+export function ifUnsetLoggingRun(roleArn: string): RunSpec {
+  return rootRun("index.ts", "development", stackConfig("development", ROOT, { "notification-hub:apiGatewayLogging": "ifUnset" }), { env: { MOCK_APIGATEWAY_ROLE_ARN: roleArn } });
+}
+
+/** Another stack's role, already set as the region's API Gateway CloudWatch role. */
+export const OTHER_STACKS_ROLE_ARN = "arn:aws:iam::123456789012:role/platform-apigateway-logs";
+
+/**
+ * Runs of this repository's programs that test files read, by name. Each is one child process
+ * of ts-node and Pulumi (seconds of CPU); test/support/background.ts starts the ones a test run
+ * will need at its beginning, at the lowest priority, and the tests read their records.
+ */
+export const SHARED_RUNS = {
+  development: () => rootRun("index.ts", "development", stackConfig("development")),
+  production: () => rootRun("index.ts", "production", stackConfig("production")),
+  /** Every optional part on, client messages off, a JWT secret of its own. */
+  custom: () => rootRun("index.ts", "custom", stackConfig("custom", ROOT, { "notification-hub:jwtSecret": customJwtSecret(), ...CUSTOM_CONFIG })),
+  /** The second configuration of the URN baseline (test/fixtures/urns-before-split.json). */
+  ifunsetBaseline: () =>
+    rootRun(
+      "index.ts",
+      "ifunset",
+      stackConfig("ifunset", ROOT, { "notification-hub:jwtSecret": "custom-secret-xyz", ...CUSTOM_CONFIG, "notification-hub:apiGatewayLogging": "ifUnset", "notification-hub:allowClientMessages": "true" }),
+    ),
+  transform: () => rootRun("test/fixtures/transformProgram.ts", "development", stackConfig("development")),
+  // As `pulumi up` runs the project: @pulumi/pulumi's own host entry (cmd/run) gets the entry
+  // point the Node.js language host passes: Pulumi.yaml's main, or "." when it names none.
+  hostDevelopment: () => rootRun(hostEntryFor(readProject()), "development", stackConfig("development"), { hostEntry: hostEntryFor(readProject()) }),
+  hostProduction: () => rootRun(hostEntryFor(readProject()), "production", stackConfig("production"), { hostEntry: hostEntryFor(readProject()) }),
+  hostWithoutMain: () => rootRun(".", "development", stackConfig("development"), { hostEntry: hostEntryFor({ ...readProject(), main: undefined }) }),
+  longName: () => rootRun("test/fixtures/longNameProgram.ts", "development", stackConfig("development")),
+  ifUnsetWhereUnset: () => ifUnsetLoggingRun(""),
+  ifUnsetWhereOtherStacks: () => ifUnsetLoggingRun(OTHER_STACKS_ROLE_ARN),
+  govPartition: () => rootRun("index.ts", "production", stackConfig("production"), { env: { MOCK_PARTITION: "aws-us-gov" } }),
+} satisfies Record<string, () => RunSpec>;
+export type SharedRunName = keyof typeof SHARED_RUNS;
+
+/** Which shared runs each test file reads, in the order it reads them (background.ts starts them in this order). */
+export const SHARED_RUNS_OF: Record<string, SharedRunName[]> = {
+  "iamSimulation.test.ts": ["development"],
+  "componentParts.test.ts": ["development", "ifunsetBaseline", "transform"],
+  "component.test.ts": ["development", "production", "custom"],
+  "pulumiProgram.test.ts": ["hostDevelopment", "hostProduction", "hostWithoutMain", "longName", "ifUnsetWhereUnset", "ifUnsetWhereOtherStacks", "govPartition"],
+};
+
+export function runSpec(spec: RunSpec, launch?: Launch): Promise<ProgramRun> {
+  return runProgram(spec.program, spec.stack, spec.config, ROOT, spec.options, launch);
+}
+
+/** A shared run's record: read from the run that a background process or another test file made, or made here. */
+export function sharedRun(name: SharedRunName): Promise<ProgramRun> {
+  return runSpec(SHARED_RUNS[name]());
 }
