@@ -69,6 +69,8 @@ const REFUSALS = {
   subscribe: new Set(["forbidden", "too_many_rooms", "subscribe_failed", "unknown_connection", "invalid_subscribe"]),
   unsubscribe: new Set(["invalid_subscribe", "unknown_connection", "unsubscribe_failed"]),
 };
+/** Failures part way: the request may or may not have changed the membership. */
+const FAILED_PART_WAY = new Set(["subscribe_failed", "unsubscribe_failed"]);
 /** A re-join nobody awaits (after a reconnect) is dropped only for these; any other failure is retried. */
 const REFUSED_FOR_GOOD = new Set(["forbidden", "too_many_rooms", "invalid_subscribe"]);
 
@@ -246,10 +248,25 @@ export function connect(options) {
   /** @type {ReturnType<typeof setInterval> | undefined} */
   let keepAliveTimer;
 
+  /**
+   * Calls an app's callback: one that throws is logged, and never stops the client's own work
+   * (the queued re-joins, the rest of a frame's subscribers).
+   * @template {unknown[]} A
+   * @param {((...args: A) => void) | undefined} callback
+   * @param {A} args
+   */
+  function callApp(callback, ...args) {
+    try {
+      callback?.(...args);
+    } catch (err) {
+      console.error("notification-hub: an app callback failed", err);
+    }
+  }
+
   /** @param {ConnectionState} next */
   function setState(next) {
     state = next;
-    options.onStateChange?.(next);
+    callApp(options.onStateChange, next);
   }
 
   /** @param {HubFrame} frame */
@@ -266,11 +283,7 @@ export function connect(options) {
         if (only !== undefined && room !== only) continue;
         // A connection only ever gets its own user's channel: the prefix says it is that one.
         if (ownChannel && !(typeof room === "string" && room.startsWith(USER_CHANNEL_PREFIX))) continue;
-        try {
-          callback(key === "*" ? frame.data : frame.data.data, frame);
-        } catch (err) {
-          console.error("notification-hub subscriber failed", err);
-        }
+        callApp(callback, key === "*" ? frame.data : frame.data.data, frame);
       }
     }
   }
@@ -358,8 +371,8 @@ export function connect(options) {
       return;
     } else if (!info.recovered) {
       const gap = { roomId: room, after: info.after, lastSeq: info.last_seq, reason: info.reason ?? "unknown" };
-      options.onGap?.(gap);
-      roomGapHandlers.get(room)?.(gap);
+      callApp(options.onGap, gap);
+      callApp(roomGapHandlers.get(room), gap);
       // A stream that started over (everything expired) counts from its new head.
       if ((lastSeq.get(room) ?? 0) > info.last_seq) advance(room, info.last_seq);
       flushPast(room);
@@ -414,18 +427,29 @@ export function connect(options) {
    */
   function nextRequest(room) {
     const has = hubHas.get(room);
+    if (retries.get(room)?.timer) return undefined; // its backoff's end makes it due again
     if (joined.has(room)) {
-      if (!has) return retries.get(room)?.timer ? undefined : "subscribe";
+      if (!has) return "subscribe";
       const pendingJoin = joining.get(room);
       joining.delete(room);
       pendingJoin?.resolve(has);
     } else {
       // Not known counts as a member: the hub answers an unsubscribe of a room it is not in the same.
-      if (has !== false) return "unsubscribe";
+      if (has !== false && !keptByConnect(room)) return "unsubscribe";
       leaving.get(room)?.done();
       hubHas.delete(room); // settled: not kept for every room ever left
     }
     return undefined;
+  }
+
+  /**
+   * A room $connect put the connection in and the app has not left: the token's room, and any
+   * user channel (by the prefix, as leave() and the hub judge it, even with unreadable claims).
+   * Not joining it (a failed join()) does not make the app want out: it is never unsubscribed.
+   * @param {string} room
+   */
+  function keptByConnect(room) {
+    return room.startsWith(USER_CHANNEL_PREFIX) || (room === tokenRoom && !left.has(room));
   }
 
   /**
@@ -444,27 +468,33 @@ export function connect(options) {
     // An answer of the other kind came while this one ran: the two ran in either order.
     if (has === undefined || request.stale) hubHas.delete(room);
     else hubHas.set(room, has);
-    if (failure && request.action === "subscribe" && joined.has(room) && joining.get(room) === request.forJoin) {
-      const code = /** @type {{ code: string }} */ (/** @type {unknown} */ (failure)).code;
-      if (!request.forJoin && !REFUSED_FOR_GOOD.has(code)) {
+    const code = /** @type {{ code?: string } | undefined} */ (failure)?.code;
+    if (failure && request.action === "unsubscribe" && !joined.has(room)) {
+      retryLater(room); // the hub may still count the membership (maxRoomsPerConnection)
+    } else if (failure && request.action === "subscribe" && joined.has(room) && joining.get(room) === request.forJoin) {
+      if (!request.forJoin && !REFUSED_FOR_GOOD.has(String(code))) {
         retryLater(room);
       } else {
         joined.delete(room);
         joining.delete(room);
         roomGapHandlers.delete(room);
         retries.delete(room);
-        if (room !== userChannel) dropRoom(room); // the user channel's frames come whatever the join said
+        // Its frames come whatever the join said (keptByConnect): kept, with their seq.
+        if (!keptByConnect(room)) dropRoom(room);
         if (request.forJoin) request.forJoin.reject(failure);
-        else options.onRoomLost?.(room, code);
+        else callApp(options.onRoomLost, room, String(code));
       }
+    } else if (!failure) {
+      stopRetry(room);
     }
     due.add(room);
     pumpRooms();
   }
 
   /**
-   * A re-join nobody awaits failed for a passing reason (subscribe_failed, timeout,
-   * unknown_connection): the room is still wanted, so its subscribe goes again after a backoff.
+   * A request nobody awaits failed for a passing reason: a re-join (subscribe_failed, timeout,
+   * unknown_connection) or an unsubscribe (unsubscribe_failed). The hub's membership is not
+   * known, so the request goes again, after a backoff that grows with each failure.
    * @param {string} room
    */
   function retryLater(room) {
@@ -478,14 +508,28 @@ export function connect(options) {
     }, Math.floor(ceiling / 2 + Math.random() * (ceiling / 2)));
   }
 
+  /** @param {string} room */
+  function stopRetry(room) {
+    clearTimeout(retries.get(room)?.timer);
+    retries.delete(room);
+  }
+
   /**
    * The app no longer wants a room: its frames still in flight are dropped, its seq forgotten.
    * @param {string} room
    */
   function dropRoom(room) {
     left.add(room);
-    if (left.size > SEEN_IDS_KEPT) left.delete(left.values().next().value ?? "");
     forget(room);
+    if (left.size <= SEEN_IDS_KEPT) return;
+    // The oldest goes (with any seq its late frames set), never the token's room: forgetting
+    // that one would silently undo the app's leave() after the next reconnect.
+    for (const old of left) {
+      if (old === tokenRoom) continue;
+      left.delete(old);
+      forget(old);
+      break;
+    }
   }
 
   /**
@@ -505,6 +549,7 @@ export function connect(options) {
     }
     if (has === undefined) hubHas.delete(room);
     else hubHas.set(room, has);
+    if (has) confirmJoined(room, has);
     due.add(room);
     pumpRooms();
   }
@@ -527,19 +572,28 @@ export function connect(options) {
   function onSubscribed(info) {
     const room = info.room_id;
     if (onWire.get(room)?.action !== "subscribe") return onLateAnswer(room, info);
-    retries.delete(room);
-    if (joined.has(room)) {
-      const last = lastSeq.get(room);
-      if (last === undefined) {
-        // The first join: live frames start after the stream's head (unless some already came).
-        if (Number.isSafeInteger(info.last_seq)) advance(room, info.last_seq);
-        drain(room);
-      } else if (info.last_seq > last) {
-        // Joined again (a reconnect, a page reload with persistSeq): fetch what was missed.
-        sendResume(room);
-      }
-    }
+    confirmJoined(room, info);
     finishRequest(room, info);
+  }
+
+  /**
+   * The hub has the room (its answer on the wire, or a late one): no re-join waits any more,
+   * and a wanted room catches up with its stream.
+   * @param {string} room
+   * @param {SubscribedInfo} info
+   */
+  function confirmJoined(room, info) {
+    stopRetry(room);
+    if (!joined.has(room)) return;
+    const last = lastSeq.get(room);
+    if (last === undefined) {
+      // The first join: live frames start after the stream's head (unless some already came).
+      if (Number.isSafeInteger(info.last_seq)) advance(room, info.last_seq);
+      drain(room);
+    } else if (info.last_seq > last) {
+      // Joined again (a reconnect, a page reload with persistSeq): fetch what was missed.
+      sendResume(room);
+    }
   }
 
   /**
@@ -557,14 +611,16 @@ export function connect(options) {
     // Not a refusal the request on the wire can get: a late one of an earlier request. Only a
     // subscribe that failed part way tells something: it may have made the membership.
     if (!request || !REFUSALS[request.action].has(String(error.code))) {
-      if (error.code === "subscribe_failed") onLateAnswer(room, undefined);
+      if (FAILED_PART_WAY.has(String(error.code))) onLateAnswer(room, undefined);
       return;
     }
-    // A refused unsubscribe: the room is left on this side anyway (its frames are dropped).
-    if (request.action === "unsubscribe") return finishRequest(room, false);
+    const failure = Object.assign(new Error(`${request.action === "subscribe" ? "join" : "leave"} ${room}: ${error.code}`), { code: error.code, roomId: room, hubError: error });
+    // A refused unsubscribe: the room is left on this side anyway (its frames are dropped); one
+    // that failed part way may have kept the membership: unknown, and tried again.
+    if (request.action === "unsubscribe") return error.code === "unsubscribe_failed" ? finishRequest(room, undefined, failure) : finishRequest(room, false);
     // A failure part way (subscribe_failed) may have made the membership: unknown, undone unless wanted.
     const has = REFUSED_UNWRITTEN.has(String(error.code)) ? false : undefined;
-    finishRequest(room, has, Object.assign(new Error(`join ${room}: ${error.code}`), { code: error.code, roomId: room, hubError: error }));
+    finishRequest(room, has, failure);
   }
 
   /** @param {HubFrame} frame */
@@ -806,6 +862,7 @@ export function connect(options) {
       const waiting = joining.get(room);
       if (waiting) return waiting.promise;
       left.delete(room);
+      stopRetry(room); // the app's new word on the room goes now, not after a backoff
       // A leave not answered yet is overtaken: this join is the app's last word on the room.
       leaving.get(room)?.done();
       joined.add(room);
@@ -834,8 +891,7 @@ export function connect(options) {
       // A subscribe on the wire still gets its answer (then an unsubscribe follows); one not sent yet never goes.
       joining.get(room)?.reject(Object.assign(new Error(`join ${room}: left before the hub answered`), { code: "left", roomId: room }));
       joining.delete(room);
-      clearTimeout(retries.get(room)?.timer);
-      retries.delete(room);
+      stopRetry(room);
       dropRoom(room);
       // With the socket down there is nothing to send: the next connection starts without the
       // room (the token's room: the next open sends the unsubscribe).
