@@ -176,8 +176,12 @@ describe("browser client", () => {
  * the first up (`giveUp()`, before its timeout runs): that one may still run late and answer.
  * `drop()` ends the connection as API Gateway would: its memberships and unanswered requests die with it.
  */
-function reorderingHub() {
+/** A hub whose `$connect` puts each connection in `connectRooms` (the token's room, the user's channel). */
+function reorderingHub(connectRooms: string[] = []) {
   const members = new Set<string>();
+  /** Each room's last seq, as `hub.subscribed` reports it. */
+  const heads = new Map<string, number>();
+  const resumes: string[] = [];
   const unanswered: { action: string; room: string; late?: boolean }[] = [];
   const sent: string[] = [];
   let violation: string | undefined;
@@ -201,6 +205,7 @@ function reorderingHub() {
     constructor() {
       socket = this;
       sockets++;
+      for (const room of connectRooms) members.add(room);
       // Opens once the client has set its handlers, as a browser's socket does.
       queueMicrotask(() => {
         this.readyState = FakeSocket.OPEN;
@@ -208,8 +213,13 @@ function reorderingHub() {
       });
     }
     send(text: string) {
-      const { action, room_id: room } = JSON.parse(text) as { action: string; room_id: string };
-      if (action === "resume") return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
+      const { action, room_id: room, after } = JSON.parse(text) as { action: string; room_id: string; after?: number };
+      if (action === "resume") {
+        resumes.push(`${room} after ${after ?? "none"}`);
+        return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
+      }
+      // The hub refuses every one (invalid_subscribe): the client must know not to ask.
+      if (action === "unsubscribe" && room.startsWith("user:")) violation ??= `unsubscribe ${room} sent`;
       if (unanswered.some((r) => r.room === room && !r.late)) violation ??= `${action} ${room} sent while a request for it was unanswered`;
       unanswered.push({ action, room });
       sent.push(`${action} ${room}`);
@@ -220,6 +230,7 @@ function reorderingHub() {
     WebSocket: FakeSocket as unknown as typeof globalThis.WebSocket,
     members,
     sent,
+    resumes,
     /** The oldest unanswered request's answer is lost on the way (a failed post): the client hears nothing. */
     lose() {
       unanswered.shift();
@@ -242,6 +253,7 @@ function reorderingHub() {
     },
     /** A frame of a room's stream, as the deliver Lambda posts it. */
     frame(room: string, seq: number) {
+      heads.set(room, seq);
       send({ id: `${room}#${seq}`, room_id: room, user_id: null, origin: "app", seq, data: { type: "n", data: seq } });
     },
     get sockets() {
@@ -271,14 +283,18 @@ function reorderingHub() {
         answer("hub.error", { room_id: room, code: "forbidden", message: "not granted" });
       } else {
         members.add(room);
-        answer("hub.subscribed", { room_id: room, last_seq: 0 });
+        answer("hub.subscribed", { room_id: room, last_seq: heads.get(room) ?? 0 });
       }
     },
   };
 }
 
+/** A token (unchecked by the client) whose claims name the user kim. */
+const kimToken = `e30.${Buffer.from(JSON.stringify({ user_id: "kim" })).toString("base64url")}.sig`;
+
 describe("browser client against a hub that runs requests in any order", () => {
-  const call = fc.record({ op: fc.constantFrom("join" as const, "leave" as const), room: fc.constantFrom("r0", "r1", "r2") });
+  // "home" is the token's room and "user:kim" the user's channel: $connect puts every connection in both.
+  const call = fc.record({ op: fc.constantFrom("join" as const, "leave" as const), room: fc.constantFrom("r0", "r1", "r2", "home", "user:kim") });
   const step = fc.oneof(
     { arbitrary: call, weight: 4 },
     { arbitrary: fc.record({ op: fc.constant("finish" as const), pick: fc.nat() }), weight: 4 },
@@ -299,13 +315,14 @@ describe("browser client against a hub that runs requests in any order", () => {
     // The client's timers (timeouts, backoffs of 0) run when the test moves the clock.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
     const joinTimeoutMs = 1000;
+    const maxBackoffMs = 40;
     const reopenedNow = async (client: { state: string }) => {
       while (client.state !== "open") await vi.advanceTimersByTimeAsync(1);
     };
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 40 }), fc.array(fc.nat()), async (steps, picks) => {
-        const hub = reorderingHub();
-        const client = connect({ url: "ws://hub.test", token: "t", minBackoffMs: 0, joinTimeoutMs, WebSocket: hub.WebSocket });
+        const hub = reorderingHub(["home", "user:kim"]);
+        const client = connect({ url: "ws://hub.test", token: kimToken, room: "home", minBackoffMs: 10, maxBackoffMs, joinTimeoutMs, WebSocket: hub.WebSocket });
         try {
           await reopenedNow(client);
           const last = new Map<string, { op: "join" | "leave"; outcome: Promise<string> }>();
@@ -332,11 +349,15 @@ describe("browser client against a hub that runs requests in any order", () => {
               continue;
             }
             const promise: Promise<unknown> = s.op === "join" ? client.join(s.room) : client.leave(s.room);
-            last.set(s.room, { op: s.op, outcome: promise.then(() => "ok", (err: { code: string }) => err.code) });
+            const outcome = promise.then(() => "ok", (err: { code: string }) => err.code);
+            // Refused at once, by the hub's rule: not the app's last word on its channel.
+            if (s.op === "leave" && s.room.startsWith("user:")) expect(await outcome).toBe("invalid_subscribe");
+            else last.set(s.room, { op: s.op, outcome });
           }
           // Everything runs to its end, late requests included, and re-joins retried after a timeout go again.
           for (let i = 0; ; i++) {
             await vi.advanceTimersByTimeAsync(1);
+            if (hub.pending === 0) await vi.advanceTimersByTimeAsync(maxBackoffMs); // a retry's backoff
             if (hub.pending === 0) break;
             hub.finish(picks[i] ?? i);
           }
@@ -348,7 +369,11 @@ describe("browser client against a hub that runs requests in any order", () => {
           }
           const wanted = [...outcomes].filter(([, { op, outcome }]) => op === "join" && outcome === "ok").map(([room]) => room);
           expect(new Set(client.rooms)).toEqual(new Set(wanted));
-          expect(hub.members).toEqual(new Set(wanted));
+          // A failed join leaves the token's room and the user's channel as $connect made them: never
+          // undone. Only after a leave() may the token's room be missing then (nothing asks for it back).
+          const home = outcomes.get("home");
+          const homeKept = !home || (home.op === "join" && home.outcome === "ok") || (home.op === "join" && hub.members.has("home"));
+          expect(hub.members).toEqual(new Set([...wanted, "user:kim", ...(homeKept ? ["home"] : [])]));
         } finally {
           client.close();
         }
@@ -358,8 +383,8 @@ describe("browser client against a hub that runs requests in any order", () => {
   });
 
   /** A client (token "t") on a hub of its own, once open. */
-  const openClient = async (extra: Omit<Parameters<ClientModule["connect"]>[0], "url" | "token" | "WebSocket">) => {
-    const hub = reorderingHub();
+  const openClient = async (extra: Omit<Parameters<ClientModule["connect"]>[0], "url" | "WebSocket">, connectRooms?: string[]) => {
+    const hub = reorderingHub(connectRooms);
     const client = connect({ url: "ws://hub.test", token: "t", WebSocket: hub.WebSocket, ...extra });
     await reopened(client);
     return { hub, client };
@@ -436,6 +461,8 @@ describe("browser client against a hub that runs requests in any order", () => {
       await leaveAgain;
       const join = client.join("r0");
       hub.fail(0, "unsubscribe_failed"); // the old unsubscribe's late answer: not the subscribe's
+      hub.finish(0); // it may have run after the subscribe, so that answer tells nothing: asked again
+      expect(hub.sent.at(-1)).toBe("subscribe r0");
       hub.finish(0);
       await expect(join).resolves.toEqual({ room_id: "r0", last_seq: 0 });
       expect(client.rooms).toEqual(["r0"]);
@@ -521,6 +548,120 @@ describe("browser client against a hub that runs requests in any order", () => {
       expect(got).toEqual([]);
     } finally {
       client.close();
+    }
+  });
+
+  it("a failed join of the token's room or of a user channel never leaves it: no unsubscribe, its frames still come", async () => {
+    const { hub, client } = await openClient({ token: kimToken, room: "home", minBackoffMs: 0, joinTimeoutMs: 50 }, ["home", "user:kim"]);
+    const got: unknown[] = [];
+    client.subscribe("n", (data, frame) => got.push(`${frame.room_id}#${data}`));
+    try {
+      const refused = client.join("home");
+      hub.fail(0, "too_many_rooms");
+      await expect(refused).rejects.toMatchObject({ code: "too_many_rooms" });
+      const slow = client.join("home");
+      hub.giveUp();
+      await expect(slow).rejects.toMatchObject({ code: "timeout" });
+      hub.finish(0); // it runs late
+      // Another user's channel (refused) and the own one (timed out): the hub refuses any unsubscribe of them.
+      const other = client.join("user:bob");
+      hub.fail(0, "forbidden");
+      await expect(other).rejects.toMatchObject({ code: "forbidden" });
+      const own = client.join("user:kim");
+      hub.giveUp();
+      await expect(own).rejects.toMatchObject({ code: "timeout" });
+      hub.frame("home", 1);
+      hub.frame("user:kim", 1);
+      hub.drop();
+      await reopened(client);
+      hub.frame("home", 2);
+      expect(hub.sent).toEqual(["subscribe home", "subscribe home", "subscribe user:bob", "subscribe user:kim"]);
+      expect(hub.violation).toBeUndefined();
+      expect(got).toEqual(["home#1", "user:kim#1", "home#2"]);
+      expect(client.rooms).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a late hub.subscribed for a re-join waiting out its backoff catches the room up: a resume after its last seq", async () => {
+    const { hub, client } = await openClient({ minBackoffMs: 1000, maxBackoffMs: 1000, joinTimeoutMs: 50 });
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    try {
+      const join = client.join("r0");
+      hub.finish(0);
+      await join;
+      hub.frame("r0", 1);
+      hub.drop();
+      hub.frame("r0", 2); // published while the socket was down
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(client.state).toBe("open");
+      hub.giveUp(); // the re-join times out, and waits out its backoff
+      await vi.advanceTimersByTimeAsync(50);
+      hub.finish(0); // then runs late
+      expect(hub.resumes).toEqual(["r0 after 1"]);
+      await vi.advanceTimersByTimeAsync(1000); // no retry left behind: the hub has the room
+      expect(hub.sent).toEqual(["subscribe r0", "subscribe r0"]);
+      expect(client.rooms).toEqual(["r0"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a failed unsubscribe is tried again after a backoff, not at once, and the leave resolves once the hub has let go", async () => {
+    const { hub, client } = await openClient({ minBackoffMs: 20, maxBackoffMs: 20 });
+    try {
+      const join = client.join("r0");
+      hub.finish(0);
+      await join;
+      let done = false;
+      const leave = client.leave("r0").then(() => (done = true));
+      hub.fail(0, "unsubscribe_failed"); // the hub may still count the room against maxRoomsPerConnection
+      expect(hub.sent).toEqual(["subscribe r0", "unsubscribe r0"]);
+      await until(() => hub.pending === 1);
+      expect(done).toBe(false);
+      hub.finish(0);
+      await leave;
+      expect(hub.sent).toEqual(["subscribe r0", "unsubscribe r0", "unsubscribe r0"]);
+      expect(hub.members).toEqual(new Set());
+    } finally {
+      client.close();
+    }
+  });
+
+  it("past 1,000 left rooms the oldest is forgotten, never the token's room: a leave of it still holds after a reconnect", async () => {
+    const { hub, client } = await openClient({ room: "home", minBackoffMs: 0 }, ["home"]);
+    try {
+      hub.drop();
+      await client.leave("home");
+      for (let i = 0; i < 1001; i++) await client.leave(`x${i}`); // socket down: nothing sent
+      await reopened(client);
+      expect(hub.sent).toEqual(["unsubscribe home"]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("an app callback that throws (onRoomLost, onStateChange) stops none of the client's work", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const throws = () => {
+      throw new Error("app bug");
+    };
+    const { hub, client } = await openClient({ minBackoffMs: 0, onRoomLost: throws, onStateChange: throws });
+    const rooms = Array.from({ length: 11 }, (_, i) => `q${i}`);
+    try {
+      const joins = rooms.map((room) => client.join(room));
+      while (hub.pending > 0) hub.finish(0);
+      await Promise.all(joins);
+      hub.drop();
+      await reopened(client);
+      expect(hub.pending).toBe(10);
+      hub.fail(0, "forbidden"); // lost: onRoomLost throws; the queued eleventh re-join still goes
+      expect(hub.sent.at(-1)).toBe("subscribe q10");
+      expect(error).toHaveBeenCalled();
+    } finally {
+      client.close();
+      error.mockRestore();
     }
   });
 });
