@@ -84,14 +84,15 @@ export interface ConnectOptions {
   gapWaitMs?: number;
   /**
    * How long a join or leave waits for the hub's answer. A join then rejects with code `timeout`
-   * (and is undone, in case the hub made it); a leave resolves (the room is left on this side). Default 10 s.
+   * (and is undone, in case the hub made it, but for the token's room and any `user:` channel,
+   * which `$connect` puts the connection in: no failed join leaves those); a leave resolves (the room is left on this side). Default 10 s.
    * A request given up on may still run later: its late answer is taken as news of the hub's
    * membership, and the client sends what makes the hub match the app's last join()/leave() again.
    */
   joinTimeoutMs?: number;
   /**
    * A joined room the client joins again after a reconnect (nobody awaits that join) was refused
-   * for good (`forbidden`: the token no longer grants it; `too_many_rooms`) and dropped from
+   * for good (`forbidden`: the token no longer grants it; `too_many_rooms`; `invalid_subscribe`) and dropped from
    * `rooms`. A passing failure (`subscribe_failed`, `unknown_connection`, no answer) is retried
    * with the reconnect backoff (minBackoffMs doubling up to maxBackoffMs) instead, without end.
    */
@@ -106,13 +107,16 @@ export interface HubConnection {
    * join() and leave() may be called in any order without waiting: the connection ends in the
    * rooms of the last call for each room. The client keeps one request per room on the wire
    * (the hub runs requests in no guaranteed order), so a join(), leave(), join() before any
-   * answer sends one subscribe; different rooms' joins go together, up to 10 at a time.
+   * answer sends one subscribe; different rooms' joins go together, up to 10 at a time. So at
+   * the maxRoomsPerConnection cap, leave(a) then join(b) without awaiting may be refused
+   * `too_many_rooms` (b's subscribe may run first): at the cap, await leave() before join().
    */
   join(room: string, options?: JoinOptions): Promise<SubscribedInfo>;
   /**
    * Unsubscribes from a room; its frames still in flight are dropped. Resolves once the hub
    * confirms (at once when the socket is down or the hub is known not to have the room; also when a join()
-   * of the room overtakes it, or after joinTimeoutMs without an answer). With the socket down the
+   * of the room overtakes it, or after joinTimeoutMs without an answer; an `unsubscribe_failed` is
+   * retried with the reconnect backoff until the hub lets go). With the socket down the
    * next connection starts without the room, except the token's room, which `$connect` puts every
    * connection in: the next connection sends its unsubscribe. Rejects only for a room id it cannot
    * send (TypeError) or a user channel (`user:...`, code `invalid_subscribe`, without a request).

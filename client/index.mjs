@@ -190,11 +190,12 @@ export function connect(options) {
   let userChannel;
   /*
    * Room membership, one state per room spread over the maps below:
-   *   wanted   joined.has(room)       the app's last join()/leave() (a failed join: not wanted)
+   *   wanted   joined.has(room)       the app's last join()/leave() (a failed join: not wanted,
+   *                                   but $connect's rooms stay: keptByConnect)
    *   hubHas   hubHas.get(room)       hub.subscribed data | false | absent: unknown
    *   onWire   onWire.get(room)       the one subscribe/unsubscribe sent and not answered
    *   waiters  joining / leaving      the join()/leave() promise waiting for the hub
-   *   retry    retries.get(room)      a re-join waiting out its backoff
+   *   retry    retries.get(room)      a re-join or unsubscribe waiting out its backoff
    * Every event (join(), leave(), an answer, a late answer, a timeout, open, close) updates
    * these and marks the room `due`; pumpRooms() then runs nextRequest(room), the one place that
    * settles the waiters when the hub agrees with the app, or picks the request that makes it.
@@ -220,14 +221,14 @@ export function connect(options) {
   const due = new Set();
   const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
   /**
-   * Rooms the app left (or whose join failed) on this socket: their frames are dropped, as the
+   * Rooms the app left (or whose join failed, but for keptByConnect's) on this socket: their frames are dropped, as the
    * hub may still send some. Emptied on close (a new connection is in none of them), except
    * the token's room, which $connect puts it in again. @type {Set<string>}
    */
   const left = new Set();
   /**
-   * Re-joins nobody awaits (after a reconnect) that failed for a passing reason, waiting to be
-   * tried again: attempts so far and the timer, if one runs. @type {Map<string, { attempts: number, timer?: ReturnType<typeof setTimeout> }>}
+   * Re-joins nobody awaits (after a reconnect) and unsubscribes that failed for a passing
+   * reason, waiting to be tried again: attempts so far and the timer, if one runs. @type {Map<string, { attempts: number, timer?: ReturnType<typeof setTimeout> }>}
    */
   const retries = new Map();
   /** Per-room gap handlers given to join(). @type {Map<string, (gap: GapInfo) => void>} */

@@ -390,6 +390,17 @@ describe("browser client against a hub that runs requests in any order", () => {
     return { hub, client };
   };
 
+  /** Joins rooms q0, q1, ... and drops the socket: returns once the new one is open, re-joining them (10 on the wire). */
+  const rejoining = async (hub: ReturnType<typeof reorderingHub>, client: ReturnType<ClientModule["connect"]>, count: number) => {
+    const rooms = Array.from({ length: count }, (_, i) => `q${i}`);
+    const joins = rooms.map((room) => client.join(room));
+    while (hub.pending > 0) hub.finish(0);
+    await Promise.all(joins);
+    hub.drop();
+    await reopened(client);
+    return rooms;
+  };
+
   it("a request with no answer times out without holding its room up: a join is undone in case it was made, a leave is done", async () => {
     const { hub, client } = await openClient({ reconnect: false, joinTimeoutMs: 50 });
     try {
@@ -513,13 +524,8 @@ describe("browser client against a hub that runs requests in any order", () => {
 
   it("after a reconnect, leaving a room still queued for its re-join sends nothing, even behind a full window", async () => {
     const { hub, client } = await openClient({ minBackoffMs: 0 });
-    const rooms = Array.from({ length: 12 }, (_, i) => `q${i}`);
     try {
-      const joins = rooms.map((room) => client.join(room));
-      while (hub.pending > 0) hub.finish(0);
-      await Promise.all(joins);
-      hub.drop();
-      await reopened(client);
+      const rooms = await rejoining(hub, client, 12);
       const sent = hub.sent.length;
       expect(hub.pending).toBe(10);
       await client.leave("q11"); // the new connection is not in it: settled at once
@@ -648,13 +654,8 @@ describe("browser client against a hub that runs requests in any order", () => {
       throw new Error("app bug");
     };
     const { hub, client } = await openClient({ minBackoffMs: 0, onRoomLost: throws, onStateChange: throws });
-    const rooms = Array.from({ length: 11 }, (_, i) => `q${i}`);
     try {
-      const joins = rooms.map((room) => client.join(room));
-      while (hub.pending > 0) hub.finish(0);
-      await Promise.all(joins);
-      hub.drop();
-      await reopened(client);
+      await rejoining(hub, client, 11);
       expect(hub.pending).toBe(10);
       hub.fail(0, "forbidden"); // lost: onRoomLost throws; the queued eleventh re-join still goes
       expect(hub.sent.at(-1)).toBe("subscribe q10");
