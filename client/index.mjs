@@ -221,8 +221,8 @@ export function connect(options) {
   const due = new Set();
   const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
   /**
-   * Rooms the app left (or whose join failed, but for keptByConnect's) on this socket: their frames are dropped, as the
-   * hub may still send some. Emptied on close (a new connection is in none of them), except
+   * Rooms the app left (or whose join failed, but for keptByConnect's) on this socket: their
+   * frames are dropped, as the hub may still send some. Emptied on close (a new connection is in none of them), except
    * the token's room, which $connect puts it in again. @type {Set<string>}
    */
   const left = new Set();
