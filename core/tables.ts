@@ -4,6 +4,7 @@
  * core/rooms.ts; every write of a connection's items goes through the functions here.
  */
 import {
+  BatchGetItemCommand,
   BatchWriteItemCommand,
   DeleteItemCommand,
   DynamoDBClient,
@@ -12,6 +13,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
   type AttributeValue,
+  type BatchGetItemCommandOutput,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { connectionIdOf, membershipKey, userChannel } from "./rooms";
@@ -243,6 +245,36 @@ export async function removeConnectionItems(db: DynamoDBClient, table: string, r
 export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {
   const result = await db.send(new GetItemCommand({ TableName: table, Key: { connection_id: S(connectionId) }, ConsistentRead: true }));
   return rowFrom(connectionId, result.Item);
+}
+
+const BATCH_GET_LIMIT = 100;
+const BATCH_GET_IDLE_ROUNDS = 5;
+
+/**
+ * The rows of these connections, by id (none for an id with no row): BatchGetItem in slices of
+ * 100. Unprocessed keys come back when a response passes its size cap (16 MB on DynamoDB, about
+ * 1.4 MB on dynalite: rows of many long room ids) or under throttling; only rounds that return
+ * nothing count towards giving up (with backoff), so big rows take more rounds, never an error.
+ */
+export async function getConnections(db: DynamoDBClient, table: string, connectionIds: string[], sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))): Promise<Map<string, ConnectionRow>> {
+  const rows = new Map<string, ConnectionRow>();
+  for (let i = 0; i < connectionIds.length; i += BATCH_GET_LIMIT) {
+    let keys: Record<string, AttributeValue>[] | undefined = connectionIds.slice(i, i + BATCH_GET_LIMIT).map((id) => ({ connection_id: S(id) }));
+    for (let idle = 0; keys?.length; ) {
+      if (idle === BATCH_GET_IDLE_ROUNDS) throw new Error(`BatchGetItem on ${table}: ${keys.length} key(s) still unprocessed after ${idle} rounds that returned nothing`);
+      if (idle > 0) await sleep(Math.floor(Math.random() * Math.min(1_000, 25 * 2 ** idle)));
+      const result: BatchGetItemCommandOutput = await db.send(new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys } } }));
+      const returned = result.Responses?.[table] ?? [];
+      idle = returned.length > 0 ? 0 : idle + 1;
+      for (const item of returned) {
+        const id = item.connection_id?.S;
+        const row = id === undefined ? undefined : rowFrom(id, item);
+        if (row) rows.set(row.connectionId, row);
+      }
+      keys = result.UnprocessedKeys?.[table]?.Keys;
+    }
+  }
+  return rows;
 }
 
 export type SubscribeOutcome = { ok: true } | { ok: false; reason: "too_many_rooms" | "unknown_connection" };

@@ -11,7 +11,7 @@
  */
 import * as crypto from "crypto";
 import type * as http from "http";
-import { BatchGetItemCommand, ScanCommand, type AttributeValue, type BatchGetItemCommandOutput } from "@aws-sdk/client-dynamodb";
+import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -24,7 +24,7 @@ import {
 import { dynamoClient, managementClient, sqsClient } from "../core/aws";
 import { parseQueueBody } from "../core/chunks";
 import { describeError, type LogFields, type Logger, type LogLevel } from "../core/log";
-import { getAuthRow } from "../core/tables";
+import { getAuthRow, getConnections } from "../core/tables";
 import type { Notifier } from "../server";
 import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, RefusalInfo } from "./apiGateway";
 import { splitTarget } from "./apiGateway";
@@ -64,9 +64,6 @@ const EVENTS_KEPT = 500;
 const NOTES_KEPT = 2_000;
 /** Dead-letter records one peek shows. */
 const DEAD_LETTERS_SHOWN = 200;
-/** BatchGetItem's most keys per request, and how often unprocessed keys are asked again. */
-const BATCH_GET_KEYS = 100;
-const BATCH_GET_ATTEMPTS = 5;
 /** How long a peeked or passed-over dead-letter record stays hidden before it is released (released at once normally). */
 const PEEK_VISIBILITY_SECONDS = 10;
 
@@ -299,50 +296,19 @@ export function createHubConsole(options: HubConsoleOptions) {
     return items;
   }
 
-  /**
-   * The rooms of these connections, read by key from their rows: a row's `rooms` set (never
-   * its user channel), or a seed row's `room_id`. BatchGetItem, 100 keys a request: the page
-   * polls every second, and a Scan read every membership and every row left behind as well.
-   * A stray membership the row does not name (the subscribe/unsubscribe race documented at
-   * removeRoom in core/tables.ts) is not shown; it lives until the connection's TTL or 410.
-   */
-  async function roomsByConnection(ids: string[]): Promise<Map<string, string[]>> {
-    const table = info.connectionsTableName;
-    const rooms = new Map<string, string[]>();
-    for (let i = 0; i < ids.length; i += BATCH_GET_KEYS) {
-      let keys: Record<string, AttributeValue>[] | undefined = ids.slice(i, i + BATCH_GET_KEYS).map((id) => ({ connection_id: { S: id } }));
-      // Unprocessed keys come back when a response passes its size cap (16 MB on DynamoDB, about
-      // 1.4 MB on dynalite: rows of many long room ids) or under throttling. Only rounds that
-      // return nothing count towards giving up, so big rows take more rounds, never an error.
-      for (let idle = 0; keys?.length; ) {
-        if (idle === BATCH_GET_ATTEMPTS) throw new Error(`BatchGetItem on ${table}: ${keys.length} key(s) still unprocessed after ${idle} rounds that returned nothing`);
-        const page: BatchGetItemCommandOutput = await db.send(
-          new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys, ProjectionExpression: "connection_id, room_id, #rooms", ExpressionAttributeNames: { "#rooms": "rooms" } } } }),
-        );
-        const returned = page.Responses?.[table] ?? [];
-        idle = returned.length > 0 ? 0 : idle + 1;
-        if (idle > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** idle)); // throttled: back off
-        for (const item of returned) {
-          const id = item.connection_id?.S;
-          if (!id) continue;
-          const seedRoom = item.room_id?.S;
-          rooms.set(id, [...new Set([...(seedRoom !== undefined ? [seedRoom] : []), ...(item.rooms?.SS ?? [])])].sort());
-        }
-        keys = page.UnprocessedKeys?.[table]?.Keys;
-      }
-    }
-    return rooms;
-  }
-
   async function connectionList() {
     const { api } = requireParts();
     const live = [...api.connections.values()].filter((c) => c.socket);
-    const rooms = await roomsByConnection(live.map((c) => c.id));
+    // Read by key from the rows (getConnections): the page polls every second, and a Scan read
+    // every membership and every row left behind as well. A row's rooms never include its user
+    // channel. A stray membership the row does not name (the subscribe/unsubscribe race
+    // documented at removeRoom in core/tables.ts) is not shown; it lives until its TTL or a 410.
+    const rows = await getConnections(db, info.connectionsTableName, live.map((c) => c.id));
     return live
       .map((c) => ({
         connectionId: c.id,
         userId: text(c.authorizer.user_id),
-        rooms: rooms.get(c.id) ?? [],
+        rooms: [...(rows.get(c.id)?.rooms ?? [])].sort(),
         tokenRoom: text(c.authorizer.room_id),
         grants: grantsOf(c),
         connectedAt: new Date(c.connectedAt).toISOString(),

@@ -17,7 +17,7 @@ import { startLocalHub } from "../local";
 import { localEnvironment } from "../local/handlers";
 import { routeEvent } from "./support/events";
 import { ROOM_INDEX_NAME } from "../core/schema";
-import { addRoom, getConnection, putConnection, removeConnection } from "../core/tables";
+import { addRoom, getConnection, getConnections, putConnection, removeConnection } from "../core/tables";
 import { until } from "./support/wait";
 import { sharedTestHub } from "./support/sharedHub";
 import { openClient, type Frame, type WsClient } from "./support/wsClient";
@@ -222,6 +222,26 @@ describe("resume and sendMessage across a connection's rooms", () => {
     expect(await refusal({ data: "to nowhere" }, "invalid_message")).toMatch(/room_id is required/);
     expect(await refusal({ room_id: "bridge", data: "left" }, "forbidden")).toMatch(/not subscribed/);
     expect(dataOf(una, "user:una")).toEqual([]);
+  });
+});
+
+describe("rows read by key, many at once (getConnections: the console's list)", () => {
+  it("reads rows of 1,000 long room ids each past a BatchGetItem response's size cap, in slices of 100, and skips ids with no row", async () => {
+    const table = shared.hub.connectionsTableName;
+    const connectedAt = Date.now();
+    // 40 rows of ~200 KB: dynalite stops a response near 1.4 MB and hands the rest back unprocessed.
+    const rooms = Array.from({ length: 1_000 }, (_, i) => `wide/${String(i).padStart(4, "0")}/${"r".repeat(190)}`);
+    const ids = Array.from({ length: 40 }, (_, i) => `wide-${i}`);
+    for (const id of ids) {
+      await shared.db.send(
+        new PutItemCommand({ TableName: table, Item: { connection_id: { S: id }, user_id: { S: "wanda" }, rooms: { SS: rooms }, connected_at: { N: String(connectedAt) }, expires_at: { N: String(Math.floor(connectedAt / 1000) + 3600) } } }),
+      );
+    }
+    const missing = Array.from({ length: 70 }, (_, i) => `nobody-${i}`);
+    const rows = await getConnections(shared.db, table, [...ids, ...missing]);
+    expect([...rows.keys()].sort()).toEqual([...ids].sort());
+    for (const row of rows.values()) expect(row.rooms.length).toBe(1_000);
+    await Promise.all(ids.map((id) => shared.db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: { S: id } } }))));
   });
 });
 
