@@ -196,10 +196,13 @@ export function createNotifier(options: NotifierOptions): Notifier {
     const closed = new Set<string>();
     // keep: decides from the connection row; without it every listed connection goes.
     const closeAll = async (keep?: (row: ConnectionRow | undefined) => boolean) => {
+      // A connection listed in several of the rooms is read and decided once per pass.
+      const decided = new Set<string>();
       for (const room of rooms) {
         for await (const page of roomPages(db, connectionsTableName, room)) {
           for (const { connectionId, userId: owner } of page.connections) {
-            if (owner !== userId || closed.has(connectionId)) continue;
+            if (owner !== userId || closed.has(connectionId) || decided.has(connectionId)) continue;
+            decided.add(connectionId);
             const row = await getConnection(db, connectionsTableName, connectionId);
             if (keep?.(row)) continue;
             try {
