@@ -59,6 +59,17 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       return policy("Deny", "anonymous", methodArn);
     };
 
+    // A Sec-WebSocket-Protocol that is not a valid list is refused, even beside a good
+    // ?token=: `ws` (and so the local emulator) answers such a handshake 400 before any
+    // authorizer, and whether API Gateway refuses it first is not documented. Reading a token
+    // out of it by looser rules would let through what the emulator never shows us; the
+    // reason is logged, never the header (it holds the token).
+    // Both refusals below need no I/O: with no identity source every handshake reaches this
+    // function, and a tokenless one should not cost a cold container its secret read.
+    const request = tokenFromRequest(event);
+    if (!request.ok) return deny(request.code);
+    if (request.value.token === undefined || request.value.token === "") return deny("missing_token");
+
     let secret: string;
     try {
       secret = await deps.jwtSecret();
@@ -67,13 +78,6 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       return deny("secret_unavailable");
     }
     if (key?.secret !== secret) key = { secret, key: signingKey(secret) };
-    // A Sec-WebSocket-Protocol that is not a valid list is refused, even beside a good
-    // ?token=: `ws` (and so the local emulator) answers such a handshake 400 before any
-    // authorizer, and whether API Gateway refuses it first is not documented. Reading a token
-    // out of it by looser rules would let through what the emulator never shows us; the
-    // reason is logged, never the header (it holds the token).
-    const request = tokenFromRequest(event);
-    if (!request.ok) return deny(request.code);
     const check = verifyConnectToken(request.value.token, key.key, Math.floor(now() / 1000));
     if (!check.ok) return deny(check.reason);
     const { userId, roomId, grants, authKey } = check.claims;

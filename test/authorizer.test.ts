@@ -151,4 +151,15 @@ describe("authorizer", () => {
     const result = await broken(authorizerEvent({ token: "x.y.z" }));
     expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: "Deny" });
   });
+
+  it("refuses a handshake with no token, or a malformed protocol list, without reading the signing secret", async () => {
+    let reads = 0;
+    const counting = createAuthorizerHandler({ db: dynamo.client, authTable: dynamo.authTable, jwtSecret: async () => (reads++, JWT_SECRET), log: captured.log });
+    for (const event of [authorizerEvent(null), authorizerEvent({}, { "Sec-WebSocket-Protocol": "notification-hub" }), authorizerEvent(null, { "Sec-WebSocket-Protocol": "a,,b" })]) {
+      expect((await counting(event)).policyDocument.Statement[0]).toMatchObject({ Effect: "Deny" });
+    }
+    expect(reads).toBe(0);
+    await counting(authorizerEvent({ token: "x.y.z" }));
+    expect(reads).toBe(1);
+  });
 });
