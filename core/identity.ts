@@ -6,6 +6,7 @@
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent } from "./events";
+import { normalizeRoomId } from "./rooms";
 import { getConnection } from "./tables";
 
 export interface ConnectionIdentity {
@@ -25,8 +26,10 @@ function contextGrants(context: Record<string, unknown>): string[] | undefined {
     }
     return undefined;
   }
-  // A "*" in a room id would read as a prefix (core/rooms.ts normalizeRoomId); such a room is no grant.
-  return typeof context.room_id === "string" && context.room_id !== "" && !context.room_id.includes("*") ? [context.room_id] : [];
+  // An older authorizer's seed room, by the rules a token's room is issued by: none (""), a
+  // user channel, or a "*" (it would read as a prefix) is no grant.
+  const seedRoom = normalizeRoomId(context.room_id, "room_id");
+  return seedRoom.ok ? [seedRoom.value] : [];
 }
 
 /** The identity in the event's authorizer context; undefined when there is none. */
