@@ -501,12 +501,25 @@ export function connect(options) {
   function retryLater(room) {
     const retry = retries.get(room) ?? { attempts: 0 };
     retries.set(room, retry);
-    const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** retry.attempts++);
     retry.timer = setTimeout(() => {
       retry.timer = undefined;
       due.add(room);
       pumpRooms();
-    }, Math.floor(ceiling / 2 + Math.random() * (ceiling / 2)));
+    }, backoffDelay(retry.attempts++));
+  }
+
+  /**
+   * Half to all of a ceiling that doubles with each failure, from minBackoffMs up to
+   * maxBackoffMs: reconnects and room retries alike, jittered so clients do not retry in step.
+   * @param {number} failures
+   */
+  function backoffDelay(failures) {
+    const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** failures);
+    return Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  function scheduleReconnect() {
+    retryTimer = setTimeout(() => void open().catch(scheduleAfterError), backoffDelay(attempt++));
   }
 
   /** @param {string} room */
@@ -736,8 +749,7 @@ export function connect(options) {
       if (!opened && options.getToken) token = undefined;
       if (closedByUser || !reconnect) return closedForGood();
       setState("connecting");
-      const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** attempt++);
-      retryTimer = setTimeout(() => void open().catch(scheduleAfterError), Math.floor(ceiling / 2 + Math.random() * (ceiling / 2)));
+      scheduleReconnect();
     };
   }
 
@@ -821,8 +833,7 @@ export function connect(options) {
   function scheduleAfterError(err) {
     console.error("notification-hub: could not connect", err);
     if (closedByUser || !reconnect) return closedForGood();
-    const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** attempt++);
-    retryTimer = setTimeout(() => void open().catch(scheduleAfterError), Math.floor(ceiling / 2 + Math.random() * (ceiling / 2)));
+    scheduleReconnect();
   }
 
   void open().catch(scheduleAfterError);
