@@ -1,2 +1,2 @@
 export { NotificationHub, normalizeArgs, ACCESS_LOG_FORMAT, type NotificationHubArgs, type HubNodes, type HubTransforms, type Transform } from "./notificationHub";
-export { HANDLER_PACKAGES, codePathOptionsFor } from "./lambdaPackages";
+export { HANDLER_PACKAGES, LAYER_PACKAGES, codePathOptionsFor, sdkLayerContents, assertSupportedLayout, UnsupportedLayoutError } from "./lambdaPackages";

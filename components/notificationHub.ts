@@ -20,6 +20,7 @@ import { buildFunctions, buildQueueConsumer, type HubFunctions } from "./hub/fun
 import { buildPublisherPolicy } from "./hub/publisherPolicy";
 import { buildQueues, type HubQueues } from "./hub/queues";
 import { buildSecret, type HubSecret } from "./hub/secret";
+import { buildSdkLayer } from "./hub/sdkLayer";
 import { normalizeArgs, type ApiGatewayLogging } from "./hub/settings";
 import { buildTables, type HubTables } from "./hub/tables";
 import { buildApi, buildWebSocketApi, type HubWebSocketApi } from "./hub/webSocketApi";
@@ -155,6 +156,8 @@ export interface HubNodes {
   tables: HubTables;
   queues: HubQueues;
   secret: HubSecret;
+  /** The AWS SDK layer every function uses. */
+  sdkLayer: aws.lambda.LayerVersion;
   functions: HubFunctions;
   webSocket: HubWebSocketApi;
   queueConsumer: aws.lambda.EventSourceMapping;
@@ -210,14 +213,15 @@ export class NotificationHub extends pulumi.ComponentResource {
     const managementEndpoint = pulumi.interpolate`${api.apiEndpoint.apply((e) => e.replace(/^wss:\/\//, "https://"))}/${stageName}`;
     const postToConnections = pulumi.interpolate`${api.executionArn}/${stageName}/POST/@connections/*`;
 
-    const functions = buildFunctions(ctx, { tables, queues, secret, managementEndpoint, postToConnections });
+    const sdkLayer = buildSdkLayer(ctx);
+    const functions = buildFunctions(ctx, { sdkLayer, tables, queues, secret, managementEndpoint, postToConnections });
     const webSocket = buildWebSocketApi(ctx, api, stageName, functions);
     const { stage } = webSocket;
     const queueConsumer = buildQueueConsumer(ctx, queues.queue, functions.deliver);
     const publisherPolicy = buildPublisherPolicy(ctx, tables, queues.queue, secret, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
     const domain = args.domain ? buildDomain(ctx, args.domain, api, stage) : undefined;
     const alarmTopic = settings.alarms ? buildAlarms(ctx, settings.alarms, { queues, functions, api, stage }) : undefined;
-    this.children = { tables, queues, secret, functions, webSocket, queueConsumer, publisherPolicy, domain, alarmTopic };
+    this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, publisherPolicy, domain, alarmTopic };
 
     this.apiId = api.id;
     this.stage = stage.name;

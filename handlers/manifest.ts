@@ -37,9 +37,24 @@ export type Trigger =
   | { kind: "route"; routeKey: string; whenClientMessages?: boolean }
   | { kind: "queue" };
 
+/**
+ * The AWS SDK packages the handlers' code requires (core/ and handlers/ import nothing else
+ * from npm but each entry's `packages`). They reach every function through the hub's SDK
+ * layer (components/lambdaPackages.ts), never from the Lambda runtime's own copy; a test
+ * checks this list against every bare import of the compiled handlers.
+ */
+export const LAYER_PACKAGES: readonly string[] = [
+  "@aws-sdk/client-apigatewaymanagementapi",
+  "@aws-sdk/client-dynamodb",
+  "@aws-sdk/client-sqs",
+  "@aws-sdk/client-ssm",
+  "@aws-sdk/credential-provider-node",
+  "@smithy/signature-v4",
+];
+
 export interface HandlerEntry {
   trigger: Trigger;
-  /** npm packages its code requires at run time, besides the runtime's AWS SDK. */
+  /** npm packages its code requires at run time beyond LAYER_PACKAGES: they go in its own zip. */
   packages: readonly string[];
   memoryMb: number;
   /** Seconds; "deliver" follows the component's `queue.deliverTimeoutSeconds`. */

@@ -4,15 +4,16 @@
  * Node processes against dynalite, fauxqs and a local @connections API.
  */
 import * as fs from "fs";
+import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../core/aws";
 import { getAuthRow, getConnection } from "../core/tables";
 import { normalizeArgs } from "../components/notificationHub";
-import { dependencyClosure } from "../components/lambdaPackages";
+import { dependencyClosure, LAYER_PACKAGES } from "../components/lambdaPackages";
 import { HANDLERS, type HandlerName } from "../handlers/manifest";
 import { createNotifier } from "../server";
-import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
+import { invokeArtifact, LOAD_ONLY, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { customJwtSecret, sharedRun, type ProgramRun } from "./support/pulumiRun";
@@ -387,11 +388,11 @@ describe("serialized Lambdas", () => {
       startConnectionsEmulator({ stage: "development" }),
       startParameterStore({ "hub-jwt-secret": GENERATED_SECRET }),
     ]);
-    for (const fn of runs.development.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn);
+    for (const fn of runs.development.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn, runs.development);
   });
   afterAll(async () => {
     await Promise.all([dynamo?.stop(), sqs?.stop(), management?.stop(), parameterStore?.stop()]);
-    for (const artifact of Object.values(artifacts)) fs.rmSync(artifact.dir, { recursive: true, force: true });
+    for (const artifact of Object.values(artifacts)) removeArtifact(artifact);
   });
 
   /** The function's own environment from the stack, pointed at the local stand-ins. */
@@ -418,10 +419,33 @@ describe("serialized Lambdas", () => {
       const expected = [...dependencyClosure([...HANDLERS[handler as HandlerName].packages], ROOT)].sort();
       expect(artifact.packages, handler).toEqual(expected);
       expect(artifact.zipBytes, handler).toBeLessThan(1024 * 1024);
-      lines.push(`${handler.padEnd(12)} ${String(artifact.files.length).padStart(4)} files ${(artifact.bytes / 1024).toFixed(0).padStart(6)} KiB, zip ~${(artifact.zipBytes / 1024).toFixed(0).padStart(4)} KiB  packages: ${artifact.packages.join(", ") || "(none; AWS SDK from the runtime)"}`);
+      lines.push(`${handler.padEnd(12)} ${String(artifact.files.length).padStart(4)} files ${(artifact.bytes / 1024).toFixed(0).padStart(6)} KiB, zip ~${(artifact.zipBytes / 1024).toFixed(0).padStart(4)} KiB  packages: ${artifact.packages.join(", ") || "(none; AWS SDK from the hub's layer)"}`);
     }
     const largest = Object.entries(artifacts).sort((a, b) => b[1].zipBytes - a[1].zipBytes)[0];
     console.log(`SUMMARY Lambda archives: ${lines.length} functions, each with only its own packages; largest ${largest[0]} ~${(largest[1].zipBytes / 1024).toFixed(0)} KiB zipped\n  ` + lines.join("\n  "));
+  });
+
+  it("every function loads as the nodejs22.x runtime loads it: Node 22, its zip in /var/task, the SDK from the hub's layer, nothing from the runtime's own SDK", async () => {
+    const lines: string[] = [];
+    for (const [handler, artifact] of Object.entries(artifacts)) {
+      expect(artifact.layers, handler).toHaveLength(1);
+      const loaded = await invokeArtifact(artifact, LOAD_ONLY, envFor(handler));
+      expect(loaded, `${handler}: ${loaded.error}\n${loaded.logs}`).toMatchObject({ ok: true });
+      lines.push(`${handler} ${loaded.requireMs.toFixed(0)} ms`);
+    }
+    console.log(`SUMMARY Lambda init in the runtime's layout (Node 22, SDK layer): ${lines.join(", ")}`);
+  });
+
+  it("puts the tested AWS SDK in one layer and no SDK package in any function's zip", () => {
+    const layer = artifacts.deliver.layers[0];
+    for (const artifact of Object.values(artifacts)) expect(artifact.layers[0]).toBe(layer);
+    const versionOf = (name: string, dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, name, "package.json"), "utf8")) as { version: string }).version;
+    for (const name of LAYER_PACKAGES) expect(versionOf(name, path.join(layer.dir, "nodejs/node_modules")), name).toBe(versionOf(name, path.join(ROOT, "node_modules")));
+    expect(layer.packages).toEqual(expect.arrayContaining(["@smithy/signature-v4", "@smithy/core", "@aws-sdk/credential-provider-node"]));
+    // What require() never reads stays out: ES-module copies and type declarations.
+    expect(layer.files.filter((f) => /(^|\/)(dist-es|dist-types)\/|\.d\.ts$/.test(f))).toEqual([]);
+    expect(layer.zipBytes).toBeLessThan(2 * 1024 * 1024);
+    console.log(`SUMMARY SDK layer: ${layer.packages.length} packages, ${layer.files.length} files, ${(layer.bytes / 1024).toFixed(0)} KiB, zip ~${(layer.zipBytes / 1024).toFixed(0)} KiB, shared by ${Object.keys(artifacts).length} functions`);
   });
 
   it("authorizer: reads its secret from SSM at run time and allows an issued token", async () => {
@@ -436,10 +460,10 @@ describe("serialized Lambdas", () => {
       bcryptCost: 4,
     });
     const token = await notifier.issueToken({ userId: "ann", roomId: "room-1" });
-    const allowed = await invokeArtifact(artifacts.authorizer, authorizerEvent({ token }), envFor("authorizer"), ROOT);
+    const allowed = await invokeArtifact(artifacts.authorizer, authorizerEvent({ token }), envFor("authorizer"));
     expect(allowed.value).toMatchObject({ principalId: "ann", context: { user_id: "ann", room_id: "room-1" }, policyDocument: { Statement: [{ Effect: "Allow" }] } });
     expect(parameterStore.requests).toContain("AmazonSSM.GetParameter hub-jwt-secret decrypt=true");
-    const refused = await invokeArtifact(artifacts.authorizer, authorizerEvent({ token: token + "x" }), envFor("authorizer"), ROOT);
+    const refused = await invokeArtifact(artifacts.authorizer, authorizerEvent({ token: token + "x" }), envFor("authorizer"));
     expect(refused).toMatchObject({ ok: true, value: { policyDocument: { Statement: [{ Effect: "Deny" }] } } });
     expect(refused.logs).not.toContain(token);
   });
@@ -448,7 +472,7 @@ describe("serialized Lambdas", () => {
     const who = { user_id: "ann", room_id: "room-1" };
     // $connect keeps the connection only while the auth row still holds the authorizer's generation.
     const generation = (await getAuthRow(dynamo.client, "hub-auth", "ann", "room-1"))!.generation;
-    const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "art-1", { authorizer: { ...who, generation } }), envFor("connect"), ROOT);
+    const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "art-1", { authorizer: { ...who, generation } }), envFor("connect"));
     expect(connected.value).toMatchObject({ statusCode: 200 });
     expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toMatchObject({ rooms: ["room-1"], userId: "ann" });
 
@@ -456,12 +480,11 @@ describe("serialized Lambdas", () => {
       artifacts.sendMessage,
       routeEvent("sendMessage", "art-1", { body: JSON.stringify({ action: "sendMessage", data: { type: "chat", data: "hi" } }), authorizer: who }),
       envFor("sendMessage"),
-      ROOT,
     );
     expect(sent.value).toMatchObject({ statusCode: 200 });
     expect(JSON.parse(management.received.get("art-1")![0])).toMatchObject({ user_id: "ann", data: { type: "chat", data: "hi" } });
 
-    await invokeArtifact(artifacts.default, routeEvent("$default", "art-1", { body: "{}" }), envFor("default"), ROOT);
+    await invokeArtifact(artifacts.default, routeEvent("$default", "art-1", { body: "{}" }), envFor("default"));
     expect(JSON.parse(management.received.get("art-1")![1]).data.type).toBe("hub.error");
 
     const queue = sqs.createQueue("artifact-deliver-" + Date.now());
@@ -469,7 +492,6 @@ describe("serialized Lambdas", () => {
       artifacts.deliver,
       sqsEvent([sqsRecord(JSON.stringify({ room_id: "room-1", user_id: "backend", data: { type: "done" } }), "art-msg"), sqsRecord("garbage", "art-bad")]),
       envFor("deliver", queue.queueUrl),
-      ROOT,
     );
     expect(delivered.value).toEqual({ batchItemFailures: [{ itemIdentifier: "art-bad" }] });
     // Stored in the room's stream before it was sent: after the member's message (seq 1).
@@ -477,7 +499,7 @@ describe("serialized Lambdas", () => {
     const leftovers = await sqsClient({ endpoint: sqs.endpoint }).send(new ReceiveMessageCommand({ QueueUrl: queue.queueUrl }));
     expect(leftovers.Messages ?? []).toEqual([]);
 
-    const disconnected = await invokeArtifact(artifacts.disconnect, routeEvent("$disconnect", "art-1"), envFor("disconnect"), ROOT);
+    const disconnected = await invokeArtifact(artifacts.disconnect, routeEvent("$disconnect", "art-1"), envFor("disconnect"));
     expect(disconnected.value).toMatchObject({ statusCode: 200 });
     expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toBeUndefined();
   });

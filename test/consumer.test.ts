@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthRow, getConnection } from "../core/tables";
-import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
+import { invokeArtifact, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { runProgram, type ProgramRun } from "./support/pulumiRun";
@@ -39,11 +39,11 @@ beforeAll(async () => {
   fs.rmSync(installed, { recursive: true, force: true });
   sh(`tar -xzf ${JSON.stringify(path.join(WORK, tarball))} -C ${JSON.stringify(WORK)} && mv package ${JSON.stringify(installed)}`, WORK);
   run = await runProgram("index.ts", "staging", {}, WORK);
-  for (const fn of run.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^notifications-/, "")] = writeArtifact(fn);
+  for (const fn of run.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^notifications-/, "")] = writeArtifact(fn, run);
 }, 240_000);
 
 afterAll(() => {
-  for (const artifact of Object.values(artifacts)) fs.rmSync(artifact.dir, { recursive: true, force: true });
+  for (const artifact of Object.values(artifacts)) removeArtifact(artifact);
 });
 
 describe("a consumer program using the published package", () => {
@@ -105,10 +105,10 @@ describe("a consumer program using the published package", () => {
       // $connect keeps a connection only while the token's auth row (the authorizer's generation) stands.
       await createAuthRow(dynamo.client, "notifications-auth", { userId: "u", authKey: "r", tokenHash: "h", generation: "g1", expiresAt: Math.floor(Date.now() / 1000) + 600 });
       const who = { user_id: "u", room_id: "r", generation: "g1" };
-      const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "consumer-1", { authorizer: who }), env("connect"), ROOT);
+      const connected = await invokeArtifact(artifacts.connect, routeEvent("$connect", "consumer-1", { authorizer: who }), env("connect"));
       expect(connected.value).toMatchObject({ statusCode: 200 });
       expect(await getConnection(dynamo.client, "notifications-connections", "consumer-1")).toBeDefined();
-      const delivered = await invokeArtifact(artifacts.deliver, sqsEvent([sqsRecord(JSON.stringify({ room_id: "r", data: { type: "t" } }), "c-msg")]), env("deliver"), ROOT);
+      const delivered = await invokeArtifact(artifacts.deliver, sqsEvent([sqsRecord(JSON.stringify({ room_id: "r", data: { type: "t" } }), "c-msg")]), env("deliver"));
       expect(delivered.value).toEqual({ batchItemFailures: [] });
       expect(JSON.parse(management.received.get("consumer-1")![0])).toMatchObject({ id: "c-msg", data: { type: "t" } });
       console.log(`SUMMARY consumer: cold require of connect ${connected.requireMs.toFixed(0)} ms, deliver ${delivered.requireMs.toFixed(0)} ms`);

@@ -6,13 +6,12 @@
  * policy against every request the server SDK makes. KMS requests are evaluated with the
  * hub key's own key policy as the resource policy.
  */
-import * as fs from "fs";
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getAuthRow, putConnection } from "../core/tables";
 import { HANDLER_NAMES } from "../handlers/manifest";
 import { createNotifier } from "../server";
-import { invokeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
+import { invokeArtifact, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { connectionsRequests, dynamoRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
@@ -20,7 +19,6 @@ import { sharedRun, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore, type ParameterStore } from "./support/ssm";
 
-const ROOT = process.cwd();
 const ACCOUNT = "123456789012";
 const CONTEXT = { partition: "aws", region: "eu-west-1", account: ACCOUNT };
 const ARN = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:${ACCOUNT}:${resource}`;
@@ -61,13 +59,13 @@ beforeAll(async () => {
   };
   // The SDK sends to its configured endpoint (the recorder) when one is set, whatever the QueueUrl's host.
   queueUrl = fauxQueue;
-  for (const fn of run.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn);
+  for (const fn of run.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn, run);
   await exercise();
 }, 240_000);
 
 afterAll(async () => {
   await Promise.all([...Object.values(recorders ?? {}).map((r) => r.stop()), dynamo?.stop(), sqs?.stop(), management?.stop(), ssm?.stop()]);
-  for (const artifact of Object.values(artifacts)) fs.rmSync(artifact.dir, { recursive: true, force: true });
+  for (const artifact of Object.values(artifacts)) removeArtifact(artifact);
 });
 
 /** Runs `work` and keeps every request the recorders saw meanwhile under `who`. */
@@ -93,7 +91,7 @@ function envFor(handler: string, extra: Record<string, string> = {}): Record<str
 }
 
 async function invoke(handler: string, event: unknown, extra?: Record<string, string>) {
-  const result = await invokeArtifact(artifacts[handler], event, envFor(handler, extra), ROOT);
+  const result = await invokeArtifact(artifacts[handler], event, envFor(handler, extra));
   expect(result.ok, `${handler}: ${result.error}\n${result.logs}`).toBe(true);
   return result;
 }

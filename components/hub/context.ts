@@ -20,6 +20,8 @@ export interface HubTransforms {
   table?: Transform<aws.dynamodb.TableArgs>;
   queue?: Transform<aws.sqs.QueueArgs>;
   function?: Transform<aws.lambda.CallbackFunctionArgs<unknown, unknown>>;
+  /** The AWS SDK layer every function uses. */
+  layer?: Transform<aws.lambda.LayerVersionArgs>;
   role?: Transform<aws.iam.RoleArgs>;
   rolePolicy?: Transform<aws.iam.RolePolicyArgs>;
   logGroup?: Transform<aws.cloudwatch.LogGroupArgs>;

@@ -27,6 +27,8 @@ export type HubFunctions = Partial<Record<HandlerName, HubFunction>> & Record<"a
 
 /** What the functions are wired to: resources by the manifest's names, values by ENV key. */
 export interface FunctionWiring {
+  /** The AWS SDK layer (components/hub/sdkLayer.ts): every function's `@aws-sdk/*` and `@smithy/*`. */
+  sdkLayer: aws.lambda.LayerVersion;
   tables: HubTables;
   queues: HubQueues;
   secret: HubSecret;
@@ -71,6 +73,7 @@ export function buildFunctions(ctx: HubContext, wiring: FunctionWiring): HubFunc
   for (const handler of deployedHandlers(ctx.settings.allowClientMessages)) {
     const entry = handlerEntry(handler);
     functions[handler] = buildFunction(ctx, handler, {
+      layers: [wiring.sdkLayer.arn],
       timeout: entry.timeoutSeconds === "deliver" ? ctx.settings.deliverTimeoutSeconds : entry.timeoutSeconds,
       memorySize: entry.memoryMb,
       environment: Object.fromEntries(
@@ -101,11 +104,11 @@ export function buildRole(ctx: HubContext, key: string, service: string, stateme
   return { role, policy };
 }
 
-/** One Lambda: its own role and log group, and a zip with only the packages it requires. */
+/** One Lambda: its own role and log group, the SDK layer, and a zip with only the other packages it requires. */
 export function buildFunction(
   ctx: HubContext,
   handler: HandlerName,
-  options: { timeout: number; memorySize: number; environment: Record<string, pulumi.Input<string>>; statements: PolicyStatement[] },
+  options: { layers: pulumi.Input<string>[]; timeout: number; memorySize: number; environment: Record<string, pulumi.Input<string>>; statements: PolicyStatement[] },
 ): HubFunction {
   const logGroup = create(ctx, aws.cloudwatch.LogGroup, ctx.transform.logGroup, `${handler}-logs`, { retentionInDays: ctx.settings.logRetentionDays, tags: ctx.tags });
   const { role, policy } = buildRole(ctx, handler, "lambda.amazonaws.com", [
@@ -124,6 +127,7 @@ export function buildFunction(
       runtime: ctx.settings.runtime as aws.lambda.Runtime,
       timeout: options.timeout,
       memorySize: options.memorySize,
+      layers: options.layers,
       architectures: ["arm64"],
       environment: { variables: options.environment },
       loggingConfig: { logFormat: "JSON", logGroup: logGroup.name, applicationLogLevel: "INFO", systemLogLevel: "WARN" },

@@ -5,6 +5,7 @@
  *   vitest kills it by signal (the `lambda-runtime-*` folders, whose exit hook never runs)
  *   goes with it, and other runs' folders in /tmp are never touched; test files that run the
  *   same Pulumi program with the same config share one run of it there (pulumiRun.ts);
+ * - Node 22, the Lambda runtime's version, for the artifact tests (lambdaNode.ts);
  * - `dist/` built when it is missing or older than the sources, so the tests that run the
  *   `notification-hub` bin (dist/cli/index.js) or pack the package use one build of today's
  *   code instead of each paying for ts-node or tsc;
@@ -17,6 +18,7 @@ import * as os from "os";
 import * as path from "path";
 import type { TestProject } from "vitest/node" with { "resolution-mode": "import" };
 import { startBackground } from "./background";
+import { lambdaNode } from "./lambdaNode";
 import { TEST_RUN_DIR_ENV } from "./pulumiRun";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -47,6 +49,8 @@ export default function setup(project: TestProject): () => void {
   const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), "nh-test-"));
   process.env.TMPDIR = runTmp;
   process.env[TEST_RUN_DIR_ENV] = runTmp;
+  // Node 22 for the Lambda artifact tests, installed once per clone before any worker asks.
+  lambdaNode();
   if (distIsStale()) childProcess.execSync("npm run build --silent", { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, npm_config_loglevel: "error" } });
   // The test files of this run (vitest collected them before this setup), and the environment its workers get.
   const background = startBackground(ROOT, runTmp, project.vitest.state.getPaths(), { ...process.env, ...project.config.env });

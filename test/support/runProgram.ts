@@ -18,7 +18,7 @@ export interface RecordedResource {
   inputs: Record<string, unknown>;
   /** Set when the resource asked to be kept in AWS when Pulumi deletes it. */
   retainOnDelete?: boolean;
-  /** For CallbackFunctions: the archive's file names and the serialized handler. */
+  /** For CallbackFunctions and layers: the archive's file names and the serialized handler. */
   code?: { files: Record<string, string>; indexJs: string };
 }
 
@@ -82,6 +82,11 @@ pulumi.runtime.setMocks(
           state.arn = arn("lambda", `function:${args.name}`);
           state.invokeArn = `arn:${PARTITION}:apigateway:${REGION}:lambda:path/2015-03-31/functions/${state.arn}/invocations`;
           break;
+        case "aws:lambda/layerVersion:LayerVersion":
+          state.arn = `arn:${PARTITION}:lambda:${REGION}:${ACCOUNT}:layer:${String(args.inputs.layerName)}:1`;
+          state.layerArn = `arn:${PARTITION}:lambda:${REGION}:${ACCOUNT}:layer:${String(args.inputs.layerName)}`;
+          state.version = "1";
+          break;
         case "aws:iam/role:Role":
           state.name = args.name;
           state.name = args.inputs.name ?? args.name;
@@ -121,7 +126,7 @@ pulumi.runtime.setMocks(
       }
       const recorded: RecordedResource = { type: args.type, name: args.name, inputs: args.inputs };
       if (retained.has(`${args.type}::${args.name}`)) recorded.retainOnDelete = true;
-      if (args.type === "aws:lambda/function:Function") {
+      if (args.type === "aws:lambda/function:Function" || args.type === "aws:lambda/layerVersion:LayerVersion") {
         pendingArchives.push(describeArchive(args.inputs.code as never).then((code) => void (recorded.code = code)));
       }
       resources.push(recorded);
