@@ -8,7 +8,7 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthRow, getConnection } from "../core/tables";
 import { invokeArtifact, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
-import { routeEvent, sqsEvent, sqsRecord } from "./support/events";
+import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { runProgram, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
@@ -100,6 +100,32 @@ describe("a consumer program using the published package", () => {
       if (variables.QUEUE_URL) variables.QUEUE_URL = sqs.createQueue("consumer-" + Date.now()).queueUrl;
       return { ...variables, DYNAMODB_ENDPOINT: dynamo.endpoint, SQS_ENDPOINT: sqs.endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" };
     };
+
+    it("every function loads as the nodejs22.x runtime loads it and answers an invocation, with the SDK from the hub's layer", async () => {
+      const layer = artifacts.deliver.layers[0];
+      expect(layer.packages).toEqual(expect.arrayContaining(["@aws-sdk/client-dynamodb", "@smithy/signature-v4"]));
+      const events: Record<string, unknown> = {
+        // No token: refused before the secret is read, so no parameter store is needed.
+        authorizer: authorizerEvent(null),
+        connect: routeEvent("$connect", "consumer-0", { authorizer: { user_id: "u", room_id: "r", generation: "none" } }),
+        disconnect: routeEvent("$disconnect", "consumer-0"),
+        default: routeEvent("$default", "consumer-0", { body: "{}" }),
+        deliver: sqsEvent([sqsRecord(JSON.stringify({ room_id: "nobody-here", data: 1 }), "c-0")]),
+        resume: routeEvent("resume", "consumer-0", { body: JSON.stringify({ action: "resume", room_id: "r", after: 0 }) }),
+        subscribe: routeEvent("subscribe", "consumer-0", { body: JSON.stringify({ action: "subscribe", room_id: "r" }) }),
+        unsubscribe: routeEvent("unsubscribe", "consumer-0", { body: JSON.stringify({ action: "unsubscribe", room_id: "r" }) }),
+      };
+      const lines: string[] = [];
+      for (const [handler, artifact] of Object.entries(artifacts)) {
+        expect(artifact.layers, handler).toEqual([layer]);
+        const result = await invokeArtifact(artifact, events[handler], env(handler));
+        expect(result, `${handler}: ${result.error}\n${result.logs}`).toMatchObject({ ok: true });
+        expect(result.value, handler).toBeTypeOf("object");
+        if (handler === "authorizer") expect(result.value).toMatchObject({ policyDocument: { Statement: [{ Effect: "Deny" }] } });
+        lines.push(`${handler} ${result.requireMs.toFixed(0)} ms`);
+      }
+      console.log(`SUMMARY consumer: every function loads on Node 22 in the runtime's layout (init ${lines.join(", ")})`);
+    });
 
     it("connect writes the row and deliver posts to it", async () => {
       // $connect keeps a connection only while the token's auth row (the authorizer's generation) stands.
