@@ -1,7 +1,13 @@
 /**
  * Scenario 3, Lambda artifacts: each function of the development stack serialized under
  * Pulumi's mocks, laid out as in its zip, its zip size (deflate plus zip headers) and a cold
- * `require` in a fresh Node process with the runtime's AWS SDK on NODE_PATH (median of 5).
+ * load of its handler in a fresh process (median of 5, rounds alternated), side by side:
+ * - before: the functions of BEFORE_LAYER_COMMIT (the AWS SDK taken from the runtime), in the
+ *   flat layout the tests used then (the SDK's whole dependency closure on NODE_PATH, this
+ *   machine's Node), where that code loads; and whether it loads at all in the runtime's real
+ *   layout (test/support/artifacts.ts lambdaLayout);
+ * - after: today's functions with the SDK layer, in the same flat layout (same Node: the
+ *   packaging's own effect) and in the runtime's layout on Node 22 (what Lambda runs).
  *
  * The deliver function is also compared with the one of the baseline commit (issue 12's
  * "not worse than today by more than 10%"), measured the same way in the same run: that
@@ -13,20 +19,44 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { lambdaRuntimeModules, writeArtifact, zipEntryBytes, ZIP_END_BYTES, type Artifact } from "../test/support/artifacts";
-import { runProgram, stackConfig } from "../test/support/pulumiRun";
+import { flatLayout, invokeArtifact, lambdaLayout, LOAD_ONLY, removeArtifact, writeArtifact, zipEntryBytes, ZIP_END_BYTES, type Artifact, type Layout } from "../test/support/artifacts";
+import { runProgram, stackConfig, type ProgramRun } from "../test/support/pulumiRun";
 import { median, note } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
 /** The last commit before issue 12's post path: the deliver zip the issue calls "today". */
 export const BASELINE_COMMIT = "e72dac0";
+/** The last commit before the SDK layer: its functions took the AWS SDK from the Lambda runtime. */
+export const BEFORE_LAYER_COMMIT = "5fb2ab6";
 const REQUIRE_RUNS = 5;
 
 export interface ArtifactRow {
   function: string;
+  /** Today's function zip (the SDK is in the layer, counted once in `layerZipKiB`). */
   zipKiB: number;
   files: number;
+  /** Today's, in the runtime's layout on Node 22. */
   requireMs: number;
+  /** Today's, in the old flat layout on this machine's Node: the packaging's effect alone. */
+  flatRequireMs: number;
+  before: {
+    zipKiB: number;
+    /** In the flat layout, where that code loads. */
+    requireMs: number;
+    /** What loading it in the runtime's layout said: "loads", or the error. */
+    onLambda: string;
+  };
+}
+
+export interface ArtifactsFigures {
+  rows: ArtifactRow[];
+  beforeCommit: string;
+  layerZipKiB: number;
+  layerFiles: number;
+  layerPackages: number;
+  /** Node versions: this machine's (flat) and the runtime's (Lambda layout). */
+  node: { flat: string; lambda: string };
+  deliverVsBaseline?: DeliverVsBaseline;
 }
 
 export interface DeliverVsBaseline {
@@ -50,12 +80,11 @@ export interface DeliverVsBaseline {
 
 const kib = (bytes: number) => Math.round(bytes / 102.4) / 10;
 
-function requireMs(artifact: Artifact, env: Record<string, string>, modules: string): number {
-  const output = childProcess.execFileSync(process.execPath, [path.join(__dirname, "requireArtifact.js"), artifact.dir], {
-    env: { PATH: process.env.PATH ?? "", NODE_PATH: modules, AWS_REGION: "eu-west-1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
-    encoding: "utf8",
-  });
-  return Number(output.trim());
+/** A cold load of the function's handler in a fresh process laid out as `layout`. */
+async function loadMs(artifact: Artifact, env: Record<string, string>, layout: Layout): Promise<number> {
+  const loaded = await invokeArtifact(artifact, LOAD_ONLY, env, layout);
+  if (!loaded.ok) throw new Error(`${artifact.dir} did not load: ${loaded.error}`);
+  return loaded.requireMs;
 }
 
 const envOf = (fn: { inputs: Record<string, unknown> }) => ({ ...(fn.inputs as { environment: { variables: Record<string, string> } }).environment.variables, JWT_SECRET: "x" });
@@ -74,15 +103,18 @@ async function deliverOf(projectDir: string, env: Record<string, string> = {}) {
   return { artifact: writeArtifact(fn), env: envOf(fn) };
 }
 
-/** The baseline commit's tree, with this checkout's node_modules; undefined when git cannot give it. */
-function baselineTree(): string | undefined {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-baseline-"));
+/** A commit's tree, with this checkout's node_modules; undefined when git cannot give it. */
+function treeAt(commit: string): string | undefined {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${commit}-`));
   try {
-    childProcess.execSync(`git archive ${BASELINE_COMMIT} | tar -x -C ${JSON.stringify(dir)}`, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    childProcess.execSync(`git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    // A copy (hard links, no bytes copied), not a symlink: Pulumi names a package's place in
+    // the zip by its real path relative to the program, and a symlinked node_modules would put
+    // every package outside the zip (../../…/node_modules/x).
+    childProcess.execFileSync("cp", ["-al", path.join(ROOT, "node_modules"), path.join(dir, "node_modules")]);
     return dir;
   } catch (err) {
-    note(`baseline ${BASELINE_COMMIT} not available (${(err as Error).message.split("\n")[0]}): deliver not compared`);
+    note(`commit ${commit} not available (${(err as Error).message.split("\n")[0]}): not compared`);
     fs.rmSync(dir, { recursive: true, force: true });
     return undefined;
   }
@@ -99,8 +131,8 @@ async function minifiedZipBytesOf(artifact: Artifact): Promise<number> {
   return ZIP_END_BYTES + zipEntryBytes("__index.js", code);
 }
 
-async function compareDeliver(current: Artifact, currentEnv: Record<string, string>, modules: string): Promise<DeliverVsBaseline | undefined> {
-  const tree = baselineTree();
+async function compareDeliver(current: Artifact, currentEnv: Record<string, string>): Promise<DeliverVsBaseline | undefined> {
+  const tree = treeAt(BASELINE_COMMIT);
   if (!tree) return undefined;
   const made: Artifact[] = [];
   try {
@@ -108,11 +140,12 @@ async function compareDeliver(current: Artifact, currentEnv: Record<string, stri
     made.push(asBuilt.artifact);
     const base = await deliverOf(tree, { TS_NODE_COMPILER_OPTIONS: JSON.stringify({ removeComments: true }) });
     made.push(base.artifact);
+    // Both in the flat layout, where the baseline's code loads (it predates the SDK layer).
     const baseTimes: number[] = [];
     const times: number[] = [];
     for (let i = 0; i < REQUIRE_RUNS; i++) {
-      baseTimes.push(requireMs(base.artifact, base.env, modules));
-      times.push(requireMs(current, currentEnv, modules));
+      baseTimes.push(await loadMs(base.artifact, base.env, flatLayout(base.artifact, ROOT)));
+      times.push(await loadMs(current, currentEnv, flatLayout(current, ROOT)));
     }
     const minifiedZipBytes = await minifiedZipBytesOf(current);
     const figures: DeliverVsBaseline = {
@@ -134,27 +167,65 @@ async function compareDeliver(current: Artifact, currentEnv: Record<string, stri
     );
     return figures;
   } finally {
-    for (const artifact of made) fs.rmSync(artifact.dir, { recursive: true, force: true });
+    for (const artifact of made) removeArtifact(artifact);
     fs.rmSync(tree, { recursive: true, force: true });
   }
 }
 
-export async function artifactsScenario(): Promise<{ rows: ArtifactRow[]; deliverVsBaseline?: DeliverVsBaseline }> {
-  console.error("\n[artifacts] serializing the development stack and timing a cold require of each Lambda");
-  const run = await runProgram("index.ts", "development", stackConfig("development"));
-  const modules = lambdaRuntimeModules(ROOT);
+/** The development stack's functions of a program run, by handler name. */
+function functionsOf(run: ProgramRun): Map<string, { artifact: Artifact; env: Record<string, string> }> {
+  return new Map(run.ofType("aws:lambda/function:Function").map((fn) => [fn.name.replace(/^hub-/, ""), { artifact: writeArtifact(fn, run), env: envOf(fn) }]));
+}
+
+/** "loads", or the first line of what loading it in the runtime's layout said (with a working SDK in the runtime's bundled layout). */
+async function loadsOnLambda(artifact: Artifact, env: Record<string, string>): Promise<string> {
+  const loaded = await invokeArtifact(artifact, LOAD_ONLY, env, lambdaLayout(artifact, "bundled"));
+  return loaded.ok ? "loads" : (loaded.error ?? "failed").split("\n")[0];
+}
+
+export async function artifactsScenario(): Promise<ArtifactsFigures> {
+  console.error(`\n[artifacts] serializing the development stack, today's and ${BEFORE_LAYER_COMMIT}'s, and timing a cold load of each Lambda`);
+  const now = functionsOf(await runProgram("index.ts", "development", stackConfig("development")));
+  const beforeTree = treeAt(BEFORE_LAYER_COMMIT);
+  const before = beforeTree ? functionsOf(await runProgram("index.ts", "development", stackConfig("development", beforeTree), beforeTree)) : new Map<string, { artifact: Artifact; env: Record<string, string> }>();
   const rows: ArtifactRow[] = [];
   let deliverVsBaseline: DeliverVsBaseline | undefined;
-  for (const fn of run.ofType("aws:lambda/function:Function")) {
-    const artifact = writeArtifact(fn);
-    try {
-      const times = Array.from({ length: REQUIRE_RUNS }, () => requireMs(artifact, envOf(fn), modules));
-      rows.push({ function: fn.name.replace(/^hub-/, ""), zipKiB: kib(artifact.zipBytes), files: artifact.files.length, requireMs: Math.round(median(times) * 10) / 10 });
-      note(`${fn.name}: zip ${(artifact.zipBytes / 1024).toFixed(1)} KiB, cold require ${median(times).toFixed(1)} ms (median of ${REQUIRE_RUNS})`);
-      if (fn.name === "hub-deliver") deliverVsBaseline = await compareDeliver(artifact, envOf(fn), modules);
-    } finally {
-      fs.rmSync(artifact.dir, { recursive: true, force: true });
+  const layer = [...now.values()][0].artifact.layers[0];
+  const lambdaNodeVersion = childProcess.execFileSync(lambdaLayout([...now.values()][0].artifact).node, ["--version"], { encoding: "utf8" }).trim();
+  try {
+    for (const [name, { artifact, env }] of now) {
+      const old = before.get(name);
+      const times = { lambda: [] as number[], flat: [] as number[], before: [] as number[] };
+      for (let i = 0; i < REQUIRE_RUNS; i++) {
+        if (old) times.before.push(await loadMs(old.artifact, old.env, flatLayout(old.artifact, ROOT)));
+        times.flat.push(await loadMs(artifact, env, flatLayout(artifact, ROOT)));
+        times.lambda.push(await loadMs(artifact, env, lambdaLayout(artifact)));
+      }
+      const ms = (values: number[]) => (values.length ? Math.round(median(values) * 10) / 10 : NaN);
+      const row: ArtifactRow = {
+        function: name,
+        zipKiB: kib(artifact.zipBytes),
+        files: artifact.files.length,
+        requireMs: ms(times.lambda),
+        flatRequireMs: ms(times.flat),
+        before: { zipKiB: old ? kib(old.artifact.zipBytes) : NaN, requireMs: ms(times.before), onLambda: old ? await loadsOnLambda(old.artifact, old.env) : "n/a" },
+      };
+      rows.push(row);
+      note(`${name}: zip ${row.before.zipKiB} → ${row.zipKiB} KiB; cold load before ${row.before.requireMs} ms (flat), after ${row.flatRequireMs} ms (flat) / ${row.requireMs} ms (Lambda layout, ${lambdaNodeVersion}); before on Lambda: ${row.before.onLambda}`);
+      if (name === "deliver") deliverVsBaseline = await compareDeliver(artifact, env);
     }
+  } finally {
+    for (const { artifact } of [...now.values(), ...before.values()]) removeArtifact(artifact);
+    if (beforeTree) fs.rmSync(beforeTree, { recursive: true, force: true });
   }
-  return { rows, deliverVsBaseline };
+  note(`SDK layer: ${layer.packages.length} packages, ${layer.files.length} files, zip ${kib(layer.zipBytes)} KiB, one per hub`);
+  return {
+    rows,
+    beforeCommit: BEFORE_LAYER_COMMIT,
+    layerZipKiB: kib(layer.zipBytes),
+    layerFiles: layer.files.length,
+    layerPackages: layer.packages.length,
+    node: { flat: process.version, lambda: lambdaNodeVersion },
+    deliverVsBaseline,
+  };
 }

@@ -13,7 +13,7 @@ import { normalizeArgs } from "../components/notificationHub";
 import { dependencyClosure, LAYER_PACKAGES } from "../components/lambdaPackages";
 import { HANDLERS, type HandlerName } from "../handlers/manifest";
 import { createNotifier } from "../server";
-import { invokeArtifact, LOAD_ONLY, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
+import { invokeArtifact, lambdaLayout, LOAD_ONLY, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { customJwtSecret, sharedRun, type ProgramRun } from "./support/pulumiRun";
@@ -434,6 +434,18 @@ describe("serialized Lambdas", () => {
       lines.push(`${handler} ${loaded.requireMs.toFixed(0)} ms`);
     }
     console.log(`SUMMARY Lambda init in the runtime's layout (Node 22, SDK layer): ${lines.join(", ")}`);
+  });
+
+  it("the runtime stand-in is as strict as AWS: without the layer, deliver cannot reach @smithy/signature-v4 behind the runtime's own SDK", async () => {
+    // The runtime's working SDK in its bundled layout (@aws-sdk/* on top, @smithy/* nested):
+    // what the functions met before the SDK layer, and what a missing layer would meet again.
+    const withoutLayer = { ...artifacts.deliver, layers: [] };
+    const loaded = await invokeArtifact(withoutLayer, LOAD_ONLY, envFor("deliver"), lambdaLayout(withoutLayer, "bundled"));
+    expect(loaded.ok).toBe(false);
+    expect(loaded.error).toMatch(/Cannot find module '@smithy\/signature-v4[/']/);
+    // The poisoned runtime (every test's default) refuses even what the bundled SDK has.
+    const poisoned = await invokeArtifact({ ...artifacts.connect, layers: [] }, LOAD_ONLY, envFor("connect"));
+    expect(poisoned.error).toMatch(/from the Lambda runtime's bundled SDK|Cannot find module '@aws-sdk/);
   });
 
   it("puts the tested AWS SDK in one layer and no SDK package in any function's zip", () => {

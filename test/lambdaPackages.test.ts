@@ -98,7 +98,7 @@ describe("the manifest's package lists", () => {
 
   it("name every package the handlers' compiled code requires, and nothing it does not", () => {
     const required = requiredPackages();
-    const handlerPackages = new Set(HANDLER_NAMES.flatMap((name) => [...HANDLERS[name].packages]));
+    const handlerPackages = new Set<string>(HANDLER_NAMES.flatMap((name) => [...HANDLERS[name].packages]));
     expect([...required].filter((name) => !LAYER_PACKAGES.includes(name) && !handlerPackages.has(name))).toEqual([]);
     expect(LAYER_PACKAGES.filter((name) => !required.has(name))).toEqual([]);
     expect([...handlerPackages].filter((name) => !required.has(name))).toEqual([]);

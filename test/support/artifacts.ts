@@ -84,6 +84,7 @@ function packagesIn(modules: string): string[] {
 function writeArchive(code: NonNullable<RecordedResource["code"]>, prefix: string, packageRoot: string): Archive {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   for (const [name, source] of Object.entries(code.files)) {
+    if (path.normalize(name).startsWith("..") || path.isAbsolute(name)) throw new Error(`the archive places ${source} at ${name}, outside the zip: the function would not find it`);
     const target = path.join(dir, name);
     if (source === "<inline>") {
       if (name === "__index.js") fs.writeFileSync(target, code.indexJs);
@@ -147,24 +148,37 @@ export interface Layout {
   runner: string;
 }
 
-let runtimeDir: string | undefined;
-
 /**
- * `/var/runtime` as the tests see it: the bundled SDK's layout (`@aws-sdk/*` on top, `@smithy/*`
- * under `@aws-sdk/node_modules`), every package of it throwing when loaded.
+ * What `/var/runtime/node_modules` holds:
+ * - "poisoned" (the tests' default): the bundled SDK's layout, every package of it throwing
+ *   when loaded, so nothing the hub needs may come from there;
+ * - "bundled": a working SDK in the bundled layout (this checkout's versions, hard-linked), to
+ *   show what code that relies on the runtime's SDK meets there (the benchmark's "before").
  */
-function poisonedRuntime(): string {
-  if (runtimeDir) return runtimeDir;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lambda-var-runtime-"));
+export type RuntimeSdk = "poisoned" | "bundled";
+
+const ROOT = path.resolve(__dirname, "../..");
+const runtimeDirs = new Map<RuntimeSdk, string>();
+
+/** `/var/runtime`: `@aws-sdk/*` at the top of its node_modules, everything they need nested under `@aws-sdk/node_modules`. */
+function runtimeDir(kind: RuntimeSdk): string {
+  const known = runtimeDirs.get(kind);
+  if (known) return known;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lambda-var-runtime-${kind}-`));
   process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
-  const names = [...dependencyClosure(RUNTIME_SDK_PACKAGES, path.resolve(__dirname, "../.."))];
-  for (const name of names) {
+  for (const name of dependencyClosure(RUNTIME_SDK_PACKAGES, ROOT)) {
     const where = name.startsWith("@aws-sdk/") ? path.join(dir, "node_modules", name) : path.join(dir, "node_modules", "@aws-sdk", "node_modules", name);
-    fs.mkdirSync(where, { recursive: true });
+    fs.mkdirSync(path.dirname(where), { recursive: true });
+    if (kind === "bundled") {
+      // A copy of real files (hard links): a symlink would resolve from this checkout's flat node_modules.
+      childProcess.execFileSync("cp", ["-al", path.join(ROOT, "node_modules", name), where]);
+      continue;
+    }
+    fs.mkdirSync(where);
     fs.writeFileSync(path.join(where, "package.json"), JSON.stringify({ name, version: "0.0.0-runtime", main: "index.js" }));
     fs.writeFileSync(path.join(where, "index.js"), `throw new Error(${JSON.stringify(`loaded ${name} from the Lambda runtime's bundled SDK (/var/runtime), whose version changes without notice: it must come from the function's zip or its layer`)});\n`);
   }
-  runtimeDir = dir;
+  runtimeDirs.set(kind, dir);
   return dir;
 }
 
@@ -176,7 +190,7 @@ function assertNoModulesAbove(dir: string): void {
 }
 
 /** The nodejs22.x runtime's layout for this artifact (see the header). */
-export function lambdaLayout(artifact: Artifact): Layout {
+export function lambdaLayout(artifact: Artifact, runtimeSdk: RuntimeSdk = "poisoned"): Layout {
   assertNoModulesAbove(artifact.dir);
   let opt = artifact.layers[0]?.dir;
   if (artifact.layers.length > 1) {
@@ -185,7 +199,7 @@ export function lambdaLayout(artifact: Artifact): Layout {
     for (const layer of artifact.layers) fs.cpSync(layer.dir, opt, { recursive: true });
   }
   opt ??= fs.mkdtempSync(path.join(os.tmpdir(), "lambda-opt-"));
-  const runtime = poisonedRuntime();
+  const runtime = runtimeDir(runtimeSdk);
   const nodePath = [path.join(opt, "nodejs/node22/node_modules"), path.join(opt, "nodejs/node_modules"), path.join(runtime, "node_modules"), runtime, artifact.dir].join(path.delimiter);
   return {
     node: lambdaNode(),
