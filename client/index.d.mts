@@ -63,7 +63,14 @@ export interface ConnectOptions {
   tokenIn?: "protocol" | "query";
   /** Reconnect with jittered exponential backoff. Default true. */
   reconnect?: boolean;
-  /** Keep-alive interval, under API Gateway's 10-minute idle timeout. Default 5 minutes. */
+  /**
+   * Milliseconds between keep-alives (`{"action":"ping"}`, answered by API Gateway itself: no
+   * Lambda runs, nothing comes back). Default 8 minutes (480000): API Gateway closes a connection
+   * after 10 idle minutes, and a hidden tab's timer may fire up to a minute late (Chrome's
+   * intensive throttling) and a ping on a poor link arrive ~30 s late; 8 minutes leaves 30 s to
+   * spare. A longer interval risks the idle close in background tabs; a shorter one costs a
+   * billed message per ping (README "Keep-alive").
+   */
   keepAliveMs?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;

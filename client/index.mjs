@@ -44,7 +44,20 @@
  * only answers the kind of request that can get it (REFUSALS).
  */
 
+/** The keep-alive: its own route, answered by API Gateway without a Lambda and without a reply (core/keepAlive.ts). */
 const KEEP_ALIVE_FRAME = JSON.stringify({ action: "ping" });
+/**
+ * 8 minutes between pings. API Gateway closes a connection after 10 minutes without a client
+ * message, and the gap it sees between two pings can exceed the interval by:
+ * - up to 60 s of timer lateness: Chrome's intensive throttling runs a hidden tab's chained
+ *   timers (setInterval counts) only on wake-ups aligned to the minute;
+ * - up to ~30 s of network delay: a ping lost on a poor link waits for TCP's retransmits
+ *   (1 + 2 + 4 + 8 + 16 s), and the gateway's clock restarts only when it arrives.
+ * 480 + 60 + 30 = 570 s, 30 s under the 600 s timeout; 9 minutes would leave none. A tab the
+ * browser freezes or a machine that sleeps runs no timer at all: the connection is closed,
+ * and the client reconnects and resumes when it wakes up.
+ */
+const KEEP_ALIVE_MS = 8 * 60_000;
 /** Named beside the token in `Sec-WebSocket-Protocol`; the hub names it back (core/rooms.ts SUBPROTOCOL). */
 const SUBPROTOCOL = "notification-hub";
 const SEEN_IDS_KEPT = 1000;
@@ -154,7 +167,7 @@ export function connect(options) {
   if (tokenIn !== "protocol" && tokenIn !== "query") throw new TypeError('connect: tokenIn must be "protocol" (the default) or "query"');
   const Impl = options.WebSocket ?? globalThis.WebSocket;
   const reconnect = options.reconnect ?? true;
-  const keepAliveMs = options.keepAliveMs ?? 5 * 60_000;
+  const keepAliveMs = options.keepAliveMs ?? KEEP_ALIVE_MS;
   const minBackoffMs = options.minBackoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
 

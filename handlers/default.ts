@@ -12,17 +12,6 @@ export interface DefaultDeps {
   clientMessagesAllowed: boolean;
 }
 
-export const KEEP_ALIVE_ACTION = "ping";
-
-function isKeepAlive(body: string | undefined): boolean {
-  if (!body || body.length > 64) return false;
-  try {
-    return (JSON.parse(body) as { action?: unknown }).action === KEEP_ALIVE_ACTION;
-  } catch {
-    return false;
-  }
-}
-
 function isJson(body: string | undefined): boolean {
   try {
     JSON.parse(body ?? "");
@@ -35,9 +24,8 @@ function isJson(body: string | undefined): boolean {
 export function createDefaultHandler(deps: DefaultDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
-    // Browsers cannot send WebSocket pings; clients keep the connection under API Gateway's
-    // idle timeout with {"action":"ping"}, which needs no answer.
-    if (isKeepAlive(event.body)) return { statusCode: 200 };
+    // No keep-alive here: {"action":"ping"} has a route of its own that API Gateway answers
+    // (core/keepAlive.ts), so it never reaches this Lambda, from old clients or new.
     const hint =
       'the actions are "subscribe" and "unsubscribe" ({"action":"subscribe","room_id":...}), "resume" ({"action":"resume","room_id":...,"after":N})' +
       (deps.clientMessagesAllowed ? ' and "sendMessage" ({"action":"sendMessage","data":...})' : "; this hub does not accept messages from clients");

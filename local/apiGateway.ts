@@ -45,6 +45,12 @@ export interface ApiGatewayOptions {
   region: string;
   authorizer: AuthorizerHandler;
   routes: Routes;
+  /**
+   * Routes API Gateway answers itself, with no route response (the keep-alive,
+   * core/keepAlive.ts): like any message they are throttled and restart the idle timer, and
+   * then nothing runs and nothing is sent back. A key cannot also have a handler.
+   */
+  answeredByGateway?: readonly string[];
   limits?: Partial<ApiGatewayLimits>;
   /** The hub's dev credentials: `@connections` calls must be SigV4-signed with them. */
   credentials: DevCredentials;
@@ -92,6 +98,11 @@ type Connection = GatewayConnection;
 
 export function createApiGateway(server: http.Server, options: ApiGatewayOptions) {
   const limits: ApiGatewayLimits = { ...API_GATEWAY_LIMITS, ...options.limits };
+  const answeredByGateway = new Set(options.answeredByGateway ?? []);
+  // One integration per route, as on AWS: a key with both would hide which one the hub runs.
+  for (const key of answeredByGateway) {
+    if (key.startsWith("$") || routeFor(options.routes, key)) throw new Error(`route ${key} cannot be answered by the gateway: it is a handler's route or a reserved one`);
+  }
   const connections = new Map<string, Connection>();
   const pending = new Set<Promise<unknown>>();
   // ws would answer with the client's first protocol on its own; API Gateway answers with
@@ -126,6 +137,8 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   /** Runs a handler like Lambda would: an exception is a 500, never a crash of the hub. */
   async function runRoute(routeKey: string, connection: ConnectionIdentity, event: WebSocketEvent): Promise<WebSocketResult> {
     const handler = routeFor(options.routes, routeKey) ?? options.routes.$default;
+    // One line per Lambda invocation AWS would bill (tests count them).
+    log.debug("route handler invoked", { route: routeKey, connection_id: connection.id });
     try {
       return await track(handler(event));
     } catch (err) {
@@ -219,7 +232,12 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
         return;
       }
       const body = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
-      const routeKey = selectRoute(options.routes, body);
+      const routeKey = selectRoute(options.routes, body, answeredByGateway);
+      if (answeredByGateway.has(routeKey)) {
+        // A MOCK integration with no route response: accepted, and that is all.
+        log.debug("route answered by the gateway", { route: routeKey, connection_id: connection.id });
+        return;
+      }
       void runRoute(routeKey, connection, messageEvent(stage, connection, routeKey, body));
     });
     ws.on("error", (err) => log.debug("socket error", { connection_id: connection.id, ...describeError(err) }));

@@ -19,6 +19,7 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-s
 import { dynamoClient, sqsClient } from "../core/aws";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
 import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
+import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
 import { MAX_ROOMS_PER_CONNECTION_LIMIT } from "../core/rooms";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
@@ -291,6 +292,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       region: LOCAL_REGION,
       authorizer: handlers.authorizer,
       routes: handlers.routes,
+      // The deployed API's keep-alive route: no handler, no answer (components/hub/webSocketApi.ts).
+      answeredByGateway: GATEWAY_ANSWERED_ROUTE_KEYS,
       limits: options.limits,
       credentials,
       log,

@@ -11,7 +11,8 @@ import { sqsClient } from "../core/aws";
 import { getAuthRow, getConnection } from "../core/tables";
 import { normalizeArgs } from "../components/notificationHub";
 import { dependencyClosure, LAYER_PACKAGES } from "../components/lambdaPackages";
-import { HANDLERS, type HandlerName } from "../handlers/manifest";
+import { KEEP_ALIVE_ROUTE_KEY } from "../core/keepAlive";
+import { deployedHandlers, HANDLERS, routesOf, type HandlerName } from "../handlers/manifest";
 import { createNotifier } from "../server";
 import { invokeArtifact, lambdaLayout, LOAD_ONLY, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
@@ -107,18 +108,37 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     expect(authorizer.identitySources).toBeUndefined();
     expect(authorizer.authorizerResultTtlInSeconds).toBeUndefined();
     const routes = run().ofType("aws:apigatewayv2/route:Route").map(inputs);
-    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "resume", "sendMessage", "subscribe", "unsubscribe"]);
+    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "ping", "resume", "sendMessage", "subscribe", "unsubscribe"]);
     for (const route of routes) {
       if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-token-authorizer-id" });
       else expect(route.authorizationType).toBeUndefined();
     }
+    // Every integration but the keep-alive's invokes a Lambda (next test).
     for (const integration of run().ofType("aws:apigatewayv2/integration:Integration").map(inputs)) {
-      expect(integration.integrationType).toBe("AWS_PROXY");
+      expect(integration.integrationType).toBe(integration.integrationUri ? "AWS_PROXY" : "MOCK");
     }
     for (const permission of run().ofType("aws:lambda/permission:Permission").map(inputs)) {
       expect(permission.principal).toBe("apigateway.amazonaws.com");
       expect(permission.sourceArn).toMatch(new RegExp(`^arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/(${stack}/|authorizers/)`));
     }
+  });
+
+  it("answers the ping route in API Gateway itself: a MOCK integration with its status in the request template, no route response, no Lambda and no invoke permission", () => {
+    const ping = run().named("hub-keepAlive-route");
+    expect(inputs(ping)).toMatchObject({ routeKey: KEEP_ALIVE_ROUTE_KEY, target: "integrations/hub-keepAlive-integration-id" });
+    expect(inputs(ping).routeResponseSelectionExpression).toBeUndefined(); // one-way: nothing goes back
+    expect(run().ofType("aws:apigatewayv2/routeResponse:RouteResponse")).toEqual([]);
+    const integration = inputs(run().named("hub-keepAlive-integration"));
+    expect(integration).toMatchObject({ apiId: "hub-api-id", integrationType: "MOCK", templateSelectionExpression: "\\$default", requestTemplates: { $default: '{"statusCode":200}' } });
+    expect(integration.integrationUri).toBeUndefined(); // nothing behind it
+    expect(integration.credentialsArn).toBeUndefined();
+    // Exactly one Lambda integration and one permission per handler route: none for ping.
+    const handlerRoutes = routesOf(deployedHandlers(true)).map((r) => r.routeKey);
+    const lambdaIntegrations = run().ofType("aws:apigatewayv2/integration:Integration").filter((i) => inputs(i).integrationType === "AWS_PROXY");
+    expect(lambdaIntegrations).toHaveLength(handlerRoutes.length);
+    const permissions = run().ofType("aws:lambda/permission:Permission").map(inputs);
+    expect(permissions.filter((p) => String(p.sourceArn).endsWith(`/${KEEP_ALIVE_ROUTE_KEY}`))).toEqual([]);
+    expect(permissions).toHaveLength(handlerRoutes.length + 1); // + the authorizer's
   });
 
   it(production ? "sets a stage with auto-deploy, both throttling limits and access logs without the query string" : "sets a stage with auto-deploy and both throttling limits, API Gateway logs off by default", () => {
@@ -322,7 +342,7 @@ describe("the custom configuration", () => {
 
   it("drops the sendMessage route and function when client messages are off", () => {
     const routes = runs.custom.ofType("aws:apigatewayv2/route:Route").map((r) => inputs(r).routeKey);
-    expect(routes.sort()).toEqual(["$connect", "$default", "$disconnect", "resume", "subscribe", "unsubscribe"]);
+    expect(routes.sort()).toEqual(["$connect", "$default", "$disconnect", "ping", "resume", "subscribe", "unsubscribe"]);
     expect(runs.custom.ofType("aws:lambda/function:Function").map((f) => f.name)).not.toContain("hub-sendMessage");
     expect(inputs(runs.custom.named("hub-default")).environment.variables.ALLOW_CLIENT_MESSAGES).toBe("false");
   });

@@ -8,6 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { KEEP_ALIVE_ROUTE_KEY } from "../core/keepAlive";
 import { HANDLER_NAMES, routesOf } from "../handlers/manifest";
 import { sharedRun, type ProgramRun, type SharedRunName } from "./support/pulumiRun";
 
@@ -55,11 +56,11 @@ describe.each(Object.keys(CONFIGS))("the %s configuration", (config) => {
 });
 
 describe("the handler manifest drives the component", () => {
-  it("one function per handler, one route per route handler", () => {
+  it("one function per handler, one route per route handler, plus the keep-alive route API Gateway answers", () => {
     const functions = runs.development.ofType("aws:lambda/function:Function").map((f) => f.name.replace(/^hub-/, ""));
     expect(functions.sort()).toEqual([...HANDLER_NAMES].sort());
     const routeKeys = runs.development.ofType("aws:apigatewayv2/route:Route").map((r) => r.inputs.routeKey);
-    expect(routeKeys.sort()).toEqual(routesOf(HANDLER_NAMES).map((r) => r.routeKey).sort());
+    expect(routeKeys.sort()).toEqual([...routesOf(HANDLER_NAMES).map((r) => r.routeKey), KEEP_ALIVE_ROUTE_KEY].sort());
   });
 
   it("no Lambda carries the manifest: each zip holds only its own code", () => {

@@ -14,6 +14,8 @@ import { eventually } from "./support/wait";
 import { connectAs, handshakeStatus, openClient } from "./support/wsClient";
 import { newDevCredentials } from "../local/sigv4";
 import { createApiGateway } from "../local/apiGateway";
+import { KEEP_ALIVE_ROUTE_KEY } from "../core/keepAlive";
+import { capturingLogger } from "./support/logs";
 
 let hub: LocalHub;
 
@@ -208,5 +210,106 @@ describe("the API Gateway emulator's handshake", () => {
     expect(seen.map((s) => s.route)).toEqual(["$connect", "$connect", "$default", "$disconnect"]);
     for (const entry of seen.slice(1)) expect(entry.authorizer).toMatchObject({ user_id: "u", room_id: "r", principalId: "p" });
     server.close();
+  });
+});
+
+describe("the API Gateway emulator's route table", () => {
+  it("refuses a route key that would have both a handler and the gateway's own answer, as a route has one integration", () => {
+    const handler = async () => ({ statusCode: 200 });
+    const options = {
+      stage: "s",
+      apiId: "a",
+      region: "us-east-1",
+      authorizer: handler as never,
+      routes: { $connect: handler, $disconnect: handler, $default: handler, ping: handler },
+      credentials: newDevCredentials(),
+      log: createLogger({}, () => undefined),
+    };
+    expect(() => createApiGateway(http.createServer(), { ...options, answeredByGateway: ["ping"] })).toThrow(/route ping cannot be answered by the gateway/);
+    expect(() => createApiGateway(http.createServer(), { ...options, answeredByGateway: ["$default"] })).toThrow(/route \$default cannot/);
+  });
+});
+
+describe("the keep-alive route, answered by the API Gateway emulator as AWS answers its MOCK integration", () => {
+  const ping = JSON.stringify({ action: KEEP_ALIVE_ROUTE_KEY });
+  type Line = { message: string; route?: string; connection_id?: string };
+  const linesOf = (capture: ReturnType<typeof capturingLogger>, message: string, connectionId: string) =>
+    capture.lines.map((l) => JSON.parse(l) as Line).filter((l) => l.message === message && l.connection_id === connectionId);
+  /** The handlers that ran for a connection, one entry per invocation. */
+  const invoked = (capture: ReturnType<typeof capturingLogger>, connectionId: string) => linesOf(capture, "route handler invoked", connectionId).map((l) => l.route);
+  const answered = (capture: ReturnType<typeof capturingLogger>, connectionId: string) => linesOf(capture, "route answered by the gateway", connectionId).map((l) => l.route);
+  const connectionOf = async (hub: LocalHub, roomId: string) => (await roomRows(hub.dynamodbEndpoint, hub.connectionsTableName, roomId))[0].connectionId;
+
+  it("runs no handler for a ping and sends nothing back; an unknown action still reaches $default", async () => {
+    const capture = capturingLogger();
+    const hub = await startLocalHub({ port: 0, bcryptCost: 4, logger: capture.log });
+    try {
+      const client = await connectAs(hub, "pia", "keepalive");
+      const id = await connectionOf(hub, "keepalive");
+      for (let i = 0; i < 5; i++) client.ws.send(ping);
+      // Frames of one socket are read in order: once $default has answered this, every ping was handled.
+      client.ws.send(JSON.stringify({ action: "dance" }));
+      await client.next((f) => f.data?.type === "hub.error");
+      expect(answered(capture, id)).toEqual(Array(5).fill(KEEP_ALIVE_ROUTE_KEY));
+      expect(invoked(capture, id)).toEqual(["$connect", "$default"]);
+      expect(client.frames.map((f) => f.data?.data?.code)).toEqual(["unknown_action"]); // no pong, no error for the pings
+      client.ws.close();
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  it("keeps a pinging connection open past the idle timeout while silent ones opened after it are closed, and still runs no handler", async () => {
+    const capture = capturingLogger();
+    const idleTimeoutMs = 1_500;
+    const hub = await startLocalHub({ port: 0, bcryptCost: 4, logger: capture.log, limits: { idleTimeoutMs, maxConnectionMs: 10 * 60_000 } });
+    try {
+      const pinging = await connectAs(hub, "pat", "pinging");
+      const id = await connectionOf(hub, "pinging");
+      let sent = 0;
+      // Far under the idle timeout, so only an event-loop stall of over a second could close it.
+      const keepAlive = setInterval(() => {
+        pinging.ws.send(ping);
+        sent++;
+      }, idleTimeoutMs / 10);
+      let pingingClosed = false;
+      void pinging.closed.then(() => (pingingClosed = true));
+      try {
+        // Ordering, not a clock: each silent connection opens after the pinging one (the second
+        // after the first closed) and is closed for idleness, so the pinging one has outlived
+        // two idle timeouts when the second goes.
+        for (const room of ["silent-1", "silent-2"]) {
+          const silent = await connectAs(hub, "sam", room);
+          expect((await silent.closed).code).toBe(1001);
+          expect(pingingClosed, `the pinging connection was closed before ${room}`).toBe(false);
+        }
+      } finally {
+        clearInterval(keepAlive);
+      }
+      expect(pinging.ws.readyState).toBe(WebSocket.OPEN);
+      expect(sent).toBeGreaterThan(0);
+      // Every ping sent was taken in by the gateway and answered there: the pinging connection ran $connect, nothing else.
+      await eventually(async () => answered(capture, id).length, (n) => n === sent);
+      expect(invoked(capture, id)).toEqual(["$connect"]);
+      expect(pinging.frames).toEqual([]);
+      pinging.ws.close();
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  it("counts a ping as a message: it takes its token from the stage's throttle like any other", async () => {
+    const hub = await startLocalHub({ port: 0, bcryptCost: 4, limits: { throttle: { burstLimit: 3, rateLimit: 0.001 } } });
+    try {
+      const client = await connectAs(hub, "tia", "throttled");
+      for (let i = 0; i < 4; i++) client.ws.send(ping);
+      // Three tokens: the fourth ping is refused as API Gateway refuses a throttled message.
+      expect(await client.next()).toMatchObject({ message: "Too Many Requests" });
+      client.ws.close();
+      await client.closed;
+      expect(client.frames).toHaveLength(1);
+    } finally {
+      await hub.stop();
+    }
   });
 });

@@ -2,6 +2,7 @@
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectionsApi } from "../core/connections";
+import { KEEP_ALIVE_ROUTE_KEY } from "../core/keepAlive";
 import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
 import { getAuthRow, getConnection } from "../core/tables";
 import { createConnectHandler } from "../handlers/connect";
@@ -113,5 +114,12 @@ describe("sendMessage and $default", () => {
     // The hint names every route a client can use.
     const hint: string = JSON.parse(management.received.get("s2")![0]).data.data.message;
     for (const action of ["subscribe", "unsubscribe", "resume", "sendMessage"]) expect(hint).toContain(`"${action}"`);
+  });
+
+  it("$default does not special-case the keep-alive: the ping route answers it before any Lambda, so a ping here is an unknown action", async () => {
+    management.received.clear();
+    const fallback = createDefaultHandler({ management: createConnectionsApi(management.endpoint), log, clientMessagesAllowed: true });
+    expect(await fallback(routeEvent("$default", "s2", { body: JSON.stringify({ action: KEEP_ALIVE_ROUTE_KEY }) }))).toMatchObject({ statusCode: 400 });
+    expect(JSON.parse(management.received.get("s2")![0]).data).toMatchObject({ type: "hub.error", data: { code: "unknown_action" } });
   });
 });

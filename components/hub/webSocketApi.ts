@@ -1,9 +1,10 @@
 /**
  * The WebSocket API: the API, the token authorizer on $connect, one route per route handler
- * of the manifest, and the stage (throttling, logs).
+ * of the manifest, the keep-alive route API Gateway answers itself, and the stage (throttling, logs).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { KEEP_ALIVE_ROUTE_KEY } from "../../core/keepAlive";
 import { routesOf, type HandlerName } from "../../handlers/manifest";
 import { buildApiGatewayAccountIfUnset } from "./apiGatewayAccount";
 import { childName, create, type HubContext } from "./context";
@@ -41,10 +42,18 @@ export interface HubRoute {
   route: aws.apigatewayv2.Route;
 }
 
+/** A route with no Lambda behind it: API Gateway answers it. */
+export interface HubGatewayRoute {
+  integration: aws.apigatewayv2.Integration;
+  route: aws.apigatewayv2.Route;
+}
+
 export interface HubWebSocketApi {
   api: aws.apigatewayv2.Api;
   authorizer: aws.apigatewayv2.Authorizer;
   routes: Partial<Record<HandlerName, HubRoute>>;
+  /** `{"action":"ping"}` (core/keepAlive.ts). */
+  keepAlive: HubGatewayRoute;
   stage: aws.apigatewayv2.Stage;
   accessLogs?: aws.cloudwatch.LogGroup;
   executionLogs?: aws.cloudwatch.LogGroup;
@@ -61,8 +70,40 @@ export function buildWebSocketApi(ctx: HubContext, api: aws.apigatewayv2.Api, st
   for (const { routeKey, handler } of routesOf(Object.keys(functions) as HandlerName[])) {
     routes[handler] = buildRoute(ctx, api, stageName, routeKey, handler, functions[handler]!, routeKey === "$connect" ? authorizer : undefined);
   }
-  const stage = buildStage(ctx, api, stageName, Object.values(routes).map((r) => r.route));
-  return { api, authorizer, routes, ...stage };
+  const keepAlive = buildKeepAliveRoute(ctx, api);
+  const stage = buildStage(ctx, api, stageName, [...Object.values(routes).map((r) => r.route), keepAlive.route]);
+  return { api, authorizer, routes, keepAlive, ...stage };
+}
+
+/**
+ * The keep-alive route (core/keepAlive.ts), answered by API Gateway itself: a MOCK
+ * integration, so no Lambda runs, no invoke permission exists and a reconnect storm's pings
+ * take no Lambda concurrency. A MOCK integration takes its status code from its request
+ * template: without one API Gateway fails the message ("statusCode should be an integer
+ * which defined in request template"). No route response: the route is one-way, so nothing
+ * is sent back and a ping costs one message (a pong would double that; README "Keep-alive").
+ *
+ * Presence (who is online) can record liveness on this same route, still without a Lambda:
+ * swap the MOCK for an AWS integration to DynamoDB (`integrationType: "AWS"`, `integrationUri`
+ * `arn:<partition>:apigateway:<region>:dynamodb:action/UpdateItem`, a `credentialsArn` role
+ * allowed only `dynamodb:UpdateItem` on the connections table, and a request template that
+ * sets `last_seen` to `$context.requestTimeEpoch` on the row keyed `$context.connectionId`,
+ * conditioned on the row existing). The route key, the client and the emulator stay as they
+ * are; each ping then also costs one DynamoDB write.
+ */
+function buildKeepAliveRoute(ctx: HubContext, api: aws.apigatewayv2.Api): HubGatewayRoute {
+  const integration = create(ctx, aws.apigatewayv2.Integration, ctx.transform.integration, "keepAlive-integration", {
+    apiId: api.id,
+    integrationType: "MOCK",
+    templateSelectionExpression: "\\$default",
+    requestTemplates: { $default: JSON.stringify({ statusCode: 200 }) },
+  });
+  const route = create(ctx, aws.apigatewayv2.Route, ctx.transform.route, "keepAlive-route", {
+    apiId: api.id,
+    routeKey: KEEP_ALIVE_ROUTE_KEY,
+    target: pulumi.interpolate`integrations/${integration.id}`,
+  });
+  return { integration, route };
 }
 
 function buildTokenAuthorizer(ctx: HubContext, api: aws.apigatewayv2.Api, fn: HubFunction) {

@@ -249,12 +249,15 @@ export function routeFor(routes: Routes, key: string): RouteHandler | undefined 
   return Object.hasOwn(routes, key) ? routes[key] : undefined;
 }
 
-/** `$request.body.action` when it names a route (never a `$` one), else `$default`, as API Gateway does. */
-export function selectRoute(routes: Routes, body: string): string {
+/**
+ * `$request.body.action` when it names a route (never a `$` one), else `$default`, as API
+ * Gateway does. `answeredByGateway`: route keys with no handler (API Gateway answers them).
+ */
+export function selectRoute(routes: Routes, body: string, answeredByGateway: ReadonlySet<string> = new Set()): string {
   try {
     const parsed: unknown = JSON.parse(body);
     const action = typeof parsed === "object" && parsed !== null ? (parsed as { action?: unknown }).action : undefined;
-    if (typeof action === "string" && !action.startsWith("$") && routeFor(routes, action)) return action;
+    if (typeof action === "string" && !action.startsWith("$") && (routeFor(routes, action) || answeredByGateway.has(action))) return action;
   } catch {
     // not JSON: $default, as API Gateway does
   }

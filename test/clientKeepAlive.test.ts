@@ -1,0 +1,83 @@
+/**
+ * The browser client's keep-alive (client/index.mjs) on a fake clock, with no hub in the
+ * process: its timers would run on the fake clock too. How often it pings, and that the
+ * interval leaves room under API Gateway's idle timeout; that a ping keeps a connection
+ * open and runs no handler is test/localHub.test.ts.
+ */
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { KEEP_ALIVE_ROUTE_KEY } from "../core/keepAlive";
+import { API_GATEWAY_LIMITS } from "../local/gateway/limits";
+type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
+
+let connect: ClientModule["connect"];
+beforeAll(async () => {
+  ({ connect } = await import("../client/index.mjs"));
+});
+
+/** A token (unchecked by the client) whose claims name the user kim. */
+const kimToken = `e30.${Buffer.from(JSON.stringify({ user_id: "kim" })).toString("base64url")}.sig`;
+
+describe("browser client keep-alive", () => {
+  /** A socket that opens at once and records what the client sends, with the fake clock's time. */
+  function recordingSocket() {
+    const sent: { at: number; frame: { action?: string } }[] = [];
+    class RecordingSocket {
+      static readonly OPEN = 1;
+      readyState = 0;
+      onopen?: () => void;
+      onmessage?: (event: MessageEvent) => void;
+      onclose?: () => void;
+      onerror?: () => void;
+      constructor() {
+        queueMicrotask(() => {
+          this.readyState = RecordingSocket.OPEN;
+          this.onopen?.();
+        });
+      }
+      send(text: string) {
+        sent.push({ at: Date.now(), frame: JSON.parse(text) as { action?: string } });
+      }
+      close() {}
+    }
+    return { WebSocket: RecordingSocket as unknown as typeof globalThis.WebSocket, pings: () => sent.filter((s) => s.frame.action === KEEP_ALIVE_ROUTE_KEY) };
+  }
+  const HOUR_MS = 60 * 60_000;
+  /** Chrome's intensive throttling runs a hidden tab's chained timers on minute-aligned wake-ups: up to 60 s late. */
+  const TIMER_LATENESS_MS = 60_000;
+  /** A ping held up by TCP retransmits on a poor link. */
+  const NETWORK_DELAY_MS = 30_000;
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** The pings a client sends in an hour of fake time after it opened, as [ms after open]. */
+  async function pingsInAnHour(extra: { keepAliveMs?: number } = {}) {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+    const socket = recordingSocket();
+    const client = connect({ url: "ws://hub.test", token: kimToken, WebSocket: socket.WebSocket, ...extra });
+    try {
+      await vi.advanceTimersByTimeAsync(0);
+      expect(client.state).toBe("open");
+      const openedAt = Date.now();
+      await vi.advanceTimersByTimeAsync(HOUR_MS);
+      return socket.pings().map((p) => p.at - openedAt);
+    } finally {
+      client.close();
+    }
+  }
+
+  it("pings every 8 minutes by default, the hub's own ping route, and the gap plus a throttled timer and a slow network stays under API Gateway's idle timeout", async () => {
+    const pings = await pingsInAnHour();
+    // Counted on a fake clock: 8, 16, ... 56 minutes.
+    expect(pings).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => n * 8 * 60_000));
+    const gaps = pings.map((at, i) => at - (i === 0 ? 0 : pings[i - 1]));
+    for (const gap of gaps) expect(gap + TIMER_LATENESS_MS + NETWORK_DELAY_MS).toBeLessThan(API_GATEWAY_LIMITS.idleTimeoutMs);
+    // The largest whole-minute interval that does: one more minute would not.
+    expect(9 * 60_000 + TIMER_LATENESS_MS + NETWORK_DELAY_MS).toBeGreaterThan(API_GATEWAY_LIMITS.idleTimeoutMs);
+  });
+
+  it("keeps the keepAliveMs option", async () => {
+    expect(await pingsInAnHour({ keepAliveMs: 20 * 60_000 })).toEqual([20, 40, 60].map((n) => n * 60_000));
+  });
+});
