@@ -3,8 +3,8 @@
  * Pulumi's mocks, laid out as in its zip, its zip size (deflate plus zip headers) and a cold
  * `require` in a fresh Node process with the runtime's AWS SDK on NODE_PATH (median of 5).
  *
- * The deliver function is also compared with the one of the baseline commit (issue 12's
- * "not worse than today by more than 10%"), measured the same way in the same run: that
+ * The deliver function is also compared with the one of the baseline commit (the target
+ * "not worse than before the signed post path by more than 10%"), measured the same way in the same run: that
  * commit's tree from git, its own program, under the same compiler options (comments removed,
  * as tsconfig.json now says), and the two cold requires alternated so load hits both alike.
  */
@@ -18,7 +18,7 @@ import { runProgram, stackConfig } from "../test/support/pulumiRun";
 import { median, note } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-/** The last commit before issue 12's post path: the deliver zip the issue calls "today". */
+/** The last commit before the signed post path (core/connections.ts): the deliver zip the size target compares with. */
 export const BASELINE_COMMIT = "e72dac0";
 const REQUIRE_RUNS = 5;
 
@@ -41,7 +41,7 @@ export interface DeliverVsBaseline {
   requireRatio: number;
   /**
    * Today's deliver `__index.js` through a minifier (terser: compress and mangle) after Pulumi
-   * serialized it: not what we ship (the contract rules out a bundler step), but the floor any
+   * serialized it: not what we ship (Lambdas are serialized by Pulumi's CallbackFunction, with no bundler step), but the floor any
    * minifying tool could reach without removing features.
    */
   minifiedZipKiB: number;
