@@ -9,8 +9,8 @@
  * - after: today's functions with the SDK layer, in the same flat layout (same Node: the
  *   packaging's own effect) and in the runtime's layout on Node 22 (what Lambda runs).
  *
- * The deliver function is also compared with the one of the baseline commit (issue 12's
- * "not worse than today by more than 10%"), measured the same way in the same run: that
+ * The deliver function is also compared with the one of the baseline commit (the target
+ * "not worse than before the signed post path by more than 10%"), measured the same way in the same run: that
  * commit's tree from git, its own program, under the same compiler options (comments removed,
  * as tsconfig.json now says), and the two cold requires alternated so load hits both alike.
  */
@@ -24,7 +24,7 @@ import { runProgram, stackConfig, type ProgramRun } from "../test/support/pulumi
 import { median, note } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-/** The last commit before issue 12's post path: the deliver zip the issue calls "today". */
+/** The last commit before the signed post path (core/connections.ts): the deliver zip the size target compares with. */
 export const BASELINE_COMMIT = "e72dac0";
 /** The last commit before the SDK layer: its functions took the AWS SDK from the Lambda runtime. */
 export const BEFORE_LAYER_COMMIT = "5fb2ab6";
@@ -71,7 +71,7 @@ export interface DeliverVsBaseline {
   requireRatio: number;
   /**
    * Today's deliver `__index.js` through a minifier (terser: compress and mangle) after Pulumi
-   * serialized it: not what we ship (the contract rules out a bundler step), but the floor any
+   * serialized it: not what we ship (Lambdas are serialized by Pulumi's CallbackFunction, with no bundler step), but the floor any
    * minifying tool could reach without removing features.
    */
   minifiedZipKiB: number;

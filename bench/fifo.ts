@@ -1,5 +1,5 @@
 /**
- * Standard vs FIFO queue (issue 13), against fauxqs with the real @aws-sdk/client-sqs, on
+ * Standard vs FIFO queue (for room streams' seq order), against fauxqs with the real @aws-sdk/client-sqs, on
  * loopback: drain time of a burst of notifications to one room and to 10 rooms, consumed
  * by 4 concurrent pollers (ReceiveMessage of up to 10, a simulated delivery of 20 ms per
  * batch, DeleteMessageBatch), with messages/s and whether each room's order was kept.

@@ -89,7 +89,7 @@ export function renderFigures(r: Results): string {
     const d = r.deliverVsBaseline;
     if (d) {
       lines.push(
-        `deliver against commit ${d.commit} (before issue 12), measured the same way in the same run (comments removed from both; ` +
+        `deliver against commit ${d.commit} (before the signed post path), measured the same way in the same run (comments removed from both; ` +
           `that commit's deliver as it was built then: ${d.baselineZipKiBAsBuilt} KiB):`,
         "",
         `| deliver | ${d.commit} | now | now / then |`,
@@ -139,7 +139,7 @@ export function renderFigures(r: Results): string {
   }
   if (r.rooms && !r.rooms.quick) {
     const { subscribe: s, delivery: d } = r.rooms;
-    lines.push("### 8. Many rooms per connection (issue 14)", "", `Run of ${r.rooms.date.slice(0, 16).replace("T", " ")} UTC (\`bench/rooms.ts\`, as \`npm run bench -- --only rooms\` runs it).`, "");
+    lines.push("### 8. Many rooms per connection", "", `Run of ${r.rooms.date.slice(0, 16).replace("T", " ")} UTC (\`bench/rooms.ts\`, as \`npm run bench -- --only rooms\` runs it).`, "");
     lines.push("| subscribe → `hub.subscribed` | n | p50 | p99 |", "| --- | ---: | ---: | ---: |");
     lines.push(`| one connection, one after another | ${s.sequential.n} | ${s.sequential.p50.toFixed(1)} ms | ${s.sequential.p99.toFixed(1)} ms |`);
     lines.push(`| ${s.concurrent.connections} connections at once, each one after another | ${s.concurrent.n} | ${s.concurrent.p50.toFixed(1)} ms | ${s.concurrent.p99.toFixed(1)} ms |`, "");

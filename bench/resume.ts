@@ -1,5 +1,5 @@
 /**
- * Room streams benchmark (issue 13), on the local hub (dynalite, fauxqs, the emulator):
+ * Room streams benchmark (docs/protocol.md#room-streams), on the local hub (dynalite, fauxqs, the emulator):
  * - resume: time from a `resume` request to `hub.resumed` for 100 and 1,000 missed
  *   notifications (p50/p99 over several runs), on a raw WebSocket;
  * - publish cost: stream items and capacity units written per notification (counted on the

@@ -1,5 +1,5 @@
 /**
- * Many rooms per connection (issue 14), on the local hub in its own process (clients here):
+ * Many rooms per connection (docs/protocol.md#rooms-and-user-channels), on the local hub in its own process (clients here):
  * - subscribe round trip: `{"action":"subscribe","room_id":…}` → `hub.subscribed`, N one after
  *   another on one connection, then the same N spread over several connections at once;
  * - delivery to a room of C connections that are each in 20 rooms, against a room
@@ -23,10 +23,10 @@ const quick = values.quick ?? false;
 const SIZE = quick
   ? { subscribes: 100, concurrentConnections: 5, members: 200, roomsEach: 20, messages: 3 }
   : { subscribes: 500, concurrentConnections: 10, members: 1_000, roomsEach: 20, messages: 5 };
-/** The contract's default `maxRoomsPerConnection`: a connection unsubscribes before it passes it. */
+/** The component's default `maxRoomsPerConnection`: a connection unsubscribes before it passes it. */
 const MAX_ROOMS = 100;
 
-/** A token granting rooms by pattern (contract section 10). */
+/** A token granting rooms by pattern (docs/protocol.md#tokens). */
 function issueRoomsToken(hub: HubProcess, userId: string, rooms: string[]): Promise<string> {
   return hub.notifier.issueToken({ userId, rooms, ttlSeconds: 3 * 3600 });
 }

@@ -284,7 +284,7 @@ async function main() {
     const rooms = JSON.parse(output.trim().split("\n").at(-1)!) as RoomsFigures;
     results.rooms = rooms;
     const { subscribe, delivery } = rooms;
-    row("8 rooms (issue 14)", "subscribe round trip p50 / p99, in series", `${subscribe.sequential.p50.toFixed(1)} / ${subscribe.sequential.p99.toFixed(1)} ms`, "");
+    row("8 rooms per connection", "subscribe round trip p50 / p99, in series", `${subscribe.sequential.p50.toFixed(1)} / ${subscribe.sequential.p99.toFixed(1)} ms`, "");
     row("", `same, ${subscribe.concurrent.connections} connections at once`, `${subscribe.concurrent.p50.toFixed(1)} / ${subscribe.concurrent.p99.toFixed(1)} ms`, "");
     row("", `${delivery.members} in ${delivery.roomsEach} rooms each vs one room: last receipt`, `${delivery.manyRooms.ms} ms`, `${delivery.oneRoom.ms} ms (one-room)`);
     row("", "items read per message", delivery.manyRooms.itemsRead, `${delivery.oneRoom.itemsRead} (one-room)`);

@@ -310,7 +310,7 @@ ${TARGET_HELP}`,
       process.stdout.write(values.json ? JSON.stringify({ messageId, roomId: room }) + "\n" : `published to ${to}: message id ${messageId}\n`);
     },
   },
-  // Room streams (issue 13).
+  // Room streams (docs/protocol.md#room-streams).
   history: {
     summary: "print a room's stored notifications in seq order",
     usage: `${BIN} history (--room R | --user U) [--after N | --last N] [--limit N] [--json]

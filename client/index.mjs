@@ -17,14 +17,14 @@
  * fetches a fresh token when a handshake is refused, keeps the connection under API
  * Gateway's 10-minute idle timeout, and drops frames whose id it has already seen.
  *
- * Room streams (CONTRACT section 9): frames carry `seq`, consecutive per room. The client
+ * Room streams (docs/protocol.md#room-streams): frames carry `seq`, consecutive per room. The client
  * keeps the last seq per room (optionally in sessionStorage), sends `resume` after every
  * reconnect, and hands subscribers each frame once and in seq order: a frame ahead of the
  * next expected seq waits in a buffer until the missing ones arrive (live or replayed); a
  * gap that stays open asks the hub for a resume. When the hub cannot fill a gap
  * (`recovered: false`, retention exceeded) `onGap` tells the app, which can refetch.
  *
- * Many rooms (CONTRACT section 10): `join(room)` subscribes this connection to another room
+ * Many rooms (docs/protocol.md#rooms-and-user-channels): `join(room)` subscribes this connection to another room
  * its token grants, `leave(room)` unsubscribes. After every reconnect the client joins each
  * room again and, once the hub confirms, resumes it after its last seq; the token's room and
  * the user's own channel (`user:{id}`, read from the token's claims) are resumed at once, as

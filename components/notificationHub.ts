@@ -111,13 +111,13 @@ export interface NotificationHubArgs {
    */
   protectData?: boolean;
   /**
-   * Room streams (CONTRACT section 9): how long delivered notifications are kept for
+   * Room streams (docs/protocol.md#room-streams): how long delivered notifications are kept for
    * `resume` and `history`. 0 turns streams off (frames carry no `seq`).
    * @default { retentionHours: 24 }
    */
   history?: { retentionHours?: number };
   /**
-   * Rooms one connection may be subscribed to at once (`subscribe`, CONTRACT section 10), from
+   * Rooms one connection may be subscribed to at once (`subscribe`, docs/protocol.md#subscribe), from
    * 1 to 1000; its user channel is not counted. Past it, a subscribe gets `too_many_rooms`.
    * @default 100
    * @example 20

@@ -25,7 +25,7 @@ export interface HubFrame {
   room_id: string;
   user_id: string | null;
   origin: FrameOrigin;
-  /** Position in the room's stream (CONTRACT section 9); absent when streams are off. */
+  /** Position in the room's stream (docs/protocol.md#room-streams); absent when streams are off. */
   seq?: number;
   data: unknown;
 }
@@ -40,7 +40,7 @@ export interface ControlFrame<T extends string = string, D = unknown> {
 
 export type ErrorFrame = ControlFrame<"hub.error", { code: string; message: string }>;
 
-/** The answer to `resume` (CONTRACT section 9), sent after the replayed frames. */
+/** The answer to `resume` (docs/protocol.md#control-frames), sent after the replayed frames. */
 export interface ResumedInfo {
   room_id: string;
   after: number;
@@ -51,7 +51,7 @@ export interface ResumedInfo {
 
 /**
  * What an app sends to the queue: the seed article's body for a room, or `to_user_id`
- * instead of `room_id` for a user's channel (CONTRACT section 10). `user_id` is the sender.
+ * instead of `room_id` for a user's channel (docs/protocol.md#publishing-from-an-app-backend). `user_id` is the sender.
  */
 export type PublishBody =
   | { room_id: string | number; to_user_id?: undefined; user_id?: string | number | null; data: unknown }

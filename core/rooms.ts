@@ -1,5 +1,5 @@
 /**
- * Many rooms per connection, user channels and capability grants (CONTRACT section 10): the
+ * Many rooms per connection, user channels and capability grants (docs/protocol.md#rooms-and-user-channels): the
  * rules every part shares (authorizer, routes, delivery, SDK, local hub, client docs).
  *
  * Data model: no new table. The connections table and its room index stay as they are:

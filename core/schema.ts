@@ -51,7 +51,7 @@ export const authTable = {
 } as const satisfies TableSchema;
 
 /**
- * Room streams (CONTRACT section 9): one partition per stream (a room id, or `user:{id}`),
+ * Room streams (docs/protocol.md#room-streams): one partition per stream (a room id, or `user:{id}`),
  * sorted by `seq`. A frame item holds the exact frame text clients got (`frame`), its
  * `message_id` and `expires_at`. The same table holds each message's claim under a key no
  * stream id can take (see core/streams.ts), so exactly-once needs no second table.

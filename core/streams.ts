@@ -1,5 +1,5 @@
 /**
- * Room streams (CONTRACT section 9): every notification delivered to a stream (a room id, or
+ * Room streams (docs/protocol.md#room-streams): every notification delivered to a stream (a room id, or
  * a user channel `user:{id}`) is stored with `seq` 1, 2, 3… before any client sees it, and
  * read back for `resume` and `history`.
  *
@@ -63,7 +63,7 @@ export class StreamBusyError extends Error {
 }
 
 export const DEFAULT_CLAIM_STALE_MS = 60_000;
-/** The most frames one resume or history call returns (the contract's page size). */
+/** The most frames one resume or history call returns (docs/protocol.md#limits). */
 export const MAX_FRAMES_PER_READ = 1_000;
 
 const S = (value: string): AttributeValue => ({ S: value });

@@ -1,7 +1,7 @@
 /**
  * Token rules, shared by the issuer (app-backend SDK) and the authorizer.
  *
- * A connect token is an HS512 JWT of one of two forms (CONTRACT section 10):
+ * A connect token is an HS512 JWT of one of two forms (docs/protocol.md#tokens):
  * - the seed's `{user_id, room_id, token, exp}`: one room; its auth row's key is the room id;
  * - `{user_id, rooms, token, exp}`: grants (exact rooms, `prefix*`); its auth row's key is
  *   grantsAuthKey(grants) (core/rooms.ts), a hash of the normalized grant set.

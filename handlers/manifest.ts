@@ -150,7 +150,7 @@ export const HANDLERS = {
     environment: FANOUT_ENVIRONMENT,
     grants: [...FANOUT_GRANTS, ...STREAM_APPEND_GRANTS, { actions: ["dynamodb:GetItem"], resource: "connectionsTable" }],
   },
-  // Room streams (issue 13): replays a room's stored frames to the asking connection.
+  // Room streams (docs/protocol.md#room-streams): replays a room's stored frames to the asking connection.
   resume: {
     trigger: { kind: "route", routeKey: "resume" },
     packages: [],
@@ -164,7 +164,7 @@ export const HANDLERS = {
       { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
     ],
   },
-  // Many rooms per connection (issue 14): grants come from the authorizer's context, so no
+  // Many rooms per connection (docs/protocol.md#rooms-and-user-channels): grants come from the authorizer's context, so no
   // auth table and no secret; the row's `rooms` and one membership item per room.
   subscribe: {
     trigger: { kind: "route", routeKey: "subscribe" },

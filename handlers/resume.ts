@@ -1,5 +1,5 @@
 /**
- * `resume` route (CONTRACT section 9): `{"action":"resume","room_id":"acme","after":41}` or
+ * `resume` route (docs/protocol.md#resume): `{"action":"resume","room_id":"acme","after":41}` or
  * `"last":20`. Sends this connection the stored frames of the room's stream in seq order,
  * at most 1,000, then `hub.resumed`. Frames are the stored bytes, the same a live client got.
  *

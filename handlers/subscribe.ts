@@ -1,5 +1,5 @@
 /**
- * `subscribe` route (CONTRACT section 10): `{"action":"subscribe","room_id":"x"}` adds a room
+ * `subscribe` route (docs/protocol.md#subscribe): `{"action":"subscribe","room_id":"x"}` adds a room
  * to this connection, checked against the grants its token carried (the authorizer's context:
  * no authorizer call, no token read). Answers `hub.subscribed` {room_id, last_seq} (the
  * stream's head, 0 with streams off or empty, so the client knows where live frames start), or

@@ -1,5 +1,5 @@
 /**
- * `unsubscribe` route (CONTRACT section 10): `{"action":"unsubscribe","room_id":"x"}` takes a
+ * `unsubscribe` route (docs/protocol.md#unsubscribe): `{"action":"unsubscribe","room_id":"x"}` takes a
  * room off this connection (its row's `rooms` and its membership) and answers
  * `hub.unsubscribed` {room_id}. Idempotent: a room it is not in answers the same. A user
  * channel cannot be left (`invalid_subscribe`): it is how the app reaches the user.

@@ -478,7 +478,7 @@ export function createHubConsole(options: HubConsoleOptions) {
     if (!("data" in body) || body.data === undefined) throw new TypeError("data is required (any JSON value)");
     const sender = typeof body.userId === "string" && body.userId !== "" ? body.userId : null;
     if (mode === "user") {
-      // The SDK's user-channel publish (CONTRACT section 10): every connection of that user, in any room.
+      // The SDK's user-channel publish (docs/protocol.md#rooms-and-user-channels): every connection of that user, in any room.
       if (typeof body.toUserId !== "string" || body.toUserId === "") throw new TypeError("toUserId is required: the user to publish to");
       const { messageId } = await notifier.publishToUser({ userId: body.toUserId, data: body.data, senderId: sender });
       record("action", `published ${messageId} to user ${body.toUserId}`, { message_id: messageId, to_user_id: body.toUserId });
@@ -507,7 +507,7 @@ export function createHubConsole(options: HubConsoleOptions) {
 
   /**
    * Revokes the connection's token: by user and room for a one-room token, by user for a
-   * rooms token (CONTRACT section 10); with `scope: "user"` every token of the user. The SDK
+   * rooms token (docs/protocol.md#tokens); with `scope: "user"` every token of the user. The SDK
    * closes every connection those tokens made.
    */
   async function revoke(body: Record<string, unknown>) {

@@ -25,7 +25,7 @@ export interface LocalHandlerConfig {
   largeRoomChunkSize?: number;
   /** Rooms per connection (subscribe); unset = the default, 100. */
   maxRoomsPerConnection?: number;
-  /** Room streams (issue 13): the table and `history.retentionHours`; unset = off. */
+  /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours`; unset = off. */
   streams?: StreamSettings;
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: Credentials;

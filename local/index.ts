@@ -68,7 +68,7 @@ export interface LocalHubOptions {
     waitTimeSeconds?: number;
   };
   /**
-   * Room streams (CONTRACT section 9): frames are kept this many hours (fractions allowed);
+   * Room streams (docs/protocol.md#room-streams): frames are kept this many hours (fractions allowed);
    * 0 turns streams off. Default 24.
    */
   history?: { retentionHours?: number };

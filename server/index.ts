@@ -106,7 +106,7 @@ export interface HistoryInput {
 }
 
 export interface Notifier {
-  /** A room's stored frames in seq order, as clients got them (CONTRACT section 9). */
+  /** A room's stored frames in seq order, as clients got them (docs/protocol.md#room-streams). */
   history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
   revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }>;

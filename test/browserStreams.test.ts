@@ -1,5 +1,5 @@
 /**
- * Room streams in Chromium (issue 13): the browser client module, loaded by the page from
+ * Room streams in Chromium (docs/protocol.md#room-streams): the browser client module, loaded by the page from
  * the local hub, is cut off while notifications are published, comes back while more
  * arrive live, and hands its subscribers every one exactly once, in seq order.
  */

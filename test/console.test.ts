@@ -78,7 +78,7 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     const aliceDemo = page.frame({ url: /\/demo$/ })!;
     await aliceDemo.waitForLoadState();
     await connectDemo(aliceDemo, "alice", "lobby");
-    // Bob in a page of his own, with a token for more rooms (CONTRACT section 10), joining a second one.
+    // Bob in a page of his own, with a token for more rooms (docs/protocol.md#tokens), joining a second one.
     const bob = await browser.newPage({ viewport: { width: 900, height: 700 } });
     bob.on("pageerror", (err) => pageErrors.push(`bob: ${err.message}`));
     await bob.goto(new URL("/demo", hub.httpUrl).href);
@@ -110,7 +110,7 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await shot(page, "demo");
     await page.locator("#tab-publish").click();
 
-    // Publish to a user (to_user_id, CONTRACT section 10): only bob sees it, in whatever room.
+    // Publish to a user (to_user_id, docs/protocol.md#rooms-and-user-channels): only bob sees it, in whatever room.
     await page.locator("#pub-mode-user").check();
     await page.locator("#pub-to-user").fill("bob");
     await page.locator("#pub-data").fill('{"type":"console.user","data":"for bob alone"}');

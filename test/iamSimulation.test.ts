@@ -259,7 +259,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:UpdateItem", TABLE.connections),
     r("ssm:GetParameter", SECRET_PARAMETER),
   ],
-  // Many rooms (issue 14): grants come from the authorizer's context, never from the auth table or the secret.
+  // Many rooms (docs/protocol.md#rooms-and-user-channels): grants come from the authorizer's context, never from the auth table or the secret.
   subscribe: [
     r("dynamodb:GetItem", TABLE.auth),
     r("dynamodb:Query", TABLE.auth),
@@ -284,7 +284,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
   default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE), r("dynamodb:Query", TABLE.streams)],
-  // Room streams (issue 13): resume only reads the stream and posts to the asking connection.
+  // Room streams (docs/protocol.md#room-streams): resume only reads the stream and posts to the asking connection.
   resume: [
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:BatchWriteItem", TABLE.connections),

@@ -1,5 +1,5 @@
 /**
- * Room streams end to end (issue 13), against the local hub's real parts: the browser client
+ * Room streams end to end (docs/protocol.md#room-streams), against the local hub's real parts: the browser client
  * module (in Node with `ws`, and in Chromium), the emulator, the queue, the poller, dynalite.
  * A client that misses notifications gets each one exactly once and in seq order.
  */

@@ -1,5 +1,5 @@
 /**
- * Revocation as an app backend meets it (CONTRACT sections 5 and 10), on the local hub with
+ * Revocation as an app backend meets it (docs/protocol.md#tokens), on the local hub with
  * real `ws` connections: `revokeToken({ userId })` closes every connection of the user
  * (several rooms, several tabs, both token forms, rooms subscribed after connecting, rows
  * from before user channels) and nobody else's; its tokens stay refused after a re-issue;

@@ -1,5 +1,5 @@
 /**
- * Issue 10: one bad record, one slow client or one odd request must never hurt anyone else.
+ * One bad record, one slow client or one odd request must never hurt anyone else.
  * One test per defect found, each against the real handlers or the real local hub.
  */
 import * as fs from "fs";
@@ -362,7 +362,7 @@ describe("the local hub", () => {
       await hub.notifier.publish({ roomId: "fine-room", data: { i, at: Date.now() } });
     }
     await until(() => latencies.length === 50, 30_000);
-    // The issue's bar: every notification of the other room within 2 s of its publish.
+    // The bar: every notification of the other room within 2 s of its publish.
     expect(Math.max(...latencies)).toBeLessThan(2_000);
     await until(async () => (await roomRowsOf("stuck-room")).length === 0);
     stuck.socket.destroy();

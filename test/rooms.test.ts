@@ -1,5 +1,5 @@
 /**
- * Many rooms on one connection (issue 14, CONTRACT section 10), on the local hub with real
+ * Many rooms on one connection (docs/protocol.md#rooms-and-user-channels), on the local hub with real
  * `ws` connections: subscribe / unsubscribe and their refusals, delivery to exactly the rooms
  * a connection is in and its user channel, resume per subscribed room, sendMessage's room_id,
  * and a connection's items gone after $disconnect and after a 410.

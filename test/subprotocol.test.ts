@@ -1,5 +1,5 @@
 /**
- * The token in `Sec-WebSocket-Protocol` (CONTRACT section 10, issue 14), as API Gateway
+ * The token in `Sec-WebSocket-Protocol` (docs/protocol.md#connecting), as API Gateway
  * handles subprotocols: the authorizer and `$connect` get the header as the client sent it,
  * and the handshake's answer names a protocol only when `$connect` returned one, so a client
  * that offered protocols and got none back fails on its own side. First against the

@@ -1,4 +1,4 @@
-/** The token properties of CONTRACT section 5, each as its own test, through the SDK and the authorizer. */
+/** The token properties of docs/protocol.md#tokens, each as its own test, through the SDK and the authorizer. */
 import * as crypto from "crypto";
 import * as jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -155,7 +155,7 @@ describe("token properties", () => {
   });
 });
 
-/** The same properties for tokens with `rooms` (CONTRACT section 10), and the rules of the two forms. */
+/** The same properties for tokens with `rooms` (docs/protocol.md#tokens), and the rules of the two forms. */
 describe("tokens with rooms", () => {
   it("carry {user_id, rooms, token, exp} and no room_id; the grants come back normalized", async () => {
     const token = await notifier.issueToken({ userId: "grants", rooms: ["b", "acme/*", "b"] });

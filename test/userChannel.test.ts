@@ -1,5 +1,5 @@
 /**
- * User channels (CONTRACT section 10): `to_user_id` on the queue, publishToUser in the SDK.
+ * User channels (docs/protocol.md#rooms-and-user-channels): `to_user_id` on the queue, publishToUser in the SDK.
  * What the queue body and the SDK accept and refuse; the end-to-end half is test/userChannelHub.test.ts.
  */
 import { describe, expect, it, vi } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * User channels and many rooms on the local hub (issue 14), as apps and browsers meet them:
+ * User channels and many rooms on the local hub (docs/protocol.md#rooms-and-user-channels), as apps and browsers meet them:
  * publishToUser reaches every tab of that user, in whatever room, and nobody else, also across a
  * reconnect (the client resumes the user channel); the browser client's join/leave, and its
  * re-join + resume of every room after a reconnect. One hub for the file.

@@ -5,7 +5,7 @@
  * pagination (the article's did not, and would miss rooms past the first 1 MB), and 410s
  * delete the row. What stays is the algorithm: cost follows the table, posts are unbounded.
  *
- * On today's table (issue 14) a room's members are membership items keyed
+ * On today's table (many rooms per connection) a room's members are membership items keyed
  * `{connectionId}#{room}` beside the connection rows, so the Scan's matches are mapped back to
  * connection ids, as the hub's own Query does. Posts are signed with the hub's dev
  * credentials: the local @connections API refuses any other signature, as AWS does.

@@ -19,7 +19,7 @@ export function buildDomain(ctx: HubContext, domain: HubDomain, api: aws.apigate
     },
     { parent: ctx.parent },
   );
-  // Mapped under the stage name, so the URL keeps the contract's shape: wss://{domain}/{stage}.
+  // Mapped under the stage name, so the URL keeps its documented shape: wss://{domain}/{stage} (docs/protocol.md#connecting).
   new aws.apigatewayv2.ApiMapping(
     childName(ctx, "domain-mapping"),
     { apiId: api.id, domainName: domainName.id, stage: stage.id, apiMappingKey: stage.name },

@@ -25,7 +25,7 @@ export function buildPublisherPolicy(ctx: HubContext, tables: HubTables, queue: 
         // GetItem: the second look of a revocation spares connections made with a newer token.
         { Action: ["dynamodb:GetItem", "dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
         { Action: ["execute-api:ManageConnections"], Resource: [deleteConnections] },
-        // notifier.history reads room streams (issue 13).
+        // notifier.history reads room streams.
         { Action: ["dynamodb:Query"], Resource: [tables.streams.arn] },
         // Backends may read the signing secret from its parameter instead of the stack output.
         ...secretReadStatements(secret),

@@ -6,7 +6,7 @@ import { create, type HubContext } from "./context";
 export interface HubTables {
   connections: aws.dynamodb.Table;
   auth: aws.dynamodb.Table;
-  /** Room streams (issue 13). */
+  /** Room streams (docs/protocol.md#room-streams). */
   streams: aws.dynamodb.Table;
 }
 

@@ -61,7 +61,7 @@ export async function badTokenCases(setup: {
     }),
   );
 
-  // The rooms form (CONTRACT section 10): the grants are bound to the secret through the auth key.
+  // The rooms form (docs/protocol.md#tokens): the grants are bound to the secret through the auth key.
   const grantsToken = await notifier.issueToken({ userId: user, rooms: ["acme", "ops/*"] });
   const grantsSecret = (jwt.decode(grantsToken) as { token: string }).token;
   const grantsBase = { user_id: user, rooms: ["acme", "ops/*"], token: grantsSecret, exp: inAnHour };
