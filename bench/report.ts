@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ArtifactRow, ArtifactsFigures, DeliverVsBaseline } from "./artifacts";
 import type { PostCostFigures } from "./postCost";
+import type { PostCostLayoutFigures } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
 
 const START = "<!-- figures:start -->";
@@ -24,6 +25,7 @@ interface Results {
   rooms?: RoomsFigures;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
+  postCostLayout?: PostCostLayoutFigures;
   load?: { clients: number; notifications: number; deliveries: number; lost: number; duplicates: number; p50: number; p99: number; notificationsPerSecond: number; deliveriesPerSecond: number };
 }
 interface Figures {
@@ -136,6 +138,19 @@ export function renderFigures(r: Results): string {
     targets.push(["post CPU ≤ ¼ of the SDK client's (as fan-out used it)", verdict(c.hub_vs_sdk <= 0.25, `${c.hub_vs_sdk.toFixed(3)}`)]);
     targets.push(["post CPU ≤ ¼ of the SDK client's (in the hub's loop)", verdict(c.hub_vs_sdk_same_loop <= 0.25, `${c.hub_vs_sdk_same_loop.toFixed(3)}`)]);
     targets.push(["post CPU within 2.5× of unsigned HTTP", verdict(c.hub_vs_floor <= 2.5, `${c.hub_vs_floor.toFixed(2)}×`)]);
+  }
+  if (r.postCostLayout) {
+    const c = r.postCostLayout;
+    lines.push(
+      `### 6b. Post cost by where the AWS SDK is loaded from (${c.posts.toLocaleString("en-US")} posts per round, a fresh process per round, ${c.rounds} rounds alternated, medians)`,
+      "",
+      "The hub path of section 6 with `@smithy/signature-v4` and the other SDK packages resolved from this checkout's node_modules (flat, as measured before the SDK layer) or from a folder laid out as the SDK layer (as `/opt/nodejs/node_modules` on Lambda), and the same on the runtime's Node 22. \"vs unsigned\" divides by the unsigned posts of the same process, which cancels most of the host's speed.",
+      "",
+      "| SDK loaded from | Node | µs of CPU per post | vs unsigned posts | rounds (µs) |",
+      "| --- | --- | ---: | ---: | --- |",
+    );
+    for (const [name, f] of Object.entries(c.layouts)) lines.push(`| ${name} | ${f.node} | ${f.hub_us_per_post} | ${f.hub_vs_floor}× | ${f.rounds_us.join(", ")} |`);
+    lines.push("", `layer / flat on the same Node: ${c.layer_vs_flat}×.`, "");
   }
   if (r.rooms && !r.rooms.quick) {
     const { subscribe: s, delivery: d } = r.rooms;

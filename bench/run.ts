@@ -5,7 +5,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, resume, rooms
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
@@ -18,12 +18,13 @@ import { handshakeStatus, openClient } from "../test/support/wsClient";
 import { artifactsScenario } from "./artifacts";
 import { renderChart } from "./chart";
 import { postCostScenario } from "./postCost";
+import { postCostLayoutScenario } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "resume", "rooms"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -255,6 +256,15 @@ async function main() {
     row("6 post cost (client CPU per post)", "hub path / unsigned floor", `${cost.hub_us_per_post} / ${cost.floor_us_per_post} µs (${cost.hub_vs_floor.toFixed(2)}×)`, "");
     row("", "SDK client as fan-out used it / same loop as hub", "", `${cost.sdk_us_per_post} / ${cost.sdk_same_loop_us_per_post} µs`);
     row("", "hub vs SDK (as used / same loop)", `${cost.hub_vs_sdk.toFixed(3)} / ${cost.hub_vs_sdk_same_loop.toFixed(3)}`, "");
+  }
+
+  if (only.has("post-cost-layout")) {
+    const posts = Math.min(SIZE.posts, 5_000);
+    console.error(`\n[post-cost-layout] the hub path's CPU per post with the SDK from this checkout vs from the SDK layer, ${posts.toLocaleString("en-US")} posts per round, fresh process per round`);
+    const layout = postCostLayoutScenario(posts, quick ? 3 : 5);
+    results.postCostLayout = layout;
+    for (const [name, figures] of Object.entries(layout.layouts)) row(name === "flat" ? "6b post cost by SDK location" : "", `${name} (${figures.node}): µs / vs unsigned`, `${figures.hub_us_per_post} / ${figures.hub_vs_floor}×`, "");
+    row("", "layer / flat (same Node)", `${layout.layer_vs_flat}×`, "");
   }
 
   if (only.has("resume")) {
