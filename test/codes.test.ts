@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import * as ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectionsApi } from "../core/connections";
 import { HUB_ERROR_CODES, type HubErrorCode } from "../core/errorCodes";
@@ -14,6 +15,9 @@ import { createDefaultHandler } from "../handlers/default";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { routeEvent } from "./support/events";
 import { capturingLogger } from "./support/logs";
+
+type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
+type ClientHubErrorCode = import("../client/index.mjs", { with: { "resolution-mode": "import" } }).HubErrorCode;
 
 const ROOT = path.join(__dirname, "..");
 const codes = Object.keys(HUB_ERROR_CODES) as HubErrorCode[];
@@ -56,4 +60,54 @@ describe("the hub's error code table", () => {
       expect(JSON.parse(management.received.get("c1")![0]).data).toMatchObject({ type: "hub.error", data: { code: "invalid_json", temporary: false } });
     });
   });
+});
+
+describe("the browser client's copy", () => {
+  let client: ClientModule;
+  beforeAll(async () => {
+    client = await import("../client/index.mjs");
+  });
+
+  it("client/codes.mjs holds the hub's table exactly: the same codes in the same order, each with the same flags and routes", () => {
+    expect(JSON.stringify(client.HUB_ERROR_CODES)).toBe(JSON.stringify(HUB_ERROR_CODES));
+    expect(client.HUB_ERROR_CODES).toEqual(HUB_ERROR_CODES);
+    expect(Object.isFrozen(client.HUB_ERROR_CODES) && Object.isFrozen(client.HUB_ERROR_CODES.forbidden.routes)).toBe(true);
+    // index.d.mts names the same codes (checked when this file is type-checked).
+    const sameCodes: [ClientHubErrorCode] extends [HubErrorCode] ? ([HubErrorCode] extends [ClientHubErrorCode] ? true : false) : false = true;
+    expect(sameCodes).toBe(true);
+  });
+
+  it("the client's own codes do not collide with the hub's", () => {
+    expect(Object.keys(client.CLIENT_ERROR_CODES).filter((code) => code in HUB_ERROR_CODES)).toEqual([]);
+  });
+});
+
+describe("checkJs on the client", () => {
+  /** Type-checks client/ as `npm test` does (client/tsconfig.json), with `replace` applied to its files' text. */
+  function clientDiagnostics(replace: (file: string, text: string) => string = (_file, text) => text): string[] {
+    const configFile = path.join(ROOT, "client", "tsconfig.json");
+    const config = ts.getParsedCommandLineOfConfigFile(configFile, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
+    if (!config) throw new Error("client/tsconfig.json did not parse");
+    const host = ts.createCompilerHost(config.options);
+    const readFile = host.readFile.bind(host);
+    host.readFile = (file) => {
+      const text = readFile(file);
+      return text === undefined || !file.startsWith(path.join(ROOT, "client")) ? text : replace(path.basename(file), text);
+    };
+    const program = ts.createProgram({ rootNames: config.fileNames, options: config.options, host });
+    return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+  }
+
+  it("npm test runs it over every client module, and the modules pass; a module that breaks index.d.mts's promise fails it", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string>; files: string[] };
+    expect(pkg.scripts.test).toContain("tsc -p client/tsconfig.json");
+    const config = JSON.parse(fs.readFileSync(path.join(ROOT, "client", "tsconfig.json"), "utf8").replace(/^\s*\/\/.*$/gm, "")) as { compilerOptions: { checkJs: boolean }; files: string[] };
+    expect(config.compilerOptions.checkJs).toBe(true);
+    const modules = fs.readdirSync(path.join(ROOT, "client")).filter((file) => file.endsWith(".mjs"));
+    expect([...config.files].sort()).toEqual([...modules, "index.d.mts"].sort());
+    expect(clientDiagnostics()).toEqual([]);
+    // lastSeq() declared number | undefined: a module returning text is caught.
+    const broken = clientDiagnostics((file, text) => (file === "index.mjs" ? text.replace("rooms.peek(roomId)?.lastSeq,", "String(rooms.peek(roomId)?.lastSeq),") : text));
+    expect(broken.join("\n")).toMatch(/not assignable to type 'number'/);
+  }, 60_000);
 });
