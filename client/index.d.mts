@@ -1,4 +1,8 @@
-/** Browser client for notification-hub (see index.mjs). */
+/**
+ * Browser client for notification-hub: the one declaration of its types. The modules
+ * (index.mjs, connection.mjs, rooms.mjs, streams.mjs, codes.mjs) refer to these in their JSDoc,
+ * and `npm test` type-checks them against this file (client/tsconfig.json).
+ */
 export interface HubFrame {
   id?: string;
   room_id?: string | null;
@@ -35,20 +39,85 @@ export interface JoinOptions {
   /** Called, besides ConnectOptions.onGap, when this room's missed frames are gone. */
   onGap?: (gap: GapInfo) => void;
 }
+/** The codes a `hub.error` frame can carry (the hub's table, core/errorCodes.ts). */
+export type HubErrorCode =
+  | "invalid_json"
+  | "unknown_action"
+  | "unknown_connection"
+  | "forbidden"
+  | "invalid_subscribe"
+  | "too_many_rooms"
+  | "subscribe_failed"
+  | "unsubscribe_failed"
+  | "invalid_resume"
+  | "not_subscribed"
+  | "streams_off"
+  | "resume_failed"
+  | "invalid_body"
+  | "missing_data"
+  | "invalid_message"
+  | "invalid_data"
+  | "message_too_large"
+  | "delivery_failed"
+  | "delivery_incomplete";
+/** The codes the client gives a join() itself: the page or the socket gave up before the hub answered. */
+export type ClientErrorCode = "closed" | "left" | "timeout";
+/** The requests a `hub.error` can answer. */
+export type HubRoute = "subscribe" | "unsubscribe" | "resume" | "sendMessage" | "$default";
 /**
- * How join() rejects: `code` is the hub's (`forbidden`, `too_many_rooms`, `invalid_subscribe`, ...), or
- * `closed` / `left` (the page gave up first: close(), or leave() before the hub answered) / `timeout`.
- * `closed` also when the socket ends with `reconnect: false`, and for every join() after that.
- * A room id the hub could not read (empty, over 256 characters, control characters, a lone
- * surrogate) is refused at once, without a request: a TypeError with code `invalid_subscribe`.
+ * Per code: `temporary` (the same request may pass if sent again: a re-join nobody awaits is
+ * retried), `partWay` (the request may have changed something before it failed), `routes`
+ * (the requests that can get it).
  */
-export interface JoinError extends Error {
+export declare const HUB_ERROR_CODES: { readonly [code in HubErrorCode]: { readonly temporary: boolean; readonly partWay: boolean; readonly routes: readonly HubRoute[] } };
+export declare const CLIENT_ERROR_CODES: { readonly [code in ClientErrorCode]: { readonly temporary: boolean } };
+/** A `hub.error` frame's data. `temporary` is sent by hubs since this client; older ones leave it out. */
+export interface HubErrorData {
   code: string;
-  roomId: string;
-  hubError?: { code: string; message: string };
+  message: string;
+  temporary?: boolean;
+  room_id?: string;
 }
+/**
+ * How join() rejects (and the hub's refusal of a leave() that failed part way, retried inside):
+ * `code` is the hub's (`forbidden`, `too_many_rooms`, `invalid_subscribe`, ...), or the client's
+ * own: `closed` / `left` (the page gave up first: close(), or leave() before the hub answered) /
+ * `timeout`. `closed` also when the socket ends with `reconnect: false`, and for every join()
+ * after that. `temporary`: the same request may pass if sent again (the hub's frame says so, or
+ * the table for an older hub; `timeout` is temporary, `closed` and `left` are not). `room` (and
+ * `roomId`, its name in earlier versions) is the room the join was for. `hubError` is the
+ * `hub.error` data when the hub refused.
+ */
+export declare class HubError extends Error {
+  constructor(code: string, message: string, details?: { room?: string; hubError?: HubErrorData });
+  readonly name: "HubError";
+  code: HubErrorCode | ClientErrorCode | (string & {});
+  temporary: boolean;
+  room: string | undefined;
+  roomId: string | undefined;
+  hubError?: HubErrorData;
+}
+/**
+ * What join() rejects with: a HubError. A room id the hub could not read (empty, over 256
+ * characters, control characters, a lone surrogate) is refused at once, without a request: a
+ * TypeError with code `invalid_subscribe` and `roomId`.
+ */
+export type JoinError = HubError;
 export type Subscriber = (data: any, frame: HubFrame) => void;
 export type ConnectionState = "connecting" | "open" | "closed";
+/**
+ * Why the state changed: `connect` (connect() began: the first `connecting`, from `closed`),
+ * `open` (the socket opened), `socket closed` (the socket ended or never opened: `connecting`
+ * again, or `closed` with `reconnect: false`), `connect failed` (getToken or the WebSocket
+ * constructor threw: `closed` with `reconnect: false`; otherwise it stays `connecting`),
+ * `client closed` (close()).
+ */
+export type StateChangeReason = "connect" | "open" | "socket closed" | "connect failed" | "client closed";
+export interface StateChange {
+  /** The state before this change (never equal to the new one). */
+  previous: ConnectionState;
+  reason: StateChangeReason;
+}
 export interface ConnectOptions {
   /** The hub's WebSocket URL, `wss://host/{stage}`. */
   url: string;
@@ -76,7 +145,11 @@ export interface ConnectOptions {
   maxBackoffMs?: number;
   /** WebSocket implementation (e.g. the `ws` package outside browsers). Default globalThis.WebSocket. */
   WebSocket?: typeof WebSocket;
-  onStateChange?: (state: ConnectionState) => void;
+  /**
+   * Called once per change of state, never twice with the same state: a reconnect is one
+   * `connecting` (reason `socket closed`) then one `open`, however many attempts it takes.
+   */
+  onStateChange?: (state: ConnectionState, change: StateChange) => void;
   /**
    * The room this connection's token names: the client asks where its stream stands on the
    * first connect, so even frames missed before the first one arrived are resumed. Default: the

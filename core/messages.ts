@@ -5,6 +5,7 @@
 import * as crypto from "crypto";
 // rooms.ts uses fail/normalizeId from here: a cycle, safe because both sides call each other only inside functions.
 import { normalizeRoomId, USER_CHANNEL_PREFIX, userChannel } from "./rooms";
+import { isTemporary, type HubErrorCode } from "./errorCodes";
 
 /** API Gateway's WebSocket message limit; a bigger frame would never reach a client. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -38,7 +39,8 @@ export interface ControlFrame<T extends string = string, D = unknown> {
   data: { type: T; data: D };
 }
 
-export type ErrorFrame = ControlFrame<"hub.error", { code: string; message: string }>;
+/** `temporary`: the same request may pass if sent again (core/errorCodes.ts). */
+export type ErrorFrame = ControlFrame<"hub.error", { room_id?: string; code: HubErrorCode; message: string; temporary: boolean }>;
 
 /** The answer to `resume` (docs/protocol.md#control-frames), sent after the replayed frames. */
 export interface ResumedInfo {
@@ -66,9 +68,10 @@ export interface Notification {
   data: unknown;
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
+/** A value, or why not: `code` is a wire code (those a `hub.error` may carry are in core/errorCodes.ts). */
+export type Parsed<T, C extends string = string> = { ok: true; value: T } | { ok: false; code: C; reason: string };
 
-export const fail = (code: string, reason: string): { ok: false; code: string; reason: string } => ({ ok: false, code, reason });
+export const fail = <C extends string>(code: C, reason: string): { ok: false; code: C; reason: string } => ({ ok: false, code, reason });
 
 export function byteLength(text: string): number {
   return Buffer.byteLength(text, "utf8");
@@ -114,7 +117,7 @@ export function frameFor(notification: Notification, seq?: number): HubFrame {
  * Serializes a frame without ever throwing: data nested deeply enough overflows
  * JSON.stringify's stack (10 KB of `[` is enough), and such a record must fail alone.
  */
-export function trySerializeFrame(frame: HubFrame): Parsed<string> {
+export function trySerializeFrame(frame: HubFrame): Parsed<string, "invalid_data"> {
   try {
     const text = serializeFrame(frame);
     if (typeof text !== "string") return fail("invalid_data", "data is not JSON-serializable");
@@ -129,7 +132,7 @@ export function trySerializeFrame(frame: HubFrame): Parsed<string> {
 const SEQ_FIELD_BYTES = byteLength(`"seq":${Number.MAX_SAFE_INTEGER},`);
 
 /** Checks that a notification's frame serializes and fits in one WebSocket message. */
-export function checkFrameSize(notification: Notification): Parsed<string> {
+export function checkFrameSize(notification: Notification): Parsed<string, "invalid_data" | "message_too_large"> {
   const serialized = trySerializeFrame(frameFor(notification));
   if (!serialized.ok) return serialized;
   const text = serialized.value;
@@ -154,7 +157,7 @@ export function parseQueueJson(text: string): Parsed<Record<string, unknown>> {
  * Text a stranger sent (a queue body, a client frame), as a JSON object: `invalid_json` when it
  * is not JSON, `notObjectCode` when it is JSON but not an object. `what` names it in the reason.
  */
-export function parseJsonObject(text: string, what: string, notObjectCode: string): Parsed<Record<string, unknown>> {
+export function parseJsonObject<C extends string>(text: string, what: string, notObjectCode: C): Parsed<Record<string, unknown>, "invalid_json" | C> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -254,7 +257,7 @@ export function buildPublishBody(input: PublishBodyInput, method = "publish"): s
 
 /** A client frame on the `sendMessage` route: `{"action":"sendMessage","data":...}`. */
 /** A client's sendMessage frame: `data`, and `room_id` (which of its rooms; optional with one room). */
-export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown; roomId?: string }> {
+export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown; roomId?: string }, "invalid_json" | "invalid_body" | "missing_data" | "invalid_message"> {
   if (body === null || body === undefined || body === "") return fail("invalid_json", "the message is empty");
   const object = parseJsonObject(body, "the message", "invalid_body");
   if (!object.ok) return object;
@@ -272,6 +275,6 @@ export function controlFrame<T extends string, D>(type: T, data: D): ControlFram
 
 /** The error envelope sent back to one client. */
 /** `about` names what the refused request was about (e.g. `{ room_id }`), so a client with several requests in flight can match the answer. */
-export function errorFrame(code: string, message: string, about?: { room_id?: string }): ErrorFrame {
-  return controlFrame("hub.error", { ...about, code, message });
+export function errorFrame(code: HubErrorCode, message: string, about?: { room_id?: string }): ErrorFrame {
+  return controlFrame("hub.error", { ...about, code, message, temporary: isTemporary(code) });
 }

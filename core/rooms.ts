@@ -79,8 +79,9 @@ export function normalizeGrants(value: unknown, field = "rooms"): Parsed<string[
   }
   const grants = new Set<string>();
   for (const [i, entry] of value.entries()) {
+    // The code names the field (invalid_rooms), the reason the entry: a code is never composed from an index.
     const id = normalizeId(entry, `${field}[${i}]`);
-    if (!id.ok) return id;
+    if (!id.ok) return fail("invalid_" + field, id.reason);
     const star = id.value.indexOf("*");
     if (star !== -1 && star !== id.value.length - 1) return fail("invalid_" + field, `${field}[${i}] may hold "*" only as its last character (a prefix)`);
     // A pattern such as "u*" is fine: grantAllows never lets a grant reach a user channel.
@@ -102,7 +103,7 @@ export function grantAllows(grants: readonly string[], roomId: string): boolean 
  * A client's `{"action":"subscribe"|"unsubscribe","room_id":"x"}`: the room id, or `code`
  * (`invalid_subscribe`) with a message naming the key.
  */
-export function parseRoomRequest(body: string | null | undefined, code: string): Parsed<string> {
+export function parseRoomRequest<C extends string>(body: string | null | undefined, code: C): Parsed<string, C> {
   const object = parseJsonObject(body ?? "", "the message", code);
   if (!object.ok) return fail(code, object.reason);
   const room = normalizeId(object.value.room_id, "room_id");

@@ -13,6 +13,7 @@ import { postWithRetries } from "../core/connections";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError } from "../core/log";
 import { controlFrame, fail, normalizeId, parseJsonObject, type Parsed, type ResumedInfo } from "../core/messages";
+import type { HubErrorCode } from "../core/errorCodes";
 import { sendControlFrame, sendErrorFrame } from "../core/reply";
 import { getConnection } from "../core/tables";
 import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
@@ -32,7 +33,7 @@ export interface ResumeRequest {
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 /** Validates a resume frame; messages name the key and the allowed range. */
-export function parseResumeRequest(body: string | null | undefined): Parsed<ResumeRequest> {
+export function parseResumeRequest(body: string | null | undefined): Parsed<ResumeRequest, "invalid_json" | "invalid_resume"> {
   const object = parseJsonObject(body ?? "", "the message", "invalid_resume");
   if (!object.ok) return object;
   const parsed = object.value;
@@ -52,7 +53,7 @@ export function parseResumeRequest(body: string | null | undefined): Parsed<Resu
 export function createResumeHandler(deps: ResumeDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
-    const reject = async (code: string, message: string, statusCode = 400): Promise<WebSocketResult> => {
+    const reject = async (code: HubErrorCode, message: string, statusCode = 400): Promise<WebSocketResult> => {
       deps.log.info("resume rejected", { connection_id: connectionId, code });
       await sendErrorFrame(deps.management, connectionId, code, message, deps.log);
       return { statusCode, body: code };

@@ -10,6 +10,7 @@ import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
 import { describeError } from "../core/log";
 import { checkFrameSize, parseClientMessage, type Notification } from "../core/messages";
+import type { HubErrorCode } from "../core/errorCodes";
 import { sendErrorFrame } from "../core/reply";
 import { isUserChannel } from "../core/rooms";
 import { frameToSend } from "../core/streams";
@@ -17,7 +18,7 @@ import { getConnection, type ConnectionRow } from "../core/tables";
 import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 
 /** The room a frame goes to: the named one if the connection is in it, else its only room. */
-function targetRoom(row: ConnectionRow, named: string | undefined): { ok: true; roomId: string } | { ok: false; code: string; message: string } {
+function targetRoom(row: ConnectionRow, named: string | undefined): { ok: true; roomId: string } | { ok: false; code: HubErrorCode; message: string } {
   if (named !== undefined) {
     if (isUserChannel(named)) return { ok: false, code: "forbidden", message: "room_id must not be a user channel: only the app publishes to users" };
     if (!row.rooms.includes(named)) return { ok: false, code: "forbidden", message: `this connection is not subscribed to room ${JSON.stringify(named)}` };
@@ -34,7 +35,7 @@ function targetRoom(row: ConnectionRow, named: string | undefined): { ok: true; 
 export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
-    const reject = async (code: string, message: string): Promise<WebSocketResult> => {
+    const reject = async (code: HubErrorCode, message: string): Promise<WebSocketResult> => {
       deps.log.info("client message rejected", { connection_id: connectionId, code });
       await sendErrorFrame(deps.management, connectionId, code, message, deps.log);
       return { statusCode: 400, body: code };

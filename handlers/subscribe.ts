@@ -14,6 +14,7 @@ import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { connectionIdentity } from "../core/identity";
 import { describeError, type Logger } from "../core/log";
 import { controlFrame } from "../core/messages";
+import type { HubErrorCode } from "../core/errorCodes";
 import { refuser, sendControlFrame } from "../core/reply";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION, maySubscribe, parseRoomRequest, userChannel } from "../core/rooms";
 import { headSeq, type StreamSettings } from "../core/streams";
@@ -40,7 +41,7 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
     if (!parsed.ok) return reject(parsed.code, parsed.reason);
     const roomId = parsed.value;
     // The answer names the room, so a client with several subscribes in flight can match it.
-    const refuse = (code: string, message: string, statusCode?: number) => reject(code, message, statusCode, { room_id: roomId });
+    const refuse = (code: HubErrorCode, message: string, statusCode?: number) => reject(code, message, statusCode, { room_id: roomId });
     try {
       const who = await connectionIdentity(deps, event);
       if (!who) return refuse("unknown_connection", "this connection is not registered");

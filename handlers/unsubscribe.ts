@@ -9,6 +9,7 @@ import type { ConnectionsApi } from "../core/connections";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError, type Logger } from "../core/log";
 import { controlFrame } from "../core/messages";
+import type { HubErrorCode } from "../core/errorCodes";
 import { refuser, sendControlFrame } from "../core/reply";
 import { isUserChannel, parseRoomRequest } from "../core/rooms";
 import { removeRoom } from "../core/tables";
@@ -29,7 +30,7 @@ export function createUnsubscribeHandler(deps: UnsubscribeDeps): (event: WebSock
     if (!parsed.ok) return reject(parsed.code, parsed.reason);
     const roomId = parsed.value;
     // The answer names the room, so a client with several subscribes in flight can match it.
-    const refuse = (code: string, message: string, statusCode?: number) => reject(code, message, statusCode, { room_id: roomId });
+    const refuse = (code: HubErrorCode, message: string, statusCode?: number) => reject(code, message, statusCode, { room_id: roomId });
     if (isUserChannel(roomId)) return refuse("invalid_subscribe", "room_id names a user channel, which a connection cannot leave: it is how the app reaches its user");
     try {
       const removed = await removeRoom(deps.db, deps.connectionsTable, connectionId, roomId);

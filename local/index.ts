@@ -26,6 +26,7 @@ import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { makePrivateDir, writePrivateFile } from "./privateFiles";
+import { handleClientModule } from "./clientModules";
 import { handleDemoRequest } from "./demo";
 import { createHubConsole } from "./console";
 import { loadDynalite } from "./dynalite";
@@ -322,6 +323,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       try {
         if (api.handleManagement(request, response)) return;
         if (hubConsole.handle(request, response)) return;
+        if (handleClientModule(request, response)) return;
         handleDemoRequest(request, response, { info, notifier, log });
       } catch (err) {
         log.error("request failed", describeError(err));

@@ -6,15 +6,17 @@ import { DeleteConnectionCommand, PostToConnectionCommand } from "@aws-sdk/clien
 import { managementClient } from "../core/aws";
 import { startLocalHub, type LocalHub } from "../local";
 import { gatedWebSocket, roomRequestsInFlight } from "./support/clientSocket";
+import { kimToken, reorderingHub } from "./support/fakeHub";
 import { roomRows } from "./support/seed";
 import { until } from "./support/wait";
 type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
 
 let hub: LocalHub;
 let connect: ClientModule["connect"];
+let HubError: ClientModule["HubError"];
 beforeAll(async () => {
   // An ES module, as browsers load it; import() keeps it one from this CommonJS test file.
-  ({ connect } = await import("../client/index.mjs"));
+  ({ connect, HubError } = await import("../client/index.mjs"));
   hub = await startLocalHub({ port: 0, bcryptCost: 4 });
 });
 afterAll(async () => {
@@ -168,129 +170,6 @@ describe("browser client", () => {
     }
   });
 });
-
-/**
- * The hub as API Gateway runs it: every request a Lambda of its own, finishing in any order (the
- * test picks which). Rooms r0 and r1 are granted, r2 is not. It fails the test if a room gets a
- * second request while one is unanswered, the rule the client keeps, unless the client gave
- * the first up (`giveUp()`, before its timeout runs): that one may still run late and answer.
- * `drop()` ends the connection as API Gateway would: its memberships and unanswered requests die with it.
- */
-/** A hub whose `$connect` puts each connection in `connectRooms` (the token's room, the user's channel). */
-function reorderingHub(connectRooms: string[] = []) {
-  const members = new Set<string>();
-  /** Each room's last seq, as `hub.subscribed` reports it. */
-  const heads = new Map<string, number>();
-  const resumes: string[] = [];
-  const unanswered: { action: string; room: string; late?: boolean }[] = [];
-  const sent: string[] = [];
-  let violation: string | undefined;
-  let socket: FakeSocket | undefined;
-  let sockets = 0;
-  const send = (frame: object) => socket?.onmessage?.({ data: JSON.stringify(frame) } as MessageEvent);
-  const answer = (type: string, data: object) => send({ room_id: null, user_id: null, data: { type, data } });
-  /** The `pick`-th unanswered request, taken off. A late one's answer may be taken for a newer one of its room (no request ids), which the client then no longer waits for. */
-  const take = (pick: number) => {
-    const [request] = unanswered.splice(pick % unanswered.length, 1);
-    if (request.late) for (const other of unanswered) if (other.room === request.room) other.late = true;
-    return request;
-  };
-  class FakeSocket {
-    static readonly OPEN = 1;
-    readyState = 0;
-    onopen?: () => void;
-    onmessage?: (event: MessageEvent) => void;
-    onclose?: () => void;
-    onerror?: () => void;
-    constructor() {
-      socket = this;
-      sockets++;
-      for (const room of connectRooms) members.add(room);
-      // Opens once the client has set its handlers, as a browser's socket does.
-      queueMicrotask(() => {
-        this.readyState = FakeSocket.OPEN;
-        this.onopen?.();
-      });
-    }
-    send(text: string) {
-      const { action, room_id: room, after } = JSON.parse(text) as { action: string; room_id: string; after?: number };
-      if (action === "resume") {
-        resumes.push(`${room} after ${after ?? "none"}`);
-        return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
-      }
-      // The hub refuses every one (invalid_subscribe): the client must know not to ask.
-      if (action === "unsubscribe" && room.startsWith("user:")) violation ??= `unsubscribe ${room} sent`;
-      if (unanswered.some((r) => r.room === room && !r.late)) violation ??= `${action} ${room} sent while a request for it was unanswered`;
-      unanswered.push({ action, room });
-      sent.push(`${action} ${room}`);
-    }
-    close() {}
-  }
-  return {
-    WebSocket: FakeSocket as unknown as typeof globalThis.WebSocket,
-    members,
-    sent,
-    resumes,
-    /** The oldest unanswered request's answer is lost on the way (a failed post): the client hears nothing. */
-    lose() {
-      unanswered.shift();
-    },
-    /** Every unanswered request is slow: the client will time it out, and it may still run later. */
-    giveUp() {
-      for (const request of unanswered) request.late = true;
-    },
-    /** The `pick`-th unanswered request fails with `code` (naming its room, as the handlers do). */
-    fail(pick: number, code: string) {
-      const { room } = take(pick);
-      answer("hub.error", { room_id: room, code, message: code });
-    },
-    /** The `pick`-th unanswered request, if a subscribe, fails part way (`wrote`: after the membership was written); else it finishes. */
-    breakSubscribe(pick: number, wrote: boolean) {
-      const { action, room } = unanswered[pick % unanswered.length];
-      if (action !== "subscribe") return this.finish(pick);
-      if (wrote) members.add(room);
-      this.fail(pick, "subscribe_failed");
-    },
-    /** A frame of a room's stream, as the deliver Lambda posts it. */
-    frame(room: string, seq: number) {
-      heads.set(room, seq);
-      send({ id: `${room}#${seq}`, room_id: room, user_id: null, origin: "app", seq, data: { type: "n", data: seq } });
-    },
-    get sockets() {
-      return sockets;
-    },
-    get pending() {
-      return unanswered.length;
-    },
-    get violation() {
-      return violation;
-    },
-    drop() {
-      const dropped = socket;
-      socket = undefined;
-      members.clear();
-      unanswered.length = 0;
-      if (dropped) dropped.readyState = 3;
-      dropped?.onclose?.();
-    },
-    /** Runs the `pick`-th unanswered request (mod how many there are) to its end. */
-    finish(pick: number) {
-      const { action, room } = take(pick);
-      if (action === "unsubscribe") {
-        members.delete(room);
-        answer("hub.unsubscribed", { room_id: room });
-      } else if (room === "r2") {
-        answer("hub.error", { room_id: room, code: "forbidden", message: "not granted" });
-      } else {
-        members.add(room);
-        answer("hub.subscribed", { room_id: room, last_seq: heads.get(room) ?? 0 });
-      }
-    },
-  };
-}
-
-/** A token (unchecked by the client) whose claims name the user kim. */
-const kimToken = `e30.${Buffer.from(JSON.stringify({ user_id: "kim" })).toString("base64url")}.sig`;
 
 describe("browser client against a hub that runs requests in any order", () => {
   // "home" is the token's room and "user:kim" the user's channel: $connect puts every connection in both.
@@ -664,5 +543,59 @@ describe("browser client against a hub that runs requests in any order", () => {
       client.close();
       error.mockRestore();
     }
+  });
+  it("a reconnect is one connecting, however many handshakes fail, and onStateChange says the state before and why", async () => {
+    const changes: string[] = [];
+    const onStateChange = (state: string, { previous, reason }: { previous: string; reason: string }) => changes.push(`${previous} -> ${state}: ${reason}`);
+    const { hub, client } = await openClient({ minBackoffMs: 0, maxBackoffMs: 0, onStateChange });
+    hub.refuse(3); // the next three handshakes are refused
+    hub.drop();
+    await reopened(client);
+    client.close();
+    expect(hub.sockets).toBe(5);
+    expect(changes).toEqual(["closed -> connecting: connect", "connecting -> open: open", "open -> connecting: socket closed", "connecting -> open: open", "open -> closed: client closed"]);
+
+    // Without reconnect, the socket's end is the last change; a connect that throws says so.
+    const once: string[] = [];
+    const single = await openClient({ reconnect: false, onStateChange: (state, { previous, reason }) => once.push(`${previous} -> ${state}: ${reason}`) });
+    single.hub.drop();
+    single.client.close();
+    expect(once).toEqual(["closed -> connecting: connect", "connecting -> open: open", "open -> closed: socket closed"]);
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const failing: string[] = [];
+      const broken = connect({ url: "ws://hub.test", getToken: () => Promise.reject(new Error("no token")), reconnect: false, WebSocket: reorderingHub().WebSocket, onStateChange: (state, { previous, reason }) => failing.push(`${previous} -> ${state}: ${reason}`) });
+      await until(() => broken.state === "closed");
+      expect(failing).toEqual(["closed -> connecting: connect", "connecting -> closed: connect failed"]);
+    } finally {
+      error.mockRestore();
+    }
+  });
+
+  it("join() rejects with a HubError: the code, whether it is temporary (the hub's table, or the client's for its own codes), the room, the hub's data", async () => {
+    const { hub, client } = await openClient({ reconnect: false, joinTimeoutMs: 50 });
+    try {
+      const refused = client.join("r2");
+      hub.finish(0); // r2 is not granted
+      const forbidden = await refused.catch((err: unknown) => err);
+      expect(forbidden).toBeInstanceOf(HubError);
+      expect(forbidden).toBeInstanceOf(Error);
+      expect(forbidden).toMatchObject({ name: "HubError", code: "forbidden", temporary: false, room: "r2", roomId: "r2", hubError: { code: "forbidden", room_id: "r2" } });
+      const broken = client.join("r0");
+      hub.fail(0, "subscribe_failed");
+      await expect(broken).rejects.toMatchObject({ name: "HubError", code: "subscribe_failed", temporary: true, room: "r0" });
+      const slow = client.join("r1");
+      hub.lose();
+      await expect(slow).rejects.toMatchObject({ name: "HubError", code: "timeout", temporary: true, room: "r1" });
+      hub.finish(0); // the undo
+      const cut = client.join("r0");
+      hub.drop();
+      await expect(cut).rejects.toMatchObject({ name: "HubError", code: "closed", temporary: false, room: "r0" });
+    } finally {
+      client.close();
+    }
+    // A hub that says `temporary` itself is believed, even for a code this client does not know.
+    expect(new HubError("brand_new", "m", { room: "x", hubError: { code: "brand_new", message: "m", temporary: true } })).toMatchObject({ code: "brand_new", temporary: true, room: "x" });
+    expect(new HubError("brand_new", "m")).toMatchObject({ temporary: false, room: undefined });
   });
 });
