@@ -27,7 +27,7 @@ import { buildApi, buildWebSocketApi, type HubWebSocketApi } from "./hub/webSock
 export { ACCESS_LOG_FORMAT } from "./hub/webSocketApi";
 export { NAME_LIMITS, physicalName, type HubTransforms, type Transform } from "./hub/context";
 export { dashboardName } from "./hub/alarms";
-export { normalizeArgs, type ApiGatewayLogging } from "./hub/settings";
+export { checkLogRetentionDays, LOG_RETENTION_DAYS, normalizeArgs, type ApiGatewayLogging } from "./hub/settings";
 
 export interface NotificationHubArgs {
   /**
@@ -52,7 +52,9 @@ export interface NotificationHubArgs {
    */
   lambdaRuntime?: pulumi.Input<string>;
   /**
-   * Days CloudWatch keeps the Lambda and access logs.
+   * Days CloudWatch keeps the Lambda and API Gateway logs: one of the periods CloudWatch Logs
+   * accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+   * 2557, 2922, 3288, 3653); any other value is refused before anything is deployed.
    * @default 14
    * @example 90
    */
