@@ -282,6 +282,8 @@ export const SHARED_RUNS = {
   ifUnsetWhereUnset: () => ifUnsetLoggingRun(""),
   ifUnsetWhereOtherStacks: () => ifUnsetLoggingRun(OTHER_STACKS_ROLE_ARN),
   govPartition: () => rootRun("index.ts", "production", stackConfig("production"), { env: { MOCK_PARTITION: "aws-us-gov" } }),
+  /** The production stack (alarms, API Gateway logs and their account role) in the China partition. */
+  chinaPartition: () => rootRun("index.ts", "production", stackConfig("production"), { env: { MOCK_PARTITION: "aws-cn", MOCK_REGION: "cn-northwest-1" } }),
 } satisfies Record<string, () => RunSpec>;
 export type SharedRunName = keyof typeof SHARED_RUNS;
 
@@ -290,6 +292,7 @@ export const SHARED_RUNS_OF: Record<string, SharedRunName[]> = {
   "iamSimulation.test.ts": ["development"],
   "componentParts.test.ts": ["development", "ifunsetBaseline", "transform"],
   "component.test.ts": ["development", "production", "custom"],
+  "partitions.test.ts": ["chinaPartition"],
   "pulumiProgram.test.ts": ["hostDevelopment", "hostProduction", "hostWithoutMain", "longName", "ifUnsetWhereUnset", "ifUnsetWhereOtherStacks", "govPartition"],
 };
 

@@ -24,9 +24,22 @@ export interface RecordedResource {
 
 const [programPath, stack, configJson, outFile] = process.argv.slice(2);
 const ACCOUNT = "123456789012";
-const REGION = "eu-west-1";
-// MOCK_PARTITION runs the program as in another partition (aws-cn, aws-us-gov): ARNs must follow.
+// MOCK_PARTITION runs the program as in another partition (aws-cn, aws-us-gov): ARNs must follow,
+// and names of service endpoints its DNS suffix (the AWS SDK's partitions.json); MOCK_REGION a region of it.
+const REGION = process.env.MOCK_REGION || "eu-west-1";
 const PARTITION = process.env.MOCK_PARTITION || "aws";
+const DNS_SUFFIXES: Record<string, string> = {
+  aws: "amazonaws.com",
+  "aws-cn": "amazonaws.com.cn",
+  "aws-us-gov": "amazonaws.com",
+  "aws-iso": "c2s.ic.gov",
+  "aws-iso-b": "sc2s.sgov.gov",
+  "aws-iso-e": "cloud.adc-e.uk",
+  "aws-iso-f": "csp.hci.ic.gov",
+  "aws-eusc": "amazonaws.eu",
+};
+const DNS_SUFFIX = DNS_SUFFIXES[PARTITION];
+if (!DNS_SUFFIX) throw new Error(`MOCK_PARTITION: no DNS suffix known for ${PARTITION}`);
 // What the region's API Gateway account setting holds already (MOCK_APIGATEWAY_ROLE_ARN), "" = unset.
 const APIGATEWAY_ROLE_ARN = process.env.MOCK_APIGATEWAY_ROLE_ARN ?? "";
 const resources: RecordedResource[] = [];
@@ -65,7 +78,7 @@ pulumi.runtime.setMocks(
       const arn = (service: string, resource: string) => `arn:${PARTITION}:${service}:${REGION}:${ACCOUNT}:${resource}`;
       switch (args.type) {
         case "aws:apigatewayv2/api:Api":
-          state.apiEndpoint = `wss://${id}.execute-api.${REGION}.amazonaws.com`;
+          state.apiEndpoint = `wss://${id}.execute-api.${REGION}.${DNS_SUFFIX}`;
           state.executionArn = arn("execute-api", id);
           break;
         case "aws:dynamodb/table:Table":
@@ -75,7 +88,7 @@ pulumi.runtime.setMocks(
         case "aws:sqs/queue:Queue":
           state.name = args.name;
           state.arn = arn("sqs", args.name);
-          state.url = `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${args.name}`;
+          state.url = `https://sqs.${REGION}.${DNS_SUFFIX}/${ACCOUNT}/${args.name}`;
           break;
         case "aws:lambda/function:Function":
           state.name = args.name;
@@ -113,7 +126,7 @@ pulumi.runtime.setMocks(
           state.result = "generated-secret-" + "x".repeat(47);
           break;
         case "aws:apigatewayv2/domainName:DomainName":
-          state.domainNameConfiguration = { ...(args.inputs.domainNameConfiguration as object), targetDomainName: "d-abc.execute-api.eu-west-1.amazonaws.com", hostedZoneId: "ZLY8HYME6SFDD" };
+          state.domainNameConfiguration = { ...(args.inputs.domainNameConfiguration as object), targetDomainName: `d-abc.execute-api.${REGION}.${DNS_SUFFIX}`, hostedZoneId: "ZLY8HYME6SFDD" };
           break;
         case "aws:apigatewayv2/stage:Stage":
           state.name = args.inputs.name;
@@ -129,7 +142,7 @@ pulumi.runtime.setMocks(
     },
     call(args: pulumi.runtime.MockCallArgs) {
       if (args.token === "aws:index/getRegion:getRegion") return { name: REGION, region: REGION, id: REGION };
-      if (args.token === "aws:index/getPartition:getPartition") return { partition: PARTITION, dnsSuffix: "amazonaws.com", id: PARTITION };
+      if (args.token === "aws:index/getPartition:getPartition") return { partition: PARTITION, dnsSuffix: DNS_SUFFIX, id: PARTITION };
       if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") return { accountId: ACCOUNT, arn: `arn:${PARTITION}:iam::${ACCOUNT}:user/deployer`, userId: "AIDEPLOYER", id: ACCOUNT };
       return args.inputs;
     },
