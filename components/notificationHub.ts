@@ -98,9 +98,10 @@ export interface NotificationHubArgs {
    */
   domain?: HubDomain;
   /**
-   * Alarms (dead letters waiting, the oldest queued notification older than 5 minutes,
-   * function errors and throttles, API Gateway integration and execution errors) to an SNS topic, with an
-   * optional e-mail subscription, plus a CloudWatch dashboard.
+   * Alarms to an SNS topic, with an optional e-mail subscription, plus a CloudWatch dashboard.
+   * Each fires on a problem that lasts (`ALARM_RULES` in hub/alarms.ts): any dead letter at once;
+   * the oldest queued notification older than 5 minutes for 5 minutes in a row; function errors
+   * and API Gateway integration/execution errors in 3 of 5 minutes; throttles in 5 minutes in a row.
    * @default off
    * @example { email: "oncall@example.com" }
    */

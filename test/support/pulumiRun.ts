@@ -293,6 +293,7 @@ export const SHARED_RUNS_OF: Record<string, SharedRunName[]> = {
   "componentParts.test.ts": ["development", "ifunsetBaseline", "transform"],
   "component.test.ts": ["development", "production", "custom"],
   "partitions.test.ts": ["chinaPartition"],
+  "alarms.test.ts": ["production"],
   "pulumiProgram.test.ts": ["hostDevelopment", "hostProduction", "hostWithoutMain", "longName", "ifUnsetWhereUnset", "ifUnsetWhereOtherStacks", "govPartition"],
 };
 
