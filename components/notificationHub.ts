@@ -132,7 +132,10 @@ export interface NotificationHubArgs {
    * - `"off"`: no API Gateway logs; the account setting is left alone (the Lambdas still log).
    * - `"ifUnset"`: look the setting up; only where the region has none, create a role with the
    *   AWS managed `AmazonAPIGatewayPushToCloudWatchLogs` policy and set it. Both are kept
-   *   (`retainOnDelete`) when the stack is destroyed, so other stacks keep their logs.
+   *   (`retainOnDelete`) when the stack is destroyed, so other stacks keep their logs. Where a
+   *   role is set, whoever set it (this stack on an earlier run included), it is left alone: the
+   *   run after the one that set it drops them from the stack's state once (retained, nothing
+   *   changes in AWS), and destroy then up never re-creates a role that still exists.
    * - `"existing"`: the region already has a role (another stack or an admin set it): turn the logs on.
    * @default "off"
    */
