@@ -146,8 +146,10 @@ describe("partitions and AWS's name limits", () => {
     let checked = 0;
     for (const [type, limit] of limits) {
       for (const resource of runs.longName.ofType(type)) {
-        // Given a name, AWS gets it; else Pulumi appends "-" and 7 random characters.
-        const physical = (resource.inputs.name as string | undefined) ?? `${resource.name}-abcdefg`;
+        // Given a name, AWS gets it; given a namePrefix, the provider appends 26 unique characters;
+        // else Pulumi appends "-" and 7 random characters.
+        const prefix = resource.inputs.namePrefix as string | undefined;
+        const physical = (resource.inputs.name as string | undefined) ?? (prefix !== undefined ? `${prefix}${"x".repeat(26)}` : `${resource.name}-abcdefg`);
         expect(physical.length, `${type} ${physical}`).toBeLessThanOrEqual(limit);
         checked++;
       }
