@@ -28,7 +28,7 @@ import { buildApi, buildWebSocketApi, type HubWebSocketApi } from "./hub/webSock
 export { ACCESS_LOG_FORMAT } from "./hub/webSocketApi";
 export { NAME_LIMITS, physicalName, type HubTransforms, type Transform } from "./hub/context";
 export { dashboardName } from "./hub/alarms";
-export { normalizeArgs, type ApiGatewayLogging } from "./hub/settings";
+export { checkLogRetentionDays, LOG_RETENTION_DAYS, normalizeArgs, type ApiGatewayLogging } from "./hub/settings";
 
 export interface NotificationHubArgs {
   /**
@@ -53,7 +53,9 @@ export interface NotificationHubArgs {
    */
   lambdaRuntime?: pulumi.Input<string>;
   /**
-   * Days CloudWatch keeps the Lambda and access logs.
+   * Days CloudWatch keeps the Lambda and API Gateway logs: one of the periods CloudWatch Logs
+   * accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+   * 2557, 2922, 3288, 3653); any other value is refused before anything is deployed.
    * @default 14
    * @example 90
    */
@@ -97,9 +99,10 @@ export interface NotificationHubArgs {
    */
   domain?: HubDomain;
   /**
-   * Alarms (dead letters waiting, the oldest queued notification older than 5 minutes,
-   * function errors and throttles, API Gateway integration and execution errors) to an SNS topic, with an
-   * optional e-mail subscription, plus a CloudWatch dashboard.
+   * Alarms to an SNS topic, with an optional e-mail subscription, plus a CloudWatch dashboard.
+   * Each fires on a problem that lasts (`ALARM_RULES` in hub/alarms.ts): any dead letter at once;
+   * the oldest queued notification older than 5 minutes for 5 minutes in a row; function errors
+   * and API Gateway integration/execution errors in 3 of 5 minutes; throttles in 5 minutes in a row.
    * @default off
    * @example { email: "oncall@example.com" }
    */
@@ -130,7 +133,10 @@ export interface NotificationHubArgs {
    * - `"off"`: no API Gateway logs; the account setting is left alone (the Lambdas still log).
    * - `"ifUnset"`: look the setting up; only where the region has none, create a role with the
    *   AWS managed `AmazonAPIGatewayPushToCloudWatchLogs` policy and set it. Both are kept
-   *   (`retainOnDelete`) when the stack is destroyed, so other stacks keep their logs.
+   *   (`retainOnDelete`) when the stack is destroyed, so other stacks keep their logs. Where a
+   *   role is set, whoever set it (this stack on an earlier run included), it is left alone: the
+   *   run after the one that set it drops them from the stack's state once (retained, nothing
+   *   changes in AWS), and destroy then up never re-creates a role that still exists.
    * - `"existing"`: the region already has a role (another stack or an admin set it): turn the logs on.
    * @default "off"
    */

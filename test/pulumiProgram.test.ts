@@ -94,13 +94,16 @@ describe("stack config by Pulumi's project-config rules", () => {
 });
 
 describe("the region's API Gateway CloudWatch role (one setting for every API of the account)", () => {
-  it("ifUnset: where unset, sets a role with the AWS managed push-to-CloudWatch policy, and keeps it on later runs", async () => {
+  it("ifUnset: where unset, sets a role with the AWS managed push-to-CloudWatch policy; where its own role is set (a later run), leaves it alone", async () => {
     const first = runs.ifUnsetWhereUnset;
     const account = first.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn);
     expect(account).toHaveLength(1);
     const role = first.named("hub-apigateway-cloudwatch-role");
     expect(JSON.parse(role.inputs.assumeRolePolicy as string).Statement[0].Principal).toEqual({ Service: "apigateway.amazonaws.com" });
-    expect(account[0].inputs.cloudwatchRoleArn).toBe(`arn:aws:iam::123456789012:role/${role.inputs.name}`);
+    // Auto-named from a prefix: a new name on each create, so none meets a role an earlier stack retained.
+    expect(role.inputs.name).toBeUndefined();
+    expect(role.inputs.namePrefix).toBe("apigateway-cloudwatch-");
+    expect(account[0].inputs.cloudwatchRoleArn).toBe("arn:aws:iam::123456789012:role/hub-apigateway-cloudwatch-role");
     expect(first.named("hub-apigateway-cloudwatch-policy").inputs.policyArn).toBe("arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs");
     // Destroying this stack must not reset the setting (or delete its role) for the others.
     for (const kept of [account[0], role, first.named("hub-apigateway-cloudwatch-policy")]) expect(kept.retainOnDelete, kept.name).toBe(true);
@@ -108,9 +111,12 @@ describe("the region's API Gateway CloudWatch role (one setting for every API of
     // Execution logs where API Gateway writes them for a WebSocket stage.
     expect(first.named("hub-execution-logs").inputs.name).toBe("/aws/apigateway/hub-api-id/development");
 
-    // The next `pulumi up` reads back its own role: it keeps declaring it instead of deleting it.
-    const again = await runSpec(ifUnsetLoggingRun(`arn:aws:iam::123456789012:role/${role.inputs.name}`));
-    expect(again.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn)).toHaveLength(1);
+    // The next `pulumi up` reads back its own role and leaves it alone like any other: declaring it
+    // again would create it again after a destroy (EntityAlreadyExists). Sequences: apiGatewayAccount.test.ts.
+    const again = await runSpec(ifUnsetLoggingRun("arn:aws:iam::123456789012:role/apigateway-cloudwatch-20260101000000000000000001"));
+    expect(again.ofType("aws:apigateway/account:Account").filter((r) => r.inputs.cloudwatchRoleArn)).toEqual([]);
+    expect(again.ofType("aws:iam/role:Role").filter((r) => r.name.includes("apigateway"))).toEqual([]);
+    expect(again.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.defaultRouteSettings).toMatchObject({ loggingLevel: "ERROR" });
   }, 120_000);
 
   it("ifUnset: where another stack's role is set, leaves it alone and still turns logs on", () => {
@@ -140,8 +146,10 @@ describe("partitions and AWS's name limits", () => {
     let checked = 0;
     for (const [type, limit] of limits) {
       for (const resource of runs.longName.ofType(type)) {
-        // Given a name, AWS gets it; else Pulumi appends "-" and 7 random characters.
-        const physical = (resource.inputs.name as string | undefined) ?? `${resource.name}-abcdefg`;
+        // Given a name, AWS gets it; given a namePrefix, the provider appends 26 unique characters;
+        // else Pulumi appends "-" and 7 random characters.
+        const prefix = resource.inputs.namePrefix as string | undefined;
+        const physical = (resource.inputs.name as string | undefined) ?? (prefix !== undefined ? `${prefix}${"x".repeat(26)}` : `${resource.name}-abcdefg`);
         expect(physical.length, `${type} ${physical}`).toBeLessThanOrEqual(limit);
         checked++;
       }

@@ -6,6 +6,43 @@ import { childName, create, type HubContext } from "./context";
 import type { HubFunction, HubFunctions } from "./functions";
 import type { HubQueues } from "./queues";
 
+/** When an alarm fires: CloudWatch looks at the last `evaluationPeriods` periods and alarms when `datapointsToAlarm` of them are above `threshold`. */
+export interface AlarmRule {
+  statistic: "Sum" | "Maximum";
+  /** Seconds per datapoint. */
+  period: number;
+  threshold: number;
+  evaluationPeriods: number;
+  datapointsToAlarm: number;
+}
+
+/**
+ * Each alarm pages someone, so it fires on a problem that lasts, not on one event. All take
+ * one-minute datapoints (SQS, Lambda and API Gateway publish their metrics every minute).
+ *
+ * - deadLetters: a message in the dead-letter queue is a notification that was never delivered
+ *   and will not be retried. Nothing transient gets there (it took `maxReceiveCount` failed
+ *   deliveries first), so one is enough, at once: any message visible in one minute.
+ * - queueAge: a single message being retried waits out the visibility timeout between receives
+ *   (6 × the deliver timeout, 3 minutes by default), so one failing notification can make the
+ *   oldest message older than 5 minutes for a few minutes while the rest of the queue flows.
+ *   Older than 5 minutes in 5 minutes in a row means the queue as a whole is not moving.
+ * - lambdaErrors, apiErrors: one error is a cold start that timed out, a throttled call, one
+ *   bad request; the client or SQS retries it. Errors in 3 of 5 minutes recur: a bad deploy, a
+ *   missing grant, a dependency down. Not 5 of 5: a steady trickle with quiet minutes between
+ *   (errors on some connections only) still pages within minutes.
+ * - lambdaThrottles: throttled calls are retried (the event source mapping polls again, clients
+ *   reconnect with backoff) and a reconnect storm throttles for a minute or two by design. Only
+ *   throttling in each of 5 minutes means the function lacks concurrency.
+ */
+export const ALARM_RULES = {
+  deadLetters: { statistic: "Maximum", period: 60, threshold: 0, evaluationPeriods: 1, datapointsToAlarm: 1 },
+  queueAge: { statistic: "Maximum", period: 60, threshold: 300, evaluationPeriods: 5, datapointsToAlarm: 5 },
+  lambdaErrors: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 3 },
+  apiErrors: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 3 },
+  lambdaThrottles: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 5 },
+} as const satisfies Record<string, AlarmRule>;
+
 export function buildAlarms(
   ctx: HubContext,
   alarms: { email?: pulumi.Input<string> },
@@ -17,7 +54,7 @@ export function buildAlarms(
   if (alarms.email) {
     new aws.sns.TopicSubscription(childName(ctx, "alarms-email"), { topic: topic.arn, protocol: "email", endpoint: alarms.email }, { parent: ctx.parent });
   }
-  const alarm = (suffix: string, description: string, args: Omit<aws.cloudwatch.MetricAlarmArgs, "comparisonOperator" | "evaluationPeriods" | "alarmActions">) =>
+  const alarm = (suffix: string, description: string, rule: AlarmRule, metric: Pick<aws.cloudwatch.MetricAlarmArgs, "namespace" | "metricName" | "dimensions">) =>
     create(
       ctx,
       aws.cloudwatch.MetricAlarm,
@@ -26,50 +63,43 @@ export function buildAlarms(
       {
         alarmDescription: description,
         comparisonOperator: "GreaterThanThreshold",
-        evaluationPeriods: 1,
-        threshold: 0,
-        period: 300,
-        statistic: "Maximum",
+        ...rule,
+        // No data means nothing happened (no invocation, no error): not a breach.
         treatMissingData: "notBreaching",
         alarmActions: [topic.arn],
         okActions: [topic.arn],
         tags: ctx.tags,
-        ...args,
+        ...metric,
       },
     );
-  alarm("dead-letters-alarm", "Notifications are waiting in the dead-letter queue: they were not delivered", {
+  alarm("dead-letters-alarm", "Notifications are waiting in the dead-letter queue: they were not delivered", ALARM_RULES.deadLetters, {
     namespace: "AWS/SQS",
     metricName: "ApproximateNumberOfMessagesVisible",
     dimensions: { QueueName: queues.deadLetterQueue.name },
   });
-  // Delivery is falling behind (or stuck) long before anything reaches the dead-letter queue.
-  alarm("queue-age-alarm", "The oldest queued notification waited more than 5 minutes: delivery is behind", {
+  alarm("queue-age-alarm", "The oldest queued notification has waited more than 5 minutes for 5 minutes in a row: delivery is behind or stuck", ALARM_RULES.queueAge, {
     namespace: "AWS/SQS",
     metricName: "ApproximateAgeOfOldestMessage",
-    threshold: 300,
     dimensions: { QueueName: queues.queue.name },
   });
   // The gateway's own faults: a Lambda it cannot invoke, an authorizer that fails or times out.
   for (const metricName of ["IntegrationError", "ExecutionError"]) {
-    alarm(`api-${metricName.replace("Error", "").toLowerCase()}-errors-alarm`, `API Gateway ${metricName}s on the WebSocket API`, {
+    alarm(`api-${metricName.replace("Error", "").toLowerCase()}-errors-alarm`, `API Gateway ${metricName}s on the WebSocket API in 3 of the last 5 minutes`, ALARM_RULES.apiErrors, {
       namespace: "AWS/ApiGateway",
       metricName,
-      statistic: "Sum",
       dimensions: { ApiId: api.id, Stage: stage.name },
     });
   }
   for (const [handler, f] of Object.entries(functions)) {
     if (!f) continue;
-    alarm(`${handler}-errors-alarm`, `The ${handler} Lambda failed`, {
+    alarm(`${handler}-errors-alarm`, `The ${handler} Lambda failed in 3 of the last 5 minutes`, ALARM_RULES.lambdaErrors, {
       namespace: "AWS/Lambda",
       metricName: "Errors",
-      statistic: "Sum",
       dimensions: { FunctionName: f.fn.name },
     });
-    alarm(`${handler}-throttles-alarm`, `The ${handler} Lambda was throttled`, {
+    alarm(`${handler}-throttles-alarm`, `The ${handler} Lambda was throttled in each of the last 5 minutes`, ALARM_RULES.lambdaThrottles, {
       namespace: "AWS/Lambda",
       metricName: "Throttles",
-      statistic: "Sum",
       dimensions: { FunctionName: f.fn.name },
     });
   }

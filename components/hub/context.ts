@@ -38,6 +38,13 @@ export interface HubTransforms {
 
 export interface AwsContext {
   partition: pulumi.Output<string>;
+  /**
+   * The partition's DNS suffix: service endpoints, and conditions that name them
+   * (`kms:ViaService` is `ssm.{region}.{dnsSuffix}`): amazonaws.com, amazonaws.com.cn in aws-cn,
+   * c2s.ic.gov in aws-iso, sc2s.sgov.gov in aws-iso-b, ... Service principals are not built from
+   * it: `lambda.amazonaws.com` and `apigateway.amazonaws.com` are the same in every partition.
+   */
+  dnsSuffix: pulumi.Output<string>;
   region: pulumi.Output<string>;
   accountId: pulumi.Output<string>;
 }
@@ -79,10 +86,12 @@ export function create<Args, R>(
   return new Resource(name, finalArgs, options);
 }
 
-/** Partition, region and account of the stack: ARNs follow them (aws, aws-cn, aws-us-gov). */
+/** Partition, region and account of the stack: ARNs and endpoint names follow them (aws, aws-cn, aws-us-gov, aws-iso...). */
 export function awsContext(parent: pulumi.Resource): AwsContext {
+  const partition = aws.getPartitionOutput({}, { parent });
   return {
-    partition: aws.getPartitionOutput({}, { parent }).partition,
+    partition: partition.partition,
+    dnsSuffix: partition.dnsSuffix,
     region: aws.getRegionOutput({}, { parent }).region,
     accountId: aws.getCallerIdentityOutput({}, { parent }).accountId,
   };

@@ -35,7 +35,7 @@ export function buildSecret(ctx: HubContext, given: pulumi.Input<string> | undef
       deletionWindowInDays: 7,
       // The account root as principal hands decisions to IAM: a principal also needs an IAM
       // grant on this key. Administration stays with the account; use only through SSM.
-      policy: pulumi.all([root, context.region, context.accountId]).apply(([account, region, accountId]) =>
+      policy: pulumi.all([root, context.region, context.accountId, context.dnsSuffix]).apply(([account, region, accountId, dnsSuffix]) =>
         JSON.stringify({
           Version: "2012-10-17",
           Statement: [
@@ -52,7 +52,8 @@ export function buildSecret(ctx: HubContext, given: pulumi.Input<string> | undef
               Principal: { AWS: account },
               Action: ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
               Resource: "*",
-              Condition: { StringEquals: { "kms:ViaService": `ssm.${region}.amazonaws.com`, "kms:CallerAccount": accountId } },
+              // SSM's endpoint name in this partition: ssm.cn-north-1.amazonaws.com.cn in aws-cn.
+              Condition: { StringEquals: { "kms:ViaService": `ssm.${region}.${dnsSuffix}`, "kms:CallerAccount": accountId } },
             },
           ],
         }),

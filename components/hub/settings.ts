@@ -56,6 +56,20 @@ function oneOf<T extends string>(value: string, name: string, allowed: readonly 
   return value as T;
 }
 
+/**
+ * The retention periods CloudWatch Logs accepts (PutRetentionPolicy's `retentionInDays`):
+ * any other number is refused by AWS only at deploy time, after the other resources were made.
+ */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+/** `logRetentionDays` as CloudWatch Logs accepts it, or an error naming the key and the allowed values. */
+export function checkLogRetentionDays(value: number): number {
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(value)) {
+    throw new Error(`NotificationHub: logRetentionDays must be one of CloudWatch Logs' retention periods (${LOG_RETENTION_DAYS.join(", ")}), got ${value}`);
+  }
+  return value;
+}
+
 /** Hours from 0 (streams off) to a year; fractions allowed. */
 function retentionHours(value: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 8760) {
@@ -76,7 +90,10 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
   return {
     stage: args.stage ?? pulumi.getStack(),
     runtime: args.lambdaRuntime ?? DEFAULTS.runtime,
-    logRetentionDays: args.logRetentionDays ?? DEFAULTS.logRetentionDays,
+    // A plain number is checked here, before any resource exists; an Output or a Promise when it resolves.
+    logRetentionDays: typeof (args.logRetentionDays ?? DEFAULTS.logRetentionDays) === "number"
+      ? checkLogRetentionDays((args.logRetentionDays as number | undefined) ?? DEFAULTS.logRetentionDays)
+      : pulumi.output(args.logRetentionDays as pulumi.Input<number>).apply(checkLogRetentionDays),
     allowClientMessages: args.allowClientMessages ?? true,
     burstLimit: args.throttle?.burstLimit ?? DEFAULTS.burstLimit,
     rateLimit: args.throttle?.rateLimit ?? DEFAULTS.rateLimit,

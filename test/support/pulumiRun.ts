@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { MOCK_ACCOUNT_ENV, type Deployment } from "./mockAccount";
 import type { RecordedResource } from "./runProgram";
 
 export interface ProgramRun {
@@ -15,6 +16,8 @@ export interface ProgramRun {
   aliases: Record<string, string[]>;
   /** The project's own modules (outside node_modules) the run loaded. */
   loaded: string[];
+  /** With MOCK_ACCOUNT_FILE (mockAccount.ts): what this `up` created, updated, left unchanged, deleted and dropped from the state. */
+  deployment?: Deployment;
   ofType(type: string): RecordedResource[];
   named(name: string): RecordedResource;
 }
@@ -121,8 +124,9 @@ export interface Launch {
 
 export async function runProgram(program: string, stack: string, config: Record<string, string>, cwd = ROOT, options: RunOptions = {}, launch: Launch = {}): Promise<ProgramRun> {
   const runDir = process.env[TEST_RUN_DIR_ENV];
-  // Only this repository's own program: other folders are copies a test made and may change.
-  if (!runDir || path.resolve(cwd) !== ROOT) return withLookups(await runProgramOnce(program, stack, config, cwd, options, launch));
+  // Only this repository's own program: other folders are copies a test made and may change. A run
+  // against a mock account reads and changes it: its result depends on more than the sources.
+  if (!runDir || path.resolve(cwd) !== ROOT || options.env?.[MOCK_ACCOUNT_ENV]) return withLookups(await runProgramOnce(program, stack, config, cwd, options, launch));
   const key = crypto.createHash("sha256").update(JSON.stringify([program, stack, config, options])).digest("hex").slice(0, 24);
   const dir = path.join(runDir, "program-runs");
   fs.mkdirSync(dir, { recursive: true });
@@ -252,6 +256,12 @@ export function ifUnsetLoggingRun(roleArn: string): RunSpec {
   return rootRun("index.ts", "development", stackConfig("development", ROOT, { "notification-hub:apiGatewayLogging": "ifUnset" }), { env: { MOCK_APIGATEWAY_ROLE_ARN: roleArn } });
 }
 
+/** One `pulumi up` of the development stack with `apiGatewayLogging: ifUnset` against the mock account in `accountFile` (mockAccount.ts). */
+export function upWithAccount(accountFile: string): Promise<ProgramRun> {
+  const spec = ifUnsetLoggingRun("");
+  return runSpec({ ...spec, options: { env: { [MOCK_ACCOUNT_ENV]: accountFile } } });
+}
+
 /** Another stack's role, already set as the region's API Gateway CloudWatch role. */
 export const OTHER_STACKS_ROLE_ARN = "arn:aws:iam::123456789012:role/platform-apigateway-logs";
 
@@ -282,6 +292,8 @@ export const SHARED_RUNS = {
   ifUnsetWhereUnset: () => ifUnsetLoggingRun(""),
   ifUnsetWhereOtherStacks: () => ifUnsetLoggingRun(OTHER_STACKS_ROLE_ARN),
   govPartition: () => rootRun("index.ts", "production", stackConfig("production"), { env: { MOCK_PARTITION: "aws-us-gov" } }),
+  /** The production stack (alarms, API Gateway logs and their account role) in the China partition. */
+  chinaPartition: () => rootRun("index.ts", "production", stackConfig("production"), { env: { MOCK_PARTITION: "aws-cn", MOCK_REGION: "cn-northwest-1" } }),
 } satisfies Record<string, () => RunSpec>;
 export type SharedRunName = keyof typeof SHARED_RUNS;
 
@@ -290,6 +302,8 @@ export const SHARED_RUNS_OF: Record<string, SharedRunName[]> = {
   "iamSimulation.test.ts": ["development"],
   "componentParts.test.ts": ["development", "ifunsetBaseline", "transform"],
   "component.test.ts": ["development", "production", "custom"],
+  "partitions.test.ts": ["chinaPartition"],
+  "alarms.test.ts": ["production"],
   "pulumiProgram.test.ts": ["hostDevelopment", "hostProduction", "hostWithoutMain", "longName", "ifUnsetWhereUnset", "ifUnsetWhereOtherStacks", "govPartition"],
 };
 

@@ -24,12 +24,58 @@ export interface RecordedResource {
 
 const [programPath, stack, configJson, outFile] = process.argv.slice(2);
 const ACCOUNT = "123456789012";
-const REGION = "eu-west-1";
-// MOCK_PARTITION runs the program as in another partition (aws-cn, aws-us-gov): ARNs must follow.
+// MOCK_PARTITION runs the program as in another partition (aws-cn, aws-us-gov): ARNs must follow,
+// and names of service endpoints its DNS suffix (the AWS SDK's partitions.json); MOCK_REGION a region of it.
+const REGION = process.env.MOCK_REGION || "eu-west-1";
 const PARTITION = process.env.MOCK_PARTITION || "aws";
+const DNS_SUFFIXES: Record<string, string> = {
+  aws: "amazonaws.com",
+  "aws-cn": "amazonaws.com.cn",
+  "aws-us-gov": "amazonaws.com",
+  "aws-iso": "c2s.ic.gov",
+  "aws-iso-b": "sc2s.sgov.gov",
+  "aws-iso-e": "cloud.adc-e.uk",
+  "aws-iso-f": "csp.hci.ic.gov",
+  "aws-eusc": "amazonaws.eu",
+};
+const DNS_SUFFIX = DNS_SUFFIXES[PARTITION];
+if (!DNS_SUFFIX) throw new Error(`MOCK_PARTITION: no DNS suffix known for ${PARTITION}`);
 // What the region's API Gateway account setting holds already (MOCK_APIGATEWAY_ROLE_ARN), "" = unset.
 const APIGATEWAY_ROLE_ARN = process.env.MOCK_APIGATEWAY_ROLE_ARN ?? "";
 const resources: RecordedResource[] = [];
+// MOCK_ACCOUNT_FILE: an account and stack state that outlive this run (mockAccount.ts), for
+// sequences of `pulumi up` and `pulumi destroy`. Loaded only then: copies of this runner beside
+// another program (pulumiRun.ts) never set it.
+const ACCOUNT_FILE = process.env.MOCK_ACCOUNT_FILE;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const accountModel = ACCOUNT_FILE ? (require("./mockAccount") as typeof import("./mockAccount")) : undefined;
+const account = accountModel && ACCOUNT_FILE ? accountModel.readAccount(ACCOUNT_FILE) : undefined;
+const registered: Record<string, import("./mockAccount").StackEntry> = {};
+const changes = { created: [] as string[], updated: [] as string[], same: [] as string[] };
+
+/** Registers a resource with the account's state: created, updated or unchanged; IAM refuses a role name that exists. */
+function deployToAccount(args: pulumi.runtime.MockResourceArgs): string | undefined {
+  if (!account || !accountModel || args.id) return undefined; // no account, or a read
+  const key = `${args.type}::${args.name}`;
+  const before = account.stack[key];
+  const inputs = JSON.stringify(args.inputs);
+  let physicalName = before?.physicalName;
+  if (!before) {
+    if (args.type === accountModel.ROLE) {
+      try {
+        physicalName = accountModel.createRole(account, args.name, args.inputs as { name?: string; namePrefix?: string });
+      } catch (err) {
+        // The deployment fails here, as `pulumi up` does on the provider's error.
+        console.error(`error: ${args.type} ${args.name}: ${(err as Error).message}`);
+        process.exit(1);
+      }
+    }
+    changes.created.push(key);
+  } else (before.inputs === inputs ? changes.same : changes.updated).push(key);
+  if (args.type === accountModel.APIGATEWAY_ACCOUNT && before?.inputs !== inputs) account.apigatewayCloudwatchRoleArn = (args.inputs.cloudwatchRoleArn as string | undefined) ?? "";
+  registered[key] = { type: args.type, name: args.name, inputs, retainOnDelete: retained.has(key), physicalName };
+  return physicalName;
+}
 
 type MaybePromise<T> = T | Promise<T>;
 interface MockAsset {
@@ -60,12 +106,13 @@ pulumi.runtime.setAllConfig(JSON.parse(configJson) as Record<string, string>, []
 pulumi.runtime.setMocks(
   {
     newResource(args: pulumi.runtime.MockResourceArgs) {
+      const physicalName = deployToAccount(args);
       const id = `${args.name}-id`;
       const state: Record<string, unknown> = { ...args.inputs };
       const arn = (service: string, resource: string) => `arn:${PARTITION}:${service}:${REGION}:${ACCOUNT}:${resource}`;
       switch (args.type) {
         case "aws:apigatewayv2/api:Api":
-          state.apiEndpoint = `wss://${id}.execute-api.${REGION}.amazonaws.com`;
+          state.apiEndpoint = `wss://${id}.execute-api.${REGION}.${DNS_SUFFIX}`;
           state.executionArn = arn("execute-api", id);
           break;
         case "aws:dynamodb/table:Table":
@@ -75,7 +122,7 @@ pulumi.runtime.setMocks(
         case "aws:sqs/queue:Queue":
           state.name = args.name;
           state.arn = arn("sqs", args.name);
-          state.url = `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${args.name}`;
+          state.url = `https://sqs.${REGION}.${DNS_SUFFIX}/${ACCOUNT}/${args.name}`;
           break;
         case "aws:lambda/function:Function":
           state.name = args.name;
@@ -88,8 +135,7 @@ pulumi.runtime.setMocks(
           state.version = "1";
           break;
         case "aws:iam/role:Role":
-          state.name = args.name;
-          state.name = args.inputs.name ?? args.name;
+          state.name = physicalName ?? args.inputs.name ?? args.name;
           state.arn = `arn:${PARTITION}:iam::${ACCOUNT}:role/${state.name}`;
           break;
         case "aws:iam/policy:Policy":
@@ -109,7 +155,7 @@ pulumi.runtime.setMocks(
           state.keyId = `${args.name}-0000`;
           break;
         case "aws:apigateway/account:Account":
-          if (args.id) state.cloudwatchRoleArn = APIGATEWAY_ROLE_ARN; // a read (Account.get)
+          if (args.id) state.cloudwatchRoleArn = account ? account.apigatewayCloudwatchRoleArn : APIGATEWAY_ROLE_ARN; // a read (Account.get)
           break;
         case "aws:sns/topic:Topic":
           state.arn = arn("sns", args.name);
@@ -118,7 +164,7 @@ pulumi.runtime.setMocks(
           state.result = "generated-secret-" + "x".repeat(47);
           break;
         case "aws:apigatewayv2/domainName:DomainName":
-          state.domainNameConfiguration = { ...(args.inputs.domainNameConfiguration as object), targetDomainName: "d-abc.execute-api.eu-west-1.amazonaws.com", hostedZoneId: "ZLY8HYME6SFDD" };
+          state.domainNameConfiguration = { ...(args.inputs.domainNameConfiguration as object), targetDomainName: `d-abc.execute-api.${REGION}.${DNS_SUFFIX}`, hostedZoneId: "ZLY8HYME6SFDD" };
           break;
         case "aws:apigatewayv2/stage:Stage":
           state.name = args.inputs.name;
@@ -134,7 +180,7 @@ pulumi.runtime.setMocks(
     },
     call(args: pulumi.runtime.MockCallArgs) {
       if (args.token === "aws:index/getRegion:getRegion") return { name: REGION, region: REGION, id: REGION };
-      if (args.token === "aws:index/getPartition:getPartition") return { partition: PARTITION, dnsSuffix: "amazonaws.com", id: PARTITION };
+      if (args.token === "aws:index/getPartition:getPartition") return { partition: PARTITION, dnsSuffix: DNS_SUFFIX, id: PARTITION };
       if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") return { accountId: ACCOUNT, arn: `arn:${PARTITION}:iam::${ACCOUNT}:user/deployer`, userId: "AIDEPLOYER", id: ACCOUNT };
       return args.inputs;
     },
@@ -196,7 +242,12 @@ async function main() {
   const urns = [...monitor.getRegisteredResources().keys()];
   // Which of the project's own modules ran: shows the entry point the host picked.
   const loaded = Object.keys(require.cache).filter((file) => !file.includes(`${path.sep}node_modules${path.sep}`));
-  fs.writeFileSync(outFile, JSON.stringify({ outputs, resources, urns, aliases, loaded }, null, 1));
+  let deployment: import("./mockAccount").Deployment | undefined;
+  if (account && accountModel && ACCOUNT_FILE) {
+    deployment = accountModel.finishUp(account, registered, changes);
+    accountModel.writeAccount(ACCOUNT_FILE, account);
+  }
+  fs.writeFileSync(outFile, JSON.stringify({ outputs, resources, urns, aliases, loaded, deployment }, null, 1));
 }
 
 main().catch((err: unknown) => {
