@@ -20,7 +20,7 @@ import { dynamoClient, sqsClient } from "../core/aws";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
 import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
 import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
-import { MAX_ROOMS_PER_CONNECTION_LIMIT } from "../core/rooms";
+import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkRetentionHours } from "../core/hubOptions";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
@@ -59,9 +59,9 @@ export interface LocalHubOptions {
   queue?: {
     /** Default 30 s (Lambda's 6 × 5 s would be unhandy locally). */
     visibilityTimeoutSeconds?: number;
-    /** Default 5. */
+    /** Default 5; 1 to 1000 (SQS's range: a test may dead-letter on the first failed receive; a deployed hub needs at least 5). */
     maxReceiveCount?: number;
-    /** Default 10. */
+    /** Default 10; 1 to 10. */
     batchSize?: number;
     /** Concurrent pollers. Default 4. */
     concurrency?: number;
@@ -70,10 +70,10 @@ export interface LocalHubOptions {
   };
   /**
    * Room streams (docs/protocol.md#room-streams): frames are kept this many hours (fractions allowed);
-   * 0 turns streams off. Default 24.
+   * 0 turns streams off; at most 8760 (a year), as the component. Default 24.
    */
   history?: { retentionHours?: number };
-  /** Connections one deliver call posts to before splitting the room. Default 1000. */
+  /** Connections one deliver call posts to before splitting the room (1 to 100,000). Default 1000. */
   largeRoomChunkSize?: number;
   /** Rooms one connection may subscribe to (1 to 1000, its user channel not counted). Default 100. */
   maxRoomsPerConnection?: number;
@@ -197,22 +197,24 @@ function devSecrets(options: LocalHubOptions): { jwtSecret: string; passcode: st
   return secrets;
 }
 
+const OWNER = "startLocalHub";
+
 export async function startLocalHub(options: LocalHubOptions = {}): Promise<LocalHub> {
   const stage = options.stage ?? "local";
   if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
   const hubLog = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
+  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
+  // The component's rules (core/hubOptions.ts), checked before anything starts.
+  const retentionHours = checkRetentionHours(options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER);
+  const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
+  if (options.maxRoomsPerConnection !== undefined) checkMaxRoomsPerConnection(options.maxRoomsPerConnection, OWNER);
+  if (options.largeRoomChunkSize !== undefined) checkLargeRoomChunkSize(options.largeRoomChunkSize, "largeRoomChunkSize", OWNER);
+  const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
+  checkBatchSize(queueSettings.batchSize, OWNER);
+  checkMaxReceiveCount(queueSettings.maxReceiveCount, OWNER);
   if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
-  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
   const hooks = testHooksOf(options);
-  const retentionHours = options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS;
-  if (!Number.isFinite(retentionHours) || retentionHours < 0) throw new RangeError(`startLocalHub: history.retentionHours must be a number of hours ≥ 0 (0 = streams off), got ${retentionHours}`);
-  const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
-  const maxRooms = options.maxRoomsPerConnection;
-  if (maxRooms !== undefined && (!Number.isInteger(maxRooms) || maxRooms < 1 || maxRooms > MAX_ROOMS_PER_CONNECTION_LIMIT)) {
-    throw new RangeError(`startLocalHub: maxRoomsPerConnection must be a whole number from 1 to ${MAX_ROOMS_PER_CONNECTION_LIMIT}, got ${maxRooms}`);
-  }
-  const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
 
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {

@@ -1,6 +1,7 @@
 /** The component's arguments, validated and defaulted: what decides which resources exist. */
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_MAX_ROOMS_PER_CONNECTION, MAX_ROOMS_PER_CONNECTION_LIMIT } from "../../core/rooms";
+import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkOneOf, checkRetentionHours, checkWholeNumber, HubOptionError } from "../../core/hubOptions";
+import { DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../../core/rooms";
 import { DEFAULT_RETENTION_HOURS } from "../../core/schema";
 import type { NotificationHubArgs } from "../notificationHub";
 
@@ -42,19 +43,8 @@ export interface Settings {
   maxRoomsPerConnection: number;
 }
 
-function wholeNumber(value: number, name: string, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`NotificationHub: ${name} must be a whole number from ${min} to ${max}, got ${value}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(value: string, name: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new Error(`NotificationHub: ${name} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got "${value}"`);
-  }
-  return value as T;
-}
+const OWNER = "NotificationHub";
+const wholeNumber = (value: number, name: string, min: number, max: number) => checkWholeNumber(value, name, min, max, OWNER);
 
 /**
  * The retention periods CloudWatch Logs accepts (PutRetentionPolicy's `retentionInDays`):
@@ -65,15 +55,7 @@ export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 36
 /** `logRetentionDays` as CloudWatch Logs accepts it, or an error naming the key and the allowed values. */
 export function checkLogRetentionDays(value: number): number {
   if (!(LOG_RETENTION_DAYS as readonly number[]).includes(value)) {
-    throw new Error(`NotificationHub: logRetentionDays must be one of CloudWatch Logs' retention periods (${LOG_RETENTION_DAYS.join(", ")}), got ${value}`);
-  }
-  return value;
-}
-
-/** Hours from 0 (streams off) to a year; fractions allowed. */
-function retentionHours(value: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 8760) {
-    throw new Error(`NotificationHub: history.retentionHours must be a number of hours from 0 (streams off) to 8760, got ${value}`);
+    throw new HubOptionError(`NotificationHub: logRetentionDays must be one of CloudWatch Logs' retention periods (${LOG_RETENTION_DAYS.join(", ")}), got ${value}`);
   }
   return value;
 }
@@ -83,7 +65,7 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
   const deliverTimeoutSeconds = wholeNumber(queue.deliverTimeoutSeconds ?? DEFAULTS.deliverTimeoutSeconds, "queue.deliverTimeoutSeconds", 1, 900);
   const visibilityTimeoutSeconds = queue.visibilityTimeoutSeconds ?? 6 * deliverTimeoutSeconds;
   if (visibilityTimeoutSeconds < 6 * deliverTimeoutSeconds) {
-    throw new Error(
+    throw new HubOptionError(
       `NotificationHub: queue.visibilityTimeoutSeconds (${visibilityTimeoutSeconds}) must be at least 6 × the deliver timeout (${6 * deliverTimeoutSeconds}), or SQS redelivers messages still being delivered`,
     );
   }
@@ -97,17 +79,17 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
     allowClientMessages: args.allowClientMessages ?? true,
     burstLimit: args.throttle?.burstLimit ?? DEFAULTS.burstLimit,
     rateLimit: args.throttle?.rateLimit ?? DEFAULTS.rateLimit,
-    batchSize: wholeNumber(queue.batchSize ?? DEFAULTS.batchSize, "queue.batchSize", 1, 10),
-    maxReceiveCount: wholeNumber(queue.maxReceiveCount ?? DEFAULTS.maxReceiveCount, "queue.maxReceiveCount", 5, 1000),
+    batchSize: checkBatchSize(queue.batchSize ?? DEFAULTS.batchSize, OWNER),
+    maxReceiveCount: checkMaxReceiveCount(queue.maxReceiveCount ?? DEFAULTS.maxReceiveCount, OWNER),
     visibilityTimeoutSeconds: wholeNumber(visibilityTimeoutSeconds, "queue.visibilityTimeoutSeconds", 0, 43_200),
     maximumConcurrency: wholeNumber(queue.maximumConcurrency ?? DEFAULTS.maximumConcurrency, "queue.maximumConcurrency", 2, 1000),
     deliverTimeoutSeconds,
-    largeRoomChunkSize: wholeNumber(queue.largeRoomChunkSize ?? DEFAULTS.largeRoomChunkSize, "queue.largeRoomChunkSize", 1, 100_000),
+    largeRoomChunkSize: checkLargeRoomChunkSize(queue.largeRoomChunkSize ?? DEFAULTS.largeRoomChunkSize, "queue.largeRoomChunkSize", OWNER),
     alarms: args.alarms === undefined || args.alarms === false ? false : args.alarms === true ? {} : args.alarms,
     protectData: args.protectData ?? false,
-    apiGatewayLogging: oneOf(args.apiGatewayLogging ?? "off", "apiGatewayLogging", API_GATEWAY_LOGGING),
-    retentionHours: retentionHours(args.history?.retentionHours ?? DEFAULT_RETENTION_HOURS),
-    maxRoomsPerConnection: wholeNumber(args.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION, "maxRoomsPerConnection", 1, MAX_ROOMS_PER_CONNECTION_LIMIT),
+    apiGatewayLogging: checkOneOf(args.apiGatewayLogging ?? "off", "apiGatewayLogging", API_GATEWAY_LOGGING, OWNER),
+    retentionHours: checkRetentionHours(args.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER),
+    maxRoomsPerConnection: checkMaxRoomsPerConnection(args.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION, OWNER),
   };
 }
 
