@@ -226,8 +226,8 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#tab-dead-letters").click();
     const parked = page.locator(`#dlq-list .dead[data-message-id="${goodId}"]`);
     await parked.waitFor({ timeout: 20_000 });
-    // Its reason is what the deliver handler logged for that message id.
-    expect(await parked.locator(".reason").textContent()).toBe("delivery failed");
+    // Its reason is what the deliver handler reported for that message id (record.failed's cause).
+    expect(await parked.locator(".reason").textContent()).toBe("delivery_failed");
     hub.faults!.restoreDynamo();
     expect(await parked.textContent()).toContain("back from the dead-letter queue");
     await parked.locator("button.redrive").click();
