@@ -1,5 +1,5 @@
 /**
- * The local hub's developer console: what the page at `/` (local/consolePage.ts) reads and
+ * The local hub's developer console: what the page at `/` (local/pages/console.html and console.js) reads and
  * does, as JSON endpoints under `/console/api/`. It watches the API Gateway emulator (live
  * connections, refused handshakes, closes and why) and the handlers' hub events
  * (core/hubEvents.ts: the authorizer's deny reasons, `$connect`'s refusals, each queue record's
@@ -30,8 +30,7 @@ import { getAuthRow, getConnections } from "../core/tables";
 import type { Notifier } from "../server";
 import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, RefusalInfo } from "./apiGateway";
 import { splitTarget } from "./apiGateway";
-import { readJson, refusalReason, send } from "./demo";
-import { consolePage } from "./consolePage";
+import { loopbackRefusal, NotFoundError, readJson, sendJson, sendPackageFile, statusOfError } from "./http";
 import type { LocalHubInfo } from "./index";
 
 export interface HubConsoleOptions {
@@ -57,8 +56,6 @@ interface DeliveryNote {
   code: string;
   reason: string;
 }
-
-class NotFound extends Error {}
 
 /** Events kept for the page; older ones fall off. */
 const EVENTS_KEPT = 500;
@@ -129,16 +126,6 @@ function hubCloseWords(code: number): string {
     default:
       return "closed by the gateway";
   }
-}
-
-/**
- * Why a console request must be refused, if it must: the demo's Host/Origin checks, and a
- * peer that is not on this machine (the hub may listen on another interface with `--host`).
- */
-export function consoleRefusal(request: Pick<http.IncomingMessage, "headers" | "socket">, info: LocalHubInfo): string | undefined {
-  const remote = request.socket.remoteAddress ?? "";
-  const loopback = remote === "::1" || remote.startsWith("127.") || remote.startsWith("::ffff:127.");
-  return loopback ? refusalReason(request as http.IncomingMessage, info) : "not a loopback peer";
 }
 
 export function createHubConsole(options: HubConsoleOptions) {
@@ -443,7 +430,7 @@ export function createHubConsole(options: HubConsoleOptions) {
       const messages = await receiveDeadLetters();
       const found = messages.find((m) => m.MessageId === messageId);
       try {
-        if (!found) throw new NotFound(`message ${messageId} is not in the dead-letter queue (redriven already?)`);
+        if (!found) throw new NotFoundError(`message ${messageId} is not in the dead-letter queue (redriven already?)`);
         const sent = await sqs.send(new SendMessageCommand({ QueueUrl: info.queueUrl, MessageBody: found.Body ?? "" }));
         // Said before the delete: the poller may take the new record (and log it) at once.
         record("action", `redrove dead-lettered record ${messageId} to the main queue as ${sent.MessageId}`, { message_id: messageId, new_message_id: sent.MessageId });
@@ -458,7 +445,7 @@ export function createHubConsole(options: HubConsoleOptions) {
     const id = body.connectionId;
     if (typeof id !== "string" || id === "") throw new TypeError("connectionId is required (a live connection's id)");
     const connection = requireParts().api.connections.get(id);
-    if (!connection || connection.closing) throw new NotFound(`connection ${id} is not live (closed already?)`);
+    if (!connection || connection.closing) throw new NotFoundError(`connection ${id} is not live (closed already?)`);
     return connection;
   }
 
@@ -542,15 +529,19 @@ export function createHubConsole(options: HubConsoleOptions) {
   function handle(request: http.IncomingMessage, response: http.ServerResponse): boolean {
     const target = splitTarget(request.url);
     if (!target || (target.path !== "/" && target.path !== "/console" && !target.path.startsWith("/console/"))) return false;
-    const json = (status: number, body: unknown) => send(response, status, "application/json", JSON.stringify(body));
-    const refusal = consoleRefusal(request, info);
+    const json = (status: number, body: unknown) => sendJson(response, status, body);
+    const refusal = loopbackRefusal(request, info);
     if (refusal) {
       log.warn("console request refused", { reason: refusal, method: request.method });
       json(403, { message: `Forbidden: ${refusal}` });
       return true;
     }
     if (request.method === "GET" && (target.path === "/" || target.path === "/console")) {
-      send(response, 200, "text/html; charset=utf-8", consolePage());
+      sendPackageFile(response, "local/pages/console.html");
+      return true;
+    }
+    if (request.method === "GET" && target.path === "/console/console.js") {
+      sendPackageFile(response, "local/pages/console.js");
       return true;
     }
     const reader = request.method === "GET" ? readers[target.path] : undefined;
@@ -563,10 +554,9 @@ export function createHubConsole(options: HubConsoleOptions) {
     work.then(
       (result) => json(200, result),
       (err: unknown) => {
-        const clientError = err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError;
-        const notFound = err instanceof NotFound || (err as Error)?.name === "GoneException";
-        if (!clientError && !notFound) log.error("console request failed", { path: target.path, ...describeError(err) });
-        json(notFound ? 404 : clientError ? 400 : 500, { error: (err as Error)?.message ?? String(err) });
+        const status = statusOfError(err);
+        if (status === 500) log.error("console request failed", { path: target.path, ...describeError(err) });
+        json(status, { error: (err as Error)?.message ?? String(err) });
       },
     );
     return true;
