@@ -25,7 +25,8 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
-import { describeError, type Logger } from "./log";
+import { errorSummary, observerOf, type HubObserver } from "./hubEvents";
+import type { Logger } from "./log";
 import { removeConnection } from "./tables";
 
 /**
@@ -260,6 +261,8 @@ export interface PostDeps {
   db: DynamoDBClient;
   connectionsTable: string;
   log: Logger;
+  /** Told each post that failed or answered 410 (`post.failed`, `post.gone`); default: a log line each. */
+  observe?: HubObserver;
   retry?: RetryPolicy;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -291,13 +294,15 @@ export function backoffDelay(attempt: number, policy: RetryPolicy): number {
  */
 export async function postWithRetries(deps: PostDeps, connectionId: string, frame: PreparedFrame, via?: string): Promise<PostOutcome> {
   const policy = deps.retry ?? DEFAULT_RETRY;
+  const observe = observerOf(deps);
   for (let attempt = 0; ; attempt++) {
     let response: PostResponse;
     try {
       response = await deps.management.post(connectionId, frame);
     } catch (err) {
       // Signing failed (no credentials): no post can succeed; say so once per connection.
-      deps.log.warn("post to connection failed", { connection_id: connectionId, attempts: attempt + 1, ...describeError(err) });
+      const { name, message } = errorSummary(err);
+      observe({ type: "post.failed", connectionId, attempts: attempt + 1, error: name, errorMessage: message });
       return "failed";
     }
     const { status } = response;
@@ -305,15 +310,15 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
     if (status === 410) {
       try {
         const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via });
-        if (outcome === "kept") deps.log.info("post answered 410 while the connection may still be opening; row kept", { connection_id: connectionId });
+        observe({ type: "post.gone", connectionId, row: outcome });
       } catch (deleteErr) {
         // The row expires by TTL anyway; the next message will try again.
-        deps.log.warn("stale connection row not deleted", { connection_id: connectionId, ...describeError(deleteErr) });
+        observe({ type: "post.gone", connectionId, row: "not_deleted", error: errorSummary(deleteErr) });
       }
       return "gone";
     }
     if (!isRetryable(status) || attempt + 1 >= policy.attempts) {
-      deps.log.warn("post to connection failed", { connection_id: connectionId, attempts: attempt + 1, http_status: status || undefined, error: response.errorType });
+      observe({ type: "post.failed", connectionId, attempts: attempt + 1, httpStatus: status || undefined, error: response.errorType });
       return "failed";
     }
     await (deps.sleep ?? defaultSleep)(backoffDelay(attempt, policy));

@@ -12,17 +12,20 @@ import * as bcrypt from "bcryptjs";
 import type { KeyObject } from "crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { HubAuthorizerContext } from "../core/events";
-import { describeError, type Logger } from "../core/log";
+import { errorSummary, observerOf, type ErrorSummary, type HubObserver, type TokenHolder } from "../core/hubEvents";
+import type { Logger } from "../core/log";
 import { tokenFromRequest } from "../core/rooms";
 import { getAuthRow } from "../core/tables";
 import { createVerifiedSecretCache, signingKey, verifyConnectToken, type VerifiedSecretCache } from "../core/tokens";
-import { dynamoFrom, jwtSecretFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
+import { dynamoFrom, jwtSecretFrom, lambdaSource, observerFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface AuthorizerDeps {
   db: DynamoDBClient;
   authTable: string;
   jwtSecret: () => Promise<string>;
   log: Logger;
+  /** Told each handshake's outcome (`connect.allowed`, `connect.denied`); default: a log line each. */
+  observe?: HubObserver;
   cache?: VerifiedSecretCache;
   now?: () => number;
 }
@@ -50,12 +53,13 @@ function policy(effect: "Allow" | "Deny", principalId: string, methodArn: string
 export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler {
   const cache = deps.cache ?? createVerifiedSecretCache();
   const now = deps.now ?? Date.now;
+  const observe = observerOf(deps);
   let key: { secret: string; key: KeyObject } | undefined;
   return async (event) => {
     const requestId = event.requestContext?.requestId;
     const methodArn = event.methodArn ?? "";
-    const deny = (reason: string, fields: Record<string, unknown> = {}): AuthorizerResult => {
-      deps.log.info("connect denied", { reason, status: 403, request_id: requestId, ...fields });
+    const deny = (reason: string, holder: Partial<TokenHolder> = {}, error?: ErrorSummary): AuthorizerResult => {
+      observe({ type: "connect.denied", requestId, reason, ...holder, ...(error ? { error } : {}) });
       return policy("Deny", "anonymous", methodArn);
     };
 
@@ -74,15 +78,14 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
     try {
       secret = await deps.jwtSecret();
     } catch (err) {
-      deps.log.error("JWT secret unavailable", describeError(err));
-      return deny("secret_unavailable");
+      return deny("secret_unavailable", {}, errorSummary(err));
     }
     if (key?.secret !== secret) key = { secret, key: signingKey(secret) };
     const check = verifyConnectToken(request.value.token, key.key, Math.floor(now() / 1000));
     if (!check.ok) return deny(check.reason);
     const { userId, roomId, grants, authKey } = check.claims;
-    // The grant list may be long: logs carry the room of a seed token, else how many grants.
-    const who = roomId !== undefined ? { user_id: userId, room_id: roomId } : { user_id: userId, grant_count: grants.length };
+    // The grant list may be long: events carry the room of a seed token, else how many grants.
+    const who: TokenHolder = roomId !== undefined ? { userId, roomId } : { userId, grantCount: grants.length };
 
     let generation: string;
     try {
@@ -96,10 +99,9 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       }
       generation = row.generation;
     } catch (err) {
-      deps.log.error("token row lookup failed", { ...who, ...describeError(err) });
-      return deny("auth_table_error", who);
+      return deny("auth_table_error", who, errorSummary(err));
     }
-    deps.log.info("connect allowed", { ...who, request_id: requestId });
+    observe({ type: "connect.allowed", requestId, ...who });
     return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId ?? "", grants: JSON.stringify(grants), auth_key: authKey, generation });
   };
 }
@@ -111,5 +113,6 @@ export function authorizerFromEnvironment(source: HandlerSource = lambdaSource("
     authTable: requireVar(source, "authTable"),
     jwtSecret: jwtSecretFrom(source),
     log: source.log,
+    observe: observerFrom(source),
   });
 }

@@ -13,10 +13,11 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { identityFromContext } from "../core/identity";
+import { errorSummary, observerOf, type ConnectRefusalReason, type ErrorSummary, type HubObserver } from "../core/hubEvents";
 import { describeError, type Logger } from "../core/log";
 import { SUBPROTOCOL, tokenFromRequest } from "../core/rooms";
 import { deleteNewConnection, getAuthRow, putConnection, type NewConnection } from "../core/tables";
-import { dynamoFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
+import { dynamoFrom, lambdaSource, observerFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface ConnectDeps {
   db: DynamoDBClient;
@@ -24,11 +25,14 @@ export interface ConnectDeps {
   /** The auth table, to confirm the token's generation still stands once the row is written. */
   authTable: string;
   log: Logger;
+  /** Told each connection's outcome (`connected`, `connect.refused`); default: a log line each. */
+  observe?: HubObserver;
   now?: () => number;
 }
 
 export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   const now = deps.now ?? Date.now;
+  const observe = observerOf(deps);
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
     const context = event.requestContext.authorizer;
@@ -37,42 +41,45 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
     const generation = context?.generation;
     if (!identity || typeof roomId !== "string" || typeof generation !== "string") {
       // Only reachable if the route were deployed without the authorizer: refuse, don't guess.
-      deps.log.error("connect without authorizer context", { connection_id: connectionId });
+      observe({ type: "connect.refused", connectionId, reason: "no_authorizer_context" });
       return { statusCode: 403, body: "Forbidden" };
     }
     const { userId, grants } = identity;
     // An authorizer older than auth_key checked the seed token's own row, keyed by its room.
     const authKey = typeof context?.auth_key === "string" && context.auth_key !== "" ? context.auth_key : roomId;
-    const who = { connection_id: connectionId, room_id: roomId || undefined, user_id: userId };
+    const who = { connectionId, userId, ...(roomId ? { roomId } : {}) };
+    const refuse = (reason: ConnectRefusalReason, error?: ErrorSummary): WebSocketResult => {
+      observe({ type: "connect.refused", ...who, reason, ...(error ? { error } : {}) });
+      return { statusCode: 403, body: "Forbidden" };
+    };
     const connectedAt = now();
     const connection: NewConnection = { connectionId, userId, rooms: roomId ? [roomId] : [], grants, connectedAt, generation, authKey };
     try {
       await putConnection(deps.db, deps.connectionsTable, connection);
     } catch (err) {
-      deps.log.error("connection row not written", { ...who, ...describeError(err) });
       // Whatever part of the batch landed goes; what does not expires by TTL.
       await deleteNewConnection(deps.db, deps.connectionsTable, connection).catch(() => undefined);
+      observe({ type: "connect.refused", ...who, reason: "row_not_written", error: errorSummary(err) });
       return { statusCode: 500, body: "Failed to connect" };
     }
-    let stands: boolean;
+    let refusal: { reason: ConnectRefusalReason; error?: ErrorSummary } | undefined;
     try {
       const row = await getAuthRow(deps.db, deps.authTable, userId, authKey);
-      stands = row !== undefined && row.generation === generation && row.expiresAt > Math.floor(connectedAt / 1000);
+      const stands = row !== undefined && row.generation === generation && row.expiresAt > Math.floor(connectedAt / 1000);
+      if (!stands) refusal = { reason: "revoked_meanwhile" };
     } catch (err) {
-      deps.log.error("token row re-check failed", { ...who, ...describeError(err) });
-      stands = false;
+      refusal = { reason: "recheck_failed", error: errorSummary(err) };
     }
-    if (!stands) {
+    if (refusal) {
       try {
         await deleteNewConnection(deps.db, deps.connectionsTable, connection);
       } catch (err) {
         // The socket is refused anyway; a stale row gets 410 on the next post and is removed.
-        deps.log.warn("refused connection's row not deleted", { ...who, ...describeError(err) });
+        deps.log.warn("refused connection's row not deleted", { connection_id: connectionId, ...describeError(err) });
       }
-      deps.log.info("connect refused: token revoked meanwhile", who);
-      return { statusCode: 403, body: "Forbidden" };
+      return refuse(refusal.reason, refusal.error);
     }
-    deps.log.info("connected", who);
+    observe({ type: "connected", ...who });
     // A client that sent its token as a subprotocol fails the handshake unless we name one back.
     const request = tokenFromRequest(event);
     return request.ok && request.value.subprotocol ? { statusCode: 200, body: "Connected", headers: { "Sec-WebSocket-Protocol": SUBPROTOCOL } } : { statusCode: 200, body: "Connected" };
@@ -85,5 +92,6 @@ export function connectFromEnvironment(source: HandlerSource = lambdaSource("con
     connectionsTable: requireVar(source, "connectionsTable"),
     authTable: requireVar(source, "authTable"),
     log: source.log,
+    observe: observerFrom(source),
   });
 }

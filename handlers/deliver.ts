@@ -7,7 +7,7 @@
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
-import { describeError } from "../core/log";
+import { errorSummary, observerOf, type DeliverySummary, type RecordOutcome } from "../core/hubEvents";
 import { parseQueueBody } from "../core/chunks";
 import { frameToSend, serialPerKey, StreamBusyError } from "../core/streams";
 import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
@@ -17,17 +17,22 @@ const RECORD_CONCURRENCY = 4;
 
 export type DeliverHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
-export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
+/**
+ * The fan-out dependencies; their `observe` is told each record's outcome (`record.delivered`,
+ * `record.rejected`, `record.failed`) and each failed or 410 post. Default: a log line each.
+ */
+export type DeliverDeps = FanoutDeps;
+
+export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
   const serially = serialPerKey();
-  const deliverRecord = async (record: SQSRecord): Promise<boolean> => {
-    const fields = { message_id: record.messageId, receive_count: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
+  const observe = observerOf(deps);
+  const deliverRecord = async (record: SQSRecord): Promise<RecordOutcome> => {
+    const about = { messageId: record.messageId, receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
     const parsed = parseQueueBody(record.body ?? "", record.messageId);
-    if (!parsed.ok) {
-      deps.log.error("record rejected", { ...fields, code: parsed.code, reason: parsed.reason });
-      return false;
-    }
+    if (!parsed.ok) return { type: "record.rejected", ...about, code: parsed.code, reason: parsed.reason };
     const { notification, connectionIds } = parsed.value;
     const isChunk = connectionIds !== undefined;
+    const failed = { type: "record.failed" as const, ...about, roomId: notification.roomId, notificationId: notification.id };
     let result: FanoutResult;
     // Store before send: a chunk carries the stored frame; a publish is appended to its
     // room's stream first (a redelivery gets its first seq and bytes back, never a new one).
@@ -38,63 +43,54 @@ export function createDeliverHandler(deps: FanoutDeps): DeliverHandler {
       if (frame === undefined) ({ frame, seq, duplicate } = await serially(notification.roomId, () => frameToSend(deps.db, deps.streams, notification)));
       result = isChunk ? await postToConnections(deps, notification, connectionIds, frame) : await fanOutToRoom(deps, notification, frame);
     } catch (err) {
-      const busy = err instanceof StreamBusyError;
-      deps.log[busy ? "warn" : "error"](busy ? "message being stored by another invocation; retried later" : "delivery failed", {
-        ...fields,
-        room_id: notification.roomId,
-        ...describeError(err),
-      });
-      return false;
+      return { ...failed, cause: err instanceof StreamBusyError ? "stream_busy" : "delivery_failed", error: errorSummary(err) };
     }
-    const summary = {
-      ...fields,
-      id: notification.id,
-      room_id: notification.roomId,
+    const summary: DeliverySummary = {
+      notificationId: notification.id,
+      roomId: notification.roomId,
       chunk: isChunk,
-      seq,
-      redelivered: duplicate || undefined,
+      ...(seq !== undefined ? { seq } : {}),
+      redelivered: duplicate,
       delivered: result.delivered,
       gone: result.gone,
       failed: result.failed.length,
-      handed_off: result.handedOff,
-      items_read: result.itemsRead,
-      capacity_units: result.capacityUnits,
+      handedOff: result.handedOff,
+      itemsRead: result.itemsRead,
+      capacityUnits: result.capacityUnits,
     };
-    if (result.failed.length === 0) {
-      deps.log.info("delivered", summary);
-      return true;
-    }
+    if (result.failed.length === 0) return { type: "record.delivered", ...about, ...summary, requeued: false };
     if (!isChunk && deps.enqueueChunks) {
       // Retry only the connections that failed, once more through the queue and its redrive policy.
       try {
         await deps.enqueueChunks(notification, [result.failed], frame);
-        deps.log.warn("delivered; failed connections requeued", summary);
-        return true;
+        return { type: "record.delivered", ...about, ...summary, requeued: true };
       } catch (err) {
-        deps.log.error("failed connections not requeued", { ...summary, ...describeError(err) });
-        return false;
+        return { ...failed, cause: "requeue_failed", summary, error: errorSummary(err) };
       }
     }
-    deps.log.warn("delivery incomplete; record will be redelivered", summary);
-    return false;
+    return { ...failed, cause: "delivery_incomplete", summary };
   };
 
   // Whatever one record does (a body no check foresaw, a throwing dependency), it fails
   // alone: the other records of the batch are still delivered and deleted.
-  const confined = async (record: SQSRecord): Promise<boolean> => {
+  const confined = async (record: SQSRecord): Promise<RecordOutcome> => {
+    let outcome: RecordOutcome;
     try {
-      return await deliverRecord(record);
+      outcome = await deliverRecord(record);
     } catch (err) {
-      deps.log.error("record rejected", { message_id: record?.messageId, code: "unexpected_error", ...describeError(err) });
-      return false;
+      const error = errorSummary(err);
+      const receiveCount = Number(record?.attributes?.ApproximateReceiveCount ?? 1);
+      outcome = { type: "record.rejected", messageId: record?.messageId, receiveCount, code: "unexpected_error", reason: `${error.name}: ${error.message}`, error };
     }
+    observe(outcome);
+    return outcome;
   };
 
   return async (event) => {
     const records = Array.isArray(event?.Records) ? event.Records : [];
     const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, confined);
     const batchItemFailures: SQSBatchItemFailure[] = records
-      .filter((_, i) => !outcomes[i])
+      .filter((_, i) => outcomes[i].type !== "record.delivered")
       .map((record) => ({ itemIdentifier: record.messageId }));
     return { batchItemFailures };
   };

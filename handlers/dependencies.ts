@@ -2,11 +2,12 @@
  * The one place a handler's dependencies are built from its configuration: the variables the
  * component sets (core/aws.ts ENV; each handler's list is in handlers/manifest.ts). On Lambda
  * they come from process.env; the local hub and its deliver worker threads pass a record of
- * the same names, with the hub's dev credentials and logger, to the same functions.
+ * the same names, with the hub's dev credentials, logger and event listener, to the same functions.
  */
 import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient, type Credentials, type Environment } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY, type FanoutDeps } from "../core/fanout";
+import { combineObservers, logObserver, type HubObserver } from "../core/hubEvents";
 import { createLogger, type Logger } from "../core/log";
 import { chunkEnqueuer } from "../core/chunks";
 import type { StreamSettings } from "../core/streams";
@@ -16,6 +17,11 @@ import { jwtSecretReader } from "./environment";
 export interface HandlerSource {
   env: Environment;
   log: Logger;
+  /**
+   * Told every hub event the handler reports, after its log line is written (the local hub's
+   * console and tests; a worker thread passes them to the hub). Unset on Lambda: the log is all.
+   */
+  observe?: HubObserver;
   /** Unset on Lambda: the SDK's default chain (the function role's credentials). */
   credentials?: Credentials;
 }
@@ -31,6 +37,11 @@ export function requireVar(source: HandlerSource, key: keyof typeof ENV): string
 
 export function dynamoFrom(source: HandlerSource) {
   return dynamoClient({ endpoint: source.env[ENV.dynamodbEndpoint], credentials: source.credentials });
+}
+
+/** A handler's observer: a structured log line per event, then the source's listener if any. */
+export function observerFrom(source: HandlerSource): HubObserver {
+  return combineObservers(logObserver(source.log), source.observe);
 }
 
 /** The @connections post path (core/connections.ts). */
@@ -53,6 +64,7 @@ export function fanoutFrom(source: HandlerSource): FanoutDeps {
     management: managementFrom(source),
     connectionsTable: requireVar(source, "connectionsTable"),
     log: source.log,
+    observe: observerFrom(source),
     concurrency: optionalNumberEnv(ENV.postConcurrency, DEFAULT_POST_CONCURRENCY, source.env),
     chunkSize: optionalNumberEnv(ENV.largeRoomChunkSize, DEFAULT_CHUNK_SIZE, source.env),
     streams: streamsFrom(source),

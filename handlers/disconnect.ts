@@ -5,30 +5,34 @@
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
-import { describeError, type Logger } from "../core/log";
+import { errorSummary, observerOf, type HubObserver } from "../core/hubEvents";
+import type { Logger } from "../core/log";
 import { removeConnection } from "../core/tables";
-import { dynamoFrom, lambdaSource, requireVar, type HandlerSource } from "./dependencies";
+import { dynamoFrom, lambdaSource, observerFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface DisconnectDeps {
   db: DynamoDBClient;
   connectionsTable: string;
   log: Logger;
+  /** Told each outcome (`disconnected`, `disconnect.failed`); default: a log line each. */
+  observe?: HubObserver;
 }
 
 export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
+  const observe = observerOf(deps);
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
     try {
       await removeConnection(deps.db, deps.connectionsTable, connectionId);
     } catch (err) {
-      deps.log.error("connection row not deleted", { connection_id: connectionId, ...describeError(err) });
+      observe({ type: "disconnect.failed", connectionId, error: errorSummary(err) });
       return { statusCode: 500, body: "Failed to disconnect" };
     }
-    deps.log.info("disconnected", { connection_id: connectionId });
+    observe({ type: "disconnected", connectionId });
     return { statusCode: 200, body: "Disconnected" };
   };
 }
 
 export function disconnectFromEnvironment(source: HandlerSource = lambdaSource("disconnect")) {
-  return createDisconnectHandler({ db: dynamoFrom(source), connectionsTable: requireVar(source, "connectionsTable"), log: source.log });
+  return createDisconnectHandler({ db: dynamoFrom(source), connectionsTable: requireVar(source, "connectionsTable"), log: source.log, observe: observerFrom(source) });
 }

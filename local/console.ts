@@ -1,8 +1,9 @@
 /**
- * The local hub's developer console: what the page at `/` (local/consolePage.ts) reads and
+ * The local hub's developer console: what the page at `/` (local/pages/console.html and console.js) reads and
  * does, as JSON endpoints under `/console/api/`. It watches the API Gateway emulator (live
- * connections, refused handshakes, closes and why) and the handlers' structured logs (the
- * authorizer's deny reasons, the deliver handler's rejected records, 410s), reads the tables
+ * connections, refused handshakes, closes and why) and the handlers' hub events
+ * (core/hubEvents.ts: the authorizer's deny reasons, `$connect`'s refusals, each queue record's
+ * outcome, rows a `$disconnect` left behind, 410s), reads the tables
  * and the dead-letter queue, and acts through the same doors an app would: `@connections`
  * POST and DELETE, the SDK's publish and revokeToken, SQS for a redrive.
  *
@@ -23,13 +24,13 @@ import {
 } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient } from "../core/aws";
 import { parseQueueBody } from "../core/chunks";
-import { describeError, type LogFields, type Logger, type LogLevel } from "../core/log";
+import type { ConnectDenied, ConnectRefusalReason, HubEvent, RecordFailureCause } from "../core/hubEvents";
+import { describeError, type LogFields, type Logger } from "../core/log";
 import { getAuthRow, getConnections } from "../core/tables";
 import type { Notifier } from "../server";
 import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, RefusalInfo } from "./apiGateway";
 import { splitTarget } from "./apiGateway";
-import { readJson, refusalReason, send } from "./demo";
-import { consolePage } from "./consolePage";
+import { loopbackRefusal, NotFoundError, readJson, sendJson, sendPackageFile, statusOfError } from "./http";
 import type { LocalHubInfo } from "./index";
 
 export interface HubConsoleOptions {
@@ -50,13 +51,11 @@ export interface ConsoleEvent {
   fields: LogFields;
 }
 
-/** What the deliver handler last said about a queue message, by message id. */
+/** What the deliver handler last reported about a queue message, by message id. */
 interface DeliveryNote {
   code: string;
   reason: string;
 }
-
-class NotFound extends Error {}
 
 /** Events kept for the page; older ones fall off. */
 const EVENTS_KEPT = 500;
@@ -67,14 +66,21 @@ const DEAD_LETTERS_SHOWN = 200;
 /** How long a peeked or passed-over dead-letter record stays hidden before it is released (released at once normally). */
 const PEEK_VISIBILITY_SECONDS = 10;
 
-/** The deliver handler's log lines that explain why a record was not delivered. */
-const DELIVERY_FAILURES = new Set([
-  "record rejected",
-  "delivery failed",
-  "delivery incomplete; record will be redelivered",
-  "failed connections not requeued",
-  "message being stored by another invocation; retried later",
-]);
+/** Why `$connect` refused a connection, in words. */
+const CONNECT_REFUSALS: Record<ConnectRefusalReason, string> = {
+  no_authorizer_context: "no authorizer context",
+  row_not_written: "connection row not written",
+  recheck_failed: "token row re-check failed",
+  revoked_meanwhile: "token revoked meanwhile",
+};
+
+/** Why a valid record was not delivered, in words (the reason when the event carries no error). */
+const RECORD_FAILURES: Record<RecordFailureCause, string> = {
+  delivery_failed: "the delivery failed",
+  stream_busy: "another invocation was storing the same message",
+  requeue_failed: "its failed connections could not be put back on the queue",
+  delivery_incomplete: "connections of a chunk kept failing",
+};
 
 /** A Map that forgets its oldest entries past `max`. */
 function boundedMap<K, V>(max: number) {
@@ -106,28 +112,6 @@ function grantsOf(connection: GatewayConnection): string[] {
 
 const text = (value: unknown): string => (typeof value === "string" ? value : value === undefined || value === null ? "" : String(value));
 
-/**
- * A logger that also shows each call (before any level filter) to `tap`, so the console sees
- * the handlers' info lines even when the hub logs only warnings.
- */
-export function tappedLogger(inner: Logger, tap: (level: LogLevel, message: string, fields: LogFields) => void, base: LogFields = {}): Logger {
-  const call = (level: LogLevel) => (message: string, fields?: LogFields) => {
-    try {
-      tap(level, message, { ...base, ...fields });
-    } catch {
-      // the console must never break a handler
-    }
-    inner[level](message, fields);
-  };
-  return {
-    debug: call("debug"),
-    info: call("info"),
-    warn: call("warn"),
-    error: call("error"),
-    child: (fields) => tappedLogger(inner.child(fields), tap, { ...base, ...fields }),
-  };
-}
-
 /** Why the hub closed a connection, in words, from the gateway's close code. */
 function hubCloseWords(code: number): string {
   switch (code) {
@@ -144,16 +128,6 @@ function hubCloseWords(code: number): string {
   }
 }
 
-/**
- * Why a console request must be refused, if it must: the demo's Host/Origin checks, and a
- * peer that is not on this machine (the hub may listen on another interface with `--host`).
- */
-export function consoleRefusal(request: Pick<http.IncomingMessage, "headers" | "socket">, info: LocalHubInfo): string | undefined {
-  const remote = request.socket.remoteAddress ?? "";
-  const loopback = remote === "::1" || remote.startsWith("127.") || remote.startsWith("::ffff:127.");
-  return loopback ? refusalReason(request as http.IncomingMessage, info) : "not a loopback peer";
-}
-
 export function createHubConsole(options: HubConsoleOptions) {
   const { info } = options;
   const clientOptions = { region: info.region, credentials: info.credentials };
@@ -166,8 +140,8 @@ export function createHubConsole(options: HubConsoleOptions) {
   let nextEventId = 1;
   /** Tells an open page that the hub behind its address was restarted: its event ids start again. */
   const instance = crypto.randomUUID();
-  const denyReasons = boundedMap<string, LogFields>(NOTES_KEPT);
-  /** What the `$connect` handler said about a connection it may refuse, by connection id. */
+  const denyReasons = boundedMap<string, ConnectDenied>(NOTES_KEPT);
+  /** Why the `$connect` handler refused a connection, by connection id. */
   const connectNotes = boundedMap<string, string>(NOTES_KEPT);
   const deliveryNotes = boundedMap<string, DeliveryNote>(NOTES_KEPT);
   /** Why the console itself closed a connection, until its close is seen. */
@@ -179,37 +153,46 @@ export function createHubConsole(options: HubConsoleOptions) {
     if (events.length > EVENTS_KEPT) events.splice(0, events.length - EVENTS_KEPT);
   }
 
-  /** The handlers' log lines the console turns into notes and events. */
-  function tap(_level: LogLevel, message: string, fields: LogFields): void {
-    if (message === "connect denied" && typeof fields.request_id === "string") {
-      denyReasons.set(fields.request_id, { reason: fields.reason, user_id: fields.user_id, room_id: fields.room_id });
-    } else if (fields.handler === "connect" && message !== "connected" && typeof fields.connection_id === "string") {
-      connectNotes.set(fields.connection_id, fields.error_message ? `${message}: ${text(fields.error_message)}` : message);
-    } else if (DELIVERY_FAILURES.has(message) && typeof fields.message_id === "string") {
-      // A rejected record has a code of its own; a failed delivery is named by the log line, with the error under it.
-      const code = message === "record rejected" ? text(fields.code) || "rejected" : message;
-      const error = [text(fields.error), text(fields.error_message)].filter(Boolean).join(": ");
-      const reason = text(fields.reason) || error || (fields.failed !== undefined ? `${text(fields.failed)} connection(s) failed` : message);
-      deliveryNotes.set(fields.message_id, { code, reason });
-      if (message === "record rejected") {
-        record("rejected", `queue record ${fields.message_id} rejected (receive ${text(fields.receive_count) || "?"}): ${code}: ${reason}`, {
-          message_id: fields.message_id,
-          code,
-          reason,
-          receive_count: fields.receive_count,
-        });
+  /** The handlers' events the console turns into notes and Log lines. */
+  function observe(event: HubEvent): void {
+    switch (event.type) {
+      case "connect.denied":
+        if (event.requestId !== undefined) denyReasons.set(event.requestId, event);
+        return;
+      case "connect.refused": {
+        const words = CONNECT_REFUSALS[event.reason];
+        connectNotes.set(event.connectionId, event.error ? `${words}: ${event.error.message}` : words);
+        return;
       }
-    } else if (fields.handler === "disconnect" && message === "connection row not deleted") {
-      record("gone", `$disconnect could not delete the row of ${text(fields.connection_id)} (${text(fields.error_message) || text(fields.error)}): the next post to it answers 410 and removes it`, {
-        connection_id: fields.connection_id,
-        error: fields.error,
-      });
-    } else if (message === "delivered" && Number(fields.gone) > 0) {
-      record("gone", `${text(fields.gone)} connection(s) of room ${text(fields.room_id)} answered 410 Gone: closed, but their rows were left (stale rows are removed)`, {
-        room_id: fields.room_id,
-        gone: fields.gone,
-        message_id: fields.message_id,
-      });
+      case "record.rejected": {
+        const { messageId, code, reason, receiveCount } = event;
+        deliveryNotes.set(messageId, { code, reason });
+        record("rejected", `queue record ${messageId} rejected (receive ${receiveCount}): ${code}: ${reason}`, { message_id: messageId, code, reason, receive_count: receiveCount });
+        return;
+      }
+      case "record.failed": {
+        const error = event.error ? `${event.error.name}: ${event.error.message}` : "";
+        const failed = event.summary && event.summary.failed > 0 ? `${event.summary.failed} connection(s) failed` : "";
+        deliveryNotes.set(event.messageId, { code: event.cause, reason: error || failed || RECORD_FAILURES[event.cause] });
+        return;
+      }
+      case "record.delivered":
+        if (event.gone > 0) {
+          record("gone", `${event.gone} connection(s) of room ${event.roomId} answered 410 Gone: closed, but their rows were left (stale rows are removed)`, {
+            room_id: event.roomId,
+            gone: event.gone,
+            message_id: event.messageId,
+          });
+        }
+        return;
+      case "disconnect.failed":
+        record("gone", `$disconnect could not delete the row of ${event.connectionId} (${event.error.message || event.error.name}): the next post to it answers 410 and removes it`, {
+          connection_id: event.connectionId,
+          error: event.error.name,
+        });
+        return;
+      default:
+        return;
     }
   }
 
@@ -248,14 +231,14 @@ export function createHubConsole(options: HubConsoleOptions) {
             : "not a valid WebSocket handshake (method, key, version or protocol list)"
           : refusal.step === "$connect"
             ? `$connect refused: ${(refusal.connectionId && connectNotes.take(refusal.connectionId)) || "the route answered an error"}`
-            : text(denied?.reason) || (refusal.status === 401 ? "authorizer: Unauthorized" : refusal.status === 500 ? "authorizer failed" : "authorizer denied");
-      const user = text(denied?.user_id);
-      const room = text(denied?.room_id);
+            : denied?.reason || (refusal.status === 401 ? "authorizer: Unauthorized" : refusal.status === 500 ? "authorizer failed" : "authorizer denied");
+      const user = denied?.userId ?? "";
+      const room = denied?.roomId ?? "";
       record("refused", `handshake refused ${refusal.status}: ${why}${user ? ` (user ${user}${room ? `, room ${room}` : ""})` : ""}`, {
         status: refusal.status,
         step: refusal.step,
         reason: why,
-        ...(user ? { user_id: user, room_id: denied?.room_id } : {}),
+        ...(user ? { user_id: user, room_id: denied?.roomId } : {}),
         source_ip: refusal.sourceIp,
       });
     },
@@ -412,13 +395,13 @@ export function createHubConsole(options: HubConsoleOptions) {
     }
   }
 
-  /** Why a dead-lettered record failed: what the deliver handler logged, or the same check run again. */
-  function deadLetterReason(messageId: string, body: string): DeliveryNote & { source: "log" | "recomputed" | "unknown" } {
+  /** Why a dead-lettered record failed: what the deliver handler reported, or the same check run again. */
+  function deadLetterReason(messageId: string, body: string): DeliveryNote & { source: "event" | "recomputed" | "unknown" } {
     const noted = deliveryNotes.get(messageId);
-    if (noted) return { ...noted, source: "log" };
+    if (noted) return { ...noted, source: "event" };
     const parsed = parseQueueBody(body, messageId);
     if (!parsed.ok) return { code: parsed.code, reason: parsed.reason, source: "recomputed" };
-    return { code: "delivery_failed", reason: "a valid record whose delivery failed maxReceiveCount times (before this hub started, or its log line was not kept)", source: "unknown" };
+    return { code: "delivery_failed", reason: "a valid record whose delivery failed maxReceiveCount times (before this hub started, or its outcome was not kept)", source: "unknown" };
   }
 
   const peekDeadLetters = () =>
@@ -447,7 +430,7 @@ export function createHubConsole(options: HubConsoleOptions) {
       const messages = await receiveDeadLetters();
       const found = messages.find((m) => m.MessageId === messageId);
       try {
-        if (!found) throw new NotFound(`message ${messageId} is not in the dead-letter queue (redriven already?)`);
+        if (!found) throw new NotFoundError(`message ${messageId} is not in the dead-letter queue (redriven already?)`);
         const sent = await sqs.send(new SendMessageCommand({ QueueUrl: info.queueUrl, MessageBody: found.Body ?? "" }));
         // Said before the delete: the poller may take the new record (and log it) at once.
         record("action", `redrove dead-lettered record ${messageId} to the main queue as ${sent.MessageId}`, { message_id: messageId, new_message_id: sent.MessageId });
@@ -462,7 +445,7 @@ export function createHubConsole(options: HubConsoleOptions) {
     const id = body.connectionId;
     if (typeof id !== "string" || id === "") throw new TypeError("connectionId is required (a live connection's id)");
     const connection = requireParts().api.connections.get(id);
-    if (!connection || connection.closing) throw new NotFound(`connection ${id} is not live (closed already?)`);
+    if (!connection || connection.closing) throw new NotFoundError(`connection ${id} is not live (closed already?)`);
     return connection;
   }
 
@@ -546,15 +529,19 @@ export function createHubConsole(options: HubConsoleOptions) {
   function handle(request: http.IncomingMessage, response: http.ServerResponse): boolean {
     const target = splitTarget(request.url);
     if (!target || (target.path !== "/" && target.path !== "/console" && !target.path.startsWith("/console/"))) return false;
-    const json = (status: number, body: unknown) => send(response, status, "application/json", JSON.stringify(body));
-    const refusal = consoleRefusal(request, info);
+    const json = (status: number, body: unknown) => sendJson(response, status, body);
+    const refusal = loopbackRefusal(request, info);
     if (refusal) {
       log.warn("console request refused", { reason: refusal, method: request.method });
       json(403, { message: `Forbidden: ${refusal}` });
       return true;
     }
     if (request.method === "GET" && (target.path === "/" || target.path === "/console")) {
-      send(response, 200, "text/html; charset=utf-8", consolePage());
+      sendPackageFile(response, "local/pages/console.html");
+      return true;
+    }
+    if (request.method === "GET" && target.path === "/console/console.js") {
+      sendPackageFile(response, "local/pages/console.js");
       return true;
     }
     const reader = request.method === "GET" ? readers[target.path] : undefined;
@@ -567,10 +554,9 @@ export function createHubConsole(options: HubConsoleOptions) {
     work.then(
       (result) => json(200, result),
       (err: unknown) => {
-        const clientError = err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError;
-        const notFound = err instanceof NotFound || (err as Error)?.name === "GoneException";
-        if (!clientError && !notFound) log.error("console request failed", { path: target.path, ...describeError(err) });
-        json(notFound ? 404 : clientError ? 400 : 500, { error: (err as Error)?.message ?? String(err) });
+        const status = statusOfError(err);
+        if (status === 500) log.error("console request failed", { path: target.path, ...describeError(err) });
+        json(status, { error: (err as Error)?.message ?? String(err) });
       },
     );
     return true;
@@ -578,8 +564,8 @@ export function createHubConsole(options: HubConsoleOptions) {
 
   return {
     observer,
-    /** The hub's logger with the console listening: give it to the handlers and the gateway. */
-    tap: (inner: Logger) => tappedLogger(inner, tap),
+    /** Give it the handlers' hub events (the hub's event bus). */
+    observe,
     attach(hubParts: { api: ApiGateway; notifier: Notifier }): void {
       parts = hubParts;
     },

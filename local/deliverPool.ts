@@ -2,6 +2,7 @@
 import * as path from "path";
 import { Worker } from "worker_threads";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { HubObserver } from "../core/hubEvents";
 import type { Logger, LogLevel } from "../core/log";
 import type { DeliverWorkerConfig, WorkerReply } from "./deliverWorker";
 
@@ -17,6 +18,8 @@ export interface DeliverPoolOptions {
    * invocation never holds a worker, and the poller loop waiting for it, for good.
    */
   timeoutMs?: number;
+  /** Told the hub events the workers' deliver handlers report (they come as messages). */
+  observe?: HubObserver;
 }
 
 export function startDeliverPool(size: number, config: DeliverWorkerConfig, log: Logger, options: DeliverPoolOptions = {}) {
@@ -41,6 +44,14 @@ export function startDeliverPool(size: number, config: DeliverWorkerConfig, log:
         void _level;
         void _time;
         log[reply.level as LogLevel](String(message), fields);
+        return;
+      }
+      if ("event" in reply) {
+        try {
+          options.observe?.(reply.event);
+        } catch {
+          // A listener's fault must not stop the pool.
+        }
         return;
       }
       warm.add(worker);

@@ -1,12 +1,14 @@
 /**
  * One "Lambda execution environment" for the deliver handler, in a worker thread: its own
  * clients, its own module state, its own CPU time, as each concurrent Lambda has on AWS.
- * The local hub's poller hands it SQS events; log lines go back to the hub's logger.
+ * The local hub's poller hands it SQS events; log lines go back to the hub's logger and hub
+ * events (core/hubEvents.ts) to the hub's listeners, as messages to the parent thread.
  */
 import { parentPort, workerData } from "worker_threads";
 import type { SQSEvent } from "aws-lambda";
 import { ENV, requireEnv, type Credentials, type Environment } from "../core/aws";
 import type { FanoutDeps } from "../core/fanout";
+import type { HubEvent } from "../core/hubEvents";
 import { createLogger, type LogLevel } from "../core/log";
 import { fanoutFrom, type HandlerSource } from "../handlers/dependencies";
 import { deliverFromEnvironment, type DeliverHandler } from "../handlers/deliver";
@@ -21,7 +23,7 @@ export interface DeliverWorkerConfig {
 }
 
 export type WorkerRequest = { id: number; event: SQSEvent };
-export type WorkerReply = { id: number; response?: unknown; error?: string } | { log: string; level: LogLevel };
+export type WorkerReply = { id: number; response?: unknown; error?: string } | { log: string; level: LogLevel } | { event: HubEvent };
 
 type DeliverFactory = (deps: FanoutDeps, config: { managementEndpoint: string; credentials?: Credentials }) => DeliverHandler;
 
@@ -31,6 +33,8 @@ const source: HandlerSource = {
   env: config.env,
   credentials: config.credentials,
   log: createLogger({ handler: "deliver" }, (line, level) => port.postMessage({ log: line, level } satisfies WorkerReply), "debug"),
+  // Events are plain data: they cross to the hub as they are (structured clone).
+  observe: (event) => port.postMessage({ event } satisfies WorkerReply),
 };
 let handler: DeliverHandler;
 if (config.deliverModule) {

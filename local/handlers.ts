@@ -1,9 +1,10 @@
 /**
  * The Lambda handlers, wired for the local hub: the same entry points the Lambdas run, given
  * the same variables (a record instead of process.env) pointed at dynalite, fauxqs and the
- * local @connections API, plus the hub's dev credentials and logger.
+ * local @connections API, plus the hub's dev credentials, logger and event listener.
  */
 import { ENV, type Credentials, type Environment } from "../core/aws";
+import type { HubObserver } from "../core/hubEvents";
 import type { Logger } from "../core/log";
 import type { StreamSettings } from "../core/streams";
 import type { HandlerSource } from "../handlers/dependencies";
@@ -30,10 +31,12 @@ export interface LocalHandlerConfig {
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: Credentials;
   log: Logger;
+  /** Told every hub event the handlers report, after its log line (the hub's event bus). */
+  observe?: HubObserver;
 }
 
 /** The variables the component would set, with the local stand-ins' endpoints. */
-export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "credentials">): Environment {
+export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "credentials" | "observe">): Environment {
   return {
     [ENV.dynamodbEndpoint]: config.dynamodbEndpoint,
     [ENV.sqsEndpoint]: config.sqsEndpoint,
@@ -51,7 +54,7 @@ export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "crede
 
 export function createLocalHandlers(config: LocalHandlerConfig) {
   const env = localEnvironment(config);
-  const source = (handler: HandlerName): HandlerSource => ({ env, credentials: config.credentials, log: config.log.child({ handler }) });
+  const source = (handler: HandlerName): HandlerSource => ({ env, credentials: config.credentials, log: config.log.child({ handler }), observe: config.observe });
   const deployed = deployedHandlers(config.allowClientMessages);
   // The route table API Gateway would have: one route per deployed route handler of the manifest.
   // Every deployed handler is loaded now, so a missing module or export stops the hub at start.

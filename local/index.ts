@@ -17,6 +17,7 @@ import type { AddressInfo } from "net";
 import * as path from "path";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoClient, sqsClient } from "../core/aws";
+import type { HubEvent } from "../core/hubEvents";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
 import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
 import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
@@ -32,6 +33,7 @@ import { createHubConsole } from "./console";
 import { loadDynalite } from "./dynalite";
 import { createLocalHandlers, localEnvironment } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
+import { HubEventBus } from "./hubEventBus";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
 import { testHooksOf } from "./testHooks";
@@ -122,6 +124,13 @@ export interface LocalHubInfo {
 export interface LocalHub extends LocalHubInfo {
   /** An app-backend SDK already pointed at this hub. */
   notifier: Notifier;
+  /**
+   * Calls `listener` with every hub event its handlers report (core/hubEvents.ts: refused and
+   * allowed handshakes, connects, disconnects, each queue record's outcome, failed and 410
+   * posts), deliver worker threads included; returns what stops it. What the developer
+   * console reads; for tests, instead of reading log lines.
+   */
+  onEvent(listener: (event: HubEvent) => void): () => void;
   /** Restart nothing, just stop: closes sockets (each runs $disconnect), the poller and both servers. */
   stop(): Promise<void>;
 }
@@ -268,9 +277,12 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       region: LOCAL_REGION,
       credentials,
     };
-    // The developer console listens to the handlers' logs and the gateway (local/console.ts).
+    // The handlers' events (worker threads' too) go to the bus; the developer console listens
+    // to it and to the gateway (local/console.ts).
+    const events = new HubEventBus();
     const hubConsole = createHubConsole({ info, retentionHours, log: hubLog });
-    const log = hubConsole.tap(hubLog);
+    events.subscribe(hubConsole.observe);
+    const log = hubLog;
 
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
     const proxy = hooks.faultInjection ? await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(dynamo.endpoint).port) }) : undefined;
@@ -288,7 +300,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       streams,
     };
-    const handlers = createLocalHandlers({ ...handlerConfig, credentials, log });
+    const handlers = createLocalHandlers({ ...handlerConfig, credentials, log, observe: events.emit });
     const api = createApiGateway(server, {
       stage,
       apiId: "local",
@@ -340,6 +352,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
           options.deliverWorkers,
           { env: localEnvironment(handlerConfig), credentials, deliverModule: hooks.deliverModule },
           log,
+          { observe: events.emit },
         )
       : undefined;
     if (pool) stops.push(pool.stop);
@@ -361,7 +374,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
 
     let stopping: Promise<void> | undefined;
     if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };
-    return { ...info, notifier, stop: () => (stopping ??= stopAll()) };
+    return { ...info, notifier, onEvent: (listener) => events.subscribe(listener), stop: () => (stopping ??= stopAll()) };
   } catch (err) {
     await stopAll();
     throw err;

@@ -13,6 +13,7 @@ import { managementClient } from "../core/aws";
 import { createConnectionsApi, postWithRetries, type ConnectionsApi } from "../core/connections";
 import { postToConnections } from "../core/fanout";
 import { getConnection } from "../core/tables";
+import { recordingObserver } from "./support/hubEvents";
 import { capturingLogger } from "./support/logs";
 import { seedConnections } from "./support/seed";
 import { startDynamo, type Dynamo } from "./support/services";
@@ -218,7 +219,8 @@ describe("timeouts and retries", () => {
     try {
       const others = Array.from({ length: 40 }, (_, i) => `ok-${i}`);
       const finished: string[] = [];
-      const deps = { management: api, db: dynamo.client, connectionsTable: dynamo.connectionsTable, log: logs.log, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } };
+      const events = recordingObserver();
+      const deps = { management: api, db: dynamo.client, connectionsTable: dynamo.connectionsTable, log: logs.log, observe: events.observe, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } };
       const outcomes = await Promise.all(
         ["stuck", ...others].map((id) => postWithRetries(deps, id, api!.prepare("{}")).then((outcome) => (finished.push(id), outcome))),
       );
@@ -228,8 +230,7 @@ describe("timeouts and retries", () => {
       expect(finished.at(-1)).toBe("stuck");
       // Two attempts, each cut: the server saw both sockets closed without an answer.
       await vi.waitFor(() => expect(recorder.closedWithoutAnswer).toEqual(["stuck", "stuck"]));
-      const failure = logs.lines.map((l) => JSON.parse(l)).find((l) => l.message === "post to connection failed" && l.connection_id === "stuck");
-      expect(failure).toMatchObject({ attempts: 2, error: "TimeoutError" });
+      expect(events.ofType("post.failed")).toEqual([expect.objectContaining({ connectionId: "stuck", attempts: 2, error: "TimeoutError" })]);
     } finally {
       await recorder.stop();
     }

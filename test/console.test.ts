@@ -14,7 +14,7 @@ import type { Browser, Frame, Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { createLogger } from "../core/log";
 import { startTestHub, type TestHub } from "../local/testing";
-import { consoleRefusal } from "../local/console";
+import { loopbackRefusal } from "../local/http";
 import { CHROMIUM, haveChromium, launchChromium } from "./support/chromium";
 
 const OUTPUT = path.join(process.cwd(), "test-output");
@@ -226,8 +226,8 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#tab-dead-letters").click();
     const parked = page.locator(`#dlq-list .dead[data-message-id="${goodId}"]`);
     await parked.waitFor({ timeout: 20_000 });
-    // Its reason is what the deliver handler logged for that message id.
-    expect(await parked.locator(".reason").textContent()).toBe("delivery failed");
+    // Its reason is what the deliver handler reported for that message id (record.failed's cause).
+    expect(await parked.locator(".reason").textContent()).toBe("delivery_failed");
     hub.faults!.restoreDynamo();
     expect(await parked.textContent()).toContain("back from the dead-letter queue");
     await parked.locator("button.redrive").click();
@@ -302,9 +302,9 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     // A live connection is needed to act on: a made-up id is a 404 that says so.
     expect(await status("/console/api/revoke", { ...revoke, headers: { host: own, "content-type": "application/json" } })).toBe(404);
     // A peer from the network, had the hub been started with --host 0.0.0.0.
-    const fromLan = { headers: { host: own }, socket: { remoteAddress: "192.168.1.23" } } as unknown as Parameters<typeof consoleRefusal>[0];
-    expect(consoleRefusal(fromLan, hub)).toBe("not a loopback peer");
-    const fromHere = { headers: { host: own }, socket: { remoteAddress: "::ffff:127.0.0.1" } } as unknown as Parameters<typeof consoleRefusal>[0];
-    expect(consoleRefusal(fromHere, hub)).toBeUndefined();
+    const fromLan = { headers: { host: own }, socket: { remoteAddress: "192.168.1.23" } } as unknown as Parameters<typeof loopbackRefusal>[0];
+    expect(loopbackRefusal(fromLan, hub)).toBe("not a loopback peer");
+    const fromHere = { headers: { host: own }, socket: { remoteAddress: "::ffff:127.0.0.1" } } as unknown as Parameters<typeof loopbackRefusal>[0];
+    expect(loopbackRefusal(fromHere, hub)).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import { getConnection } from "../core/tables";
 import { createDeliverHandler } from "../handlers/deliver";
 import { createNotifier } from "../server";
 import { sqsEvent, sqsRecord } from "./support/events";
+import { recordingObserver } from "./support/hubEvents";
 import { capturingLogger } from "./support/logs";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { seedConnections } from "./support/seed";
@@ -19,6 +20,7 @@ let sqs: Sqs;
 let sqsSdk: SQSClient;
 let management: StandaloneConnectionsEmulator;
 const logs = capturingLogger();
+const outcomes = recordingObserver();
 
 function fanoutDeps(overrides: Partial<FanoutDeps> = {}): FanoutDeps {
   return {
@@ -26,6 +28,7 @@ function fanoutDeps(overrides: Partial<FanoutDeps> = {}): FanoutDeps {
     management: createConnectionsApi(management.endpoint),
     connectionsTable: dynamo.connectionsTable,
     log: logs.log,
+    observe: outcomes.observe,
     retry: { ...DEFAULT_RETRY, baseDelayMs: 1, maxDelayMs: 5 },
     ...overrides,
   };
@@ -70,9 +73,9 @@ describe("deliver (SQS consumer)", () => {
       expect(frames, `c${i}`).toHaveLength(1);
       expect(JSON.parse(frames![0])).toEqual({ id: "msg-big", room_id: "big", user_id: "app", origin: "app", data: { type: "backup.done", data: { job: 1 } } });
     }
-    const summary = logs.lines.map((l) => JSON.parse(l)).find((l) => l.message === "delivered" && l.id === "msg-big");
-    expect(summary.items_read).toBe(1_000); // the room index, not the table
-    console.log(`SUMMARY deliver: room of 1,000 in a table of 10,000 -> delivered ${summary.delivered}, items read ${summary.items_read}, lost 0`);
+    const summary = outcomes.ofType("record.delivered").find((o) => o.notificationId === "msg-big")!;
+    expect(summary.itemsRead).toBe(1_000); // the room index, not the table
+    console.log(`SUMMARY deliver: room of 1,000 in a table of 10,000 -> delivered ${summary.delivered}, items read ${summary.itemsRead}, lost 0`);
   });
 
   it("removes stale connections on 410 and still delivers to the rest", async () => {
@@ -110,8 +113,9 @@ describe("deliver (SQS consumer)", () => {
     expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(bad.map((r) => r.messageId).sort());
     const delivered = new Set([...management.received.values()].flat().map((frame) => JSON.parse(frame).id));
     expect([...delivered].sort()).toEqual(["good-1", "good-2", "good-3"]);
-    const reasons = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.message === "record rejected");
-    for (const record of bad) expect(reasons.find((r) => r.message_id === record.messageId)?.reason).toBeTruthy();
+    const rejected = outcomes.ofType("record.rejected");
+    for (const record of bad) expect(rejected.find((r) => r.messageId === record.messageId)?.reason, record.messageId).toBeTruthy();
+    expect(rejected.filter((r) => good.some((g) => g.messageId === r.messageId))).toEqual([]);
     console.log(`SUMMARY deliver: batch of ${good.length + bad.length} -> ${good.length} delivered, ${bad.length} reported with reasons`);
   });
 

@@ -10,7 +10,8 @@ import { createLogger } from "../core/log";
 import type { WebSocketEvent } from "../core/events";
 import { startLocalHub, type LocalHub } from "../local";
 import { roomRows } from "./support/seed";
-import { eventually } from "./support/wait";
+import { recordingObserver } from "./support/hubEvents";
+import { eventually, until } from "./support/wait";
 import { connectAs, handshakeStatus, openClient } from "./support/wsClient";
 import { newDevCredentials } from "../local/sigv4";
 import { createApiGateway } from "../local/apiGateway";
@@ -312,4 +313,41 @@ describe("the keep-alive route, answered by the API Gateway emulator as AWS answ
       await hub.stop();
     }
   });
+});
+
+describe("hub events", () => {
+  it("reach onEvent listeners from the handlers and from deliver worker threads, as typed events", async () => {
+    const workerHub = await startLocalHub({ port: 0, bcryptCost: 4, deliverWorkers: 1, queue: { waitTimeSeconds: 1 }, logger: createLogger({}, () => undefined, "error") });
+    const events = recordingObserver();
+    const stop = workerHub.onEvent(events.observe);
+    try {
+      const client = await connectAs(workerHub, "hana", "events");
+      expect(await handshakeStatus(`${workerHub.websocketUrl}?token=not-a-jwt`)).toBe(403);
+      const sqs = sqsClient({ endpoint: workerHub.sqsEndpoint });
+      const bad = await sqs.send(new SendMessageCommand({ QueueUrl: workerHub.queueUrl, MessageBody: "not json" }));
+      const { messageId } = await workerHub.notifier.publish({ roomId: "events", data: { type: "n", data: 1 } });
+      await until(() => events.ofType("record.delivered").some((o) => o.notificationId === messageId) && events.ofType("record.rejected").some((o) => o.messageId === bad.MessageId));
+      // From the worker thread, each record's outcome, once.
+      expect(events.ofType("record.delivered").filter((o) => o.notificationId === messageId)).toEqual([
+        expect.objectContaining({ roomId: "events", delivered: 1, gone: 0, failed: 0, requeued: false, chunk: false }),
+      ]);
+      expect(events.ofType("record.rejected").filter((o) => o.messageId === bad.MessageId)).toEqual([expect.objectContaining({ code: "invalid_json" })]);
+      // From the hub's own thread: the handshakes.
+      expect(events.ofType("connected")).toEqual([expect.objectContaining({ userId: "hana", roomId: "events" })]);
+      expect(events.ofType("connect.denied")).toEqual([expect.objectContaining({ reason: "token_invalid" })]);
+      client.ws.close();
+      await until(() => events.ofType("disconnected").length === 1);
+      // A stopped listener hears nothing more; one still listening hears the next delivery.
+      stop();
+      const seen = events.events.length;
+      const later = recordingObserver();
+      workerHub.onEvent(later.observe);
+      const next = await workerHub.notifier.publish({ roomId: "events", data: { type: "n", data: 2 } });
+      await until(() => later.ofType("record.delivered").some((o) => o.notificationId === next.messageId));
+      expect(events.events.length).toBe(seen);
+    } finally {
+      stop();
+      await workerHub.stop();
+    }
+  }, 60_000);
 });

@@ -29,6 +29,7 @@ import { createApiGateway } from "../local/apiGateway";
 import { newDevCredentials } from "../local/sigv4";
 import { createLogger } from "../core/log";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
+import { recordingObserver } from "./support/hubEvents";
 import { capturingLogger } from "./support/logs";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { testNotifier, testNotifierOptions } from "./support/notifier";
@@ -62,12 +63,13 @@ describe("handlers", () => {
   it("deliver: a record with deeply nested data fails alone, logged; the good records of the batch are delivered once", async () => {
     await seedConnections(dynamo.client, dynamo.connectionsTable, [{ connectionId: "deep-1", roomId: "deep", userId: "u" }]);
     management.received.clear();
-    const deliver = createDeliverHandler(fanout());
+    const outcomes = recordingObserver();
+    const deliver = createDeliverHandler({ ...fanout(), observe: outcomes.observe });
     const good = (n: number) => sqsRecord(JSON.stringify({ room_id: "deep", data: { n } }), `good-${n}`);
     const response = await deliver(sqsEvent([good(1), sqsRecord(deepBody("deep"), "poison"), good(2)]));
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "poison" }]);
     expect((management.received.get("deep-1") ?? []).map((f) => (JSON.parse(f) as Frame).id).sort()).toEqual(["good-1", "good-2"]);
-    expect(logs.text()).toMatch(/"message":"record rejected".*"message_id":"poison".*"code":"invalid_data"/);
+    expect(outcomes.ofType("record.rejected")).toEqual([expect.objectContaining({ messageId: "poison", code: "invalid_data" })]);
   });
 
   it("sendMessage: the same deeply nested data gets the sender a hub.error, and nobody else anything", async () => {

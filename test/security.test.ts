@@ -15,6 +15,7 @@ import { getConnection, roomPages } from "../core/tables";
 import { startLocalHub, type LocalHub } from "../local";
 import { startTestHub, type TestHub } from "../local/testing";
 import { badTokenCases } from "./support/badTokens";
+import { recordingObserver } from "./support/hubEvents";
 import { until } from "./support/wait";
 
 type Frame = { id?: string; data?: { type?: string; data?: unknown }; message?: string };
@@ -55,9 +56,11 @@ function capture() {
 
 describe("auth through the hub", () => {
   const logs = capture();
+  const events = recordingObserver();
   let hub: LocalHub;
   beforeAll(async () => {
     hub = await startLocalHub({ port: 0, bcryptCost: 4, logger: logs.logger });
+    hub.onEvent(events.observe);
   });
   afterAll(async () => {
     await hub?.stop();
@@ -91,8 +94,17 @@ describe("auth through the hub", () => {
     }
     const rows = await db.send(new ScanCommand({ TableName: hub.connectionsTableName }));
     expect(rows.Count).toBe(0);
+    // Neither the log nor the hub events (what the console shows) hold a token.
     const text = logs.text();
-    for (const { name, secrets } of cases) for (const secret of secrets.filter((s) => s.length > 8)) expect(text, name).not.toContain(secret);
+    const eventText = JSON.stringify(events.events);
+    for (const { name, secrets } of cases) {
+      for (const secret of secrets.filter((s) => s.length > 8)) {
+        expect(text, name).not.toContain(secret);
+        expect(eventText, name).not.toContain(secret);
+      }
+    }
+    expect(events.ofType("connect.allowed")).toEqual([]);
+    expect(events.ofType("connect.denied").length).toBeGreaterThan(0);
     console.log(`SUMMARY auth (local hub): ${cases.length} bad tokens tried, ${refused} refused with 400/401/403/414 (and ${refusedByHeader} again in Sec-WebSocket-Protocol, refused with 400/403), 0 rows written, 0 tokens in ${logs.lines.length} log lines`);
   });
 });
@@ -145,10 +157,12 @@ describe("bad input from clients", () => {
 });
 
 describe("bad input from apps", () => {
-  const logs = capture();
+  const events = recordingObserver();
   let hub: LocalHub;
   beforeAll(async () => {
-    hub = await startLocalHub({ port: 0, bcryptCost: 4, logger: logs.logger, queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 2, waitTimeSeconds: 1 } });
+    // The rejected records' log lines stay out of the test output.
+    hub = await startLocalHub({ port: 0, bcryptCost: 4, logger: capture().logger, queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 2, waitTimeSeconds: 1 } });
+    hub.onEvent(events.observe);
   });
   afterAll(async () => {
     await hub?.stop();
@@ -186,9 +200,10 @@ describe("bad input from apps", () => {
       return dead.length >= 4;
     });
     expect(dead.sort()).toEqual(["bad1", "bad2", "bad3", "bad4"].map(idOf).sort());
-    const reasons = logs.lines.map((l) => JSON.parse(l) as Record<string, string>).filter((l) => l.message === "record rejected");
-    for (const entry of ["bad1", "bad2", "bad3", "bad4"]) expect(reasons.find((r) => r.message_id === idOf(entry))?.reason, entry).toBeTruthy();
-    console.log(`SUMMARY app input: ${bad.length} bad notifications refused by the SDK; 4 bad raw records dead-lettered with logged reasons, 2 good delivered, lost 0`);
+    const rejected = events.ofType("record.rejected");
+    for (const entry of ["bad1", "bad2", "bad3", "bad4"]) expect(rejected.find((r) => r.messageId === idOf(entry))?.reason, entry).toBeTruthy();
+    expect(rejected.filter((r) => r.messageId === idOf("good1") || r.messageId === idOf("good2"))).toEqual([]);
+    console.log(`SUMMARY app input: ${bad.length} bad notifications refused by the SDK; 4 bad raw records dead-lettered with reported reasons, 2 good delivered, lost 0`);
     client.ws.close();
   });
 });

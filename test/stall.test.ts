@@ -17,6 +17,7 @@ import { getConnection } from "../core/tables";
 import { startLocalHub, type LocalHub } from "../local";
 import { startDeliverPool } from "../local/deliverPool";
 import { startSqsPoller } from "../local/sqsPoller";
+import { recordingObserver } from "./support/hubEvents";
 import { capturingLogger } from "./support/logs";
 import { startSqs, type Sqs } from "./support/services";
 import { localEnvironment } from "../local/handlers";
@@ -82,9 +83,10 @@ async function suspendableProxy(target: string) {
 
 describe("a connection still opening", () => {
   let hub: LocalHub;
-  const capture = capturingLogger();
+  const events = recordingObserver();
   beforeAll(async () => {
-    hub = await startLocalHub({ port: 0, bcryptCost: 4, logger: capture.log });
+    hub = await startLocalHub({ port: 0, bcryptCost: 4, logger: capturingLogger().log });
+    hub.onEvent(events.observe);
   }, 60_000);
   afterAll(() => hub?.stop());
 
@@ -104,11 +106,11 @@ describe("a connection still opening", () => {
       }),
     );
     const { messageId } = await hub.notifier.publish({ roomId: "handshake", data: { type: "n", data: 1 } });
-    await until(() => capture.lines.some((l) => l.includes('"delivered"') && l.includes(messageId)), "the deliver of the published message");
-    const line = JSON.parse(capture.lines.find((l) => l.includes('"delivered"') && l.includes(messageId))!) as { gone: number };
-    expect(line.gone).toBe(1); // the gateway answered 410, as API Gateway does before $connect completes
+    const delivered = () => events.ofType("record.delivered").find((o) => o.notificationId === messageId);
+    await until(() => delivered() !== undefined, "the deliver of the published message");
+    expect(delivered()!.gone).toBe(1); // the gateway answered 410, as API Gateway does before $connect completes
     expect(await getConnection(db, hub.connectionsTableName, "opening-conn")).toBeDefined();
-    expect(capture.text()).toContain("row kept");
+    expect(events.ofType("post.gone")).toEqual([{ type: "post.gone", connectionId: "opening-conn", row: "kept" }]);
     console.log("SUMMARY stall: a 410 during a client's handshake keeps its row (it used to be deleted, leaving the client connected and unreachable)");
   });
 });
