@@ -100,7 +100,9 @@ describe("checkJs on the client", () => {
 
   it("npm test runs it over every client module, and the modules pass; a module that breaks index.d.mts's promise fails it", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string>; files: string[] };
-    expect(pkg.scripts.test).toContain("tsc -p client/tsconfig.json");
+    // `npm test` type-checks first (its typecheck script), then runs vitest.
+    expect(pkg.scripts.test).toMatch(/^npm run -s typecheck && /);
+    expect(pkg.scripts.typecheck).toContain("tsc -p client/tsconfig.json");
     const config = JSON.parse(fs.readFileSync(path.join(ROOT, "client", "tsconfig.json"), "utf8").replace(/^\s*\/\/.*$/gm, "")) as { compilerOptions: { checkJs: boolean }; files: string[] };
     expect(config.compilerOptions.checkJs).toBe(true);
     const modules = fs.readdirSync(path.join(ROOT, "client")).filter((file) => file.endsWith(".mjs"));
