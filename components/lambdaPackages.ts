@@ -232,3 +232,22 @@ function safeRealpath(dir: string): string {
     return dir;
   }
 }
+
+/** Everything the hub's Lambdas are packaged from: the SDK layer's files and each function's zip options. */
+export interface LambdaPackaging {
+  layer: LayerContents;
+  codePaths: Record<HandlerName, pulumi.runtime.CodePathOptions>;
+}
+
+/**
+ * Reads the packages once, when the component starts and before it declares anything, so an
+ * install Pulumi cannot package (pnpm's store, Yarn Plug'n'Play, a missing package) stops the
+ * program before any resource is created, rather than part way through or at run time.
+ */
+export function lambdaPackaging(): LambdaPackaging {
+  return {
+    layer: sdkLayerContents(),
+    codePaths: Object.fromEntries(HANDLER_NAMES.map((handler) => [handler, codePathOptionsFor(handler)])) as Record<HandlerName, pulumi.runtime.CodePathOptions>,
+  };
+}
+

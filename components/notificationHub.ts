@@ -21,6 +21,7 @@ import { buildPublisherPolicy } from "./hub/publisherPolicy";
 import { buildQueues, type HubQueues } from "./hub/queues";
 import { buildSecret, type HubSecret } from "./hub/secret";
 import { buildSdkLayer } from "./hub/sdkLayer";
+import { lambdaPackaging } from "./lambdaPackages";
 import { normalizeArgs, type ApiGatewayLogging } from "./hub/settings";
 import { buildTables, type HubTables } from "./hub/tables";
 import { buildApi, buildWebSocketApi, type HubWebSocketApi } from "./hub/webSocketApi";
@@ -209,6 +210,8 @@ export class NotificationHub extends pulumi.ComponentResource {
     // jwtSecret included, unencrypted in the stack state. The outputs are registered below.
     super("notification-hub:index:NotificationHub", name, {}, opts);
     const settings = normalizeArgs(args);
+    // Before anything is declared: an install Pulumi cannot package stops the program here.
+    const packaging = lambdaPackaging();
     const ctx: HubContext = { parent: this, name, settings, tags: args.tags ?? {}, aws: awsContext(this), transform: args.transform ?? {} };
 
     const tables = buildTables(ctx);
@@ -219,8 +222,8 @@ export class NotificationHub extends pulumi.ComponentResource {
     const managementEndpoint = pulumi.interpolate`${api.apiEndpoint.apply((e) => e.replace(/^wss:\/\//, "https://"))}/${stageName}`;
     const postToConnections = pulumi.interpolate`${api.executionArn}/${stageName}/POST/@connections/*`;
 
-    const sdkLayer = buildSdkLayer(ctx);
-    const functions = buildFunctions(ctx, { sdkLayer, tables, queues, secret, managementEndpoint, postToConnections });
+    const sdkLayer = buildSdkLayer(ctx, packaging.layer);
+    const functions = buildFunctions(ctx, { sdkLayer, codePaths: packaging.codePaths, tables, queues, secret, managementEndpoint, postToConnections });
     const webSocket = buildWebSocketApi(ctx, api, stageName, functions);
     const { stage } = webSocket;
     const queueConsumer = buildQueueConsumer(ctx, queues.queue, functions.deliver);

@@ -141,3 +141,24 @@ describe("a consumer program using the published package", () => {
     });
   });
 });
+
+describe("a consumer whose packages sit in pnpm's symlinked store", () => {
+  it("is stopped when the component is constructed (as at `pulumi up`), naming the way out, before it declares any child resource", async () => {
+    // pnpm's isolated layout: node_modules/notification-hub is a symlink into node_modules/.pnpm/…
+    const pnpmWork = path.join(ROOT, "test-output", "consumer-pnpm");
+    fs.rmSync(pnpmWork, { recursive: true, force: true });
+    fs.mkdirSync(pnpmWork, { recursive: true });
+    for (const file of ["package.json", "index.ts", "Pulumi.yaml", "tsconfig.json"]) fs.copyFileSync(path.join(WORK, file), path.join(pnpmWork, file));
+    sh(`cp -al ${JSON.stringify(path.join(WORK, "node_modules"))} ${JSON.stringify(path.join(pnpmWork, "node_modules"))}`);
+    const store = path.join(pnpmWork, "node_modules", ".pnpm", "notification-hub@0.1.0", "node_modules");
+    fs.mkdirSync(store, { recursive: true });
+    fs.renameSync(path.join(pnpmWork, "node_modules", "notification-hub"), path.join(store, "notification-hub"));
+    fs.symlinkSync(path.join(store, "notification-hub"), path.join(pnpmWork, "node_modules", "notification-hub"), "dir");
+    try {
+      await expect(runProgram("index.ts", "staging", {}, pnpmWork)).rejects.toThrow(/pnpm's symlinked store .*node-linker=hoisted/);
+    } finally {
+      fs.rmSync(pnpmWork, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+

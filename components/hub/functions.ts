@@ -9,7 +9,6 @@ import { ENV } from "../../core/aws";
 import { ROOM_INDEX_NAME } from "../../core/schema";
 import { loadEntryPoint } from "../../handlers/entryPoints";
 import { deployedHandlers, handlerEntry, type HandlerName, type HubResource } from "../../handlers/manifest";
-import { codePathOptionsFor } from "../lambdaPackages";
 import { policyDocument, type PolicyStatement } from "../policies";
 import { assumeRolePolicy, childName, create, NAME_LIMITS, physicalName, type HubContext } from "./context";
 import type { HubQueues } from "./queues";
@@ -29,6 +28,8 @@ export type HubFunctions = Partial<Record<HandlerName, HubFunction>> & Record<"a
 export interface FunctionWiring {
   /** The AWS SDK layer (components/hub/sdkLayer.ts): every function's `@aws-sdk/*` and `@smithy/*`. */
   sdkLayer: aws.lambda.LayerVersion;
+  /** Each function's zip options (components/lambdaPackages.ts `lambdaPackaging`). */
+  codePaths: Record<HandlerName, pulumi.runtime.CodePathOptions>;
   tables: HubTables;
   queues: HubQueues;
   secret: HubSecret;
@@ -74,6 +75,7 @@ export function buildFunctions(ctx: HubContext, wiring: FunctionWiring): HubFunc
     const entry = handlerEntry(handler);
     functions[handler] = buildFunction(ctx, handler, {
       layers: [wiring.sdkLayer.arn],
+      codePathOptions: wiring.codePaths[handler],
       timeout: entry.timeoutSeconds === "deliver" ? ctx.settings.deliverTimeoutSeconds : entry.timeoutSeconds,
       memorySize: entry.memoryMb,
       environment: Object.fromEntries(
@@ -108,7 +110,7 @@ export function buildRole(ctx: HubContext, key: string, service: string, stateme
 export function buildFunction(
   ctx: HubContext,
   handler: HandlerName,
-  options: { layers: pulumi.Input<string>[]; timeout: number; memorySize: number; environment: Record<string, pulumi.Input<string>>; statements: PolicyStatement[] },
+  options: { layers: pulumi.Input<string>[]; codePathOptions: pulumi.runtime.CodePathOptions; timeout: number; memorySize: number; environment: Record<string, pulumi.Input<string>>; statements: PolicyStatement[] },
 ): HubFunction {
   const logGroup = create(ctx, aws.cloudwatch.LogGroup, ctx.transform.logGroup, `${handler}-logs`, { retentionInDays: ctx.settings.logRetentionDays, tags: ctx.tags });
   const { role, policy } = buildRole(ctx, handler, "lambda.amazonaws.com", [
@@ -131,7 +133,7 @@ export function buildFunction(
       architectures: ["arm64"],
       environment: { variables: options.environment },
       loggingConfig: { logFormat: "JSON", logGroup: logGroup.name, applicationLogLevel: "INFO", systemLogLevel: "WARN" },
-      codePathOptions: codePathOptionsFor(handler),
+      codePathOptions: options.codePathOptions,
       tags: ctx.tags,
     },
     { dependsOn: [policy] },

@@ -7,7 +7,7 @@
 import * as crypto from "crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { sdkLayerContents } from "../lambdaPackages";
+import type { LayerContents } from "../lambdaPackages";
 import { create, type HubContext } from "./context";
 
 /** Layer names: letters, digits, - and _, at most 140 characters, one namespace per account and region. */
@@ -21,8 +21,9 @@ export function sdkLayerName(project: string, stack: string, component: string):
   return `${name.slice(0, LAYER_NAME_LIMIT - hash.length - 1)}-${hash}`;
 }
 
-export function buildSdkLayer(ctx: HubContext): aws.lambda.LayerVersion {
-  const { files, packages } = sdkLayerContents();
+/** The layer of these contents (components/lambdaPackages.ts `lambdaPackaging`). */
+export function buildSdkLayer(ctx: HubContext, contents: LayerContents): aws.lambda.LayerVersion {
+  const { files, packages } = contents;
   const sdk = packages.find((p) => p.name === "@aws-sdk/client-dynamodb")?.version ?? "";
   return create(ctx, aws.lambda.LayerVersion, ctx.transform.layer, "aws-sdk-layer", {
     layerName: sdkLayerName(pulumi.getProject(), pulumi.getStack(), ctx.name),
