@@ -21,6 +21,7 @@ import type { HubEvent } from "../core/hubEvents";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
 import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
 import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
+import { assertPeersInstalled } from "../core/peers";
 import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkRetentionHours } from "../core/hubOptions";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
@@ -209,6 +210,8 @@ function devSecrets(options: LocalHubOptions): { jwtSecret: string; passcode: st
 const OWNER = "startLocalHub";
 
 export async function startLocalHub(options: LocalHubOptions = {}): Promise<LocalHub> {
+  // Optional peers of the package: a backend that uses only notification-hub/server has neither.
+  assertPeersInstalled("the local hub (startLocalHub, notification-hub dev)", ["dynalite", "fauxqs"], __dirname);
   const stage = options.stage ?? "local";
   if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
   const hubLog = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");

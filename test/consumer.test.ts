@@ -4,6 +4,7 @@
  */
 import * as childProcess from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthRow, getConnection } from "../core/tables";
@@ -160,5 +161,55 @@ describe("a consumer whose packages sit in pnpm's symlinked store", () => {
       fs.rmSync(pnpmWork, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe("an app backend that installs the packed package for notification-hub/server alone", () => {
+  // Outside the checkout: no node_modules above it may lend the backend a package it did not install.
+  const BACKEND = path.join(os.tmpdir(), `backend-${process.pid}`);
+  let installLog = "";
+  afterAll(() => fs.rmSync(BACKEND, { recursive: true, force: true }));
+  beforeAll(() => {
+    fs.rmSync(BACKEND, { recursive: true, force: true });
+    fs.mkdirSync(BACKEND, { recursive: true });
+    const tarball = fs.readdirSync(WORK).find((file) => file.endsWith(".tgz"))!;
+    fs.writeFileSync(path.join(BACKEND, "package.json"), JSON.stringify({ name: "backend", version: "1.0.0", private: true }));
+    // As a newcomer would, from the npm cache this clone's own install filled (no new download).
+    installLog = sh(`npm install --prefer-offline --no-audit --no-fund ${JSON.stringify(path.join(WORK, tarball))} @types/node@20 2>&1`, BACKEND);
+  }, 180_000);
+
+  it("installs lean: none of the component's or the local hub's heavy peers, no engine warning on Node 20", () => {
+    const modules = path.join(BACKEND, "node_modules");
+    for (const heavy of ["@pulumi/pulumi", "@pulumi/aws", "dynalite", "fauxqs"]) expect(fs.existsSync(path.join(modules, heavy)), heavy).toBe(false);
+    expect(installLog).not.toMatch(/EBADENGINE/);
+    const bytes = Number(sh(`du -sb ${JSON.stringify(modules)}`).split("\t")[0]);
+    // 239 MB when the Pulumi packages, dynalite and fauxqs came along; the AWS SDK is most of what is left.
+    expect(bytes).toBeLessThan(60 * 1024 * 1024);
+    console.log(`SUMMARY lean install: a backend using notification-hub/server installs ${(bytes / 1024 / 1024).toFixed(0)} MB of node_modules`);
+  });
+
+  it("compiles its TypeScript against the package without skipLibCheck, with node16 and with classic node10 resolution", () => {
+    fs.writeFileSync(
+      path.join(BACKEND, "backend.ts"),
+      [
+        'import { createNotifier } from "notification-hub/server";',
+        'const notifier = createNotifier({ queueUrl: "q", authTableName: "a", connectionsTableName: "c", managementEndpoint: "https://x", jwtSecret: "s" });',
+        'export const publish = () => notifier.publish({ roomId: "r", data: { type: "t" } });',
+        "",
+      ].join("\n"),
+    );
+    const tsc = path.join(ROOT, "node_modules", ".bin", "tsc");
+    for (const [module, moduleResolution] of [["node16", "node16"], ["commonjs", "node10"]]) {
+      const config = { compilerOptions: { strict: true, skipLibCheck: false, module, moduleResolution, target: "ES2022", noEmit: true, types: ["node"] }, files: ["backend.ts"] };
+      fs.writeFileSync(path.join(BACKEND, "tsconfig.json"), JSON.stringify(config));
+      expect(() => sh(`${JSON.stringify(tsc)} -p tsconfig.json`, BACKEND), `${module}/${moduleResolution}`).not.toThrow();
+    }
+  });
+
+  it("requires /server from CommonJS, and names exactly what to install for the component or the local hub", () => {
+    expect(sh(`node -e 'console.log(Object.keys(require("notification-hub/server")).join(","))'`, BACKEND).trim()).toBe("createNotifier");
+    expect(() => sh(`node -e 'require("notification-hub")'`, BACKEND)).toThrow(/the NotificationHub component needs @pulumi\/pulumi, @pulumi\/aws, @pulumi\/random.*npm install @pulumi\/pulumi @pulumi\/aws @pulumi\/random/s);
+    const local = sh(`node -e 'require("notification-hub/local").startLocalHub().catch((err) => console.log(err.message))'`, BACKEND);
+    expect(local).toMatch(/the local hub .* needs dynalite, fauxqs.*npm install dynalite fauxqs/);
+  });
 });
 
