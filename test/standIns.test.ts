@@ -7,7 +7,24 @@
 import * as http from "http";
 import { CreateQueueCommand, SendMessageBatchCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { describe, expect, it } from "vitest";
+import * as bcrypt from "bcryptjs";
 import { sqsClient } from "../core/aws";
+import type { HubEvent } from "../core/hubEvents";
+import { grantsAuthKey, normalizeGrants } from "../core/rooms";
+import { createAuthRow, getAuthRow } from "../core/tables";
+import {
+  authorizerResultBytes,
+  defaultPasscode,
+  deriveTokenSecret,
+  MAX_AUTHORIZER_RESULT_BYTES,
+  MAX_TOKEN_LENGTH,
+  newGeneration,
+  signConnectToken,
+  WORST_CASE_METHOD_ARN,
+} from "../core/tokens";
+import { createAuthorizerHandler } from "../handlers/authorizer";
+import { authorizerEvent } from "./support/events";
+import { capturingLogger } from "./support/logs";
 import { sharedTestHub } from "./support/sharedHub";
 import { until } from "./support/wait";
 import { openClient, type WsClient } from "./support/wsClient";
@@ -76,6 +93,86 @@ describe("SQS's character set: any well-formed Unicode publishes", () => {
     expect(answer.status, answer.body).toBe(200);
     await until(() => notifications(member).length === 1);
     expect(notifications(member)[0].data).toEqual({ type: "note", data: "🎉 from the demo" });
+  });
+});
+
+describe("API Gateway's 8 KB authorizer result: every token issueToken issues connects", () => {
+  /** 100 grants, each a number and `k` copies of `ch`: `"` and `\\` cost 4 bytes each in the result, 2 in the token. */
+  const grantsOf = (ch: string, k: number) => Array.from({ length: 100 }, (_, i) => `${String(i).padStart(2, "0")}${ch.repeat(k)}`);
+  const normalized = (rooms: string[]) => {
+    const grants = normalizeGrants(rooms, "rooms");
+    if (!grants.ok) throw new Error(grants.reason);
+    return grants.value;
+  };
+  const longUser = (tag: string) => `${tag}-${"u".repeat(240)}`;
+  /** How many characters the token would be, whatever its secret: issueToken's first check. */
+  const tokenLength = (userId: string, rooms: string[]) => signConnectToken({ userId, grants: rooms, secret: "0".repeat(64), exp: 2e9 }, "s").length;
+
+  it("issueToken refuses, naming the 8 KB limit, tokens short enough to pass its length check whose result would be 10–12 KB, and writes no row", async () => {
+    const { notifier } = shared.hub;
+    const refusals: string[] = [];
+    for (const [ch, k] of [['"', 24], ["\\", 25]] as const) {
+      const userId = longUser(`quoted-${k}`);
+      const rooms = grantsOf(ch, k);
+      expect(tokenLength(userId, normalized(rooms))).toBeLessThanOrEqual(MAX_TOKEN_LENGTH);
+      refusals.push(await notifier.issueToken({ userId, rooms }).then(() => "issued", (err: Error) => err.message));
+      expect(await getAuthRow(shared.db, shared.hub.authTableName, userId, grantsAuthKey(normalized(rooms)))).toBeUndefined();
+    }
+    expect(refusals).toEqual([
+      expect.stringMatching(/^issueToken: a connect with this token would make an authorizer result of 11\d{3} bytes, more than the 8192 API Gateway takes \(8 KB/),
+      expect.stringMatching(/^issueToken: a connect with this token would make an authorizer result of 11\d{3} bytes, more than the 8192 API Gateway takes \(8 KB/),
+    ]);
+  });
+
+  it("the largest token issueToken allows (quotes, the costliest character) connects on the local hub, and its result with the longest deployed methodArn fits 8 KB", async () => {
+    const { notifier, websocketUrl, jwtSecret } = shared.hub;
+    // The most quotes per grant that issueToken still takes, found by asking it.
+    let largest: { token: string; k: number } | undefined;
+    for (let k = 10; ; k++) {
+      const token = await notifier.issueToken({ userId: longUser(`largest-${k}`), rooms: grantsOf('"', k) }).catch(() => undefined);
+      if (!token) break;
+      largest = { token, k };
+    }
+    expect(largest!.k).toBeGreaterThanOrEqual(15);
+    // What its authorizer returns, measured as API Gateway measures, with the longest ARN a deployment can have.
+    const authorize = createAuthorizerHandler({ db: shared.db, authTable: shared.hub.authTableName, jwtSecret: async () => jwtSecret, log: capturingLogger().log });
+    const result = await authorize(authorizerEvent({ token: largest!.token }));
+    expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: "Allow" });
+    const worst = { ...result, policyDocument: { ...result.policyDocument, Statement: [{ ...result.policyDocument.Statement[0], Resource: WORST_CASE_METHOD_ARN }] } };
+    expect(authorizerResultBytes(worst)).toBeLessThanOrEqual(MAX_AUTHORIZER_RESULT_BYTES);
+    expect(authorizerResultBytes(worst)).toBeGreaterThan(MAX_AUTHORIZER_RESULT_BYTES - 500); // the bound is tight, not a wide margin
+    // And it connects (the header way: it is longer than a URL may be).
+    const client = await openClient(websocketUrl, { protocols: ["notification-hub", largest!.token] });
+    shared.clients.push(client);
+    expect(client.ws.protocol).toBe("notification-hub");
+  });
+
+  it("the local API Gateway answers 500 to an authorizer result over 8 KB and runs no $connect, as AWS does", async () => {
+    const { websocketUrl, jwtSecret, passcode } = shared.hub;
+    // A token the issuer no longer makes, minted by hand as an older issuer would have.
+    const userId = longUser("minted");
+    const grants = normalized(grantsOf('"', 24));
+    const authKey = grantsAuthKey(grants);
+    const generation = newGeneration();
+    const secret = deriveTokenSecret(passcode ?? defaultPasscode(jwtSecret), userId, authKey, generation);
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    expect(await createAuthRow(shared.db, shared.hub.authTableName, { userId, authKey, tokenHash: await bcrypt.hash(secret, 4), generation, expiresAt: exp })).toBe(true);
+    const token = signConnectToken({ userId, grants, secret, exp }, jwtSecret);
+    expect(token.length).toBeLessThanOrEqual(MAX_TOKEN_LENGTH);
+    const events: HubEvent[] = [];
+    const stop = shared.hub.onEvent((event) => events.push(event));
+    try {
+      const refused = await openClient(websocketUrl, { protocols: ["notification-hub", token] }).then(
+        (client) => (shared.clients.push(client), 101),
+        (err: { status?: number }) => err.status,
+      );
+      expect(refused).toBe(500);
+      // The authorizer allowed it; API Gateway could not use the answer, so $connect never ran.
+      expect(events.filter((e) => e.type === "connect.allowed" && e.userId === userId)).toHaveLength(1);
+      expect(events.filter((e) => e.type === "connected" && e.userId === userId)).toHaveLength(0);
+    } finally {
+      stop();
+    }
   });
 });
 
