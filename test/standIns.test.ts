@@ -5,6 +5,7 @@
  * item in UTF-8 bytes, and the local HTTP server after a refused body. One hub for the file.
  */
 import * as http from "http";
+import { GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, SendMessageBatchCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { describe, expect, it } from "vitest";
 import * as bcrypt from "bcryptjs";
@@ -173,6 +174,81 @@ describe("API Gateway's 8 KB authorizer result: every token issueToken issues co
     } finally {
       stop();
     }
+  });
+});
+
+/** An item's size as DynamoDB measures it: UTF-8 bytes of each attribute name and value (numbers at their most). */
+function dynamoItemBytes(item: Record<string, AttributeValue>): number {
+  const utf8 = (text: string) => Buffer.byteLength(text, "utf8");
+  const value = (v: AttributeValue): number => {
+    if (v.S !== undefined) return utf8(v.S);
+    if (v.N !== undefined) return 21;
+    if (v.SS) return v.SS.reduce((n, x) => n + utf8(x), 0);
+    if (v.L) return 3 + v.L.reduce((n, x) => n + 1 + value(x), 0);
+    if (v.M) return 3 + dynamoItemBytes(v.M) + Object.keys(v.M).length;
+    if (v.B) return v.B.length;
+    return 1;
+  };
+  return Object.entries(item).reduce((n, [name, v]) => n + utf8(name) + value(v), 0);
+}
+
+describe("DynamoDB's 400 KB item, measured in UTF-8 bytes: rows fit it", () => {
+  const ITEM_LIMIT = 400 * 1024;
+
+  it("the local DynamoDB measures items and keys in UTF-8 bytes: it takes exactly 400 KB and refuses one byte more, a 410 KB CJK item and a 2,100-byte CJK key", async () => {
+    const table = shared.hub.connectionsTableName;
+    const put = (item: Record<string, AttributeValue>) =>
+      shared.db.send(new PutItemCommand({ TableName: table, Item: item })).then(
+        () => "taken",
+        (err: Error) => err.name + ": " + err.message,
+      );
+    // connection_id (13) + "size-probe" (10) + v (1) + the value.
+    const fill = ITEM_LIMIT - 13 - 10 - 1;
+    expect(await put({ connection_id: { S: "size-probe" }, v: { S: "a".repeat(fill) } })).toBe("taken");
+    expect(await put({ connection_id: { S: "size-probe" }, v: { S: "a".repeat(fill + 1) } })).toMatch(/^ValidationException: Item size has exceeded the maximum allowed size/);
+    // 136,600 UTF-16 units (what dynalite counted) are 409,800 UTF-8 bytes.
+    expect(await put({ connection_id: { S: "cjk-probe" }, v: { S: "漢".repeat(136_600) } })).toMatch(/^ValidationException: Item size has exceeded/);
+    // A name counts in UTF-8 too.
+    expect(await put({ connection_id: { S: "name-probe" }, ["名".repeat(100)]: { S: "a".repeat(ITEM_LIMIT - 13 - 10 - 200) } })).toMatch(/^ValidationException: Item size has exceeded/);
+    // Growing an item past the limit with UpdateItem is refused as DynamoDB refuses it.
+    const grow = await shared.db
+      .send(new UpdateItemCommand({ TableName: table, Key: { connection_id: { S: "size-probe" } }, UpdateExpression: "SET w = :w", ExpressionAttributeValues: { ":w": { S: "漢" } } }))
+      .then(() => "taken", (err: Error) => err.name + ": " + err.message);
+    expect(grow).toMatch(/^ValidationException: Item size to update has exceeded the maximum allowed size/);
+    // A partition key is at most 2,048 bytes: 700 CJK characters are 2,100.
+    expect(await put({ connection_id: { S: "漢".repeat(700) } })).toMatch(/^ValidationException: .*Size of hashkey has exceeded the maximum size limit/);
+  });
+
+  it("with maxRoomsPerConnection 1000, 600 subscribes to 256-character CJK rooms: each answered once, subscribed until the row is full, then too_many_rooms; none subscribe_failed; the row stays within 400 KB in UTF-8", async () => {
+    const { notifier } = shared.hub;
+    let connectionId: string | undefined;
+    const stop = shared.hub.onEvent((e) => {
+      if (e.type === "connected" && e.userId === "many-rooms") connectionId = e.connectionId;
+    });
+    const client = await connect(await notifier.issueToken({ userId: "many-rooms", rooms: ["*"] })).finally(stop);
+    const rooms = Array.from({ length: 600 }, (_, i) => String(i).padStart(3, "0") + "漢".repeat(253));
+    expect(rooms.every((room) => room.length === 256)).toBe(true);
+    const answerOf = (room: string) =>
+      client.next((f) => f.room_id === null && (f.data?.type === "hub.subscribed" || f.data?.type === "hub.error") && f.data?.data?.room_id === room, 30_000);
+    const answers: string[] = [];
+    // In windows, well inside the stage's burst.
+    for (let at = 0; at < rooms.length; at += 50) {
+      const window = rooms.slice(at, at + 50);
+      for (const room of window) client.ws.send(JSON.stringify({ action: "subscribe", room_id: room }));
+      for (const frame of await Promise.all(window.map(answerOf))) answers.push(frame.data.type === "hub.subscribed" ? "subscribed" : frame.data.data.code);
+    }
+    const count = (what: string) => answers.filter((a) => a === what).length;
+    expect(answers).toHaveLength(600);
+    expect([count("subscribe_failed"), count("subscribed") + count("too_many_rooms")]).toEqual([0, 600]);
+    // 762 bytes a room: the row fills a little past 500 rooms.
+    expect(count("subscribed")).toBeGreaterThan(500);
+    expect(count("too_many_rooms")).toBeGreaterThan(50);
+    const refusal = client.frames.find((f) => f.data?.data?.code === "too_many_rooms");
+    expect(refusal?.data.data.message).toMatch(/fill its row \(DynamoDB's 400 KB item, in UTF-8 bytes\)/);
+    // The row, measured as DynamoDB measures it.
+    const { Item } = await shared.db.send(new GetItemCommand({ TableName: shared.hub.connectionsTableName, Key: { connection_id: { S: connectionId! } }, ConsistentRead: true }));
+    expect(Item!.rooms.SS).toHaveLength(count("subscribed"));
+    expect(dynamoItemBytes(Item!)).toBeLessThanOrEqual(ITEM_LIMIT);
   });
 });
 
