@@ -252,6 +252,46 @@ describe("DynamoDB's 400 KB item, measured in UTF-8 bytes: rows fit it", () => {
   });
 });
 
+describe("local HTTP: a refused body never leaves its keep-alive connection stuck", () => {
+  /** Requests in order over one keep-alive connection at most at a time; each answer's status, or "no answer". */
+  async function overOneConnection(requests: { method: string; path: string; body?: string }[]) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const statuses: (number | string)[] = [];
+    try {
+      for (const { method, path, body } of requests) {
+        statuses.push(
+          await new Promise<number | string>((resolve) => {
+            const request = http.request(new URL(path, shared.hub.httpUrl), { method, agent, headers: { "content-type": "application/json" } }, (response) => {
+              response.resume();
+              response.on("end", () => resolve(response.statusCode ?? 0));
+            });
+            request.on("socket", (socket) => sockets.add(socket));
+            // An answer that never comes is what this test is about: give up after 5 s and say so.
+            request.setTimeout(5_000, () => (request.destroy(), resolve("no answer")));
+            request.on("error", () => resolve("no answer"));
+            request.end(body);
+          }),
+        );
+      }
+    } finally {
+      agent.destroy();
+    }
+    return statuses;
+  }
+
+  const big = JSON.stringify({ userId: "x", roomId: "r", pad: "p".repeat(600 * 1024) });
+
+  it("after the demo's token endpoint refuses a 600 KB body, the next requests on that connection are answered (3 of 3)", async () => {
+    expect(await overOneConnection([{ method: "POST", path: "/demo/token", body: big }, { method: "GET", path: "/health" }, { method: "GET", path: "/health" }])).toEqual([400, 200, 200]);
+  });
+
+  it("after the console's publish refuses a 600 KB raw body, the next requests are answered (3 of 3)", async () => {
+    const raw = JSON.stringify({ mode: "raw", body: "b".repeat(600 * 1024) });
+    expect(await overOneConnection([{ method: "POST", path: "/console/api/publish", body: raw }, { method: "GET", path: "/health" }, { method: "POST", path: "/demo/token", body: big }, { method: "GET", path: "/health" }])).toEqual([400, 200, 400, 200]);
+  });
+});
+
 /** One POST of a JSON body on a fresh connection. */
 function postJson(url: URL, body: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
