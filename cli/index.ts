@@ -303,7 +303,9 @@ ${TARGET_HELP}`,
         ({ messageId } = await notifier.publish(toUser === undefined ? { roomId: room, userId: user, data } : { toUserId: toUser, userId: user, data }));
       } catch (err) {
         // Ids are checked above; what the SDK still refuses is the data (size, serializability).
-        if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(`--data: ${err.message.replace(/^publish: /, "")}`);
+        // SQS's own refusal of the body (the SDK escapes what it refuses, so only a queue stricter than SQS) is about --data too.
+        const refused = /InvalidMessageContents/.test((err as Error)?.name ?? "");
+        if (err instanceof TypeError || err instanceof RangeError || refused) throw new UsageError(`--data: ${(err as Error).message.replace(/^publish: /, "")}`);
         throw err;
       }
       const to = toUser === undefined ? `room ${room}` : `user ${toUser} (${room})`;

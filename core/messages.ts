@@ -77,6 +77,34 @@ export function byteLength(text: string): number {
   return Buffer.byteLength(text, "utf8");
 }
 
+/**
+ * The characters SQS refuses in a message body (InvalidMessageContents): it takes #x9 | #xA |
+ * #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF, counted in code points, so
+ * every emoji passes and U+FFFE, U+FFFF, lone surrogates and control characters do not.
+ */
+export const SQS_REFUSED_CHARACTER = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+const SQS_REFUSED_CHARACTERS = new RegExp(SQS_REFUSED_CHARACTER.source, "gu");
+
+/**
+ * JSON text as a body SQS takes: each character SQS refuses written as its `\uXXXX` escape.
+ * The JSON means the same (outside strings JSON.stringify writes only ASCII, and inside a
+ * string the escape is the character), so deliver parses back exactly what was published.
+ * JSON.stringify already escapes control characters and lone surrogates; this catches U+FFFE
+ * and U+FFFF, which it writes as they are. Idempotent.
+ */
+export function queueSafeJson(json: string): string {
+  return json.replace(SQS_REFUSED_CHARACTERS, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
+/** Why SQS would refuse this body (a character or its size), or undefined when it takes it. */
+export function queueBodyRefusal(body: string): string | undefined {
+  const refused = SQS_REFUSED_CHARACTER.exec(body);
+  if (refused) return `the body holds U+${refused[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")} at ${refused.index}, which SQS refuses`;
+  const size = byteLength(body);
+  if (size > MAX_QUEUE_BODY_BYTES) return `the body is ${size} bytes; queue bodies are limited to ${MAX_QUEUE_BODY_BYTES}`;
+  return undefined;
+}
+
 
 /**
  * Room ids may be numbers, as in the seed; keys are strings, so "42" and 42 are one room.
@@ -252,7 +280,11 @@ export function buildPublishBody(input: PublishBodyInput, method = "publish"): s
     data: JSON.parse(text).data,
   });
   if (!size.ok) throw new RangeError(`${method}: ${size.reason}`);
-  return text;
+  // What SQS refuses travels escaped; an escape takes up to twice the bytes, so measure again.
+  const body = queueSafeJson(text);
+  const refusal = queueBodyRefusal(body);
+  if (refusal) throw new RangeError(`${method}: ${refusal}`);
+  return body;
 }
 
 /** A client frame on the `sendMessage` route: `{"action":"sendMessage","data":...}`. */

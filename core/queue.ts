@@ -1,6 +1,6 @@
 /** Sending bodies to the queue in batches SQS accepts (chunk bodies: core/chunks.ts). */
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { byteLength } from "./messages";
+import { byteLength, queueBodyRefusal, queueSafeJson } from "./messages";
 
 /** SendMessageBatch takes at most 10 entries... */
 const SQS_BATCH_ENTRIES = 10;
@@ -33,12 +33,20 @@ export function batchesOf(bodies: string[]): string[][] {
 export const SQS_SEND_ATTEMPTS = 3;
 
 /**
- * The one SQS batch sender: bodies go in batches SQS accepts (10 entries, 1 MiB), in order;
+ * The one SQS batch sender: JSON bodies go in batches SQS accepts (10 entries, 1 MiB), in order,
+ * each checked first (queueSafeJson, queueBodyRefusal: one that SQS would refuse sends nothing);
  * entries SQS refuses are resent up to SQS_SEND_ATTEMPTS sends in all, then it throws,
  * prefixed with `label`, saying how many were refused. Returns the message ids in the order
  * of `bodies`.
  */
-export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string, bodies: string[], label = "SQS"): Promise<string[]> {
+export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string, jsonBodies: string[], label = "SQS"): Promise<string[]> {
+  // Everything SQS would refuse for one entry is refused here for all, before anything is sent:
+  // characters go escaped (bodies are JSON texts), and a body over the limit stops the lot.
+  const bodies = jsonBodies.map(queueSafeJson);
+  bodies.forEach((body, i) => {
+    const refusal = queueBodyRefusal(body);
+    if (refusal) throw new RangeError(`${label}[${i}]: ${refusal}; nothing was sent`);
+  });
   const messageIds = new Array<string>(bodies.length);
   let offset = 0;
   for (const batch of batchesOf(bodies)) {

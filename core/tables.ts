@@ -277,11 +277,26 @@ export async function getConnections(db: DynamoDBClient, table: string, connecti
   return rows;
 }
 
-export type SubscribeOutcome = { ok: true } | { ok: false; reason: "too_many_rooms" | "unknown_connection" };
+/**
+ * `too_many_rooms`: the row holds `maxRooms` rooms; `row_full`: one more room would make the
+ * row pass DynamoDB's 400 KB item limit (UTF-8 bytes of names and values: 1,000 rooms of 256
+ * CJK characters are 768 KB).
+ */
+export type SubscribeOutcome = { ok: true } | { ok: false; reason: "too_many_rooms" | "row_full" | "unknown_connection" };
+
+/**
+ * DynamoDB's refusal of a write that would make an item pass 400 KB: a ValidationException,
+ * "Item size to update has exceeded the maximum allowed size" (UpdateItem) or "Item size has
+ * exceeded the maximum allowed size" (PutItem). Nothing was written.
+ */
+export function isItemTooLarge(err: unknown): boolean {
+  return (err as Error)?.name === "ValidationException" && /Item size (to update )?has exceeded the maximum allowed size/.test((err as Error).message ?? "");
+}
 
 /**
  * Subscribes a connection to a room: `ADD rooms` on its row, only while the row exists and
- * has fewer than `maxRooms` rooms (or already holds this one: idempotent), then the
+ * has fewer than `maxRooms` rooms (or already holds this one: idempotent), and only if the row
+ * stays within DynamoDB's item size (DynamoDB refuses the update otherwise: `row_full`), then the
  * membership item, with the row's owner and expiry. A subscribe that races its connection's
  * `$disconnect` may leave that membership behind: the first post through it (410, no row)
  * deletes it, or its TTL does.
@@ -301,6 +316,7 @@ export async function addRoom(db: DynamoDBClient, table: string, connectionId: s
     );
     row = result.Attributes;
   } catch (err) {
+    if (isItemTooLarge(err)) return { ok: false, reason: "row_full" };
     if (!isConditionFailure(err)) throw err;
     // Which half failed: one strongly consistent read, on the refusal path only.
     return { ok: false, reason: (await getConnection(db, table, connectionId)) ? "too_many_rooms" : "unknown_connection" };

@@ -19,19 +19,63 @@ import * as crypto from "crypto";
 import * as bcrypt from "bcryptjs";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as jwt from "jsonwebtoken";
-import { fail, normalizeId, normalizeRecipient, type Parsed } from "./messages";
+import type { APIGatewayAuthorizerResult } from "aws-lambda";
+import type { HubAuthorizerContext } from "./events";
+import { byteLength, fail, normalizeId, normalizeRecipient, type Parsed } from "./messages";
 import { grantsAuthKey, normalizeGrants, normalizeRoomId } from "./rooms";
 import { createAuthRow, extendAuthRow, getAuthRow } from "./tables";
 
 export const JWT_ALGORITHM = "HS512" as const;
 /**
  * Longest token we look at (a 100-grant token of long ids is about this long); anything
- * longer is garbage or an attack on the parser, and the issuer refuses to make one.
- * It also bounds the authorizer's result, whose context carries the grants: API Gateway
- * refuses a WebSocket authorizer result over 8 KB (a quota that cannot be raised); the
- * longest token allowed gives about 6.7 KB (test/authorizer.test.ts).
+ * longer is garbage or an attack on the parser, and the issuer refuses to make one. The
+ * authorizer result's own limit (below) is checked apart: a token under this length can still
+ * make a result over it.
  */
 export const MAX_TOKEN_LENGTH = 8192;
+
+/**
+ * API Gateway's quota on a WebSocket Lambda authorizer's result, 8 KB (not adjustable), read as
+ * 8,192 bytes as the hub reads its 128 KB and 32 KB quotas. API Gateway measures the result
+ * as the Lambda returned it: the UTF-8 JSON of the policy, principalId and context. The context
+ * carries the grants as JSON inside a JSON string, so a `"` or `\` in a grant costs 4 bytes
+ * there (2 in the token). The issuer refuses a token whose result could pass it
+ * (`authorizerResultBytes` with WORST_CASE_METHOD_ARN); the local emulator refuses such a
+ * result as API Gateway does.
+ */
+export const MAX_AUTHORIZER_RESULT_BYTES = 8 * 1024;
+
+/**
+ * The longest `methodArn` a deployed `$connect` can have, which the Allow policy repeats: the
+ * longest partition and region names, a 12-digit account, a 10-character API id, a stage name
+ * of 128 characters (API Gateway's most). The issuer measures with it, since it knows none of these.
+ */
+export const WORST_CASE_METHOD_ARN = `arn:aws-iso-b:execute-api:${"x".repeat(20)}:000000000000:${"a".repeat(10)}/${"s".repeat(128)}/$connect`;
+
+/** What the authorizer returns; `context` only on Allow. */
+export type AuthorizerResult = APIGatewayAuthorizerResult & { context?: HubAuthorizerContext };
+
+/** The authorizer's answer for a handshake: Deny (403) or Allow with the connection's context. */
+export function authorizerResult(effect: "Allow" | "Deny", principalId: string, methodArn: string, context?: HubAuthorizerContext): AuthorizerResult {
+  return {
+    principalId,
+    policyDocument: {
+      Version: "2012-10-17",
+      Statement: [{ Action: "execute-api:Invoke", Effect: effect, Resource: methodArn }],
+    },
+    ...(context ? { context } : {}),
+  };
+}
+
+/** The context of an allowed connection: who, what the token grants, and the auth row it was checked against. */
+export function authorizerContext(claims: Pick<ConnectClaims, "userId" | "roomId" | "grants" | "authKey">, generation: string): HubAuthorizerContext {
+  return { user_id: claims.userId, room_id: claims.roomId ?? "", grants: JSON.stringify(claims.grants), auth_key: claims.authKey, generation };
+}
+
+/** The size API Gateway holds against MAX_AUTHORIZER_RESULT_BYTES: UTF-8 bytes of the result's JSON. */
+export function authorizerResultBytes(result: unknown): number {
+  return byteLength(JSON.stringify(result) ?? "");
+}
 export const DEFAULT_TOKEN_TTL_SECONDS = 60 * 60;
 export const MAX_TOKEN_TTL_SECONDS = 7 * 24 * 60 * 60;
 /** bcryptjs cost; 10 is ~70 ms in plain JS, paid once per (warm authorizer, token secret). */
@@ -147,6 +191,13 @@ export async function issueConnectToken(db: DynamoDBClient, authTableName: strin
   if (length > MAX_TOKEN_LENGTH) {
     throw new RangeError(
       `issueToken: the token would be ${length} characters, more than the ${MAX_TOKEN_LENGTH} a connect accepts; grant rooms by prefix (rooms: ["acme/*"]) instead of one by one`,
+    );
+  }
+  // And the Allow its connect gets must fit API Gateway's quota, or the handshake fails on AWS.
+  const resultBytes = authorizerResultBytes(authorizerResult("Allow", userId, WORST_CASE_METHOD_ARN, authorizerContext({ userId, ...scope.value }, newGeneration())));
+  if (resultBytes > MAX_AUTHORIZER_RESULT_BYTES) {
+    throw new RangeError(
+      `issueToken: a connect with this token would make an authorizer result of ${resultBytes} bytes, more than the ${MAX_AUTHORIZER_RESULT_BYTES} API Gateway takes (8 KB; each " or \\ in an id counts 4 bytes); grant rooms by prefix (rooms: ["acme/*"]) or use shorter ids`,
     );
   }
   const sign = (generation: string) => signConnectToken({ userId, ...scope.value, secret: deriveTokenSecret(passcode, userId, authKey, generation), exp }, jwtSecret);

@@ -7,16 +7,15 @@
  * `?token=` (core/rooms.ts tokenFromRequest).
  * The token itself is never logged.
  */
-import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from "aws-lambda";
+import type { APIGatewayRequestAuthorizerEvent } from "aws-lambda";
 import * as bcrypt from "bcryptjs";
 import type { KeyObject } from "crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { HubAuthorizerContext } from "../core/events";
 import { errorSummary, observerOf, type ErrorSummary, type HubObserver, type TokenHolder } from "../core/hubEvents";
 import type { Logger } from "../core/log";
 import { tokenFromRequest } from "../core/rooms";
 import { getAuthRow } from "../core/tables";
-import { createVerifiedSecretCache, signingKey, verifyConnectToken, type VerifiedSecretCache } from "../core/tokens";
+import { authorizerContext, authorizerResult, createVerifiedSecretCache, signingKey, verifyConnectToken, type AuthorizerResult, type VerifiedSecretCache } from "../core/tokens";
 import { dynamoFrom, jwtSecretFrom, lambdaSource, observerFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface AuthorizerDeps {
@@ -30,7 +29,7 @@ export interface AuthorizerDeps {
   now?: () => number;
 }
 
-export type AuthorizerResult = APIGatewayAuthorizerResult & { context?: HubAuthorizerContext };
+export type { AuthorizerResult } from "../core/tokens";
 export type AuthorizerHandler = (event: APIGatewayRequestAuthorizerEvent) => Promise<AuthorizerResult>;
 
 /**
@@ -38,17 +37,6 @@ export type AuthorizerHandler = (event: APIGatewayRequestAuthorizerEvent) => Pro
  * throws it (each throw is a Lambda error); the local emulator still understands it.
  */
 export const UNAUTHORIZED = "Unauthorized";
-
-function policy(effect: "Allow" | "Deny", principalId: string, methodArn: string, context?: HubAuthorizerContext): AuthorizerResult {
-  return {
-    principalId,
-    policyDocument: {
-      Version: "2012-10-17",
-      Statement: [{ Action: "execute-api:Invoke", Effect: effect, Resource: methodArn }],
-    },
-    ...(context ? { context } : {}),
-  };
-}
 
 export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler {
   const cache = deps.cache ?? createVerifiedSecretCache();
@@ -60,7 +48,7 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
     const methodArn = event.methodArn ?? "";
     const deny = (reason: string, holder: Partial<TokenHolder> = {}, error?: ErrorSummary): AuthorizerResult => {
       observe({ type: "connect.denied", requestId, reason, ...holder, ...(error ? { error } : {}) });
-      return policy("Deny", "anonymous", methodArn);
+      return authorizerResult("Deny", "anonymous", methodArn);
     };
 
     // A Sec-WebSocket-Protocol that is not a valid list is refused, even beside a good
@@ -102,7 +90,7 @@ export function createAuthorizerHandler(deps: AuthorizerDeps): AuthorizerHandler
       return deny("auth_table_error", who, errorSummary(err));
     }
     observe({ type: "connect.allowed", requestId, ...who });
-    return policy("Allow", userId, methodArn, { user_id: userId, room_id: roomId ?? "", grants: JSON.stringify(grants), auth_key: authKey, generation });
+    return authorizerResult("Allow", userId, methodArn, authorizerContext(check.claims, generation));
   };
 }
 

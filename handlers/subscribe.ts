@@ -4,7 +4,8 @@
  * no authorizer call, no token read). Answers `hub.subscribed` {room_id, last_seq} (the
  * stream's head, 0 with streams off or empty, so the client knows where live frames start), or
  * `hub.error`: `invalid_subscribe` (bad room_id), `forbidden` (not granted, or another user's
- * channel), `too_many_rooms` (past maxRoomsPerConnection; the user channel is not counted).
+ * channel), `too_many_rooms` (past maxRoomsPerConnection, the user channel not counted, or room
+ * ids that would make the connection row pass DynamoDB's 400 KB item in UTF-8 bytes).
  * Idempotent: subscribing twice answers the same and writes nothing new.
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -51,6 +52,9 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
         const added = await addRoom(deps.db, deps.connectionsTable, connectionId, roomId, maxRooms);
         if (!added.ok && added.reason === "too_many_rooms") {
           return refuse("too_many_rooms", `this connection is already in ${maxRooms} rooms (maxRoomsPerConnection); unsubscribe from one first`);
+        }
+        if (!added.ok && added.reason === "row_full") {
+          return refuse("too_many_rooms", "this connection's room ids fill its row (DynamoDB's 400 KB item, in UTF-8 bytes); unsubscribe from one first");
         }
         if (!added.ok) return refuse("unknown_connection", "this connection is not registered");
       }

@@ -32,8 +32,15 @@ export class NotFoundError extends Error {
   override readonly name = "NotFoundError";
 }
 
+/**
+ * Answers. When the request's body was not read to its end (refused past the size limit, or
+ * never read), the rest of it is still on the connection, where the next request of a
+ * keep-alive client would wait behind it for ever: the answer says `connection: close`, and
+ * Node closes the connection once it is sent (the client opens a new one).
+ */
 export function send(response: http.ServerResponse, status: number, type: string, body: string | Buffer): void {
-  response.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  const unread = !response.req.complete;
+  response.writeHead(status, { "content-type": type, "cache-control": "no-store", ...(unread ? { connection: "close" } : {}) });
   response.end(body);
 }
 
@@ -41,7 +48,7 @@ export function sendJson(response: http.ServerResponse, status: number, body: un
   send(response, status, "application/json", JSON.stringify(body));
 }
 
-/** The request's body as a JSON object ("{}" when empty); stops reading past `limit` bytes. */
+/** The request's body as a JSON object ("{}" when empty); stops reading past `limit` bytes (the answer then closes the connection: `send`). */
 export async function readJson(request: http.IncomingMessage, limit = MAX_JSON_BODY_BYTES): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;

@@ -32,6 +32,7 @@ import { handleClientModule } from "./clientModules";
 import { handleDemoRequest } from "./demo";
 import { createHubConsole } from "./console";
 import { loadDynalite } from "./dynalite";
+import { loadFauxqs } from "./fauxqs";
 import { createLocalHandlers, localEnvironment } from "./handlers";
 import { startDeliverPool } from "./deliverPool";
 import { HubEventBus } from "./hubEventBus";
@@ -155,8 +156,7 @@ async function startDynalite(dataDir: string | undefined): Promise<{ endpoint: s
  * listen on loopback ourselves.
  */
 async function startFauxqsServer(): Promise<{ address: string; stop(): Promise<void> }> {
-  // fauxqs is an ES module; with module "node16" this stays a real import() in CommonJS output.
-  const { buildApp } = await import("fauxqs");
+  const { buildApp } = await loadFauxqs();
   const app = buildApp({ logger: false, host: "localhost", defaultRegion: LOCAL_REGION });
   const address = await app.listen({ port: 0, host: "127.0.0.1" });
   return { address, stop: () => app.close() };

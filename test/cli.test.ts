@@ -137,6 +137,22 @@ describe("token, publish, connections, revoke", () => {
     ws.close();
   });
 
+  it("publish --data with an emoji and U+FFFF exits 0 and the room gets that one frame", async () => {
+    const token = await cli(["token", "--user", "cli-emoji", "--room", "party 🎉", "--state-file", stateFile]);
+    expect(token.code, token.stderr).toBe(0);
+    const ws = new WebSocket(`${info.websocketUrl}?token=${token.stdout.trim()}`);
+    const frames: { data: unknown }[] = [];
+    ws.on("message", (data) => frames.push(JSON.parse(data.toString())));
+    await new Promise((resolve) => ws.on("open", resolve));
+    const data = { type: "note", data: "🎉 export ready \uFFFF" };
+    const published = await cli(["publish", "--room", "party 🎉", "--data", JSON.stringify(data), "--json", "--state-file", stateFile]);
+    expect([published.code, published.stderr]).toEqual([0, ""]);
+    const deadline = Date.now() + 10_000;
+    while (frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(frames.map((f) => f.data)).toEqual([data]);
+    ws.close();
+  });
+
   it("work against a stack named by flags and environment variables instead", async () => {
     const published = await cli(["publish", "--queue-url", info.queueUrl, "--sqs-endpoint", info.sqsEndpoint, "--region", "us-east-1", "--room", "elsewhere", "--data", "42"]);
     expect(published.code, published.stderr).toBe(0);

@@ -2,8 +2,10 @@
  * The one SQS batch sender (core/queue.ts sendBatches), used by the deliver path's chunks and
  * requeues and by the SDK's publishBatch: same limits, same retry budget, same error.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { buildPublishBody, MAX_QUEUE_BODY_BYTES, queueSafeJson, SQS_REFUSED_CHARACTER } from "../core/messages";
 import { sendBatches, SQS_BATCH_BYTES, SQS_SEND_ATTEMPTS } from "../core/queue";
 import { createNotifier } from "../server";
 
@@ -73,5 +75,39 @@ describe("sendBatches: the one SQS batch sender", () => {
     } finally {
       Real.prototype.send = original;
     }
+  });
+});
+
+describe("what SQS refuses never reaches it", () => {
+  it("a body SQS would refuse for its size stops the whole call: no batch is sent", async () => {
+    const { client, calls } = fakeSqs();
+    const bodies = Array.from({ length: 10 }, (_, i) => JSON.stringify({ room_id: "r", data: i === 9 ? "z".repeat(MAX_QUEUE_BODY_BYTES) : i }));
+    await expect(sendBatches(client, "q", bodies, "publishBatch")).rejects.toThrow(/^publishBatch\[9\]: the body is \d+ bytes; queue bodies are limited to 262144; nothing was sent$/);
+    expect(calls).toHaveLength(0);
+  });
+
+  it("U+FFFE, U+FFFF (data and room ids, publish bodies and chunk bodies) go as JSON escapes: every sent body is one SQS takes, and parses back to the same value", async () => {
+    const { client, calls } = fakeSqs();
+    const values = [{ room_id: "r\uFFFE", data: "\uFFFF end" }, { room_id: "r", frame_base64: "AA==", connection_ids: ["c"] }, { room_id: "🎉", data: ["\uFFFE", { "\uFFFF": 1 }] }];
+    await sendBatches(client, "q", values.map((v) => JSON.stringify(v)));
+    const sent = calls.flat().map((e) => e.MessageBody);
+    expect(sent.filter((body) => SQS_REFUSED_CHARACTER.test(body))).toEqual([]);
+    expect(sent.map((body) => JSON.parse(body))).toEqual(values);
+    // The SDK's publish body too, before it is sent.
+    const body = buildPublishBody({ roomId: "r", data: "\uFFFF" });
+    expect([SQS_REFUSED_CHARACTER.test(body), JSON.parse(body).data]).toEqual([false, "\uFFFF"]);
+  });
+
+  it("queueSafeJson keeps the meaning of any JSON text and leaves no character SQS refuses (property)", () => {
+    const anyText = fc.string({ unit: "binary", maxLength: 60 });
+    fc.assert(
+      fc.property(fc.oneof(anyText, fc.dictionary(anyText, anyText, { maxKeys: 4 }), fc.array(anyText, { maxLength: 4 })), (value) => {
+        const safe = queueSafeJson(JSON.stringify(value));
+        expect(SQS_REFUSED_CHARACTER.test(safe)).toBe(false);
+        expect(JSON.parse(safe)).toEqual(value);
+        expect(queueSafeJson(safe)).toBe(safe);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -9,6 +9,7 @@ import type { Duplex } from "stream";
 import type { APIGatewayRequestAuthorizerEvent } from "aws-lambda";
 import type { WebSocketEvent, WebSocketResult } from "../../core/events";
 import { isHttpToken, parseSubprotocols } from "../../core/rooms";
+import { authorizerResultBytes, MAX_AUTHORIZER_RESULT_BYTES } from "../../core/tokens";
 import { MAX_URL_CHARACTERS } from "./limits";
 
 export type RouteHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
@@ -189,10 +190,17 @@ type AuthorizerResult = { principalId?: string; policyDocument?: { Statement?: u
 /**
  * The authorizer's verdict as API Gateway turns it into a handshake answer: Allow lets the
  * connection on with the context; Deny is 403; a thrown "Unauthorized" is 401; anything else 500.
+ * A result over API Gateway's 8 KB quota (UTF-8 JSON of the whole result, whatever its effect)
+ * is one API Gateway cannot use: the handshake fails with 500, as for any authorizer result it
+ * cannot use (its "Authorizer Configuration Error"), and no route runs.
  */
 export async function authorize(run: () => Promise<AuthorizerResult>): Promise<{ status: 200; context: Record<string, unknown> } | { status: number; error?: unknown }> {
   try {
     const result = await run();
+    const bytes = authorizerResultBytes(result);
+    if (bytes > MAX_AUTHORIZER_RESULT_BYTES) {
+      return { status: 500, error: new RangeError(`the authorizer's result is ${bytes} bytes; API Gateway takes at most ${MAX_AUTHORIZER_RESULT_BYTES}`) };
+    }
     const statement = result?.policyDocument?.Statement?.[0] as { Effect?: string } | undefined;
     if (statement?.Effect !== "Allow") return { status: 403 };
     return { status: 200, context: { ...(result?.context ?? {}), principalId: result?.principalId, integrationLatency: 0 } };

@@ -5,6 +5,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoClient } from "../../core/aws";
 import { loadDynalite } from "../../local/dynalite";
+import { loadFauxqs } from "../../local/fauxqs";
 import { ensureTables } from "../../local";
 
 
@@ -43,8 +44,8 @@ export interface Sqs {
 }
 
 export async function startSqs(): Promise<Sqs> {
-  // fauxqs is an ES module; with module "node16" this stays a real import() in CommonJS output.
-  const { startFauxqs } = await import("fauxqs");
+  // With SQS's own character rule (local/fauxqs.ts).
+  const { startFauxqs } = await loadFauxqs();
   const server = await startFauxqs({ port: 0, logger: false, host: "localhost" });
   return {
     endpoint: server.address,
