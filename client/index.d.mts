@@ -53,6 +53,7 @@ export type HubErrorCode =
   | "not_subscribed"
   | "streams_off"
   | "resume_failed"
+  | "resume_throttled"
   | "invalid_body"
   | "missing_data"
   | "invalid_message"
@@ -77,6 +78,8 @@ export interface HubErrorData {
   message: string;
   temporary?: boolean;
   room_id?: string;
+  /** `resume_throttled`: milliseconds until the connection's replay budget has room again. */
+  retry_after_ms?: number;
 }
 /**
  * How join() rejects (and the hub's refusal of a leave() that failed part way, retried inside):
