@@ -13,14 +13,37 @@ export interface HubFrame {
   seq?: number;
   data?: any;
 }
-/** A gap the hub could not fill (`hub.resumed` with `recovered: false`): refetch what you show. */
+/**
+ * Frames of a room that the client will never hand out: refetch what you show. After onGap the
+ * client hands out what it holds past the gap and goes on from `lastSeq`.
+ */
 export interface GapInfo {
   roomId: string;
   /** The last seq the client had. */
   after: number;
-  /** The stream's newest seq. */
+  /** The stream's newest seq as the hub said it (or, when the client gave up, the newest seq it holds). */
   lastSeq: number;
-  reason: "retention_exceeded" | string;
+  /**
+   * `retention_exceeded`: the hub no longer keeps them (`hub.resumed` `recovered: false`);
+   * `not_replayed`: the hub answered that it sent them and they never came;
+   * `resume_failed`: RESUME_ATTEMPTS resumes in a row failed or went unanswered (or the hub kept refusing `resume_throttled`);
+   * `buffer_full`: more than `maxBufferedFrames` frames waited behind the gap;
+   * a refusal that cannot pass (`not_subscribed`, `streams_off`, `invalid_resume`): its code.
+   */
+  reason: "retention_exceeded" | "not_replayed" | "resume_failed" | "buffer_full" | (string & {});
+}
+/**
+ * A frame the client dropped: `not_json`, `not_an_object` (JSON such as `null`, `42`, `"x"`,
+ * `[]`), `invalid_seq` (a `seq` that is not a whole number from 1 to 2^53 − 1, or one without a
+ * `room_id`), `invalid_control` (a `hub.resumed`, `hub.subscribed` or `hub.error` whose data is
+ * not what the hub sends), `beyond_head` (a frame of `roomId` with a seq past the head the hub
+ * reported in answer to a resume sent after the frame came: not in the stream). `frame` is the
+ * parsed value (for `not_json`, the text).
+ */
+export interface InvalidFrame {
+  reason: "not_json" | "not_an_object" | "invalid_seq" | "invalid_control" | "beyond_head";
+  frame: unknown;
+  roomId: string | undefined;
 }
 export interface SubscribeOptions {
   /** Also deliver frames room members sent (`origin: "client"`). Default false: only the app's notifications. */
@@ -53,6 +76,7 @@ export type HubErrorCode =
   | "not_subscribed"
   | "streams_off"
   | "resume_failed"
+  | "resume_throttled"
   | "invalid_body"
   | "missing_data"
   | "invalid_message"
@@ -77,6 +101,8 @@ export interface HubErrorData {
   message: string;
   temporary?: boolean;
   room_id?: string;
+  /** `resume_throttled`: milliseconds until the connection's replay budget has room again. */
+  retry_after_ms?: number;
 }
 /**
  * How join() rejects (and the hub's refusal of a leave() that failed part way, retried inside):
@@ -158,10 +184,22 @@ export interface ConnectOptions {
   room?: string;
   /** Keep the last seq per room in sessionStorage, so a page reload resumes too. Default false. */
   persistSeq?: boolean;
-  /** Called when frames were missed and the hub no longer has them. */
+  /** Called when frames were missed and will not be handed out (GapInfo.reason says why). */
   onGap?: (gap: GapInfo) => void;
+  /** Called for each frame the client drops as unusable; nothing else happens to the connection. */
+  onInvalidFrame?: (invalid: InvalidFrame) => void;
   /** How long a seq gap may stay open before the client asks for a resume. Default 300 ms. */
   gapWaitMs?: number;
+  /**
+   * How long a resume may go unanswered before it counts as failed and is sent again (with the
+   * reconnect backoff; the gap is given up after 6 failures in a row). Default 10 s.
+   */
+  resumeTimeoutMs?: number;
+  /**
+   * Frames one room may hold behind a gap while it is resumed. Past it the client gives the gap
+   * up (onGap, `buffer_full`) and hands out what it holds. Default 5,000.
+   */
+  maxBufferedFrames?: number;
   /**
    * How long a join or leave waits for the hub's answer. A join then rejects with code `timeout`
    * (and is undone, in case the hub made it, but for the token's room and any `user:` channel,

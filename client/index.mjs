@@ -29,7 +29,7 @@
 import * as codes from "./codes.mjs";
 import { Connection, callApp } from "./connection.mjs";
 import { Rooms, USER_CHANNEL_PREFIX } from "./rooms.mjs";
-import { GAP_WAIT_MS, Streams } from "./streams.mjs";
+import { GAP_WAIT_MS, MAX_BUFFERED_FRAMES, RESUME_TIMEOUT_MS, Streams } from "./streams.mjs";
 
 // Typed as index.d.mts declares them, so the check holds the modules to the declarations.
 /** @type {typeof import("./index.mjs").HubError} */
@@ -42,11 +42,19 @@ export const CLIENT_ERROR_CODES = codes.CLIENT_ERROR_CODES;
 /** @typedef {import("./index.mjs").ConnectOptions} ConnectOptions */
 /** @typedef {import("./index.mjs").HubConnection} HubConnection */
 /** @typedef {import("./index.mjs").HubFrame} HubFrame */
+/** @typedef {import("./index.mjs").InvalidFrame} InvalidFrame */
 /** @typedef {import("./index.mjs").Subscriber} Subscriber */
 /** @typedef {import("./index.mjs").SubscribeOptions} SubscribeOptions */
 /** @typedef {{ callback: Subscriber, clientFrames: boolean, room?: string, userChannel: boolean }} Subscription */
 
 const SEEN_IDS_KEPT = 1000;
+
+/** @param {unknown} value @returns {value is Record<string, any>} */
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+/** A seq or a stream head as the hub writes them: a whole number from 0 to 2^53 - 1. @param {unknown} value @returns {value is number} */
+const isSeqNumber = (value) => Number.isSafeInteger(value) && /** @type {number} */ (value) >= 0;
+/** @param {Record<string, any>} info @returns {info is import("./streams.mjs").ResumedInfo} */
+const isResumedInfo = (info) => isSeqNumber(info.after) && isSeqNumber(info.last_seq) && typeof info.recovered === "boolean";
 
 /**
  * @param {ConnectOptions} options
@@ -70,7 +78,15 @@ export function connect(options) {
     onSocketEnd: () => rooms.onSocketEnd(),
     onClosedForGood: () => rooms.onClosedForGood(),
   });
-  const streams = new Streams({ dispatch, connection, gapWaitMs: options.gapWaitMs ?? GAP_WAIT_MS, onGap: options.onGap });
+  const streams = new Streams({
+    dispatch,
+    connection,
+    gapWaitMs: options.gapWaitMs ?? GAP_WAIT_MS,
+    resumeTimeoutMs: options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS,
+    maxBufferedFrames: options.maxBufferedFrames ?? MAX_BUFFERED_FRAMES,
+    onGap: options.onGap,
+    onInvalidFrame: options.onInvalidFrame,
+  });
   const rooms = new Rooms(options, connection, streams);
 
   /** @param {HubFrame} frame */
@@ -92,28 +108,47 @@ export function connect(options) {
     }
   }
 
+  /**
+   * A frame the client cannot use (README "Browsers: connect", onInvalidFrame): dropped, and told to the app.
+   * @param {InvalidFrame["reason"]} reason
+   * @param {unknown} frame
+   */
+  function invalid(reason, frame) {
+    callApp(options.onInvalidFrame, { reason, frame, roomId: undefined });
+  }
+
   /** @param {MessageEvent} event */
   function onMessage(event) {
-    /** @type {HubFrame} */
-    let frame;
+    /** @type {unknown} */
+    let parsed;
     try {
-      frame = JSON.parse(String(event.data));
+      parsed = JSON.parse(String(event.data));
     } catch {
-      return;
+      return invalid("not_json", event.data);
     }
-    const control = frame?.room_id === null ? frame.data?.type : undefined;
-    const about = control === undefined ? undefined : frame.data.data?.room_id;
+    // Anything may come down the socket (the console's "Send...", a proxy): only an object is a frame.
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return invalid("not_an_object", parsed);
+    const frame = /** @type {HubFrame} */ (parsed);
+    const control = frame.room_id === null && isObject(frame.data) ? frame.data.type : undefined;
+    const info = control === undefined ? undefined : frame.data.data;
+    const about = isObject(info) ? info.room_id : undefined;
     if (control === "hub.resumed" && typeof about === "string") {
-      rooms.onResumed(frame.data.data);
+      if (!isResumedInfo(info)) return invalid("invalid_control", frame);
+      rooms.onResumed(info);
     } else if (control === "hub.subscribed" && typeof about === "string") {
-      rooms.onSubscribed(frame.data.data);
+      if (!isSeqNumber(info.last_seq)) return invalid("invalid_control", frame);
+      rooms.onSubscribed(info);
     } else if (control === "hub.unsubscribed" && typeof about === "string") {
       rooms.onUnsubscribed(about);
     } else if (control === "hub.error") {
-      rooms.onError(frame.data.data);
-    } else if (typeof frame?.room_id === "string" && rooms.isLeft(frame.room_id)) {
+      if (!isObject(info)) return invalid("invalid_control", frame);
+      rooms.onError(/** @type {import("./index.mjs").HubErrorData} */ (info));
+    } else if (typeof frame.room_id === "string" && rooms.isLeft(frame.room_id)) {
       return; // a room the app left (or failed to join): in flight, or a membership being undone
-    } else if (typeof frame?.seq === "number" && typeof frame.room_id === "string") {
+    } else if (frame.seq !== undefined) {
+      // A seq the hub never gives (not a whole number from 1 to 2^53 - 1, e.g. 2^60) cannot be
+      // placed in the stream: waiting for the frames before it would never end.
+      if (typeof frame.room_id !== "string" || !isSeqNumber(frame.seq) || frame.seq < 1) return invalid("invalid_seq", frame);
       return rooms.onStreamFrame(frame);
     }
     if (typeof frame.id === "string") {

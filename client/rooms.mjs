@@ -33,6 +33,11 @@ import { backoffDelay, callApp } from "./connection.mjs";
 /** @typedef {{ promise: Promise<void>, done: () => void }} PendingLeave */
 /** @typedef {{ action: "subscribe" | "unsubscribe", forJoin: PendingJoin | undefined, timer: ReturnType<typeof setTimeout>, stale: boolean }} RoomRequest */
 /** @typedef {{ load: (room: string) => number | undefined, save: (room: string, seq: number) => void, remove: (room: string) => void }} SeqStore */
+/**
+ * A resume on the wire: `after` as sent (undefined: `last: 0`, the baseline), the last seq handed
+ * out then, the seqs waiting in the buffer then, and its timeout.
+ * @typedef {{ after: number | undefined, handedBefore: number, waiting: Set<number>, timer: ReturnType<typeof setTimeout> | undefined }} ResumeRequest
+ */
 
 export const USER_CHANNEL_PREFIX = "user:";
 /**
@@ -54,7 +59,7 @@ const LEFT_ROOMS_KEPT = 1000;
  *   join/leave the join()/leave() promise waiting for the hub
  *   retry     a re-join or unsubscribe waiting out its backoff
  *   left      left (or failed to join) on this socket: its frames are dropped
- *   lastSeq, buffer, resuming, gapTimer: its stream (client/streams.mjs)
+ *   lastSeq, buffer, resume, resumeFailures, resumeThrottled, gapTimer: its stream (client/streams.mjs)
  */
 export class Room {
   /** @type {SeqStore | undefined} */ #store;
@@ -72,9 +77,12 @@ export class Room {
   /** The join's own gap handler. @type {((gap: GapInfo) => void) | undefined} */ onGap;
   /** Last seq handed to subscribers. @type {number | undefined} */ lastSeq;
   /** Frames ahead of the next expected seq. @type {Map<number, HubFrame> | undefined} */ buffer;
-  /** A resume is in flight on the current socket. */
-  resuming = false;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */ gapTimer;
+  /** The resume on the wire (current socket): see ResumeRequest. @type {ResumeRequest | undefined} */ resume;
+  /** Failed resumes in a row for its gap (resume_throttled apart). */
+  resumeFailures = 0;
+  /** resume_throttled refusals in a row for its gap. */
+  resumeThrottled = 0;
+  /** The next resume: after the gap wait, or a failed one's backoff. @type {ReturnType<typeof setTimeout> | undefined} */ gapTimer;
 
   /**
    * @param {string} id
@@ -100,10 +108,18 @@ export class Room {
   forget() {
     this.lastSeq = undefined;
     this.buffer = undefined;
-    this.resuming = false;
+    this.stopResume();
+    this.#store?.remove(this.id);
+  }
+
+  /** No resume on the wire nor due (the socket ended, or the stream is no longer followed). */
+  stopResume() {
+    clearTimeout(this.resume?.timer);
+    this.resume = undefined;
     clearTimeout(this.gapTimer);
     this.gapTimer = undefined;
-    this.#store?.remove(this.id);
+    this.resumeFailures = 0;
+    this.resumeThrottled = 0;
   }
 
   stopRetry() {
@@ -127,7 +143,7 @@ export class Room {
 
   /** Nothing known, nothing waiting: the record can go. */
   get idle() {
-    return !this.wanted && !this.join && !this.leave && !this.request && !this.retry && !this.left && this.hubHas === undefined && !this.onGap && this.lastSeq === undefined && !this.buffer && !this.resuming && !this.gapTimer;
+    return !this.wanted && !this.join && !this.leave && !this.request && !this.retry && !this.left && this.hubHas === undefined && !this.onGap && this.lastSeq === undefined && !this.buffer && !this.resume && !this.gapTimer;
   }
 }
 
@@ -332,7 +348,8 @@ export class Rooms {
 
   /** The socket ended: resumes and room requests in flight died with it; the next open sends what is due. */
   onSocketEnd() {
-    for (const room of this.#rooms.values()) room.resuming = false;
+    // The next open resumes what each room needs; answers of this socket never come.
+    for (const room of this.#rooms.values()) room.stopResume();
     this.#stopRequests();
     for (const room of this.#rooms.values()) {
       room.hubHas = undefined;
@@ -348,8 +365,7 @@ export class Rooms {
     for (const room of this.#rooms.values()) {
       // Never made: not listed in rooms.
       if (room.join) room.giveUp(new HubError("closed", `join ${room.id}: the connection was closed`, { room: room.id }));
-      clearTimeout(room.gapTimer);
-      room.gapTimer = undefined;
+      room.stopResume();
     }
   }
 
@@ -461,6 +477,7 @@ export class Rooms {
    */
   onError(error) {
     const code = error?.code;
+    if (answers("resume", code) && !answers("subscribe", code) && !answers("unsubscribe", code)) return this.#onResumeError(error);
     const named = typeof error?.room_id === "string" ? error.room_id : undefined;
     const room = named !== undefined ? this.room(named) : code === "invalid_subscribe" && this.#onWire.size === 1 ? [...this.#onWire][0] : undefined;
     if (room === undefined) return;
@@ -477,6 +494,19 @@ export class Rooms {
     // that failed part way may have made the membership: unknown, undone unless wanted.
     if (request.action === "unsubscribe") return isPartWay(code) ? this.#finishRequest(room, undefined, failure) : this.#finishRequest(room, false);
     this.#finishRequest(room, isPartWay(code) ? undefined : false, failure);
+  }
+
+  /**
+   * A refused or failed resume: the room it names (this hub names it), else the one room with a
+   * resume on the wire (an older hub names none). With several and no name, each one's timeout
+   * (resumeTimeoutMs) stands in for the answer.
+   * @param {HubErrorData} error
+   */
+  #onResumeError(error) {
+    const named = typeof error.room_id === "string" ? this.peek(error.room_id) : undefined;
+    const asking = [...this.#rooms.values()].filter((room) => room.resume !== undefined);
+    const room = named ?? (typeof error.room_id !== "string" && asking.length === 1 ? asking[0] : undefined);
+    if (room) this.#streams.onResumeError(room, error);
   }
 
   /* ---- reconciliation ---- */

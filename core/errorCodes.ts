@@ -34,6 +34,7 @@ export const HUB_ERROR_CODES = {
   not_subscribed: { temporary: false, partWay: false, routes: ["resume"] },
   streams_off: { temporary: false, partWay: false, routes: ["resume"] },
   resume_failed: { temporary: true, partWay: true, routes: ["resume"] },
+  resume_throttled: { temporary: true, partWay: false, routes: ["resume"] },
   invalid_body: { temporary: false, partWay: false, routes: ["sendMessage"] },
   missing_data: { temporary: false, partWay: false, routes: ["sendMessage"] },
   invalid_message: { temporary: false, partWay: false, routes: ["sendMessage"] },

@@ -40,7 +40,15 @@ export interface ControlFrame<T extends string = string, D = unknown> {
 }
 
 /** `temporary`: the same request may pass if sent again (core/errorCodes.ts). */
-export type ErrorFrame = ControlFrame<"hub.error", { room_id?: string; code: HubErrorCode; message: string; temporary: boolean }>;
+/**
+ * What a refusal may say besides its code: the room the request was about, and for a refusal
+ * that passes with time (`resume_throttled`), how long to wait before sending it again.
+ */
+export interface ErrorAbout {
+  room_id?: string;
+  retry_after_ms?: number;
+}
+export type ErrorFrame = ControlFrame<"hub.error", ErrorAbout & { code: HubErrorCode; message: string; temporary: boolean }>;
 
 /** The answer to `resume` (docs/protocol.md#control-frames), sent after the replayed frames. */
 export interface ResumedInfo {
@@ -307,6 +315,6 @@ export function controlFrame<T extends string, D>(type: T, data: D): ControlFram
 
 /** The error envelope sent back to one client. */
 /** `about` names what the refused request was about (e.g. `{ room_id }`), so a client with several requests in flight can match the answer. */
-export function errorFrame(code: HubErrorCode, message: string, about?: { room_id?: string }): ErrorFrame {
+export function errorFrame(code: HubErrorCode, message: string, about?: ErrorAbout): ErrorFrame {
   return controlFrame("hub.error", { ...about, code, message, temporary: isTemporary(code) });
 }

@@ -17,6 +17,7 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { connectionIdOf, membershipKey, userChannel } from "./rooms";
+import { replayUseOf, type ReplayUse } from "./replayBudget";
 import { CONNECTION_ROW_TTL_SECONDS, ROOM_INDEX_NAME } from "./schema";
 
 export interface ConnectionRow {
@@ -37,6 +38,8 @@ export interface ConnectionRow {
    * room's member itself (it sits in the room index) and has no user channel membership.
    */
   seedRoomId?: string;
+  /** What `resume` has charged to its replay budget (core/replayBudget.ts); absent before its first replay. */
+  replay?: ReplayUse;
 }
 
 /**
@@ -166,6 +169,7 @@ function rowFrom(connectionId: string, item: Record<string, AttributeValue> | un
     ...(item.generation?.S ? { generation: item.generation.S } : {}),
     ...(item.auth_key?.S ? { authKey: item.auth_key.S } : {}),
     ...(seedRoomId !== undefined ? { seedRoomId } : {}),
+    ...(replayUseOf(item) ? { replay: replayUseOf(item) } : {}),
   };
 }
 

@@ -159,8 +159,8 @@ export const HANDLERS = {
     environment: ["connectionsTable", "managementEndpoint", ...STREAMS_ENVIRONMENT],
     grants: [
       { actions: ["dynamodb:Query"], resource: "streamsTable" },
-      // The connection's rooms (its row); a 410 removes its row and memberships.
-      { actions: ["dynamodb:GetItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
+      // The connection's rooms (its row), its replay budget on the row (UpdateItem); a 410 removes its row and memberships.
+      { actions: ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
       { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
     ],
   },

@@ -599,3 +599,179 @@ describe("browser client against a hub that runs requests in any order", () => {
     expect(new HubError("brand_new", "m")).toMatchObject({ temporary: false, room: undefined });
   });
 });
+
+describe("browser client streams against a hub whose resumes fail, lie, or are throttled", () => {
+  // Every test counts frames, requests and reports over fake time: the client's timers run only when the test moves the clock.
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A client following the token's room "home" on a fake hub, its baseline (seq 0) taken, frames 1 and 2 handed out. */
+  const following = async (extra: Omit<Parameters<ClientModule["connect"]>[0], "url" | "WebSocket" | "token">) => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    const hub = reorderingHub(["home"]);
+    const got: number[] = [];
+    const gaps: unknown[] = [];
+    const invalid: { reason: string; roomId?: string }[] = [];
+    const client = connect({
+      url: "ws://hub.test",
+      token: "t",
+      room: "home",
+      minBackoffMs: 100,
+      maxBackoffMs: 1_000,
+      WebSocket: hub.WebSocket,
+      onGap: (gap) => gaps.push(gap),
+      onInvalidFrame: ({ reason, roomId }) => invalid.push({ reason, roomId }),
+      ...extra,
+    });
+    client.subscribe("n", (data: number) => got.push(data));
+    while (client.state !== "open") await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(1); // the baseline resume's answer
+    expect(client.lastSeq("home")).toBe(0);
+    hub.frame("home", 1);
+    hub.frame("home", 2);
+    /** Resumes sent for the gap after seq `after`. */
+    const resumesAfter = (after: number) => hub.resumes.filter((r) => r === `home after ${after}`).length;
+    return { hub, client, got, gaps, invalid, resumesAfter };
+  };
+  const upTo = (n: number, from = 1) => Array.from({ length: n - from + 1 }, (_, i) => from + i);
+
+  it("a resume that fails (hub.error resume_failed naming no room, or no answer when the replay's posts fail) is sent again after a backoff: 1..7 handed out, none lost, none twice", async () => {
+    for (const failure of [{ error: "resume_failed" }, "silent"] as const) {
+      const { hub, client, got, gaps, resumesAfter } = await following({});
+      try {
+        hub.resumeWith = (_request, index) => (index === 1 ? failure : "replay"); // index 0: the baseline
+        hub.miss("home", 3);
+        for (const seq of [4, 5, 6, 7]) hub.frame("home", seq);
+        await vi.advanceTimersByTimeAsync(300); // the gap wait: the resume goes, and fails
+        expect(resumesAfter(2)).toBe(1);
+        expect(got).toEqual([1, 2]);
+        await vi.advanceTimersByTimeAsync(11_000); // its timeout (silent) and the backoff
+        expect(resumesAfter(2)).toBe(2);
+        expect(got).toEqual(upTo(7));
+        expect(gaps).toEqual([]);
+        await vi.advanceTimersByTimeAsync(60_000);
+        expect(resumesAfter(2) + resumesAfter(7)).toBe(2); // nothing more asked
+      } finally {
+        client.close();
+      }
+    }
+  });
+
+  it("a gap whose resumes always fail is given up after 6 resumes: onGap once (resume_failed), the frames held handed out, and no resume after that", async () => {
+    const { hub, client, got, gaps, resumesAfter } = await following({});
+    try {
+      hub.resumeWith = (_request, index) => (index === 0 ? "replay" : { error: "resume_failed", named: true });
+      hub.miss("home", 3);
+      for (const seq of [4, 5, 6, 7]) hub.frame("home", seq);
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      expect(resumesAfter(2)).toBe(6);
+      expect(gaps).toEqual([{ roomId: "home", after: 2, lastSeq: 7, reason: "resume_failed" }]);
+      expect(got).toEqual([1, 2, 4, 5, 6, 7]);
+      hub.frame("home", 8);
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      expect(got).toEqual([1, 2, 4, 5, 6, 7, 8]);
+      expect(hub.resumes.length).toBe(1 + 6); // the baseline and the six
+    } finally {
+      client.close();
+    }
+  });
+
+  it("frames behind a gap whose resume never answers are held up to maxBufferedFrames (50), then onGap buffer_full and all of them are handed out, none lost after it", async () => {
+    const { hub, client, got, gaps } = await following({ maxBufferedFrames: 50 });
+    try {
+      hub.resumeWith = (_request, index) => (index === 0 ? "replay" : "silent");
+      hub.miss("home", 3);
+      for (let seq = 4; seq <= 53; seq++) hub.frame("home", seq);
+      expect(got).toEqual([1, 2]); // 50 held
+      hub.frame("home", 54); // the 51st
+      expect(gaps).toEqual([{ roomId: "home", after: 2, lastSeq: 54, reason: "buffer_full" }]);
+      expect(got).toEqual([1, 2, ...upTo(54, 4)]);
+      for (let seq = 55; seq <= 60; seq++) hub.frame("home", seq);
+      expect(got).toEqual([1, 2, ...upTo(60, 4)]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("JSON that is not an object (null, 42, \"x\", []), text that is not JSON and control frames without their data are dropped and reported through onInvalidFrame; the client keeps delivering", async () => {
+    const { hub, client, got, invalid } = await following({});
+    try {
+      for (const message of ["null", "42", '"x"', "[]", "true", "not json", "{", { room_id: null, data: { type: "hub.resumed", data: { room_id: "home" } } }, { room_id: null, data: { type: "hub.subscribed", data: { room_id: "home", last_seq: "9" } } }, { room_id: null, data: { type: "hub.error", data: null } }]) {
+        hub.raw(message);
+      }
+      expect(invalid.map((i) => i.reason)).toEqual(["not_an_object", "not_an_object", "not_an_object", "not_an_object", "not_an_object", "not_json", "not_json", "invalid_control", "invalid_control", "invalid_control"]);
+      hub.frame("home", 3);
+      expect(got).toEqual([1, 2, 3]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a frame with seq 2^60 (past 2^53 - 1), 0, -1, 1.5 or \"4\" is dropped (invalid_seq) and sends no resume: 1..3 handed out around them", async () => {
+    const { hub, client, got, invalid } = await following({});
+    try {
+      for (const seq of [2 ** 60, 0, -1, 1.5, "4", 1e400]) hub.raw(`{"id":"x","room_id":"home","user_id":null,"origin":"app","seq":${typeof seq === "string" ? `"${seq}"` : seq === 2 ** 60 ? "1152921504606846976" : seq === Infinity ? "1e400" : seq},"data":{"type":"n","data":-1}}`);
+      hub.frame("home", 3);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(got).toEqual([1, 2, 3]);
+      expect(invalid.map((i) => i.reason)).toEqual(Array(6).fill("invalid_seq"));
+      expect(hub.resumes.length).toBe(1); // the baseline only
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a frame far ahead of the stream (seq 2^52) costs one resume: the hub's head shows it is not in the stream, it is dropped (beyond_head), and no resume follows", async () => {
+    const { hub, client, got, gaps, invalid, resumesAfter } = await following({});
+    try {
+      hub.raw({ id: "far", room_id: "home", user_id: null, origin: "app", seq: 2 ** 52, data: { type: "n", data: -1 } });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(resumesAfter(2)).toBe(1);
+      expect(invalid).toEqual([{ reason: "beyond_head", roomId: "home" }]);
+      hub.frame("home", 3);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(got).toEqual([1, 2, 3]);
+      expect(gaps).toEqual([]);
+      expect(hub.resumes.length).toBe(2);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a hub that answers recovered: true without the missing frame gets one resume for the gap: onGap not_replayed, the frames after it handed out, no second resume", async () => {
+    const { hub, client, got, gaps, resumesAfter } = await following({});
+    try {
+      hub.resumeWith = (_request, index) => (index === 0 ? "replay" : { resumed: {}, replay: false });
+      hub.miss("home", 3);
+      for (const seq of [4, 5, 6, 7]) hub.frame("home", seq);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(resumesAfter(2)).toBe(1);
+      expect(gaps).toEqual([{ roomId: "home", after: 2, lastSeq: 7, reason: "not_replayed" }]);
+      expect(got).toEqual([1, 2, 4, 5, 6, 7]);
+      expect(hub.resumes.length).toBe(2);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a resume refused resume_throttled is not sent again before the hub's retry_after_ms (5 s, while the backoff would be 0.1 s), then gets every frame", async () => {
+    const { hub, client, got, gaps, resumesAfter } = await following({});
+    try {
+      hub.resumeWith = (_request, index) => (index === 1 ? { error: "resume_throttled", named: true, retry_after_ms: 5_000 } : "replay");
+      hub.miss("home", 3);
+      for (const seq of [4, 5, 6, 7]) hub.frame("home", seq);
+      await vi.advanceTimersByTimeAsync(300);
+      expect(resumesAfter(2)).toBe(1);
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(resumesAfter(2)).toBe(1);
+      expect(got).toEqual([1, 2]);
+      await vi.advanceTimersByTimeAsync(2_501); // the wait's jitter: up to half of it
+      expect(resumesAfter(2)).toBe(2);
+      expect(got).toEqual(upTo(7));
+      expect(gaps).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+});

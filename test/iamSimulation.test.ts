@@ -284,7 +284,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
   default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE), r("dynamodb:Query", TABLE.streams)],
-  // Room streams (docs/protocol.md#room-streams): resume only reads the stream and posts to the asking connection.
+  // Room streams (docs/protocol.md#room-streams): resume reads the stream, charges its replay budget on its own connection row (UpdateItem there, never on the stream), and posts to the asking connection.
   resume: [
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:BatchWriteItem", TABLE.connections),

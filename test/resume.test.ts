@@ -9,6 +9,7 @@ import * as path from "path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { SQSEvent } from "aws-lambda";
+import { BatchWriteItemCommand } from "@aws-sdk/client-dynamodb";
 import { dynamoClient } from "../core/aws";
 import { createConnectionsApi } from "../core/connections";
 import { createLogger } from "../core/log";
@@ -113,6 +114,20 @@ async function rawSocket(hub: LocalHub, room: string) {
     ws.once("error", reject);
   });
   return { ws, frames };
+}
+
+/** Stores frames 1..count of a room's stream directly (as deliver would have), without the queue. */
+async function seedStream(hub: LocalHub, room: string, count: number) {
+  const db = dynamoClient({ endpoint: hub.dynamodbEndpoint });
+  const expires = Math.floor(Date.now() / 1000) + 3600;
+  for (let from = 1; from <= count; from += 25) {
+    const items = Array.from({ length: Math.min(25, count - from + 1) }, (_, i) => {
+      const seq = from + i;
+      const frame = JSON.stringify({ id: `${room}-${seq}`, room_id: room, user_id: null, origin: "app", seq, data: { type: "n", data: seq } });
+      return { PutRequest: { Item: { stream_id: { S: room }, seq: { N: String(seq) }, message_id: { S: `${room}-${seq}` }, frame: { S: frame }, expires_at: { N: String(expires) } } } };
+    });
+    await db.send(new BatchWriteItemCommand({ RequestItems: { [hub.streamsTableName]: items } }));
+  }
 }
 
 const errorsOf = (frames: Frame[]) => frames.filter((f) => f.data.type === "hub.error").map((f) => (f.data.data as { code: string }).code);
@@ -343,6 +358,39 @@ describe("room streams end to end", () => {
       expect(connection.lastSeq(room)).toBe(total);
     } finally {
       connection.close();
+    }
+  }, 90_000);
+
+  it("a resume storm (40 resume last:1000 at once from one connection) is sent at most the connection's replay budget, 2,000 frames; the other resumes are refused resume_throttled naming the room, and a bystander in another room still gets its notification", async () => {
+    const hub = await hubWith();
+    const room = "storm";
+    await seedStream(hub, room, 1_000);
+    const bystander = await rawSocket(hub, "bystander");
+    const { ws, frames } = await rawSocket(hub, room);
+    try {
+      // The budget is per 10 s window from the epoch: start the storm well inside one, so that it is counted against one budget.
+      while (Date.now() % 10_000 > 6_000) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 40; i++) ws.send(JSON.stringify({ action: "resume", room_id: room, last: 1_000 }));
+      await hub.notifier.publish({ roomId: "bystander", data: { type: "n", data: "meanwhile" } });
+      const answers = () => frames.filter((f) => f.data.type === "hub.resumed" || f.data.type === "hub.error");
+      await until(() => answers().length === 40, 60_000, "40 answers");
+      await until(() => bystander.frames.some((f) => f.data.data === "meanwhile"), 20_000, "the bystander's notification");
+      const replayed = frames.filter((f) => f.seq !== undefined).length;
+      const resumed = frames.filter((f) => f.data.type === "hub.resumed").map((f) => f.data.data as { recovered: boolean; reason?: string; last_seq: number });
+      const refused = frames.filter((f) => f.data.type === "hub.error").map((f) => f.data.data as { code: string; room_id?: string; temporary: boolean; retry_after_ms: number });
+      // Without the budget: 40,000 frames. With it, the window's 2,000: two whole pages, charged by
+      // concurrent invocations that never together pass the budget.
+      expect(replayed).toBe(2_000);
+      expect(resumed).toEqual([1, 2].map(() => ({ room_id: room, after: 0, last_seq: 1_000, recovered: true })));
+      expect(refused).toHaveLength(38);
+      for (const error of refused) {
+        expect(error).toMatchObject({ code: "resume_throttled", room_id: room, temporary: true });
+        expect(error.retry_after_ms).toBeGreaterThan(0);
+        expect(error.retry_after_ms).toBeLessThanOrEqual(10_000);
+      }
+    } finally {
+      ws.close();
+      bystander.ws.close();
     }
   }, 90_000);
 

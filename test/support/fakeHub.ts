@@ -8,12 +8,28 @@
  * the first up (`giveUp()`, before its timeout runs): that one may still run late and answer.
  * `drop()` ends the connection as API Gateway would: its memberships and unanswered requests die with it.
  * `$connect` puts each connection in `connectRooms` (the token's room, the user's channel).
+ *
+ * Streams as the hub keeps them: every frame of `frame()` and `miss()` is stored, and a resume is
+ * answered by replaying the stored frames after `after` (or the newest `last`) and `hub.resumed`,
+ * unless `resumeWith` says otherwise for that request (a failure, no answer, a wrong answer).
  */
+export type FakeResumeOutcome =
+  | "replay"
+  /** No answer at all: the replay's posts failed (the handler returns 500 and sends nothing). */
+  | "silent"
+  /** `hub.error` with this code; `named`: with the room (this hub's handler), else without (an older one). */
+  | { error: string; named?: boolean; retry_after_ms?: number }
+  /** `hub.resumed` with these fields over the true ones, after replaying the stored frames unless `replay` is false. */
+  | { resumed: { after?: number; last_seq?: number; recovered?: boolean; reason?: string }; replay?: boolean };
+
 export function reorderingHub(connectRooms: string[] = []) {
   const members = new Set<string>();
   /** Each room's last seq, as `hub.subscribed` reports it. */
   const heads = new Map<string, number>();
+  /** Each room's stored frames by seq. */
+  const stored = new Map<string, Map<number, object>>();
   const resumes: string[] = [];
+  let resumeWith: (request: { room: string; after?: number; last?: number }, index: number) => FakeResumeOutcome = () => "replay";
   const unanswered: { action: string; room: string; late?: boolean }[] = [];
   const sent: string[] = [];
   let violation: string | undefined;
@@ -27,6 +43,27 @@ export function reorderingHub(connectRooms: string[] = []) {
     const [request] = unanswered.splice(pick % unanswered.length, 1);
     if (request.late) for (const other of unanswered) if (other.room === request.room) other.late = true;
     return request;
+  };
+  const resume = (room: string, after: number | undefined, last: number | undefined, outcome: FakeResumeOutcome) => {
+    if (outcome === "silent") return;
+    if (typeof outcome === "object" && "error" in outcome) {
+      const { error, named, ...extra } = outcome;
+      return answer("hub.error", { ...(named ? { room_id: room } : {}), code: error, message: error, ...extra });
+    }
+    const head = heads.get(room) ?? 0;
+    const from = last !== undefined ? Math.max(0, head - last) : (after ?? 0);
+    const frames = [...(stored.get(room) ?? new Map<number, object>())].filter(([seq]) => seq > from).sort(([a], [b]) => a - b);
+    if (outcome === "replay" || outcome.replay !== false) for (const [, frame] of frames.slice(0, 1000)) send(frame);
+    const info = { room_id: room, after: from, last_seq: head, recovered: true, ...(head - from > 1000 ? { recovered: false, reason: "too_many" } : {}) };
+    answer("hub.resumed", outcome === "replay" ? info : { ...info, ...outcome.resumed });
+  };
+  const store = (room: string, seq: number) => {
+    const frame = { id: `${room}#${seq}`, room_id: room, user_id: null, origin: "app", seq, data: { type: "n", data: seq } };
+    heads.set(room, Math.max(heads.get(room) ?? 0, seq));
+    const frames = stored.get(room) ?? new Map<number, object>();
+    frames.set(seq, frame);
+    stored.set(room, frames);
+    return frame;
   };
   class FakeSocket {
     static readonly OPEN = 1;
@@ -56,10 +93,11 @@ export function reorderingHub(connectRooms: string[] = []) {
       });
     }
     send(text: string) {
-      const { action, room_id: room, after } = JSON.parse(text) as { action: string; room_id: string; after?: number };
+      const { action, room_id: room, after, last } = JSON.parse(text) as { action: string; room_id: string; after?: number; last?: number };
       if (action === "resume") {
+        const outcome = resumeWith({ room, after, last }, resumes.length);
         resumes.push(`${room} after ${after ?? "none"}`);
-        return queueMicrotask(() => answer("hub.resumed", { room_id: room, after: 0, last_seq: 0, recovered: true }));
+        return queueMicrotask(() => resume(room, after, last, outcome));
       }
       // The hub refuses every one (invalid_subscribe): the client must know not to ask.
       if (action === "unsubscribe" && room.startsWith("user:")) violation ??= `unsubscribe ${room} sent`;
@@ -94,10 +132,21 @@ export function reorderingHub(connectRooms: string[] = []) {
       if (wrote) members.add(room);
       this.fail(pick, "subscribe_failed");
     },
-    /** A frame of a room's stream, as the deliver Lambda posts it. */
+    /** A frame of a room's stream, as the deliver Lambda stores and posts it. */
     frame(room: string, seq: number) {
-      heads.set(room, seq);
-      send({ id: `${room}#${seq}`, room_id: room, user_id: null, origin: "app", seq, data: { type: "n", data: seq } });
+      send(store(room, seq));
+    },
+    /** A frame stored in the room's stream whose live post the client never gets. */
+    miss(room: string, seq: number) {
+      store(room, seq);
+    },
+    /** Anything down the socket, as the console's "Send..." posts it (text as is; anything else as its JSON). */
+    raw(message: unknown) {
+      socket?.onmessage?.({ data: typeof message === "string" ? message : JSON.stringify(message) } as MessageEvent);
+    },
+    /** How each resume (the index-th since the hub started) is answered; default: "replay". */
+    set resumeWith(decide: (request: { room: string; after?: number; last?: number }, index: number) => FakeResumeOutcome) {
+      resumeWith = decide;
     },
     get sockets() {
       return sockets;
