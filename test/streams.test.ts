@@ -27,7 +27,7 @@ const note = (id: string, roomId = "acme"): Notification => ({ id, roomId, userI
 /** Every item of one stream's partition, as stored. */
 async function items(deps: StreamDeps, streamId: string) {
   const result = await deps.db.send(new QueryCommand({ TableName: deps.streamsTable, KeyConditionExpression: "stream_id = :s", ExpressionAttributeValues: { ":s": { S: streamId } }, ConsistentRead: true }));
-  return (result.Items ?? []).map((item) => ({ seq: Number(item.seq.N), messageId: item.message_id.S }));
+  return (result.Items ?? []).map((item) => ({ seq: Number(item.seq.N), messageId: item.skip?.BOOL ? "(tombstone)" : item.message_id.S }));
 }
 
 /** Retries a redelivery the way SQS does: later, after a "busy" answer. */
@@ -42,12 +42,16 @@ async function deliverUntilStored(deps: StreamDeps, n: Notification) {
   }
 }
 
-/** A DynamoDB client that fails ("crashes") once, before or after the first command `match` picks. */
+/**
+ * A DynamoDB client of an invocation that crashes, before or after the first command `match`
+ * picks: that command and every later one fail (a crashed invocation makes no more requests).
+ */
 function crashingDb(db: DynamoDBClient, match: (input: Record<string, unknown>) => boolean, when: "before" | "after"): DynamoDBClient {
   let crashed = false;
   return {
     send: async (command: { input: Record<string, unknown> }) => {
-      if (!crashed && match(command.input)) {
+      if (crashed) throw new Error("invocation crashed");
+      if (match(command.input)) {
         crashed = true;
         if (when === "after") await db.send(command as never);
         throw new Error("invocation crashed");
