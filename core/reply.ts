@@ -3,7 +3,7 @@ import type { ConnectionsApi } from "./connections";
 import type { WebSocketResult } from "./events";
 import type { HubErrorCode } from "./errorCodes";
 import { describeError, type Logger } from "./log";
-import { errorFrame, serializeFrame, type ControlFrame } from "./messages";
+import { errorFrame, serializeFrame, type ControlFrame, type ErrorAbout } from "./messages";
 
 /** True when the frame reached the connection. */
 export async function sendControlFrame(management: ConnectionsApi, connectionId: string, frame: ControlFrame, log: Logger): Promise<boolean> {
@@ -19,7 +19,7 @@ export async function sendControlFrame(management: ConnectionsApi, connectionId:
   return false;
 }
 
-export async function sendErrorFrame(management: ConnectionsApi, connectionId: string, code: HubErrorCode, message: string, log: Logger, about?: { room_id?: string }): Promise<void> {
+export async function sendErrorFrame(management: ConnectionsApi, connectionId: string, code: HubErrorCode, message: string, log: Logger, about?: ErrorAbout): Promise<void> {
   await sendControlFrame(management, connectionId, errorFrame(code, message, about), log);
 }
 
