@@ -5,7 +5,8 @@
  * and its gap timer; this module hands subscribers each frame once and in seq order. A frame
  * ahead of the next expected seq waits until the missing ones arrive (live or replayed); a gap
  * that stays open asks the hub for a resume; a gap the hub cannot fill (`recovered: false`)
- * goes to onGap and the buffer is handed out past it.
+ * goes to onGap and the buffer is handed out past it. A tombstone (`{"seq":N,"room_id":R,"skip":true}`,
+ * a seq whose writer died) counts in sequence and reaches no subscriber.
  */
 import { callApp } from "./connection.mjs";
 
@@ -33,6 +34,14 @@ export class Streams {
   }
 
   /**
+   * Hands a frame to subscribers, unless it is a tombstone: a seq that holds no notification.
+   * @param {HubFrame} frame
+   */
+  #hand(frame) {
+    if (/** @type {{ skip?: unknown }} */ (frame).skip !== true) this.#deps.dispatch(frame);
+  }
+
+  /**
    * A frame of a room's stream (a room not left).
    * @param {Room} room
    * @param {HubFrame} frame
@@ -42,7 +51,7 @@ export class Streams {
     const last = room.lastSeq;
     if (last === undefined && !room.resuming) {
       room.advance(seq);
-      this.#deps.dispatch(frame);
+      this.#hand(frame);
       return;
     }
     if (last !== undefined && seq <= last) return; // seen (redelivered, or replayed and live)
@@ -65,7 +74,7 @@ export class Streams {
       if (!next) break;
       buffer.delete(last + 1);
       room.advance(last + 1);
-      this.#deps.dispatch(next);
+      this.#hand(next);
     }
     if (buffer.size === 0) {
       room.buffer = undefined;
@@ -131,7 +140,7 @@ export class Streams {
     for (const seq of [...(buffer?.keys() ?? [])].sort((a, b) => a - b)) {
       if (seq <= (room.lastSeq ?? 0)) continue;
       room.advance(seq);
-      this.#deps.dispatch(/** @type {HubFrame} */ (buffer?.get(seq)));
+      this.#hand(/** @type {HubFrame} */ (buffer?.get(seq)));
     }
   }
 }
