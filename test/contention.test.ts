@@ -199,6 +199,28 @@ describe("a writer that reserves a seq and dies", () => {
     expect(redelivered).toMatchObject({ duplicate: false, stored: { seq: 6 } });
   });
 
+  it("in a room that never goes quiet, the hole is tombstoned within two stale periods, once, and the sweeps cost a bounded number of requests", async () => {
+    let clock = Date.now();
+    const room = "busy-hole";
+    const streams: StreamDeps = { db, streamsTable: STREAMS, retentionHours: 1, now: () => clock };
+    await appendOnce(streams, note("b1", room));
+    await expect(appendOnce({ ...streams, db: diesAfterReserving(db) }, note("dies", room))).rejects.toThrow("crashed");
+    // A message every 10 s for 3 minutes: never 60 s without a reservation.
+    const counted = await counting(async () => {
+      for (let i = 0; i < 18; i++) {
+        clock += 10_000;
+        await appendOnce(streams, note(`b${i + 3}`, room));
+      }
+    });
+    const read = await readStream(dynamo.client, STREAMS, room, { after: 0 });
+    expect(read.frames.map((f) => f.seq)).toEqual(range(1, 20));
+    expect(read.frames.filter((f) => f.messageId === "").map((f) => f.seq)).toEqual([2]);
+    // 4 per message, and per sweep (one a minute): its claim, its read, its end; one tombstone.
+    const sweeps = counted.streams.filter((r) => r.action === "dynamodb:Query").length;
+    expect(sweeps).toBeLessThanOrEqual(3);
+    expect(counted.streams.length).toBeLessThanOrEqual(4 * 18 + 3 * 3 + 1);
+  });
+
   it("a tombstone is counted in sequence by the browser client and reaches no subscriber", async () => {
     const { connect } = (await import("../client/index.mjs")) as ClientModule;
     const sockets: FakeSocket[] = [];
