@@ -70,7 +70,7 @@ export type HubErrorCode =
   | "message_too_large"
   | "delivery_failed"
   | "delivery_incomplete";
-/** The codes the client gives a join() itself: the page or the socket gave up before the hub answered. */
+/** The codes the client gives a join() or send() itself: the page or the socket gave up before the hub answered. */
 export type ClientErrorCode = "closed" | "left" | "timeout";
 /** The requests a `hub.error` can answer. */
 export type HubRoute = "subscribe" | "unsubscribe" | "resume" | "sendMessage" | "$default";
