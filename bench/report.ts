@@ -9,6 +9,7 @@ import type { ArtifactRow, ArtifactsFigures, DeliverVsBaseline } from "./artifac
 import type { PostCostFigures } from "./postCost";
 import type { PostCostLayoutFigures } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
+import type { ContentionFigures } from "./contention";
 
 const START = "<!-- figures:start -->";
 const END = "<!-- figures:end -->";
@@ -23,6 +24,7 @@ interface Results {
   artifactsPackaging?: Omit<ArtifactsFigures, "rows" | "deliverVsBaseline">;
   deliverVsBaseline?: DeliverVsBaseline;
   rooms?: RoomsFigures;
+  contention?: ContentionFigures;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
   postCostLayout?: PostCostLayoutFigures;
@@ -167,7 +169,26 @@ export function renderFigures(r: Results): string {
     lines.push(`| lost / duplicates (${d.messages} messages) | ${d.manyRooms.lost} / ${d.manyRooms.duplicates} | ${d.oneRoom.lost} / ${d.oneRoom.duplicates} | |`, "");
     targets.push(["delivery reads only the room's members with 20 rooms per connection", verdict(d.manyRooms.itemsRead <= d.members * 1.01, `${d.manyRooms.itemsRead} items for ${d.members} members`)]);
   }
-  const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0) + (r.rooms && !r.rooms.quick ? r.rooms.delivery.manyRooms.lost + r.rooms.delivery.oneRoom.lost : 0);
+  if (r.contention) {
+    const { ours, before, writers, each } = r.contention;
+    lines.push(
+      `### 9. Contention: ${writers} members sending ${each} messages each at once into one room`,
+      "",
+      `Run of ${r.contention.date.slice(0, 16).replace("T", " ")} UTC (\`bench/contention.ts\`, as \`npm run bench -- --only contention\` runs it): the real sendMessage handler, ${writers * each} invocations at once in one process, against dynalite behind a recording proxy that counts every DynamoDB request; the room had one message before. "Before" is commit ${r.contention.beforeCommit}'s handler (every writer at head + 1, one slot up per lost race), from that commit's tree, in the same run.`,
+      "",
+      `| figure | seq counter (now) | head + 1 (${r.contention.beforeCommit}) |`,
+      "| --- | ---: | ---: |",
+    );
+    const cell = <K extends keyof typeof ours>(key: K, format: (v: (typeof ours)[K]) => string = String) => `| ${format(ours[key])} | ${before ? format(before[key]) : "n/a"} |`;
+    lines.push(`| all ${writers * each} sends answered after ${cell("clearMs", (v) => `${v} ms`)}`);
+    lines.push(`| stored ${cell("stored")}`, `| refused (\`hub.error\`) ${cell("refused", (v) => String(v))}`, `| lost (not stored) ${cell("lost")}`);
+    lines.push(`| stored seqs consecutive, each once ${cell("consecutive", (v) => (v ? "yes" : "no"))}`);
+    lines.push(`| frames the ${writers} members received (of ${writers * each * writers}) ${cell("receipts")}`);
+    lines.push(`| DynamoDB requests per message, streams table ${cell("streamsRequestsPerMessage")}`, `| DynamoDB requests per message, all tables ${cell("requestsPerMessage")}`, "");
+    targets.push(["contention: 0 lost, 0 refused", verdict(ours.lost === 0 && ours.refused === 0, `${ours.lost} lost, ${ours.refused} refused`)]);
+    targets.push(["contention: ≤ 4 streams-table requests per message", verdict(ours.streamsRequestsPerMessage <= 4, `${ours.streamsRequestsPerMessage}`)]);
+  }
+  const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0) + (r.rooms && !r.rooms.quick ? r.rooms.delivery.manyRooms.lost + r.rooms.delivery.oneRoom.lost : 0) + (r.contention?.ours.lost ?? 0);
   targets.push(["zero lost in every scenario", verdict(lost === 0, `${lost} lost`)]);
   lines.push("### Targets", "", "| target | result |", "| --- | --- |", ...targets.map(([t, v]) => `| ${t} | ${v} |`));
   return lines.join("\n");

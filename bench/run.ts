@@ -5,7 +5,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
@@ -20,11 +20,12 @@ import { renderChart } from "./chart";
 import { postCostScenario } from "./postCost";
 import { postCostLayoutScenario } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
+import type { ContentionFigures } from "./contention";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -298,6 +299,24 @@ async function main() {
     row("", `same, ${subscribe.concurrent.connections} connections at once`, `${subscribe.concurrent.p50.toFixed(1)} / ${subscribe.concurrent.p99.toFixed(1)} ms`, "");
     row("", `${delivery.members} in ${delivery.roomsEach} rooms each vs one room: last receipt`, `${delivery.manyRooms.ms} ms`, `${delivery.oneRoom.ms} ms (one-room)`);
     row("", "items read per message", delivery.manyRooms.itemsRead, `${delivery.oneRoom.itemsRead} (one-room)`);
+  }
+
+  if (only.has("contention")) {
+    // A busy room (bench/contention.ts, its own dynalite per design): today's seq assignment against 914c516's head + 1.
+    console.error(`\n[contention] 6 members x 20 messages at once into one room, today's design and the one before the seq counter`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "contention.ts"), "--json"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const contention = JSON.parse(output.trim().split("\n").at(-1)!) as ContentionFigures;
+    results.contention = contention;
+    const { ours, before } = contention;
+    const label = `9 contention (${contention.writers} writers x ${contention.each})`;
+    row(label, "all answered after", ms(ours.clearMs), before ? ms(before.clearMs) : "n/a");
+    row("", "stored / refused / lost", `${ours.stored} / ${ours.refused} / ${ours.lost}`, before ? `${before.stored} / ${before.refused} / ${before.lost}` : "n/a");
+    row("", "DynamoDB requests per message (streams table)", `${ours.requestsPerMessage} (${ours.streamsRequestsPerMessage})`, before ? `${before.requestsPerMessage} (${before.streamsRequestsPerMessage})` : "n/a");
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));

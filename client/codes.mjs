@@ -41,9 +41,10 @@ export const HUB_ERROR_CODES = freeze({
 });
 
 /**
- * Codes the client gives a join() itself, when the page or the socket gave up before the hub
- * answered: `closed` (close(), or the socket ended with reconnect: false), `left` (leave()
- * before the answer), `timeout` (no answer in joinTimeoutMs: the request may still run).
+ * Codes the client gives a join() (or a send()) itself, when the page or the socket gave up
+ * before the hub answered: `closed` (close(), or the socket ended with reconnect: false), `left`
+ * (leave() before the answer), `timeout` (no answer in joinTimeoutMs, or sendTimeoutMs for a
+ * send: the request may still run).
  */
 /** @type {typeof import("./index.mjs").CLIENT_ERROR_CODES} */
 export const CLIENT_ERROR_CODES = freeze({

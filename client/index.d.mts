@@ -53,6 +53,16 @@ export interface SubscribeOptions {
   /** Only frames of this user's own channel (`user:{id}`, what the app sent with publishToUser). */
   userChannel?: boolean;
 }
+/** The hub's answer to a send(): `hub.sent`'s data. */
+export interface SentInfo {
+  /** The client's name for the send (it numbers them). */
+  ref: string;
+  room_id: string;
+  /** The notification's id, as every member got it. */
+  id: string;
+  /** Its seq in the room's stream (absent when the hub keeps no history). */
+  seq?: number;
+}
 /** The hub's answer to a join: the stream's head when the subscription was made. */
 export interface SubscribedInfo {
   room_id: string;
@@ -84,7 +94,7 @@ export type HubErrorCode =
   | "message_too_large"
   | "delivery_failed"
   | "delivery_incomplete";
-/** The codes the client gives a join() itself: the page or the socket gave up before the hub answered. */
+/** The codes the client gives a join() or send() itself: the page or the socket gave up before the hub answered. */
 export type ClientErrorCode = "closed" | "left" | "timeout";
 /** The requests a `hub.error` can answer. */
 export type HubRoute = "subscribe" | "unsubscribe" | "resume" | "sendMessage" | "$default";
@@ -103,6 +113,8 @@ export interface HubErrorData {
   room_id?: string;
   /** `resume_throttled`: milliseconds until the connection's replay budget has room again. */
   retry_after_ms?: number;
+  /** The ref of the send() it refuses. */
+  ref?: string;
 }
 /**
  * How join() rejects (and the hub's refusal of a leave() that failed part way, retried inside):
@@ -208,6 +220,8 @@ export interface ConnectOptions {
    * membership, and the client sends what makes the hub match the app's last join()/leave() again.
    */
   joinTimeoutMs?: number;
+  /** How long a send() waits for the hub's answer before it rejects with code `timeout`. Default 10 s. */
+  sendTimeoutMs?: number;
   /**
    * A joined room the client joins again after a reconnect (nobody awaits that join) was refused
    * for good (`forbidden`: the token no longer grants it; `too_many_rooms`; `invalid_subscribe`) and dropped from
@@ -242,8 +256,15 @@ export interface HubConnection {
   leave(room: string): Promise<void>;
   /** Rooms joined with join() and not left (not the token's room nor the user channel). */
   readonly rooms: string[];
-  /** sendMessage to this connection's room, or with `{ room }` to that one of its rooms. */
-  send(data: unknown, options?: { room?: string }): void;
+  /**
+   * sendMessage to this connection's room, or with `{ room }` to that one of its rooms. Resolves
+   * with the hub's `hub.sent` (the notification's id and seq) once it was stored and sent to the
+   * room; rejects with a HubError: the hub's refusal (`forbidden`, `message_too_large`,
+   * `delivery_failed`, ...), `timeout` (no answer in sendTimeoutMs: it may still have been sent),
+   * or `closed`. Sent while the socket is down, it goes when it opens. Not awaiting is fine: a
+   * refusal nobody awaits is not an unhandled rejection.
+   */
+  send(data: unknown, options?: { room?: string }): Promise<SentInfo>;
   close(): void;
   readonly state: ConnectionState;
   /** The last seq handed to subscribers for a room (undefined before any). */

@@ -5,7 +5,7 @@
  *   import { connect } from "notification-hub/client";
  *   const hub = connect({ url: WEBSOCKET_URL, getToken: () => fetch("/token").then((r) => r.text()) });
  *   hub.subscribe("backup.done", (data, frame) => show(data));
- *   hub.send({ type: "chat", data: "hi" });
+ *   await hub.send({ type: "chat", data: "hi" }); // resolves when the hub stored and sent it (hub.sent)
  *
  * The token goes in the `Sec-WebSocket-Protocol` header by default
  * (`new WebSocket(url, ["notification-hub", token])`), so it stays out of URLs, proxies' logs
@@ -44,6 +44,7 @@ export const CLIENT_ERROR_CODES = codes.CLIENT_ERROR_CODES;
 /** @typedef {import("./index.mjs").HubFrame} HubFrame */
 /** @typedef {import("./index.mjs").InvalidFrame} InvalidFrame */
 /** @typedef {import("./index.mjs").Subscriber} Subscriber */
+/** @typedef {import("./index.mjs").SentInfo} SentInfo */
 /** @typedef {import("./index.mjs").SubscribeOptions} SubscribeOptions */
 /** @typedef {{ callback: Subscriber, clientFrames: boolean, room?: string, userChannel: boolean }} Subscription */
 
@@ -70,13 +71,38 @@ export function connect(options) {
   const subscribers = new Map();
   /** @type {Set<string>} */
   const seen = new Set();
+  /**
+   * send() calls waiting for the hub's answer, by the `ref` each sendMessage carries.
+   * @type {Map<string, { resolve: (info: SentInfo) => void, reject: (err: Error) => void, timer: ReturnType<typeof setTimeout> }>}
+   */
+  const sends = new Map();
+  let sendCount = 0;
+  const sendTimeoutMs = options.sendTimeoutMs ?? 10_000;
+
+  /**
+   * @param {string} ref
+   * @param {SentInfo | undefined} info
+   * @param {Error} [err]
+   */
+  function settleSend(ref, info, err) {
+    const waiting = sends.get(ref);
+    if (!waiting) return false;
+    sends.delete(ref);
+    clearTimeout(waiting.timer);
+    if (err) waiting.reject(err);
+    else waiting.resolve(/** @type {SentInfo} */ (info));
+    return true;
+  }
 
   const connection = new Connection(options, {
     onToken: (token) => rooms.learnIdentity(token),
     onOpen: () => rooms.onOpen(),
     onMessage,
     onSocketEnd: () => rooms.onSocketEnd(),
-    onClosedForGood: () => rooms.onClosedForGood(),
+    onClosedForGood: () => {
+      for (const ref of [...sends.keys()]) settleSend(ref, undefined, new HubError("closed", "send: the connection was closed before the hub answered"));
+      rooms.onClosedForGood();
+    },
   });
   const streams = new Streams({
     dispatch,
@@ -140,6 +166,11 @@ export function connect(options) {
       rooms.onSubscribed(info);
     } else if (control === "hub.unsubscribed" && typeof about === "string") {
       rooms.onUnsubscribed(about);
+    } else if (control === "hub.sent" && typeof frame.data.data?.ref === "string") {
+      settleSend(frame.data.data.ref, frame.data.data);
+    } else if (control === "hub.error" && typeof frame.data.data?.ref === "string" && sends.has(frame.data.data.ref)) {
+      const error = frame.data.data;
+      settleSend(error.ref, undefined, new HubError(String(error.code), `send: ${error.code}: ${error.message}`, { hubError: error }));
     } else if (control === "hub.error") {
       if (!isObject(info)) return invalid("invalid_control", frame);
       rooms.onError(/** @type {import("./index.mjs").HubErrorData} */ (info));
@@ -178,7 +209,16 @@ export function connect(options) {
       return rooms.wanted.map((room) => room.id);
     },
     send(data, sendOptions) {
-      connection.sendOrQueue(sendOptions?.room === undefined ? { action: "sendMessage", data } : { action: "sendMessage", room_id: sendOptions.room, data });
+      const ref = `s${++sendCount}`;
+      /** @type {Promise<SentInfo>} */
+      const sent = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => settleSend(ref, undefined, new HubError("timeout", `send: no answer from the hub in ${sendTimeoutMs} ms; the message may still have been sent`)), sendTimeoutMs);
+        sends.set(ref, { resolve, reject, timer });
+      });
+      // A send nobody awaits (as before send() answered) must not become an unhandled rejection.
+      sent.catch(() => undefined);
+      connection.sendOrQueue(sendOptions?.room === undefined ? { action: "sendMessage", data, ref } : { action: "sendMessage", room_id: sendOptions.room, data, ref });
+      return sent;
     },
     close: () => connection.close(),
     get state() {

@@ -16,10 +16,13 @@
  * - frames the hub's answer says it sent but that never came (`recovered: true` below its
  *   `last_seq`) are a gap no resume fills: onGap (`not_replayed`), and on past it, no second resume;
  * - a frame that was waiting when the resume went and is beyond the head the hub read is not in
- *   the stream (the hub stores a frame before it sends it): dropped, onInvalidFrame (`beyond_head`);
+ *   the stream (the hub stores a frame before it sends it): dropped, onInvalidFrame (`beyond_head`),
+ *   unless the answer says a seq is still in flight (`in_flight`): then it waits for the next resume;
  * - the buffer holds at most maxBufferedFrames per room: past it, onGap (`buffer_full`) and the
  *   buffer is handed out past the gap.
  * A gap the hub cannot fill (`recovered: false`) goes to onGap and the buffer is handed out past it.
+ * A tombstone (`{"seq":N,"room_id":R,"skip":true}`, a seq whose writer died) counts in
+ * sequence and reaches no subscriber.
  */
 import { backoffDelay, callApp } from "./connection.mjs";
 import { isTemporary } from "./codes.mjs";
@@ -29,7 +32,7 @@ import { isTemporary } from "./codes.mjs";
 /** @typedef {import("./index.mjs").HubErrorData} HubErrorData */
 /** @typedef {import("./index.mjs").InvalidFrame} InvalidFrame */
 /** @typedef {import("./rooms.mjs").Room} Room */
-/** @typedef {{ room_id: string, after: number, last_seq: number, recovered: boolean, reason?: string }} ResumedInfo */
+/** @typedef {{ room_id: string, after: number, last_seq: number, recovered: boolean, reason?: string, in_flight?: boolean }} ResumedInfo */
 
 /** How long a seq gap may stay open (a frame overtaken by the next one) before asking for a resume. */
 export const GAP_WAIT_MS = 300;
@@ -61,6 +64,14 @@ export class Streams {
   }
 
   /**
+   * Hands a frame to subscribers, unless it is a tombstone: a seq that holds no notification.
+   * @param {HubFrame} frame
+   */
+  #hand(frame) {
+    if (/** @type {{ skip?: unknown }} */ (frame).skip !== true) this.#deps.dispatch(frame);
+  }
+
+  /**
    * A frame of a room's stream (a room not left), its seq a whole number from 1 (index.mjs checks).
    * @param {Room} room
    * @param {HubFrame} frame
@@ -70,7 +81,7 @@ export class Streams {
     const last = room.lastSeq;
     if (last === undefined && room.resume?.after === undefined) {
       room.advance(seq);
-      this.#deps.dispatch(frame);
+      this.#hand(frame);
       return;
     }
     if (last !== undefined && seq <= last) return; // seen (redelivered, or replayed and live)
@@ -96,7 +107,7 @@ export class Streams {
       if (!next) break;
       buffer.delete(last + 1);
       room.advance(last + 1);
-      this.#deps.dispatch(next);
+      this.#hand(next);
       handed = true;
     }
     if (buffer.size === 0) {
@@ -155,8 +166,10 @@ export class Streams {
       room.advance(info.last_seq);
       return this.#settled(room);
     }
-    if (answers && asked.after !== undefined) {
+    if (answers && asked.after !== undefined && !info.in_flight) {
       // Waiting when the resume went, beyond the head the hub then read: not in the stream.
+      // Unless a seq below the stream's newest is still in flight: then last_seq stops before
+      // it, frames beyond it are real, and the gap is asked for again later.
       for (const seq of asked.waiting) {
         const frame = seq > info.last_seq ? room.buffer?.get(seq) : undefined;
         if (!frame) continue;
@@ -302,7 +315,7 @@ export class Streams {
       buffer?.delete(seq);
       if (seq <= (room.lastSeq ?? 0)) continue;
       room.advance(seq);
-      this.#deps.dispatch(frame);
+      this.#hand(frame);
     }
     if (!room.buffer?.size) {
       // Nothing ahead any more: the gap this timer waited on is settled.

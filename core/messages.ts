@@ -47,6 +47,8 @@ export interface ControlFrame<T extends string = string, D = unknown> {
 export interface ErrorAbout {
   room_id?: string;
   retry_after_ms?: number;
+  /** The ref of the sendMessage it refuses. */
+  ref?: string;
 }
 export type ErrorFrame = ControlFrame<"hub.error", ErrorAbout & { code: HubErrorCode; message: string; temporary: boolean }>;
 
@@ -57,6 +59,11 @@ export interface ResumedInfo {
   last_seq: number;
   recovered: boolean;
   reason?: "retention_exceeded" | "too_many";
+  /**
+   * Present (true) when a seq between `last_seq` and the stream's newest is still being written
+   * or waits for its tombstone: frames beyond `last_seq` exist, so ask again later.
+   */
+  in_flight?: true;
 }
 
 /**
@@ -295,18 +302,48 @@ export function buildPublishBody(input: PublishBodyInput, method = "publish"): s
   return body;
 }
 
-/** A client frame on the `sendMessage` route: `{"action":"sendMessage","data":...}`. */
-/** A client's sendMessage frame: `data`, and `room_id` (which of its rooms; optional with one room). */
-export function parseClientMessage(body: string | null | undefined): Parsed<{ data: unknown; roomId?: string }, "invalid_json" | "invalid_body" | "missing_data" | "invalid_message"> {
+/** The longest `ref` a client may put on a sendMessage (echoed in `hub.sent` or `hub.error`). */
+export const MAX_REF_LENGTH = 64;
+
+/**
+ * A client's sendMessage frame: `data`, `room_id` (which of its rooms; optional with one room)
+ * and `ref` (optional: the client's name for this send, echoed in the answer). `ref` is read
+ * first and returned with a refusal too, so the refusal can name it.
+ */
+export function parseClientMessage(
+  body: string | null | undefined,
+): Parsed<{ data: unknown; roomId?: string; ref?: string }, "invalid_json" | "invalid_body" | "missing_data" | "invalid_message"> & { ref?: string } {
   if (body === null || body === undefined || body === "") return fail("invalid_json", "the message is empty");
   const object = parseJsonObject(body, "the message", "invalid_body");
   if (!object.ok) return object;
   const parsed = object.value;
-  if (!("data" in parsed) || parsed.data === undefined) return fail("missing_data", 'send {"action":"sendMessage","data":...}');
-  if (parsed.room_id === undefined) return { ok: true, value: { data: parsed.data } };
+  const ref = parsed.ref;
+  if (ref !== undefined && (typeof ref !== "string" || ref.length === 0 || ref.length > MAX_REF_LENGTH)) {
+    return fail("invalid_message", `ref must be a string of 1 to ${MAX_REF_LENGTH} characters`);
+  }
+  const about = ref === undefined ? {} : { ref };
+  if (!("data" in parsed) || parsed.data === undefined) return { ...fail("missing_data", 'send {"action":"sendMessage","data":...}'), ...about };
+  if (parsed.room_id === undefined) return { ok: true, value: { data: parsed.data, ...about }, ...about };
   const room = normalizeId(parsed.room_id, "room_id");
-  if (!room.ok) return fail("invalid_message", room.reason);
-  return { ok: true, value: { data: parsed.data, roomId: room.value } };
+  if (!room.ok) return { ...fail("invalid_message", room.reason), ...about };
+  return { ok: true, value: { data: parsed.data, roomId: room.value, ...about }, ...about };
+}
+
+/** The answer to a sendMessage that carried a `ref` (docs/protocol.md#control-frames): the hub took it. */
+export interface SentInfo {
+  ref: string;
+  room_id: string;
+  /** The notification's id, as every member gets it. */
+  id: string;
+  /** Its seq in the room's stream; absent when streams are off. */
+  seq?: number;
+}
+
+/** What a refused request was about, named in its `hub.error` so a client with several requests in flight can match it. */
+export interface ErrorAbout {
+  room_id?: string;
+  /** A sendMessage's `ref`. */
+  ref?: string;
 }
 
 export function controlFrame<T extends string, D>(type: T, data: D): ControlFrame<T, D> {
@@ -314,7 +351,7 @@ export function controlFrame<T extends string, D>(type: T, data: D): ControlFram
 }
 
 /** The error envelope sent back to one client. */
-/** `about` names what the refused request was about (e.g. `{ room_id }`), so a client with several requests in flight can match the answer. */
+/** `about` names what the refused request was about (`{ room_id }`, `{ ref }`), so a client with several requests in flight can match the answer. */
 export function errorFrame(code: HubErrorCode, message: string, about?: ErrorAbout): ErrorFrame {
   return controlFrame("hub.error", { ...about, code, message, temporary: isTemporary(code) });
 }

@@ -53,8 +53,9 @@ export const authTable = {
 /**
  * Room streams (docs/protocol.md#room-streams): one partition per stream (a room id, or `user:{id}`),
  * sorted by `seq`. A frame item holds the exact frame text clients got (`frame`), its
- * `message_id` and `expires_at`. The same table holds each message's claim under a key no
- * stream id can take (see core/streams.ts), so exactly-once needs no second table.
+ * `message_id` and `expires_at` (a tombstone: `skip` and no `message_id`). The same table holds
+ * each message's claim and each stream's seq counter under keys no stream id can take (see
+ * core/streams.ts), so exactly-once needs no second table.
  */
 export const streamsTable = {
   hashKey: "stream_id",

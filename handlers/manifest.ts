@@ -80,7 +80,11 @@ const FANOUT_GRANTS: readonly Grant[] = [
 /** Room streams: where frames are stored before they are sent, and for how long (0 = off). */
 const STREAMS_ENVIRONMENT: readonly EnvKey[] = ["streamsTable", "historyRetentionHours"];
 const FANOUT_ENVIRONMENT: readonly EnvKey[] = ["connectionsTable", "managementEndpoint", "queueUrl", "largeRoomChunkSize", ...STREAMS_ENVIRONMENT];
-/** Store before send: the head Query, claim Put/Update, frame Put; GetItem for a redelivery's claim and frame. */
+/**
+ * Store before send (core/streams.ts): claim Put and Update, the counter's Update (and, for a
+ * stream without one, the head Query that starts it), frame and tombstone Put, the sweep's
+ * Query; GetItem for a redelivery's claim and frame. No DeleteItem: items leave by TTL only.
+ */
 const STREAM_APPEND_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resource: "streamsTable" }];
 
 export const HANDLERS = {

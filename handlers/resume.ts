@@ -109,7 +109,7 @@ export function createResumeHandler(deps: ResumeDeps): (event: WebSocketEvent) =
         });
       }
       // Nothing to send (or nothing allowed): the head is the answer; no frame read.
-      const read = charge.frames > 0 ? await readStream(deps.db, streams.streamsTable, roomId, { after, limit: charge.frames }) : { frames: [], lastSeq: head, gone: false, truncated: false, after };
+      const read = charge.frames > 0 ? await readStream(deps.db, streams.streamsTable, roomId, { after, limit: charge.frames }) : { frames: [], lastSeq: head, gone: false, truncated: false, after, inFlight: false };
       for (const stored of read.frames) {
         const outcome = await postWithRetries(deps, connectionId, deps.management.prepare(stored.frame));
         if (outcome !== "delivered") {
@@ -119,7 +119,7 @@ export function createResumeHandler(deps: ResumeDeps): (event: WebSocketEvent) =
           return reject("resume_failed", "the replay could not be posted; try again", 500);
         }
       }
-      const info: ResumedInfo = { room_id: roomId, after: read.after, last_seq: read.lastSeq, recovered: true };
+      const info: ResumedInfo = { room_id: roomId, after: read.after, last_seq: read.lastSeq, recovered: true, ...(read.inFlight ? { in_flight: true as const } : {}) };
       // A stream that restarted (everything expired, seq began again) is a gap too.
       if (read.gone || read.after > read.lastSeq) Object.assign(info, { recovered: false, reason: "retention_exceeded" });
       else if (read.truncated) Object.assign(info, { recovered: false, reason: "too_many" });

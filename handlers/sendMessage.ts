@@ -3,15 +3,16 @@
  * broadcast to that room, one the connection is subscribed to, with `user_id` = the sender.
  * Without `room_id`, the connection's one room (the seed's client); never a user channel,
  * where only the app speaks. A malformed or refused frame gets a `hub.error` frame back to the
- * sender only.
+ * sender only. A frame with a `ref` gets an answer either way: `hub.sent` (stored and sent, with
+ * its id and seq) or `hub.error` naming the ref (docs/protocol.md#sendmessage).
  */
 import * as crypto from "crypto";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
 import { describeError } from "../core/log";
-import { checkFrameSize, parseClientMessage, type Notification } from "../core/messages";
+import { checkFrameSize, controlFrame, parseClientMessage, type Notification, type SentInfo } from "../core/messages";
 import type { HubErrorCode } from "../core/errorCodes";
-import { sendErrorFrame } from "../core/reply";
+import { sendControlFrame, sendErrorFrame } from "../core/reply";
 import { isUserChannel } from "../core/rooms";
 import { frameToSend } from "../core/streams";
 import { getConnection, type ConnectionRow } from "../core/tables";
@@ -35,13 +36,13 @@ function targetRoom(row: ConnectionRow, named: string | undefined): { ok: true; 
 export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
+    const parsed = parseClientMessage(event.body);
+    const ref = parsed.ref;
     const reject = async (code: HubErrorCode, message: string): Promise<WebSocketResult> => {
       deps.log.info("client message rejected", { connection_id: connectionId, code });
-      await sendErrorFrame(deps.management, connectionId, code, message, deps.log);
+      await sendErrorFrame(deps.management, connectionId, code, message, deps.log, ref === undefined ? undefined : { ref });
       return { statusCode: 400, body: code };
     };
-
-    const parsed = parseClientMessage(event.body);
     if (!parsed.ok) return reject(parsed.code, parsed.reason);
 
     // The row, not the authorizer's context: rooms change after $connect.
@@ -79,6 +80,10 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
         retried_via_queue: result.failed.length,
         handed_off: result.handedOff,
       });
+      if (ref !== undefined) {
+        const sent: SentInfo = { ref, room_id: roomId, id: notification.id, ...(seq !== undefined ? { seq } : {}) };
+        await sendControlFrame(deps.management, connectionId, controlFrame("hub.sent", sent), deps.log);
+      }
       return { statusCode: 200, body: "Data sent" };
     } catch (err) {
       deps.log.error("client message not delivered", { connection_id: connectionId, room_id: roomId, ...describeError(err) });

@@ -151,6 +151,40 @@ describe("browser client", () => {
     }
   });
 
+  it("send() resolves with the hub's hub.sent (the stored id and seq) and rejects with a HubError naming the refusal", async () => {
+    const room = "ack-room";
+    const client = connect({
+      url: hub.websocketUrl,
+      getToken: () => hub.notifier.issueToken({ userId: "ack", roomId: room }),
+      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    });
+    const chat: { id?: string; seq?: number }[] = [];
+    client.subscribe("chat", (_data, frame) => chat.push(frame), { clientFrames: true });
+    try {
+      // Sent before the socket opened: it goes on open, and the answer comes back on that socket.
+      const sent = await client.send({ type: "chat", data: "hi" });
+      expect(sent).toMatchObject({ ref: expect.any(String), room_id: room, id: expect.any(String), seq: 1 });
+      await until(() => chat.length === 1);
+      expect(chat[0]).toMatchObject({ id: sent.id, seq: sent.seq });
+      const second = await client.send({ type: "chat", data: "again" }, { room });
+      expect(second.seq).toBe(2);
+      expect(second.ref).not.toBe(sent.ref);
+      const refused = await client.send({ type: "chat", data: "x" }, { room: "not-mine" }).catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(HubError);
+      expect(refused).toMatchObject({ name: "HubError", code: "forbidden", temporary: false, hubError: { code: "forbidden" } });
+      // A refusal nobody awaits is no unhandled rejection (the test run would fail on one).
+      void client.send({ type: "chat", data: "y" }, { room: "not-mine-either" });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      client.close();
+    }
+    // What is still waiting when the client closes is rejected with closed.
+    const closing = connect({ url: hub.websocketUrl, getToken: () => hub.notifier.issueToken({ userId: "ack", roomId: room }), WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+    const pending = closing.send({ type: "chat", data: "never" });
+    closing.close();
+    await expect(pending).rejects.toMatchObject({ name: "HubError", code: "closed" });
+  });
+
   it("rejects bad options clearly", () => {
     expect(() => connect({ url: hub.websocketUrl } as never)).toThrow(/token or getToken is required/);
     expect(() => connect({} as never)).toThrow(/url is required/);
@@ -734,6 +768,27 @@ describe("browser client streams against a hub whose resumes fail, lie, or are t
       expect(got).toEqual([1, 2, 3]);
       expect(gaps).toEqual([]);
       expect(hub.resumes.length).toBe(2);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a frame beyond the hub's head is kept when the answer says a seq below it is still in flight (in_flight): the late seq arrives and both are handed out in order, nothing dropped", async () => {
+    const { hub, client, got, gaps, invalid, resumesAfter } = await following({});
+    try {
+      // Seq 3 is reserved by a writer still storing it; seq 4 was stored and posted first. Until
+      // 3 is stored, the hub's replay stops before it and says so, as core/streams.ts readStream does.
+      let threeStored = false;
+      hub.resumeWith = (_request, index) => (index >= 1 && !threeStored ? { resumed: { last_seq: 2, in_flight: true }, replay: false } : "replay");
+      hub.frame("home", 4);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(resumesAfter(2)).toBeGreaterThanOrEqual(1);
+      expect(invalid).toEqual([]);
+      threeStored = true;
+      hub.frame("home", 3);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(got).toEqual([1, 2, 3, 4]);
+      expect(gaps).toEqual([]);
     } finally {
       client.close();
     }

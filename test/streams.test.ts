@@ -1,8 +1,8 @@
 /** Room streams' storage against dynalite: seq gap-free and exactly once, whatever the delivery does. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateTableCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, PutItemCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createTableInput, streamsTable } from "../core/schema";
-import { appendOnce, readStream, StreamBusyError, type StreamDeps } from "../core/streams";
+import { appendOnce, readStream, StreamBusyError, streamFrame, type StreamDeps } from "../core/streams";
 import type { Notification } from "../core/messages";
 import { startDynamo, type Dynamo } from "./support/services";
 
@@ -27,7 +27,7 @@ const note = (id: string, roomId = "acme"): Notification => ({ id, roomId, userI
 /** Every item of one stream's partition, as stored. */
 async function items(deps: StreamDeps, streamId: string) {
   const result = await deps.db.send(new QueryCommand({ TableName: deps.streamsTable, KeyConditionExpression: "stream_id = :s", ExpressionAttributeValues: { ":s": { S: streamId } }, ConsistentRead: true }));
-  return (result.Items ?? []).map((item) => ({ seq: Number(item.seq.N), messageId: item.message_id.S }));
+  return (result.Items ?? []).map((item) => ({ seq: Number(item.seq.N), messageId: item.skip?.BOOL ? "(tombstone)" : item.message_id.S }));
 }
 
 /** Retries a redelivery the way SQS does: later, after a "busy" answer. */
@@ -42,12 +42,16 @@ async function deliverUntilStored(deps: StreamDeps, n: Notification) {
   }
 }
 
-/** A DynamoDB client that fails ("crashes") once, before or after the first command `match` picks. */
+/**
+ * A DynamoDB client of an invocation that crashes, before or after the first command `match`
+ * picks: that command and every later one fail (a crashed invocation makes no more requests).
+ */
 function crashingDb(db: DynamoDBClient, match: (input: Record<string, unknown>) => boolean, when: "before" | "after"): DynamoDBClient {
   let crashed = false;
   return {
     send: async (command: { input: Record<string, unknown> }) => {
-      if (!crashed && match(command.input)) {
+      if (crashed) throw new Error("invocation crashed");
+      if (match(command.input)) {
         crashed = true;
         if (when === "after") await db.send(command as never);
         throw new Error("invocation crashed");
@@ -149,6 +153,31 @@ describe("room streams", () => {
       { seq: 1, messageId: "m" },
       { seq: 2, messageId: "next" },
     ]);
+  });
+
+  it("a stream stored by the design before the counter, with its writers still running during the upgrade: no seq lost or used twice", async () => {
+    const deps = await freshStreams();
+    // What the design before the counter wrote: frames 1..5, no counter item.
+    const oldAppend = async (n: Notification) => {
+      for (;;) {
+        const head = Number((await deps.db.send(new QueryCommand({ TableName: deps.streamsTable, KeyConditionExpression: "stream_id = :s", ExpressionAttributeValues: { ":s": { S: "acme" } }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }))).Items?.[0]?.seq?.N ?? 0);
+        const seq = head + 1;
+        try {
+          await deps.db.send(new PutItemCommand({ TableName: deps.streamsTable, Item: { stream_id: { S: "acme" }, seq: { N: String(seq) }, message_id: { S: n.id }, frame: { S: streamFrame(n, seq) }, expires_at: { N: String(Math.ceil(Date.now() / 1000) + 3600) } }, ConditionExpression: "attribute_not_exists(seq)" }));
+          return seq;
+        } catch (err) {
+          if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
+        }
+      }
+    };
+    for (let i = 1; i <= 5; i++) await oldAppend(note(`old-${i}`));
+    // New writers start the counter while old ones still append at head + 1.
+    await Promise.all([...Array.from({ length: 8 }, (_, i) => appendOnce(deps, note(`new-${i}`))), ...Array.from({ length: 4 }, (_, i) => oldAppend(note(`late-old-${i}`)))]);
+    const stored = await items(deps, "acme");
+    expect(stored.map((s) => s.seq)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+    expect(stored.slice(0, 5).map((s) => s.messageId)).toEqual(["old-1", "old-2", "old-3", "old-4", "old-5"]);
+    expect(new Set(stored.map((s) => s.messageId)).size).toBe(17); // each once, no tombstone
+    expect((await appendOnce(deps, note("after"))).stored.seq).toBe(18);
   });
 
   it("reads leave out expired frames and say so; more than the limit is truncated", async () => {

@@ -20,7 +20,7 @@ export type FakeResumeOutcome =
   /** `hub.error` with this code; `named`: with the room (this hub's handler), else without (an older one). */
   | { error: string; named?: boolean; retry_after_ms?: number }
   /** `hub.resumed` with these fields over the true ones, after replaying the stored frames unless `replay` is false. */
-  | { resumed: { after?: number; last_seq?: number; recovered?: boolean; reason?: string }; replay?: boolean };
+  | { resumed: { after?: number; last_seq?: number; recovered?: boolean; reason?: string; in_flight?: boolean }; replay?: boolean };
 
 export function reorderingHub(connectRooms: string[] = []) {
   const members = new Set<string>();
