@@ -106,7 +106,7 @@ export interface HistoryInput {
 }
 
 export interface Notifier {
-  /** A room's stored frames in seq order, as clients got them (docs/protocol.md#room-streams). */
+  /** A room's stored frames in seq order, as clients got them (docs/protocol.md#room-streams); tombstones left out, so seqs may skip. */
   history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
   revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }>;
@@ -274,7 +274,8 @@ export function createNotifier(options: NotifierOptions): Notifier {
     const limit = whole("limit", 1, MAX_FRAMES_PER_READ);
     if (after !== undefined && last !== undefined) throw new TypeError("history: pass after or last, not both");
     const read = await readStream(db, table, roomId, { after, last, limit });
-    return read.frames.map((stored) => JSON.parse(stored.frame) as HubFrame);
+    // A tombstone (a seq whose writer died: no message id) holds no notification.
+    return read.frames.filter((stored) => stored.messageId !== "").map((stored) => JSON.parse(stored.frame) as HubFrame);
   }
 
   return { issueToken, revokeToken, publish: (input) => publish(input), publishToUser, publishBatch, history };

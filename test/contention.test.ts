@@ -12,6 +12,7 @@ import { appendOnce, headSeq, readStream, tombstoneFrame, type StreamDeps } from
 import type { Notification } from "../core/messages";
 import { createDeliverHandler } from "../handlers/deliver";
 import { createSendMessageHandler } from "../handlers/sendMessage";
+import { createNotifier } from "../server";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { dynamoRequests, startRecorder, type Recorder } from "./support/awsRecorder";
 import { routeEvent, sqsEvent, sqsRecord } from "./support/events";
@@ -197,6 +198,9 @@ describe("a writer that reserves a seq and dies", () => {
     // The dead writer's message, redelivered, is stored once, at a seq of its own.
     const redelivered = await appendOnce(streams, note("dies", room));
     expect(redelivered).toMatchObject({ duplicate: false, stored: { seq: 6 } });
+    // An app reading the room's history sees its notifications, not the tombstone.
+    const notifier = createNotifier({ queueUrl: "http://127.0.0.1:9/q", authTableName: "unused", connectionsTableName: "unused", managementEndpoint: "http://127.0.0.1:9", jwtSecret: "s", streamsTableName: STREAMS, endpoints: { dynamodb: dynamo.endpoint } });
+    expect((await notifier.history({ roomId: room })).map((frame) => frame.seq)).toEqual([1, 2, 4, 5, 6]);
   });
 
   it("in a room that never goes quiet, the hole is tombstoned within two stale periods, once, and the sweeps cost a bounded number of requests", async () => {
