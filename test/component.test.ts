@@ -302,8 +302,10 @@ describe("IAM review", () => {
       s.Action.includes("execute-api:ManageConnections"),
     )!;
     expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
-    // Room streams: resume reads the stream and posts to the asking connection, nothing more.
-    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "execute-api:ManageConnections"]);
+    // Room streams: resume reads the stream, charges the replay budget on the connection row (UpdateItem, connections table only) and posts to the asking connection.
+    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    const resumeUpdates = (JSON.parse(inputs(runs.development.named("hub-resume-policy")).policy).Statement as Statement[]).filter((s) => s.Action.includes("dynamodb:UpdateItem"));
+    expect(resumeUpdates.flatMap((s) => s.Resource)).toEqual(["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"]);
     const streamGrants = (name: string) =>
       (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-streams")));
     expect(streamGrants("hub-resume").flatMap((s) => s.Action)).toEqual(["dynamodb:Query"]);
