@@ -32,12 +32,15 @@ import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, Refusal
 import { splitTarget } from "./apiGateway";
 import { loopbackRefusal, NotFoundError, readJson, sendJson, sendPackageFile, statusOfError } from "./http";
 import type { LocalHubInfo } from "./index";
+import { HUB_STATE_PATH } from "./stateFile";
 
 export interface HubConsoleOptions {
   info: LocalHubInfo;
   /** `history.retentionHours` (0: streams off). */
   retentionHours: number;
   log: Logger;
+  /** This hub's state file, if it keeps one: named (never read out) at HUB_STATE_PATH for `--hub PORT`. */
+  stateFile?: () => string | undefined;
 }
 
 export type ConsoleEventKind = "connected" | "refused" | "disconnected" | "rejected" | "gone" | "action";
@@ -513,6 +516,8 @@ export function createHubConsole(options: HubConsoleOptions) {
     "/console/api/streams": () => streams(),
     "/console/api/history": history,
     "/console/api/dead-letters": () => peekDeadLetters(),
+    // Where the CLI's `--hub PORT` finds this hub's endpoints and dev secrets: a path, no secret.
+    [HUB_STATE_PATH]: async () => ({ httpUrl: info.httpUrl, pid: process.pid, stateFile: options.stateFile?.() ?? null }),
   };
   const actions: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
     "/console/api/publish": publish,

@@ -39,7 +39,7 @@ import { startSqsPoller } from "./sqsPoller";
 import { testHooksOf } from "./testHooks";
 import { writeStateFile } from "./stateFile";
 
-export { findLocalHub, listHubs, type HubState, type RunningHub } from "./stateFile";
+export { findLocalHub, listHubs, locateLocalHub, LocalHubNotFound, type HubState, type RunningHub } from "./stateFile";
 
 export interface LocalHubOptions {
   /** HTTP/WebSocket port; 0 picks a free one. Default 8787. */
@@ -280,7 +280,9 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // The handlers' events (worker threads' too) go to the bus; the developer console listens
     // to it and to the gateway (local/console.ts).
     const events = new HubEventBus();
-    const hubConsole = createHubConsole({ info, retentionHours, log: hubLog });
+    /** This hub's state file, once written: its HTTP server names it for `--hub PORT` (local/stateFile.ts). */
+    let stateFile: string | undefined;
+    const hubConsole = createHubConsole({ info, retentionHours, log: hubLog, stateFile: () => stateFile });
     events.subscribe(hubConsole.observe);
     const log = hubLog;
 
@@ -370,7 +372,11 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // Stop order (reversed): poller, then sockets, then servers.
     stops.push(() => poller.stop());
 
-    if (options.stateFile || options.stateDir) stops.unshift(writeStateFile({ file: options.stateFile, dir: options.stateDir }, info));
+    if (options.stateFile || options.stateDir) {
+      const written = writeStateFile({ file: options.stateFile, dir: options.stateDir }, info);
+      stateFile = written.file;
+      stops.unshift(written.remove);
+    }
 
     let stopping: Promise<void> | undefined;
     if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };
