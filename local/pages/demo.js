@@ -26,7 +26,9 @@ let joined;
  * reconnect is off) so that it can ask first whether the token still passes: a revoked user
  * is told so and stays disconnected, never quietly issued a new token, and no handshake is
  * tried with a token the hub would refuse.
- * @typedef {{ token: string, url: string, retries: number, lastClose?: { code: number, reason: string }, timer?: ReturnType<typeof setTimeout> }} Session
+ * A hub restarted without --data-dir knows no token from before (new secrets, empty tables):
+ * then, and only then, the page asks for a new token, and says so in its event list.
+ * @typedef {{ token: string, tokenRequest: object, url: string, retries: number, lastClose?: { code: number, reason: string }, timer?: ReturnType<typeof setTimeout> }} Session
  */
 /** @type {Session | undefined} */
 let session;
@@ -243,7 +245,7 @@ $("connect").onclick = async () => {
   }
   say("");
   joined = { userId, roomId, tokenRoom: grants.length ? undefined : roomId };
-  session = { token, url, retries: 0 };
+  session = { token, tokenRequest, url, retries: 0 };
   openSocket(session, grants.length ? [roomId] : []);
 };
 /** Stops the current session: its connection, and any reconnect it had planned. */
@@ -314,10 +316,17 @@ async function dropped(mine, connection, wasOpen) {
   const why = wasOpen ? closeWords(mine.lastClose) : "the handshake failed";
   if (wasOpen) logEvent("disconnected", "disconnected: " + why);
   setStatus("connecting", "disconnected: checking the token…");
-  /** @type {{ valid: boolean, words?: string } | undefined} */
+  /** @type {{ valid: boolean, reason?: string, words?: string } | undefined} */
   let status;
   try {
-    status = /** @type {{ valid: boolean, words?: string }} */ (await post("/demo/token-status", { token: mine.token }));
+    status = /** @type {{ valid: boolean, reason?: string, words?: string }} */ (await post("/demo/token-status", { token: mine.token }));
+    if (!status.valid && status.reason === "invalid") {
+      // Not revoked: this hub never issued it (a restart). A new one, said in the list.
+      mine.token = String((await post("/demo/token", mine.tokenRequest)).token);
+      mine.url = (await refreshInfo()) ?? mine.url;
+      logEvent("disconnected", "new token: " + status.words);
+      status = { valid: true };
+    }
   } catch {
     status = undefined; // the hub does not answer: try again later
   }
