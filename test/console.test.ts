@@ -16,7 +16,7 @@ import { createLogger } from "../core/log";
 import { startTestHub, type TestHub } from "../local/testing";
 import { startLocalHub, type LocalHub } from "../local";
 import { sqsClient } from "../core/aws";
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { loopbackRefusal } from "../local/http";
 import { CHROMIUM, haveChromium, launchChromium } from "./support/chromium";
 
@@ -379,15 +379,20 @@ describe.runIf(haveChromium)("the console's Messages tab and dead letters in Chr
   }, 120_000);
 
   it("receive counts stable across peeks: a dead letter shows the main queue's receives, however often it is looked at", async () => {
-    const sqs = sqsClient({ endpoint: hub.sqsEndpoint, region: hub.region, credentials: hub.credentials });
-    const raw = (await sqs.send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: "not json" }))).MessageId!;
-    // Watched through the Messages tab's data, which does not touch the dead-letter queue.
-    const outcome = async () => ((await (await fetch(new URL("/console/api/messages", hub.httpUrl))).json()) as { messages: { key: string; outcome: string }[] }).messages.find((m) => m.key === raw)?.outcome;
-    await expect.poll(outcome, { timeout: 60_000, interval: 500 }).toBe("dead-lettered");
-    const peek = async () => ((await (await fetch(new URL("/console/api/dead-letters", hub.httpUrl))).json()) as { messageId: string; receiveCount: number }[]).find((d) => d.messageId === raw);
-    await expect.poll(peek, { timeout: 15_000 }).toBeDefined();
-    const counts: number[] = [];
-    for (let i = 0; i < 4; i++) counts.push((await peek())!.receiveCount);
-    expect(counts).toEqual([5, 5, 5, 5]);
+    // A hub of its own whose bad record dead-letters after 2 receives, a second apart.
+    const quick = await startLocalHub({ port: 0, bcryptCost: 4, queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 2, waitTimeSeconds: 1 }, logger: createLogger({}, () => undefined, "error") });
+    try {
+      const sqs = sqsClient({ endpoint: quick.sqsEndpoint, region: quick.region, credentials: quick.credentials });
+      const raw = (await sqs.send(new SendMessageCommand({ QueueUrl: quick.queueUrl, MessageBody: "not json" }))).MessageId!;
+      // Watched through the queue's counts, which receive nothing.
+      const waiting = async () => Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: quick.deadLetterQueueUrl, AttributeNames: ["ApproximateNumberOfMessages"] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
+      await expect.poll(waiting, { timeout: 60_000, interval: 500 }).toBe(1);
+      const peek = async () => ((await (await fetch(new URL("/console/api/dead-letters", quick.httpUrl))).json()) as { messageId: string; receiveCount: number }[]).find((d) => d.messageId === raw);
+      const counts: (number | undefined)[] = [];
+      for (let i = 0; i < 4; i++) counts.push((await peek())?.receiveCount);
+      expect(counts).toEqual([2, 2, 2, 2]);
+    } finally {
+      await quick.stop();
+    }
   }, 90_000);
 });
