@@ -1,12 +1,14 @@
 /**
  * `npm run bench`: the hub against the seed article's design, on the local hub, same machine,
- * same run. Prints a table, writes bench/results.json and bench/chart.svg, and refreshes the
- * figures in BENCHMARKS.md.
+ * same run. Prints a table and writes bench/results.local.json and bench/chart.local.svg
+ * (git-ignored); with --update-docs, bench/results.json, bench/chart.svg and the figures in
+ * BENCHMARKS.md instead (bench/outputs.ts).
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
  *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
+ *   npm run bench -- --update-docs         also refresh the tracked results, chart and BENCHMARKS.md
  */
 import * as childProcess from "child_process";
 import * as fs from "fs";
@@ -21,6 +23,7 @@ import { postCostScenario } from "./postCost";
 import { postCostLayoutScenario } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
 import type { ContentionFigures } from "./contention";
+import { benchOutputs } from "./outputs";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
@@ -28,7 +31,7 @@ const ROOT = path.resolve(__dirname, "..");
 const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
+const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, "update-docs": { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
 if (values.help) {
   process.stdout.write(fs.readFileSync(__filename, "utf8").split("*/")[0].replace(/^\/\*\*?/, "").replace(/^ \* ?/gm, "") + "\n");
   process.exit(0);
@@ -42,6 +45,7 @@ for (const name of only) {
 }
 const quick = values.quick ?? false;
 const json = values.json ?? false;
+const outputs = benchOutputs({ quick, updateDocs: values["update-docs"] ?? false });
 /** With --json, stdout carries only the JSON line; everything else goes to stderr. */
 const out = (text: string) => (json ? process.stderr : process.stdout).write(text);
 const SIZE = quick
@@ -209,7 +213,7 @@ async function main() {
       row("", "SendMessage → last receipt (median)", ms(fanout.ours.deliveryMs), ms(fanout.seed.deliveryMs));
       row("", "lost", fanout.ours.lost, fanout.seed.lost);
       results.chart = { sizes: SIZE.chart, ours: ours.chart, seed: seed.chart, table: SIZE.table };
-      if (!quick) fs.writeFileSync(path.join(__dirname, "chart.svg"), renderChart(SIZE.chart, ours.chart, seed.chart, SIZE.table));
+      if (!quick) fs.writeFileSync(outputs.chart, renderChart(SIZE.chart, ours.chart, seed.chart, SIZE.table));
     }
     if (ours.large && seed.large) {
       results.large = { room: SIZE.large, chunk: SIZE.largeChunk, ours: ours.large, seed: seed.large };
@@ -322,14 +326,14 @@ async function main() {
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const printed = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ")).join("\n");
   out("\n" + printed + "\n");
-  const resultsFile = path.join(__dirname, quick ? "results.quick.json" : "results.json");
+  const resultsFile = outputs.results;
   const previous = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, "utf8")) as Record<string, unknown>) : {};
   fs.writeFileSync(resultsFile, JSON.stringify({ ...previous, ...results }, null, 2) + "\n");
-  out(`\nwrote ${path.relative(ROOT, resultsFile)}${results.chart && !quick ? " and bench/chart.svg" : ""}\n`);
-  if (!quick) {
-    updateBenchmarksMd(JSON.parse(fs.readFileSync(resultsFile, "utf8")));
+  out(`\nwrote ${path.relative(ROOT, resultsFile)}${results.chart && !quick ? ` and ${path.relative(ROOT, outputs.chart)}` : ""}\n`);
+  if (outputs.benchmarksMd) {
+    updateBenchmarksMd(JSON.parse(fs.readFileSync(resultsFile, "utf8")), outputs.benchmarksMd);
     out("updated the figures in BENCHMARKS.md\n");
-  }
+  } else if (!values["update-docs"]) out("tracked files untouched; npm run bench -- --update-docs refreshes bench/results.json, bench/chart.svg and BENCHMARKS.md\n");
   // Scenario figures by name, and post-cost's at the top level too (hub_us_per_post, ...).
   if (json) process.stdout.write(JSON.stringify({ ...results, ...(results.postCost as object | undefined) }) + "\n");
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * notification-hub CLI: run the local hub, issue tokens, publish, revoke, list connections.
- * Talks to the local hub started in this folder by default (each running hub has its own file
- * in .notification-hub/), or to a deployed stack with flags or NOTIFICATION_HUB_* variables.
+ * Talks to the local hub started in this project by default (each running hub has its own file
+ * in the project's .notification-hub/, found from any subfolder), or to a deployed stack with
+ * flags or NOTIFICATION_HUB_* variables.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -13,7 +14,7 @@ import { roomPages } from "../core/tables";
 import { MAX_GRANTS_PER_TOKEN, normalizeRoomId, userChannel } from "../core/rooms";
 import { MAX_TOKEN_TTL_SECONDS, tokenScope } from "../core/tokens";
 import { DEFAULT_LOCAL_PORT, startLocalHub } from "../local";
-import { checkHubAnswers, DEFAULT_STATE_DIR, findLocalHub, LocalHubNotFound, notifierOptionsFor } from "../local/stateFile";
+import { checkHubAnswers, DEFAULT_STATE_DIR, locateLocalHub, LocalHubNotFound, notifierOptionsFor, projectStateDir } from "../local/stateFile";
 import { createNotifier, type NotifierOptions } from "../server";
 
 const BIN = "notification-hub";
@@ -36,7 +37,7 @@ const TARGET_OPTIONS: Options = {
 };
 
 const TARGET_HELP = `
-Target (default: the local hub started with \`${BIN} dev\` in this folder):
+Target (default: the local hub started with \`${BIN} dev\` in this project, found from any subfolder):
   --queue-url URL             or NOTIFICATION_HUB_QUEUE_URL
   --auth-table NAME           or NOTIFICATION_HUB_AUTH_TABLE
   --connections-table NAME    or NOTIFICATION_HUB_CONNECTIONS_TABLE
@@ -44,8 +45,8 @@ Target (default: the local hub started with \`${BIN} dev\` in this folder):
   --management-endpoint URL   or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT (https://host/{stage})
   --region REGION             or AWS_REGION
   --dynamodb-endpoint URL, --sqs-endpoint URL   override service endpoints
-  --hub PORT|URL|PID          which local hub, when several run here (or NOTIFICATION_HUB_LOCAL)
-  --state-file FILE           a local hub's state file (default: the one hub running in ${DEFAULT_STATE_DIR}/)
+  --hub PORT|URL|PID          which local hub: one of several here, or one started elsewhere (or NOTIFICATION_HUB_LOCAL)
+  --state-file FILE           a local hub's state file (default: the one hub running in the nearest ${DEFAULT_STATE_DIR}/ up)
 Secrets come from the environment only: NOTIFICATION_HUB_JWT_SECRET, NOTIFICATION_HUB_PASSCODE.
 To capture output use npx or npm's silent mode: TOKEN=$(npx ${BIN} token --user U --room R)`;
 
@@ -164,7 +165,7 @@ async function resolveTarget(values: Record<string, string | boolean | undefined
   };
   if (given.queueUrl || given.authTableName || given.connectionsTableName || given.streamsTableName || given.managementEndpoint) return given;
 
-  const hub = findLocalHub({ stateFile: text(values, "state-file"), hub: text(values, "hub") });
+  const hub = await locateLocalHub({ stateFile: text(values, "state-file"), hub: text(values, "hub") });
   // A hub killed without its cleanup leaves a file whose endpoints answer nothing: say so
   // here rather than with the SDK's bare ECONNREFUSED.
   await checkHubAnswers(hub);
@@ -189,7 +190,7 @@ const commands: Record<string, Command> = {
   --data-dir DIR    keep tables and dev secrets across restarts
   --json            print one JSON line with the endpoints once ready
   --log-level L     debug | info | warn | error (default warn)
-  --state-file F    where the CLI finds this hub (default: a file of its own in ${DEFAULT_STATE_DIR}/)
+  --state-file F    where the CLI finds this hub (default: a file of its own in the project's ${DEFAULT_STATE_DIR}/)
 
 Capture --json with npx or npm's silent mode (npm run prints banner lines otherwise):
   npx ${BIN} dev --port 0 --json      npm run -s dev -- --port 0 --json`,
@@ -215,7 +216,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
           stage: text(values, "stage"),
           dataDir: text(values, "data-dir"),
           logLevel: level as "warn",
-          ...(text(values, "state-file") ? { stateFile: path.resolve(text(values, "state-file")!) } : { stateDir: path.resolve(DEFAULT_STATE_DIR) }),
+          ...(text(values, "state-file") ? { stateFile: path.resolve(text(values, "state-file")!) } : { stateDir: projectStateDir() }),
         });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") throw new UsageError(`port ${port} is in use; pass --port 0 for any free port`);
@@ -429,7 +430,30 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stops early (`dev | head -2`) closes our standard output: later writes fail
+ * with EPIPE, which would crash the process with a stack (and `dev` before it stopped its hub
+ * and removed its state file). Output nobody reads is dropped; the command carries on.
+ */
+export function toleratePipeClose(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") return;
+    throw err;
+  });
+}
+
+/** Left by tools/prepare.js when npx's install of this clone built dist/: said once, then removed. */
+function sayNpxBuild(): void {
+  const mark = path.join(__dirname, "..", ".built-for-npx");
+  if (!fs.existsSync(mark)) return;
+  fs.rmSync(mark, { force: true });
+  process.stderr.write(`${BIN}: this first npx call built dist/ (npx installs this clone into its cache, which runs its prepare script); later calls start at once\n`);
+}
+
 if (require.main === module) {
+  toleratePipeClose(process.stdout);
+  toleratePipeClose(process.stderr);
+  sayNpxBuild();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,10 +1,19 @@
 // The app-backend SDK: issue a connect token, publish, revoke. Against the local hub that
-// `npm run dev` started in this folder, or against a deployed stack when
+// `npm run dev` started in this project, or against a deployed stack when
 // NOTIFICATION_HUB_QUEUE_URL and friends are set (the same variables the CLI reads).
 import { createNotifier } from "notification-hub/server";
-import { findLocalHub } from "notification-hub/local";
+import { findLocalHub, LocalHubNotFound } from "notification-hub/local";
 
 const env = process.env;
+function localHub() {
+  try {
+    return findLocalHub(); // the hub's state file, from any folder of the project
+  } catch (err) {
+    if (!(err instanceof LocalHubNotFound)) throw err;
+    console.error(`app-backend.mjs: ${err.message}`); // no hub running: one line, no stack
+    process.exit(2);
+  }
+}
 const hub = createNotifier(
   env.NOTIFICATION_HUB_QUEUE_URL
     ? {
@@ -15,7 +24,7 @@ const hub = createNotifier(
         jwtSecret: env.NOTIFICATION_HUB_JWT_SECRET,
         passcode: env.NOTIFICATION_HUB_PASSCODE, // issuer-only; never given to the hub
       }
-    : findLocalHub().notifierOptions, // endpoints and dev secrets of the local hub
+    : localHub().notifierOptions, // endpoints and dev secrets of the local hub
 );
 
 const token = await hub.issueToken({ userId: "alice", roomId: "lobby", ttlSeconds: 3600 });

@@ -7,6 +7,11 @@
  * and the dead-letter queue, and acts through the same doors an app would: `@connections`
  * POST and DELETE, the SDK's publish and revokeToken, SQS for a redrive.
  *
+ * The Messages tab is every publish the deliver handler saw (SDK, CLI, console, raw SQS bodies),
+ * one line per notification (or per queue record without one), from the same events: its room,
+ * id and seq, and where it went (delivered to N connections, the room empty, rejected and why,
+ * each failed receive with when the next comes, the dead-letter queue).
+ *
  * A developer tool on loopback only: the Streams tab reads the streams table whole (Scan),
  * which delivery never does; the connections it lists are the gateway's, their rows read by key.
  */
@@ -32,12 +37,48 @@ import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, Refusal
 import { splitTarget } from "./apiGateway";
 import { loopbackRefusal, NotFoundError, readJson, sendJson, sendPackageFile, statusOfError } from "./http";
 import type { LocalHubInfo } from "./index";
+import { HUB_STATE_PATH } from "./stateFile";
 
 export interface HubConsoleOptions {
   info: LocalHubInfo;
   /** `history.retentionHours` (0: streams off). */
   retentionHours: number;
   log: Logger;
+  /** This hub's state file, if it keeps one: named (never read out) at HUB_STATE_PATH for `--hub PORT`. */
+  stateFile?: () => string | undefined;
+  /** The main queue's redrive and the poller's retry delay, for "receive k of N, next at T". */
+  queue?: { maxReceiveCount: number; retryDelaySeconds: number };
+}
+
+export type MessageOutcome = "queued" | "delivered" | "room empty" | "retrying" | "rejected" | "dead-lettered";
+
+/**
+ * One publish as the Messages tab shows it: keyed by its notification id (a publish's message
+ * id), or by its queue record's id when the record has none (a rejected raw body).
+ */
+export interface MessageLogEntry {
+  key: string;
+  notificationId?: string;
+  /** The queue records it came in (a redrive or a chunk is a record of its own). */
+  recordIds: string[];
+  roomId?: string;
+  seq?: number;
+  outcome: MessageOutcome;
+  /** The outcome in words. */
+  text: string;
+  /** Connections posted to so far (chunks add up). */
+  delivered: number;
+  /** The latest receive's count, and the queue's maxReceiveCount. */
+  receives: number;
+  maxReceives: number;
+  /** When the next receive comes, for a record reported failed. */
+  nextTryAt?: string;
+  firstAt: string;
+  updatedAt: string;
+  /** Changes each time the entry does: the page redraws what moved. */
+  version: number;
+  /** Each thing that happened to it, oldest first. */
+  steps: { time: string; text: string }[];
 }
 
 export type ConsoleEventKind = "connected" | "refused" | "disconnected" | "rejected" | "gone" | "action";
@@ -55,12 +96,16 @@ export interface ConsoleEvent {
 interface DeliveryNote {
   code: string;
   reason: string;
+  /** The receive it reported on: how many the main queue had made when it gave up. */
+  receiveCount?: number;
 }
 
 /** Events kept for the page; older ones fall off. */
 const EVENTS_KEPT = 500;
 /** Notes kept per kind (deny reasons by request id, delivery notes by message id). */
 const NOTES_KEPT = 2_000;
+/** Messages the Messages tab keeps; older ones fall off. */
+const MESSAGES_KEPT = 500;
 /** Dead-letter records one peek shows. */
 const DEAD_LETTERS_SHOWN = 200;
 /** How long a peeked or passed-over dead-letter record stays hidden before it is released (released at once normally). */
@@ -147,14 +192,112 @@ export function createHubConsole(options: HubConsoleOptions) {
   /** Why the console itself closed a connection, until its close is seen. */
   const closeNotes = boundedMap<string, string>(NOTES_KEPT);
   let parts: { api: ApiGateway; notifier: Notifier } | undefined;
+  const queue = options.queue ?? { maxReceiveCount: 5, retryDelaySeconds: 30 };
+  /** The Messages tab, by key (insertion order is first seen). */
+  const messageLog = new Map<string, MessageLogEntry>();
+  /** Notification id or record id to the entry's key. */
+  const messageKeys = boundedMap<string, string>(NOTES_KEPT);
+  let messagesVersion = 0;
+  /** The console's own receives of each dead letter (peeks, redrives): SQS counts them too. */
+  const deadLetterPeeks = boundedMap<string, number>(NOTES_KEPT);
+
+  /** The entry for a publish: found by its notification id or any of its record ids, else a new one. */
+  function messageEntry(ids: { notificationId?: string; recordId?: string }): MessageLogEntry {
+    const key =
+      (ids.notificationId && messageKeys.get(ids.notificationId)) || (ids.recordId && messageKeys.get(ids.recordId)) || ids.notificationId || ids.recordId || crypto.randomUUID();
+    let entry = messageLog.get(key);
+    if (!entry) {
+      const now = new Date().toISOString();
+      entry = { key, recordIds: [], outcome: "queued", text: "queued", delivered: 0, receives: 0, maxReceives: queue.maxReceiveCount, firstAt: now, updatedAt: now, version: 0, steps: [] };
+      messageLog.set(key, entry);
+      if (messageLog.size > MESSAGES_KEPT) messageLog.delete(messageLog.keys().next().value as string);
+    }
+    if (ids.notificationId) {
+      entry.notificationId = ids.notificationId;
+      messageKeys.set(ids.notificationId, key);
+    }
+    if (ids.recordId && !entry.recordIds.includes(ids.recordId)) {
+      entry.recordIds.push(ids.recordId);
+      messageKeys.set(ids.recordId, key);
+    }
+    return entry;
+  }
+
+  function noteMessage(entry: MessageLogEntry, outcome: MessageOutcome, text: string, step = text): void {
+    const now = new Date().toISOString();
+    entry.outcome = outcome;
+    entry.text = text;
+    entry.updatedAt = now;
+    entry.version = ++messagesVersion;
+    entry.steps.push({ time: now, text: step });
+    if (entry.steps.length > 50) entry.steps.splice(0, entry.steps.length - 50);
+  }
+
+  /** A failed receive: the next one and when, or the dead-letter queue after the last. */
+  function failedReceive(entry: MessageLogEntry, receiveCount: number, why: string, rejected: boolean): void {
+    entry.receives = receiveCount;
+    const last = receiveCount >= queue.maxReceiveCount;
+    if (last) {
+      entry.nextTryAt = undefined;
+      noteMessage(entry, "dead-lettered", `${rejected ? "rejected" : "failed"} on receive ${receiveCount} of ${queue.maxReceiveCount}: ${why}; to the dead-letter queue`);
+      return;
+    }
+    entry.nextTryAt = new Date(Date.now() + queue.retryDelaySeconds * 1000).toISOString();
+    const when = `retry ${receiveCount} of ${queue.maxReceiveCount - 1} in ${queue.retryDelaySeconds} s`;
+    noteMessage(entry, rejected ? "rejected" : "retrying", `${rejected ? "rejected" : "failed"} on receive ${receiveCount} of ${queue.maxReceiveCount}: ${why}; ${when}`);
+  }
+
+  /** The Messages tab's view of a queue record's outcome (record.* events). */
+  function observeMessage(event: HubEvent): void {
+    switch (event.type) {
+      case "record.delivered": {
+        const entry = messageEntry({ notificationId: event.notificationId, recordId: event.messageId });
+        entry.roomId = event.roomId;
+        if (event.seq !== undefined) entry.seq = event.seq;
+        entry.receives = event.receiveCount;
+        entry.nextTryAt = undefined;
+        entry.delivered = event.chunk ? entry.delivered + event.delivered : event.delivered;
+        const extras = [
+          event.handedOff ? `${event.handedOff} more handed to chunks` : "",
+          event.gone ? `${event.gone} gone (410)` : "",
+          event.failed ? `${event.failed} kept failing${event.requeued ? ", requeued" : ""}` : "",
+          event.redelivered ? "a redelivery: the stream already held it" : "",
+        ].filter(Boolean);
+        const more = extras.length ? ` (${extras.join(", ")})` : "";
+        const empty = !event.chunk && event.delivered + event.handedOff + event.gone + event.failed === 0;
+        const stored = event.seq !== undefined ? `; stored as seq ${event.seq} for resume` : "";
+        if (empty) noteMessage(entry, "room empty", `room empty: no connection in ${event.roomId}${stored}`);
+        else {
+          const text = `delivered to ${entry.delivered} connection(s)${more}`;
+          noteMessage(entry, "delivered", text, event.chunk ? `chunk: posted to ${event.delivered} more connection(s)${more}` : text);
+        }
+        return;
+      }
+      case "record.rejected": {
+        const entry = messageEntry({ recordId: event.messageId });
+        failedReceive(entry, event.receiveCount, `${event.code}: ${event.reason}`, true);
+        return;
+      }
+      case "record.failed": {
+        const entry = messageEntry({ notificationId: event.notificationId, recordId: event.messageId });
+        entry.roomId = event.roomId;
+        const error = event.error ? ` (${event.error.name}: ${event.error.message})` : "";
+        failedReceive(entry, event.receiveCount, `${event.cause}: ${RECORD_FAILURES[event.cause]}${error}`, false);
+        return;
+      }
+      default:
+        return;
+    }
+  }
 
   function record(kind: ConsoleEventKind, summary: string, fields: LogFields = {}): void {
     events.push({ id: nextEventId++, time: new Date().toISOString(), kind, text: summary, fields });
     if (events.length > EVENTS_KEPT) events.splice(0, events.length - EVENTS_KEPT);
   }
 
-  /** The handlers' events the console turns into notes and Log lines. */
+  /** The handlers' events the console turns into notes, Log lines and the Messages tab. */
   function observe(event: HubEvent): void {
+    observeMessage(event);
     switch (event.type) {
       case "connect.denied":
         if (event.requestId !== undefined) denyReasons.set(event.requestId, event);
@@ -166,14 +309,14 @@ export function createHubConsole(options: HubConsoleOptions) {
       }
       case "record.rejected": {
         const { messageId, code, reason, receiveCount } = event;
-        deliveryNotes.set(messageId, { code, reason });
+        deliveryNotes.set(messageId, { code, reason, receiveCount });
         record("rejected", `queue record ${messageId} rejected (receive ${receiveCount}): ${code}: ${reason}`, { message_id: messageId, code, reason, receive_count: receiveCount });
         return;
       }
       case "record.failed": {
         const error = event.error ? `${event.error.name}: ${event.error.message}` : "";
         const failed = event.summary && event.summary.failed > 0 ? `${event.summary.failed} connection(s) failed` : "";
-        deliveryNotes.set(event.messageId, { code: event.cause, reason: error || failed || RECORD_FAILURES[event.cause] });
+        deliveryNotes.set(event.messageId, { code: event.cause, reason: error || failed || RECORD_FAILURES[event.cause], receiveCount: event.receiveCount });
         return;
       }
       case "record.delivered":
@@ -317,6 +460,7 @@ export function createHubConsole(options: HubConsoleOptions) {
       hub: { instance, websocketUrl: info.websocketUrl, queueUrl: info.queueUrl, deadLetterQueueUrl: info.deadLetterQueueUrl, stage: info.stage, retentionHours: options.retentionHours },
       connections,
       deadLetters,
+      messagesVersion,
       events: events.filter((e) => e.id > after),
     };
   }
@@ -378,6 +522,7 @@ export function createHubConsole(options: HubConsoleOptions) {
       );
       if (!page.Messages?.length) break;
       received.push(...page.Messages);
+      for (const m of page.Messages) if (m.MessageId) deadLetterPeeks.set(m.MessageId, (deadLetterPeeks.get(m.MessageId) ?? 0) + 1);
     }
     return received;
   }
@@ -414,7 +559,9 @@ export function createHubConsole(options: HubConsoleOptions) {
           return {
             messageId: m.MessageId ?? "",
             body,
-            receiveCount: Number(attributes.ApproximateReceiveCount ?? 0),
+            // How often the main queue delivered it before it gave up: what the deliver handler last
+            // reported, else SQS's count less the console's own receives (each peek is one).
+            receiveCount: deliveryNotes.get(m.MessageId ?? "")?.receiveCount ?? Math.max(0, Number(attributes.ApproximateReceiveCount ?? 0) - (deadLetterPeeks.get(m.MessageId ?? "") ?? 0)),
             sentAt: attributes.SentTimestamp ? new Date(Number(attributes.SentTimestamp)).toISOString() : undefined,
             ...deadLetterReason(m.MessageId ?? "", body),
           };
@@ -435,6 +582,15 @@ export function createHubConsole(options: HubConsoleOptions) {
         // Said before the delete: the poller may take the new record (and log it) at once.
         record("action", `redrove dead-lettered record ${messageId} to the main queue as ${sent.MessageId}`, { message_id: messageId, new_message_id: sent.MessageId });
         await sqs.send(new DeleteMessageCommand({ QueueUrl: info.deadLetterQueueUrl, ReceiptHandle: found.ReceiptHandle! }));
+        if (sent.MessageId) {
+          // The same publish, again: its entry in the Messages tab follows the new record.
+          const entry = messageLog.get(messageKeys.get(messageId) ?? "");
+          if (entry) {
+            entry.recordIds.push(sent.MessageId);
+            messageKeys.set(sent.MessageId, entry.key);
+            noteMessage(entry, "queued", `redriven from the dead-letter queue as record ${sent.MessageId}`);
+          }
+        }
         return { messageId, newMessageId: sent.MessageId };
       } finally {
         await release(messages.filter((m) => m !== found));
@@ -456,6 +612,7 @@ export function createHubConsole(options: HubConsoleOptions) {
       if (typeof body.body !== "string" || body.body === "") throw new TypeError("body is required: the raw queue message text");
       const sent = await sqs.send(new SendMessageCommand({ QueueUrl: info.queueUrl, MessageBody: body.body }));
       record("action", `sent a raw queue record ${sent.MessageId} (not validated)`, { message_id: sent.MessageId });
+      if (sent.MessageId) noteMessage(messageEntry({ recordId: sent.MessageId }), "queued", "queued: a raw body from the console (not validated)");
       return { messageId: sent.MessageId };
     }
     if (!("data" in body) || body.data === undefined) throw new TypeError("data is required (any JSON value)");
@@ -465,12 +622,21 @@ export function createHubConsole(options: HubConsoleOptions) {
       if (typeof body.toUserId !== "string" || body.toUserId === "") throw new TypeError("toUserId is required: the user to publish to");
       const { messageId } = await notifier.publishToUser({ userId: body.toUserId, data: body.data, senderId: sender });
       record("action", `published ${messageId} to user ${body.toUserId}`, { message_id: messageId, to_user_id: body.toUserId });
+      queued(messageId, `user:${body.toUserId}`);
       return { messageId };
     }
     if (mode !== "room") throw new TypeError(`mode must be "room", "user" or "raw", got ${JSON.stringify(mode)}`);
     const { messageId } = await notifier.publish({ roomId: body.roomId as string, userId: sender, data: body.data });
     record("action", `published ${messageId} to room ${text(body.roomId)}`, { message_id: messageId, room_id: body.roomId });
+    queued(messageId, text(body.roomId));
     return { messageId };
+  }
+
+  /** A publish from the console, in the Messages tab before the deliver handler takes it (unless it already has). */
+  function queued(notificationId: string, roomId: string): void {
+    const entry = messageEntry({ notificationId });
+    entry.roomId ??= roomId;
+    if (entry.version === 0) noteMessage(entry, "queued", "queued from the console");
   }
 
   async function sendFrame(body: Record<string, unknown>) {
@@ -513,6 +679,10 @@ export function createHubConsole(options: HubConsoleOptions) {
     "/console/api/streams": () => streams(),
     "/console/api/history": history,
     "/console/api/dead-letters": () => peekDeadLetters(),
+    // Newest first.
+    "/console/api/messages": async () => ({ version: messagesVersion, maxReceiveCount: queue.maxReceiveCount, retryDelaySeconds: queue.retryDelaySeconds, messages: [...messageLog.values()].reverse() }),
+    // Where the CLI's `--hub PORT` finds this hub's endpoints and dev secrets: a path, no secret.
+    [HUB_STATE_PATH]: async () => ({ httpUrl: info.httpUrl, pid: process.pid, stateFile: options.stateFile?.() ?? null }),
   };
   const actions: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
     "/console/api/publish": publish,

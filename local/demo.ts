@@ -1,11 +1,16 @@
 /**
- * The local hub's demo page (local/pages/demo.html and demo.js) and the two small endpoints
- * it needs, playing the app backend: issue a token (one room, or several with `rooms`),
- * publish a notification through the queue (to a room, or to a user's channel). Local
- * development only.
+ * The local hub's demo page (local/pages/demo.html and demo.js) and the small endpoints it
+ * needs, playing the app backend: issue a token (one room, or several with `rooms`), publish a
+ * notification through the queue (to a room, or to a user's channel), and say whether a token
+ * the page holds still passes (so after a disconnect the page tells a revoked token from a
+ * dropped socket, instead of quietly asking for a new token). Local development only.
  */
 import type * as http from "http";
+import * as bcrypt from "bcryptjs";
+import { dynamoClient } from "../core/aws";
 import { describeError, type Logger } from "../core/log";
+import { getAuthRow } from "../core/tables";
+import { verifyConnectToken } from "../core/tokens";
 import type { Notifier } from "../server";
 import { splitTarget } from "./apiGateway";
 import { readJson, sameOriginRefusal, sendJson, sendPackageFile, statusOfError } from "./http";
@@ -15,6 +20,29 @@ interface DemoContext {
   info: LocalHubInfo;
   notifier: Notifier;
   log: Logger;
+}
+
+/** Why a token no longer passes, in words the page shows (the authorizer's checks, same order). */
+export type TokenStatus = { valid: true } | { valid: false; reason: "revoked" | "expired" | "replaced" | "invalid"; words: string };
+
+const clients = new WeakMap<LocalHubInfo, ReturnType<typeof dynamoClient>>();
+
+/** Runs the authorizer's checks on a token (signature and expiry, its row, its secret), never logging it. */
+export async function tokenStatus(info: LocalHubInfo, token: unknown): Promise<TokenStatus> {
+  const check = verifyConnectToken(token, info.jwtSecret);
+  if (!check.ok) {
+    return check.reason === "token_expired"
+      ? { valid: false, reason: "expired", words: "the token expired" }
+      : { valid: false, reason: "invalid", words: `the hub no longer accepts this token (${check.reason}; a hub restarted without --data-dir has new secrets)` };
+  }
+  const db = clients.get(info) ?? dynamoClient({ endpoint: info.dynamodbEndpoint, region: info.region, credentials: info.credentials });
+  clients.set(info, db);
+  const { userId, authKey, secret } = check.claims;
+  const row = await getAuthRow(db, info.authTableName, userId, authKey);
+  if (!row) return { valid: false, reason: "revoked", words: `${userId}'s token was revoked (revokeToken: the console's Revoke token, the CLI's revoke, or the app)` };
+  if (row.expiresAt <= Math.floor(Date.now() / 1000)) return { valid: false, reason: "expired", words: "the token expired" };
+  if (!(await bcrypt.compare(secret, row.tokenHash))) return { valid: false, reason: "replaced", words: `${userId}'s token was revoked, and a newer one issued since` };
+  return { valid: true };
 }
 
 export function handleDemoRequest(request: http.IncomingMessage, response: http.ServerResponse, context: DemoContext): void {
@@ -38,6 +66,15 @@ export function handleDemoRequest(request: http.IncomingMessage, response: http.
     case "GET /demo/info":
       // No secrets: what the page connects to and shows, read again so an open tab follows a restart.
       return json(200, { websocketUrl: context.info.websocketUrl, queueUrl: context.info.queueUrl });
+    case "POST /demo/token-status":
+      readJson(request)
+        .then(async (body) => json(200, await tokenStatus(context.info, body.token)))
+        .catch((err: unknown) => {
+          const status = statusOfError(err);
+          if (status === 500) context.log.error("demo request failed", { route, ...describeError(err) });
+          json(status, { error: (err as Error).message });
+        });
+      return;
     case "POST /demo/token":
     case "POST /demo/publish":
       readJson(request)

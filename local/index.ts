@@ -41,7 +41,7 @@ import { startSqsPoller } from "./sqsPoller";
 import { testHooksOf } from "./testHooks";
 import { writeStateFile } from "./stateFile";
 
-export { findLocalHub, listHubs, type HubState, type RunningHub } from "./stateFile";
+export { findLocalHub, listHubs, locateLocalHub, LocalHubNotFound, type HubState, type RunningHub } from "./stateFile";
 
 export interface LocalHubOptions {
   /** HTTP/WebSocket port; 0 picks a free one. Default 8787. */
@@ -65,6 +65,15 @@ export interface LocalHubOptions {
     visibilityTimeoutSeconds?: number;
     /** Default 5; 1 to 1000 (SQS's range: a test may dead-letter on the first failed receive; a deployed hub needs at least 5). */
     maxReceiveCount?: number;
+    /**
+     * Seconds before a record the deliver handler reported failed is received again. Default 2
+     * (at most the visibility timeout): a bad record reaches the dead-letter queue about 10 s after
+     * it was sent, its retries visible in the console's Messages tab on the way, instead of
+     * maxReceiveCount × visibilityTimeoutSeconds (150 s), which is what a deployed hub takes (there,
+     * 5 × six times the deliver timeout). A batch whose invocation threw or timed out still waits
+     * the visibility timeout: it may still be running.
+     */
+    retryDelaySeconds?: number;
     /** Default 10; 1 to 10. */
     batchSize?: number;
     /** Concurrent pollers. Default 4. */
@@ -139,6 +148,8 @@ export interface LocalHub extends LocalHubInfo {
 
 export const LOCAL_REGION = "us-east-1";
 export const DEFAULT_LOCAL_PORT = 8787;
+/** See LocalHubOptions.queue.retryDelaySeconds. */
+export const DEFAULT_RETRY_DELAY_SECONDS = 2;
 
 async function startDynalite(dataDir: string | undefined): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const dynalite = loadDynalite();
@@ -221,7 +232,9 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
   if (options.maxRoomsPerConnection !== undefined) checkMaxRoomsPerConnection(options.maxRoomsPerConnection, OWNER);
   if (options.largeRoomChunkSize !== undefined) checkLargeRoomChunkSize(options.largeRoomChunkSize, "largeRoomChunkSize", OWNER);
-  const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
+  const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, retryDelaySeconds: DEFAULT_RETRY_DELAY_SECONDS, ...options.queue };
+  const retryDelaySeconds = Math.min(queueSettings.retryDelaySeconds, queueSettings.visibilityTimeoutSeconds);
+  if (!(Number.isInteger(retryDelaySeconds) && retryDelaySeconds >= 0)) throw new Error(`${OWNER}: queue.retryDelaySeconds must be a whole number of seconds, 0 or more, got ${queueSettings.retryDelaySeconds}`);
   checkBatchSize(queueSettings.batchSize, OWNER);
   checkMaxReceiveCount(queueSettings.maxReceiveCount, OWNER);
   if (options.dataDir) makePrivateDir(options.dataDir);
@@ -283,7 +296,15 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // The handlers' events (worker threads' too) go to the bus; the developer console listens
     // to it and to the gateway (local/console.ts).
     const events = new HubEventBus();
-    const hubConsole = createHubConsole({ info, retentionHours, log: hubLog });
+    /** This hub's state file, once written: its HTTP server names it for `--hub PORT` (local/stateFile.ts). */
+    let stateFile: string | undefined;
+    const hubConsole = createHubConsole({
+      info,
+      retentionHours,
+      log: hubLog,
+      stateFile: () => stateFile,
+      queue: { maxReceiveCount: queueSettings.maxReceiveCount, retryDelaySeconds },
+    });
     events.subscribe(hubConsole.observe);
     const log = hubLog;
 
@@ -368,12 +389,17 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       batchSize: queueSettings.batchSize,
       concurrency: pool ? options.deliverWorkers! : queueSettings.concurrency,
       waitTimeSeconds: queueSettings.waitTimeSeconds,
+      retryDelaySeconds,
       log,
     });
     // Stop order (reversed): poller, then sockets, then servers.
     stops.push(() => poller.stop());
 
-    if (options.stateFile || options.stateDir) stops.unshift(writeStateFile({ file: options.stateFile, dir: options.stateDir }, info));
+    if (options.stateFile || options.stateDir) {
+      const written = writeStateFile({ file: options.stateFile, dir: options.stateDir }, info);
+      stateFile = written.file;
+      stops.unshift(written.remove);
+    }
 
     let stopping: Promise<void> | undefined;
     if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };

@@ -12,7 +12,7 @@
  * logs each failure and polls again.
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from "@aws-sdk/client-sqs";
+import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from "@aws-sdk/client-sqs";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../core/aws";
 import { describeError, type Logger } from "../core/log";
 
@@ -35,6 +35,14 @@ export interface PollerOptions {
   invocationTimeoutMs?: number;
   /** Cut for one SQS call beyond a long poll's own wait. Default DEFAULT_REQUEST_TIMEOUT_MS. */
   requestTimeoutMs?: number;
+  /**
+   * A record the handler reported failed (batchItemFailures) is visible again after this many
+   * seconds (ChangeMessageVisibility) instead of the queue's whole visibility timeout, so its
+   * retries, and the dead-letter queue after maxReceiveCount receives, come within seconds.
+   * Unset: after the visibility timeout, as Lambda's event source mapping does. A batch whose
+   * invocation threw or timed out always waits the visibility timeout (it may still be running).
+   */
+  retryDelaySeconds?: number;
   log: Logger;
 }
 
@@ -118,15 +126,35 @@ export function startSqsPoller(options: PollerOptions) {
     batches++;
     const records = messages.map((m) => toRecord(m, options));
     let failed: Set<string>;
+    let handled = false;
     try {
       const response = await withDeadline(Promise.resolve().then(() => options.handler({ Records: records })), invocationTimeoutMs, "deliver invocation");
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+      handled = true;
     } catch (err) {
       // A thrown or timed-out handler fails the whole batch, as with Lambda; the records
       // come back when their visibility timeout ends.
       const why = err instanceof InvocationTimeout ? "deliver invocation timed out" : "deliver handler threw";
       options.log.error(`${why}; the batch will be retried`, { ...describeError(err), records: records.length });
       failed = new Set(records.map((r) => r.messageId));
+    }
+    const retry = options.retryDelaySeconds;
+    const reported = retry === undefined || !handled ? [] : records.filter((r) => failed.has(r.messageId));
+    if (reported.length > 0) {
+      const changed = await sqsCall(
+        (abortSignal) =>
+          options.sqs.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: options.queueUrl,
+              Entries: reported.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle, VisibilityTimeout: retry })),
+            }),
+            { abortSignal },
+          ),
+        requestTimeoutMs,
+        "ChangeMessageVisibilityBatch",
+      ).catch((err: unknown) => ({ Failed: [{ error: err }] }));
+      // Not changed: they come back after the visibility timeout instead.
+      if (changed.Failed?.length) options.log.warn("retry delay not set for some failed records", { failed: changed.Failed.length });
     }
     const done = records.filter((r) => !failed.has(r.messageId));
     if (done.length > 0) {

@@ -75,6 +75,68 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("the demo's console is free of errors in Chromium: connect, a notification, a drop and a reconnect log nothing", async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    const errors: string[] = [];
+    page.on("pageerror", (err) => errors.push(err.message));
+    page.on("console", (message) => void (message.type() === "error" && errors.push(message.text())));
+    await page.goto(new URL("/demo", hub.httpUrl).href);
+    await page.fill("#user", "quiet");
+    await page.fill("#room", "quiet-room");
+    await page.click("#connect");
+    await page.waitForSelector("#status[data-state=open]", { timeout: 15_000 });
+    await hub.notifier.publish({ roomId: "quiet-room", data: { type: "hello", data: "no errors" } });
+    await page.locator("#log tr", { hasText: "no errors" }).waitFor({ timeout: 15_000 });
+    // The console's Close (@connections DELETE): the token still passes, so the page reconnects with it.
+    const state = (await (await fetch(new URL("/console/api/state", hub.httpUrl))).json()) as { connections: { connectionId: string; userId: string }[] };
+    const connectionId = state.connections.find((c) => c.userId === "quiet")!.connectionId;
+    await fetch(new URL("/console/api/close", hub.httpUrl), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ connectionId }) });
+    await page.locator("#events li[data-kind=disconnected]", { hasText: "code 1000" }).waitFor({ timeout: 15_000 });
+    await page.locator("#events li[data-kind=connected]", { hasText: "reconnected" }).waitFor({ timeout: 15_000 });
+    await page.waitForSelector("#status[data-state=open]", { timeout: 15_000 });
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it("revocation visible in the demo: Revoke token in the console ends the session with its reason, and no new token is fetched", async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+    const errors: string[] = [];
+    const tokenRequests: string[] = [];
+    const sockets: string[] = [];
+    page.on("pageerror", (err) => errors.push(err.message));
+    page.on("console", (message) => void (message.type() === "error" && errors.push(message.text())));
+    page.on("request", (request) => void (request.url().endsWith("/demo/token") && tokenRequests.push(request.url())));
+    page.on("websocket", (socket) => sockets.push(socket.url()));
+    await page.goto(new URL("/demo", hub.httpUrl).href);
+    await page.fill("#user", "bob");
+    await page.fill("#room", "bob-room");
+    await page.click("#connect");
+    await page.waitForSelector("#status[data-state=open]", { timeout: 15_000 });
+    expect(await page.locator("#status").textContent()).toBe("connected as bob in bob-room");
+
+    // The console, as a developer uses it: Connections tab, bob's card, Revoke token.
+    const consolePage = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    await consolePage.goto(new URL("/#connections", hub.httpUrl).href);
+    await consolePage.locator('.conn[data-user="bob"] button.revoke').click();
+    await consolePage.close();
+
+    await page.waitForSelector("#status[data-state=closed]", { timeout: 15_000 });
+    expect(await page.locator("#status").textContent()).toMatch(/^disconnected: bob's token was revoked/);
+    expect(await page.locator("#events li[data-kind=disconnected]").first().textContent()).toContain("code 1000");
+    expect(await page.locator("#events li[data-kind=ended]").first().textContent()).toContain("not reconnecting: bob's token was revoked");
+    expect(await page.locator("#message").textContent()).toContain("The hub closed the connection: bob's token was revoked");
+    expect(await page.locator("#message").textContent()).toContain("does not fetch a new token behind your back");
+    expect(tokenRequests).toHaveLength(1);
+    expect(sockets).toHaveLength(1);
+    await page.screenshot({ path: path.join(OUTPUT, "demo-revoked.png"), fullPage: true });
+    await page.setViewportSize({ width: 375, height: 760 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: path.join(OUTPUT, "demo-revoked-375.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+    console.log("SUMMARY demo revoke: the console's Revoke token ended the demo's session with its reason; one token, one socket; screenshots demo-revoked*.png");
+  });
+
   it("joins and leaves rooms its token grants, shows each notification's room, and publishes to a user", async () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
     const pageErrors: string[] = [];

@@ -293,3 +293,122 @@ describe("npm run dev", () => {
     expect(fs.existsSync(npmState)).toBe(false);
   }, 60_000);
 });
+
+describe("the bin after a build", () => {
+  it("a build then the bin's --help: npm run build leaves the bin executable, npx runs it from a subfolder without rebuilding, and a first npx call that must build says so", async () => {
+    // A copy of what the build reads (node_modules linked), so this checkout's dist/, which the
+    // other tests run, is never deleted under them.
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "hub-build-"));
+    const npxCache = path.join(copy, ".npm-cache");
+    const run = (command: string, args: string[], cwd: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        childProcess.execFile(command, args, { cwd, env: { ...env, npm_config_cache: npxCache, npm_config_update_notifier: "false" }, timeout: 240_000 }, (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+        ),
+      );
+    try {
+      for (const entry of ["components", "handlers", "core", "server", "local", "client", "cli", "tools", "tsconfig.json", "tsconfig.build.json", "package.json"]) {
+        fs.cpSync(path.join(ROOT, entry), path.join(copy, entry), { recursive: true });
+      }
+      fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"));
+      const built = await run("npm", ["run", "-s", "build"], copy);
+      expect(built.code, built.stderr).toBe(0);
+      const bin = path.join(copy, "dist/cli/index.js");
+      // Run as a program (its shebang), as npx's link runs it: without the execute bit, EACCES.
+      const direct = await run(bin, ["--help"], copy);
+      expect(direct.code, direct.stderr).toBe(0);
+      expect(direct.stdout).toMatch(/^usage: notification-hub <command>/);
+
+      // npx from a subfolder links the clone into its cache; its prepare keeps the current dist/.
+      const before = fs.statSync(bin).mtimeMs;
+      const viaNpx = await run("npx", ["notification-hub", "--help"], path.join(copy, "cli"));
+      expect(viaNpx.code, viaNpx.stderr).toBe(0);
+      expect(viaNpx.stdout).toMatch(/^usage: notification-hub <command>/);
+      expect(viaNpx.stderr).not.toContain("built dist/");
+      expect(fs.statSync(bin).mtimeMs).toBe(before);
+
+      // The packed tarball's bin is executable too.
+      const packed = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], copy);
+      const files = (JSON.parse(packed.stdout) as { files: { path: string; mode: number }[] }[])[0].files;
+      expect(files.find((f) => f.path === "dist/cli/index.js")!.mode & 0o111).toBe(0o111);
+
+      // A source newer than dist/ and a new npx cache: the first call builds, and says so once.
+      fs.rmSync(npxCache, { recursive: true, force: true });
+      const later = new Date(Date.now() + 60_000);
+      fs.utimesSync(path.join(copy, "core/log.ts"), later, later);
+      const first = await run("npx", ["notification-hub", "--help"], copy);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toContain("notification-hub: this first npx call built dist/");
+      const second = await run("npx", ["notification-hub", "--help"], copy);
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr).toBe("");
+      console.log("SUMMARY bin: built bin runs as a program and through npx from a subfolder without a rebuild; packed mode 755; a first npx build says so once");
+    } finally {
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
+
+describe("finding the hub", () => {
+  const project = fs.mkdtempSync(path.join(os.tmpdir(), "hub-project-"));
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "hub-elsewhere-"));
+  let started: Awaited<ReturnType<typeof startAndWaitFor>>;
+  let port: string;
+  beforeAll(async () => {
+    fs.writeFileSync(path.join(project, "package.json"), '{"name":"some-app","private":true}\n');
+    fs.mkdirSync(path.join(project, "src", "deep"), { recursive: true });
+    // Started in a subfolder of the project, without --state-file: its file goes to the project's root.
+    started = await startAndWaitFor(process.execPath, [BIN, "dev", "--port", "0"], /console\s+http:/, path.join(project, "src"));
+    port = new URL(started.line.match(/(http:\/\/\S+)/)![1]).port;
+  }, 60_000);
+  afterAll(() => {
+    if (started && started.child.exitCode === null && started.child.signalCode === null) process.kill(-started.child.pid!, "SIGKILL");
+    fs.rmSync(project, { recursive: true, force: true });
+    fs.rmSync(elsewhere, { recursive: true, force: true });
+  });
+
+  it("discovery from a subfolder: dev keeps its file in the project's root, and the CLI finds it from any folder below", async () => {
+    expect(fs.readdirSync(path.join(project, ".notification-hub"))).toEqual([expect.stringMatching(new RegExp(`^hub-\\d+-${port}\\.json$`))]);
+    const fromSubfolder = await cli(["token", "--user", "u", "--room", "r", "--json"], { cwd: path.join(project, "src", "deep") });
+    expect(fromSubfolder.code, fromSubfolder.stderr).toBe(0);
+    expect(JSON.parse(fromSubfolder.stdout)).toMatchObject({ userId: "u", roomId: "r" });
+  });
+
+  it("--hub PORT reaches a running hub started in another folder; a port where none answers says so in one line", async () => {
+    const byPort = await cli(["connections", "--room", "r", "--hub", port], { cwd: elsewhere });
+    expect(byPort.code, byPort.stderr).toBe(0);
+    expect(byPort.stdout).toBe("0 connection(s) in room r\n");
+    const wrongPort = await cli(["connections", "--room", "r", "--hub", "9"], { cwd: elsewhere });
+    expect(wrongPort.code).toBe(2);
+    expect(wrongPort.stderr.trim().split("\n")).toEqual([expect.stringMatching(/no local hub answers at http:\/\/127\.0\.0\.1:9\//)]);
+  });
+
+  it("EPIPE: when the reader of dev's output goes away (dev | head -2), the hub still stops cleanly on Ctrl-C", async () => {
+    started.child.stdout!.destroy();
+    let stderr = "";
+    started.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => started.child.on("exit", (code) => resolve(code)));
+    // Ctrl-C: the hub says "stopping…" to the closed pipe, then stops and removes its file.
+    process.kill(-started.child.pid!, "SIGINT");
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|Error/);
+    expect(fs.readdirSync(path.join(project, ".notification-hub"))).toEqual([]);
+  });
+
+  it("the examples print one clear line when no hub runs", async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "hub-none-"));
+    try {
+      for (const [example, args] of [["app-backend.mjs", []], ["listen.mjs", ["some-token"]]] as const) {
+        const result = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+          childProcess.execFile(process.execPath, [path.join(ROOT, "examples", example), ...args], { cwd: empty, env }, (error, _stdout, stderr) =>
+            resolve({ code: error ? (error.code as number) : 0, stderr }),
+          ),
+        );
+        expect(result.code, example).toBe(2);
+        expect(result.stderr.trim().split("\n"), example).toEqual([expect.stringMatching(new RegExp(`^${example.replace(".", "\\.")}: no local hub is running in .*; start one with \`npx notification-hub dev\``))]);
+      }
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});

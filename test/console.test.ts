@@ -14,6 +14,9 @@ import type { Browser, Frame, Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { createLogger } from "../core/log";
 import { startTestHub, type TestHub } from "../local/testing";
+import { startLocalHub, type LocalHub } from "../local";
+import { sqsClient } from "../core/aws";
+import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { loopbackRefusal } from "../local/http";
 import { CHROMIUM, haveChromium, launchChromium } from "./support/chromium";
 
@@ -164,8 +167,9 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     expect(refusals.some((text) => /handshake refused 404: not the stage's path \(\/local\)/.test(text))).toBe(true);
     expect(await page.locator("#log-list").textContent()).not.toContain("not-a-jwt");
     expect(await page.locator("#log-list li[data-kind=disconnected]", { hasText: "carol disconnected" }).textContent()).toContain('closed by the client; close code 1000 "bye"');
-    // Alice's demo says so too (and reconnects with a fresh token).
-    await expect.poll(() => aliceDemo.locator("#message").textContent(), { timeout: 15_000 }).toContain("The hub closed the connection");
+    // Alice's demo says so too, and stays disconnected: no new token behind her back.
+    await expect.poll(() => aliceDemo.locator("#message").textContent(), { timeout: 15_000 }).toContain("The hub closed the connection: alice's token was revoked");
+    expect(await aliceDemo.locator("#status").getAttribute("data-state")).toBe("closed");
     await shot(page, "log");
 
     // Stream of the room: head seq and a replay from a seq.
@@ -253,6 +257,11 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await expect.poll(() => page.locator("#message").textContent(), { timeout: 15_000 }).toContain("revoked with every token of bob");
     await page.locator("#tab-log").click();
     await page.locator("#log-list li[data-kind=disconnected]", { hasText: "bob disconnected: token revoked from the console (every token of user bob)" }).waitFor({ timeout: 15_000 });
+    // Bob's demo stays disconnected until he asks for a new token himself.
+    await bob.locator("#status[data-state=closed]").waitFor({ timeout: 15_000 });
+    expect(await bob.locator("#status").textContent()).toContain("bob's token was revoked");
+    await bob.locator("#connect").click();
+    await bob.locator("#status[data-state=open]").waitFor({ timeout: 15_000 });
 
     // The hub restarts on the same port: the open console says it is down, then follows the new one.
     const port = Number(new URL(hub.httpUrl).port);
@@ -262,7 +271,7 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#live[data-state=ok]").waitFor({ timeout: 15_000 });
     await expect.poll(() => page.locator("#message").textContent(), { timeout: 15_000 }).toContain("The hub restarted");
     expect(await page.locator("#queue-url").textContent()).toBe(hub.queueUrl);
-    // Bob's demo reconnects to the new hub with a fresh token; the new log shows it.
+    // Bob's demo reconnects to the new hub with a fresh token (the new hub never issued his old one); the new log shows it.
     await page.locator("#log-list li[data-kind=connected]", { hasText: "bob connected" }).waitFor({ timeout: 20_000 });
     expect(await page.locator("#log-list li[data-kind=disconnected]").count()).toBe(0);
 
@@ -307,4 +316,83 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     const fromHere = { headers: { host: own }, socket: { remoteAddress: "::ffff:127.0.0.1" } } as unknown as Parameters<typeof loopbackRefusal>[0];
     expect(loopbackRefusal(fromHere, hub)).toBeUndefined();
   });
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(OUTPUT, `console-${name}.png`), fullPage: true });
+
+describe.runIf(haveChromium)("the console's Messages tab and dead letters in Chromium", () => {
+  let hub: LocalHub;
+  let browser: Browser;
+  beforeAll(async () => {
+    fs.mkdirSync(OUTPUT, { recursive: true });
+    // The local defaults for retries (maxReceiveCount 5, a failed record back after 2 s).
+    hub = await startLocalHub({ port: 0, bcryptCost: 4, queue: { waitTimeSeconds: 1 }, logger: createLogger({}, () => undefined, "error") });
+    browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await hub?.stop();
+  });
+
+  it("a publish's outcome in the console's message log: delivered to N with its seq, a room empty, a raw SQS body rejected with its reason, its retries, then the dead-letter queue", async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    const errors: string[] = [];
+    page.on("pageerror", (err) => errors.push(err.message));
+    page.on("console", (message) => void (message.type() === "error" && errors.push(message.text())));
+    await page.goto(new URL("/#messages", hub.httpUrl).href);
+    await page.locator("#live[data-state=ok]").waitFor({ timeout: 15_000 });
+
+    const ws = new WebSocket(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId: "reader", roomId: "news" })}`);
+    await new Promise((resolve) => ws.once("open", resolve));
+    const frame = new Promise((resolve) => ws.once("message", resolve));
+    const { messageId: delivered } = await hub.notifier.publish({ roomId: "news", userId: "app", data: { type: "news", data: "to one reader" } });
+    await frame;
+    const { messageId: empty } = await hub.notifier.publish({ roomId: "nobody-here", data: "into an empty room" });
+    // A raw body straight to the queue, as any SQS client could send: no room_id.
+    const sqs = sqsClient({ endpoint: hub.sqsEndpoint, region: hub.region, credentials: hub.credentials });
+    const raw = (await sqs.send(new SendMessageCommand({ QueueUrl: hub.queueUrl, MessageBody: '{"data":"no room"}' }))).MessageId!;
+
+    const line = (selector: string) => page.locator(`#message-list li${selector}`);
+    await line(`[data-notification-id="${delivered}"][data-outcome=delivered]`).waitFor({ timeout: 15_000 });
+    expect(await line(`[data-notification-id="${delivered}"]`).textContent()).toMatch(/deliveredroom news\s*id \S+\s*seq 1delivered to 1 connection\(s\)/);
+    await line(`[data-notification-id="${empty}"][data-outcome="room empty"]`).waitFor({ timeout: 15_000 });
+    expect(await line(`[data-notification-id="${empty}"]`).textContent()).toContain("room empty: no connection in nobody-here; stored as seq 1 for resume");
+    const rejected = line(`[data-key="${raw}"]`);
+    await rejected.locator(".outcome-text", { hasText: /rejected on receive 1 of 5: missing_room_id: room_id is required \(or to_user_id to publish to one user's channel\); retry 1 of 4 in 2 s \(at / }).waitFor({ timeout: 15_000 });
+    await shot(page, "messages-retrying");
+    // Four retries later: the dead-letter queue, each receive a step of its own.
+    await line(`[data-key="${raw}"][data-outcome=dead-lettered]`).waitFor({ timeout: 60_000 });
+    expect(await rejected.locator(".outcome-text").textContent()).toBe("rejected on receive 5 of 5: missing_room_id: room_id is required (or to_user_id to publish to one user's channel); to the dead-letter queue");
+    await rejected.locator("summary").click();
+    expect(await rejected.locator("details li").count()).toBe(5);
+    await shot(page, "messages");
+    await page.setViewportSize({ width: 375, height: 800 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await shot(page, "phone-messages");
+    await page.locator("#tab-streams").click();
+    await page.locator('#streams tr[data-room="news"]').waitFor({ timeout: 15_000 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await shot(page, "phone-streams");
+    ws.close();
+    expect(errors).toEqual([]);
+    console.log("SUMMARY console messages: delivered to 1 with seq, room empty, a raw body rejected, retried 4 times and dead-lettered; screenshots console-messages*.png, console-phone-messages.png");
+  }, 120_000);
+
+  it("receive counts stable across peeks: a dead letter shows the main queue's receives, however often it is looked at", async () => {
+    // A hub of its own whose bad record dead-letters after 2 receives, a second apart.
+    const quick = await startLocalHub({ port: 0, bcryptCost: 4, queue: { visibilityTimeoutSeconds: 1, maxReceiveCount: 2, waitTimeSeconds: 1 }, logger: createLogger({}, () => undefined, "error") });
+    try {
+      const sqs = sqsClient({ endpoint: quick.sqsEndpoint, region: quick.region, credentials: quick.credentials });
+      const raw = (await sqs.send(new SendMessageCommand({ QueueUrl: quick.queueUrl, MessageBody: "not json" }))).MessageId!;
+      // Watched through the queue's counts, which receive nothing.
+      const waiting = async () => Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: quick.deadLetterQueueUrl, AttributeNames: ["ApproximateNumberOfMessages"] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
+      await expect.poll(waiting, { timeout: 60_000, interval: 500 }).toBe(1);
+      const peek = async () => ((await (await fetch(new URL("/console/api/dead-letters", quick.httpUrl))).json()) as { messageId: string; receiveCount: number }[]).find((d) => d.messageId === raw);
+      const counts: (number | undefined)[] = [];
+      for (let i = 0; i < 4; i++) counts.push((await peek())?.receiveCount);
+      expect(counts).toEqual([2, 2, 2, 2]);
+    } finally {
+      await quick.stop();
+    }
+  }, 90_000);
 });

@@ -16,14 +16,16 @@ const $ = (id) => {
  * @typedef {{ connectionId: string, userId: string, rooms: string[], tokenRoom: string, grants: string[], connectedAt: string, lastActiveAt: string, sourceIp: string, closing: boolean }} Connection
  * @typedef {{ id: number, time: string, kind: string, text: string, fields: Record<string, unknown> }} LogEvent
  * @typedef {{ instance: string, websocketUrl: string, queueUrl: string, deadLetterQueueUrl: string, stage: string, retentionHours: number }} HubInfo
- * @typedef {{ now: string, hub: HubInfo, connections: Connection[], deadLetters: number, events: LogEvent[] }} State
+ * @typedef {{ now: string, hub: HubInfo, connections: Connection[], deadLetters: number, messagesVersion: number, events: LogEvent[] }} State
+ * @typedef {{ key: string, notificationId?: string, recordIds: string[], roomId?: string, seq?: number, outcome: string, text: string, delivered: number, receives: number, maxReceives: number, nextTryAt?: string, firstAt: string, updatedAt: string, version: number, steps: { time: string, text: string }[] }} MessageEntry
+ * @typedef {{ version: number, maxReceiveCount: number, retryDelaySeconds: number, messages: MessageEntry[] }} MessageLog
  * @typedef {{ room: string, head: number, oldest: number, frames: number }} StreamRow
  * @typedef {{ seq: number, id: string, user_id?: string | null, origin: string, data: unknown }} ReplayFrame
  * @typedef {{ messageId: string, body: string, receiveCount: number, sentAt?: string, code: string, reason: string, source: string }} DeadLetter
  * @typedef {Node | string | number | false | null | undefined} Child
  */
 const FOLD_AT = 160;
-let serverOffset = 0, lastEventId = 0, connSignature = "", deadLetters = -1;
+let serverOffset = 0, lastEventId = 0, connSignature = "", deadLetters = -1, messagesVersion = -1;
 /** @type {string | undefined} */
 let hubInstance;
 /** @type {Connection[]} */
@@ -133,6 +135,7 @@ function openTab(name, focus) {
   if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
   if (name === "streams") loadStreams();
   if (name === "dead-letters") loadDeadLetters();
+  if (name === "messages") loadMessages();
   if (name === "demo" && !$("demo-slot").firstChild) $("demo-slot").append(el("iframe", { src: "/demo", title: "Demo page: connect as a user", id: "demo-frame" }));
 }
 for (const tab of tabs) {
@@ -266,6 +269,26 @@ function drawLog() {
 }
 $("log-filter").onchange = drawLog;
 
+// Messages: each publish the deliver handler saw, newest first, with where it went.
+async function loadMessages() {
+  try {
+    const log = /** @type {MessageLog} */ (await api("/console/api/messages"));
+    $("messages-count").textContent = String(log.messages.length);
+    $("messages-note").textContent = "a failed record is received again after " + log.retryDelaySeconds + " s; after " + log.maxReceiveCount + " receives it goes to the dead-letter queue";
+    $("message-list").replaceChildren(...log.messages.map((m) => el("li", { dataset: { key: m.key, outcome: m.outcome, notificationId: m.notificationId ?? "", room: m.roomId ?? "" } },
+      el("div", { class: "head" },
+        el("span", { class: "time", title: m.firstAt }, clock(m.firstAt)),
+        el("span", { class: "outcome" }, m.outcome),
+        m.roomId ? el("span", {}, "room ", el("span", { class: "chip" }, m.roomId)) : el("span", { class: "empty" }, "no room"),
+        el("span", {}, m.notificationId ? "id " : "record ", el("code", {}, m.notificationId ?? m.recordIds[0] ?? m.key)),
+        m.seq !== undefined && el("span", { class: "seq" }, "seq " + m.seq)),
+      el("p", { class: "outcome-text" }, m.text + (m.nextTryAt ? " (at " + clock(m.nextTryAt) + ")" : "")),
+      m.steps.length > 1 && el("details", {}, el("summary", {}, m.steps.length + " steps"),
+        el("ol", {}, m.steps.map((step) => el("li", {}, clock(step.time) + " " + step.text)))))));
+    if (!log.messages.length) $("message-list").append(el("li", { class: "empty" }, "No publish seen yet: publish from the Publish tab, the CLI or the SDK."));
+  } catch (err) { say("Messages: " + messageOf(err)); }
+}
+
 // Live: the hub's state every second, and at once after an action; one request at a time.
 async function tick() {
   clearTimeout(poll.timer);
@@ -278,6 +301,7 @@ async function tick() {
       logEvents.length = 0;
       lastEventId = 0;
       deadLetters = -1;
+      messagesVersion = -1;
       drawLog();
       $("log-count").textContent = "0";
       say("The hub restarted: the console follows the new one (its log starts empty).", "ok");
@@ -298,6 +322,10 @@ async function tick() {
       if (logEvents.length > 1000) logEvents.splice(0, logEvents.length - 1000);
       $("log-count").textContent = String(logEvents.length);
       drawLog();
+    }
+    if (state.messagesVersion !== messagesVersion) {
+      messagesVersion = state.messagesVersion;
+      loadMessages();
     }
     if (state.deadLetters !== deadLetters) {
       deadLetters = state.deadLetters;
@@ -381,7 +409,7 @@ async function loadDeadLetters() {
       el("dl", {},
         el("dt", {}, "message"), el("dd", {}, el("code", {}, d.messageId)),
         el("dt", {}, "reason"), el("dd", {}, el("span", { class: "reason" }, d.code), ": " + d.reason),
-        el("dt", {}, "receives"), el("dd", {}, String(d.receiveCount)),
+        el("dt", {}, "receives"), el("dd", { class: "receives", title: "deliveries from the main queue before it was dead-lettered (peeks here do not count)" }, String(d.receiveCount)),
         el("dt", {}, "sent"), el("dd", {}, d.sentAt ? clock(d.sentAt) : "?"),
         el("dt", {}, "body"), el("dd", {}, jsonView(d.body, true))),
       el("div", { class: "buttons" }, el("button", { type: "button", class: "action redrive", onclick: () => redrive(d.messageId) }, "Redrive to the main queue")))));

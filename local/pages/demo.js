@@ -20,7 +20,18 @@ const FOLD_AT = 300;
 let hub;
 /** Who this page connected as: the user, the Room field, and the token's room (a one-room token). @type {{ userId: string, roomId: string, tokenRoom?: string } | undefined} */
 let joined;
-let wasOpen = false;
+/**
+ * One press of "Get token & connect": its one token, the connection made with it, how its
+ * socket last closed, and a pending reconnect. The page reconnects itself (the client's own
+ * reconnect is off) so that it can ask first whether the token still passes: a revoked user
+ * is told so and stays disconnected, never quietly issued a new token, and no handshake is
+ * tried with a token the hub would refuse.
+ * A hub restarted without --data-dir knows no token from before (new secrets, empty tables):
+ * then, and only then, the page asks for a new token, and says so in its event list.
+ * @typedef {{ token: string, tokenRequest: object, url: string, retries: number, lastClose?: { code: number, reason: string }, timer?: ReturnType<typeof setTimeout> }} Session
+ */
+/** @type {Session | undefined} */
+let session;
 /** @param {unknown} err */
 const messageOf = (err) => (err instanceof Error ? err.message : String(err));
 
@@ -34,18 +45,44 @@ function say(text, kind = "error") {
   $("message").dataset.kind = kind;
   $("message").hidden = !text;
 }
-/** @param {import("/client.mjs").ConnectionState} state */
-function setStatus(state) {
+/**
+ * The status line: "open", "connecting" or "closed", and what to say.
+ * @param {import("/client.mjs").ConnectionState} state
+ * @param {string} text
+ */
+function setStatus(state, text) {
   $("status").dataset.state = state;
-  if (state === "open") {
-    wasOpen = true;
-    say("");
-    $("status").textContent = "connected as " + joined?.userId + " in " + joined?.roomId;
-    refreshInfo();
-  } else if (state === "connecting" && wasOpen) {
-    $("status").textContent = "connection lost, reconnecting…";
-    say("The hub closed the connection: the token was revoked, or the hub stopped or restarted. Reconnecting with a new token…", "warn");
-  } else $("status").textContent = state === "connecting" ? "connecting…" : "disconnected";
+  $("status").textContent = text;
+}
+/**
+ * A line in the connection's event list (newest first): connects, disconnects and why.
+ * @param {"connected" | "disconnected" | "ended"} kind
+ * @param {string} text
+ */
+function logEvent(kind, text) {
+  const item = document.createElement("li");
+  item.dataset.kind = kind;
+  const time = document.createElement("span");
+  time.className = "time";
+  time.textContent = new Date().toLocaleTimeString();
+  item.append(time, " " + text);
+  $("events").prepend(item);
+  while ($("events").children.length > 20) $("events").lastElementChild?.remove();
+}
+/**
+ * A WebSocket close, in words: the code API Gateway (or the emulator) closed with.
+ * @param {{ code: number, reason: string } | undefined} close
+ */
+function closeWords(close) {
+  if (!close) return "the socket closed";
+  const words = {
+    1000: "closed by the hub through @connections DELETE (a revoke, the console's Close, or the app)",
+    1001: "going away: idle timeout, the 2-hour limit, or the hub stopping",
+    1003: "a binary frame was refused",
+    1006: "the connection dropped without a close frame (the hub stopped?)",
+    1009: "a frame over 32 KB was refused",
+  }[close.code];
+  return (words ?? "closed") + ", code " + close.code + (close.reason ? ' "' + close.reason + '"' : "");
 }
 /**
  * A demo endpoint's JSON answer; its error message when it refuses.
@@ -188,51 +225,127 @@ $("connect").onclick = async () => {
     $(empty).focus();
     return;
   }
-  hub?.close();
-  hub = undefined;
-  wasOpen = false;
+  endSession();
   // With more rooms the token carries grants (claim rooms) and the room is joined; else the seed's one-room token.
   const tokenRequest = grants.length ? { userId, rooms: [roomId, ...grants] } : { userId, roomId };
-  // The first token is asked for here, so a refusal shows at once instead of a retry loop.
-  /** The token asked for above, used once by the first connect. @type {string | undefined} */
-  let first;
+  // The one token of this session, asked for here (pressing Connect is asking for one).
+  let token;
   try {
-    first = String((await post("/demo/token", tokenRequest)).token);
+    token = String((await post("/demo/token", tokenRequest)).token);
   } catch (err) {
-    setStatus("closed");
+    setStatus("closed", "disconnected");
     say("Cannot connect: " + messageOf(err));
     return;
   }
   const url = await refreshInfo();
   if (!url) {
-    setStatus("closed");
+    setStatus("closed", "disconnected");
     say("Cannot connect: the local hub does not answer (stopped?); start it again with npm run dev");
     return;
   }
+  say("");
   joined = { userId, roomId, tokenRoom: grants.length ? undefined : roomId };
-  const mine = connect({
-    url,
-    getToken: async () => {
-      if (first) {
-        const token = first;
-        first = undefined;
-        return token;
-      }
-      try {
-        return String((await post("/demo/token", tokenRequest)).token);
-      } catch (err) {
-        say("Cannot reconnect: " + messageOf(err));
-        throw err;
-      }
-    },
-    onStateChange: (state) => hub === mine && setStatus(state),
-  });
-  hub = mine;
-  // The demo shows every frame, members' messages included (origin "client").
-  mine.subscribe("*", addRow, { clientFrames: true });
-  if (grants.length) joinRoom(roomId);
-  renderRooms();
+  session = { token, tokenRequest, url, retries: 0 };
+  openSocket(session, grants.length ? [roomId] : []);
 };
+/** Stops the current session: its connection, and any reconnect it had planned. */
+function endSession() {
+  if (!session) return;
+  clearTimeout(session.timer);
+  session = undefined;
+  hub?.close();
+  hub = undefined;
+}
+/**
+ * A connection for this session's token, joining `rooms` once open (those of the connection
+ * before, after a reconnect).
+ * @param {Session} mine
+ * @param {string[]} rooms
+ */
+function openSocket(mine, rooms) {
+  /** Records how each socket closed: the client reports that it did, not the code. */
+  class WatchedSocket extends WebSocket {
+    /**
+     * @param {string | URL} url
+     * @param {string | string[]} [protocols]
+     */
+    constructor(url, protocols) {
+      super(url, protocols);
+      this.addEventListener("close", (event) => (mine.lastClose = { code: event.code, reason: event.reason }));
+    }
+  }
+  mine.lastClose = undefined;
+  setStatus("connecting", mine.retries ? "reconnecting…" : "connecting…");
+  /** Set once connect() returns: it reports its first state change before it does. @type {HubConnection | undefined} */
+  let connection;
+  connection = connect({
+    url: mine.url,
+    token: mine.token,
+    reconnect: false,
+    WebSocket: WatchedSocket,
+    onStateChange: (state, change) => {
+      if (connection === undefined || session !== mine || hub !== connection) return;
+      if (state === "open") opened(mine);
+      else if (state === "closed" && change.reason === "socket closed") void dropped(mine, connection, change.previous === "open");
+    },
+  });
+  hub = connection;
+  // The demo shows every frame, members' messages included (origin "client").
+  connection.subscribe("*", addRow, { clientFrames: true });
+  for (const room of rooms) joinRoom(room);
+  renderRooms();
+}
+/** @param {Session} mine */
+function opened(mine) {
+  const again = mine.retries > 0;
+  mine.retries = 0;
+  say("");
+  setStatus("open", "connected as " + joined?.userId + " in " + joined?.roomId);
+  logEvent("connected", (again ? "reconnected" : "connected") + " as " + joined?.userId + " (token for " + (joined?.tokenRoom ?? "its rooms") + ")");
+  refreshInfo();
+}
+/**
+ * The socket closed (or its handshake failed): say why, ask the hub whether the token still
+ * passes, then either reconnect with it or stop and say the token ended.
+ * @param {Session} mine
+ * @param {HubConnection} connection
+ * @param {boolean} wasOpen
+ */
+async function dropped(mine, connection, wasOpen) {
+  const rooms = connection.rooms;
+  const why = wasOpen ? closeWords(mine.lastClose) : "the handshake failed";
+  if (wasOpen) logEvent("disconnected", "disconnected: " + why);
+  setStatus("connecting", "disconnected: checking the token…");
+  /** @type {{ valid: boolean, reason?: string, words?: string } | undefined} */
+  let status;
+  try {
+    status = /** @type {{ valid: boolean, reason?: string, words?: string }} */ (await post("/demo/token-status", { token: mine.token }));
+    if (!status.valid && status.reason === "invalid") {
+      // Not revoked: this hub never issued it (a restart). A new one, said in the list.
+      mine.token = String((await post("/demo/token", mine.tokenRequest)).token);
+      mine.url = (await refreshInfo()) ?? mine.url;
+      logEvent("disconnected", "new token: " + status.words);
+      status = { valid: true };
+    }
+  } catch {
+    status = undefined; // the hub does not answer: try again later
+  }
+  if (session !== mine) return;
+  if (status && !status.valid) {
+    session = undefined;
+    hub = undefined;
+    setStatus("closed", "disconnected: " + status.words);
+    logEvent("ended", "not reconnecting: " + status.words);
+    say("The hub closed the connection: " + status.words + ". The demo does not fetch a new token behind your back: press \"Get token & connect\" to be issued one.", "warn");
+    renderRooms();
+    return;
+  }
+  const delay = Math.min(30_000, 500 * 2 ** mine.retries++);
+  const seconds = (delay / 1000).toFixed(1) + " s";
+  setStatus("connecting", "connection lost, reconnecting in " + seconds + "…");
+  say(status ? "The hub closed the connection (" + why + "). Your token still passes: reconnecting with it in " + seconds + "." : "The hub does not answer (stopped?): trying again in " + seconds + ".", "warn");
+  mine.timer = setTimeout(() => session === mine && openSocket(mine, rooms), delay);
+}
 /** @param {string} room */
 function joinRoom(room) {
   const mine = hub;
@@ -262,7 +375,7 @@ $("publish").onclick = () => {
   const data = { type: $("type").value, data: $("data").value };
   const target = $("publish-to").value === "user" ? { toUserId: $("to-user").value.trim() || joined.userId } : { roomId: $("to-room").value || joined.roomId };
   post("/demo/publish", { ...target, userId: joined.userId, data }).then(
-    () => wasOpen && $("status").dataset.state === "open" && say(""),
+    () => $("status").dataset.state === "open" && say(""),
     (err) => say("Publish failed: " + err.message),
   );
 };

@@ -22,27 +22,13 @@ import { lambdaNode } from "./lambdaNode";
 import { TEST_RUN_DIR_ENV } from "./pulumiRun";
 
 const ROOT = path.resolve(__dirname, "../..");
-/** What `npm run build` reads (tsconfig.build.json's include, the configs, the build step). */
-const BUILD_INPUTS = ["components", "handlers", "core", "server", "local", "client", "cli", "tsconfig.json", "tsconfig.build.json", "package.json", "tools/stripComments.js"];
-
-function files(entry: string, visit: (file: string, mtimeMs: number) => void): void {
-  if (!fs.existsSync(entry)) return;
-  const stat = fs.statSync(entry);
-  if (!stat.isDirectory()) return visit(entry, stat.mtimeMs);
-  for (const name of fs.readdirSync(entry)) files(path.join(entry, name), visit);
-}
+// Whether dist/ is older than its sources: the build's own tools decide, npm's prepare too.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { distIsStale: staleIn } = require("../../tools/distState") as { distIsStale(root: string): boolean };
 
 /** True when some build input changed after the oldest file of dist/ was written, or dist/ has no bin. */
 export function distIsStale(root = ROOT): boolean {
-  const dist = path.join(root, "dist");
-  if (!fs.existsSync(path.join(dist, "cli/index.js"))) return true;
-  let oldestOutput = Infinity;
-  files(dist, (file, mtime) => {
-    if (file.endsWith(".js")) oldestOutput = Math.min(oldestOutput, mtime);
-  });
-  let newestInput = 0;
-  for (const input of BUILD_INPUTS) files(path.join(root, input), (_, mtime) => (newestInput = Math.max(newestInput, mtime)));
-  return newestInput > oldestOutput;
+  return staleIn(root);
 }
 
 export default function setup(project: TestProject): () => void {
