@@ -45,7 +45,7 @@ beforeAll(async () => {
   const keyArn = run.ofType("aws:ssm/parameter:Parameter")[0].inputs.keyId as string;
   expect(keyArn).toBe(inputsKey());
   [dynamo, sqs, management, ssm] = await Promise.all([
-    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams" }),
+    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams", presenceTable: "hub-presence-members" }),
     startSqs(),
     startConnectionsEmulator({ stage: "development" }),
     startParameterStore({ "hub-jwt-secret": SECRET }),
