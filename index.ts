@@ -43,6 +43,7 @@ const hub = new NotificationHub("hub", {
   protectData: config.getBoolean("protectData"),
   history: { retentionHours: config.getNumber("historyRetentionHours") },
   maxRoomsPerConnection: config.getNumber("maxRoomsPerConnection"),
+  presence: { enabled: config.getBoolean("presence") ?? false },
   apiGatewayLogging: config.get("apiGatewayLogging", { allowedValues: ["off", "ifUnset", "existing"] }),
   tags: { project: "notification-hub", stack: pulumi.getStack() },
 });
@@ -58,6 +59,7 @@ export const deadLetterQueueUrl = hub.deadLetterQueueUrl;
 export const connectionsTableName = hub.connectionsTableName;
 export const authTableName = hub.authTableName;
 export const streamsTableName = hub.streamsTableName;
+export const presenceTableName = hub.presenceTableName;
 export const jwtSecret = hub.jwtSecret;
 export const publisherPolicyArn = hub.publisherPolicyArn;
 export const alarmTopicArn = hub.alarmTopicArn;

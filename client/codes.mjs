@@ -20,14 +20,14 @@
 export const HUB_ERROR_CODES = freeze({
   invalid_json: { temporary: false, partWay: false, routes: ["sendMessage", "resume", "$default"] },
   unknown_action: { temporary: false, partWay: false, routes: ["$default"] },
-  unknown_connection: { temporary: true, partWay: false, routes: ["subscribe", "unsubscribe", "resume", "sendMessage"] },
+  unknown_connection: { temporary: true, partWay: false, routes: ["subscribe", "unsubscribe", "resume", "sendMessage", "presence", "occupancy"] },
   forbidden: { temporary: false, partWay: false, routes: ["subscribe", "sendMessage"] },
   invalid_subscribe: { temporary: false, partWay: false, routes: ["subscribe", "unsubscribe"] },
   too_many_rooms: { temporary: false, partWay: false, routes: ["subscribe"] },
   subscribe_failed: { temporary: true, partWay: true, routes: ["subscribe"] },
   unsubscribe_failed: { temporary: true, partWay: true, routes: ["unsubscribe"] },
   invalid_resume: { temporary: false, partWay: false, routes: ["resume"] },
-  not_subscribed: { temporary: false, partWay: false, routes: ["resume"] },
+  not_subscribed: { temporary: false, partWay: false, routes: ["resume", "presence", "occupancy"] },
   streams_off: { temporary: false, partWay: false, routes: ["resume"] },
   resume_failed: { temporary: true, partWay: true, routes: ["resume"] },
   resume_throttled: { temporary: true, partWay: false, routes: ["resume"] },
@@ -38,6 +38,8 @@ export const HUB_ERROR_CODES = freeze({
   message_too_large: { temporary: false, partWay: false, routes: ["sendMessage"] },
   delivery_failed: { temporary: true, partWay: true, routes: ["sendMessage"] },
   delivery_incomplete: { temporary: true, partWay: true, routes: ["sendMessage"] },
+  invalid_presence: { temporary: false, partWay: false, routes: ["presence", "occupancy"] },
+  presence_failed: { temporary: true, partWay: false, routes: ["presence", "occupancy"] },
 });
 
 /**

@@ -93,11 +93,13 @@ export type HubErrorCode =
   | "invalid_data"
   | "message_too_large"
   | "delivery_failed"
-  | "delivery_incomplete";
+  | "delivery_incomplete"
+  | "invalid_presence"
+  | "presence_failed";
 /** The codes the client gives a join() or send() itself: the page or the socket gave up before the hub answered. */
 export type ClientErrorCode = "closed" | "left" | "timeout";
 /** The requests a `hub.error` can answer. */
-export type HubRoute = "subscribe" | "unsubscribe" | "resume" | "sendMessage" | "$default";
+export type HubRoute = "subscribe" | "unsubscribe" | "resume" | "sendMessage" | "presence" | "occupancy" | "$default";
 /**
  * Per code: `temporary` (the same request may pass if sent again: a re-join nobody awaits is
  * retried), `partWay` (the request may have changed something before it failed), `routes`

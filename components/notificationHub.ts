@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { buildAlarms } from "./hub/alarms";
 import { awsContext, type HubContext, type HubTransforms } from "./hub/context";
 import { buildDomain, type HubDomain } from "./hub/domain";
-import { buildFunctions, buildQueueConsumer, type HubFunctions } from "./hub/functions";
+import { buildFunctions, buildQueueConsumer, buildSchedule, type HubFunctions } from "./hub/functions";
 import { buildPublisherPolicy } from "./hub/publisherPolicy";
 import { buildQueues, type HubQueues } from "./hub/queues";
 import { buildSecret, type HubSecret } from "./hub/secret";
@@ -128,6 +128,26 @@ export interface NotificationHubArgs {
    */
   maxRoomsPerConnection?: number;
   /**
+   * Presence (docs/protocol.md#presence): who is in a room (per user: tabs merge) and how many
+   * (`presence` and `occupancy` actions), `hub.member.joined`/`hub.member.left` to the room's
+   * members (batched as `hub.presence.diff` past `eventMembersLimit` members), decided per user
+   * after `graceSeconds` so a reconnect (API Gateway's 2-hour rotation) neither leaves nor joins.
+   * Off: no presence table, no presence routes, no schedule. On: a table, the `presence` and
+   * `occupancy` routes, and a sweep function run every `sweepSeconds` (whole minutes, at least 60).
+   * @default { enabled: false, graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100 }
+   * @example { enabled: true, graceSeconds: 60 }
+   */
+  presence?: {
+    /** @default false */
+    enabled?: boolean;
+    /** Seconds a user whose last connection closed may come back without leaving. @default 30 */
+    graceSeconds?: number;
+    /** Seconds between two sweeps (whole minutes, at least 60). @default 60 */
+    sweepSeconds?: number;
+    /** Rooms up to this many members get single member events; bigger ones a diff at most once a second. @default 100 */
+    eventMembersLimit?: number;
+  };
+  /**
    * API Gateway execution logs (ERROR level, in `/aws/apigateway/{apiId}/{stage}`) and access
    * logs. Both need the region's account-wide API Gateway CloudWatch role, which one setting
    * holds for every API of the account in the region, so it is never taken over:
@@ -171,6 +191,8 @@ export interface HubNodes {
   publisherPolicy: aws.iam.Policy;
   domain?: aws.apigatewayv2.DomainName;
   alarmTopic?: aws.sns.Topic;
+  /** Presence's sweep schedule (an EventBridge rule, its target and the invoke permission), when `presence` is on. */
+  sweepSchedule?: { rule: aws.cloudwatch.EventRule; target: aws.cloudwatch.EventTarget; permission: aws.lambda.Permission };
 }
 
 export class NotificationHub extends pulumi.ComponentResource {
@@ -189,6 +211,8 @@ export class NotificationHub extends pulumi.ComponentResource {
   public readonly authTableName: pulumi.Output<string>;
   /** Room streams' table (`history`, `resume`): the notifier's `streamsTableName`. */
   public readonly streamsTableName: pulumi.Output<string>;
+  /** Presence's table (the notifier's `presenceTableName`), when `presence` is on. */
+  public readonly presenceTableName: pulumi.Output<string | undefined>;
   /** The signing secret (given or generated), as a secret. */
   public readonly jwtSecret: pulumi.Output<string>;
   /** IAM managed policy an app backend attaches to publish, issue and revoke tokens. */
@@ -227,10 +251,11 @@ export class NotificationHub extends pulumi.ComponentResource {
     const webSocket = buildWebSocketApi(ctx, api, stageName, functions);
     const { stage } = webSocket;
     const queueConsumer = buildQueueConsumer(ctx, queues.queue, functions.deliver);
+    const sweepSchedule = functions.sweep && settings.presence ? buildSchedule(ctx, functions.sweep, settings.presence.sweepSeconds) : undefined;
     const publisherPolicy = buildPublisherPolicy(ctx, tables, queues.queue, secret, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
     const domain = args.domain ? buildDomain(ctx, args.domain, api, stage) : undefined;
     const alarmTopic = settings.alarms ? buildAlarms(ctx, settings.alarms, { queues, functions, api, stage }) : undefined;
-    this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, publisherPolicy, domain, alarmTopic };
+    this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, publisherPolicy, domain, alarmTopic, sweepSchedule };
 
     this.apiId = api.id;
     this.stage = stage.name;
@@ -243,6 +268,7 @@ export class NotificationHub extends pulumi.ComponentResource {
     this.connectionsTableName = tables.connections.name;
     this.authTableName = tables.auth.name;
     this.streamsTableName = tables.streams.name;
+    this.presenceTableName = tables.presence ? tables.presence.name : pulumi.output(undefined);
     this.jwtSecret = pulumi.secret(secret.value);
     this.publisherPolicyArn = publisherPolicy.arn;
     this.alarmTopicArn = alarmTopic ? alarmTopic.arn : pulumi.output(undefined);
@@ -260,6 +286,7 @@ export class NotificationHub extends pulumi.ComponentResource {
       connectionsTableName: this.connectionsTableName,
       authTableName: this.authTableName,
       streamsTableName: this.streamsTableName,
+      presenceTableName: this.presenceTableName,
       jwtSecret: this.jwtSecret,
       publisherPolicyArn: this.publisherPolicyArn,
       alarmTopicArn: this.alarmTopicArn,

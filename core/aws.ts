@@ -139,6 +139,10 @@ export const ENV = {
   allowClientMessages: "ALLOW_CLIENT_MESSAGES",
   /** Rooms one connection may subscribe to, its user channel not counted (core/rooms.ts). */
   maxRoomsPerConnection: "MAX_ROOMS_PER_CONNECTION",
+  /** Presence (core/presence.ts): its table (unset = presence off), the grace and the single-event room size. */
+  presenceTable: "PRESENCE_TABLE",
+  presenceGraceSeconds: "PRESENCE_GRACE_SECONDS",
+  presenceEventMembersLimit: "PRESENCE_EVENT_MEMBERS_LIMIT",
   /** Not read: its change (a rotated secret) replaces every authorizer container. */
   jwtSecretVersion: "JWT_SECRET_VERSION",
 } as const;

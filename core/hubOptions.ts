@@ -67,3 +67,40 @@ export function checkBatchSize(value: number, owner: OptionOwner): number {
 export function checkMaxReceiveCount(value: number, owner: OptionOwner): number {
   return checkWholeNumber(value, "queue.maxReceiveCount", owner === "NotificationHub" ? 5 : 1, 1000, owner);
 }
+
+/** The component's and the local hub's `presence`, validated and defaulted (core/presence.ts). */
+export interface PresenceOptions {
+  enabled?: boolean;
+  graceSeconds?: number;
+  sweepSeconds?: number;
+  eventMembersLimit?: number;
+}
+
+export interface PresenceSettingsChecked {
+  graceSeconds: number;
+  sweepSeconds: number;
+  eventMembersLimit: number;
+}
+
+/**
+ * `presence`: undefined when off. On AWS `sweepSeconds` is whole minutes from 60 (an
+ * EventBridge schedule's `rate` has minutes); the local hub takes fractions, for tests.
+ */
+export function checkPresence(value: PresenceOptions | undefined, owner: OptionOwner, defaults: PresenceSettingsChecked): PresenceSettingsChecked | undefined {
+  if (!value?.enabled) return undefined;
+  const local = owner === "startLocalHub";
+  const number = (v: number | undefined, key: string, fallback: number, min: number, max: number) => {
+    const n = v ?? fallback;
+    if (typeof n !== "number" || !Number.isFinite(n) || n < min || n > max || (!local && !Number.isInteger(n))) {
+      throw new HubOptionError(`${owner}: presence.${key} must be a ${local ? "number" : "whole number"} from ${min} to ${max}, got ${n}`);
+    }
+    return n;
+  };
+  const sweepSeconds = number(value.sweepSeconds, "sweepSeconds", defaults.sweepSeconds, local ? 0.05 : 60, 3600);
+  if (!local && sweepSeconds % 60 !== 0) throw new HubOptionError(`${owner}: presence.sweepSeconds must be whole minutes (60, 120, ...), got ${sweepSeconds}`);
+  return {
+    graceSeconds: number(value.graceSeconds, "graceSeconds", defaults.graceSeconds, 0, 3600),
+    sweepSeconds,
+    eventMembersLimit: checkWholeNumber(value.eventMembersLimit ?? defaults.eventMembersLimit, "presence.eventMembersLimit", 1, 10_000, owner),
+  };
+}

@@ -68,6 +68,22 @@ export const streamsTable = {
   globalIndexes: [],
 } as const satisfies TableSchema;
 
+/**
+ * Presence (core/presence.ts), only when the component's `presence` is on: one partition per
+ * room, one item per member user (sort key `user_id`), plus the room's counter and diff buffer
+ * under sort keys no id can take, and the sweep's pending leaves in partitions of their own.
+ */
+export const presenceTable = {
+  hashKey: "room_id",
+  rangeKey: "user_id",
+  attributes: [
+    { name: "room_id", type: "S" },
+    { name: "user_id", type: "S" },
+  ],
+  ttlAttribute: "expires_at",
+  globalIndexes: [],
+} as const satisfies TableSchema;
+
 /** Default `history.retentionHours`; 0 turns streams off. */
 export const DEFAULT_RETENTION_HOURS = 24;
 

@@ -181,13 +181,14 @@ export type RemoveOutcome = "removed" | "kept" | "absent";
  * both come here. With `writtenBefore`, a row written at or after it is kept (the handshake
  * grace, core/connections.ts). With `via` (the room a post that got 410 came through) and no
  * row left, that room's membership is deleted too: an orphan of a subscribe that raced its
- * disconnect, which would otherwise wait for its TTL.
+ * disconnect, which would otherwise wait for its TTL. `removed` is told the deleted row (its
+ * user and rooms: what presence needs).
  */
 export async function removeConnection(
   db: DynamoDBClient,
   table: string,
   connectionId: string,
-  options: { writtenBefore?: number; via?: string } = {},
+  options: { writtenBefore?: number; via?: string; removed?: (row: ConnectionRow) => void } = {},
 ): Promise<RemoveOutcome> {
   let old: Record<string, AttributeValue> | undefined;
   try {
@@ -225,6 +226,7 @@ export async function removeConnection(
     }
     return "absent";
   }
+  options.removed?.(row);
   await deleteItems(db, table, membershipKeys(row));
   return "removed";
 }
@@ -286,7 +288,7 @@ export async function getConnections(db: DynamoDBClient, table: string, connecti
  * row pass DynamoDB's 400 KB item limit (UTF-8 bytes of names and values: 1,000 rooms of 256
  * CJK characters are 768 KB).
  */
-export type SubscribeOutcome = { ok: true } | { ok: false; reason: "too_many_rooms" | "row_full" | "unknown_connection" };
+export type SubscribeOutcome = { ok: true; /** removeRoom: the row's user. */ userId?: string } | { ok: false; reason: "too_many_rooms" | "row_full" | "unknown_connection" };
 
 /**
  * DynamoDB's refusal of a write that would make an item pass 400 KB: a ValidationException,
@@ -376,7 +378,7 @@ export async function removeRoom(db: DynamoDBClient, table: string, connectionId
     }
   }
   await db.send(new DeleteItemCommand({ TableName: table, Key: { connection_id: S(membershipKey(connectionId, roomId)) } }));
-  return { ok: true };
+  return { ok: true, ...(old?.user_id?.S ? { userId: old.user_id.S } : {}) };
 }
 
 /**

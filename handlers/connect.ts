@@ -17,7 +17,8 @@ import { errorSummary, observerOf, type ConnectRefusalReason, type ErrorSummary,
 import { describeError, type Logger } from "../core/log";
 import { SUBPROTOCOL, tokenFromRequest } from "../core/rooms";
 import { deleteNewConnection, getAuthRow, putConnection, type NewConnection } from "../core/tables";
-import { dynamoFrom, lambdaSource, observerFrom, requireVar, type HandlerSource } from "./dependencies";
+import { presenceJoin, type PresenceDeps } from "../core/presence";
+import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface ConnectDeps {
   db: DynamoDBClient;
@@ -28,6 +29,8 @@ export interface ConnectDeps {
   /** Told each connection's outcome (`connected`, `connect.refused`); default: a log line each. */
   observe?: HubObserver;
   now?: () => number;
+  /** Presence on: a seed token's room gains the connection (its user joins unless already there). */
+  presence?: PresenceDeps;
 }
 
 export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
@@ -79,6 +82,10 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
       }
       return refuse(refusal.reason, refusal.error);
     }
+    if (deps.presence && roomId) {
+      // The connection stands either way: presence heals at the next subscribe or by the sweep.
+      await presenceJoin(deps.presence, { roomId, userId, connectionId }).catch((err) => deps.log.warn("presence join failed", { connection_id: connectionId, ...describeError(err) }));
+    }
     observe({ type: "connected", ...who });
     // A client that sent its token as a subprotocol fails the handshake unless we name one back.
     const request = tokenFromRequest(event);
@@ -93,5 +100,6 @@ export function connectFromEnvironment(source: HandlerSource = lambdaSource("con
     authTable: requireVar(source, "authTable"),
     log: source.log,
     observe: observerFrom(source),
+    presence: presenceFrom(source),
   });
 }

@@ -11,6 +11,7 @@ import { combineObservers, logObserver, type HubObserver } from "../core/hubEven
 import { createLogger, type Logger } from "../core/log";
 import { chunkEnqueuer } from "../core/chunks";
 import type { StreamSettings } from "../core/streams";
+import { PRESENCE_DEFAULTS, type PresenceDeps } from "../core/presence";
 import { jwtSecretReader } from "./environment";
 
 /** What a handler is built from. */
@@ -88,4 +89,23 @@ export function jwtSecretFrom(source: HandlerSource): () => Promise<string> {
     return async () => secret;
   }
   return jwtSecretReader(parameterName, source.env[ENV.ssmEndpoint]);
+}
+
+/** Presence: on when PRESENCE_TABLE is set; what its hooks in the routes need (core/presence.ts). */
+export function presenceFrom(source: HandlerSource, management = source.env[ENV.managementEndpoint] ? managementFrom(source) : undefined): PresenceDeps | undefined {
+  const presenceTable = source.env[ENV.presenceTable];
+  if (!presenceTable) return undefined;
+  if (!management) throw new Error(`${ENV.presenceTable} is set but ${ENV.managementEndpoint} is not: member events need the @connections API`);
+  return {
+    db: dynamoFrom(source),
+    management,
+    connectionsTable: requireVar(source, "connectionsTable"),
+    log: source.log,
+    observe: observerFrom(source),
+    presence: {
+      presenceTable,
+      graceMs: Number(source.env[ENV.presenceGraceSeconds] ?? PRESENCE_DEFAULTS.graceSeconds) * 1000,
+      eventMembersLimit: optionalNumberEnv(ENV.presenceEventMembersLimit, PRESENCE_DEFAULTS.eventMembersLimit, source.env),
+    },
+  };
 }

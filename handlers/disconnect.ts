@@ -6,9 +6,10 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { errorSummary, observerOf, type HubObserver } from "../core/hubEvents";
-import type { Logger } from "../core/log";
-import { removeConnection } from "../core/tables";
-import { dynamoFrom, lambdaSource, observerFrom, requireVar, type HandlerSource } from "./dependencies";
+import { describeError, type Logger } from "../core/log";
+import { hasPresence, presenceLeave, type PresenceDeps } from "../core/presence";
+import { removeConnection, type ConnectionRow } from "../core/tables";
+import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface DisconnectDeps {
   db: DynamoDBClient;
@@ -16,6 +17,14 @@ export interface DisconnectDeps {
   log: Logger;
   /** Told each outcome (`disconnected`, `disconnect.failed`); default: a log line each. */
   observe?: HubObserver;
+  /** Presence on: each room of the connection loses it (a `closed` leave, after the grace). */
+  presence?: PresenceDeps;
+}
+
+/** Presence of a removed connection's rooms: one leave each (core/presence.ts decides if the user leaves). */
+export async function leaveRooms(presence: PresenceDeps, row: ConnectionRow, reason: "closed" | "timed_out" | "revoked", since?: number): Promise<void> {
+  const rooms = row.rooms.filter(hasPresence);
+  await Promise.all(rooms.map((roomId) => presenceLeave(presence, { roomId, userId: row.userId, connectionId: row.connectionId }, reason, since)));
 }
 
 export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
@@ -23,7 +32,13 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
   return async (event) => {
     const connectionId = event.requestContext.connectionId;
     try {
-      await removeConnection(deps.db, deps.connectionsTable, connectionId);
+      let removed: ConnectionRow | undefined;
+      await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
+      const row: ConnectionRow | undefined = removed;
+      if (row && deps.presence) {
+        // The connection is gone either way; a leave not recorded here is the sweep's to find.
+        await leaveRooms(deps.presence, row, "closed").catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) }));
+      }
     } catch (err) {
       observe({ type: "disconnect.failed", connectionId, error: errorSummary(err) });
       return { statusCode: 500, body: "Failed to disconnect" };
@@ -34,5 +49,5 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
 }
 
 export function disconnectFromEnvironment(source: HandlerSource = lambdaSource("disconnect")) {
-  return createDisconnectHandler({ db: dynamoFrom(source), connectionsTable: requireVar(source, "connectionsTable"), log: source.log, observe: observerFrom(source) });
+  return createDisconnectHandler({ db: dynamoFrom(source), connectionsTable: requireVar(source, "connectionsTable"), log: source.log, observe: observerFrom(source), presence: presenceFrom(source) });
 }

@@ -23,19 +23,26 @@ export type HubResource =
   | "postToConnections"
   | "jwtSecretParameter"
   /** The KMS key of the secret parameter (decrypt through SSM only, by the key's policy). */
-  | "jwtSecretKey";
+  | "jwtSecretKey"
+  /** Presence (core/presence.ts): exists only when the component's `presence` is on. */
+  | "presenceTable";
 
 export interface Grant {
   actions: readonly string[];
   resource: HubResource;
 }
 
-/** How API Gateway or SQS reaches the handler. */
+/**
+ * How API Gateway, SQS or a schedule reaches the handler. `whenPresence`: only deployed (and
+ * run by the local hub) when presence is on.
+ */
 export type Trigger =
   | { kind: "authorizer" }
   /** A WebSocket route; `whenClientMessages`: only deployed when clients may send messages. */
-  | { kind: "route"; routeKey: string; whenClientMessages?: boolean }
-  | { kind: "queue" };
+  | { kind: "route"; routeKey: string; whenClientMessages?: boolean; whenPresence?: boolean }
+  | { kind: "queue" }
+  /** Every `presence.sweepSeconds` (an EventBridge schedule; locally a timer). */
+  | { kind: "schedule"; whenPresence: true };
 
 /**
  * The AWS SDK packages the handlers' code requires (core/ and handlers/ import nothing else
@@ -62,6 +69,8 @@ export interface HandlerEntry {
   /** The variables the component sets (core/aws.ts ENV keys); endpoint overrides are optional extras. */
   environment: readonly EnvKey[];
   grants: readonly Grant[];
+  /** What it gets on top when presence is on (its hooks in core/presence.ts); nothing when off. */
+  presence?: { environment: readonly EnvKey[]; grants: readonly Grant[] };
 }
 
 /** API Gateway's WebSocket routes time out at 29 s; ours answer well within 10. */
@@ -87,6 +96,21 @@ const FANOUT_ENVIRONMENT: readonly EnvKey[] = ["connectionsTable", "managementEn
  */
 const STREAM_APPEND_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resource: "streamsTable" }];
 
+/**
+ * Presence changes (core/presence.ts): the member item, the room's counter and diff buffer, a
+ * pending leave (UpdateItem, PutItem, GetItem, conditional DeleteItem on the presence table),
+ * then the member events to the room: its connections from the room index, posts, a 410's
+ * removal (DeleteItem on the connections table, as fan-out).
+ */
+const PRESENCE_ENVIRONMENT: readonly EnvKey[] = ["presenceTable", "presenceGraceSeconds", "presenceEventMembersLimit", "managementEndpoint", "connectionsTable"];
+const PRESENCE_GRANTS: readonly Grant[] = [
+  { actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "presenceTable" },
+  { actions: ["dynamodb:Query"], resource: "roomIndex" },
+  { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
+  { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+];
+const PRESENCE_HOOKS = { environment: PRESENCE_ENVIRONMENT, grants: PRESENCE_GRANTS };
+
 export const HANDLERS = {
   authorizer: {
     trigger: { kind: "authorizer" },
@@ -105,6 +129,7 @@ export const HANDLERS = {
   },
   connect: {
     trigger: { kind: "route", routeKey: "$connect" },
+    presence: PRESENCE_HOOKS,
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
@@ -118,6 +143,7 @@ export const HANDLERS = {
   },
   disconnect: {
     trigger: { kind: "route", routeKey: "$disconnect" },
+    presence: PRESENCE_HOOKS,
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
@@ -172,6 +198,7 @@ export const HANDLERS = {
   // auth table and no secret; the row's `rooms` and one membership item per room.
   subscribe: {
     trigger: { kind: "route", routeKey: "subscribe" },
+    presence: PRESENCE_HOOKS,
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
@@ -186,6 +213,7 @@ export const HANDLERS = {
   },
   unsubscribe: {
     trigger: { kind: "route", routeKey: "unsubscribe" },
+    presence: PRESENCE_HOOKS,
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
@@ -194,6 +222,41 @@ export const HANDLERS = {
       { actions: ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
       { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
     ],
+  },
+  // Presence (docs/protocol.md#presence): one page of a room's members, and its counts.
+  presence: {
+    trigger: { kind: "route", routeKey: "presence", whenPresence: true },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+    environment: PRESENCE_ENVIRONMENT,
+    grants: [
+      // The asking connection's rooms (its row); the page (Query) and the room's counter (GetItem).
+      { actions: ["dynamodb:GetItem"], resource: "connectionsTable" },
+      { actions: ["dynamodb:Query", "dynamodb:GetItem"], resource: "presenceTable" },
+      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+    ],
+  },
+  occupancy: {
+    trigger: { kind: "route", routeKey: "occupancy", whenPresence: true },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+    environment: PRESENCE_ENVIRONMENT,
+    grants: [
+      { actions: ["dynamodb:GetItem"], resource: "connectionsTable" },
+      { actions: ["dynamodb:GetItem"], resource: "presenceTable" },
+      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+    ],
+  },
+  // Presence's schedule: decides the leaves whose grace is over and sends the diffs still waiting.
+  sweep: {
+    trigger: { kind: "schedule", whenPresence: true },
+    packages: [],
+    memoryMb: DEFAULT_MEMORY_MB,
+    timeoutSeconds: 50, // within the schedule's minute
+    environment: PRESENCE_ENVIRONMENT,
+    grants: [...PRESENCE_GRANTS, { actions: ["dynamodb:Query"], resource: "presenceTable" }],
   },
 } as const satisfies Record<string, HandlerEntry>;
 
@@ -206,12 +269,20 @@ export function handlerEntry(name: HandlerName): HandlerEntry {
   return HANDLERS[name];
 }
 
-/** The handlers deployed (and run locally) with these settings: sendMessage only when clients may send. */
-export function deployedHandlers(allowClientMessages: boolean): HandlerName[] {
+/** The handlers deployed (and run locally) with these settings: sendMessage only when clients may send, presence's only with presence on. */
+export function deployedHandlers(allowClientMessages: boolean, presence = false): HandlerName[] {
   return HANDLER_NAMES.filter((name) => {
-    const trigger = handlerEntry(name).trigger;
+    const trigger: Trigger = handlerEntry(name).trigger;
+    if (!presence && (trigger.kind === "schedule" || (trigger.kind === "route" && trigger.whenPresence))) return false;
     return allowClientMessages || trigger.kind !== "route" || !trigger.whenClientMessages;
   });
+}
+
+/** A handler's environment and grants with these settings: its presence hooks' on top when presence is on. */
+export function effectiveEntry(name: HandlerName, presence: boolean): { environment: EnvKey[]; grants: Grant[] } {
+  const entry = handlerEntry(name);
+  const extra = presence ? entry.presence : undefined;
+  return { environment: [...new Set([...entry.environment, ...(extra?.environment ?? [])])], grants: [...entry.grants, ...(extra?.grants ?? [])] };
 }
 
 /** The WebSocket routes among `names`, route key first. */

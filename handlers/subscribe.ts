@@ -20,7 +20,8 @@ import { refuser, sendControlFrame } from "../core/reply";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION, maySubscribe, parseRoomRequest, userChannel } from "../core/rooms";
 import { headSeq, type StreamSettings } from "../core/streams";
 import { addRoom } from "../core/tables";
-import { dynamoFrom, lambdaSource, managementFrom, requireVar, streamsFrom, type HandlerSource } from "./dependencies";
+import { presenceJoin, type PresenceDeps } from "../core/presence";
+import { dynamoFrom, lambdaSource, managementFrom, presenceFrom, requireVar, streamsFrom, type HandlerSource } from "./dependencies";
 
 export interface SubscribeDeps {
   db: DynamoDBClient;
@@ -31,6 +32,8 @@ export interface SubscribeDeps {
   maxRooms?: number;
   /** Unset or retention 0: streams are off and `last_seq` is 0. */
   streams?: StreamSettings;
+  /** Presence on: the room gains the connection, after `hub.subscribed` (the subscriber sees its own join). */
+  presence?: PresenceDeps;
 }
 
 export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
@@ -61,6 +64,7 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
       const streams = deps.streams;
       const lastSeq = streams && streams.retentionHours > 0 ? await headSeq(deps.db, streams.streamsTable, roomId) : 0;
       await sendControlFrame(deps.management, connectionId, controlFrame("hub.subscribed", { room_id: roomId, last_seq: lastSeq }), deps.log);
+      if (deps.presence) await presenceJoin(deps.presence, { roomId, userId: who.userId, connectionId });
       deps.log.info("subscribed", { connection_id: connectionId, room_id: roomId, last_seq: lastSeq });
       return { statusCode: 200, body: "Subscribed" };
     } catch (err) {
@@ -71,10 +75,12 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
 }
 
 export function subscribeFromEnvironment(source: HandlerSource = lambdaSource("subscribe")) {
+  const management = managementFrom(source);
   return createSubscribeHandler({
     db: dynamoFrom(source),
     connectionsTable: requireVar(source, "connectionsTable"),
-    management: managementFrom(source),
+    management,
+    presence: presenceFrom(source, management),
     log: source.log,
     maxRooms: optionalNumberEnv(ENV.maxRoomsPerConnection, DEFAULT_MAX_ROOMS_PER_CONNECTION, source.env),
     streams: streamsFrom(source),

@@ -13,13 +13,16 @@ import type { HubErrorCode } from "../core/errorCodes";
 import { refuser, sendControlFrame } from "../core/reply";
 import { isUserChannel, parseRoomRequest } from "../core/rooms";
 import { removeRoom } from "../core/tables";
-import { dynamoFrom, lambdaSource, managementFrom, requireVar, type HandlerSource } from "./dependencies";
+import { presenceLeave, type PresenceDeps } from "../core/presence";
+import { dynamoFrom, lambdaSource, managementFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface UnsubscribeDeps {
   db: DynamoDBClient;
   connectionsTable: string;
   management: ConnectionsApi;
   log: Logger;
+  /** Presence on: the room loses the connection (`unsubscribed`: the user leaves at once if it was their last). */
+  presence?: PresenceDeps;
 }
 
 export function createUnsubscribeHandler(deps: UnsubscribeDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
@@ -36,6 +39,10 @@ export function createUnsubscribeHandler(deps: UnsubscribeDeps): (event: WebSock
       const removed = await removeRoom(deps.db, deps.connectionsTable, connectionId, roomId);
       if (!removed.ok) return refuse("unknown_connection", "this connection is not registered");
       await sendControlFrame(deps.management, connectionId, controlFrame("hub.unsubscribed", { room_id: roomId }), deps.log);
+      if (deps.presence) {
+        // The row's own user (removeRoom's ALL_OLD): no read, whatever the authorizer's context.
+        if (removed.userId !== undefined) await presenceLeave(deps.presence, { roomId, userId: removed.userId, connectionId }, "unsubscribed");
+      }
       deps.log.info("unsubscribed", { connection_id: connectionId, room_id: roomId });
       return { statusCode: 200, body: "Unsubscribed" };
     } catch (err) {
@@ -46,10 +53,12 @@ export function createUnsubscribeHandler(deps: UnsubscribeDeps): (event: WebSock
 }
 
 export function unsubscribeFromEnvironment(source: HandlerSource = lambdaSource("unsubscribe")) {
+  const management = managementFrom(source);
   return createUnsubscribeHandler({
     db: dynamoFrom(source),
     connectionsTable: requireVar(source, "connectionsTable"),
-    management: managementFrom(source),
+    management,
+    presence: presenceFrom(source, management),
     log: source.log,
   });
 }

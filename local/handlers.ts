@@ -28,6 +28,8 @@ export interface LocalHandlerConfig {
   maxRoomsPerConnection?: number;
   /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours`; unset = off. */
   streams?: StreamSettings;
+  /** Presence (core/presence.ts): the table and the checked `presence` option; unset = off. */
+  presence?: { presenceTable: string; graceSeconds: number; sweepSeconds: number; eventMembersLimit: number };
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: Credentials;
   log: Logger;
@@ -49,13 +51,20 @@ export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "crede
     ...(config.largeRoomChunkSize !== undefined ? { [ENV.largeRoomChunkSize]: String(config.largeRoomChunkSize) } : {}),
     ...(config.maxRoomsPerConnection !== undefined ? { [ENV.maxRoomsPerConnection]: String(config.maxRoomsPerConnection) } : {}),
     ...(config.streams ? { [ENV.streamsTable]: config.streams.streamsTable, [ENV.historyRetentionHours]: String(config.streams.retentionHours) } : {}),
+    ...(config.presence
+      ? {
+          [ENV.presenceTable]: config.presence.presenceTable,
+          [ENV.presenceGraceSeconds]: String(config.presence.graceSeconds),
+          [ENV.presenceEventMembersLimit]: String(config.presence.eventMembersLimit),
+        }
+      : {}),
   };
 }
 
 export function createLocalHandlers(config: LocalHandlerConfig) {
   const env = localEnvironment(config);
   const source = (handler: HandlerName): HandlerSource => ({ env, credentials: config.credentials, log: config.log.child({ handler }), observe: config.observe });
-  const deployed = deployedHandlers(config.allowClientMessages);
+  const deployed = deployedHandlers(config.allowClientMessages, config.presence !== undefined);
   // The route table API Gateway would have: one route per deployed route handler of the manifest.
   // Every deployed handler is loaded now, so a missing module or export stops the hub at start.
   const handler = (name: HandlerName) => loadEntryPoint(name)(source(name));
@@ -64,6 +73,8 @@ export function createLocalHandlers(config: LocalHandlerConfig) {
     authorizer: handler("authorizer") as AuthorizerHandler,
     routes: routes as ApiGatewayOptions["routes"],
     deliver: handler("deliver") as DeliverHandler,
+    /** Presence's schedule, run by the hub's timer (what EventBridge does on AWS); unset when presence is off. */
+    sweep: deployed.includes("sweep") ? (handler("sweep") as () => Promise<unknown>) : undefined,
   };
 }
 

@@ -19,10 +19,11 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-s
 import { dynamoClient, sqsClient } from "../core/aws";
 import type { HubEvent } from "../core/hubEvents";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
-import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
+import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, presenceTable, streamsTable, type TableSchema } from "../core/schema";
 import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
 import { assertPeersInstalled } from "../core/peers";
-import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkRetentionHours } from "../core/hubOptions";
+import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkPresence, checkRetentionHours, type PresenceOptions } from "../core/hubOptions";
+import { PRESENCE_DEFAULTS } from "../core/presence";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
@@ -90,6 +91,11 @@ export interface LocalHubOptions {
   largeRoomChunkSize?: number;
   /** Rooms one connection may subscribe to (1 to 1000, its user channel not counted). Default 100. */
   maxRoomsPerConnection?: number;
+  /**
+   * Presence (docs/protocol.md#presence), as the component's `presence`: off by default. Locally
+   * `sweepSeconds` and `graceSeconds` may be fractions (tests shorten the timers).
+   */
+  presence?: PresenceOptions;
   /** Handler and hub log level. Default "warn". */
   logLevel?: LogLevel;
   logger?: Logger;
@@ -120,6 +126,8 @@ export interface LocalHubInfo {
   authTableName: string;
   /** Room streams' table (history, resume). */
   streamsTableName: string;
+  /** Presence's table, when `presence` is on. */
+  presenceTableName?: string;
   jwtSecret: string;
   passcode: string;
   stage: string;
@@ -181,12 +189,13 @@ async function createQueue(sqsEndpoint: string, name: string, attributes: Record
 }
 
 /** Creates the tables from the shared schema if missing, and waits until they are ACTIVE. */
-export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string; streams?: string }): Promise<void> {
+export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string; streams?: string; presence?: string }): Promise<void> {
   const tables: [string, TableSchema][] = [
     [names.connections, connectionsTable],
     [names.auth, authTable],
   ];
   if (names.streams) tables.push([names.streams, streamsTable]);
+  if (names.presence) tables.push([names.presence, presenceTable]);
   for (const [name, schema] of tables) {
     try {
       await db.send(new CreateTableCommand(createTableInput(name, schema)));
@@ -230,6 +239,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   // The component's rules (core/hubOptions.ts), checked before anything starts.
   const retentionHours = checkRetentionHours(options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER);
   const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
+  const presence = checkPresence(options.presence, OWNER, PRESENCE_DEFAULTS);
+  const presenceTableName = "notification-hub-presence";
   if (options.maxRoomsPerConnection !== undefined) checkMaxRoomsPerConnection(options.maxRoomsPerConnection, OWNER);
   if (options.largeRoomChunkSize !== undefined) checkLargeRoomChunkSize(options.largeRoomChunkSize, "largeRoomChunkSize", OWNER);
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, retryDelaySeconds: DEFAULT_RETRY_DELAY_SECONDS, ...options.queue };
@@ -251,7 +262,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     const fauxqs = await startFauxqsServer();
     stops.push(() => fauxqs.stop());
     const db = dynamoClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION });
-    await ensureTables(db, names);
+    await ensureTables(db, { ...names, ...(presence ? { presence: presenceTableName } : {}) });
 
     const deadLetters = await createQueue(fauxqs.address, "notification-hub-dead-letters");
     const queue = await createQueue(fauxqs.address, "notification-hub-notifications", {
@@ -287,6 +298,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       connectionsTableName: names.connections,
       authTableName: names.auth,
       streamsTableName: names.streams,
+      ...(presence ? { presenceTableName } : {}),
       jwtSecret,
       passcode,
       stage,
@@ -323,6 +335,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       largeRoomChunkSize: options.largeRoomChunkSize,
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       streams,
+      ...(presence ? { presence: { presenceTable: presenceTableName, ...presence } } : {}),
     };
     const handlers = createLocalHandlers({ ...handlerConfig, credentials, log, observe: events.emit });
     const api = createApiGateway(server, {
@@ -394,6 +407,21 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     });
     // Stop order (reversed): poller, then sockets, then servers.
     stops.push(() => poller.stop());
+    // Presence's schedule: EventBridge on AWS, a timer here; one sweep at a time.
+    if (handlers.sweep && presence) {
+      const sweep = handlers.sweep;
+      let running: Promise<unknown> | undefined;
+      const timer = setInterval(() => {
+        running ??= sweep()
+          .catch((err) => log.warn("sweep failed", describeError(err)))
+          .finally(() => (running = undefined));
+      }, presence.sweepSeconds * 1000);
+      timer.unref();
+      stops.push(async () => {
+        clearInterval(timer);
+        await running;
+      });
+    }
 
     if (options.stateFile || options.stateDir) {
       const written = writeStateFile({ file: options.stateFile, dir: options.stateDir }, info);

@@ -27,7 +27,7 @@ describe("the hub's error code table", () => {
     for (const code of codes) expect(errorFrame(code, "m", { room_id: "r" }).data.data).toEqual({ room_id: "r", code, message: "m", temporary: HUB_ERROR_CODES[code].temporary });
     // The rule: only a failure of the hub (or of a race) passes if the same request goes again.
     expect(codes.filter((code) => HUB_ERROR_CODES[code].temporary).sort()).toEqual(
-      ["delivery_failed", "delivery_incomplete", "resume_failed", "resume_throttled", "subscribe_failed", "unknown_connection", "unsubscribe_failed"].sort(),
+      ["delivery_failed", "delivery_incomplete", "presence_failed", "resume_failed", "resume_throttled", "subscribe_failed", "unknown_connection", "unsubscribe_failed"].sort(),
     );
   });
 

@@ -41,6 +41,8 @@ const one = (run: ProgramRun, type: string) => {
 describe.each(["development", "production"])("the %s stack", (stack) => {
   const run = () => runs[stack];
   const production = stack === "production";
+  // Presence is on in development only (Pulumi.development.yaml): production shows it off adds nothing.
+  const presence = !production;
 
   it("exports every contract output", () => {
     const o = run().outputs;
@@ -62,7 +64,8 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
 
   it("builds the tables (connections, auth, room streams) from the shared schema, protected in production", () => {
     const tables = run().ofType("aws:dynamodb/table:Table").map(inputs);
-    expect(tables).toHaveLength(3);
+    expect(tables).toHaveLength(presence ? 4 : 3);
+    if (presence) expect(tables.find((t) => t.hashKey === "room_id")).toMatchObject({ rangeKey: "user_id", ttl: { attributeName: "expires_at", enabled: true } });
     const connections = tables.find((t) => t.hashKey === "connection_id")!;
     const auth = tables.find((t) => t.hashKey === "user_id")!;
     const streams = tables.find((t) => t.hashKey === "stream_id")!;
@@ -108,7 +111,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     expect(authorizer.identitySources).toBeUndefined();
     expect(authorizer.authorizerResultTtlInSeconds).toBeUndefined();
     const routes = run().ofType("aws:apigatewayv2/route:Route").map(inputs);
-    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", "ping", "resume", "sendMessage", "subscribe", "unsubscribe"]);
+    expect(routes.map((r) => r.routeKey).sort()).toEqual(["$connect", "$default", "$disconnect", ...(presence ? ["occupancy"] : []), "ping", ...(presence ? ["presence"] : []), "resume", "sendMessage", "subscribe", "unsubscribe"]);
     for (const route of routes) {
       if (route.routeKey === "$connect") expect(route).toMatchObject({ authorizationType: "CUSTOM", authorizerId: "hub-token-authorizer-id" });
       else expect(route.authorizationType).toBeUndefined();
@@ -118,6 +121,12 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       expect(integration.integrationType).toBe(integration.integrationUri ? "AWS_PROXY" : "MOCK");
     }
     for (const permission of run().ofType("aws:lambda/permission:Permission").map(inputs)) {
+      // Presence's sweep: EventBridge, from its own schedule rule only.
+      if (permission.principal === "events.amazonaws.com") {
+        expect(presence).toBe(true);
+        expect(permission).toMatchObject({ function: "hub-sweep", action: "lambda:InvokeFunction" });
+        continue;
+      }
       expect(permission.principal).toBe("apigateway.amazonaws.com");
       expect(permission.sourceArn).toMatch(new RegExp(`^arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/(${stack}/|authorizers/)`));
     }
@@ -133,12 +142,12 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     expect(integration.integrationUri).toBeUndefined(); // nothing behind it
     expect(integration.credentialsArn).toBeUndefined();
     // Exactly one Lambda integration and one permission per handler route: none for ping.
-    const handlerRoutes = routesOf(deployedHandlers(true)).map((r) => r.routeKey);
+    const handlerRoutes = routesOf(deployedHandlers(true, presence)).map((r) => r.routeKey);
     const lambdaIntegrations = run().ofType("aws:apigatewayv2/integration:Integration").filter((i) => inputs(i).integrationType === "AWS_PROXY");
     expect(lambdaIntegrations).toHaveLength(handlerRoutes.length);
     const permissions = run().ofType("aws:lambda/permission:Permission").map(inputs);
     expect(permissions.filter((p) => String(p.sourceArn).endsWith(`/${KEEP_ALIVE_ROUTE_KEY}`))).toEqual([]);
-    expect(permissions).toHaveLength(handlerRoutes.length + 1); // + the authorizer's
+    expect(permissions).toHaveLength(handlerRoutes.length + 1 + (presence ? 1 : 0)); // + the authorizer's (+ the sweep's schedule)
   });
 
   it(production ? "sets a stage with auto-deploy, both throttling limits and access logs without the query string" : "sets a stage with auto-deploy and both throttling limits, API Gateway logs off by default", () => {
@@ -163,7 +172,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
 
   it("gives every function its own role, JSON logs in its own log group, and the configured runtime", () => {
     const functions = run().ofType("aws:lambda/function:Function").map(inputs);
-    expect(functions).toHaveLength(9); // resume (room streams), subscribe and unsubscribe (many rooms) among them
+    expect(functions).toHaveLength(presence ? 12 : 9); // resume (room streams), subscribe and unsubscribe (many rooms) among them; presence, occupancy and sweep with presence on
     const retention = production ? 90 : 7;
     for (const fn of functions) {
       expect(fn.runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
@@ -279,10 +288,16 @@ describe("IAM review", () => {
         .sort();
     expect(actionsOf("hub-authorizer")).toEqual(["dynamodb:GetItem", "kms:Decrypt", "ssm:GetParameter"]);
     // A connection is its row plus one membership per room: written and removed in batches.
-    expect(actionsOf("hub-connect")).toEqual(["dynamodb:BatchWriteItem", "dynamodb:GetItem"]);
-    expect(actionsOf("hub-disconnect")).toEqual(["dynamodb:DeleteItem"]);
-    expect(actionsOf("hub-subscribe")).toEqual(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
-    expect(actionsOf("hub-unsubscribe")).toEqual(["dynamodb:DeleteItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    // Presence is on in development: the routes that change a room also record its presence and post member events.
+    const withPresence = (base: string[]) =>
+      [...base, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections"].sort();
+    expect(actionsOf("hub-connect")).toEqual(withPresence(["dynamodb:BatchWriteItem", "dynamodb:GetItem"]));
+    expect(actionsOf("hub-disconnect")).toEqual(withPresence(["dynamodb:DeleteItem"]));
+    expect(actionsOf("hub-subscribe")).toEqual(withPresence(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
+    expect(actionsOf("hub-unsubscribe")).toEqual(withPresence(["dynamodb:DeleteItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
+    expect(actionsOf("hub-presence")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:Query", "execute-api:ManageConnections"]);
+    expect(actionsOf("hub-occupancy")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "execute-api:ManageConnections"]);
+    expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query"]));
     expect(actionsOf("hub-default")).toEqual(["execute-api:ManageConnections"]);
     expect(actionsOf("hub-deliver")).toEqual([
       "dynamodb:DeleteItem",
@@ -405,7 +420,7 @@ describe("serialized Lambdas", () => {
 
   beforeAll(async () => {
     [dynamo, sqs, management, parameterStore] = await Promise.all([
-      startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams" }),
+      startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams", presenceTable: "hub-presence-members" }),
       startSqs(),
       startConnectionsEmulator({ stage: "development" }),
       startParameterStore({ "hub-jwt-secret": GENERATED_SECRET }),
@@ -516,10 +531,13 @@ describe("serialized Lambdas", () => {
       envFor("sendMessage"),
     );
     expect(sent.value).toMatchObject({ statusCode: 200 });
-    expect(JSON.parse(management.received.get("art-1")![0])).toMatchObject({ user_id: "ann", data: { type: "chat", data: "hi" } });
+    // With presence on (development), ann's $connect told the room (herself) she joined: a hub event, no seq.
+    const received = () => management.received.get("art-1")!.map((text) => JSON.parse(text)).filter((frame) => frame.origin !== "hub");
+    expect(management.received.get("art-1")!.map((text) => JSON.parse(text)).filter((frame) => frame.origin === "hub")).toMatchObject([{ room_id: "room-1", data: { type: "hub.member.joined", data: { room_id: "room-1", user_id: "ann" } } }]);
+    expect(received()[0]).toMatchObject({ user_id: "ann", data: { type: "chat", data: "hi" } });
 
     await invokeArtifact(artifacts.default, routeEvent("$default", "art-1", { body: "{}" }), envFor("default"));
-    expect(JSON.parse(management.received.get("art-1")![1]).data.type).toBe("hub.error");
+    expect(received()[1].data.type).toBe("hub.error");
 
     const queue = sqs.createQueue("artifact-deliver-" + Date.now());
     const delivered = await invokeArtifact(
@@ -529,7 +547,7 @@ describe("serialized Lambdas", () => {
     );
     expect(delivered.value).toEqual({ batchItemFailures: [{ itemIdentifier: "art-bad" }] });
     // Stored in the room's stream before it was sent: after the member's message (seq 1).
-    expect(JSON.parse(management.received.get("art-1")![2])).toEqual({ id: "art-msg", room_id: "room-1", user_id: "backend", origin: "app", seq: 2, data: { type: "done" } });
+    expect(received()[2]).toEqual({ id: "art-msg", room_id: "room-1", user_id: "backend", origin: "app", seq: 2, data: { type: "done" } });
     const leftovers = await sqsClient({ endpoint: sqs.endpoint }).send(new ReceiveMessageCommand({ QueueUrl: queue.queueUrl }));
     expect(leftovers.Messages ?? []).toEqual([]);
 

@@ -45,7 +45,7 @@ beforeAll(async () => {
   const keyArn = run.ofType("aws:ssm/parameter:Parameter")[0].inputs.keyId as string;
   expect(keyArn).toBe(inputsKey());
   [dynamo, sqs, management, ssm] = await Promise.all([
-    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams" }),
+    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams", presenceTable: "hub-presence-members" }),
     startSqs(),
     startConnectionsEmulator({ stage: "development" }),
     startParameterStore({ "hub-jwt-secret": SECRET }),
@@ -151,8 +151,14 @@ async function exercise() {
     // Past the limit (iam-1 is in room-1) it reads the row to say why.
     await invoke("subscribe", routeEvent("subscribe", "iam-1", { body: subscribe("room-2"), authorizer: { ...who, room_id: "", grants: '["room-*"]' } }), { MAX_ROOMS_PER_CONNECTION: "1" });
   });
+  // Presence (on in development): a page and the counts of a room iam-1 is in; then the sweep.
+  await recording("presence", () => invoke("presence", routeEvent("presence", "iam-1", { body: JSON.stringify({ action: "presence", room_id: "room-1" }) })));
+  await recording("occupancy", () => invoke("occupancy", routeEvent("occupancy", "iam-1", { body: JSON.stringify({ action: "occupancy", room_id: "room-1" }) })));
   await recording("unsubscribe", () => invoke("unsubscribe", routeEvent("unsubscribe", "iam-1", { body: JSON.stringify({ action: "unsubscribe", room_id: "room-1" }) })));
   await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-1")));
+  // iam-2's close leaves ann's presence pending; with no grace the sweep decides it (a conditional delete) and tells the room.
+  await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-2")));
+  await recording("sweep", () => invoke("sweep", {}, { PRESENCE_GRACE_SECONDS: "0" }));
 
   const notifier = createNotifier({
     queueUrl,
@@ -204,6 +210,7 @@ const TABLE = {
   connections: ARN("dynamodb", "table/hub-connections"),
   auth: ARN("dynamodb", "table/hub-auth"),
   streams: ARN("dynamodb", "table/hub-streams"),
+  presence: ARN("dynamodb", "table/hub-presence-members"),
   other: ARN("dynamodb", "table/another-app"),
 };
 const QUEUE = ARN("sqs", "hub-notifications");
@@ -241,6 +248,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Query", TABLE.streams),
     r("execute-api:ManageConnections", connection("development", "POST")),
   ],
+  // With presence on, $connect announces a seed room's new member: it may post (never DELETE a connection).
   connect: [
     r("dynamodb:PutItem", TABLE.auth),
     r("dynamodb:DeleteItem", TABLE.auth), // connect re-reads the auth row (revocation race), never changes it
@@ -249,7 +257,8 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Query", TABLE.streams),
     r("ssm:GetParameter", SECRET_PARAMETER), // the secret is the authorizer's alone
     r("kms:Decrypt", inputsKey()),
-    r("execute-api:ManageConnections", connection("development", "POST")),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+    r("dynamodb:Query", TABLE.presence), // it changes one member, never reads a room
   ],
   disconnect: [
     r("dynamodb:DeleteItem", TABLE.auth),
@@ -260,13 +269,13 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("ssm:GetParameter", SECRET_PARAMETER),
   ],
   // Many rooms (docs/protocol.md#rooms-and-user-channels): grants come from the authorizer's context, never from the auth table or the secret.
+  // With presence on, a join's member events may meet a 410 and remove that connection (DeleteItem, as fan-out).
   subscribe: [
     r("dynamodb:GetItem", TABLE.auth),
     r("dynamodb:Query", TABLE.auth),
-    r("dynamodb:DeleteItem", TABLE.connections),
+    r("dynamodb:Query", TABLE.presence), // it changes one member, never reads a room
     r("dynamodb:BatchWriteItem", TABLE.connections),
-    r("dynamodb:Query", TABLE.connections),
-    r("dynamodb:Query", ARN("dynamodb", "table/hub-connections/index/room_id-index")),
+    r("dynamodb:Query", TABLE.connections), // the room's connections only through the room index (member events)
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:GetItem", TABLE.streams), // the head is a Query; frames are resume's
     r("sqs:SendMessage", QUEUE),
@@ -309,6 +318,31 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
     r("sqs:PurgeQueue", QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
+  ],
+  // Presence reads: the asking connection's row, the room's page and counter; nothing written.
+  presence: [
+    r("dynamodb:PutItem", TABLE.presence),
+    r("dynamodb:UpdateItem", TABLE.presence),
+    r("dynamodb:DeleteItem", TABLE.presence),
+    r("dynamodb:UpdateItem", TABLE.connections),
+    r("dynamodb:Query", ARN("dynamodb", "table/hub-connections/index/room_id-index")),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+  ],
+  occupancy: [
+    r("dynamodb:Query", TABLE.presence), // one GetItem of the counter, whatever the room's size
+    r("dynamodb:PutItem", TABLE.presence),
+    r("dynamodb:UpdateItem", TABLE.presence),
+    r("dynamodb:Query", ARN("dynamodb", "table/hub-connections/index/room_id-index")),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
+  ],
+  sweep: [
+    r("dynamodb:PutItem", TABLE.connections),
+    r("dynamodb:UpdateItem", TABLE.connections),
+    r("dynamodb:GetItem", TABLE.auth),
+    r("sqs:SendMessage", QUEUE),
+    r("ssm:GetParameter", SECRET_PARAMETER),
+    r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
   publisher: [
     r("dynamodb:PutItem", TABLE.connections),

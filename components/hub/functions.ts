@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ENV } from "../../core/aws";
 import { ROOM_INDEX_NAME } from "../../core/schema";
 import { loadEntryPoint } from "../../handlers/entryPoints";
-import { deployedHandlers, handlerEntry, type HandlerName, type HubResource } from "../../handlers/manifest";
+import { deployedHandlers, effectiveEntry, handlerEntry, type HandlerName, type HubResource } from "../../handlers/manifest";
 import { policyDocument, type PolicyStatement } from "../policies";
 import { assumeRolePolicy, childName, create, NAME_LIMITS, physicalName, type HubContext } from "./context";
 import type { HubQueues } from "./queues";
@@ -37,7 +37,7 @@ export interface FunctionWiring {
   postToConnections: pulumi.Output<string>;
 }
 
-function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<string>> {
+function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<string> | undefined> {
   return {
     connectionsTable: w.tables.connections.arn,
     roomIndex: pulumi.interpolate`${w.tables.connections.arn}/index/${ROOM_INDEX_NAME}`,
@@ -47,6 +47,7 @@ function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<strin
     postToConnections: w.postToConnections,
     jwtSecretParameter: w.secret.parameter.arn,
     jwtSecretKey: w.secret.key.arn,
+    presenceTable: w.tables.presence?.arn,
   };
 }
 
@@ -63,6 +64,13 @@ function environmentValues(ctx: HubContext, w: FunctionWiring): Partial<Record<k
     jwtSecretVersion: w.secret.parameter.version.apply(String),
     allowClientMessages: String(ctx.settings.allowClientMessages),
     maxRoomsPerConnection: String(ctx.settings.maxRoomsPerConnection),
+    ...(ctx.settings.presence && w.tables.presence
+      ? {
+          presenceTable: w.tables.presence.name,
+          presenceGraceSeconds: String(ctx.settings.presence.graceSeconds),
+          presenceEventMembersLimit: String(ctx.settings.presence.eventMembersLimit),
+        }
+      : {}),
   };
 }
 
@@ -71,21 +79,27 @@ export function buildFunctions(ctx: HubContext, wiring: FunctionWiring): HubFunc
   const arns = resourceArns(wiring);
   const values = environmentValues(ctx, wiring);
   const functions: Partial<Record<HandlerName, HubFunction>> = {};
-  for (const handler of deployedHandlers(ctx.settings.allowClientMessages)) {
+  const presence = ctx.settings.presence !== undefined;
+  for (const handler of deployedHandlers(ctx.settings.allowClientMessages, presence)) {
     const entry = handlerEntry(handler);
+    const { environment, grants } = effectiveEntry(handler, presence);
     functions[handler] = buildFunction(ctx, handler, {
       layers: [wiring.sdkLayer.arn],
       codePathOptions: wiring.codePaths[handler],
       timeout: entry.timeoutSeconds === "deliver" ? ctx.settings.deliverTimeoutSeconds : entry.timeoutSeconds,
       memorySize: entry.memoryMb,
       environment: Object.fromEntries(
-        entry.environment.map((key) => {
+        environment.map((key) => {
           const value = values[key];
           if (value === undefined) throw new Error(`NotificationHub: no value for ${ENV[key]}, which the ${handler} handler reads`);
           return [ENV[key], value];
         }),
       ),
-      statements: entry.grants.map((grant) => ({ Action: [...grant.actions], Resource: [arns[grant.resource]] })),
+      statements: grants.map((grant) => {
+        const arn = arns[grant.resource];
+        if (arn === undefined) throw new Error(`NotificationHub: the ${handler} handler is granted ${grant.resource}, which these settings do not create`);
+        return { Action: [...grant.actions], Resource: [arn] };
+      }),
     });
   }
   return functions as HubFunctions;
@@ -158,4 +172,24 @@ export function buildQueueConsumer(ctx: HubContext, queue: aws.sqs.Queue, delive
     },
     { dependsOn: [deliver.policy] },
   );
+}
+
+/**
+ * Presence's sweep on a schedule: an EventBridge rule every `sweepSeconds`, its target, and the
+ * permission for EventBridge (this rule only) to invoke the function.
+ */
+export function buildSchedule(ctx: HubContext, sweep: HubFunction, sweepSeconds: number) {
+  const minutes = Math.max(1, Math.round(sweepSeconds / 60));
+  const rule = new aws.cloudwatch.EventRule(
+    childName(ctx, "sweep-schedule"),
+    { scheduleExpression: minutes === 1 ? "rate(1 minute)" : `rate(${minutes} minutes)`, description: "notification-hub presence sweep", tags: ctx.tags },
+    { parent: ctx.parent },
+  );
+  const permission = new aws.lambda.Permission(
+    childName(ctx, "sweep-invoke"),
+    { action: "lambda:InvokeFunction", function: sweep.fn.name, principal: "events.amazonaws.com", sourceArn: rule.arn },
+    { parent: ctx.parent },
+  );
+  const target = new aws.cloudwatch.EventTarget(childName(ctx, "sweep-target"), { rule: rule.name, arn: sweep.fn.arn }, { parent: ctx.parent, dependsOn: [permission] });
+  return { rule, target, permission };
 }

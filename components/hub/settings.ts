@@ -1,5 +1,7 @@
 /** The component's arguments, validated and defaulted: what decides which resources exist. */
 import * as pulumi from "@pulumi/pulumi";
+import { PRESENCE_DEFAULTS } from "../../core/presence";
+import { checkPresence, type PresenceSettingsChecked } from "../../core/hubOptions";
 import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkOneOf, checkRetentionHours, checkWholeNumber, HubOptionError } from "../../core/hubOptions";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../../core/rooms";
 import { DEFAULT_RETENTION_HOURS } from "../../core/schema";
@@ -41,6 +43,8 @@ export interface Settings {
   retentionHours: number;
   /** Rooms one connection may subscribe to, its user channel not counted. */
   maxRoomsPerConnection: number;
+  /** Presence (core/presence.ts): undefined when off (no table, no routes, no schedule). */
+  presence?: PresenceSettingsChecked;
 }
 
 const OWNER = "NotificationHub";
@@ -90,6 +94,7 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
     apiGatewayLogging: checkOneOf(args.apiGatewayLogging ?? "off", "apiGatewayLogging", API_GATEWAY_LOGGING, OWNER),
     retentionHours: checkRetentionHours(args.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER),
     maxRoomsPerConnection: checkMaxRoomsPerConnection(args.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS_PER_CONNECTION, OWNER),
+    presence: checkPresence(args.presence, OWNER, PRESENCE_DEFAULTS),
   };
 }
 

@@ -1,6 +1,6 @@
 /** Both DynamoDB tables, from the schemas the local hub uses too (core/schema.ts). */
 import * as aws from "@pulumi/aws";
-import { authTable, connectionsTable, streamsTable, type TableSchema } from "../../core/schema";
+import { authTable, connectionsTable, presenceTable, streamsTable, type TableSchema } from "../../core/schema";
 import { create, type HubContext } from "./context";
 
 export interface HubTables {
@@ -8,6 +8,8 @@ export interface HubTables {
   auth: aws.dynamodb.Table;
   /** Room streams (docs/protocol.md#room-streams). */
   streams: aws.dynamodb.Table;
+  /** Presence (core/presence.ts): only when `presence` is on. */
+  presence?: aws.dynamodb.Table;
 }
 
 export function buildTables(ctx: HubContext): HubTables {
@@ -37,5 +39,10 @@ export function buildTables(ctx: HubContext): HubTables {
       },
       { protect: settings.protectData },
     );
-  return { connections: table("connections", connectionsTable), auth: table("auth", authTable), streams: table("streams", streamsTable) };
+  return {
+    connections: table("connections", connectionsTable),
+    auth: table("auth", authTable),
+    streams: table("streams", streamsTable),
+    ...(settings.presence ? { presence: table("presence-members", presenceTable) } : {}),
+  };
 }

@@ -1,0 +1,195 @@
+/**
+ * Presence on the local hub (the real handlers, dynalite, the API Gateway emulator): who is in a
+ * room per user, how many, and the member events, counted. "Nothing happened" is shown by a
+ * later event that could only come after it (a marker), never by a sleep.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dynamoClient } from "../core/aws";
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { batchWrite } from "../core/tables";
+import { startLocalHub, type LocalHub } from "../local";
+import { until } from "./support/wait";
+import { openClient, type Frame, type WsClient } from "./support/wsClient";
+
+let hub: LocalHub;
+const clients: WsClient[] = [];
+const GRACE_SECONDS = 2;
+
+beforeAll(async () => {
+  hub = await startLocalHub({ port: 0, bcryptCost: 4, presence: { enabled: true, graceSeconds: GRACE_SECONDS, sweepSeconds: 0.2, eventMembersLimit: 3 } });
+}, 60_000);
+
+afterAll(async () => {
+  for (const client of clients) client.ws.terminate();
+  await hub?.stop();
+});
+
+type Control = { type: string; data: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+const body = (frame: Frame) => frame.data as Control;
+const isType = (type: string, room?: string) => (frame: Frame) => body(frame)?.type === type && (room === undefined || body(frame).data?.room_id === room);
+
+async function open(token: string): Promise<WsClient> {
+  const client = await openClient(`${hub.websocketUrl}?token=${token}`);
+  clients.push(client);
+  return client;
+}
+
+async function ask(client: WsClient, frame: Record<string, unknown>, type: string): Promise<Control> {
+  const from = client.frames.length;
+  client.ws.send(JSON.stringify(frame));
+  const answer = await client.next((f) => client.frames.indexOf(f) >= from && (isType(type)(f) || isType("hub.error")(f)));
+  expect(body(answer).type, JSON.stringify(answer)).toBe(type);
+  return body(answer);
+}
+
+const token = (userId: string, rooms: string[]) => hub.notifier.issueToken({ userId, rooms });
+
+async function tab(userId: string, room: string, existing?: string): Promise<{ client: WsClient; token: string }> {
+  const t = existing ?? (await token(userId, [room]));
+  const client = await open(t);
+  await ask(client, { action: "subscribe", room_id: room }, "hub.subscribed");
+  return { client, token: t };
+}
+
+/** Member events as (kind, user) pairs, diffs spread out, in order of arrival. */
+function memberEvents(client: WsClient, room: string): string[] {
+  return client.frames.flatMap((f) => {
+    const { type, data } = body(f) ?? {};
+    if (data?.room_id !== room || f.origin !== "hub") return [];
+    if (type === "hub.member.joined") return [`joined ${data.user_id}`];
+    if (type === "hub.member.left") return [`left ${data.user_id} ${data.reason}`];
+    if (type === "hub.presence.diff") return [...data.joined.map((u: string) => `joined ${u}`), ...data.left.map((l: { user_id: string; reason: string }) => `left ${l.user_id} ${l.reason}`)];
+    return [];
+  });
+}
+const count = (events: string[], event: string) => events.filter((e) => e === event).length;
+
+describe("presence: two users, three tabs", () => {
+  it("is exact per user; one of two tabs closing sends no leave, the last tab one leave, a new user one join, a reconnect within the grace nothing", async () => {
+    const room = "lobby";
+    const ann1 = await tab("ann", room);
+    const ann2 = await tab("ann", room);
+    const bob = await tab("bob", room);
+
+    const page = await ask(ann1.client, { action: "presence", room_id: room }, "hub.presence");
+    expect(page.data.count).toBe(2);
+    expect(page.data.next).toBeNull();
+    expect(page.data.members.map((m: { user_id: string; connections: number }) => [m.user_id, m.connections])).toEqual([
+      ["ann", 2],
+      ["bob", 1],
+    ]);
+    expect(page.data.members.every((m: { since: number }) => m.since > 0)).toBe(true);
+    expect((await ask(bob.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 3, users: 2 });
+
+    // One of ann's two tabs closes; then bob's only tab: only bob leaves (after the grace).
+    ann2.client.ws.close();
+    await until(async () => (await ask(bob.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data.connections === 2);
+    bob.client.ws.close();
+    await until(() => count(memberEvents(ann1.client, room), "left bob closed") === 1);
+    // A new user: one join.
+    const carl = await tab("carl", room);
+    await until(() => count(memberEvents(ann1.client, room), "joined carl") === 1);
+
+    // carl reconnects within the grace (the 2-hour rotation): no leave, no join. dave, who
+    // closes after carl came back, is the marker: his leave is decided after carl's would be.
+    const dave = await tab("dave", room);
+    carl.client.ws.close();
+    await carl.client.closed;
+    const carlAgain = await tab("carl", room, carl.token);
+    dave.client.ws.close();
+    await until(() => count(memberEvents(ann1.client, room), "left dave closed") === 1, 20_000);
+
+    const events = memberEvents(ann1.client, room);
+    expect(count(events, "joined ann")).toBe(1);
+    expect(events.filter((e) => e.startsWith("left ann"))).toEqual([]);
+    expect(count(events, "joined bob")).toBe(1);
+    expect(count(events, "left bob closed")).toBe(1);
+    expect(count(events, "joined carl")).toBe(1);
+    expect(events.filter((e) => e.startsWith("left carl"))).toEqual([]);
+    expect(count(events, "joined dave")).toBe(1);
+    // Hub events carry no seq and are not stored.
+    expect(ann1.client.frames.filter((f) => f.origin === "hub").every((f) => !("seq" in f))).toBe(true);
+
+    expect((await ask(carlAgain.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 2, users: 2 });
+    const after = await ask(carlAgain.client, { action: "presence", room_id: room }, "hub.presence");
+    expect(after.data.members.map((m: { user_id: string; connections: number }) => [m.user_id, m.connections])).toEqual([
+      ["ann", 1],
+      ["carl", 1],
+    ]);
+
+    // Unsubscribing is a leave at once, with its reason.
+    await ask(carlAgain.client, { action: "unsubscribe", room_id: room }, "hub.unsubscribed");
+    await until(() => count(memberEvents(ann1.client, room), "left carl unsubscribed") === 1);
+  }, 60_000);
+
+  it("refuses a room the connection is not in, and bad requests, with their codes", async () => {
+    const { client } = await tab("erin", "erins-room");
+    client.ws.send(JSON.stringify({ action: "presence", room_id: "lobby" }));
+    expect(body(await client.next(isType("hub.error"))).data).toMatchObject({ code: "not_subscribed", room_id: "lobby" });
+    const from = client.frames.length;
+    client.ws.send(JSON.stringify({ action: "occupancy", room_id: "erins-room", limit: 0 }));
+    expect(body(await client.next((f) => client.frames.indexOf(f) >= from && isType("hub.error")(f))).data.code).toBe("invalid_presence");
+  });
+});
+
+describe("presence: big rooms", () => {
+  it("past eventMembersLimit sends the changes as diffs: every user joins once, in single events or diffs", async () => {
+    const room = "crowd";
+    const first = await tab("u0", room);
+    for (let i = 1; i <= 5; i++) await tab(`u${i}`, room);
+    await until(() => [1, 2, 3, 4, 5].every((i) => memberEvents(first.client, room).includes(`joined u${i}`)), 20_000);
+    const events = memberEvents(first.client, room);
+    for (let i = 0; i <= 5; i++) expect(count(events, `joined u${i}`), `u${i}`).toBe(1);
+    // Up to 3 members single events; past them diffs with the room's count.
+    const singles = first.client.frames.filter(isType("hub.member.joined", room)).map((f) => body(f).data.user_id);
+    expect(singles).toEqual(["u0", "u1", "u2"]);
+    const diffs = first.client.frames.filter(isType("hub.presence.diff", room)).map((f) => body(f).data);
+    expect(diffs.length).toBeGreaterThanOrEqual(1);
+    expect(diffs.at(-1)!.count).toBe(6);
+  }, 60_000);
+
+  it("1,500 members page with every member once, count the room's total", async () => {
+    const room = "stadium";
+    const me = await tab("aaa-me", room);
+    // The other 1,499 as presence writes them (member items and the room's counter), in batches: a read test.
+    const db = dynamoClient({ endpoint: hub.dynamodbEndpoint, region: hub.region });
+    const ids = Array.from({ length: 1_499 }, (_, i) => `member-${String(i).padStart(4, "0")}`);
+    const item = (userId: string) => ({ room_id: { S: room }, user_id: { S: userId }, conns: { SS: [`conn-${userId}`] }, since: { N: String(Date.now()) } });
+    await batchWrite(db, hub.presenceTableName!, ids.map((userId) => ({ PutRequest: { Item: item(userId) } })));
+    await db.send(
+      new UpdateItemCommand({ TableName: hub.presenceTableName!, Key: { room_id: { S: room }, user_id: { S: "\u001fcount" } }, UpdateExpression: "ADD #u :n, #c :n", ExpressionAttributeNames: { "#u": "users", "#c": "connections" }, ExpressionAttributeValues: { ":n": { N: String(ids.length) } } }),
+    );
+
+    const seen: string[] = [];
+    let next: string | null | undefined;
+    let pages = 0;
+    do {
+      const page = await ask(me.client, { action: "presence", room_id: room, ...(next ? { after: next } : {}) }, "hub.presence");
+      expect(page.data.count).toBe(1_500);
+      expect(page.data.members.length).toBeLessThanOrEqual(1_000);
+      seen.push(...page.data.members.map((m: { user_id: string }) => m.user_id));
+      next = page.data.next;
+      pages++;
+    } while (next);
+    expect(pages).toBe(2);
+    expect(seen.length).toBe(1_500);
+    expect(new Set(seen).size).toBe(1_500);
+    expect(new Set(seen)).toEqual(new Set(["aaa-me", ...ids]));
+    expect((await ask(me.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 1_500, users: 1_500 });
+  }, 120_000);
+});
+
+describe("presence off (the default)", () => {
+  it("has no presence routes and no presence table", async () => {
+    const plain = await startLocalHub({ port: 0, bcryptCost: 4 });
+    try {
+      expect(plain.presenceTableName).toBeUndefined();
+      const client = await openClient(`${plain.websocketUrl}?token=${await plain.notifier.issueToken({ userId: "u", rooms: ["r"] })}`);
+      client.ws.send(JSON.stringify({ action: "presence", room_id: "r" }));
+      expect(body(await client.next(isType("hub.error"))).data.code).toBe("unknown_action");
+      client.ws.terminate();
+    } finally {
+      await plain.stop();
+    }
+  }, 60_000);
+});
