@@ -34,9 +34,9 @@ import {
   type Routes,
   type StageInfo,
 } from "./gateway/handshake";
-import { API_GATEWAY_LIMITS, connectionTimers, frameSizeGuard, tokenBucket, type ApiGatewayLimits } from "./gateway/limits";
+import { accountBudget, connectionTimers, frameSizeGuard, resolveLimits, tokenBucket, type ApiGatewayLimitOptions, type ApiGatewayLimits } from "./gateway/limits";
 
-export { API_GATEWAY_LIMITS, type ApiGatewayLimits } from "./gateway/limits";
+export { API_GATEWAY_LIMITS, type AccountLimits, type AccountUsage, type ApiGatewayLimitOptions, type ApiGatewayLimits } from "./gateway/limits";
 export { splitTarget, urlHost } from "./gateway/handshake";
 
 export interface ApiGatewayOptions {
@@ -51,7 +51,7 @@ export interface ApiGatewayOptions {
    * then nothing runs and nothing is sent back. A key cannot also have a handler.
    */
   answeredByGateway?: readonly string[];
-  limits?: Partial<ApiGatewayLimits>;
+  limits?: ApiGatewayLimitOptions;
   /** The hub's dev credentials: `@connections` calls must be SigV4-signed with them. */
   credentials: DevCredentials;
   log: Logger;
@@ -97,7 +97,8 @@ export interface GatewayConnection extends ConnectionIdentity {
 type Connection = GatewayConnection;
 
 export function createApiGateway(server: http.Server, options: ApiGatewayOptions) {
-  const limits: ApiGatewayLimits = { ...API_GATEWAY_LIMITS, ...options.limits };
+  const limits: ApiGatewayLimits = resolveLimits(options.limits);
+  const account = accountBudget(limits.account);
   const answeredByGateway = new Set(options.answeredByGateway ?? []);
   // One integration per route, as on AWS: a key with both would hide which one the hub runs.
   for (const key of answeredByGateway) {
@@ -172,6 +173,12 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     if ("status" in upgrade) {
       refuseUpgrade(socket, upgrade.status);
       notify((o) => o.refused?.({ status: upgrade.status, step: "request", sourceIp }));
+      return;
+    }
+    // The account's new-connection rate is spent before anything of the hub runs.
+    if (!account.admitConnection()) {
+      refuseUpgrade(socket, 429);
+      notify((o) => o.refused?.({ status: 429, step: "request", sourceIp }));
       return;
     }
     const authEvent = authorizerEvent(stage, upgrade);
@@ -300,6 +307,7 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     find: target,
     credentials: options.credentials,
     maxMessageBytes: limits.maxMessageBytes,
+    admit: account.admitRequest,
     track,
     log,
   });
@@ -308,6 +316,8 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     /** Answers `/{stage}/@connections/{id}`; false when the request is not for this API. */
     handleManagement: management.handle,
     connections,
+    /** What the account budget admitted and refused so far (`@connections` requests, handshakes). */
+    accountUsage: account.usage,
     /** Makes the next `times` posts to a connection fail with `status`, as a throttled or failing API Gateway would. */
     failPosts(connectionId: string, status: FaultStatus, times: number): void {
       management.fault(connectionId, { status, times, method: "POST" });

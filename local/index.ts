@@ -24,7 +24,7 @@ import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
 import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkRetentionHours } from "../core/hubOptions";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
-import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
+import { createApiGateway, urlHost, type AccountUsage, type ApiGatewayLimitOptions } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleClientModule } from "./clientModules";
@@ -56,8 +56,12 @@ export interface LocalHubOptions {
   passcode?: string;
   /** Whether the sendMessage route exists. Default true. */
   allowClientMessages?: boolean;
-  /** API Gateway limits, shorter for tests. */
-  limits?: Partial<ApiGatewayLimits>;
+  /**
+   * API Gateway limits, shorter for tests. `account`: the account's budget in the Region,
+   * default AWS's (10,000 `@connections` requests per second with a burst of 5,000, 500 new
+   * connections per second): past it `@connections` answers 429 and handshakes are refused with 429.
+   */
+  limits?: ApiGatewayLimitOptions;
   queue?: {
     /** Default 30 s (Lambda's 6 × 5 s would be unhandy locally). */
     visibilityTimeoutSeconds?: number;
@@ -131,6 +135,11 @@ export interface LocalHub extends LocalHubInfo {
    * console reads; for tests, instead of reading log lines.
    */
   onEvent(listener: (event: HubEvent) => void): () => void;
+  /**
+   * What the emulated account budget admitted and refused since start: `@connections`
+   * requests (every caller) and handshakes, each with the busiest second.
+   */
+  accountUsage(): AccountUsage;
   /** Restart nothing, just stop: closes sockets (each runs $disconnect), the poller and both servers. */
   stop(): Promise<void>;
 }
@@ -374,7 +383,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
 
     let stopping: Promise<void> | undefined;
     if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };
-    return { ...info, notifier, onEvent: (listener) => events.subscribe(listener), stop: () => (stopping ??= stopAll()) };
+    return { ...info, notifier, onEvent: (listener) => events.subscribe(listener), accountUsage: api.accountUsage, stop: () => (stopping ??= stopAll()) };
   } catch (err) {
     await stopAll();
     throw err;
