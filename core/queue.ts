@@ -35,15 +35,15 @@ export const SQS_SEND_ATTEMPTS = 3;
 /**
  * The one SQS batch sender: bodies go in batches SQS accepts (10 entries, 1 MiB), in order;
  * entries SQS refuses are resent up to SQS_SEND_ATTEMPTS sends in all, then it throws,
- * prefixed with `label`, saying how many were refused. Returns the message ids in the order
+ * prefixed with `label`, saying how many were refused. `delaySeconds`: SQS keeps them hidden that long. Returns the message ids in the order
  * of `bodies`.
  */
-export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string, bodies: string[], label = "SQS"): Promise<string[]> {
+export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string, bodies: string[], label = "SQS", delaySeconds?: number): Promise<string[]> {
   const messageIds = new Array<string>(bodies.length);
   let offset = 0;
   for (const batch of batchesOf(bodies)) {
     // Ids index into `bodies`, so a resend keeps each entry's place in the result.
-    let entries = batch.map((body, i) => ({ Id: String(offset + i), MessageBody: body }));
+    let entries = batch.map((body, i) => ({ Id: String(offset + i), MessageBody: body, ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}) }));
     offset += batch.length;
     for (let attempt = 1; entries.length > 0; attempt++) {
       const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));

@@ -19,6 +19,10 @@ export type HubResource =
   /** Room streams (core/streams.ts): stored frames and their claims. */
   | "streamsTable"
   | "queue"
+  /** The big-room lane's queue: chunks of big rooms, consumed by deliver through its own mapping. */
+  | "bulkQueue"
+  /** The `@connections` budget's windows (core/budget.ts). */
+  | "budgetTable"
   /** POST to any connection of this API's stage (@connections). */
   | "postToConnections"
   | "jwtSecretParameter"
@@ -68,18 +72,29 @@ export interface HandlerEntry {
 const ROUTE_TIMEOUT_SECONDS = 10;
 const DEFAULT_MEMORY_MB = 256;
 
-/** Posting to a room: read its members, drop the gone ones, post, requeue big rooms and failures. */
+/**
+ * Every handler that posts to a connection takes its tokens from the hub's budget first: one
+ * conditional UpdateItem per block of tokens (core/budget.ts), on the budget table only.
+ */
+const BUDGET_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:UpdateItem"], resource: "budgetTable" }];
+const BUDGET_ENVIRONMENT: readonly EnvKey[] = ["budgetTable", "postsPerSecond"];
+/** A post path: the endpoint, its budget and the right to post. */
+const POST_ENVIRONMENT: readonly EnvKey[] = ["managementEndpoint", ...BUDGET_ENVIRONMENT];
+const POST_GRANTS: readonly Grant[] = [{ actions: ["execute-api:ManageConnections"], resource: "postToConnections" }, ...BUDGET_GRANTS];
+
+/** Posting to a room: read its members, drop the gone ones, post, requeue big rooms (to the bulk queue) and failures. */
 const FANOUT_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:Query"], resource: "roomIndex" },
   // A 410 removes the connection: its row, then its memberships (core/tables.ts removeConnection).
   // DeleteItem only: BatchWriteItem would also let it write rows.
   { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
-  { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+  ...POST_GRANTS,
   { actions: ["sqs:SendMessage"], resource: "queue" },
+  { actions: ["sqs:SendMessage"], resource: "bulkQueue" },
 ];
 /** Room streams: where frames are stored before they are sent, and for how long (0 = off). */
 const STREAMS_ENVIRONMENT: readonly EnvKey[] = ["streamsTable", "historyRetentionHours"];
-const FANOUT_ENVIRONMENT: readonly EnvKey[] = ["connectionsTable", "managementEndpoint", "queueUrl", "largeRoomChunkSize", ...STREAMS_ENVIRONMENT];
+const FANOUT_ENVIRONMENT: readonly EnvKey[] = ["connectionsTable", ...POST_ENVIRONMENT, "queueUrl", "bulkQueueUrl", "largeRoomChunkSize", ...STREAMS_ENVIRONMENT];
 /** Store before send: the head Query, claim Put/Update, frame Put; GetItem for a redelivery's claim and frame. */
 const STREAM_APPEND_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resource: "streamsTable" }];
 
@@ -126,8 +141,8 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
-    environment: ["managementEndpoint", "allowClientMessages"],
-    grants: [{ actions: ["execute-api:ManageConnections"], resource: "postToConnections" }],
+    environment: [...POST_ENVIRONMENT, "allowClientMessages"],
+    grants: POST_GRANTS,
   },
   deliver: {
     trigger: { kind: "queue" },
@@ -138,8 +153,9 @@ export const HANDLERS = {
     grants: [
       ...FANOUT_GRANTS,
       ...STREAM_APPEND_GRANTS,
-      // What the event source mapping does on the function's behalf.
+      // What the event source mappings (one per queue) do on the function's behalf.
       { actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resource: "queue" },
+      { actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resource: "bulkQueue" },
     ],
   },
   sendMessage: {
@@ -156,12 +172,12 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: 29, // up to 1,000 posts one after another; API Gateway's integration timeout
-    environment: ["connectionsTable", "managementEndpoint", ...STREAMS_ENVIRONMENT],
+    environment: ["connectionsTable", ...POST_ENVIRONMENT, ...STREAMS_ENVIRONMENT],
     grants: [
       { actions: ["dynamodb:Query"], resource: "streamsTable" },
       // The connection's rooms (its row); a 410 removes its row and memberships.
       { actions: ["dynamodb:GetItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+      ...POST_GRANTS,
     ],
   },
   // Many rooms per connection (docs/protocol.md#rooms-and-user-channels): grants come from the authorizer's context, so no
@@ -171,13 +187,13 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
-    environment: ["connectionsTable", "managementEndpoint", "maxRoomsPerConnection", ...STREAMS_ENVIRONMENT],
+    environment: ["connectionsTable", ...POST_ENVIRONMENT, "maxRoomsPerConnection", ...STREAMS_ENVIRONMENT],
     grants: [
       // UpdateItem ADD rooms, PutItem the membership; GetItem only to tell a refusal's cause (or without context).
       { actions: ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"], resource: "connectionsTable" },
       // The stream's head: the answer's last_seq.
       { actions: ["dynamodb:Query"], resource: "streamsTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+      ...POST_GRANTS,
     ],
   },
   unsubscribe: {
@@ -185,11 +201,8 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
-    environment: ["connectionsTable", "managementEndpoint"],
-    grants: [
-      { actions: ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
-    ],
+    environment: ["connectionsTable", ...POST_ENVIRONMENT],
+    grants: [{ actions: ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" }, ...POST_GRANTS],
   },
 } as const satisfies Record<string, HandlerEntry>;
 

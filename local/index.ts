@@ -19,9 +19,9 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-s
 import { dynamoClient, sqsClient } from "../core/aws";
 import type { HubEvent } from "../core/hubEvents";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
-import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
+import { authTable, budgetTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, streamsTable, type TableSchema } from "../core/schema";
 import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
-import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkRetentionHours } from "../core/hubOptions";
+import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkPostsPerSecond, checkRetentionHours, checkWholeNumber, DEFAULT_POSTS_PER_SECOND } from "../core/hubOptions";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { createApiGateway, urlHost, type AccountUsage, type ApiGatewayLimitOptions } from "./apiGateway";
@@ -71,6 +71,13 @@ export interface LocalHubOptions {
     batchSize?: number;
     /** Concurrent pollers. Default 4. */
     concurrency?: number;
+    /**
+     * Concurrent pollers of the bulk queue (chunks of big rooms, the component's
+     * `queue.bulkMaximumConcurrency`); with `deliverWorkers`, its own pool of this many workers.
+     * 0: no bulk queue, chunks go to the notification queue (the design before it, for
+     * comparison). Default: as `concurrency` (or `deliverWorkers`).
+     */
+    bulkConcurrency?: number;
     /** Long-poll wait. Default 2 s. */
     waitTimeSeconds?: number;
   };
@@ -79,6 +86,11 @@ export interface LocalHubOptions {
    * 0 turns streams off; at most 8760 (a year), as the component. Default 24.
    */
   history?: { retentionHours?: number };
+  /**
+   * The hub's `@connections` budget, every caller together, as the component's `delivery`
+   * (10 to 100,000; default 5,000). The emulated account's own limit is `limits.account`.
+   */
+  delivery?: { postsPerSecond?: number };
   /** Connections one deliver call posts to before splitting the room (1 to 100,000). Default 1000. */
   largeRoomChunkSize?: number;
   /** Rooms one connection may subscribe to (1 to 1000, its user channel not counted). Default 100. */
@@ -106,6 +118,8 @@ export interface LocalHubInfo {
   managementEndpoint: string;
   queueUrl: string;
   queueArn: string;
+  /** The bulk queue (chunks of big rooms); absent with `queue.bulkConcurrency: 0`. */
+  bulkQueueUrl?: string;
   deadLetterQueueUrl: string;
   dynamodbEndpoint: string;
   sqsEndpoint: string;
@@ -113,6 +127,8 @@ export interface LocalHubInfo {
   authTableName: string;
   /** Room streams' table (history, resume). */
   streamsTableName: string;
+  /** The `@connections` budget's windows (core/budget.ts). */
+  budgetTableName: string;
   jwtSecret: string;
   passcode: string;
   stage: string;
@@ -178,12 +194,13 @@ async function createQueue(sqsEndpoint: string, name: string, attributes: Record
 }
 
 /** Creates the tables from the shared schema if missing, and waits until they are ACTIVE. */
-export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string; streams?: string }): Promise<void> {
+export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string; streams?: string; budget?: string }): Promise<void> {
   const tables: [string, TableSchema][] = [
     [names.connections, connectionsTable],
     [names.auth, authTable],
   ];
   if (names.streams) tables.push([names.streams, streamsTable]);
+  if (names.budget) tables.push([names.budget, budgetTable]);
   for (const [name, schema] of tables) {
     try {
       await db.send(new CreateTableCommand(createTableInput(name, schema)));
@@ -221,7 +238,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const stage = options.stage ?? "local";
   if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
   const hubLog = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
-  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
+  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams", budget: "notification-hub-budget" };
   // The component's rules (core/hubOptions.ts), checked before anything starts.
   const retentionHours = checkRetentionHours(options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER);
   const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
@@ -230,6 +247,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
   checkBatchSize(queueSettings.batchSize, OWNER);
   checkMaxReceiveCount(queueSettings.maxReceiveCount, OWNER);
+  const postsPerSecond = checkPostsPerSecond(options.delivery?.postsPerSecond ?? DEFAULT_POSTS_PER_SECOND, OWNER);
+  const bulkConcurrency = checkWholeNumber(queueSettings.bulkConcurrency ?? options.deliverWorkers ?? queueSettings.concurrency, "queue.bulkConcurrency", 0, 1000, OWNER);
   if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
   const hooks = testHooksOf(options);
@@ -247,10 +266,14 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     await ensureTables(db, names);
 
     const deadLetters = await createQueue(fauxqs.address, "notification-hub-dead-letters");
-    const queue = await createQueue(fauxqs.address, "notification-hub-notifications", {
-      VisibilityTimeout: String(queueSettings.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: String(queueSettings.maxReceiveCount) }),
-    });
+    const consumedQueue = (name: string) =>
+      createQueue(fauxqs.address, name, {
+        VisibilityTimeout: String(queueSettings.visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: String(queueSettings.maxReceiveCount) }),
+      });
+    const queue = await consumedQueue("notification-hub-notifications");
+    // The big-room lane, as the component's: its own queue, poller and workers, the same dead-letter queue.
+    const bulkQueue = bulkConcurrency > 0 ? await consumedQueue("notification-hub-bulk-notifications") : undefined;
 
     const server = http.createServer();
     server.keepAliveTimeout = 60_000;
@@ -274,12 +297,14 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       managementEndpoint: `http://${host}:${port}/${stage}`,
       queueUrl: queue.queueUrl,
       queueArn: queue.queueArn,
+      ...(bulkQueue ? { bulkQueueUrl: bulkQueue.queueUrl } : {}),
       deadLetterQueueUrl: deadLetters.queueUrl,
       dynamodbEndpoint: dynamo.endpoint,
       sqsEndpoint: fauxqs.address,
       connectionsTableName: names.connections,
       authTableName: names.auth,
       streamsTableName: names.streams,
+      budgetTableName: names.budget,
       jwtSecret,
       passcode,
       stage,
@@ -301,6 +326,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       sqsEndpoint: info.sqsEndpoint,
       managementEndpoint: info.managementEndpoint,
       queueUrl: info.queueUrl,
+      bulkQueueUrl: info.bulkQueueUrl,
+      budget: { table: names.budget, postsPerSecond },
       connectionsTable: names.connections,
       authTable: names.auth,
       jwtSecret,
@@ -356,28 +383,28 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     });
 
     hubConsole.attach({ api, notifier });
-    const pool = options.deliverWorkers
-      ? startDeliverPool(
-          options.deliverWorkers,
-          { env: localEnvironment(handlerConfig), credentials, deliverModule: hooks.deliverModule },
-          log,
-          { observe: events.emit },
-        )
-      : undefined;
-    if (pool) stops.push(pool.stop);
-    const poller = startSqsPoller({
-      sqs: sqsClient({ endpoint: info.sqsEndpoint, region: LOCAL_REGION }),
-      queueUrl: info.queueUrl,
-      queueArn: info.queueArn,
-      region: LOCAL_REGION,
-      handler: pool ? pool.invoke : handlers.deliver,
-      batchSize: queueSettings.batchSize,
-      concurrency: pool ? options.deliverWorkers! : queueSettings.concurrency,
-      waitTimeSeconds: queueSettings.waitTimeSeconds,
-      log,
-    });
-    // Stop order (reversed): poller, then sockets, then servers.
-    stops.push(() => poller.stop());
+    // One pool and one poller per queue, like one event source mapping each with its own concurrency.
+    const consumer = (target: { queueUrl: string; queueArn: string }, size: number) => {
+      const pool = options.deliverWorkers
+        ? startDeliverPool(size, { env: localEnvironment(handlerConfig), credentials, deliverModule: hooks.deliverModule }, log, { observe: events.emit })
+        : undefined;
+      if (pool) stops.push(pool.stop);
+      const poller = startSqsPoller({
+        sqs: sqsClient({ endpoint: info.sqsEndpoint, region: LOCAL_REGION }),
+        queueUrl: target.queueUrl,
+        queueArn: target.queueArn,
+        region: LOCAL_REGION,
+        handler: pool ? pool.invoke : handlers.deliver,
+        batchSize: queueSettings.batchSize,
+        concurrency: size,
+        waitTimeSeconds: queueSettings.waitTimeSeconds,
+        log,
+      });
+      // Stop order (reversed): pollers, then sockets, then servers.
+      stops.push(() => poller.stop());
+    };
+    consumer(queue, options.deliverWorkers || queueSettings.concurrency);
+    if (bulkQueue) consumer(bulkQueue, bulkConcurrency);
 
     if (options.stateFile || options.stateDir) stops.unshift(writeStateFile({ file: options.stateFile, dir: options.stateDir }, info));
 

@@ -1,6 +1,6 @@
 /** Both DynamoDB tables, from the schemas the local hub uses too (core/schema.ts). */
 import * as aws from "@pulumi/aws";
-import { authTable, connectionsTable, streamsTable, type TableSchema } from "../../core/schema";
+import { authTable, budgetTable, connectionsTable, streamsTable, type TableSchema } from "../../core/schema";
 import { create, type HubContext } from "./context";
 
 export interface HubTables {
@@ -8,11 +8,13 @@ export interface HubTables {
   auth: aws.dynamodb.Table;
   /** Room streams (docs/protocol.md#room-streams). */
   streams: aws.dynamodb.Table;
+  /** The `@connections` budget's windows (core/budget.ts): throwaway counters, never protected. */
+  budget: aws.dynamodb.Table;
 }
 
 export function buildTables(ctx: HubContext): HubTables {
   const { settings } = ctx;
-  const table = (key: string, schema: TableSchema) =>
+  const table = (key: string, schema: TableSchema, keep = settings.protectData) =>
     create(
       ctx,
       aws.dynamodb.Table,
@@ -31,11 +33,16 @@ export function buildTables(ctx: HubContext): HubTables {
         })),
         ttl: { attributeName: schema.ttlAttribute, enabled: true },
         serverSideEncryption: { enabled: true },
-        pointInTimeRecovery: { enabled: settings.protectData },
-        deletionProtectionEnabled: settings.protectData,
+        pointInTimeRecovery: { enabled: keep },
+        deletionProtectionEnabled: keep,
         tags: ctx.tags,
       },
-      { protect: settings.protectData },
+      { protect: keep },
     );
-  return { connections: table("connections", connectionsTable), auth: table("auth", authTable), streams: table("streams", streamsTable) };
+  return {
+    connections: table("connections", connectionsTable),
+    auth: table("auth", authTable),
+    streams: table("streams", streamsTable),
+    budget: table("budget", budgetTable, false),
+  };
 }

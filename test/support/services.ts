@@ -19,7 +19,7 @@ export interface Dynamo {
 
 let tableCounter = 0;
 
-export async function startDynamo(tableNames?: { connectionsTable: string; authTable: string; streamsTable?: string }): Promise<Dynamo> {
+export async function startDynamo(tableNames?: { connectionsTable: string; authTable: string; streamsTable?: string; budgetTable?: string }): Promise<Dynamo> {
   const dynalite = loadDynalite();
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -27,7 +27,7 @@ export async function startDynamo(tableNames?: { connectionsTable: string; authT
   const client = dynamoClient({ endpoint, region: "us-east-1" });
   const suffix = `${process.pid}-${++tableCounter}`;
   const names = tableNames ?? { connectionsTable: `connections-${suffix}`, authTable: `auth-${suffix}` };
-  await ensureTables(client, { connections: names.connectionsTable, auth: names.authTable, streams: tableNames?.streamsTable });
+  await ensureTables(client, { connections: names.connectionsTable, auth: names.authTable, streams: tableNames?.streamsTable, budget: tableNames?.budgetTable });
   return {
     endpoint,
     client,
