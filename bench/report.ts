@@ -9,6 +9,7 @@ import type { ArtifactRow, ArtifactsFigures, DeliverVsBaseline } from "./artifac
 import type { PostCostFigures } from "./postCost";
 import type { PostCostLayoutFigures } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
+import type { BudgetFigures } from "./budget";
 
 const START = "<!-- figures:start -->";
 const END = "<!-- figures:end -->";
@@ -23,6 +24,7 @@ interface Results {
   artifactsPackaging?: Omit<ArtifactsFigures, "rows" | "deliverVsBaseline">;
   deliverVsBaseline?: DeliverVsBaseline;
   rooms?: RoomsFigures;
+  budget?: BudgetFigures;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
   postCostLayout?: PostCostLayoutFigures;
@@ -166,6 +168,30 @@ export function renderFigures(r: Results): string {
     lines.push(`| DynamoDB items read per message | ${d.manyRooms.itemsRead.toLocaleString("en-US")} | ${d.oneRoom.itemsRead.toLocaleString("en-US")} | ${(d.manyRooms.itemsRead / d.oneRoom.itemsRead).toFixed(2)}× |`);
     lines.push(`| lost / duplicates (${d.messages} messages) | ${d.manyRooms.lost} / ${d.manyRooms.duplicates} | ${d.oneRoom.lost} / ${d.oneRoom.duplicates} | |`, "");
     targets.push(["delivery reads only the room's members with 20 rooms per connection", verdict(d.manyRooms.itemsRead <= d.members * 1.01, `${d.manyRooms.itemsRead} items for ${d.members} members`)]);
+  }
+  if (r.budget && !r.budget.quick) {
+    const b = r.budget;
+    const { lanes, oneQueue } = b;
+    lines.push(
+      `### 9. The @connections budget: a broadcast to ${lanes.room.toLocaleString("en-US")} under ${b.postsPerSecond.toLocaleString("en-US")} posts/s, small notifications during it`,
+      "",
+      `Run of ${b.date.slice(0, 16).replace("T", " ")} UTC (\`bench/budget.ts\`). \`delivery.postsPerSecond\` and the emulated account's rate are both ${b.postsPerSecond.toLocaleString("en-US")}; ${b.workers} deliver workers in all. ` +
+        `"bulk queue": the hub as it ships (big rooms' chunks on their own queue and workers, at most 80 % of each budget window); "one queue": the same hub with \`queue.bulkConcurrency: 0\` (chunks on the notification queue, as before). ` +
+        `During the broadcast, ${lanes.small.n} notifications, half to user channels, half to a room of 25: SendMessage → last recipient's receipt.`,
+      "",
+      "| figure | bulk queue | one queue | one queue / bulk queue |",
+      "| --- | ---: | ---: | ---: |",
+      `| small notifications p50 | ${lanes.small.p50} ms | ${oneQueue.small.p50} ms | ${b.ratio.p50}× |`,
+      `| small notifications p99 | ${lanes.small.p99} ms | ${oneQueue.small.p99} ms | ${b.ratio.p99}× |`,
+      `| broadcast: SendMessage → last receipt | ${lanes.broadcastMs} ms | ${oneQueue.broadcastMs} ms | |`,
+      `| lost (broadcast + small) | ${lanes.lost + lanes.small.lost} | ${oneQueue.lost + oneQueue.small.lost} | |`,
+      `| dead letters | ${lanes.deadLetters} | ${oneQueue.deadLetters} | |`,
+      `| @connections requests / 429s the account answered | ${lanes.requests.toLocaleString("en-US")} / ${lanes.throttled} | ${oneQueue.requests.toLocaleString("en-US")} / ${oneQueue.throttled} | |`,
+      `| busiest second (requests) | ${lanes.peakPerSecond} | ${oneQueue.peakPerSecond} | |`,
+      "",
+    );
+    targets.push(["budget: 0 lost, 0 dead letters", verdict(lanes.lost + lanes.small.lost + lanes.deadLetters === 0, `${lanes.lost + lanes.small.lost} lost, ${lanes.deadLetters} dead letters`)]);
+    targets.push(["small notifications faster with the bulk queue (p99)", verdict(lanes.small.p99 < oneQueue.small.p99, `${b.ratio.p99}×`)]);
   }
   const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0) + (r.rooms && !r.rooms.quick ? r.rooms.delivery.manyRooms.lost + r.rooms.delivery.oneRoom.lost : 0);
   targets.push(["zero lost in every scenario", verdict(lost === 0, `${lost} lost`)]);

@@ -5,7 +5,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, budget
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
@@ -20,11 +20,12 @@ import { renderChart } from "./chart";
 import { postCostScenario } from "./postCost";
 import { postCostLayoutScenario } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
+import type { BudgetFigures } from "./budget";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "budget"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -298,6 +299,23 @@ async function main() {
     row("", `same, ${subscribe.concurrent.connections} connections at once`, `${subscribe.concurrent.p50.toFixed(1)} / ${subscribe.concurrent.p99.toFixed(1)} ms`, "");
     row("", `${delivery.members} in ${delivery.roomsEach} rooms each vs one room: last receipt`, `${delivery.manyRooms.ms} ms`, `${delivery.oneRoom.ms} ms (one-room)`);
     row("", "items read per message", delivery.manyRooms.itemsRead, `${delivery.oneRoom.itemsRead} (one-room)`);
+  }
+
+  if (only.has("budget")) {
+    // The @connections budget and the small-message lane (bench/budget.ts, its own hubs): a big broadcast under 1,000 posts/s, small notifications during it.
+    console.error(`\n[budget] a broadcast under a budget of 1,000 posts/s, with and without the bulk queue`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "budget.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const budget = JSON.parse(output.trim().split("\n").at(-1)!) as BudgetFigures;
+    results.budget = budget;
+    const { lanes, oneQueue } = budget;
+    row(`9 budget (${lanes.room} at ${budget.postsPerSecond}/s)`, "lost / dead letters / 429s", `${lanes.lost} / ${lanes.deadLetters} / ${lanes.throttled}`, `${oneQueue.lost} / ${oneQueue.deadLetters} / ${oneQueue.throttled} (one queue)`);
+    row("", "broadcast: SendMessage → last receipt", `${lanes.broadcastMs} ms`, `${oneQueue.broadcastMs} ms (one queue)`);
+    row("", `${lanes.small.n} small notifications p50 / p99`, `${lanes.small.p50} / ${lanes.small.p99} ms`, `${oneQueue.small.p50} / ${oneQueue.small.p99} ms (one queue; ${budget.ratio.p50}× / ${budget.ratio.p99}×)`);
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));

@@ -111,10 +111,10 @@ export function sharedPostBudget(options: PostBudgetOptions): PostBudget {
     }
     const cap = lane === "bulk" ? bulkCap : perWindow;
     const want = Math.max(1, Math.min(maxBlock, Math.max(state.waiting, state.usedBefore)));
-    let got: number;
+    let got = 0;
     try {
-      got = await claim(w, want, cap);
-      if (got === 0 && want > 1) got = await claim(w, 1, cap);
+      // A block that does not fit what is left of the window: half of it, down to one token.
+      for (let ask = want; got === 0 && ask >= 1 && current() === w; ask = ask === 1 ? 0 : Math.ceil(ask / 2)) got = await claim(w, ask, cap);
     } catch (err) {
       // A table that cannot be asked does not stop delivery: this container keeps to a quarter
       // window on its own until it can ask again (API Gateway's 429s are still retried and deferred).
