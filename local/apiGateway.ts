@@ -105,6 +105,8 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     if (key.startsWith("$") || routeFor(options.routes, key)) throw new Error(`route ${key} cannot be answered by the gateway: it is a handler's route or a reserved one`);
   }
   const connections = new Map<string, Connection>();
+  /** Set by close(): the API is going away, new handshakes are refused (clients back off and come back to the next hub). */
+  let stopping = false;
   const pending = new Set<Promise<unknown>>();
   // ws would answer with the client's first protocol on its own; API Gateway answers with
   // what $connect returned, or none (gateway/handshake.ts answeredProtocol).
@@ -169,6 +171,10 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
 
   async function handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const sourceIp = sourceIpOf(request);
+    if (stopping) {
+      refuseUpgrade(socket, 503);
+      return;
+    }
     const upgrade = readUpgrade(request, options.stage, sourceIp);
     if ("status" in upgrade) {
       refuseUpgrade(socket, upgrade.status);
@@ -324,6 +330,8 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     },
     /** Closes every connection (each runs $disconnect) and waits for handlers in flight. */
     async close(): Promise<void> {
+      // A client that reconnects at once (full jitter can wait 0 ms) must not land on a hub that is stopping.
+      stopping = true;
       for (const connection of connections.values()) closeConnection(connection, 1001, "Going away");
       // Each $disconnect is a few DynamoDB requests (the row, then its memberships): hundreds of
       // them on a busy machine outlast 5 s, and dynalite throws at requests that reach it after
