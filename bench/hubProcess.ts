@@ -12,6 +12,12 @@ interface HubProcessOptions {
   largeRoomChunkSize?: number;
   /** Concurrent deliver invocations, each in its own worker thread (like concurrent Lambdas). */
   workers?: number;
+  /** The bulk queue's workers; 0: no bulk queue (chunks on the notification queue). Default as `workers`. */
+  bulkWorkers?: number;
+  /** `delivery.postsPerSecond`. */
+  postsPerSecond?: number;
+  /** The emulated account's budget (`limits.account`). */
+  account?: { requestsPerSecond?: number; requestsBurst?: number; newConnectionsPerSecond?: number };
 }
 
 async function main() {
@@ -26,8 +32,9 @@ async function main() {
       port: 0,
       logger,
       largeRoomChunkSize: options.largeRoomChunkSize,
-      queue: { waitTimeSeconds: 1, batchSize: 10 },
-      limits: { idleTimeoutMs: 60 * 60_000 },
+      queue: { waitTimeSeconds: 1, batchSize: 10, ...(options.bulkWorkers !== undefined ? { bulkConcurrency: options.bulkWorkers } : {}) },
+      limits: { idleTimeoutMs: 60 * 60_000, ...(options.account ? { account: options.account } : {}) },
+      ...(options.postsPerSecond ? { delivery: { postsPerSecond: options.postsPerSecond } } : {}),
       deliverWorkers: options.workers ?? 4,
     },
     { deliverModule: options.mode === "seed" ? { path: require.resolve("./baselines/seedDelivery"), exportName: "createSeedDeliverHandler" } : undefined },
@@ -36,6 +43,8 @@ async function main() {
   void _faults;
   void _notifier;
   process.stdout.write(JSON.stringify(info) + "\n");
+  // What the emulated account admitted and refused, for the parent to read (bench/budget.ts).
+  setInterval(() => process.stdout.write(`@@usage ${JSON.stringify(hub.accountUsage())}\n`), 500).unref();
   const shutdown = () => void stop().then(() => process.exit(0));
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);

@@ -7,6 +7,7 @@ import { dynamoClient, sqsClient } from "../core/aws";
 import { mapWithConcurrency } from "../core/fanout";
 import { createNotifier, type Notifier } from "../server";
 import type { LocalHubInfo } from "../local";
+import type { AccountUsage } from "../local/apiGateway";
 import { seedConnections } from "../test/support/seed";
 import { closeAll, openClient } from "../test/support/wsClient";
 
@@ -41,18 +42,30 @@ export interface HubProcess {
   info: LocalHubInfo;
   notifier: Notifier;
   metrics: DeliveryMetric[];
+  /** The emulated account's counts, as the hub last reported them (every 500 ms). */
+  usage(): AccountUsage | undefined;
   publish(roomId: string, data: unknown): Promise<{ messageId: string; sentAt: number }>;
   seedRows(count: number, roomCount: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startHubProcess(options: { mode: "ours" | "seed"; largeRoomChunkSize?: number; workers?: number }): Promise<HubProcess> {
+export interface HubProcessOptions {
+  mode: "ours" | "seed";
+  largeRoomChunkSize?: number;
+  workers?: number;
+  bulkWorkers?: number;
+  postsPerSecond?: number;
+  account?: { requestsPerSecond?: number; requestsBurst?: number; newConnectionsPerSecond?: number };
+}
+
+export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
   const child = childProcess.spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "bench/hubProcess.ts"), JSON.stringify(options)], {
     cwd: ROOT,
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const metrics: DeliveryMetric[] = [];
+  let usage: AccountUsage | undefined;
   const info = await new Promise<LocalHubInfo>((resolve, reject) => {
     let buffer = "";
     child.stdout.on("data", (chunk: Buffer) => {
@@ -62,6 +75,7 @@ export async function startHubProcess(options: { mode: "ours" | "seed"; largeRoo
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         if (line.startsWith("@@metric ")) metrics.push(JSON.parse(line.slice(9)) as DeliveryMetric);
+        else if (line.startsWith("@@usage ")) usage = JSON.parse(line.slice(8)) as AccountUsage;
         else if (line.startsWith("{")) resolve(JSON.parse(line) as LocalHubInfo);
       }
     });
@@ -84,6 +98,7 @@ export async function startHubProcess(options: { mode: "ours" | "seed"; largeRoo
     info,
     notifier,
     metrics,
+    usage: () => usage,
     async publish(roomId, data) {
       const sentAt = Date.now();
       const result = await sqs.send(new SendMessageCommand({ QueueUrl: info.queueUrl, MessageBody: JSON.stringify({ room_id: roomId, user_id: "bench", data }) }));

@@ -10,6 +10,7 @@ import type { PostCostFigures } from "./postCost";
 import type { PostCostLayoutFigures } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
 import type { ContentionFigures } from "./contention";
+import type { BudgetFigures } from "./budget";
 
 const START = "<!-- figures:start -->";
 const END = "<!-- figures:end -->";
@@ -25,6 +26,7 @@ interface Results {
   deliverVsBaseline?: DeliverVsBaseline;
   rooms?: RoomsFigures;
   contention?: ContentionFigures;
+  budget?: BudgetFigures;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
   postCostLayout?: PostCostLayoutFigures;
@@ -188,7 +190,37 @@ export function renderFigures(r: Results): string {
     targets.push(["contention: 0 lost, 0 refused", verdict(ours.lost === 0 && ours.refused === 0, `${ours.lost} lost, ${ours.refused} refused`)]);
     targets.push(["contention: ≤ 4 streams-table requests per message", verdict(ours.streamsRequestsPerMessage <= 4, `${ours.streamsRequestsPerMessage}`)]);
   }
-  const lost = (r.fanout?.ours.lost ?? 0) + (r.large?.ours.lost ?? 0) + (r.load?.lost ?? 0) + (r.rooms && !r.rooms.quick ? r.rooms.delivery.manyRooms.lost + r.rooms.delivery.oneRoom.lost : 0) + (r.contention?.ours.lost ?? 0);
+  if (r.budget && !r.budget.quick) {
+    const b = r.budget;
+    const { lanes, oneQueue } = b;
+    lines.push(
+      `### 10. The @connections budget: a broadcast to ${lanes.room.toLocaleString("en-US")} under ${b.postsPerSecond.toLocaleString("en-US")} posts/s, small notifications during it`,
+      "",
+      `Run of ${b.date.slice(0, 16).replace("T", " ")} UTC (\`bench/budget.ts\`). \`delivery.postsPerSecond\` and the emulated account's rate are both ${b.postsPerSecond.toLocaleString("en-US")}; ${b.workers} deliver workers in all. ` +
+        `"bulk queue": the hub as it ships (big rooms' chunks on their own queue and workers, at most 80 % of each budget window); "one queue": the same hub with \`queue.bulkConcurrency: 0\` (chunks on the notification queue, as before). ` +
+        `During the broadcast, ${lanes.small.n} notifications, half to user channels, half to a room of 25: SendMessage → last recipient's receipt.`,
+      "",
+      "| figure | bulk queue | one queue | one queue / bulk queue |",
+      "| --- | ---: | ---: | ---: |",
+      `| small notifications p50 | ${lanes.small.p50} ms | ${oneQueue.small.p50} ms | ${b.ratio.p50}× |`,
+      `| small notifications p99 | ${lanes.small.p99} ms | ${oneQueue.small.p99} ms | ${b.ratio.p99}× |`,
+      `| broadcast: SendMessage → last receipt | ${lanes.broadcastMs} ms | ${oneQueue.broadcastMs} ms | |`,
+      `| lost (broadcast + small) | ${lanes.lost + lanes.small.lost} | ${oneQueue.lost + oneQueue.small.lost} | |`,
+      `| dead letters | ${lanes.deadLetters} | ${oneQueue.deadLetters} | |`,
+      `| @connections requests / 429s the account answered | ${lanes.requests.toLocaleString("en-US")} / ${lanes.throttled} | ${oneQueue.requests.toLocaleString("en-US")} / ${oneQueue.throttled} | |`,
+      `| busiest second (requests) | ${lanes.peakPerSecond} | ${oneQueue.peakPerSecond} | |`,
+      "",
+    );
+    targets.push(["budget: 0 lost, 0 dead letters", verdict(lanes.lost + lanes.small.lost + lanes.deadLetters === 0, `${lanes.lost + lanes.small.lost} lost, ${lanes.deadLetters} dead letters`)]);
+    targets.push(["small notifications faster with the bulk queue (p99)", verdict(lanes.small.p99 < oneQueue.small.p99, `${b.ratio.p99}×`)]);
+  }
+  const lost =
+    (r.fanout?.ours.lost ?? 0) +
+    (r.large?.ours.lost ?? 0) +
+    (r.load?.lost ?? 0) +
+    (r.rooms && !r.rooms.quick ? r.rooms.delivery.manyRooms.lost + r.rooms.delivery.oneRoom.lost : 0) +
+    (r.contention?.ours.lost ?? 0) +
+    (r.budget && !r.budget.quick ? r.budget.lanes.lost + r.budget.lanes.small.lost : 0);
   targets.push(["zero lost in every scenario", verdict(lost === 0, `${lost} lost`)]);
   lines.push("### Targets", "", "| target | result |", "| --- | --- |", ...targets.map(([t, v]) => `| ${t} | ${v} |`));
   return lines.join("\n");

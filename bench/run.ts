@@ -6,7 +6,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, budget
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  *   npm run bench -- --update-docs         also refresh the tracked results, chart and BENCHMARKS.md
  */
@@ -24,11 +24,12 @@ import { postCostLayoutScenario } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
 import type { ContentionFigures } from "./contention";
 import { benchOutputs } from "./outputs";
+import type { BudgetFigures } from "./budget";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "budget"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, "update-docs": { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -321,6 +322,23 @@ async function main() {
     row(label, "all answered after", ms(ours.clearMs), before ? ms(before.clearMs) : "n/a");
     row("", "stored / refused / lost", `${ours.stored} / ${ours.refused} / ${ours.lost}`, before ? `${before.stored} / ${before.refused} / ${before.lost}` : "n/a");
     row("", "DynamoDB requests per message (streams table)", `${ours.requestsPerMessage} (${ours.streamsRequestsPerMessage})`, before ? `${before.requestsPerMessage} (${before.streamsRequestsPerMessage})` : "n/a");
+  }
+
+  if (only.has("budget")) {
+    // The @connections budget and the small-message lane (bench/budget.ts, its own hubs): a big broadcast under 1,000 posts/s, small notifications during it.
+    console.error(`\n[budget] a broadcast under a budget of 1,000 posts/s, with and without the bulk queue`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "budget.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const budget = JSON.parse(output.trim().split("\n").at(-1)!) as BudgetFigures;
+    results.budget = budget;
+    const { lanes, oneQueue } = budget;
+    row(`10 budget (${lanes.room} at ${budget.postsPerSecond}/s)`, "lost / dead letters / 429s", `${lanes.lost} / ${lanes.deadLetters} / ${lanes.throttled}`, `${oneQueue.lost} / ${oneQueue.deadLetters} / ${oneQueue.throttled} (one queue)`);
+    row("", "broadcast: SendMessage → last receipt", `${lanes.broadcastMs} ms`, `${oneQueue.broadcastMs} ms (one queue)`);
+    row("", `${lanes.small.n} small notifications p50 / p99`, `${lanes.small.p50} / ${lanes.small.p99} ms`, `${oneQueue.small.p50} / ${oneQueue.small.p99} ms (one queue; ${budget.ratio.p50}× / ${budget.ratio.p99}×)`);
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));

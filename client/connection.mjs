@@ -40,14 +40,16 @@ export function callApp(callback, ...args) {
 }
 
 /**
- * Half to all of a ceiling that doubles with each failure, from minBackoffMs up to
- * maxBackoffMs: reconnects and room retries alike, jittered so clients do not retry in step.
+ * Full jitter: anywhere from 0 to a ceiling that doubles with each failure, from minBackoffMs
+ * up to maxBackoffMs; reconnects and room retries alike. After a hub-wide drop every client
+ * fails at once: spread over the whole ceiling (not its upper half) they come back at a
+ * steady rate under API Gateway's new-connection limit instead of in waves.
  * @param {number} failures
  * @param {{ minBackoffMs: number, maxBackoffMs: number }} limits
  */
 export function backoffDelay(failures, { minBackoffMs, maxBackoffMs }) {
   const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** failures);
-  return Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
+  return Math.floor(Math.random() * ceiling);
 }
 
 /* ---- keep-alive: one interval per open socket, under API Gateway's 10-minute idle timeout ---- */

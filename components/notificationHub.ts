@@ -85,13 +85,42 @@ export interface NotificationHubArgs {
     maxReceiveCount?: number;
     /** At least 6 × the deliver timeout, as AWS recommends. @default 6 × deliverTimeoutSeconds */
     visibilityTimeoutSeconds?: number;
-    /** Concurrent deliver invocations the queue may start (2–1000). @default 10 */
+    /**
+     * Concurrent deliver invocations the notification queue may start (2–1000): user channels,
+     * small rooms, retries. Each invocation posts at most 64 requests at a time; together they
+     * stay within `delivery.postsPerSecond`. @default 10
+     */
     maximumConcurrency?: number;
+    /**
+     * Concurrent deliver invocations the bulk queue may start (2–1000): chunks of rooms bigger
+     * than `largeRoomChunkSize`, through their own event source mapping, so a big room's
+     * broadcast never holds the invocations small messages need. @default 10
+     */
+    bulkMaximumConcurrency?: number;
     /** Deliver Lambda timeout. @default 30 */
     deliverTimeoutSeconds?: number;
     /** Connections one deliver invocation posts to before it splits a room through the queue. @default 1000 */
     largeRoomChunkSize?: number;
   };
+  /**
+   * The hub's share of the account's API Gateway budget. `postsPerSecond`: the most
+   * `@connections` requests per second the whole hub makes, every caller together (delivery of
+   * both queues, client messages, resume replays, replies to subscribe and errors), from 10 to
+   * 100,000. AWS counts these against the account's 10,000 requests per second per Region
+   * (shared with every other API of the account), so the default keeps half for the rest.
+   *
+   * It holds whatever `queue.maximumConcurrency` and `queue.bulkMaximumConcurrency` are: every
+   * invocation takes its tokens from one shared budget (a DynamoDB item per 100 ms window,
+   * core/budget.ts), never from a fixed share. Concurrency only decides how fast the budget
+   * can be spent: one deliver invocation makes roughly 1,000–2,000 posts a second, so
+   * `maximumConcurrency + bulkMaximumConcurrency` ≈ postsPerSecond / 1,000 reaches it; more
+   * only adds invocations that wait for tokens (billed while they wait). Big rooms may take
+   * 80 % of each window; the rest is kept for user channels and small rooms. Posts the budget
+   * holds back are requeued with the same frame (same `id`, same `seq`), never dead-lettered.
+   * @default { postsPerSecond: 5000 }
+   * @example { postsPerSecond: 2000 }
+   */
+  delivery?: { postsPerSecond?: number };
   /**
    * Custom domain with a Route 53 alias, as the seed article recommends, so clients keep one
    * URL across redeployments. The WebSocket URL becomes `wss://{name}/{stage}`.
@@ -188,6 +217,8 @@ export interface HubNodes {
   functions: HubFunctions;
   webSocket: HubWebSocketApi;
   queueConsumer: aws.lambda.EventSourceMapping;
+  /** The bulk queue's consumer (chunks of big rooms), with its own concurrency. */
+  bulkQueueConsumer: aws.lambda.EventSourceMapping;
   publisherPolicy: aws.iam.Policy;
   domain?: aws.apigatewayv2.DomainName;
   alarmTopic?: aws.sns.Topic;
@@ -251,11 +282,12 @@ export class NotificationHub extends pulumi.ComponentResource {
     const webSocket = buildWebSocketApi(ctx, api, stageName, functions);
     const { stage } = webSocket;
     const queueConsumer = buildQueueConsumer(ctx, queues.queue, functions.deliver);
+    const bulkQueueConsumer = buildQueueConsumer(ctx, queues.bulkQueue, functions.deliver, "bulk");
     const sweepSchedule = functions.sweep && settings.presence ? buildSchedule(ctx, functions.sweep, settings.presence.sweepSeconds) : undefined;
     const publisherPolicy = buildPublisherPolicy(ctx, tables, queues.queue, secret, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
     const domain = args.domain ? buildDomain(ctx, args.domain, api, stage) : undefined;
     const alarmTopic = settings.alarms ? buildAlarms(ctx, settings.alarms, { queues, functions, api, stage }) : undefined;
-    this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, publisherPolicy, domain, alarmTopic, sweepSchedule };
+    this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, bulkQueueConsumer, publisherPolicy, domain, alarmTopic, sweepSchedule };
 
     this.apiId = api.id;
     this.stage = stage.name;

@@ -137,6 +137,11 @@ export const ENV = {
   streamsTable: "STREAMS_TABLE",
   historyRetentionHours: "HISTORY_RETENTION_HOURS",
   allowClientMessages: "ALLOW_CLIENT_MESSAGES",
+  /** The big-room lane's queue (chunks of big rooms); unset: chunks go to QUEUE_URL. */
+  bulkQueueUrl: "BULK_QUEUE_URL",
+  /** The `@connections` budget (core/budget.ts): its table and `delivery.postsPerSecond`; either unset = no budget. */
+  budgetTable: "BUDGET_TABLE",
+  postsPerSecond: "POSTS_PER_SECOND",
   /** Rooms one connection may subscribe to, its user channel not counted (core/rooms.ts). */
   maxRoomsPerConnection: "MAX_ROOMS_PER_CONNECTION",
   /** Presence (core/presence.ts): its table (unset = presence off), the grace and the single-event room size. */

@@ -8,6 +8,7 @@
  * assigns a seq again. Chunks queued by the version before streams (`data` fields instead
  * of `frame`, in flight during an upgrade) are still read.
  */
+import type { PostLane } from "./budget";
 import { sendBatches } from "./queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import {
@@ -87,9 +88,22 @@ export function chunkBodies(notification: Notification, frame: string, chunks: s
   return bodies;
 }
 
-export function chunkEnqueuer(sqs: SQSClient, queueUrl: string) {
-  return async (notification: Notification, chunks: string[][], frame: string): Promise<void> => {
-    await sendBatches(sqs, queueUrl, chunkBodies(notification, frame, chunks), "enqueueChunks");
+/** Where a chunk goes: its lane's queue, and after how long. */
+export interface ChunkRouting {
+  /** "bulk": a big room's chunks, to the bulk queue when the hub has one (core/budget.ts lanes). */
+  lane?: PostLane;
+  delaySeconds?: number;
+}
+
+/**
+ * Puts chunks back on a queue: the bulk queue for the big-room lane when there is one, else
+ * the notification queue. A chunk carries the stored frame, so a requeued chunk keeps its
+ * notification's identity (same id, same seq, same bytes).
+ */
+export function chunkEnqueuer(sqs: SQSClient, queueUrl: string, bulkQueueUrl?: string) {
+  return async (notification: Notification, chunks: string[][], frame: string, routing: ChunkRouting = {}): Promise<void> => {
+    const url = routing.lane === "bulk" && bulkQueueUrl ? bulkQueueUrl : queueUrl;
+    await sendBatches(sqs, url, chunkBodies(notification, frame, chunks), "enqueueChunks", routing.delaySeconds);
   };
 }
 

@@ -17,6 +17,12 @@
  *
  * Retries: 410 Gone removes the connection (its row and memberships); 429, 5xx and timeouts/broken sockets are
  * retried with full jitter; what still fails is returned for the caller to requeue.
+ *
+ * Budget: with a `budget` (core/budget.ts, `delivery.postsPerSecond`), every request of this
+ * path waits for a token of the hub's shared budget after it has its socket and before it
+ * is signed, so the budget counts requests as they start. A post whose caller's deadline
+ * comes first is not sent and comes back `deferred`, as does one still throttled (429) after
+ * its retries: the caller requeues it with its notification's frame.
  */
 import * as crypto from "crypto";
 import * as http from "http";
@@ -25,6 +31,7 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
+import type { PostBudget, PostLane } from "./budget";
 import { errorSummary, observerOf, type HubObserver } from "./hubEvents";
 import type { Logger } from "./log";
 import { removeConnection } from "./tables";
@@ -105,11 +112,20 @@ export interface SignedPost {
   headers: Record<string, string>;
 }
 
+/** How one post spends the budget: its lane, and when to give up waiting for a token (epoch ms). */
+export interface PostOptions {
+  lane?: PostLane;
+  deadline?: number;
+}
+
+/** The errorType of a post that was never sent: its caller's deadline came before a budget token. */
+export const NOT_SENT = "NotSentBudgetDeadline";
+
 export interface ConnectionsApi {
   readonly endpoint: string;
   prepare(frame: string | Uint8Array): PreparedFrame;
   sign(connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost>;
-  post(connectionId: string, frame: PreparedFrame): Promise<PostResponse>;
+  post(connectionId: string, frame: PreparedFrame, options?: PostOptions): Promise<PostResponse>;
   /** Closes the keep-alive sockets. */
   destroy(): void;
 }
@@ -118,6 +134,8 @@ export interface ConnectionsApiOptions extends ClientOptions {
   /** Cut (destroy) a request that has no complete response this long after it started. */
   timeoutMs?: number;
   maxSockets?: number;
+  /** The hub's shared `@connections` budget; unset: requests go as fast as the sockets allow. */
+  budget?: PostBudget;
 }
 
 /** The SDK's path encoding (encodeURIComponent plus !'()*), so the canonical request matches its. */
@@ -211,10 +229,12 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
       req.end(frame.text ?? frame.body);
     });
 
-  const post = async (connectionId: string, frame: PreparedFrame): Promise<PostResponse> => {
+  const budget = options.budget;
+  const post = async (connectionId: string, frame: PreparedFrame, postOptions?: PostOptions): Promise<PostResponse> => {
     if (free > 0) free--;
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
+      if (budget && !(await budget.take(postOptions?.lane, postOptions?.deadline))) return { status: 0, errorType: NOT_SENT };
       return await send(await sign(connectionId, frame), frame);
     } finally {
       release();
@@ -265,9 +285,18 @@ export interface PostDeps {
   observe?: HubObserver;
   retry?: RetryPolicy;
   sleep?: (ms: number) => Promise<void>;
+  /** The budget lane these posts take (core/budget.ts); default priority. */
+  lane?: PostLane;
+  /** Posts not started by then (epoch ms) come back `deferred` (a deliver invocation's time is running out). */
+  deadline?: number;
 }
 
-export type PostOutcome = "delivered" | "gone" | "failed";
+/**
+ * `deferred`: not delivered because the budget was busy (no token before the deadline, or
+ * still 429 after the retries), not because of the connection: the caller requeues it
+ * without counting it as a failure.
+ */
+export type PostOutcome = "delivered" | "gone" | "failed" | "deferred";
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -298,7 +327,7 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
   for (let attempt = 0; ; attempt++) {
     let response: PostResponse;
     try {
-      response = await deps.management.post(connectionId, frame);
+      response = await deps.management.post(connectionId, frame, deps.lane || deps.deadline ? { lane: deps.lane, deadline: deps.deadline } : undefined);
     } catch (err) {
       // Signing failed (no credentials): no post can succeed; say so once per connection.
       const { name, message } = errorSummary(err);
@@ -307,6 +336,7 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
     }
     const { status } = response;
     if (status >= 200 && status < 300) return "delivered";
+    if (response.errorType === NOT_SENT) return "deferred";
     if (status === 410) {
       try {
         const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via });
@@ -317,6 +347,8 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
       }
       return "gone";
     }
+    // Throttled to the end: the account's budget was busy, the connection is fine.
+    if (status === 429 && attempt + 1 >= policy.attempts) return "deferred";
     if (!isRetryable(status) || attempt + 1 >= policy.attempts) {
       observe({ type: "post.failed", connectionId, attempts: attempt + 1, httpStatus: status || undefined, error: response.errorType });
       return "failed";

@@ -11,6 +11,7 @@
  */
 import { MANAGEMENT_MAX_SOCKETS } from "./aws";
 import { postWithRetries, type PostDeps } from "./connections";
+import type { ChunkRouting } from "./chunks";
 import { frameFor, serializeFrame, type Notification } from "./messages";
 import type { StreamSettings } from "./streams";
 import { roomPages } from "./tables";
@@ -33,14 +34,22 @@ export interface FanoutDeps extends PostDeps {
   /** Connections one invocation posts to before it splits the room (0 = never split). */
   chunkSize?: number;
   /** Puts chunks of a room back on the queue with the frame to post; without it, rooms are never split. */
-  enqueueChunks?: (notification: Notification, chunks: string[][], frame: string) => Promise<void>;
+  enqueueChunks?: (notification: Notification, chunks: string[][], frame: string, routing?: ChunkRouting) => Promise<void>;
+  /**
+   * The hub has a bulk queue (the big-room lane): a room bigger than one chunk goes there
+   * whole, in chunks, and the invocation that read it posts none of it itself, so the
+   * notification queue only ever carries user channels, small rooms and retries.
+   */
+  bulkQueueName?: string;
 }
 
 export interface FanoutResult {
   delivered: number;
   gone: number;
-  /** Connections that still failed after every retry: the caller must not report success. */
+  /** Connections that still failed after every retry, `deferred` ones included: the caller must not report success. */
   failed: string[];
+  /** Of `failed`, those the budget held back (no token before the deadline, or still 429): requeue, never dead-letter. */
+  deferred: string[];
   /** Connections handed to other invocations through the queue. */
   handedOff: number;
   itemsRead: number;
@@ -106,11 +115,14 @@ export async function postToConnections(deps: FanoutDeps, notification: Notifica
   // Serialized and hashed once for the whole list; only the signature differs per connection.
   const frame = deps.management.prepare(frameText ?? serializeFrame(frameFor(notification)));
   const outcomes = await mapWithConcurrency(connectionIds, deps.concurrency ?? DEFAULT_POST_CONCURRENCY, (id) => postWithRetries(deps, id, frame, notification.roomId));
-  const result: FanoutResult = { delivered: 0, gone: 0, failed: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
+  const result: FanoutResult = { delivered: 0, gone: 0, failed: [], deferred: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
   outcomes.forEach((outcome, i) => {
     if (outcome === "delivered") result.delivered++;
     else if (outcome === "gone") result.gone++;
-    else result.failed.push(connectionIds[i]);
+    else {
+      result.failed.push(connectionIds[i]);
+      if (outcome === "deferred") result.deferred.push(connectionIds[i]);
+    }
   });
   return result;
 }
@@ -119,6 +131,7 @@ function addInto(total: FanoutResult, part: FanoutResult): void {
   total.delivered += part.delivered;
   total.gone += part.gone;
   total.failed.push(...part.failed);
+  total.deferred.push(...part.deferred);
   total.handedOff += part.handedOff;
   total.itemsRead += part.itemsRead;
   total.capacityUnits += part.capacityUnits;
@@ -127,7 +140,7 @@ function addInto(total: FanoutResult, part: FanoutResult): void {
 /** Delivers a notification to its whole room, posting `frameText` (default: the frame without seq). */
 export async function fanOutToRoom(deps: FanoutDeps, notification: Notification, frameText?: string): Promise<FanoutResult> {
   const text = frameText ?? serializeFrame(frameFor(notification));
-  const total: FanoutResult = { delivered: 0, gone: 0, failed: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
+  const total: FanoutResult = { delivered: 0, gone: 0, failed: [], deferred: [], handedOff: 0, itemsRead: 0, capacityUnits: 0 };
   const chunkSize = deps.enqueueChunks ? (deps.chunkSize ?? DEFAULT_CHUNK_SIZE) : 0;
   const mine: string[] = [];
   const overflow: string[] = [];
@@ -149,10 +162,12 @@ export async function fanOutToRoom(deps: FanoutDeps, notification: Notification,
     }
   }
   if (overflow.length > 0 && deps.enqueueChunks) {
+    // With a bulk queue the whole big room goes there; this invocation keeps its lane for small messages.
+    if (deps.bulkQueueName) overflow.unshift(...mine.splice(0));
     // Hand the rest of the room off first, so the other invocations start while this one posts.
     const chunks: string[][] = [];
     for (let i = 0; i < overflow.length; i += chunkSize) chunks.push(overflow.slice(i, i + chunkSize));
-    await deps.enqueueChunks(notification, chunks, text);
+    await deps.enqueueChunks(notification, chunks, text, { lane: "bulk" });
     total.handedOff += overflow.length;
   }
   addInto(total, await postToConnections(deps, notification, mine, text));

@@ -95,8 +95,10 @@ export interface DeliverySummary {
   redelivered: boolean;
   delivered: number;
   gone: number;
-  /** Connections whose posts kept failing. */
+  /** Connections whose posts kept failing, `deferred` ones included. */
   failed: number;
+  /** Of `failed`, connections the budget held back (requeued with the same frame, never dead-lettered). */
+  deferred?: number;
   /** Connections left to other invocations (chunks of a big room). */
   handedOff: number;
   itemsRead: number;
@@ -205,6 +207,7 @@ const summaryFields = (summary: DeliverySummary): LogFields => ({
   delivered: summary.delivered,
   gone: summary.gone,
   failed: summary.failed,
+  deferred: summary.deferred || undefined,
   handed_off: summary.handedOff,
   items_read: summary.itemsRead,
   capacity_units: summary.capacityUnits,

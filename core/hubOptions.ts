@@ -54,6 +54,18 @@ export function checkLargeRoomChunkSize(value: number, key: string, owner: Optio
   return checkWholeNumber(value, key, 1, 100_000, owner);
 }
 
+/** The default `delivery.postsPerSecond`: half the account's default 10,000, leaving the rest to the account's other APIs. */
+export const DEFAULT_POSTS_PER_SECOND = 5_000;
+
+/**
+ * `delivery.postsPerSecond`: the most `@connections` requests per second the hub makes, every
+ * caller together. At least 10 (one per 100 ms window of core/budget.ts), at most 100,000 (an
+ * account quota raised tenfold).
+ */
+export function checkPostsPerSecond(value: number, owner: OptionOwner): number {
+  return checkWholeNumber(value, "delivery.postsPerSecond", 10, 100_000, owner);
+}
+
 /** `queue.batchSize`: SQS hands a consumer 1 to 10 messages per receive. */
 export function checkBatchSize(value: number, owner: OptionOwner): number {
   return checkWholeNumber(value, "queue.batchSize", 1, 10, owner);

@@ -36,10 +36,10 @@ export const SQS_SEND_ATTEMPTS = 3;
  * The one SQS batch sender: JSON bodies go in batches SQS accepts (10 entries, 1 MiB), in order,
  * each checked first (queueSafeJson, queueBodyRefusal: one that SQS would refuse sends nothing);
  * entries SQS refuses are resent up to SQS_SEND_ATTEMPTS sends in all, then it throws,
- * prefixed with `label`, saying how many were refused. Returns the message ids in the order
+ * prefixed with `label`, saying how many were refused. `delaySeconds`: SQS keeps them hidden that long. Returns the message ids in the order
  * of `bodies`.
  */
-export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string, jsonBodies: string[], label = "SQS"): Promise<string[]> {
+export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string, jsonBodies: string[], label = "SQS", delaySeconds?: number): Promise<string[]> {
   // Everything SQS would refuse for one entry is refused here for all, before anything is sent:
   // characters go escaped (bodies are JSON texts), and a body over the limit stops the lot.
   const bodies = jsonBodies.map(queueSafeJson);
@@ -51,7 +51,7 @@ export async function sendBatches(sqs: Pick<SQSClient, "send">, queueUrl: string
   let offset = 0;
   for (const batch of batchesOf(bodies)) {
     // Ids index into `bodies`, so a resend keeps each entry's place in the result.
-    let entries = batch.map((body, i) => ({ Id: String(offset + i), MessageBody: body }));
+    let entries = batch.map((body, i) => ({ Id: String(offset + i), MessageBody: body, ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}) }));
     offset += batch.length;
     for (let attempt = 1; entries.length > 0; attempt++) {
       const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));

@@ -84,6 +84,17 @@ export const presenceTable = {
   globalIndexes: [],
 } as const satisfies TableSchema;
 
+/**
+ * The hub's `@connections` budget (core/budget.ts): one item per 100 ms window, `posts#{window}`,
+ * counting the tokens handed out in it; TTL removes them an hour later.
+ */
+export const budgetTable = {
+  hashKey: "bucket",
+  attributes: [{ name: "bucket", type: "S" }],
+  ttlAttribute: "expires_at",
+  globalIndexes: [],
+} as const satisfies TableSchema;
+
 /** Default `history.retentionHours`; 0 turns streams off. */
 export const DEFAULT_RETENTION_HOURS = 24;
 

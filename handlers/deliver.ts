@@ -4,6 +4,12 @@
  * maxReceiveCount they rest in the dead-letter queue instead of vanishing. Connections whose
  * posts kept failing go back on the queue as one chunk; a chunk that fails is reported, so
  * SQS redelivers it and finally dead-letters it.
+ *
+ * The budget (core/budget.ts): records of the bulk queue post in the big-room lane, the
+ * others in the priority lane. Posts the budget held back (no token before the invocation's
+ * deadline, or still 429 after retries) are `deferred`: they go back on their lane's queue as
+ * a chunk with the stored frame (same id, same seq) and the record counts as delivered, so a
+ * busy budget never costs a receive, never dead-letters and never loses a notification.
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
@@ -14,8 +20,17 @@ import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
 const RECORD_CONCURRENCY = 4;
+/** Time kept at the end of an invocation to finish the posts in flight (their timeout) and requeue the rest. */
+const DEADLINE_MARGIN_MS = 6_000;
+/** A chunk the budget held back waits this long on the queue before it is tried again. */
+const DEFERRED_DELAY_SECONDS = 2;
 
-export type DeliverHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+/** What the handler reads of Lambda's context (the local poller passes the same). */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export type DeliverHandler = (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse>;
 
 /**
  * The fan-out dependencies; their `observe` is told each record's outcome (`record.delivered`,
@@ -26,7 +41,10 @@ export type DeliverDeps = FanoutDeps;
 export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
   const serially = serialPerKey();
   const observe = observerOf(deps);
-  const deliverRecord = async (record: SQSRecord): Promise<RecordOutcome> => {
+  const bulkSuffix = deps.bulkQueueName ? `:${deps.bulkQueueName}` : undefined;
+  const deliverRecord = async (record: SQSRecord, deadline: number | undefined): Promise<RecordOutcome> => {
+    const lane = bulkSuffix && record.eventSourceARN?.endsWith(bulkSuffix) ? ("bulk" as const) : ("priority" as const);
+    const recordDeps: DeliverDeps = { ...deps, lane, deadline };
     const about = { messageId: record.messageId, receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
     const parsed = parseQueueBody(record.body ?? "", record.messageId);
     if (!parsed.ok) return { type: "record.rejected", ...about, code: parsed.code, reason: parsed.reason };
@@ -41,7 +59,7 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     let duplicate = false;
     try {
       if (frame === undefined) ({ frame, seq, duplicate } = await serially(notification.roomId, () => frameToSend(deps.db, deps.streams, notification)));
-      result = isChunk ? await postToConnections(deps, notification, connectionIds, frame) : await fanOutToRoom(deps, notification, frame);
+      result = isChunk ? await postToConnections(recordDeps, notification, connectionIds, frame) : await fanOutToRoom(recordDeps, notification, frame);
     } catch (err) {
       return { ...failed, cause: err instanceof StreamBusyError ? "stream_busy" : "delivery_failed", error: errorSummary(err) };
     }
@@ -54,15 +72,25 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
       delivered: result.delivered,
       gone: result.gone,
       failed: result.failed.length,
+      deferred: result.deferred.length,
       handedOff: result.handedOff,
       itemsRead: result.itemsRead,
       capacityUnits: result.capacityUnits,
     };
     if (result.failed.length === 0) return { type: "record.delivered", ...about, ...summary, requeued: false };
+    if (isChunk && deps.enqueueChunks && result.deferred.length === result.failed.length) {
+      // Only the budget held these back: back on this lane's queue, same frame, no receive spent.
+      try {
+        await deps.enqueueChunks(notification, [result.deferred], frame, { lane, delaySeconds: DEFERRED_DELAY_SECONDS });
+        return { type: "record.delivered", ...about, ...summary, requeued: true };
+      } catch (err) {
+        return { ...failed, cause: "requeue_failed", summary, error: errorSummary(err) };
+      }
+    }
     if (!isChunk && deps.enqueueChunks) {
       // Retry only the connections that failed, once more through the queue and its redrive policy.
       try {
-        await deps.enqueueChunks(notification, [result.failed], frame);
+        await deps.enqueueChunks(notification, [result.failed], frame, { lane, delaySeconds: result.deferred.length === result.failed.length ? DEFERRED_DELAY_SECONDS : undefined });
         return { type: "record.delivered", ...about, ...summary, requeued: true };
       } catch (err) {
         return { ...failed, cause: "requeue_failed", summary, error: errorSummary(err) };
@@ -73,10 +101,10 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
 
   // Whatever one record does (a body no check foresaw, a throwing dependency), it fails
   // alone: the other records of the batch are still delivered and deleted.
-  const confined = async (record: SQSRecord): Promise<RecordOutcome> => {
+  const confined = async (record: SQSRecord, deadline: number | undefined): Promise<RecordOutcome> => {
     let outcome: RecordOutcome;
     try {
-      outcome = await deliverRecord(record);
+      outcome = await deliverRecord(record, deadline);
     } catch (err) {
       const error = errorSummary(err);
       const receiveCount = Number(record?.attributes?.ApproximateReceiveCount ?? 1);
@@ -86,9 +114,12 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     return outcome;
   };
 
-  return async (event) => {
+  return async (event, context) => {
     const records = Array.isArray(event?.Records) ? event.Records : [];
-    const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, confined);
+    // Posts not started by then are deferred: the invocation ends in time to requeue them.
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const deadline = remaining === undefined ? undefined : Date.now() + Math.max(remaining / 2, remaining - DEADLINE_MARGIN_MS);
+    const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, (record) => confined(record, deadline));
     const batchItemFailures: SQSBatchItemFailure[] = records
       .filter((_, i) => outcomes[i].type !== "record.delivered")
       .map((record) => ({ itemIdentifier: record.messageId }));

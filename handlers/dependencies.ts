@@ -8,7 +8,8 @@ import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient, type Crede
 import { createConnectionsApi } from "../core/connections";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY, type FanoutDeps } from "../core/fanout";
 import { combineObservers, logObserver, type HubObserver } from "../core/hubEvents";
-import { createLogger, type Logger } from "../core/log";
+import { createLogger, describeError, type Logger } from "../core/log";
+import { sharedPostBudget, type PostBudget } from "../core/budget";
 import { chunkEnqueuer } from "../core/chunks";
 import type { StreamSettings } from "../core/streams";
 import { PRESENCE_DEFAULTS, type PresenceDeps } from "../core/presence";
@@ -45,9 +46,32 @@ export function observerFrom(source: HandlerSource): HubObserver {
   return combineObservers(logObserver(source.log), source.observe);
 }
 
-/** The @connections post path (core/connections.ts). */
+/**
+ * The hub's shared `@connections` budget (core/budget.ts), from BUDGET_TABLE and
+ * POSTS_PER_SECOND; one per post path, so one per container.
+ */
+export function budgetFrom(source: HandlerSource): PostBudget | undefined {
+  const table = source.env[ENV.budgetTable];
+  const postsPerSecond = Number(source.env[ENV.postsPerSecond] ?? 0);
+  if (!table || !(postsPerSecond > 0)) return undefined;
+  const log = source.log;
+  let warned = 0;
+  return sharedPostBudget({
+    db: dynamoFrom(source),
+    table,
+    postsPerSecond,
+    // While the table fails the container keeps to a quarter window alone; say so at most once a minute.
+    onError: (err) => {
+      if (Date.now() - warned < 60_000) return;
+      warned = Date.now();
+      log.warn("post budget table not reachable; keeping to a local share", describeError(err));
+    },
+  });
+}
+
+/** The @connections post path (core/connections.ts), every request within the hub's budget. */
 export function managementFrom(source: HandlerSource) {
-  return createConnectionsApi(requireVar(source, "managementEndpoint"), { credentials: source.credentials });
+  return createConnectionsApi(requireVar(source, "managementEndpoint"), { credentials: source.credentials, budget: budgetFrom(source) });
 }
 
 /** Room streams: on when STREAMS_TABLE is set and HISTORY_RETENTION_HOURS is above 0. */
@@ -60,6 +84,7 @@ export function streamsFrom(source: HandlerSource): StreamSettings | undefined {
 /** Fan-out dependencies; with QUEUE_URL set, big rooms and failures go back through the queue. */
 export function fanoutFrom(source: HandlerSource): FanoutDeps {
   const queueUrl = source.env[ENV.queueUrl];
+  const bulkQueueUrl = source.env[ENV.bulkQueueUrl] || undefined;
   return {
     db: dynamoFrom(source),
     management: managementFrom(source),
@@ -69,7 +94,8 @@ export function fanoutFrom(source: HandlerSource): FanoutDeps {
     concurrency: optionalNumberEnv(ENV.postConcurrency, DEFAULT_POST_CONCURRENCY, source.env),
     chunkSize: optionalNumberEnv(ENV.largeRoomChunkSize, DEFAULT_CHUNK_SIZE, source.env),
     streams: streamsFrom(source),
-    enqueueChunks: queueUrl ? chunkEnqueuer(sqsClient({ endpoint: source.env[ENV.sqsEndpoint], credentials: source.credentials }), queueUrl) : undefined,
+    enqueueChunks: queueUrl ? chunkEnqueuer(sqsClient({ endpoint: source.env[ENV.sqsEndpoint], credentials: source.credentials }), queueUrl, bulkQueueUrl) : undefined,
+    bulkQueueName: queueUrl && bulkQueueUrl ? bulkQueueUrl.split("/").pop() : undefined,
   };
 }
 

@@ -19,6 +19,10 @@ export type HubResource =
   /** Room streams (core/streams.ts): stored frames and their claims. */
   | "streamsTable"
   | "queue"
+  /** The big-room lane's queue: chunks of big rooms, consumed by deliver through its own mapping. */
+  | "bulkQueue"
+  /** The `@connections` budget's windows (core/budget.ts). */
+  | "budgetTable"
   /** POST to any connection of this API's stage (@connections). */
   | "postToConnections"
   | "jwtSecretParameter"
@@ -77,18 +81,29 @@ export interface HandlerEntry {
 const ROUTE_TIMEOUT_SECONDS = 10;
 const DEFAULT_MEMORY_MB = 256;
 
-/** Posting to a room: read its members, drop the gone ones, post, requeue big rooms and failures. */
+/**
+ * Every handler that posts to a connection takes its tokens from the hub's budget first: one
+ * conditional UpdateItem per block of tokens (core/budget.ts), on the budget table only.
+ */
+const BUDGET_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:UpdateItem"], resource: "budgetTable" }];
+const BUDGET_ENVIRONMENT: readonly EnvKey[] = ["budgetTable", "postsPerSecond"];
+/** A post path: the endpoint, its budget and the right to post. */
+const POST_ENVIRONMENT: readonly EnvKey[] = ["managementEndpoint", ...BUDGET_ENVIRONMENT];
+const POST_GRANTS: readonly Grant[] = [{ actions: ["execute-api:ManageConnections"], resource: "postToConnections" }, ...BUDGET_GRANTS];
+
+/** Posting to a room: read its members, drop the gone ones, post, requeue big rooms (to the bulk queue) and failures. */
 const FANOUT_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:Query"], resource: "roomIndex" },
   // A 410 removes the connection: its row, then its memberships (core/tables.ts removeConnection).
   // DeleteItem only: BatchWriteItem would also let it write rows.
   { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
-  { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+  ...POST_GRANTS,
   { actions: ["sqs:SendMessage"], resource: "queue" },
+  { actions: ["sqs:SendMessage"], resource: "bulkQueue" },
 ];
 /** Room streams: where frames are stored before they are sent, and for how long (0 = off). */
 const STREAMS_ENVIRONMENT: readonly EnvKey[] = ["streamsTable", "historyRetentionHours"];
-const FANOUT_ENVIRONMENT: readonly EnvKey[] = ["connectionsTable", "managementEndpoint", "queueUrl", "largeRoomChunkSize", ...STREAMS_ENVIRONMENT];
+const FANOUT_ENVIRONMENT: readonly EnvKey[] = ["connectionsTable", ...POST_ENVIRONMENT, "queueUrl", "bulkQueueUrl", "largeRoomChunkSize", ...STREAMS_ENVIRONMENT];
 /**
  * Store before send (core/streams.ts): claim Put and Update, the counter's Update (and, for a
  * stream without one, the head Query that starts it), frame and tombstone Put, the sweep's
@@ -102,12 +117,12 @@ const STREAM_APPEND_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:Query", "d
  * then the member events to the room: its connections from the room index, posts, a 410's
  * removal (DeleteItem on the connections table, as fan-out).
  */
-const PRESENCE_ENVIRONMENT: readonly EnvKey[] = ["presenceTable", "presenceGraceSeconds", "presenceEventMembersLimit", "managementEndpoint", "connectionsTable"];
+const PRESENCE_ENVIRONMENT: readonly EnvKey[] = ["presenceTable", "presenceGraceSeconds", "presenceEventMembersLimit", ...POST_ENVIRONMENT, "connectionsTable"];
 const PRESENCE_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "presenceTable" },
   { actions: ["dynamodb:Query"], resource: "roomIndex" },
   { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
-  { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+  ...POST_GRANTS,
 ];
 const PRESENCE_HOOKS = { environment: PRESENCE_ENVIRONMENT, grants: PRESENCE_GRANTS };
 
@@ -156,8 +171,8 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
-    environment: ["managementEndpoint", "allowClientMessages"],
-    grants: [{ actions: ["execute-api:ManageConnections"], resource: "postToConnections" }],
+    environment: [...POST_ENVIRONMENT, "allowClientMessages"],
+    grants: POST_GRANTS,
   },
   deliver: {
     trigger: { kind: "queue" },
@@ -168,8 +183,9 @@ export const HANDLERS = {
     grants: [
       ...FANOUT_GRANTS,
       ...STREAM_APPEND_GRANTS,
-      // What the event source mapping does on the function's behalf.
+      // What the event source mappings (one per queue) do on the function's behalf.
       { actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resource: "queue" },
+      { actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resource: "bulkQueue" },
     ],
   },
   sendMessage: {
@@ -186,12 +202,12 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: 29, // up to 1,000 posts one after another; API Gateway's integration timeout
-    environment: ["connectionsTable", "managementEndpoint", ...STREAMS_ENVIRONMENT],
+    environment: ["connectionsTable", ...POST_ENVIRONMENT, ...STREAMS_ENVIRONMENT],
     grants: [
       { actions: ["dynamodb:Query"], resource: "streamsTable" },
       // The connection's rooms (its row), its replay budget on the row (UpdateItem); a 410 removes its row and memberships.
       { actions: ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+      ...POST_GRANTS,
     ],
   },
   // Many rooms per connection (docs/protocol.md#rooms-and-user-channels): grants come from the authorizer's context, so no
@@ -202,13 +218,13 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
-    environment: ["connectionsTable", "managementEndpoint", "maxRoomsPerConnection", ...STREAMS_ENVIRONMENT],
+    environment: ["connectionsTable", ...POST_ENVIRONMENT, "maxRoomsPerConnection", ...STREAMS_ENVIRONMENT],
     grants: [
       // UpdateItem ADD rooms, PutItem the membership; GetItem only to tell a refusal's cause (or without context).
       { actions: ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"], resource: "connectionsTable" },
       // The stream's head: the answer's last_seq.
       { actions: ["dynamodb:Query"], resource: "streamsTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+      ...POST_GRANTS,
     ],
   },
   unsubscribe: {
@@ -217,11 +233,8 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
-    environment: ["connectionsTable", "managementEndpoint"],
-    grants: [
-      { actions: ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
-    ],
+    environment: ["connectionsTable", ...POST_ENVIRONMENT],
+    grants: [{ actions: ["dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "connectionsTable" }, ...POST_GRANTS],
   },
   // Presence (docs/protocol.md#presence): one page of a room's members, and its counts.
   presence: {
@@ -234,7 +247,7 @@ export const HANDLERS = {
       // The asking connection's rooms (its row); the page (Query) and the room's counter (GetItem).
       { actions: ["dynamodb:GetItem"], resource: "connectionsTable" },
       { actions: ["dynamodb:Query", "dynamodb:GetItem"], resource: "presenceTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+      ...POST_GRANTS,
     ],
   },
   occupancy: {
@@ -246,7 +259,7 @@ export const HANDLERS = {
     grants: [
       { actions: ["dynamodb:GetItem"], resource: "connectionsTable" },
       { actions: ["dynamodb:GetItem"], resource: "presenceTable" },
-      { actions: ["execute-api:ManageConnections"], resource: "postToConnections" },
+      ...POST_GRANTS,
     ],
   },
   // Presence's schedule: decides the leaves whose grace is over and sends the diffs still waiting.

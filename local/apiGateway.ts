@@ -34,9 +34,9 @@ import {
   type Routes,
   type StageInfo,
 } from "./gateway/handshake";
-import { API_GATEWAY_LIMITS, connectionTimers, frameSizeGuard, tokenBucket, type ApiGatewayLimits } from "./gateway/limits";
+import { accountBudget, connectionTimers, frameSizeGuard, resolveLimits, tokenBucket, type ApiGatewayLimitOptions, type ApiGatewayLimits } from "./gateway/limits";
 
-export { API_GATEWAY_LIMITS, type ApiGatewayLimits } from "./gateway/limits";
+export { API_GATEWAY_LIMITS, type AccountLimits, type AccountUsage, type ApiGatewayLimitOptions, type ApiGatewayLimits } from "./gateway/limits";
 export { splitTarget, urlHost } from "./gateway/handshake";
 
 export interface ApiGatewayOptions {
@@ -51,7 +51,7 @@ export interface ApiGatewayOptions {
    * then nothing runs and nothing is sent back. A key cannot also have a handler.
    */
   answeredByGateway?: readonly string[];
-  limits?: Partial<ApiGatewayLimits>;
+  limits?: ApiGatewayLimitOptions;
   /** The hub's dev credentials: `@connections` calls must be SigV4-signed with them. */
   credentials: DevCredentials;
   log: Logger;
@@ -97,13 +97,16 @@ export interface GatewayConnection extends ConnectionIdentity {
 type Connection = GatewayConnection;
 
 export function createApiGateway(server: http.Server, options: ApiGatewayOptions) {
-  const limits: ApiGatewayLimits = { ...API_GATEWAY_LIMITS, ...options.limits };
+  const limits: ApiGatewayLimits = resolveLimits(options.limits);
+  const account = accountBudget(limits.account);
   const answeredByGateway = new Set(options.answeredByGateway ?? []);
   // One integration per route, as on AWS: a key with both would hide which one the hub runs.
   for (const key of answeredByGateway) {
     if (key.startsWith("$") || routeFor(options.routes, key)) throw new Error(`route ${key} cannot be answered by the gateway: it is a handler's route or a reserved one`);
   }
   const connections = new Map<string, Connection>();
+  /** Set by close(): the API is going away, new handshakes are refused (clients back off and come back to the next hub). */
+  let stopping = false;
   const pending = new Set<Promise<unknown>>();
   // ws would answer with the client's first protocol on its own; API Gateway answers with
   // what $connect returned, or none (gateway/handshake.ts answeredProtocol).
@@ -168,10 +171,20 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
 
   async function handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const sourceIp = sourceIpOf(request);
+    if (stopping) {
+      refuseUpgrade(socket, 503);
+      return;
+    }
     const upgrade = readUpgrade(request, options.stage, sourceIp);
     if ("status" in upgrade) {
       refuseUpgrade(socket, upgrade.status);
       notify((o) => o.refused?.({ status: upgrade.status, step: "request", sourceIp }));
+      return;
+    }
+    // The account's new-connection rate is spent before anything of the hub runs.
+    if (!account.admitConnection()) {
+      refuseUpgrade(socket, 429);
+      notify((o) => o.refused?.({ status: 429, step: "request", sourceIp }));
       return;
     }
     const authEvent = authorizerEvent(stage, upgrade);
@@ -300,6 +313,7 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     find: target,
     credentials: options.credentials,
     maxMessageBytes: limits.maxMessageBytes,
+    admit: account.admitRequest,
     track,
     log,
   });
@@ -308,12 +322,16 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     /** Answers `/{stage}/@connections/{id}`; false when the request is not for this API. */
     handleManagement: management.handle,
     connections,
+    /** What the account budget admitted and refused so far (`@connections` requests, handshakes). */
+    accountUsage: account.usage,
     /** Makes the next `times` posts to a connection fail with `status`, as a throttled or failing API Gateway would. */
     failPosts(connectionId: string, status: FaultStatus, times: number): void {
       management.fault(connectionId, { status, times, method: "POST" });
     },
     /** Closes every connection (each runs $disconnect) and waits for handlers in flight. */
     async close(): Promise<void> {
+      // A client that reconnects at once (full jitter can wait 0 ms) must not land on a hub that is stopping.
+      stopping = true;
       for (const connection of connections.values()) closeConnection(connection, 1001, "Going away");
       // Each $disconnect is a few DynamoDB requests (the row, then its memberships): hundreds of
       // them on a busy machine outlast 5 s, and dynalite throws at requests that reach it after

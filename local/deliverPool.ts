@@ -4,7 +4,7 @@ import { Worker } from "worker_threads";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { HubObserver } from "../core/hubEvents";
 import type { Logger, LogLevel } from "../core/log";
-import type { DeliverWorkerConfig, WorkerReply } from "./deliverWorker";
+import type { DeliverWorkerConfig, WorkerReply, WorkerRequest } from "./deliverWorker";
 
 /** Like the deliver Lambda's default timeout (see local/sqsPoller.ts). */
 export const DEFAULT_WORKER_TIMEOUT_MS = 30_000;
@@ -77,7 +77,8 @@ export function startDeliverPool(size: number, config: DeliverWorkerConfig, log:
   }
 
   return {
-    async invoke(event: SQSEvent): Promise<SQSBatchResponse> {
+    /** `context`: what is left of the invocation's time is handed to the worker's handler as Lambda's context. */
+    async invoke(event: SQSEvent, context?: { getRemainingTimeInMillis(): number }): Promise<SQSBatchResponse> {
       let worker = await acquire();
       const id = nextId++;
       let timer: NodeJS.Timeout | undefined;
@@ -91,7 +92,7 @@ export function startDeliverPool(size: number, config: DeliverWorkerConfig, log:
             if (!stopped) worker = replace(worker);
             reject(new Error(`deliver invocation took longer than ${limitMs} ms`));
           }, limitMs);
-          worker.postMessage({ id, event });
+          worker.postMessage({ id, event, remainingMs: context?.getRemainingTimeInMillis() } satisfies WorkerRequest);
         });
       } finally {
         clearTimeout(timer);

@@ -22,7 +22,7 @@ export interface DeliverWorkerConfig {
   deliverModule?: { path: string; exportName: string };
 }
 
-export type WorkerRequest = { id: number; event: SQSEvent };
+export type WorkerRequest = { id: number; event: SQSEvent; remainingMs?: number };
 export type WorkerReply = { id: number; response?: unknown; error?: string } | { log: string; level: LogLevel } | { event: HubEvent };
 
 type DeliverFactory = (deps: FanoutDeps, config: { managementEndpoint: string; credentials?: Credentials }) => DeliverHandler;
@@ -46,7 +46,9 @@ if (config.deliverModule) {
 }
 
 port.on("message", (request: WorkerRequest) => {
-  handler(request.event).then(
+  const endsAt = request.remainingMs === undefined ? undefined : Date.now() + request.remainingMs;
+  const context = endsAt === undefined ? undefined : { getRemainingTimeInMillis: () => Math.max(0, endsAt - Date.now()) };
+  handler(request.event, context).then(
     (response) => port.postMessage({ id: request.id, response } satisfies WorkerReply),
     (err: unknown) => port.postMessage({ id: request.id, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
   );

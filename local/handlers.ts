@@ -19,6 +19,10 @@ export interface LocalHandlerConfig {
   sqsEndpoint: string;
   managementEndpoint: string;
   queueUrl: string;
+  /** The big-room lane's queue; unset: chunks go to `queueUrl`. */
+  bulkQueueUrl?: string;
+  /** The `@connections` budget (core/budget.ts): its table and `delivery.postsPerSecond`; unset = no budget. */
+  budget?: { table: string; postsPerSecond: number };
   connectionsTable: string;
   authTable: string;
   jwtSecret: string;
@@ -44,6 +48,8 @@ export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "crede
     [ENV.sqsEndpoint]: config.sqsEndpoint,
     [ENV.managementEndpoint]: config.managementEndpoint,
     [ENV.queueUrl]: config.queueUrl,
+    ...(config.bulkQueueUrl ? { [ENV.bulkQueueUrl]: config.bulkQueueUrl } : {}),
+    ...(config.budget ? { [ENV.budgetTable]: config.budget.table, [ENV.postsPerSecond]: String(config.budget.postsPerSecond) } : {}),
     [ENV.connectionsTable]: config.connectionsTable,
     [ENV.authTable]: config.authTable,
     [ENV.jwtSecret]: config.jwtSecret,

@@ -19,14 +19,14 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-s
 import { dynamoClient, sqsClient } from "../core/aws";
 import type { HubEvent } from "../core/hubEvents";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
-import { authTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, presenceTable, streamsTable, type TableSchema } from "../core/schema";
+import { authTable, budgetTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, presenceTable, streamsTable, type TableSchema } from "../core/schema";
 import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
 import { assertPeersInstalled } from "../core/peers";
-import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkPresence, checkRetentionHours, type PresenceOptions } from "../core/hubOptions";
+import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkPostsPerSecond, checkPresence, checkRetentionHours, checkWholeNumber, DEFAULT_POSTS_PER_SECOND, type PresenceOptions } from "../core/hubOptions";
 import { PRESENCE_DEFAULTS } from "../core/presence";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
-import { createApiGateway, urlHost, type ApiGatewayLimits } from "./apiGateway";
+import { createApiGateway, urlHost, type AccountUsage, type ApiGatewayLimitOptions } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleClientModule } from "./clientModules";
@@ -59,8 +59,12 @@ export interface LocalHubOptions {
   passcode?: string;
   /** Whether the sendMessage route exists. Default true. */
   allowClientMessages?: boolean;
-  /** API Gateway limits, shorter for tests. */
-  limits?: Partial<ApiGatewayLimits>;
+  /**
+   * API Gateway limits, shorter for tests. `account`: the account's budget in the Region,
+   * default AWS's (10,000 `@connections` requests per second with a burst of 5,000, 500 new
+   * connections per second): past it `@connections` answers 429 and handshakes are refused with 429.
+   */
+  limits?: ApiGatewayLimitOptions;
   queue?: {
     /** Default 30 s (Lambda's 6 × 5 s would be unhandy locally). */
     visibilityTimeoutSeconds?: number;
@@ -79,6 +83,13 @@ export interface LocalHubOptions {
     batchSize?: number;
     /** Concurrent pollers. Default 4. */
     concurrency?: number;
+    /**
+     * Concurrent pollers of the bulk queue (chunks of big rooms, the component's
+     * `queue.bulkMaximumConcurrency`); with `deliverWorkers`, its own pool of this many workers.
+     * 0: no bulk queue, chunks go to the notification queue (the design before it, for
+     * comparison). Default: as `concurrency` (or `deliverWorkers`).
+     */
+    bulkConcurrency?: number;
     /** Long-poll wait. Default 2 s. */
     waitTimeSeconds?: number;
   };
@@ -87,6 +98,11 @@ export interface LocalHubOptions {
    * 0 turns streams off; at most 8760 (a year), as the component. Default 24.
    */
   history?: { retentionHours?: number };
+  /**
+   * The hub's `@connections` budget, every caller together, as the component's `delivery`
+   * (10 to 100,000; default 5,000). The emulated account's own limit is `limits.account`.
+   */
+  delivery?: { postsPerSecond?: number };
   /** Connections one deliver call posts to before splitting the room (1 to 100,000). Default 1000. */
   largeRoomChunkSize?: number;
   /** Rooms one connection may subscribe to (1 to 1000, its user channel not counted). Default 100. */
@@ -119,6 +135,8 @@ export interface LocalHubInfo {
   managementEndpoint: string;
   queueUrl: string;
   queueArn: string;
+  /** The bulk queue (chunks of big rooms); absent with `queue.bulkConcurrency: 0`. */
+  bulkQueueUrl?: string;
   deadLetterQueueUrl: string;
   dynamodbEndpoint: string;
   sqsEndpoint: string;
@@ -128,6 +146,8 @@ export interface LocalHubInfo {
   streamsTableName: string;
   /** Presence's table, when `presence` is on. */
   presenceTableName?: string;
+  /** The `@connections` budget's windows (core/budget.ts). */
+  budgetTableName: string;
   jwtSecret: string;
   passcode: string;
   stage: string;
@@ -150,6 +170,11 @@ export interface LocalHub extends LocalHubInfo {
    * console reads; for tests, instead of reading log lines.
    */
   onEvent(listener: (event: HubEvent) => void): () => void;
+  /**
+   * What the emulated account budget admitted and refused since start: `@connections`
+   * requests (every caller) and handshakes, each with the busiest second.
+   */
+  accountUsage(): AccountUsage;
   /** Restart nothing, just stop: closes sockets (each runs $disconnect), the poller and both servers. */
   stop(): Promise<void>;
 }
@@ -189,13 +214,14 @@ async function createQueue(sqsEndpoint: string, name: string, attributes: Record
 }
 
 /** Creates the tables from the shared schema if missing, and waits until they are ACTIVE. */
-export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string; streams?: string; presence?: string }): Promise<void> {
+export async function ensureTables(db: DynamoDBClient, names: { connections: string; auth: string; streams?: string; presence?: string; budget?: string }): Promise<void> {
   const tables: [string, TableSchema][] = [
     [names.connections, connectionsTable],
     [names.auth, authTable],
   ];
   if (names.streams) tables.push([names.streams, streamsTable]);
   if (names.presence) tables.push([names.presence, presenceTable]);
+  if (names.budget) tables.push([names.budget, budgetTable]);
   for (const [name, schema] of tables) {
     try {
       await db.send(new CreateTableCommand(createTableInput(name, schema)));
@@ -235,7 +261,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const stage = options.stage ?? "local";
   if (!/^[A-Za-z0-9_-]+$/.test(stage)) throw new Error(`startLocalHub: stage "${stage}" may only hold letters, digits, - and _`);
   const hubLog = options.logger ?? createLogger({ service: "notification-hub-local" }, undefined, options.logLevel ?? "warn");
-  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
+  const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams", budget: "notification-hub-budget" };
   // The component's rules (core/hubOptions.ts), checked before anything starts.
   const retentionHours = checkRetentionHours(options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER);
   const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
@@ -248,6 +274,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   if (!(Number.isInteger(retryDelaySeconds) && retryDelaySeconds >= 0)) throw new Error(`${OWNER}: queue.retryDelaySeconds must be a whole number of seconds, 0 or more, got ${queueSettings.retryDelaySeconds}`);
   checkBatchSize(queueSettings.batchSize, OWNER);
   checkMaxReceiveCount(queueSettings.maxReceiveCount, OWNER);
+  const postsPerSecond = checkPostsPerSecond(options.delivery?.postsPerSecond ?? DEFAULT_POSTS_PER_SECOND, OWNER);
+  const bulkConcurrency = checkWholeNumber(queueSettings.bulkConcurrency ?? options.deliverWorkers ?? queueSettings.concurrency, "queue.bulkConcurrency", 0, 1000, OWNER);
   if (options.dataDir) makePrivateDir(options.dataDir);
   const { jwtSecret, passcode } = devSecrets(options);
   const hooks = testHooksOf(options);
@@ -265,10 +293,14 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     await ensureTables(db, { ...names, ...(presence ? { presence: presenceTableName } : {}) });
 
     const deadLetters = await createQueue(fauxqs.address, "notification-hub-dead-letters");
-    const queue = await createQueue(fauxqs.address, "notification-hub-notifications", {
-      VisibilityTimeout: String(queueSettings.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: String(queueSettings.maxReceiveCount) }),
-    });
+    const consumedQueue = (name: string) =>
+      createQueue(fauxqs.address, name, {
+        VisibilityTimeout: String(queueSettings.visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: String(queueSettings.maxReceiveCount) }),
+      });
+    const queue = await consumedQueue("notification-hub-notifications");
+    // The big-room lane, as the component's: its own queue, poller and workers, the same dead-letter queue.
+    const bulkQueue = bulkConcurrency > 0 ? await consumedQueue("notification-hub-bulk-notifications") : undefined;
 
     const server = http.createServer();
     server.keepAliveTimeout = 60_000;
@@ -292,6 +324,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       managementEndpoint: `http://${host}:${port}/${stage}`,
       queueUrl: queue.queueUrl,
       queueArn: queue.queueArn,
+      ...(bulkQueue ? { bulkQueueUrl: bulkQueue.queueUrl } : {}),
       deadLetterQueueUrl: deadLetters.queueUrl,
       dynamodbEndpoint: dynamo.endpoint,
       sqsEndpoint: fauxqs.address,
@@ -299,6 +332,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       authTableName: names.auth,
       streamsTableName: names.streams,
       ...(presence ? { presenceTableName } : {}),
+      budgetTableName: names.budget,
       jwtSecret,
       passcode,
       stage,
@@ -328,6 +362,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       sqsEndpoint: info.sqsEndpoint,
       managementEndpoint: info.managementEndpoint,
       queueUrl: info.queueUrl,
+      bulkQueueUrl: info.bulkQueueUrl,
+      budget: { table: names.budget, postsPerSecond },
       connectionsTable: names.connections,
       authTable: names.auth,
       jwtSecret,
@@ -384,29 +420,29 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     });
 
     hubConsole.attach({ api, notifier });
-    const pool = options.deliverWorkers
-      ? startDeliverPool(
-          options.deliverWorkers,
-          { env: localEnvironment(handlerConfig), credentials, deliverModule: hooks.deliverModule },
-          log,
-          { observe: events.emit },
-        )
-      : undefined;
-    if (pool) stops.push(pool.stop);
-    const poller = startSqsPoller({
-      sqs: sqsClient({ endpoint: info.sqsEndpoint, region: LOCAL_REGION }),
-      queueUrl: info.queueUrl,
-      queueArn: info.queueArn,
-      region: LOCAL_REGION,
-      handler: pool ? pool.invoke : handlers.deliver,
-      batchSize: queueSettings.batchSize,
-      concurrency: pool ? options.deliverWorkers! : queueSettings.concurrency,
-      waitTimeSeconds: queueSettings.waitTimeSeconds,
-      retryDelaySeconds,
-      log,
-    });
-    // Stop order (reversed): poller, then sockets, then servers.
-    stops.push(() => poller.stop());
+    // One pool and one poller per queue, like one event source mapping each with its own concurrency.
+    const consumer = (target: { queueUrl: string; queueArn: string }, size: number) => {
+      const pool = options.deliverWorkers
+        ? startDeliverPool(size, { env: localEnvironment(handlerConfig), credentials, deliverModule: hooks.deliverModule }, log, { observe: events.emit })
+        : undefined;
+      if (pool) stops.push(pool.stop);
+      const poller = startSqsPoller({
+        sqs: sqsClient({ endpoint: info.sqsEndpoint, region: LOCAL_REGION }),
+        queueUrl: target.queueUrl,
+        queueArn: target.queueArn,
+        region: LOCAL_REGION,
+        handler: pool ? pool.invoke : handlers.deliver,
+        batchSize: queueSettings.batchSize,
+        concurrency: size,
+        waitTimeSeconds: queueSettings.waitTimeSeconds,
+        retryDelaySeconds,
+        log,
+      });
+      // Stop order (reversed): pollers, then sockets, then servers.
+      stops.push(() => poller.stop());
+    };
+    consumer(queue, options.deliverWorkers || queueSettings.concurrency);
+    if (bulkQueue) consumer(bulkQueue, bulkConcurrency);
     // Presence's schedule: EventBridge on AWS, a timer here; one sweep at a time.
     if (handlers.sweep && presence) {
       const sweep = handlers.sweep;
@@ -431,7 +467,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
 
     let stopping: Promise<void> | undefined;
     if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };
-    return { ...info, notifier, onEvent: (listener) => events.subscribe(listener), stop: () => (stopping ??= stopAll()) };
+    return { ...info, notifier, onEvent: (listener) => events.subscribe(listener), accountUsage: api.accountUsage, stop: () => (stopping ??= stopAll()) };
   } catch (err) {
     await stopAll();
     throw err;

@@ -21,7 +21,8 @@ export interface PollerOptions {
   queueUrl: string;
   queueArn: string;
   region: string;
-  handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
+  /** Given Lambda's context too: what is left of the invocation's time (`invocationTimeoutMs`). */
+  handler: (event: SQSEvent, context: { getRemainingTimeInMillis(): number }) => Promise<SQSBatchResponse>;
   batchSize: number;
   /** Concurrent pollers, like the mapping's maximum concurrency. */
   concurrency: number;
@@ -128,7 +129,9 @@ export function startSqsPoller(options: PollerOptions) {
     let failed: Set<string>;
     let handled = false;
     try {
-      const response = await withDeadline(Promise.resolve().then(() => options.handler({ Records: records })), invocationTimeoutMs, "deliver invocation");
+      const endsAt = Date.now() + invocationTimeoutMs;
+      const context = { getRemainingTimeInMillis: () => Math.max(0, endsAt - Date.now()) };
+      const response = await withDeadline(Promise.resolve().then(() => options.handler({ Records: records }, context)), invocationTimeoutMs, "deliver invocation");
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
       handled = true;
     } catch (err) {

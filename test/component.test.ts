@@ -62,10 +62,13 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     for (const urn of urns) if (urn !== component[0]) expect(urn.split("::")[2], urn).toMatch(/^notification-hub:index:NotificationHub\$/);
   });
 
-  it("builds the tables (connections, auth, room streams) from the shared schema, protected in production", () => {
+  it("builds the tables (connections, auth, room streams, budget) from the shared schema, protected in production", () => {
     const tables = run().ofType("aws:dynamodb/table:Table").map(inputs);
-    expect(tables).toHaveLength(presence ? 4 : 3);
+    expect(tables).toHaveLength(presence ? 5 : 4);
     if (presence) expect(tables.find((t) => t.hashKey === "room_id")).toMatchObject({ rangeKey: "user_id", ttl: { attributeName: "expires_at", enabled: true } });
+    // The @connections budget's windows: throwaway counters, never protected, expired by TTL.
+    const budget = tables.find((t) => t.hashKey === "bucket")!;
+    expect(budget).toMatchObject({ billingMode: "PAY_PER_REQUEST", ttl: { attributeName: "expires_at", enabled: true }, deletionProtectionEnabled: false });
     const connections = tables.find((t) => t.hashKey === "connection_id")!;
     const auth = tables.find((t) => t.hashKey === "user_id")!;
     const streams = tables.find((t) => t.hashKey === "stream_id")!;
@@ -85,15 +88,21 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     }
   });
 
-  it("gives the queue a dead-letter queue, encryption and a visibility timeout of at least 6 × the deliver timeout", () => {
+  it("gives both queues (notifications, bulk) one dead-letter queue, encryption and a visibility timeout of at least 6 × the deliver timeout", () => {
     const queues = run().ofType("aws:sqs/queue:Queue").map(inputs);
-    const queue = queues.find((q) => q.redrivePolicy)!;
+    const consumed = queues.filter((q) => q.redrivePolicy);
     const dlq = queues.find((q) => !q.redrivePolicy)!;
     const deliver = inputs(run().named("hub-deliver"));
-    expect(queue.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * deliver.timeout);
-    expect(JSON.parse(queue.redrivePolicy)).toEqual({ deadLetterTargetArn: "arn:aws:sqs:eu-west-1:123456789012:hub-dead-letters", maxReceiveCount: 5 });
-    for (const q of [queue, dlq]) expect(q.sqsManagedSseEnabled).toBe(true);
-    const mapping = one(run(), "aws:lambda/eventSourceMapping:EventSourceMapping");
+    expect(consumed).toHaveLength(2);
+    for (const queue of consumed) {
+      expect(queue.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * deliver.timeout);
+      expect(JSON.parse(queue.redrivePolicy)).toEqual({ deadLetterTargetArn: "arn:aws:sqs:eu-west-1:123456789012:hub-dead-letters", maxReceiveCount: 5 });
+    }
+    for (const q of [...consumed, dlq]) expect(q.sqsManagedSseEnabled).toBe(true);
+    // One mapping per queue, each with its own concurrency: chunks of big rooms never hold the invocations small messages need.
+    const mappings = run().ofType("aws:lambda/eventSourceMapping:EventSourceMapping").map(inputs);
+    expect(mappings).toHaveLength(2);
+    const mapping = mappings.find((m) => m.eventSourceArn.endsWith(":hub-notifications"));
     expect(mapping).toMatchObject({
       eventSourceArn: "arn:aws:sqs:eu-west-1:123456789012:hub-notifications",
       functionName: "hub-deliver",
@@ -101,6 +110,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       functionResponseTypes: ["ReportBatchItemFailures"],
       scalingConfig: { maximumConcurrency: production ? 50 : 5 },
     });
+    expect(mappings.find((m) => m.eventSourceArn.endsWith(":hub-bulk-notifications"))).toMatchObject({ functionName: "hub-deliver", functionResponseTypes: ["ReportBatchItemFailures"], scalingConfig: { maximumConcurrency: 10 } });
   });
 
   it("wires the WebSocket API: REQUEST authorizer on $connect, one route per routed handler, scoped invoke permissions", () => {
@@ -289,16 +299,18 @@ describe("IAM review", () => {
     expect(actionsOf("hub-authorizer")).toEqual(["dynamodb:GetItem", "kms:Decrypt", "ssm:GetParameter"]);
     // A connection is its row plus one membership per room: written and removed in batches.
     // Presence is on in development: the routes that change a room also record its presence and post member events.
+    // Every function that posts also takes budget tokens: one UpdateItem, on the budget table only (below).
     const withPresence = (base: string[]) =>
-      [...base, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections"].sort();
+      [...base, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections", "dynamodb:UpdateItem"].sort();
     expect(actionsOf("hub-connect")).toEqual(withPresence(["dynamodb:BatchWriteItem", "dynamodb:GetItem"]));
     expect(actionsOf("hub-disconnect")).toEqual(withPresence(["dynamodb:DeleteItem"]));
-    expect(actionsOf("hub-subscribe")).toEqual(withPresence(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
-    expect(actionsOf("hub-unsubscribe")).toEqual(withPresence(["dynamodb:DeleteItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
-    expect(actionsOf("hub-presence")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:Query", "execute-api:ManageConnections"]);
-    expect(actionsOf("hub-occupancy")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "execute-api:ManageConnections"]);
+    expect(actionsOf("hub-subscribe")).toEqual(withPresence(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
+    expect(actionsOf("hub-unsubscribe")).toEqual(withPresence(["dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
+    expect(actionsOf("hub-presence")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    expect(actionsOf("hub-occupancy")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query"]));
-    expect(actionsOf("hub-default")).toEqual(["execute-api:ManageConnections"]);
+    expect(actionsOf("hub-default")).toEqual(["dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    // Two queues (notifications, bulk): the mapping's four actions and SendMessage on each.
     expect(actionsOf("hub-deliver")).toEqual([
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
@@ -306,21 +318,33 @@ describe("IAM review", () => {
       "dynamodb:Query",
       "dynamodb:Query",
       "dynamodb:UpdateItem",
+      "dynamodb:UpdateItem",
       "execute-api:ManageConnections",
       "sqs:ChangeMessageVisibility",
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
       "sqs:DeleteMessage",
       "sqs:GetQueueAttributes",
+      "sqs:GetQueueAttributes",
+      "sqs:ReceiveMessage",
       "sqs:ReceiveMessage",
       "sqs:SendMessage",
+      "sqs:SendMessage",
     ]);
+    const budgetGrants = (name: string) =>
+      (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-budget")));
+    for (const name of ["hub-default", "hub-deliver", "hub-sendMessage", "hub-resume", "hub-subscribe", "hub-unsubscribe"]) {
+      expect(budgetGrants(name), name).toEqual([{ Effect: "Allow", Action: ["dynamodb:UpdateItem"], Resource: ["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-budget"] }]);
+    }
+    for (const name of ["hub-authorizer", "hub-connect", "hub-disconnect"]) expect(budgetGrants(name), name).toEqual([]);
     const manage = (JSON.parse(inputs(runs.development.named("hub-deliver-policy")).policy).Statement as Statement[]).find((s) =>
       s.Action.includes("execute-api:ManageConnections"),
     )!;
     expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
-    // Room streams: resume reads the stream, charges the replay budget on the connection row (UpdateItem, connections table only) and posts to the asking connection.
-    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    // Room streams: resume reads the stream, charges the replay budget on the connection row (UpdateItem there) and takes budget tokens (UpdateItem on the budget table), and posts to the asking connection.
+    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     const resumeUpdates = (JSON.parse(inputs(runs.development.named("hub-resume-policy")).policy).Statement as Statement[]).filter((s) => s.Action.includes("dynamodb:UpdateItem"));
-    expect(resumeUpdates.flatMap((s) => s.Resource)).toEqual(["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"]);
+    expect(resumeUpdates.flatMap((s) => s.Resource).sort()).toEqual(["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-budget", "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"]);
     const streamGrants = (name: string) =>
       (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-streams")));
     expect(streamGrants("hub-resume").flatMap((s) => s.Action)).toEqual(["dynamodb:Query"]);
@@ -420,7 +444,7 @@ describe("serialized Lambdas", () => {
 
   beforeAll(async () => {
     [dynamo, sqs, management, parameterStore] = await Promise.all([
-      startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams", presenceTable: "hub-presence-members" }),
+      startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams", presenceTable: "hub-presence-members", budgetTable: "hub-budget" }),
       startSqs(),
       startConnectionsEmulator({ stage: "development" }),
       startParameterStore({ "hub-jwt-secret": GENERATED_SECRET }),
@@ -437,6 +461,7 @@ describe("serialized Lambdas", () => {
     const variables = { ...(inputs(runs.development.named(`hub-${handler}`)).environment.variables as Record<string, string>) };
     if (variables.MANAGEMENT_ENDPOINT) variables.MANAGEMENT_ENDPOINT = management.endpoint;
     if (variables.QUEUE_URL) variables.QUEUE_URL = queueUrl ?? sqs.createQueue("artifact-" + handler).queueUrl;
+    if (variables.BULK_QUEUE_URL) variables.BULK_QUEUE_URL = sqs.createQueue("artifact-bulk-" + handler).queueUrl;
     return { ...variables, DYNAMODB_ENDPOINT: dynamo.endpoint, SQS_ENDPOINT: sqs.endpoint, SSM_ENDPOINT: parameterStore.endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" };
   }
 

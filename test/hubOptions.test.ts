@@ -16,6 +16,8 @@ const CASES: { what: string; component: Parameters<typeof normalizeArgs>[0]; loc
   { what: "maxRoomsPerConnection past the limit", component: { maxRoomsPerConnection: 1001 }, local: { maxRoomsPerConnection: 1001 }, message: /maxRoomsPerConnection must be a whole number from 1 to 1000, got 1001/ },
   { what: "a fractional chunk size", component: { queue: { largeRoomChunkSize: 2.5 } }, local: { largeRoomChunkSize: 2.5 }, message: /(queue\.)?largeRoomChunkSize must be a whole number from 1 to 100000, got 2.5/ },
   { what: "a batch SQS would refuse", component: { queue: { batchSize: 11 } }, local: { queue: { batchSize: 11 } }, message: /queue\.batchSize must be a whole number from 1 to 10, got 11/ },
+  { what: "a post budget under one post per window", component: { delivery: { postsPerSecond: 5 } }, local: { delivery: { postsPerSecond: 5 } }, message: /delivery\.postsPerSecond must be a whole number from 10 to 100000, got 5/ },
+  { what: "a fractional post budget", component: { delivery: { postsPerSecond: 1000.5 } }, local: { delivery: { postsPerSecond: 1000.5 } }, message: /delivery\.postsPerSecond must be a whole number from 10 to 100000, got 1000.5/ },
   { what: "no receive at all", component: { queue: { maxReceiveCount: 0 } }, local: { queue: { maxReceiveCount: 0 } }, message: /queue\.maxReceiveCount must be a whole number from (5|1) to 1000, got 0/ },
 ];
 

@@ -32,6 +32,7 @@ let management: StandaloneConnectionsEmulator;
 let ssm: ParameterStore;
 let recorders: { dynamodb: Recorder; sqs: Recorder; ssm: Recorder; connections: Recorder };
 let queueUrl: string;
+let bulkQueueUrl: string;
 const artifacts: Record<string, Artifact> = {};
 /** What each function (and the publisher) asked AWS for, in its own run. */
 const made: Record<string, AwsRequest[]> = {};
@@ -45,12 +46,13 @@ beforeAll(async () => {
   const keyArn = run.ofType("aws:ssm/parameter:Parameter")[0].inputs.keyId as string;
   expect(keyArn).toBe(inputsKey());
   [dynamo, sqs, management, ssm] = await Promise.all([
-    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams", presenceTable: "hub-presence-members" }),
+    startDynamo({ connectionsTable: "hub-connections", authTable: "hub-auth", streamsTable: "hub-streams", presenceTable: "hub-presence-members", budgetTable: "hub-budget" }),
     startSqs(),
     startConnectionsEmulator({ stage: "development" }),
     startParameterStore({ "hub-jwt-secret": SECRET }),
   ]);
   const fauxQueue = sqs.createQueue("hub-notifications").queueUrl;
+  bulkQueueUrl = sqs.createQueue("hub-bulk-notifications").queueUrl;
   recorders = {
     dynamodb: await startRecorder(dynamo.endpoint, dynamoRequests(CONTEXT)),
     sqs: await startRecorder(sqs.endpoint, sqsRequests(CONTEXT)),
@@ -79,6 +81,7 @@ function envFor(handler: string, extra: Record<string, string> = {}): Record<str
   const variables = { ...(run.named(`hub-${handler}`).inputs as { environment: { variables: Record<string, string> } }).environment.variables };
   if (variables.MANAGEMENT_ENDPOINT) variables.MANAGEMENT_ENDPOINT = recorders.connections.endpoint;
   if (variables.QUEUE_URL) variables.QUEUE_URL = queueUrl;
+  if (variables.BULK_QUEUE_URL) variables.BULK_QUEUE_URL = bulkQueueUrl;
   return {
     ...variables,
     DYNAMODB_ENDPOINT: recorders.dynamodb.endpoint,
@@ -211,9 +214,11 @@ const TABLE = {
   auth: ARN("dynamodb", "table/hub-auth"),
   streams: ARN("dynamodb", "table/hub-streams"),
   presence: ARN("dynamodb", "table/hub-presence-members"),
+  budget: ARN("dynamodb", "table/hub-budget"),
   other: ARN("dynamodb", "table/another-app"),
 };
 const QUEUE = ARN("sqs", "hub-notifications");
+const BULK_QUEUE = ARN("sqs", "hub-bulk-notifications");
 const SECRET_PARAMETER = ARN("ssm", "parameter/hub-jwt-secret");
 const logsOf = (handler: string): AwsRequest[] => [
   { action: "logs:CreateLogStream", resource: ARN("logs", `log-group:hub-${handler}-logs:log-stream:2026/11/21/[$LATEST]0123`) },
@@ -223,7 +228,7 @@ const r = (action: string, resource: string): AwsRequest => ({ action, resource 
 
 /** What AWS services do with the function's role on its behalf, beyond the handler's own requests. */
 const SERVICE_REQUESTS: Record<string, AwsRequest[]> = {
-  deliver: ["ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"].map((a) => r(`sqs:${a}`, QUEUE)),
+  deliver: ["ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"].flatMap((a) => [r(`sqs:${a}`, QUEUE), r(`sqs:${a}`, BULK_QUEUE)]),
 };
 
 /** What no role of the hub (nor an app backend) may ever do: read a whole table, touch another app's data, post to another stage. */
@@ -232,6 +237,11 @@ const NO_ONE: AwsRequest[] = [
   r("dynamodb:Scan", TABLE.auth),
   r("dynamodb:Scan", TABLE.streams),
   r("dynamodb:DeleteItem", TABLE.streams), // frames leave by TTL only
+  // The budget's windows are only ever counted up (UpdateItem), never read back, put whole or deleted.
+  r("dynamodb:GetItem", TABLE.budget),
+  r("dynamodb:PutItem", TABLE.budget),
+  r("dynamodb:DeleteItem", TABLE.budget),
+  r("dynamodb:Query", TABLE.budget),
   r("dynamodb:GetItem", TABLE.other),
   r("dynamodb:PutItem", TABLE.other),
   r("execute-api:ManageConnections", connection("production", "POST")),
@@ -243,6 +253,7 @@ const NO_ONE: AwsRequest[] = [
 /** Requests each role must never be able to make, beyond NO_ONE's. */
 const NEVER: Record<string, AwsRequest[]> = {
   authorizer: [
+    r("dynamodb:UpdateItem", TABLE.budget), // it posts nothing
     r("dynamodb:PutItem", TABLE.auth),
     r("dynamodb:GetItem", TABLE.connections),
     r("dynamodb:Query", TABLE.streams),
@@ -250,6 +261,7 @@ const NEVER: Record<string, AwsRequest[]> = {
   ],
   // With presence on, $connect announces a seed room's new member: it may post (never DELETE a connection).
   connect: [
+    r("dynamodb:UpdateItem", TABLE.budget),
     r("dynamodb:PutItem", TABLE.auth),
     r("dynamodb:DeleteItem", TABLE.auth), // connect re-reads the auth row (revocation race), never changes it
     r("dynamodb:DeleteItem", TABLE.other),
@@ -261,6 +273,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Query", TABLE.presence), // it changes one member, never reads a room
   ],
   disconnect: [
+    r("dynamodb:UpdateItem", TABLE.budget),
     r("dynamodb:DeleteItem", TABLE.auth),
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:PutItem", TABLE.connections), // it only removes: the row, then its memberships
@@ -279,6 +292,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:GetItem", TABLE.streams), // the head is a Query; frames are resume's
     r("sqs:SendMessage", QUEUE),
+    r("sqs:SendMessage", BULK_QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
@@ -292,7 +306,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("ssm:GetParameter", SECRET_PARAMETER),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
-  default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE), r("dynamodb:Query", TABLE.streams)],
+  default: [r("execute-api:ManageConnections", connection("development", "DELETE")), r("sqs:SendMessage", QUEUE), r("sqs:SendMessage", BULK_QUEUE), r("dynamodb:Query", TABLE.streams)],
   // Room streams (docs/protocol.md#room-streams): resume reads the stream, charges its replay budget on its own connection row (UpdateItem there, never on the stream), and posts to the asking connection.
   resume: [
     r("dynamodb:PutItem", TABLE.streams),
@@ -317,6 +331,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("execute-api:ManageConnections", connection("development", "DELETE")), // it posts; closing is the backend's
     r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
     r("sqs:PurgeQueue", QUEUE),
+    r("sqs:PurgeQueue", BULK_QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
   ],
   // Presence reads: the asking connection's row, the room's page and counter; nothing written.
@@ -345,6 +360,8 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
   publisher: [
+    r("dynamodb:UpdateItem", TABLE.budget),
+    r("sqs:SendMessage", BULK_QUEUE), // apps publish to the notification queue; chunks are the hub's
     r("dynamodb:PutItem", TABLE.connections),
     r("dynamodb:PutItem", TABLE.streams), // history reads; only the hub appends
     r("dynamodb:UpdateItem", TABLE.streams),

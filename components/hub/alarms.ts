@@ -82,6 +82,12 @@ export function buildAlarms(
     metricName: "ApproximateAgeOfOldestMessage",
     dimensions: { QueueName: queues.queue.name },
   });
+  // The bulk queue shares the dead-letter queue (and its alarm); its own age says a big room's broadcast is stuck.
+  alarm("bulk-queue-age-alarm", "The oldest chunk of a big room has waited more than 5 minutes for 5 minutes in a row: big-room delivery is behind or stuck", ALARM_RULES.queueAge, {
+    namespace: "AWS/SQS",
+    metricName: "ApproximateAgeOfOldestMessage",
+    dimensions: { QueueName: queues.bulkQueue.name },
+  });
   // The gateway's own faults: a Lambda it cannot invoke, an authorizer that fails or times out.
   for (const metricName of ["IntegrationError", "ExecutionError"]) {
     alarm(`api-${metricName.replace("Error", "").toLowerCase()}-errors-alarm`, `API Gateway ${metricName}s on the WebSocket API in 3 of the last 5 minutes`, ALARM_RULES.apiErrors, {
@@ -108,13 +114,16 @@ export function buildAlarms(
     childName(ctx, "dashboard"),
     {
       dashboardName: region.apply((r) => dashboardName(pulumi.getProject(), pulumi.getStack(), ctx.name, r)),
-      dashboardBody: pulumi.all([functionNames, queues.deadLetterQueue.name, queues.queue.name, api.id, stage.name, region]).apply(([names, dlq, queue, apiId, stageName, regionName]) =>
+      dashboardBody: pulumi.all([functionNames, queues.deadLetterQueue.name, queues.queue.name, queues.bulkQueue.name, api.id, stage.name, region]).apply(([names, dlq, queue, bulk, apiId, stageName, regionName]) =>
         JSON.stringify({
           widgets: [
             metricWidget(regionName, "Lambda errors", names.map((n) => ["AWS/Lambda", "Errors", "FunctionName", n])),
             metricWidget(regionName, "Lambda duration (p99)", names.map((n) => ["AWS/Lambda", "Duration", "FunctionName", n, { stat: "p99" }])),
             metricWidget(regionName, "Dead letters", [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq]]),
-            metricWidget(regionName, "Age of the oldest queued notification (s)", [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue, { stat: "Maximum" }]]),
+            metricWidget(regionName, "Age of the oldest queued notification (s)", [
+              ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue, { stat: "Maximum" }],
+              ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", bulk, { stat: "Maximum" }],
+            ]),
             metricWidget(regionName, "API Gateway errors", ["IntegrationError", "ExecutionError", "ClientError"].map((m) => ["AWS/ApiGateway", m, "ApiId", apiId, "Stage", stageName])),
           ],
         }),

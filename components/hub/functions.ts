@@ -43,7 +43,9 @@ function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<strin
     roomIndex: pulumi.interpolate`${w.tables.connections.arn}/index/${ROOM_INDEX_NAME}`,
     authTable: w.tables.auth.arn,
     streamsTable: w.tables.streams.arn,
+    budgetTable: w.tables.budget.arn,
     queue: w.queues.queue.arn,
+    bulkQueue: w.queues.bulkQueue.arn,
     postToConnections: w.postToConnections,
     jwtSecretParameter: w.secret.parameter.arn,
     jwtSecretKey: w.secret.key.arn,
@@ -59,6 +61,9 @@ function environmentValues(ctx: HubContext, w: FunctionWiring): Partial<Record<k
     historyRetentionHours: String(ctx.settings.retentionHours),
     managementEndpoint: w.managementEndpoint,
     queueUrl: w.queues.queue.url,
+    bulkQueueUrl: w.queues.bulkQueue.url,
+    budgetTable: w.tables.budget.name,
+    postsPerSecond: String(ctx.settings.postsPerSecond),
     largeRoomChunkSize: String(ctx.settings.largeRoomChunkSize),
     jwtSecretParameter: w.secret.parameter.name,
     jwtSecretVersion: w.secret.parameter.version.apply(String),
@@ -155,20 +160,25 @@ export function buildFunction(
   return { fn, role, policy, logGroup };
 }
 
-/** The queue's consumer: SQS starts the deliver function with batches of notifications. */
-export function buildQueueConsumer(ctx: HubContext, queue: aws.sqs.Queue, deliver: HubFunction) {
+/**
+ * A queue's consumer: SQS starts the deliver function with batches of notifications. One per
+ * queue, each with its own concurrency: "deliver-source" for the notification queue (user
+ * channels, small rooms, retries) and "deliver-bulk-source" for the big-room lane, so chunks
+ * of a big room never hold the invocations small messages need.
+ */
+export function buildQueueConsumer(ctx: HubContext, queue: aws.sqs.Queue, deliver: HubFunction, lane: "notifications" | "bulk" = "notifications") {
   return create(
     ctx,
     aws.lambda.EventSourceMapping,
     ctx.transform.eventSourceMapping,
-    "deliver-source",
+    lane === "bulk" ? "deliver-bulk-source" : "deliver-source",
     {
       eventSourceArn: queue.arn,
       functionName: deliver.fn.name,
       batchSize: ctx.settings.batchSize,
       maximumBatchingWindowInSeconds: 0,
       functionResponseTypes: ["ReportBatchItemFailures"],
-      scalingConfig: { maximumConcurrency: ctx.settings.maximumConcurrency },
+      scalingConfig: { maximumConcurrency: lane === "bulk" ? ctx.settings.bulkMaximumConcurrency : ctx.settings.maximumConcurrency },
     },
     { dependsOn: [deliver.policy] },
   );

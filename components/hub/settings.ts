@@ -1,8 +1,20 @@
 /** The component's arguments, validated and defaulted: what decides which resources exist. */
 import * as pulumi from "@pulumi/pulumi";
 import { PRESENCE_DEFAULTS } from "../../core/presence";
-import { checkPresence, type PresenceSettingsChecked } from "../../core/hubOptions";
-import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkOneOf, checkRetentionHours, checkWholeNumber, HubOptionError } from "../../core/hubOptions";
+import {
+  checkBatchSize,
+  checkLargeRoomChunkSize,
+  checkMaxReceiveCount,
+  checkMaxRoomsPerConnection,
+  checkOneOf,
+  checkPostsPerSecond,
+  checkPresence,
+  checkRetentionHours,
+  checkWholeNumber,
+  DEFAULT_POSTS_PER_SECOND,
+  HubOptionError,
+  type PresenceSettingsChecked,
+} from "../../core/hubOptions";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION } from "../../core/rooms";
 import { DEFAULT_RETENTION_HOURS } from "../../core/schema";
 import type { NotificationHubArgs } from "../notificationHub";
@@ -18,6 +30,8 @@ export const DEFAULTS = {
   batchSize: 10,
   maxReceiveCount: 5,
   maximumConcurrency: 10,
+  bulkMaximumConcurrency: 10,
+  postsPerSecond: DEFAULT_POSTS_PER_SECOND,
   deliverTimeoutSeconds: 30,
   largeRoomChunkSize: 1000,
 };
@@ -34,6 +48,10 @@ export interface Settings {
   maxReceiveCount: number;
   visibilityTimeoutSeconds: number;
   maximumConcurrency: number;
+  /** The bulk queue's mapping (chunks of big rooms). */
+  bulkMaximumConcurrency: number;
+  /** `delivery.postsPerSecond`: the hub's @connections budget, every caller together. */
+  postsPerSecond: number;
   deliverTimeoutSeconds: number;
   largeRoomChunkSize: number;
   alarms: false | { email?: pulumi.Input<string> };
@@ -87,6 +105,8 @@ export function normalizeArgs(args: NotificationHubArgs): Settings {
     maxReceiveCount: checkMaxReceiveCount(queue.maxReceiveCount ?? DEFAULTS.maxReceiveCount, OWNER),
     visibilityTimeoutSeconds: wholeNumber(visibilityTimeoutSeconds, "queue.visibilityTimeoutSeconds", 0, 43_200),
     maximumConcurrency: wholeNumber(queue.maximumConcurrency ?? DEFAULTS.maximumConcurrency, "queue.maximumConcurrency", 2, 1000),
+    bulkMaximumConcurrency: wholeNumber(queue.bulkMaximumConcurrency ?? DEFAULTS.bulkMaximumConcurrency, "queue.bulkMaximumConcurrency", 2, 1000),
+    postsPerSecond: checkPostsPerSecond(args.delivery?.postsPerSecond ?? DEFAULTS.postsPerSecond, OWNER),
     deliverTimeoutSeconds,
     largeRoomChunkSize: checkLargeRoomChunkSize(queue.largeRoomChunkSize ?? DEFAULTS.largeRoomChunkSize, "queue.largeRoomChunkSize", OWNER),
     alarms: args.alarms === undefined || args.alarms === false ? false : args.alarms === true ? {} : args.alarms,

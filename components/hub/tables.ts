@@ -1,6 +1,6 @@
 /** Both DynamoDB tables, from the schemas the local hub uses too (core/schema.ts). */
 import * as aws from "@pulumi/aws";
-import { authTable, connectionsTable, presenceTable, streamsTable, type TableSchema } from "../../core/schema";
+import { authTable, budgetTable, connectionsTable, presenceTable, streamsTable, type TableSchema } from "../../core/schema";
 import { create, type HubContext } from "./context";
 
 export interface HubTables {
@@ -10,11 +10,13 @@ export interface HubTables {
   streams: aws.dynamodb.Table;
   /** Presence (core/presence.ts): only when `presence` is on. */
   presence?: aws.dynamodb.Table;
+  /** The `@connections` budget's windows (core/budget.ts): throwaway counters, never protected. */
+  budget: aws.dynamodb.Table;
 }
 
 export function buildTables(ctx: HubContext): HubTables {
   const { settings } = ctx;
-  const table = (key: string, schema: TableSchema) =>
+  const table = (key: string, schema: TableSchema, keep = settings.protectData) =>
     create(
       ctx,
       aws.dynamodb.Table,
@@ -33,16 +35,17 @@ export function buildTables(ctx: HubContext): HubTables {
         })),
         ttl: { attributeName: schema.ttlAttribute, enabled: true },
         serverSideEncryption: { enabled: true },
-        pointInTimeRecovery: { enabled: settings.protectData },
-        deletionProtectionEnabled: settings.protectData,
+        pointInTimeRecovery: { enabled: keep },
+        deletionProtectionEnabled: keep,
         tags: ctx.tags,
       },
-      { protect: settings.protectData },
+      { protect: keep },
     );
   return {
     connections: table("connections", connectionsTable),
     auth: table("auth", authTable),
     streams: table("streams", streamsTable),
     ...(settings.presence ? { presence: table("presence-members", presenceTable) } : {}),
+    budget: table("budget", budgetTable, false),
   };
 }

@@ -9,7 +9,7 @@ import type { AddressInfo } from "net";
 import { createLogger, describeError, type Logger } from "../../core/log";
 import { verifySigV4, type DevCredentials } from "../sigv4";
 import { splitTarget } from "./handshake";
-import { API_GATEWAY_LIMITS } from "./limits";
+import { accountBudget, API_GATEWAY_LIMITS, resolveLimits, type AccountLimits, type AccountUsage } from "./limits";
 
 /** A connection as `@connections` reaches it. */
 export interface ConnectionTarget {
@@ -39,6 +39,12 @@ export interface ConnectionsEmulatorOptions {
   credentials?: DevCredentials;
   /** Largest body accepted; API Gateway: 128 KB. */
   maxMessageBytes?: number;
+  /**
+   * The account budget (gateway/limits.ts `accountBudget`): asked once per request for this
+   * stage, before its signature is checked; false answers 429 `LimitExceededException`.
+   * Without: every request is admitted.
+   */
+  admit?: () => boolean;
   /** Keeps handler work visible to the caller's shutdown. */
   track?<T>(promise: Promise<T>): Promise<T>;
   log: Logger;
@@ -97,6 +103,11 @@ export function createConnectionsEmulator(options: ConnectionsEmulatorOptions) {
       response.writeHead(status, { "content-type": "application/json", ...(errorType ? { "x-amzn-errortype": errorType } : {}) });
       response.end(body ? JSON.stringify(body) : undefined);
     };
+    if (options.admit && !options.admit()) {
+      request.resume();
+      reply(429, { message: ERRORS[429].message }, ERRORS[429].type);
+      return true;
+    }
     let connectionId: string;
     try {
       connectionId = decodeURIComponent(match[2]);
@@ -169,6 +180,8 @@ export interface StandaloneConnectionsEmulator {
   /** Connection ids a DELETE closed, in order. */
   deleted: string[];
   fault(connectionId: string, fault: Fault): void;
+  /** With `account`: what the account budget admitted and refused. */
+  usage?(): AccountUsage;
   stop(): Promise<void>;
 }
 
@@ -176,7 +189,9 @@ export interface StandaloneConnectionsEmulator {
  * Starts the `@connections` emulator on its own loopback port, for handler tests that have no
  * sockets: the same module the hub serves, over connections that record instead of sending.
  */
-export async function startConnectionsEmulator(options: { stage?: string; credentials?: DevCredentials; log?: Logger } = {}): Promise<StandaloneConnectionsEmulator> {
+export async function startConnectionsEmulator(
+  options: { stage?: string; credentials?: DevCredentials; log?: Logger; account?: Partial<AccountLimits> } = {},
+): Promise<StandaloneConnectionsEmulator> {
   const stage = options.stage ?? "test";
   const received = new Map<string, string[]>();
   const deleted: string[] = [];
@@ -191,7 +206,8 @@ export async function startConnectionsEmulator(options: { stage?: string; creden
     close: () => deleted.push(id),
   });
   const log = options.log ?? createLogger({}, () => undefined);
-  const api = createConnectionsEmulator({ stage, find: recorder, credentials: options.credentials, log });
+  const budget = options.account ? accountBudget(resolveLimits({ account: options.account }).account) : undefined;
+  const api = createConnectionsEmulator({ stage, find: recorder, credentials: options.credentials, log, admit: budget?.admitRequest });
   const server = http.createServer((request, response) => {
     if (api.handle(request, response)) return;
     request.resume();
@@ -205,6 +221,7 @@ export async function startConnectionsEmulator(options: { stage?: string; creden
     received,
     deleted,
     fault: api.fault,
+    usage: budget?.usage,
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -21,6 +21,24 @@ export interface ApiGatewayLimits {
    * posts to anyone else, as a gateway must.
    */
   maxUnsentBytes: number;
+  /**
+   * The account's budget in the Region, which AWS shares between every API of the account (and
+   * every stack in it), not this API's own: `@connections` requests of every caller (posts,
+   * GETs, DELETEs; the deliver Lambdas, the routes, an app revoking tokens) answer 429
+   * `LimitExceededException` past it, and handshakes past the new-connection rate are refused
+   * with 429 before the authorizer runs. Tests and benchmarks set small values.
+   */
+  account: AccountLimits;
+}
+
+/** API Gateway's account-level quotas, per Region (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html). */
+export interface AccountLimits {
+  /** Steady requests per second across the account's APIs and @connections calls. AWS: 10,000. */
+  requestsPerSecond: number;
+  /** Requests let through at once above the steady rate (token bucket depth). AWS: 5,000; default half of `requestsPerSecond`. */
+  requestsBurst?: number;
+  /** New WebSocket connections per second across the account. AWS: 500. */
+  newConnectionsPerSecond: number;
 }
 
 /** API Gateway's quota on a WebSocket API's URL, in characters (not adjustable): a long `?token=` cannot fit, the header way can. */
@@ -33,7 +51,84 @@ export const API_GATEWAY_LIMITS: ApiGatewayLimits = {
   maxFrameBytes: 32 * 1024,
   throttle: { burstLimit: 500, rateLimit: 1000 },
   maxUnsentBytes: 1024 * 1024,
+  account: { requestsPerSecond: 10_000, requestsBurst: 5_000, newConnectionsPerSecond: 500 },
 };
+
+/** `limits` as the hub takes them: any part, `account` merged key by key. */
+export type ApiGatewayLimitOptions = Partial<Omit<ApiGatewayLimits, "account">> & { account?: Partial<AccountLimits> };
+
+export function resolveLimits(options: ApiGatewayLimitOptions = {}): ApiGatewayLimits {
+  const account = { ...API_GATEWAY_LIMITS.account, ...options.account };
+  // A rate given without its burst gets AWS's proportion (half a second's worth), not AWS's 5,000.
+  if (options.account?.requestsPerSecond !== undefined && options.account.requestsBurst === undefined) account.requestsBurst = Math.max(1, Math.floor(account.requestsPerSecond / 2));
+  return { ...API_GATEWAY_LIMITS, ...options, account };
+}
+
+/**
+ * What the account budget let through and refused: every `@connections` request and every
+ * handshake that reached the budget, with the busiest second (any 1 s span, in 100 ms steps).
+ */
+export interface AccountUsage {
+  connectionsApi: { requests: number; throttled: number; peakPerSecond: number };
+  newConnections: { accepted: number; throttled: number; peakPerSecond: number };
+}
+
+/** A counter of admitted events in 100 ms bins, to give the busiest 1 s span. */
+function rateMeter() {
+  const bins = new Map<number, number>();
+  let peak = 0;
+  return {
+    add(now: number): void {
+      const bin = Math.floor(now / 100);
+      bins.set(bin, (bins.get(bin) ?? 0) + 1);
+      let sum = 0;
+      for (let b = bin - 9; b <= bin; b++) sum += bins.get(b) ?? 0;
+      if (sum > peak) peak = sum;
+      if (bins.size > 200) for (const key of bins.keys()) if (key < bin - 10) bins.delete(key);
+    },
+    get peak() {
+      return peak;
+    },
+  };
+}
+
+/** The account budget: one token bucket for `@connections` requests, one for new connections, and their counts. */
+export function accountBudget(account: AccountLimits) {
+  const request = tokenBucket({ rateLimit: account.requestsPerSecond, burstLimit: account.requestsBurst ?? Math.max(1, Math.floor(account.requestsPerSecond / 2)) });
+  const connection = tokenBucket({ rateLimit: account.newConnectionsPerSecond, burstLimit: account.newConnectionsPerSecond });
+  const requests = rateMeter();
+  const connections = rateMeter();
+  const usage: AccountUsage = { connectionsApi: { requests: 0, throttled: 0, peakPerSecond: 0 }, newConnections: { accepted: 0, throttled: 0, peakPerSecond: 0 } };
+  return {
+    /** A `@connections` request: true when the budget admits it (else it answers 429). */
+    admitRequest(): boolean {
+      if (!request()) {
+        usage.connectionsApi.throttled++;
+        return false;
+      }
+      usage.connectionsApi.requests++;
+      requests.add(Date.now());
+      return true;
+    },
+    /** A handshake: true when the budget admits it (else it is refused with 429). */
+    admitConnection(): boolean {
+      if (!connection()) {
+        usage.newConnections.throttled++;
+        return false;
+      }
+      usage.newConnections.accepted++;
+      connections.add(Date.now());
+      return true;
+    },
+    usage(): AccountUsage {
+      return {
+        connectionsApi: { ...usage.connectionsApi, peakPerSecond: requests.peak },
+        newConnections: { ...usage.newConnections, peakPerSecond: connections.peak },
+      };
+    },
+  };
+}
+
 
 /** The stage's token bucket: a flood from one client is throttled before it reaches a Lambda. */
 export function tokenBucket(throttle: ApiGatewayLimits["throttle"]): () => boolean {

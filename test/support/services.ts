@@ -20,7 +20,7 @@ export interface Dynamo {
 
 let tableCounter = 0;
 
-export async function startDynamo(tableNames?: { connectionsTable: string; authTable: string; streamsTable?: string; presenceTable?: string }): Promise<Dynamo> {
+export async function startDynamo(tableNames?: { connectionsTable: string; authTable: string; streamsTable?: string; presenceTable?: string; budgetTable?: string }): Promise<Dynamo> {
   const dynalite = loadDynalite();
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -28,7 +28,7 @@ export async function startDynamo(tableNames?: { connectionsTable: string; authT
   const client = dynamoClient({ endpoint, region: "us-east-1" });
   const suffix = `${process.pid}-${++tableCounter}`;
   const names = tableNames ?? { connectionsTable: `connections-${suffix}`, authTable: `auth-${suffix}` };
-  await ensureTables(client, { connections: names.connectionsTable, auth: names.authTable, streams: tableNames?.streamsTable, presence: tableNames?.presenceTable });
+  await ensureTables(client, { connections: names.connectionsTable, auth: names.authTable, streams: tableNames?.streamsTable, presence: tableNames?.presenceTable, budget: tableNames?.budgetTable });
   return {
     endpoint,
     client,
