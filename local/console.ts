@@ -80,6 +80,7 @@ const RECORD_FAILURES: Record<RecordFailureCause, string> = {
   stream_busy: "another invocation was storing the same message",
   requeue_failed: "its failed connections could not be put back on the queue",
   delivery_incomplete: "connections of a chunk kept failing",
+  split_failed: "its rooms (a publish to several rooms) could not be put back on the queue one by one",
 };
 
 /** A Map that forgets its oldest entries past `max`. */

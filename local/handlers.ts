@@ -26,7 +26,7 @@ export interface LocalHandlerConfig {
   largeRoomChunkSize?: number;
   /** Rooms per connection (subscribe); unset = the default, 100. */
   maxRoomsPerConnection?: number;
-  /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours`; unset = off. */
+  /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours` (0 = off; the table still holds idempotency claims); unset = no table. */
   streams?: StreamSettings;
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: Credentials;

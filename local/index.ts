@@ -218,7 +218,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams" };
   // The component's rules (core/hubOptions.ts), checked before anything starts.
   const retentionHours = checkRetentionHours(options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER);
-  const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
+  // The table is named even with streams off (retention 0), as the component does: idempotency keys keep their claims there.
+  const streams = { streamsTable: names.streams, retentionHours };
   if (options.maxRoomsPerConnection !== undefined) checkMaxRoomsPerConnection(options.maxRoomsPerConnection, OWNER);
   if (options.largeRoomChunkSize !== undefined) checkLargeRoomChunkSize(options.largeRoomChunkSize, "largeRoomChunkSize", OWNER);
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, ...options.queue };
