@@ -520,7 +520,11 @@ async function resumeClaim(deps: StreamDeps, notification: Notification, source?
         return { stored: { seq: claim.candidate, messageId: notification.id, frame: "" }, duplicate: true, heldBy };
       }
     }
-    if (now(deps) - claim.updatedAt < staleMs(deps)) throw new StreamBusyError(streamId);
+    const recent = now(deps) - claim.updatedAt < staleMs(deps);
+    // Its owner is at work on it, and its queue message stays until it is done (or dead-lettered,
+    // and a redrive finds the claim stale): nothing for this copy to do, not even to wait.
+    if (heldBy && recent) return { stored: { seq: claim.candidate ?? 0, messageId: notification.id, frame: "" }, duplicate: true, heldBy };
+    if (recent) throw new StreamBusyError(streamId);
     const owner = crypto.randomUUID();
     if (!(await updateClaim(deps, streamId, notification.id, claim.owner, { newOwner: owner, expectUpdatedAt: claim.updatedAt, source }))) continue;
     const result = await appendAsOwner(deps, notification, owner, claim.candidate);
@@ -538,10 +542,11 @@ function onceKey(streamId: string, messageId: string): Record<string, AttributeV
  * Exactly once per id without streams (retention 0), for a notification whose id is not its
  * queue message's (`source`). One item per (stream, id) in the streams table, kept 24 h: a
  * PutItem that passes when the item is absent, expired or this message's own (a redelivery);
- * `settle` marks it done once the fan-out ran. A claim of another message is a duplicate when
- * done (`heldBy`), busy while its owner is recent, and taken over when stale (its owner died:
- * that owner's message is retried by SQS or rests in the dead-letter queue). Costs 2 writes
- * per notification; a duplicate 1 refused write and 1 read.
+ * `settle` marks it done once the fan-out ran. A claim of another message is a duplicate
+ * (`heldBy`) when done or recently updated (its owner's message stays on the queue until it
+ * is done), and is taken over when stale and not done (its owner died: that message went to
+ * the dead-letter queue, and a redrive gives it a new id). Costs 2 writes per notification; a
+ * duplicate 1 refused write and 1 read.
  */
 async function claimWithoutStream(deps: StreamDeps, notification: Notification, source: string): Promise<{ heldBy?: string; settle?: () => Promise<void> }> {
   const { db, streamsTable: table } = deps;
@@ -577,9 +582,9 @@ async function claimWithoutStream(deps: StreamDeps, notification: Notification, 
   const item = result.Item;
   const owner = item?.source?.S;
   if (!item || !owner) throw new StreamBusyError(notification.roomId);
-  if (item.done?.BOOL) return { heldBy: owner };
   const updatedAt = Number(item.updated_at?.N ?? 0);
-  if (at - updatedAt < staleMs(deps)) throw new StreamBusyError(notification.roomId);
+  // Done, or its owner at work on it (its queue message stays until done): a duplicate.
+  if (item.done?.BOOL || at - updatedAt < staleMs(deps)) return { heldBy: owner };
   try {
     await db.send(
       new UpdateItemCommand({
