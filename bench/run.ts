@@ -5,7 +5,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, publish
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  */
 import * as childProcess from "child_process";
@@ -21,11 +21,12 @@ import { postCostScenario } from "./postCost";
 import { postCostLayoutScenario } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
 import type { ContentionFigures } from "./contention";
+import type { PublishFigures } from "./publish";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "publish"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -317,6 +318,26 @@ async function main() {
     row(label, "all answered after", ms(ours.clearMs), before ? ms(before.clearMs) : "n/a");
     row("", "stored / refused / lost", `${ours.stored} / ${ours.refused} / ${ours.lost}`, before ? `${before.stored} / ${before.refused} / ${before.lost}` : "n/a");
     row("", "DynamoDB requests per message (streams table)", `${ours.requestsPerMessage} (${ours.streamsRequestsPerMessage})`, before ? `${before.requestsPerMessage} (${before.streamsRequestsPerMessage})` : "n/a");
+  }
+
+  if (only.has("publish")) {
+    // Publishing (bench/publish.ts, its own hub): what an idempotency key costs, and one 100-room publish against 100 single publishes.
+    console.error(`\n[publish] requests per publish with and without an idempotency key; one publish to 100 rooms vs 100 publishes`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "publish.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const publish = JSON.parse(output.trim().split("\n").at(-1)!) as PublishFigures;
+    results.publish = publish;
+    const on = publish.keyCost.streamsOn;
+    const off = publish.keyCost.streamsOff;
+    row("10 publishing", "streams-table requests / publish: no key, key, retry (streams on)", `${on.without.streams} / ${on.withKey.streams} / ${on.retry.streams}`, "");
+    row("", "same, streams off", `${off.without.streams} / ${off.withKey.streams} / ${off.retry.streams}`, "");
+    const { multi, singles, batch } = publish.rooms;
+    row("", `${publish.rooms.rooms} rooms: SQS sends (app + deliver), roomIds / publish ×${publish.rooms.rooms} / publishBatch`, `${multi.appSqs}+${multi.deliverSqs} / ${singles.appSqs}+${singles.deliverSqs} / ${batch.appSqs}+${batch.deliverSqs}`, "");
+    row("", "first call → last receipt (median)", `${ms(multi.ms)} / ${ms(singles.ms)} / ${ms(batch.ms)}`, "");
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
