@@ -23,6 +23,11 @@
  *   times, gets a tombstone frame (docs/protocol.md#room-streams), written with the same
  *   `attribute_not_exists(seq)`, so exactly one of the tombstone and a late writer lands.
  *   Readers stop at a hole (it is in flight, or will be filled) instead of calling it gone.
+ * - A notification whose id is not its queue message's (an idempotency key; a room of a
+ *   multi-room publish) names that message in its claim (`source`), kept at least 24 h: a copy
+ *   from another queue message (a retry, a room body sent twice) is `heldBy` the owner and posts
+ *   nothing, unless the claim is stale with nothing stored (then it takes over, as above).
+ *   Without streams the same rule runs on a claim item of its own (claimWithoutStream).
  * Frame text is a pure function of (message, seq), so every writer of one slot writes the
  * same bytes, and live frames equal replayed frames.
  *
