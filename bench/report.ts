@@ -11,6 +11,7 @@ import type { PostCostLayoutFigures } from "./postCostLayout";
 import type { RoomsFigures } from "./rooms";
 import type { ContentionFigures } from "./contention";
 import type { BudgetFigures } from "./budget";
+import type { PublishFigures } from "./publish";
 
 const START = "<!-- figures:start -->";
 const END = "<!-- figures:end -->";
@@ -27,6 +28,7 @@ interface Results {
   rooms?: RoomsFigures;
   contention?: ContentionFigures;
   budget?: BudgetFigures;
+  publish?: PublishFigures;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
   postCostLayout?: PostCostLayoutFigures;
@@ -214,6 +216,7 @@ export function renderFigures(r: Results): string {
     targets.push(["budget: 0 lost, 0 dead letters", verdict(lanes.lost + lanes.small.lost + lanes.deadLetters === 0, `${lanes.lost + lanes.small.lost} lost, ${lanes.deadLetters} dead letters`)]);
     targets.push(["small notifications faster with the bulk queue (p99)", verdict(lanes.small.p99 < oneQueue.small.p99, `${b.ratio.p99}×`)]);
   }
+  if (r.publish && !r.publish.quick) lines.push(renderPublish(r.publish), "");
   const lost =
     (r.fanout?.ours.lost ?? 0) +
     (r.large?.ours.lost ?? 0) +
@@ -223,6 +226,45 @@ export function renderFigures(r: Results): string {
     (r.budget && !r.budget.quick ? r.budget.lanes.lost + r.budget.lanes.small.lost : 0);
   targets.push(["zero lost in every scenario", verdict(lost === 0, `${lost} lost`)]);
   lines.push("### Targets", "", "| target | result |", "| --- | --- |", ...targets.map(([t, v]) => `| ${t} | ${v} |`));
+  return lines.join("\n");
+}
+
+/** Section 10: what an idempotency key costs, and one publish to many rooms against one publish per room. */
+export function renderPublish(p: PublishFigures): string {
+  const n = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+  const lines = [
+    "### 11. Publishing: idempotency keys and many rooms",
+    "",
+    `Run of ${p.date.slice(0, 16).replace("T", " ")} UTC (\`bench/publish.ts\`, as \`npm run bench -- --only publish\` runs it): the real deliver function on the local hub, fed from a queue of its own (4 pollers, 10 records a batch), every AWS request counted by recording proxies; one WebSocket member per room.`,
+    "",
+    `${p.keyCost.streamsOn.publishes} publishes in series to one room, per publish: without a key, with a new key each, then each keyed one again (a retry, which posts nothing):`,
+    "",
+    "| requests per publish | streams on: no key | key | retry | streams off: no key | key | retry |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  const { streamsOn: on, streamsOff: off } = p.keyCost;
+  const cells = (pick: (x: PublishFigures["keyCost"]["streamsOn"]["without"]) => number) =>
+    [on.without, on.withKey, on.retry, off.without, off.withKey, off.retry].map((x) => n(pick(x))).join(" | ");
+  lines.push(`| app's SQS sends | ${cells((x) => x.appSqs)} |`);
+  lines.push(`| DynamoDB, streams table | ${cells((x) => x.streams)} |`);
+  lines.push(`| DynamoDB, connections table | ${cells((x) => x.connections)} |`);
+  lines.push(`| posts (one member) | ${cells((x) => x.posts)} |`);
+  lines.push(`| time per publish, in series | ${[on.without, on.withKey, on.retry, off.without, off.withKey, off.retry].map((x) => `${x.msPerPublish.toFixed(1)} ms`).join(" | ")} |`);
+  lines.push("", `Frames the member got from the retries: ${on.framesFromRetries} (streams on), ${off.framesFromRetries} (streams off).`, "");
+  const { multi, singles, batch, rooms, rounds } = p.rooms;
+  lines.push(
+    `One event to ${rooms} rooms (each room's stream already started), median of ${rounds} rounds alternated:`,
+    "",
+    `| per event | \`publish({ roomIds })\` | \`publish\` ×${rooms} (10 at a time) | \`publishBatch\` of ${rooms} |`,
+    "| --- | ---: | ---: | ---: |",
+    `| app's SQS sends | ${multi.appSqs} | ${singles.appSqs} | ${batch.appSqs} |`,
+    `| deliver's SQS sends (the rooms' bodies) | ${multi.deliverSqs} | ${singles.deliverSqs} | ${batch.deliverSqs} |`,
+    `| queue records delivered | ${multi.records} | ${singles.records} | ${batch.records} |`,
+    `| DynamoDB requests, streams table | ${multi.streams} | ${singles.streams} | ${batch.streams} |`,
+    `| DynamoDB requests, connections table | ${multi.connections} | ${singles.connections} | ${batch.connections} |`,
+    `| posts | ${multi.posts} | ${singles.posts} | ${batch.posts} |`,
+    `| first call → every member's receipt | ${multi.ms} ms (${multi.msRounds.join(", ")}) | ${singles.ms} ms (${singles.msRounds.join(", ")}) | ${batch.ms} ms (${batch.msRounds.join(", ")}) |`,
+  );
   return lines.join("\n");
 }
 

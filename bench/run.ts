@@ -6,7 +6,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, budget
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, budget, publish
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  *   npm run bench -- --update-docs         also refresh the tracked results, chart and BENCHMARKS.md
  */
@@ -25,11 +25,12 @@ import type { RoomsFigures } from "./rooms";
 import type { ContentionFigures } from "./contention";
 import { benchOutputs } from "./outputs";
 import type { BudgetFigures } from "./budget";
+import type { PublishFigures } from "./publish";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "budget"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "budget", "publish"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, "update-docs": { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -339,6 +340,27 @@ async function main() {
     row(`10 budget (${lanes.room} at ${budget.postsPerSecond}/s)`, "lost / dead letters / 429s", `${lanes.lost} / ${lanes.deadLetters} / ${lanes.throttled}`, `${oneQueue.lost} / ${oneQueue.deadLetters} / ${oneQueue.throttled} (one queue)`);
     row("", "broadcast: SendMessage → last receipt", `${lanes.broadcastMs} ms`, `${oneQueue.broadcastMs} ms (one queue)`);
     row("", `${lanes.small.n} small notifications p50 / p99`, `${lanes.small.p50} / ${lanes.small.p99} ms`, `${oneQueue.small.p50} / ${oneQueue.small.p99} ms (one queue; ${budget.ratio.p50}× / ${budget.ratio.p99}×)`);
+  }
+
+
+  if (only.has("publish")) {
+    // Publishing (bench/publish.ts, its own hub): what an idempotency key costs, and one 100-room publish against 100 single publishes.
+    console.error(`\n[publish] requests per publish with and without an idempotency key; one publish to 100 rooms vs 100 publishes`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "publish.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const publish = JSON.parse(output.trim().split("\n").at(-1)!) as PublishFigures;
+    results.publish = publish;
+    const on = publish.keyCost.streamsOn;
+    const off = publish.keyCost.streamsOff;
+    row("11 publishing", "streams-table requests / publish: no key, key, retry (streams on)", `${on.without.streams} / ${on.withKey.streams} / ${on.retry.streams}`, "");
+    row("", "same, streams off", `${off.without.streams} / ${off.withKey.streams} / ${off.retry.streams}`, "");
+    const { multi, singles, batch } = publish.rooms;
+    row("", `${publish.rooms.rooms} rooms: SQS sends (app + deliver), roomIds / publish ×${publish.rooms.rooms} / publishBatch`, `${multi.appSqs}+${multi.deliverSqs} / ${singles.appSqs}+${singles.deliverSqs} / ${batch.appSqs}+${batch.deliverSqs}`, "");
+    row("", "first call → last receipt (median)", `${ms(multi.ms)} / ${ms(singles.ms)} / ${ms(batch.ms)}`, "");
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, type ParseArgsConfig } from "util";
 import { dynamoClient } from "../core/aws";
-import { normalizeId, normalizeRecipient } from "../core/messages";
+import { checkIdempotencyKey, checkRoomIds, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PUBLISH_ROOMS, normalizeId, normalizeRecipient } from "../core/messages";
 import { roomPages } from "../core/tables";
 import { MAX_GRANTS_PER_TOKEN, normalizeRoomId, userChannel } from "../core/rooms";
 import { MAX_TOKEN_TTL_SECONDS, tokenScope } from "../core/tokens";
@@ -284,30 +284,69 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
   },
   publish: {
     summary: "send a notification to a room, or to one user, through the queue",
-    usage: `${BIN} publish (--room R | --to-user U) [--user U] --data JSON|@FILE|- [--json]
+    usage: `${BIN} publish (--room R | --rooms A,B,C | --to-user U) [--user U] [--idempotency-key K] --data JSON|@FILE|- [--json]
 
   --room R        every connection in room R
+  --rooms A,B,C   each of these rooms once (up to ${MAX_PUBLISH_ROOMS}, comma-separated), each with its own seq and id
   --to-user U     every connection of user U, in any room (their channel user:U)
   --data JSON     any JSON value; the seed's browser code reads {"type": ..., "data": ...}
   --data @FILE    the JSON in FILE;  --data -  the JSON on standard input
   --user U        the sender, shown to clients as user_id (not a filter)
-  --json          print {"messageId", "roomId"} (roomId is "user:U" for --to-user) instead of a sentence
+  --idempotency-key K
+                  1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters: publishing again with K to the same room or
+                  user within 24 hours is the same notification (same message id, delivered once)
+  --json          print {"messageId", "roomId"} (roomId is "user:U" for --to-user; "roomIds" for --rooms) instead of a sentence
 ${TARGET_HELP}`,
-    options: { room: { type: "string" }, "to-user": { type: "string" }, user: { type: "string" }, data: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    options: {
+      room: { type: "string" },
+      rooms: { type: "string" },
+      "to-user": { type: "string" },
+      user: { type: "string" },
+      data: { type: "string" },
+      "idempotency-key": { type: "string" },
+      json: { type: "boolean" },
+      ...TARGET_OPTIONS,
+    },
     async run(values) {
-      const { room, toUser } = roomOrUser(values, "to-user");
+      let rooms: string[] | undefined;
+      let room = "";
+      let toUser: string | undefined;
+      if (values.rooms !== undefined) {
+        if (text(values, "room") || text(values, "to-user")) throw new UsageError("pass one of --room, --rooms and --to-user");
+        const checked = checkRoomIds(String(values.rooms).split(","), "--rooms");
+        if (!checked.ok) throw new UsageError(checked.reason.replace(/--rooms\[(\d+)\]/g, (_, i: string) => `--rooms entry ${Number(i) + 1}`).replace(/to_user_id/, "--to-user U"));
+        rooms = checked.value;
+      } else {
+        ({ room, toUser } = roomOrUser(values, "to-user"));
+      }
+      let idempotencyKey: string | undefined;
+      if (values["idempotency-key"] !== undefined) {
+        const key = checkIdempotencyKey(values["idempotency-key"], "--idempotency-key");
+        if (!key.ok) throw new UsageError(key.reason);
+        idempotencyKey = key.value;
+      }
       const user = text(values, "user") === undefined ? null : idFlag(values, "user");
       const data = readData(required(values, "data"));
       const { notifier } = await notifierFor(values, "publish", ["queueUrl"]);
       let messageId: string;
       try {
-        ({ messageId } = await notifier.publish(toUser === undefined ? { roomId: room, userId: user, data } : { toUserId: toUser, userId: user, data }));
+        const input =
+          rooms !== undefined
+            ? { roomIds: rooms, userId: user, data, idempotencyKey }
+            : toUser === undefined
+              ? { roomId: room, userId: user, data, idempotencyKey }
+              : { toUserId: toUser, userId: user, data, idempotencyKey };
+        ({ messageId } = await notifier.publish(input));
       } catch (err) {
         // Ids are checked above; what the SDK still refuses is the data (size, serializability).
         // SQS's own refusal of the body (the SDK escapes what it refuses, so only a queue stricter than SQS) is about --data too.
         const refused = /InvalidMessageContents/.test((err as Error)?.name ?? "");
         if (err instanceof TypeError || err instanceof RangeError || refused) throw new UsageError(`--data: ${(err as Error).message.replace(/^publish: /, "")}`);
         throw err;
+      }
+      if (rooms !== undefined) {
+        process.stdout.write(values.json ? JSON.stringify({ messageId, roomIds: rooms }) + "\n" : `published to ${rooms.length} room(s): message id ${messageId}\n`);
+        return;
       }
       const to = toUser === undefined ? `room ${room}` : `user ${toUser} (${room})`;
       process.stdout.write(values.json ? JSON.stringify({ messageId, roomId: room }) + "\n" : `published to ${to}: message id ${messageId}\n`);

@@ -20,8 +20,10 @@ import {
   MAX_MESSAGE_BYTES,
   MAX_QUEUE_BODY_BYTES,
   normalizeId,
+  parseMultiRoomBody,
   parsePublishBody,
   parseQueueJson,
+  type MultiRoomPublish,
   type FrameOrigin,
   type Notification,
   type Parsed,
@@ -52,6 +54,8 @@ export interface QueueRecord {
   /** For a chunk: the frame text to post verbatim. */
   frame?: string;
   connectionIds?: string[];
+  /** A publish to several rooms: deliver requeues it as one body per room (`notification` is its first room's). */
+  split?: MultiRoomPublish;
 }
 
 export function chunkBody(notification: Notification, frame: string, connectionIds: string[]): string {
@@ -171,6 +175,12 @@ export function parseQueueBody(text: string, messageId: string): Parsed<QueueRec
   const body = parseQueueJson(text);
   if (!body.ok) return body;
   if (body.value.kind === "chunk") return parseChunk(body.value);
+  if (body.value.room_ids !== undefined && body.value.room_ids !== null) {
+    const many = parseMultiRoomBody(body.value, messageId);
+    if (!many.ok) return many;
+    const [first] = many.value.notifications;
+    return { ok: true, value: many.value.notifications.length === 1 ? { notification: first } : { notification: first, split: many.value } };
+  }
   const notification = parsePublishBody(body.value, messageId);
   return notification.ok ? { ok: true, value: { notification: notification.value } } : notification;
 }

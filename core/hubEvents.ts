@@ -103,6 +103,11 @@ export interface DeliverySummary {
   handedOff: number;
   itemsRead: number;
   capacityUnits: number;
+  /**
+   * Another queue message holds this notification (its idempotency key published again, or a
+   * room of a multi-room publish sent twice) and delivers it: this record posted nothing.
+   */
+  heldBy?: string;
 }
 
 interface QueueRecord {
@@ -116,6 +121,14 @@ interface QueueRecord {
 export interface RecordDelivered extends QueueRecord, DeliverySummary {
   type: "record.delivered";
   requeued: boolean;
+}
+
+/** A publish to several rooms went back on the queue as one body per room, each delivered as its own record. */
+export interface RecordSplit extends QueueRecord {
+  type: "record.split";
+  /** The publish's id (its rooms' notification ids are derived from it, or from its idempotency key). */
+  notificationId: string;
+  rooms: number;
 }
 
 /**
@@ -133,9 +146,9 @@ export interface RecordRejected extends QueueRecord {
  * Why a valid record was reported failed, for SQS to redeliver it: the delivery threw
  * (`delivery_failed`), another invocation is storing the same message (`stream_busy`), its
  * failed connections could not be requeued (`requeue_failed`), or connections of a chunk kept
- * failing (`delivery_incomplete`).
+ * failing (`delivery_incomplete`), or a multi-room publish's rooms could not be requeued (`split_failed`).
  */
-export type RecordFailureCause = "delivery_failed" | "stream_busy" | "requeue_failed" | "delivery_incomplete";
+export type RecordFailureCause = "delivery_failed" | "stream_busy" | "requeue_failed" | "delivery_incomplete" | "split_failed";
 
 export interface RecordFailed extends QueueRecord {
   type: "record.failed";
@@ -147,8 +160,8 @@ export interface RecordFailed extends QueueRecord {
   summary?: DeliverySummary;
 }
 
-/** One record's outcome in a deliver batch: only `record.delivered` is not reported in `batchItemFailures`. */
-export type RecordOutcome = RecordDelivered | RecordRejected | RecordFailed;
+/** One record's outcome in a deliver batch: only `record.delivered` and `record.split` are not reported in `batchItemFailures`. */
+export type RecordOutcome = RecordDelivered | RecordSplit | RecordRejected | RecordFailed;
 
 /** A post to one connection kept failing (retries spent, or a status not worth retrying). */
 export interface PostFailed {
@@ -211,6 +224,7 @@ const summaryFields = (summary: DeliverySummary): LogFields => ({
   handed_off: summary.handedOff,
   items_read: summary.itemsRead,
   capacity_units: summary.capacityUnits,
+  held_by: summary.heldBy,
 });
 
 const CONNECT_REFUSALS: Record<ConnectRefusalReason, [LogLevel, string]> = {
@@ -225,6 +239,7 @@ const RECORD_FAILURES: Record<RecordFailureCause, [LogLevel, string]> = {
   stream_busy: ["warn", "message being stored by another invocation; retried later"],
   requeue_failed: ["error", "failed connections not requeued"],
   delivery_incomplete: ["warn", "delivery incomplete; record will be redelivered"],
+  split_failed: ["error", "rooms of a multi-room publish not requeued; record will be redelivered"],
 };
 
 /** The structured log line for an event: its level, message and snake_case fields. */
@@ -248,6 +263,8 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
       const fields = { message_id: event.messageId, receive_count: event.receiveCount, ...summaryFields(event) };
       return event.requeued ? ["warn", "delivered; failed connections requeued", fields] : ["info", "delivered", fields];
     }
+    case "record.split":
+      return ["info", "split into one body per room", { message_id: event.messageId, receive_count: event.receiveCount, id: event.notificationId, rooms: event.rooms }];
     case "record.rejected":
       return ["error", "record rejected", { message_id: event.messageId, receive_count: event.receiveCount, code: event.code, reason: event.reason, ...errorFields(event.error) }];
     case "record.failed": {

@@ -240,25 +240,184 @@ export function publishTarget(roomValue: unknown, userValue: unknown, roomKey: s
   return room.ok ? room : fail(room.code, room.reason.replace("to_user_id", userKey));
 }
 
+/** An idempotency key is 1 to this many characters, each visible ASCII (0x21–0x7E). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 /**
- * Validates a publish body (the seed's `{room_id, user_id, data}`, or `to_user_id` for a
- * user's channel). `messageId` becomes the frame id, so a redelivered SQS message keeps its
- * id: clients drop the duplicate and the room's stream stores it once.
+ * Publishes to one stream with one idempotency key within this many hours (or the stream's
+ * retention, if longer) are one notification (core/streams.ts keeps the claim that long).
  */
-export function parsePublishBody(body: Record<string, unknown>, messageId: string): Parsed<Notification> {
-  const room = publishTarget(body.room_id, body.to_user_id, "room_id", "to_user_id");
-  if (!room.ok) return room;
+export const IDEMPOTENCY_WINDOW_HOURS = 24;
+/** Rooms one publish may name (`room_ids`, the SDK's `roomIds`). */
+export const MAX_PUBLISH_ROOMS = 1_000;
+
+const present = (value: unknown) => value !== undefined && value !== null;
+
+/**
+ * A key or publish id as the queue carries it: 1 to 128 visible ASCII characters. `code` is
+ * the refusal's wire code; `field` names the caller's own key in the reason.
+ */
+function visibleAscii(value: unknown, field: string, code: string): Parsed<string> {
+  const rule = `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters (0x21–0x7E)`;
+  if (typeof value !== "string") return fail(code, `${field} must be a string of ${rule}`);
+  if (value.length === 0) return fail(code, `${field} must not be empty (${rule})`);
+  if (value.length > MAX_IDEMPOTENCY_KEY_LENGTH) return fail(code, `${field} is ${value.length} characters; the limit is ${MAX_IDEMPOTENCY_KEY_LENGTH} (${rule})`);
+  const bad = /[^\x21-\x7e]/u.exec(value);
+  if (bad) return fail(code, `${field} holds U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")} at ${bad.index}; it may hold only ${rule}`);
+  return { ok: true, value };
+}
+
+/** Validates an idempotency key (`field`: `idempotency_key` on the queue, `idempotencyKey` in the SDK). */
+export function checkIdempotencyKey(value: unknown, field: string): Parsed<string> {
+  return visibleAscii(value, field, "invalid_idempotency_key");
+}
+
+/**
+ * `room_ids` (the SDK's `roomIds`): 1 to MAX_PUBLISH_ROOMS room ids, each valid as `room_id`
+ * is, none twice (42 and "42" are one room). Normalized, in the given order.
+ */
+export function checkRoomIds(value: unknown, field: string): Parsed<string[]> {
+  const code = "invalid_room_ids";
+  if (!Array.isArray(value)) return fail(code, `${field} must be an array of 1 to ${MAX_PUBLISH_ROOMS} room ids`);
+  if (value.length === 0) return fail(code, `${field} must name at least 1 room (at most ${MAX_PUBLISH_ROOMS})`);
+  if (value.length > MAX_PUBLISH_ROOMS) return fail(code, `${field} names ${value.length} rooms; the limit is ${MAX_PUBLISH_ROOMS}`);
+  const seen = new Map<string, number>();
+  const rooms: string[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const room = normalizeRoomId(value[i], `${field}[${i}]`);
+    if (!room.ok) return fail(code, room.reason.replace("to_user_id", field === "roomIds" ? "toUserId" : "to_user_id"));
+    const first = seen.get(room.value);
+    if (first !== undefined) return fail(code, `${field}[${i}] repeats ${field}[${first}] (${JSON.stringify(room.value)}); each room may be named once`);
+    seen.set(room.value, i);
+    rooms.push(room.value);
+  }
+  return { ok: true, value: rooms };
+}
+
+/** A name-based id in UUID form (version 8, from SHA-256): the same inputs always give the same id. */
+function derivedId(...parts: string[]): string {
+  const hash = crypto.createHash("sha256").update(parts.join("\u001f")).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x80;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * The id of the notification published to `streamId` (a room, or `user:{id}`) with this
+ * idempotency key: every publish with that key to that stream gets it, so its claim in the
+ * streams table (core/streams.ts) makes them one notification, and the SDK returns it.
+ */
+export function keyedMessageId(streamId: string, key: string): string {
+  return derivedId("idempotency_key", streamId, key);
+}
+
+/** A multi-room publish's own id when it has an idempotency key (the SDK's `messageId`); its rooms' ids are keyedMessageId. */
+export function keyedPublishId(key: string): string {
+  return derivedId("idempotency_key", "", key);
+}
+
+/** The frame id of one room of a multi-room publish without a key: from the publish's id and the room. */
+export function roomMessageId(publishId: string, roomId: string): string {
+  return derivedId("room_ids", publishId, roomId);
+}
+
+/** The sender and data of a publish body, checked as every publish body's are. */
+function parseSenderAndData(body: Record<string, unknown>): Parsed<{ userId: string | null; data: unknown }> {
   let userId: string | null = null;
-  if (body.user_id !== undefined && body.user_id !== null) {
+  if (present(body.user_id)) {
     const user = normalizeId(body.user_id, "user_id");
     if (!user.ok) return user;
     userId = user.value;
   }
   if (!("data" in body) || body.data === undefined) return fail("missing_data", "data is required (any JSON value)");
-  const notification: Notification = { id: messageId, roomId: room.value, userId, origin: "app", data: body.data };
+  return { ok: true, value: { userId, data: body.data } };
+}
+
+/**
+ * Validates a publish body (the seed's `{room_id, user_id, data}`, or `to_user_id` for a
+ * user's channel). `messageId` becomes the frame id, so a redelivered SQS message keeps its
+ * id: clients drop the duplicate and the room's stream stores it once. With
+ * `idempotency_key`, the id is derived from the stream and the key instead (keyedMessageId).
+ */
+export function parsePublishBody(body: Record<string, unknown>, messageId: string): Parsed<Notification> {
+  const room = publishTarget(body.room_id, body.to_user_id, "room_id", "to_user_id");
+  if (!room.ok) return room;
+  const sender = parseSenderAndData(body);
+  if (!sender.ok) return sender;
+  let id = messageId;
+  if (present(body.idempotency_key)) {
+    const key = checkIdempotencyKey(body.idempotency_key, "idempotency_key");
+    if (!key.ok) return key;
+    id = keyedMessageId(room.value, key.value);
+  }
+  const notification: Notification = { id, roomId: room.value, origin: "app", ...sender.value };
   const size = checkFrameSize(notification);
   if (!size.ok) return size;
   return { ok: true, value: notification };
+}
+
+/** A publish to several rooms (`room_ids`), checked whole. */
+export interface MultiRoomPublish {
+  /** The publish's id: `message_id`, else the SQS message id; derived from the key when there is one. */
+  publishId: string;
+  /** One per room, in the body's order, each with its own id (keyedMessageId or roomMessageId). */
+  notifications: Notification[];
+  /** The same publish as one body per room (`room_ids` of one), each giving its room the same id. */
+  roomBodies(): string[];
+}
+
+/** The JSON text of a multi-room body; `dataJson` is serialized once for any number of bodies. */
+function multiRoomBody(rooms: readonly string[], fields: { publishId?: string; userId: string | number | null; dataJson: string; key?: string }): string {
+  return (
+    `{"room_ids":${JSON.stringify(rooms)}` +
+    (fields.publishId !== undefined ? `,"message_id":${JSON.stringify(fields.publishId)}` : "") +
+    `,"user_id":${JSON.stringify(fields.userId)}` +
+    (fields.key !== undefined ? `,"idempotency_key":${JSON.stringify(fields.key)}` : "") +
+    `,"data":${fields.dataJson}}`
+  );
+}
+
+/** The longest frame a multi-room publish becomes: its room with the longest JSON. */
+function longestRoom(rooms: readonly string[]): string {
+  let longest = rooms[0];
+  for (const room of rooms) if (byteLength(JSON.stringify(room)) > byteLength(JSON.stringify(longest))) longest = room;
+  return longest;
+}
+
+/**
+ * Validates a body with `room_ids` (docs/protocol.md#publishing-from-an-app-backend): every
+ * room, the sender, the data (its frame checked once, with the longest room), the key and
+ * `message_id`; any fault refuses the whole body.
+ */
+export function parseMultiRoomBody(body: Record<string, unknown>, messageId: string): Parsed<MultiRoomPublish> {
+  if (present(body.room_id) || present(body.to_user_id)) return fail("conflicting_target", `pass room_ids, room_id or to_user_id, only one`);
+  const rooms = checkRoomIds(body.room_ids, "room_ids");
+  if (!rooms.ok) return rooms;
+  const sender = parseSenderAndData(body);
+  if (!sender.ok) return sender;
+  let key: string | undefined;
+  if (present(body.idempotency_key)) {
+    const checked = checkIdempotencyKey(body.idempotency_key, "idempotency_key");
+    if (!checked.ok) return checked;
+    key = checked.value;
+  }
+  let publishId = messageId;
+  if (present(body.message_id)) {
+    const checked = visibleAscii(body.message_id, "message_id", "invalid_message_id");
+    if (!checked.ok) return checked;
+    publishId = checked.value;
+  }
+  if (key !== undefined) publishId = keyedPublishId(key);
+  const idOf = (room: string) => (key !== undefined ? keyedMessageId(room, key) : roomMessageId(publishId, room));
+  const size = checkFrameSize({ id: idOf(rooms.value[0]), roomId: longestRoom(rooms.value), origin: "app", ...sender.value });
+  if (!size.ok) return size;
+  const notifications = rooms.value.map((room): Notification => ({ id: idOf(room), roomId: room, origin: "app", ...sender.value }));
+  const roomBodies = () => {
+    const dataJson = JSON.stringify(sender.value.data);
+    const fields = { publishId: key === undefined ? publishId : undefined, userId: sender.value.userId, dataJson, key };
+    return rooms.value.map((room) => multiRoomBody([room], fields));
+  };
+  return { ok: true, value: { publishId, notifications, roomBodies } };
 }
 
 /** What the SDK publishes: a room (`roomId`) or one user's channel (`toUserId`); `userId` is the sender, as on the wire. */
@@ -267,11 +426,30 @@ export interface PublishBodyInput {
   toUserId?: string | number;
   userId?: string | number | null;
   data: unknown;
+  /** 1 to 128 visible ASCII characters: publishes with one key to one room or user within 24 hours are one notification. */
+  idempotencyKey?: string;
 }
 
 /** Builds the body an app publishes; throws a clear error before anything is sent. */
 export function buildPublishBody(input: PublishBodyInput, method = "publish"): string {
-  if (typeof input !== "object" || input === null) throw new TypeError(`${method}: expected { roomId | toUserId, userId?, data }`);
+  return buildPublish(input, method).body;
+}
+
+/** The key of an SDK input, checked; a RangeError for its length, a TypeError for the rest. */
+function sdkKey(input: { idempotencyKey?: unknown }, method: string): string | undefined {
+  if (!present(input.idempotencyKey)) return undefined;
+  const key = checkIdempotencyKey(input.idempotencyKey, "idempotencyKey");
+  if (!key.ok) throw new (typeof input.idempotencyKey === "string" && input.idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH ? RangeError : TypeError)(`${method}: ${key.reason}`);
+  return key.value;
+}
+
+/**
+ * The body an app publishes to one room or user and, with an idempotency key, the id it will
+ * have (the SQS message id otherwise). Throws a clear error before anything is sent.
+ */
+export function buildPublish(input: PublishBodyInput, method = "publish"): { body: string; messageId?: string } {
+  if (typeof input !== "object" || input === null) throw new TypeError(`${method}: expected { roomId | toUserId, userId?, data, idempotencyKey? }`);
+  if ("roomIds" in input && input.roomIds !== undefined) throw new TypeError(`${method}: roomIds is taken by publish only (one publish to several rooms)`);
   const room = publishTarget(input.roomId, input.toUserId, "roomId", "toUserId");
   if (!room.ok) throw new TypeError(`${method}: ${room.reason}`);
   if (input.userId !== undefined && input.userId !== null) {
@@ -279,10 +457,11 @@ export function buildPublishBody(input: PublishBodyInput, method = "publish"): s
     if (!user.ok) throw new TypeError(`${method}: ${user.reason}`);
   }
   if (input.data === undefined) throw new TypeError(`${method}: data is required (any JSON value)`);
+  const key = sdkKey(input, method);
   const target = input.toUserId !== undefined && input.toUserId !== null ? { to_user_id: input.toUserId } : { room_id: input.roomId };
   let text: string;
   try {
-    text = JSON.stringify({ ...target, user_id: input.userId ?? null, data: input.data });
+    text = JSON.stringify({ ...target, user_id: input.userId ?? null, ...(key !== undefined ? { idempotency_key: key } : {}), data: input.data });
   } catch (err) {
     throw new TypeError(`${method}: data is not JSON-serializable (${(err as Error).message})`);
   }
@@ -299,7 +478,69 @@ export function buildPublishBody(input: PublishBodyInput, method = "publish"): s
   const body = queueSafeJson(text);
   const refusal = queueBodyRefusal(body);
   if (refusal) throw new RangeError(`${method}: ${refusal}`);
-  return body;
+  return { body, ...(key !== undefined ? { messageId: keyedMessageId(room.value, key) } : {}) };
+}
+
+/** What the SDK publishes to several rooms at once. */
+export interface MultiRoomPublishBodyInput {
+  roomIds: readonly (string | number)[];
+  userId?: string | number | null;
+  data: unknown;
+  idempotencyKey?: string;
+}
+
+/**
+ * The bodies of a publish to several rooms: as few as SQS's 256 KiB allows (rooms packed in
+ * order), each naming the publish's id (`message_id`, or the key's), so every room's
+ * notification id is the same whichever body carries it. Throws before anything is sent.
+ */
+export function buildMultiRoomBodies(input: MultiRoomPublishBodyInput, method = "publish"): { bodies: string[]; messageId: string } {
+  if (typeof input !== "object" || input === null) throw new TypeError(`${method}: expected { roomIds, userId?, data, idempotencyKey? }`);
+  const loose = input as { roomId?: unknown; toUserId?: unknown };
+  if (present(loose.roomId) || present(loose.toUserId)) throw new TypeError(`${method}: pass roomIds, roomId or toUserId, only one`);
+  const rooms = checkRoomIds(input.roomIds, "roomIds");
+  if (!rooms.ok) throw new (Array.isArray(input.roomIds) && input.roomIds.length > MAX_PUBLISH_ROOMS ? RangeError : TypeError)(`${method}: ${rooms.reason}`);
+  if (present(input.userId)) {
+    const user = normalizeId(input.userId, "userId");
+    if (!user.ok) throw new TypeError(`${method}: ${user.reason}`);
+  }
+  if (input.data === undefined) throw new TypeError(`${method}: data is required (any JSON value)`);
+  const key = sdkKey(input, method);
+  let dataJson: string;
+  try {
+    dataJson = JSON.stringify(input.data);
+  } catch (err) {
+    throw new TypeError(`${method}: data is not JSON-serializable (${(err as Error).message})`);
+  }
+  if (typeof dataJson !== "string") throw new TypeError(`${method}: data is not JSON-serializable`);
+  const userId = input.userId == null ? null : String(input.userId);
+  const size = checkFrameSize({ id: crypto.randomUUID(), roomId: longestRoom(rooms.value), userId, origin: "app", data: JSON.parse(dataJson) });
+  if (!size.ok) throw new RangeError(`${method}: ${size.reason}`);
+  const messageId = key !== undefined ? keyedPublishId(key) : crypto.randomUUID();
+  const fields = { publishId: key === undefined ? messageId : undefined, userId: input.userId ?? null, dataJson, key };
+  // Sizes as SQS counts them (escaped); a room's share is its JSON and a comma.
+  const base = byteLength(queueSafeJson(multiRoomBody([], fields)));
+  const bodies: string[] = [];
+  let part: string[] = [];
+  let bytes = base;
+  for (const room of rooms.value) {
+    const share = byteLength(queueSafeJson(JSON.stringify(room))) + (part.length > 0 ? 1 : 0);
+    if (part.length > 0 && bytes + share > MAX_QUEUE_BODY_BYTES) {
+      bodies.push(multiRoomBody(part, fields));
+      part = [];
+      bytes = base;
+    }
+    part.push(room);
+    bytes += byteLength(queueSafeJson(JSON.stringify(room)));
+    if (part.length > 1) bytes += 1;
+  }
+  bodies.push(multiRoomBody(part, fields));
+  const escaped = bodies.map(queueSafeJson);
+  for (const body of escaped) {
+    const refusal = queueBodyRefusal(body);
+    if (refusal) throw new RangeError(`${method}: ${refusal} (with one room, the smallest body this publish can be)`);
+  }
+  return { bodies: escaped, messageId };
 }
 
 /** The longest `ref` a client may put on a sendMessage (echoed in `hub.sent` or `hub.error`). */

@@ -23,6 +23,11 @@
  *   times, gets a tombstone frame (docs/protocol.md#room-streams), written with the same
  *   `attribute_not_exists(seq)`, so exactly one of the tombstone and a late writer lands.
  *   Readers stop at a hole (it is in flight, or will be filled) instead of calling it gone.
+ * - A notification whose id is not its queue message's (an idempotency key; a room of a
+ *   multi-room publish) names that message in its claim (`source`), kept at least 24 h: a copy
+ *   from another queue message (a retry, a room body sent twice) is `heldBy` the owner and posts
+ *   nothing, unless the claim is stale with nothing stored (then it takes over, as above).
+ *   Without streams the same rule runs on a claim item of its own (claimWithoutStream).
  * Frame text is a pure function of (message, seq), so every writer of one slot writes the
  * same bytes, and live frames equal replayed frames.
  *
@@ -41,7 +46,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
-import { frameFor, serializeFrame, type Notification } from "./messages";
+import { frameFor, IDEMPOTENCY_WINDOW_HOURS, serializeFrame, type Notification } from "./messages";
 import { userChannel } from "./rooms";
 
 /** How a handler stores frames: the table and `history.retentionHours` (0 = streams off). */
@@ -103,6 +108,16 @@ function counterKey(streamId: string): Record<string, AttributeValue> {
 /** Retention as whole TTL seconds from now; fractions of an hour are allowed (tests). */
 function expiresAt(deps: StreamDeps): number {
   return Math.ceil((now(deps) + deps.retentionHours * 3_600_000) / 1000);
+}
+
+/**
+ * A claim's TTL. A claim naming its queue message (`source`: a publish with an idempotency key,
+ * or one room of a multi-room publish) is what makes later publishes of the same id duplicates,
+ * so it lives the key's window (24 h) even when frames expire sooner.
+ */
+function claimExpiresAt(deps: StreamDeps, source: string | undefined): number {
+  const hours = source === undefined ? deps.retentionHours : Math.max(deps.retentionHours, IDEMPOTENCY_WINDOW_HOURS);
+  return Math.ceil((now(deps) + hours * 3_600_000) / 1000);
 }
 
 function now(deps: StreamDeps): number {
@@ -355,6 +370,8 @@ export async function sweepHoles(deps: StreamDeps, streamId: string, counter: Co
 interface Claim {
   owner: string;
   updatedAt: number;
+  /** The queue message that owns the notification, when its id is not that message's own. */
+  source?: string;
   /** The seq recorded for the message (reserved, maybe written); none before the first reservation. */
   candidate?: number;
 }
@@ -363,17 +380,28 @@ async function readClaim(deps: StreamDeps, streamId: string, messageId: string):
   const result = await deps.db.send(new GetItemCommand({ TableName: deps.streamsTable, Key: claimKey(streamId, messageId), ConsistentRead: true }));
   const item = result.Item;
   if (!item?.owner?.S) return undefined;
-  return { owner: item.owner.S, updatedAt: Number(item.updated_at?.N ?? 0), candidate: num(item.candidate) };
+  return { owner: item.owner.S, updatedAt: Number(item.updated_at?.N ?? 0), candidate: num(item.candidate), source: item.source?.S };
 }
 
 /**
  * Records a new candidate (or a new owner) only while `owner` still owns the claim (and, for a
  * takeover, nobody touched it since it was read); false otherwise.
  */
-async function updateClaim(deps: StreamDeps, streamId: string, messageId: string, owner: string, set: { candidate?: number; newOwner?: string; expectUpdatedAt?: number }): Promise<boolean> {
+async function updateClaim(
+  deps: StreamDeps,
+  streamId: string,
+  messageId: string,
+  owner: string,
+  set: { candidate?: number; newOwner?: string; expectUpdatedAt?: number; source?: string },
+): Promise<boolean> {
   const values: Record<string, AttributeValue> = { ":owner": S(owner), ":next": S(set.newOwner ?? owner), ":now": N(now(deps)) };
   const names: Record<string, string> = { "#o": "owner", "#u": "updated_at" };
   let update = "SET #o = :next, #u = :now";
+  if (set.source !== undefined) {
+    update += ", #src = :src";
+    names["#src"] = "source";
+    values[":src"] = S(set.source);
+  }
   if (set.candidate !== undefined) {
     update += ", #c = :c";
     names["#c"] = "candidate";
@@ -406,6 +434,12 @@ export interface AppendResult {
   stored: StoredFrame;
   /** The message was already in the stream (a redelivery): nothing new was written. */
   duplicate: boolean;
+  /**
+   * Another queue message stored it (the same idempotency key published again, a multi-room
+   * publish's room sent twice): that message delivers it, this one posts nothing. `stored.frame`
+   * is "" when the frame has expired meanwhile.
+   */
+  heldBy?: string;
 }
 
 /**
@@ -455,58 +489,153 @@ async function appendAsOwner(deps: StreamDeps, notification: Notification, owner
  * Stores a notification in its stream exactly once and returns its frame (seq and bytes).
  * Throws StreamBusyError while another invocation is appending the same message.
  */
-export async function appendOnce(deps: StreamDeps, notification: Notification): Promise<AppendResult> {
+export async function appendOnce(deps: StreamDeps, notification: Notification, source?: string): Promise<AppendResult> {
   const streamId = notification.roomId;
   const owner = crypto.randomUUID();
+  const item: Record<string, AttributeValue> = { ...claimKey(streamId, notification.id), owner: S(owner), updated_at: N(now(deps)), expires_at: N(claimExpiresAt(deps, source)) };
+  if (source !== undefined) item.source = S(source);
   try {
-    await deps.db.send(
-      new PutItemCommand({
-        TableName: deps.streamsTable,
-        Item: { ...claimKey(streamId, notification.id), owner: S(owner), updated_at: N(now(deps)), expires_at: N(expiresAt(deps)) },
-        ConditionExpression: "attribute_not_exists(stream_id)",
-      }),
-    );
+    await deps.db.send(new PutItemCommand({ TableName: deps.streamsTable, Item: item, ConditionExpression: "attribute_not_exists(stream_id)" }));
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
-    return resumeClaim(deps, notification);
+    return resumeClaim(deps, notification, source);
   }
   const result = await appendAsOwner(deps, notification, owner);
-  return result === "lost" ? resumeClaim(deps, notification) : result;
+  return result === "lost" ? resumeClaim(deps, notification, source) : result;
 }
 
-/** The message has a claim already: reuse its frame, let its live owner finish, or take over. */
-async function resumeClaim(deps: StreamDeps, notification: Notification): Promise<AppendResult> {
+/**
+ * The message has a claim already: reuse its frame, let its live owner finish, or take over.
+ * `source`: the queue message this delivery comes from, when the id is not its own; a frame
+ * another queue message stored is that message's to deliver (`heldBy`).
+ */
+async function resumeClaim(deps: StreamDeps, notification: Notification, source?: string): Promise<AppendResult> {
   const streamId = notification.roomId;
   for (let attempt = 0; attempt < 5; attempt++) {
     const claim = await readClaim(deps, streamId, notification.id);
     if (!claim) throw new StreamBusyError(streamId); // being written or expired between reads: let SQS retry
+    const heldBy = source !== undefined && claim.source !== undefined && claim.source !== source ? claim.source : undefined;
     // The candidate holds the message once it is stored: the redelivery's usual answer.
     if (claim.candidate !== undefined) {
       const holder = await getFrame(deps.db, deps.streamsTable, streamId, claim.candidate);
-      if (holder?.messageId === notification.id) return { stored: holder, duplicate: true };
+      if (holder?.messageId === notification.id) return { stored: holder, duplicate: true, ...(heldBy ? { heldBy } : {}) };
+      // The key outlives the frames (retention under 24 h): a claim recorded longer ago than the
+      // retention stored its frame, which has expired since; storing it again would be a second notification.
+      if (heldBy && now(deps) - claim.updatedAt > deps.retentionHours * 3_600_000) {
+        return { stored: { seq: claim.candidate, messageId: notification.id, frame: "" }, duplicate: true, heldBy };
+      }
     }
-    if (now(deps) - claim.updatedAt < staleMs(deps)) throw new StreamBusyError(streamId);
+    const recent = now(deps) - claim.updatedAt < staleMs(deps);
+    // Its owner is at work on it, and its queue message stays until it is done (or dead-lettered,
+    // and a redrive finds the claim stale): nothing for this copy to do, not even to wait.
+    if (heldBy && recent) return { stored: { seq: claim.candidate ?? 0, messageId: notification.id, frame: "" }, duplicate: true, heldBy };
+    if (recent) throw new StreamBusyError(streamId);
     const owner = crypto.randomUUID();
-    if (!(await updateClaim(deps, streamId, notification.id, claim.owner, { newOwner: owner, expectUpdatedAt: claim.updatedAt }))) continue;
+    if (!(await updateClaim(deps, streamId, notification.id, claim.owner, { newOwner: owner, expectUpdatedAt: claim.updatedAt, source }))) continue;
     const result = await appendAsOwner(deps, notification, owner, claim.candidate);
     if (result !== "lost") return result;
   }
   throw new StreamBusyError(streamId);
 }
 
+/** The key of a claim kept without streams: apart from the streams' claims, so turning streams on meets none. */
+function onceKey(streamId: string, messageId: string): Record<string, AttributeValue> {
+  return { stream_id: S(`${streamId}\u001fonce\u001f${messageId}`), seq: N(0) };
+}
+
+/**
+ * Exactly once per id without streams (retention 0), for a notification whose id is not its
+ * queue message's (`source`). One item per (stream, id) in the streams table, kept 24 h: a
+ * PutItem that passes when the item is absent, expired or this message's own (a redelivery);
+ * `settle` marks it done once the fan-out ran. A claim of another message is a duplicate
+ * (`heldBy`) when done or recently updated (its owner's message stays on the queue until it
+ * is done), and is taken over when stale and not done (its owner died: that message went to
+ * the dead-letter queue, and a redrive gives it a new id). Costs 2 writes per notification; a
+ * duplicate 1 refused write and 1 read.
+ */
+async function claimWithoutStream(deps: StreamDeps, notification: Notification, source: string): Promise<{ heldBy?: string; settle?: () => Promise<void> }> {
+  const { db, streamsTable: table } = deps;
+  const key = onceKey(notification.roomId, notification.id);
+  const at = now(deps);
+  const settle = async () => {
+    await db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: key,
+        UpdateExpression: "SET #d = :t",
+        ConditionExpression: "#src = :src",
+        ExpressionAttributeNames: { "#d": "done", "#src": "source" },
+        ExpressionAttributeValues: { ":t": { BOOL: true }, ":src": S(source) },
+      }),
+    ).catch(() => undefined); // not marked: a later duplicate finds it stale and delivers again, with the same id
+  };
+  try {
+    await db.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: { ...key, source: S(source), updated_at: N(at), expires_at: N(claimExpiresAt(deps, source)) },
+        ConditionExpression: "attribute_not_exists(stream_id) OR #src = :src OR #e <= :nowSeconds",
+        ExpressionAttributeNames: { "#src": "source", "#e": "expires_at" },
+        ExpressionAttributeValues: { ":src": S(source), ":nowSeconds": N(Math.floor(at / 1000)) },
+      }),
+    );
+    return { settle };
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+  }
+  const result = await db.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }));
+  const item = result.Item;
+  const owner = item?.source?.S;
+  if (!item || !owner) throw new StreamBusyError(notification.roomId);
+  const updatedAt = Number(item.updated_at?.N ?? 0);
+  // Done, or its owner at work on it (its queue message stays until done): a duplicate.
+  if (item.done?.BOOL || at - updatedAt < staleMs(deps)) return { heldBy: owner };
+  try {
+    await db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: key,
+        UpdateExpression: "SET #src = :src, #u = :now",
+        ConditionExpression: "#src = :owner AND #u = :seen AND attribute_not_exists(#d)",
+        ExpressionAttributeNames: { "#src": "source", "#u": "updated_at", "#d": "done" },
+        ExpressionAttributeValues: { ":src": S(source), ":now": N(at), ":owner": S(owner), ":seen": N(updatedAt) },
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailure(err)) throw new StreamBusyError(notification.roomId);
+    throw err;
+  }
+  return { settle };
+}
+
+/** What to post for a notification, and whether to post at all. */
+export interface FrameToSend {
+  frame: string;
+  seq?: number;
+  duplicate: boolean;
+  /** Another queue message holds this notification (see AppendResult.heldBy): post nothing. */
+  heldBy?: string;
+  /** Call once the fan-out ran (streams off, a `source` given): later duplicates are then dropped. */
+  settle?: () => Promise<void>;
+}
+
 /**
  * Store before send: the frame text every recipient gets. With streams on, the notification
  * is appended to its room's stream first (exactly once) and the stored bytes are returned;
- * with streams off (no settings, or retention 0), the frame without seq.
+ * with streams off (no settings, or retention 0), the frame without seq. `source`: the queue
+ * message delivering it, when the notification's id is not that message's own (an idempotency
+ * key, a room of a multi-room publish): then another message with the same id is a duplicate,
+ * with streams off too as long as the table is known.
  */
-export async function frameToSend(
-  db: DynamoDBClient,
-  settings: StreamSettings | undefined,
-  notification: Notification,
-): Promise<{ frame: string; seq?: number; duplicate: boolean }> {
-  if (!settings || settings.retentionHours <= 0) return { frame: serializeFrame(frameFor(notification)), duplicate: false };
-  const { stored, duplicate } = await appendOnce({ ...settings, db }, notification);
-  return { frame: stored.frame, seq: stored.seq, duplicate };
+export async function frameToSend(db: DynamoDBClient, settings: StreamSettings | undefined, notification: Notification, source?: string): Promise<FrameToSend> {
+  if (!settings || settings.retentionHours <= 0) {
+    const frame = serializeFrame(frameFor(notification));
+    if (!settings || source === undefined) return { frame, duplicate: false };
+    const claim = await claimWithoutStream({ ...settings, db }, notification, source);
+    return { frame, duplicate: claim.heldBy !== undefined, ...claim };
+  }
+  const { stored, duplicate, heldBy } = await appendOnce({ ...settings, db }, notification, source);
+  return { frame: stored.frame, seq: stored.seq, duplicate, ...(heldBy ? { heldBy } : {}) };
 }
 
 export interface ReadResult {

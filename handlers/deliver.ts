@@ -15,8 +15,9 @@ import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 
 import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
 import { errorSummary, observerOf, type DeliverySummary, type RecordOutcome } from "../core/hubEvents";
 import { parseQueueBody } from "../core/chunks";
+import type { MultiRoomPublish } from "../core/messages";
 import { frameToSend, serialPerKey, StreamBusyError } from "../core/streams";
-import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
+import { bodyEnqueuerFrom, fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
 const RECORD_CONCURRENCY = 4;
@@ -36,11 +37,26 @@ export type DeliverHandler = (event: SQSEvent, context?: InvocationContext) => P
  * The fan-out dependencies; their `observe` is told each record's outcome (`record.delivered`,
  * `record.rejected`, `record.failed`) and each failed or 410 post. Default: a log line each.
  */
-export type DeliverDeps = FanoutDeps;
+export type DeliverDeps = FanoutDeps & {
+  /** Sends publish bodies to the notification queue: a multi-room publish goes back as one body per room. */
+  enqueueBodies?: (bodies: string[]) => Promise<void>;
+};
 
 export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
   const serially = serialPerKey();
   const observe = observerOf(deps);
+  // Each room of a multi-room publish becomes a record of its own (its own outcome, its own
+  // retries, chunks and budget, as any publish); the rooms' ids and claims make a redelivery of
+  // this record or of a room's body a duplicate, not a second notification.
+  const split = async (about: { messageId: string; receiveCount: number }, publish: MultiRoomPublish): Promise<RecordOutcome> => {
+    if (!deps.enqueueBodies) return { type: "record.rejected", ...about, code: "no_queue", reason: "a publish to several rooms is split through the queue, and this deliver function has no QUEUE_URL" };
+    try {
+      await deps.enqueueBodies(publish.roomBodies());
+    } catch (err) {
+      return { type: "record.failed", ...about, cause: "split_failed", roomId: publish.notifications[0].roomId, notificationId: publish.publishId, error: errorSummary(err) };
+    }
+    return { type: "record.split", ...about, notificationId: publish.publishId, rooms: publish.notifications.length };
+  };
   const bulkSuffix = deps.bulkQueueName ? `:${deps.bulkQueueName}` : undefined;
   const deliverRecord = async (record: SQSRecord, deadline: number | undefined): Promise<RecordOutcome> => {
     const lane = bulkSuffix && record.eventSourceARN?.endsWith(bulkSuffix) ? ("bulk" as const) : ("priority" as const);
@@ -48,6 +64,7 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     const about = { messageId: record.messageId, receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
     const parsed = parseQueueBody(record.body ?? "", record.messageId);
     if (!parsed.ok) return { type: "record.rejected", ...about, code: parsed.code, reason: parsed.reason };
+    if (parsed.value.split) return split(about, parsed.value.split);
     const { notification, connectionIds } = parsed.value;
     const isChunk = connectionIds !== undefined;
     const failed = { type: "record.failed" as const, ...about, roomId: notification.roomId, notificationId: notification.id };
@@ -57,9 +74,19 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     let frame = parsed.value.frame;
     let seq: number | undefined;
     let duplicate = false;
+    let heldBy: string | undefined;
+    let settle: (() => Promise<void>) | undefined;
+    // An id that is not this record's own (an idempotency key, a room of a multi-room publish):
+    // the claim names this record, so a copy from another queue message stays a duplicate.
+    const source = notification.id !== record.messageId ? record.messageId : undefined;
     try {
-      if (frame === undefined) ({ frame, seq, duplicate } = await serially(notification.roomId, () => frameToSend(deps.db, deps.streams, notification)));
+      if (frame === undefined) ({ frame, seq, duplicate, heldBy, settle } = await serially(notification.roomId, () => frameToSend(deps.db, deps.streams, notification, source)));
+      if (heldBy !== undefined) {
+        const none = { delivered: 0, gone: 0, failed: 0, handedOff: 0, itemsRead: 0, capacityUnits: 0 };
+        return { type: "record.delivered", ...about, notificationId: notification.id, roomId: notification.roomId, chunk: false, ...(seq ? { seq } : {}), redelivered: true, ...none, heldBy, requeued: false };
+      }
       result = isChunk ? await postToConnections(recordDeps, notification, connectionIds, frame) : await fanOutToRoom(recordDeps, notification, frame);
+      await settle?.();
     } catch (err) {
       return { ...failed, cause: err instanceof StreamBusyError ? "stream_busy" : "delivery_failed", error: errorSummary(err) };
     }
@@ -121,12 +148,12 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     const deadline = remaining === undefined ? undefined : Date.now() + Math.max(remaining / 2, remaining - DEADLINE_MARGIN_MS);
     const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, (record) => confined(record, deadline));
     const batchItemFailures: SQSBatchItemFailure[] = records
-      .filter((_, i) => outcomes[i].type !== "record.delivered")
+      .filter((_, i) => outcomes[i].type !== "record.delivered" && outcomes[i].type !== "record.split")
       .map((record) => ({ itemIdentifier: record.messageId }));
     return { batchItemFailures };
   };
 }
 
 export function deliverFromEnvironment(source: HandlerSource = lambdaSource("deliver")): DeliverHandler {
-  return createDeliverHandler(fanoutFrom(source));
+  return createDeliverHandler({ ...fanoutFrom(source), enqueueBodies: bodyEnqueuerFrom(source) });
 }

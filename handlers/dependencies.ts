@@ -11,6 +11,7 @@ import { combineObservers, logObserver, type HubObserver } from "../core/hubEven
 import { createLogger, describeError, type Logger } from "../core/log";
 import { sharedPostBudget, type PostBudget } from "../core/budget";
 import { chunkEnqueuer } from "../core/chunks";
+import { sendBatches } from "../core/queue";
 import type { StreamSettings } from "../core/streams";
 import { PRESENCE_DEFAULTS, type PresenceDeps } from "../core/presence";
 import { jwtSecretReader } from "./environment";
@@ -74,11 +75,25 @@ export function managementFrom(source: HandlerSource) {
   return createConnectionsApi(requireVar(source, "managementEndpoint"), { credentials: source.credentials, budget: budgetFrom(source) });
 }
 
-/** Room streams: on when STREAMS_TABLE is set and HISTORY_RETENTION_HOURS is above 0. */
+/**
+ * Room streams: on when STREAMS_TABLE is set and HISTORY_RETENTION_HOURS is above 0. With the
+ * table and retention 0 (streams off), the settings still name the table: publishes with an
+ * idempotency key and multi-room publishes keep their claims there (core/streams.ts frameToSend).
+ */
 export function streamsFrom(source: HandlerSource): StreamSettings | undefined {
   const table = source.env[ENV.streamsTable];
   const hours = Number(source.env[ENV.historyRetentionHours] ?? 0);
-  return table && hours > 0 ? { streamsTable: table, retentionHours: hours } : undefined;
+  return table ? { streamsTable: table, retentionHours: hours > 0 ? hours : 0 } : undefined;
+}
+
+/** Sends publish bodies to QUEUE_URL (core/queue.ts sendBatches); none without it. */
+export function bodyEnqueuerFrom(source: HandlerSource): ((bodies: string[]) => Promise<void>) | undefined {
+  const queueUrl = source.env[ENV.queueUrl];
+  if (!queueUrl) return undefined;
+  const sqs = sqsClient({ endpoint: source.env[ENV.sqsEndpoint], credentials: source.credentials });
+  return async (bodies) => {
+    await sendBatches(sqs, queueUrl, bodies, "room bodies");
+  };
 }
 
 /** Fan-out dependencies; with QUEUE_URL set, big rooms and failures go back through the queue. */

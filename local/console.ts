@@ -125,6 +125,7 @@ const RECORD_FAILURES: Record<RecordFailureCause, string> = {
   stream_busy: "another invocation was storing the same message",
   requeue_failed: "its failed connections could not be put back on the queue",
   delivery_incomplete: "connections of a chunk kept failing",
+  split_failed: "its rooms (a publish to several rooms) could not be put back on the queue one by one",
 };
 
 /** A Map that forgets its oldest entries past `max`. */
@@ -617,17 +618,26 @@ export function createHubConsole(options: HubConsoleOptions) {
     }
     if (!("data" in body) || body.data === undefined) throw new TypeError("data is required (any JSON value)");
     const sender = typeof body.userId === "string" && body.userId !== "" ? body.userId : null;
+    // The SDK checks the key (docs/protocol.md#publishing-from-an-app-backend) and names what it refuses.
+    const idempotencyKey = body.idempotencyKey as string | undefined;
+    const keyed = idempotencyKey === undefined ? {} : { idempotency_key: idempotencyKey };
     if (mode === "user") {
       // The SDK's user-channel publish (docs/protocol.md#rooms-and-user-channels): every connection of that user, in any room.
       if (typeof body.toUserId !== "string" || body.toUserId === "") throw new TypeError("toUserId is required: the user to publish to");
-      const { messageId } = await notifier.publishToUser({ userId: body.toUserId, data: body.data, senderId: sender });
-      record("action", `published ${messageId} to user ${body.toUserId}`, { message_id: messageId, to_user_id: body.toUserId });
+      const { messageId } = await notifier.publishToUser({ userId: body.toUserId, data: body.data, senderId: sender, idempotencyKey });
+      record("action", `published ${messageId} to user ${body.toUserId}`, { message_id: messageId, to_user_id: body.toUserId, ...keyed });
       queued(messageId, `user:${body.toUserId}`);
       return { messageId };
     }
-    if (mode !== "room") throw new TypeError(`mode must be "room", "user" or "raw", got ${JSON.stringify(mode)}`);
-    const { messageId } = await notifier.publish({ roomId: body.roomId as string, userId: sender, data: body.data });
-    record("action", `published ${messageId} to room ${text(body.roomId)}`, { message_id: messageId, room_id: body.roomId });
+    if (mode === "rooms") {
+      const { messageId } = await notifier.publish({ roomIds: body.roomIds as string[], userId: sender, data: body.data, idempotencyKey });
+      const count = Array.isArray(body.roomIds) ? body.roomIds.length : 0;
+      record("action", `published ${messageId} to ${count} rooms`, { message_id: messageId, rooms: count, ...keyed });
+      return { messageId };
+    }
+    if (mode !== "room") throw new TypeError(`mode must be "room", "rooms", "user" or "raw", got ${JSON.stringify(mode)}`);
+    const { messageId } = await notifier.publish({ roomId: body.roomId as string, userId: sender, data: body.data, idempotencyKey });
+    record("action", `published ${messageId} to room ${text(body.roomId)}`, { message_id: messageId, room_id: body.roomId, ...keyed });
     queued(messageId, text(body.roomId));
     return { messageId };
   }

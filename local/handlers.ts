@@ -30,7 +30,7 @@ export interface LocalHandlerConfig {
   largeRoomChunkSize?: number;
   /** Rooms per connection (subscribe); unset = the default, 100. */
   maxRoomsPerConnection?: number;
-  /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours`; unset = off. */
+  /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours` (0 = off; the table still holds idempotency claims); unset = no table. */
   streams?: StreamSettings;
   /** Presence (core/presence.ts): the table and the checked `presence` option; unset = off. */
   presence?: { presenceTable: string; graceSeconds: number; sweepSeconds: number; eventMembersLimit: number };

@@ -264,7 +264,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const names = { connections: "notification-hub-connections", auth: "notification-hub-auth", streams: "notification-hub-streams", budget: "notification-hub-budget" };
   // The component's rules (core/hubOptions.ts), checked before anything starts.
   const retentionHours = checkRetentionHours(options.history?.retentionHours ?? DEFAULT_RETENTION_HOURS, OWNER);
-  const streams = retentionHours > 0 ? { streamsTable: names.streams, retentionHours } : undefined;
+  // The table is named even with streams off (retention 0), as the component does: idempotency keys keep their claims there.
+  const streams = { streamsTable: names.streams, retentionHours };
   const presence = checkPresence(options.presence, OWNER, PRESENCE_DEFAULTS);
   const presenceTableName = "notification-hub-presence";
   if (options.maxRoomsPerConnection !== undefined) checkMaxRoomsPerConnection(options.maxRoomsPerConnection, OWNER);

@@ -7,13 +7,14 @@
  * const token = await hub.issueToken({ userId: "u1", roomId: "acme" });
  * await hub.publish({ roomId: "acme", data: { type: "backup.done", data: { job: 42 } } });
  * await hub.publishToUser({ userId: "u1", data: { type: "export.ready", data: { url } } });
+ * await hub.publish({ roomIds: ["acme", "acme/ops"], data: { type: "deploy.done" }, idempotencyKey: "deploy-981" });
  * ```
  */
 import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
 import { isGone } from "../core/fanout";
-import { buildPublishBody, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
+import { buildMultiRoomBodies, buildPublish, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
 import { isGrantsAuthKey, membershipKey, userChannel } from "../core/rooms";
@@ -72,6 +73,27 @@ export interface PublishInput {
   /** The sender, shown to clients as `user_id`; not a filter. */
   userId?: string | number | null;
   data: unknown;
+  /**
+   * 1 to 128 visible ASCII characters (0x21–0x7E). Publishes to the same room (or user) with
+   * the same key within 24 hours (or the streams' retention, if longer) are one notification:
+   * same id (derived from the key and returned as `messageId`), same seq, stored and seen once.
+   */
+  idempotencyKey?: string;
+}
+
+/**
+ * One notification to each of up to 1,000 rooms: each room gets it once, with its own seq
+ * and its own id (derived from the returned `messageId` and the room; with an idempotency
+ * key, the id a publish to that room alone with that key gets). Sent in as few queue
+ * messages as SQS's 256 KiB allows; a room's failure never affects another's.
+ */
+export interface MultiRoomPublishInput {
+  roomIds: readonly (string | number)[];
+  /** The sender, shown to clients as `user_id`; not a filter. */
+  userId?: string | number | null;
+  data: unknown;
+  /** As PublishInput's, for each room: a retry delivers nothing twice to any room. */
+  idempotencyKey?: string;
 }
 
 /**
@@ -85,6 +107,8 @@ export interface UserPublishInput {
   /** The sender, shown to clients as `user_id`; not a filter. */
   userId?: string | number | null;
   data: unknown;
+  /** As PublishInput's, for this user's channel. */
+  idempotencyKey?: string;
 }
 
 export interface PublishToUserInput {
@@ -93,6 +117,8 @@ export interface PublishToUserInput {
   /** The sender, shown to clients as `user_id` (publish's `userId`; here `userId` is the recipient). */
   senderId?: string | number | null;
   data: unknown;
+  /** As PublishInput's, for this user's channel. */
+  idempotencyKey?: string;
 }
 
 export interface HistoryInput {
@@ -110,8 +136,8 @@ export interface Notifier {
   history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
   revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }>;
-  /** To a room (`roomId`), or with `toUserId` to one user's channel. */
-  publish(input: PublishInput | UserPublishInput): Promise<{ messageId: string }>;
+  /** To a room (`roomId`), to several (`roomIds`, up to 1,000), or with `toUserId` to one user's channel. */
+  publish(input: PublishInput | MultiRoomPublishInput | UserPublishInput): Promise<{ messageId: string }>;
   /** To every connection of `userId`, in any room; stored in the user's stream `user:{userId}`. */
   publishToUser(input: PublishToUserInput): Promise<{ messageId: string }>;
   /** Rooms and users mixed: `{ roomId, ... }` and `{ toUserId, ... }` items. */
@@ -229,12 +255,19 @@ export function createNotifier(options: NotifierOptions): Notifier {
     return { closedConnections: closed.size };
   }
 
-  async function publish(input: PublishInput | UserPublishInput, method = "publish"): Promise<{ messageId: string }> {
+  async function publish(input: PublishInput | MultiRoomPublishInput | UserPublishInput, method = "publish"): Promise<{ messageId: string }> {
     const queueUrl = requireOption(options, "queueUrl", method);
-    const body = buildPublishBody(input, method);
+    if (method === "publish" && typeof input === "object" && input !== null && "roomIds" in input && input.roomIds !== undefined) {
+      // Everything is checked before anything is sent; the bodies share the publish's id.
+      const { bodies, messageId } = buildMultiRoomBodies(input, method);
+      if (bodies.length === 1) await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: bodies[0] }));
+      else await sendBatches(sqs, queueUrl, bodies, method);
+      return { messageId };
+    }
+    const { body, messageId } = buildPublish(input as PublishInput | UserPublishInput, method);
     const result = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
     if (!result.MessageId) throw new Error(`${method}: SQS returned no MessageId`);
-    return { messageId: result.MessageId };
+    return { messageId: messageId ?? result.MessageId };
   }
 
   async function publishToUser(input: PublishToUserInput): Promise<{ messageId: string }> {
@@ -243,21 +276,28 @@ export function createNotifier(options: NotifierOptions): Notifier {
     // Checked here too, so a refusal names this method's own key (userId), not the body's toUserId.
     const recipient = normalizeRecipient(input.userId, "userId");
     if (!recipient.ok) throw new TypeError(`publishToUser: ${recipient.reason}`);
-    return publish({ toUserId: input.userId, userId: input.senderId, data: input.data }, "publishToUser");
+    return publish({ toUserId: input.userId, userId: input.senderId, data: input.data, idempotencyKey: input.idempotencyKey }, "publishToUser");
   }
 
   async function publishBatch(inputs: (PublishInput | UserPublishInput)[]): Promise<{ messageIds: string[] }> {
     const queueUrl = requireOption(options, "queueUrl", "publishBatch");
     if (!Array.isArray(inputs)) throw new TypeError("publishBatch: expected an array of notifications");
     // Validate everything before sending anything, so a bad item never half-sends a batch.
-    const bodies = inputs.map((input, i) => {
+    const built = inputs.map((input, i) => {
       try {
-        return buildPublishBody(input);
+        return buildPublish(input);
       } catch (err) {
         throw new (err instanceof RangeError ? RangeError : TypeError)(`publishBatch[${i}]: ${(err as Error).message}`);
       }
     });
-    return { messageIds: await sendBatches(sqs, queueUrl, bodies, "publishBatch") };
+    const sent = await sendBatches(
+      sqs,
+      queueUrl,
+      built.map((b) => b.body),
+      "publishBatch",
+    );
+    // An item with an idempotency key has the id its key gives it, whichever message carried it.
+    return { messageIds: sent.map((id, i) => built[i].messageId ?? id) };
   }
 
   async function history(input: HistoryInput): Promise<HubFrame[]> {

@@ -7,6 +7,7 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { mapWithConcurrency } from "../core/fanout";
+import { keyedMessageId, keyedPublishId } from "../core/messages";
 
 const ROOT = process.cwd();
 // The installed bin (package.json "bin"), built once per run by test/support/globalSetup.ts:
@@ -137,6 +138,33 @@ describe("token, publish, connections, revoke", () => {
     ws.close();
   });
 
+  it("publish --rooms --idempotency-key, twice: each room gets it once, with the same message id both times", async () => {
+    const token = await cli(["token", "--user", "cli-multi", "--rooms", "cli-m/*", "--state-file", stateFile]);
+    expect(token.code, token.stderr).toBe(0);
+    const ws = new WebSocket(`${info.websocketUrl}?token=${token.stdout.trim()}`);
+    const frames: { id: string; room_id: string; seq: number }[] = [];
+    ws.on("message", (data) => frames.push(JSON.parse(data.toString())));
+    await new Promise((resolve) => ws.on("open", resolve));
+    for (const room of ["cli-m/a", "cli-m/b"]) ws.send(JSON.stringify({ action: "subscribe", room_id: room }));
+    const args = ["publish", "--rooms", "cli-m/a,cli-m/b", "--idempotency-key", "cli-deploy-7", "--data", '{"type":"deploy"}', "--json", "--state-file", stateFile];
+    const first = await cli(args);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await cli(args);
+    expect(JSON.parse(second.stdout)).toEqual(JSON.parse(first.stdout));
+    expect(JSON.parse(first.stdout)).toEqual({ messageId: keyedPublishId("cli-deploy-7"), roomIds: ["cli-m/a", "cli-m/b"] });
+    const notifications = () => frames.filter((f) => f.id !== undefined && f.room_id?.startsWith("cli-m/"));
+    const deadline = Date.now() + 10_000;
+    while (notifications().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    // Stored once (test/publishing.test.ts counts what the duplicates' records did).
+    const history = await cli(["history", "--room", "cli-m/b", "--json", "--state-file", stateFile]);
+    expect(history.stdout.trim().split("\n")).toHaveLength(1);
+    expect(notifications().map((f) => [f.room_id, f.id, f.seq]).sort()).toEqual([
+      ["cli-m/a", keyedMessageId("cli-m/a", "cli-deploy-7"), 1],
+      ["cli-m/b", keyedMessageId("cli-m/b", "cli-deploy-7"), 1],
+    ]);
+    ws.close();
+  });
+
   it("publish --data with an emoji and U+FFFF exits 0 and the room gets that one frame", async () => {
     const token = await cli(["token", "--user", "cli-emoji", "--room", "party 🎉", "--state-file", stateFile]);
     expect(token.code, token.stderr).toBe(0);
@@ -181,6 +209,9 @@ describe("token, publish, connections, revoke", () => {
       [["token", "--user", "u", "--room", "r", "--state-file", path.join(dir, "none.json")], /no local hub state in .*none\.json; start one with `npx notification-hub dev`/],
       [["publish", "--room", "r", "--data", "@" + path.join(dir, "missing.json"), "--state-file", stateFile], /--data @.*missing\.json: cannot read .* \(ENOENT\)/],
       [["publish", "--room", "r", "--user", "x".repeat(300), "--data", "1", "--state-file", stateFile], /--user is longer than/],
+      [["publish", "--room", "r", "--idempotency-key", "two words", "--data", "1", "--state-file", stateFile], /--idempotency-key holds U\+0020 at 3; it may hold only 1 to 128 visible ASCII characters/],
+      [["publish", "--rooms", "a,b,a", "--data", "1", "--state-file", stateFile], /--rooms entry 3 repeats --rooms entry 1 \("a"\)/],
+      [["publish", "--rooms", "a", "--room", "b", "--data", "1", "--state-file", stateFile], /pass one of --room, --rooms and --to-user/],
       [["revoke", "--user", "u", "--room", "r", "--auth-table", "t"], /revoke needs --connections-table or NOTIFICATION_HUB_CONNECTIONS_TABLE, and --management-endpoint or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT/],
       [["frobnicate"], /unknown command "frobnicate"/],
       [["dev", "--port", "0", "--state-file", stateFile], /state\.json belongs to the hub at http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+\); pass another --state-file/],

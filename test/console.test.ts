@@ -120,6 +120,19 @@ describe.runIf(haveChromium)("developer console in Chromium", () => {
     await page.locator("#publish").click();
     await bob.locator("#log tr", { hasText: "for bob alone" }).waitFor({ timeout: 15_000 });
     expect(await aliceDemo.locator("#log tr", { hasText: "for bob alone" }).count()).toBe(0);
+
+    // Several rooms with an idempotency key (docs/protocol.md#publishing-from-an-app-backend); a bad key is named with its rule.
+    await page.locator("#pub-mode-rooms").check();
+    await page.locator("#pub-rooms").fill("lobby, console-elsewhere");
+    await page.locator("#pub-key").fill("two words");
+    await page.locator("#pub-data").fill('{"type":"console.rooms","data":"to two rooms once"}');
+    await page.locator("#publish").click();
+    await expect.poll(() => page.locator("#message").textContent()).toContain("idempotencyKey holds U+0020 at 3; it may hold only 1 to 128 visible ASCII characters");
+    await page.locator("#pub-key").fill("console-key-1");
+    await page.locator("#publish").click();
+    await expect.poll(() => page.locator("#pub-result").textContent()).toContain("for 2 rooms (key console-key-1: a retry with it is the same notification)");
+    await bob.locator("#log tr", { hasText: "to two rooms once" }).waitFor({ timeout: 15_000 });
+    await page.locator("#pub-key").fill("");
     await page.locator("#pub-mode-room").check();
 
     // Send one frame to bob's connection through @connections POST.

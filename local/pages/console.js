@@ -381,22 +381,26 @@ showPublishFields();
 $("publish-form").onsubmit = async (event) => {
   event.preventDefault();
   const mode = publishMode();
-  /** @type {{ mode: string, body?: string, data?: unknown, userId?: string, roomId?: string, toUserId?: string }} */
+  /** @type {{ mode: string, body?: string, data?: unknown, userId?: string, roomId?: string, roomIds?: string[], toUserId?: string, idempotencyKey?: string }} */
   const body = { mode };
   if (mode === "raw") body.body = $("pub-raw").value;
   else {
     try { body.data = JSON.parse($("pub-data").value); } catch (err) { $("pub-data").focus(); return say("Data is not JSON (" + messageOf(err) + "); a text needs quotes: \"hello\"."); }
     body.userId = $("pub-sender").value.trim();
+    // Sent as typed (empty: none): the hub names what it refuses, and its limits.
+    if ($("pub-key").value !== "") body.idempotencyKey = $("pub-key").value;
     if (mode === "room") body.roomId = $("pub-room").value.trim();
+    else if (mode === "rooms") body.roomIds = $("pub-rooms").value.split(",").map((room) => room.trim()).filter((room) => room !== "");
     else body.toUserId = $("pub-to-user").value.trim();
-    const missing = mode === "room" ? (!body.roomId && "pub-room") : (!body.toUserId && "pub-to-user");
-    if (missing) { $(missing).focus(); return say(mode === "room" ? "Type the room to publish to." : "Type the user to publish to."); }
+    const missing = mode === "room" ? (!body.roomId && "pub-room") : mode === "rooms" ? (!body.roomIds?.length && "pub-rooms") : (!body.toUserId && "pub-to-user");
+    if (missing) { $(missing).focus(); return say(mode === "user" ? "Type the user to publish to." : mode === "rooms" ? "Type the rooms to publish to, separated by commas." : "Type the room to publish to."); }
   }
   try {
     const { messageId } = /** @type {{ messageId: string }} */ (await api("/console/api/publish", body));
     say("");
     $("pub-result").hidden = false;
-    $("pub-result").textContent = "Queued as message " + messageId + (mode === "room" ? " for room " + body.roomId : mode === "user" ? " for user " + body.toUserId : " (raw)") + ".";
+    const to = mode === "room" ? " for room " + body.roomId : mode === "rooms" ? " for " + body.roomIds?.length + " rooms" : mode === "user" ? " for user " + body.toUserId : " (raw)";
+    $("pub-result").textContent = "Queued as message " + messageId + to + (body.idempotencyKey ? " (key " + body.idempotencyKey + ": a retry with it is the same notification)" : "") + ".";
   } catch (err) { say("Publish failed: " + messageOf(err)); }
   tick();
 };
