@@ -295,7 +295,12 @@ export function deployedHandlers(allowClientMessages: boolean, presence = false)
 export function effectiveEntry(name: HandlerName, presence: boolean): { environment: EnvKey[]; grants: Grant[] } {
   const entry = handlerEntry(name);
   const extra = presence ? entry.presence : undefined;
-  return { environment: [...new Set([...entry.environment, ...(extra?.environment ?? [])])], grants: [...entry.grants, ...(extra?.grants ?? [])] };
+  // A grant both lists (e.g. the budget's token UpdateItem of every poster) is granted once.
+  const grants: Grant[] = [];
+  for (const grant of [...entry.grants, ...(extra?.grants ?? [])]) {
+    if (!grants.some((g) => g.resource === grant.resource && g.actions.join() === grant.actions.join())) grants.push(grant);
+  }
+  return { environment: [...new Set([...entry.environment, ...(extra?.environment ?? [])])], grants };
 }
 
 /** The WebSocket routes among `names`, route key first. */

@@ -506,6 +506,8 @@ describe("browser client against a hub that runs requests in any order", () => {
   it("a late hub.subscribed for a re-join waiting out its backoff catches the room up: a resume after its last seq", async () => {
     const { hub, client } = await openClient({ minBackoffMs: 1000, maxBackoffMs: 1000, joinTimeoutMs: 50 });
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    // Full jitter draws each backoff from 0 to its ceiling: near the ceiling here, so the re-join really waits it out.
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.99);
     try {
       const join = client.join("r0");
       hub.finish(0);
@@ -523,6 +525,7 @@ describe("browser client against a hub that runs requests in any order", () => {
       expect(hub.sent).toEqual(["subscribe r0", "subscribe r0"]);
       expect(client.rooms).toEqual(["r0"]);
     } finally {
+      random.mockRestore();
       client.close();
     }
   });
@@ -781,7 +784,8 @@ describe("browser client streams against a hub whose resumes fail, lie, or are t
       let threeStored = false;
       hub.resumeWith = (_request, index) => (index >= 1 && !threeStored ? { resumed: { last_seq: 2, in_flight: true }, replay: false } : "replay");
       hub.frame("home", 4);
-      await vi.advanceTimersByTimeAsync(1_000);
+      // Long enough for the gap's resume and its in_flight answer, short of the retries' end.
+      await vi.advanceTimersByTimeAsync(400);
       expect(resumesAfter(2)).toBeGreaterThanOrEqual(1);
       expect(invalid).toEqual([]);
       threeStored = true;

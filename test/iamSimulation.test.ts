@@ -260,8 +260,8 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("execute-api:ManageConnections", connection("development", "POST")),
   ],
   // With presence on, $connect announces a seed room's new member: it may post (never DELETE a connection).
+  // With presence on (the development stack), connect and disconnect post member events, so they take budget tokens.
   connect: [
-    r("dynamodb:UpdateItem", TABLE.budget),
     r("dynamodb:PutItem", TABLE.auth),
     r("dynamodb:DeleteItem", TABLE.auth), // connect re-reads the auth row (revocation race), never changes it
     r("dynamodb:DeleteItem", TABLE.other),
@@ -273,7 +273,6 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Query", TABLE.presence), // it changes one member, never reads a room
   ],
   disconnect: [
-    r("dynamodb:UpdateItem", TABLE.budget),
     r("dynamodb:DeleteItem", TABLE.auth),
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:PutItem", TABLE.connections), // it only removes: the row, then its memberships

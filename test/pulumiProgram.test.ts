@@ -44,7 +44,8 @@ describe("pulumi up through the Node.js language host's own entry (cmd/run), dis
     expect(hubs(run)).toHaveLength(1);
     // As under the CLI, the hub is a child of the stack.
     expect(hubs(run)[0]).toMatch(/::pulumi:pulumi:Stack\$notification-hub:index:NotificationHub::hub$/);
-    expect(run.ofType("aws:lambda/function:Function")).toHaveLength(9);
+    // Presence (presence, occupancy, sweep) is on in development only.
+    expect(run.ofType("aws:lambda/function:Function")).toHaveLength(stack === "development" ? 12 : 9);
     expect(run.ofType("aws:apigatewayv2/stage:Stage")[0].inputs.name).toBe(stack);
     expect(run.outputs.websocketUrl).toBe(`wss://hub-api-id.execute-api.eu-west-1.amazonaws.com/${stack}`);
     expect(run.loaded).toContain(path.join(ROOT, "index.ts"));
