@@ -209,6 +209,7 @@ export interface CostFigures {
   quick: boolean;
   prices: typeof PRICES;
   deliverMemoryMb: number;
+  postsPerSecond: number;
   seedTable: number;
   seedReadUnitsPerConnection: number;
   rooms: RoomCost[];
@@ -354,6 +355,7 @@ async function main() {
       quick,
       prices: PRICES,
       deliverMemoryMb,
+      postsPerSecond: POSTS_PER_SECOND,
       seedTable: SEED_TABLE,
       seedReadUnitsPerConnection,
       rooms,
