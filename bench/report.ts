@@ -12,6 +12,7 @@ import type { RoomsFigures } from "./rooms";
 import type { ContentionFigures } from "./contention";
 import type { BudgetFigures } from "./budget";
 import type { PublishFigures } from "./publish";
+import type { CostFigures } from "./cost";
 
 const START = "<!-- figures:start -->";
 const END = "<!-- figures:end -->";
@@ -29,6 +30,7 @@ interface Results {
   contention?: ContentionFigures;
   budget?: BudgetFigures;
   publish?: PublishFigures;
+  cost?: CostFigures;
   connect?: { coldP50: number; coldP99: number; warmP50: number; warmP99: number; revokedAfterWarmStatus: number };
   postCost?: PostCostFigures;
   postCostLayout?: PostCostLayoutFigures;
@@ -217,6 +219,7 @@ export function renderFigures(r: Results): string {
     targets.push(["small notifications faster with the bulk queue (p99)", verdict(lanes.small.p99 < oneQueue.small.p99, `${b.ratio.p99}×`)]);
   }
   if (r.publish && !r.publish.quick) lines.push(renderPublish(r.publish), "");
+  if (r.cost && !r.cost.quick) lines.push(renderCost(r.cost), "");
   const lost =
     (r.fanout?.ours.lost ?? 0) +
     (r.large?.ours.lost ?? 0) +
@@ -264,6 +267,56 @@ export function renderPublish(p: PublishFigures): string {
     `| DynamoDB requests, connections table | ${multi.connections} | ${singles.connections} | ${batch.connections} |`,
     `| posts | ${multi.posts} | ${singles.posts} | ${batch.posts} |`,
     `| first call → every member's receipt | ${multi.ms} ms (${multi.msRounds.join(", ")}) | ${singles.ms} ms (${singles.msRounds.join(", ")}) | ${batch.ms} ms (${batch.msRounds.join(", ")}) |`,
+  );
+  return lines.join("\n");
+}
+
+/** Section 12: dollars per million deliveries and per connection-month, from the counts bench/cost.ts measured. */
+export function renderCost(c: CostFigures): string {
+  const usd = (v: number) => (v >= 0.1 ? `$${v.toFixed(2)}` : v >= 0.001 ? `$${v.toFixed(4)}` : `$${v.toPrecision(2)}`);
+  const n = (v: number) => (Number.isInteger(v) ? v.toLocaleString("en-US") : v.toLocaleString("en-US", { maximumFractionDigits: 2 }));
+  const header = `| | ${c.rooms.map((r) => `room of ${r.size.toLocaleString("en-US")}`).join(" | ")} |`;
+  const rule = `| --- | ${c.rooms.map(() => "---:").join(" | ")} |`;
+  const row = (label: string, pick: (r: CostFigures["rooms"][number]) => string) => `| ${label} | ${c.rooms.map(pick).join(" | ")} |`;
+  const p = c.prices;
+  const big = c.rooms.find((r) => r.scale !== 1 && r.chunk < r.measuredConnections);
+  const lines = [
+    "### 12. What it costs",
+    "",
+    `Run of ${c.date.slice(0, 16).replace("T", " ")} UTC (\`bench/cost.ts\`, as \`npm run bench -- --only cost\` runs it): the real deliver function on the local hub (main and bulk queues, the @connections budget at ${c.postsPerSecond.toLocaleString("en-US")}/s, room streams on, ${c.deliverMemoryMb} MB), every DynamoDB request asked for its ConsumedCapacity, SQS requests, invocations and posts counted; one notification of 200 bytes at a time, the median round of several. ` +
+      `Prices: ${p.region}, looked up ${p.date} (\`bench/prices.ts\`): Lambda arm64 $${p.lambda.perMillionRequests.toFixed(2)} per million requests and $${p.lambda.perGbSecondArm64} per GB-s, DynamoDB on-demand $${p.dynamodb.perMillionReadUnits.toFixed(3)} / $${p.dynamodb.perMillionWriteUnits.toFixed(3)} per million read / write units, SQS $${p.sqs.perMillionRequests.toFixed(2)} per million requests, API Gateway WebSocket $${p.apiGateway.perMillionMessages.toFixed(2)} per million messages and $${p.apiGateway.perMillionConnectionMinutes.toFixed(2)} per million connection minutes.` +
+      (big ? ` The room of ${big.size.toLocaleString("en-US")} is ${big.measuredConnections.toLocaleString("en-US")} connections with a chunk size of ${big.chunk} (the same ${Math.ceil(big.measuredConnections / big.chunk)} chunks as ${big.size.toLocaleString("en-US")} at the default ${(big.chunk * big.scale).toLocaleString("en-US")}); posts, the room's read units, the budget's writes and handler time are multiplied by ${big.scale}.` : ""),
+    "",
+    "Billed units of one notification:",
+    "",
+    header,
+    rule,
+    row("deliver invocations", (r) => n(r.perNotification.lambdaInvocations)),
+    row("handler time, GB-s (upper bound)", (r) => r.perNotification.lambdaGbSeconds.toFixed(3)),
+    row("DynamoDB read units", (r) => n(r.perNotification.dynamodbReadUnits)),
+    row("DynamoDB write units (streams + budget)", (r) => `${n(r.perNotification.dynamodbWriteUnits)} (${n(r.measured.writeUnitsByTable.streams ?? 0)} + ${n(r.perNotification.dynamodbWriteUnits - (r.measured.writeUnitsByTable.streams ?? 0))})`),
+    row("SQS requests (send, chunks, receive, delete)", (r) => n(r.perNotification.sqsRequests)),
+    row("API Gateway messages (posts)", (r) => n(r.perNotification.apiGatewayMessages)),
+    "",
+    "Dollars per million deliveries (one notification reaching one connection):",
+    "",
+    header,
+    rule,
+    row("Lambda", (r) => usd(r.perMillionDeliveries.lambda)),
+    row("DynamoDB", (r) => usd(r.perMillionDeliveries.dynamodb)),
+    row("SQS", (r) => usd(r.perMillionDeliveries.sqs)),
+    row("API Gateway messages", (r) => usd(r.perMillionDeliveries.apiGateway)),
+    row("**notification-hub**", (r) => `**${usd(r.perMillionDeliveries.total)}**`),
+    row(`seed design (Scan of a ${c.seedTable.toLocaleString("en-US")}-connection table per message)`, (r) => `${usd(r.seed.perMillionDeliveries.total)} (DynamoDB ${usd(r.seed.perMillionDeliveries.dynamodb)})`),
+    row(`Ably, list price ($${p.managed.ablyPerMillionMessages.toFixed(2)} per million messages)`, (r) => usd(r.managedPerMillionDeliveries.ably)),
+    row(`AppSync Events, list price ($${p.managed.appSyncEventsPerMillionOperations.toFixed(2)} per million operations)`, (r) => usd(r.managedPerMillionDeliveries.appSyncEvents)),
+    "",
+  ];
+  const m = c.connectionMonth;
+  lines.push(
+    `Per connection-month (43,200 minutes, a ping every 8 minutes answered by API Gateway, a reconnect every 2 hours; a reconnect's units ${m.perReconnectSource}): ` +
+      `connection minutes ${usd(m.counts.connectionMinutes * p.apiGateway.perMillionConnectionMinutes / 1e6)}, pings ${usd(5_400 * p.apiGateway.perMillionMessages / 1e6)}, reconnects ${usd(m.dollars.lambda + m.dollars.dynamodb)}: **${usd(m.dollars.total)}**. ` +
+      `The managed services bill connections too (not priced here). Seed's Scan: ${c.seedReadUnitsPerConnection} read units per connection in the table, measured on this run's table.`,
   );
   return lines.join("\n");
 }

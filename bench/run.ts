@@ -6,7 +6,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, budget, publish
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, budget, publish, cost
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  *   npm run bench -- --update-docs         also refresh the tracked results, chart and BENCHMARKS.md
  */
@@ -26,11 +26,12 @@ import type { ContentionFigures } from "./contention";
 import { benchOutputs } from "./outputs";
 import type { BudgetFigures } from "./budget";
 import type { PublishFigures } from "./publish";
+import type { CostFigures } from "./cost";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "budget", "publish"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "budget", "publish", "cost"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, "update-docs": { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -361,6 +362,22 @@ async function main() {
     const { multi, singles, batch } = publish.rooms;
     row("", `${publish.rooms.rooms} rooms: SQS sends (app + deliver), roomIds / publish ×${publish.rooms.rooms} / publishBatch`, `${multi.appSqs}+${multi.deliverSqs} / ${singles.appSqs}+${singles.deliverSqs} / ${batch.appSqs}+${batch.deliverSqs}`, "");
     row("", "first call → last receipt (median)", `${ms(multi.ms)} / ${ms(singles.ms)} / ${ms(batch.ms)}`, "");
+  }
+
+  if (only.has("cost")) {
+    // What it costs (bench/cost.ts, its own hub): billed units of one notification to rooms of 10, 1,000 and 10,000, times bench/prices.ts.
+    console.error(`\n[cost] billed units per notification to rooms of 10, 1,000 and 10,000 (stood in for by 1,000), dollars per million deliveries and per connection-month`);
+    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cost.ts"), "--json", ...(quick ? ["--quick"] : [])], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const cost = JSON.parse(output.trim().split("\n").at(-1)!) as CostFigures;
+    results.cost = cost;
+    const usd = (v: number) => `$${v.toFixed(3)}`;
+    row("12 cost ($ per million deliveries)", `rooms of ${cost.rooms.map((r) => r.size.toLocaleString("en-US")).join(" / ")}`, cost.rooms.map((r) => usd(r.perMillionDeliveries.total)).join(" / "), cost.rooms.map((r) => usd(r.seed.perMillionDeliveries.total)).join(" / "));
+    row("", "per connection-month", `$${cost.connectionMonth.dollars.total.toFixed(4)}`, "");
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
