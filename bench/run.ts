@@ -197,6 +197,17 @@ async function loadScenario() {
   }
 }
 
+/** Runs a scenario that has a script of its own (bench/<file>, its own hub) and reads its last line: the figures as JSON. */
+function scenarioScript<T>(file: string, quickRun: boolean): T {
+  const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, file), "--json", ...(quickRun ? ["--quick"] : [])], {
+    cwd: ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(output.trim().split("\n").at(-1)!) as T;
+}
+
 async function main() {
   console.error(`notification-hub benchmarks${quick ? " (quick)" : ""}: ${[...only].join(", ")}`);
   if (only.has("fanout") || only.has("large")) {
@@ -278,13 +289,7 @@ async function main() {
   if (only.has("resume")) {
     // Room streams (bench/resume.ts, its own hub): resume latency and the cost of a stored publish.
     console.error(`\n[resume] resume -> hub.resumed for 100 and 1,000 missed; stream writes per publish`);
-    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "resume.ts"), "--json", ...(quick ? ["--quick"] : [])], {
-      cwd: ROOT,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const streams = JSON.parse(output.trim().split("\n").at(-1)!) as { resume_ms: unknown; burst: { per_publish_on_ms: number; per_publish_off_ms: number } };
+    const streams = scenarioScript<{ resume_ms: unknown; burst: { per_publish_on_ms: number; per_publish_off_ms: number } }>("resume.ts", quick);
     results.resume = streams;
     row("7 resume (room streams)", "resume -> hub.resumed (ms)", JSON.stringify(streams.resume_ms), "");
     row("", "local time per publish, streams on / off", `${streams.burst.per_publish_on_ms.toFixed(1)} / ${streams.burst.per_publish_off_ms.toFixed(1)} ms`, "");
@@ -293,13 +298,7 @@ async function main() {
   if (only.has("rooms")) {
     // Many rooms per connection (bench/rooms.ts, its own hub): subscribe round trip, 20-room vs one-room delivery.
     console.error(`\n[rooms] subscribe round trip; delivery to connections in 20 rooms each vs one-room connections`);
-    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "rooms.ts"), "--json", ...(quick ? ["--quick"] : [])], {
-      cwd: ROOT,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const rooms = JSON.parse(output.trim().split("\n").at(-1)!) as RoomsFigures;
+    const rooms = scenarioScript<RoomsFigures>("rooms.ts", quick);
     results.rooms = rooms;
     const { subscribe, delivery } = rooms;
     row("8 rooms per connection", "subscribe round trip p50 / p99, in series", `${subscribe.sequential.p50.toFixed(1)} / ${subscribe.sequential.p99.toFixed(1)} ms`, "");
@@ -311,13 +310,7 @@ async function main() {
   if (only.has("contention")) {
     // A busy room (bench/contention.ts, its own dynalite per design): today's seq assignment against 914c516's head + 1.
     console.error(`\n[contention] 6 members x 20 messages at once into one room, today's design and the one before the seq counter`);
-    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "contention.ts"), "--json"], {
-      cwd: ROOT,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const contention = JSON.parse(output.trim().split("\n").at(-1)!) as ContentionFigures;
+    const contention = scenarioScript<ContentionFigures>("contention.ts", false);
     results.contention = contention;
     const { ours, before } = contention;
     const label = `9 contention (${contention.writers} writers x ${contention.each})`;
@@ -329,13 +322,7 @@ async function main() {
   if (only.has("budget")) {
     // The @connections budget and the small-message lane (bench/budget.ts, its own hubs): a big broadcast under 1,000 posts/s, small notifications during it.
     console.error(`\n[budget] a broadcast under a budget of 1,000 posts/s, with and without the bulk queue`);
-    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "budget.ts"), "--json", ...(quick ? ["--quick"] : [])], {
-      cwd: ROOT,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const budget = JSON.parse(output.trim().split("\n").at(-1)!) as BudgetFigures;
+    const budget = scenarioScript<BudgetFigures>("budget.ts", quick);
     results.budget = budget;
     const { lanes, oneQueue } = budget;
     row(`10 budget (${lanes.room} at ${budget.postsPerSecond}/s)`, "lost / dead letters / 429s", `${lanes.lost} / ${lanes.deadLetters} / ${lanes.throttled}`, `${oneQueue.lost} / ${oneQueue.deadLetters} / ${oneQueue.throttled} (one queue)`);
@@ -347,13 +334,7 @@ async function main() {
   if (only.has("publish")) {
     // Publishing (bench/publish.ts, its own hub): what an idempotency key costs, and one 100-room publish against 100 single publishes.
     console.error(`\n[publish] requests per publish with and without an idempotency key; one publish to 100 rooms vs 100 publishes`);
-    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "publish.ts"), "--json", ...(quick ? ["--quick"] : [])], {
-      cwd: ROOT,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const publish = JSON.parse(output.trim().split("\n").at(-1)!) as PublishFigures;
+    const publish = scenarioScript<PublishFigures>("publish.ts", quick);
     results.publish = publish;
     const on = publish.keyCost.streamsOn;
     const off = publish.keyCost.streamsOff;
@@ -367,13 +348,7 @@ async function main() {
   if (only.has("cost")) {
     // What it costs (bench/cost.ts, its own hub): billed units of one notification to rooms of 10, 1,000 and 10,000, times bench/prices.ts.
     console.error(`\n[cost] billed units per notification to rooms of 10, 1,000 and 10,000 (stood in for by 1,000), dollars per million deliveries and per connection-month`);
-    const output = childProcess.execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "cost.ts"), "--json", ...(quick ? ["--quick"] : [])], {
-      cwd: ROOT,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const cost = JSON.parse(output.trim().split("\n").at(-1)!) as CostFigures;
+    const cost = scenarioScript<CostFigures>("cost.ts", quick);
     results.cost = cost;
     const usd = (v: number) => `$${v.toFixed(3)}`;
     row("12 cost ($ per million deliveries)", `rooms of ${cost.rooms.map((r) => r.size.toLocaleString("en-US")).join(" / ")}`, cost.rooms.map((r) => usd(r.perMillionDeliveries.total)).join(" / "), cost.rooms.map((r) => usd(r.seed.perMillionDeliveries.total)).join(" / "));
