@@ -16,11 +16,11 @@
  */
 import * as childProcess from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { flatLayout, invokeArtifact, lambdaLayout, LOAD_ONLY, removeArtifact, writeArtifact, zipEntryBytes, ZIP_END_BYTES, type Artifact, type Layout } from "../test/support/artifacts";
 import { runProgram, stackConfig, type ProgramRun } from "../test/support/pulumiRun";
+import { treeAt } from "./gitTree";
 import { median, note } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -103,23 +103,6 @@ async function deliverOf(projectDir: string, env: Record<string, string> = {}) {
   return { artifact: writeArtifact(fn), env: envOf(fn) };
 }
 
-/** A commit's tree, with this checkout's node_modules; undefined when git cannot give it. */
-function treeAt(commit: string): string | undefined {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${commit}-`));
-  try {
-    childProcess.execSync(`git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
-    // A copy (hard links, no bytes copied), not a symlink: Pulumi names a package's place in
-    // the zip by its real path relative to the program, and a symlinked node_modules would put
-    // every package outside the zip (../../…/node_modules/x).
-    childProcess.execFileSync("cp", ["-al", path.join(ROOT, "node_modules"), path.join(dir, "node_modules")]);
-    return dir;
-  } catch (err) {
-    note(`commit ${commit} not available (${(err as Error).message.split("\n")[0]}): not compared`);
-    fs.rmSync(dir, { recursive: true, force: true });
-    return undefined;
-  }
-}
-
 /** The artifact's zip with its one file, `__index.js`, minified (it has no packages: checked). */
 async function minifiedZipBytesOf(artifact: Artifact): Promise<number> {
   if (artifact.files.length !== 1) throw new Error(`deliver has ${artifact.files.length} files; the minified figure assumes __index.js alone`);
@@ -132,7 +115,7 @@ async function minifiedZipBytesOf(artifact: Artifact): Promise<number> {
 }
 
 async function compareDeliver(current: Artifact, currentEnv: Record<string, string>): Promise<DeliverVsBaseline | undefined> {
-  const tree = treeAt(BASELINE_COMMIT);
+  const tree = treeAt(BASELINE_COMMIT, note);
   if (!tree) return undefined;
   const made: Artifact[] = [];
   try {
@@ -186,7 +169,7 @@ async function loadsOnLambda(artifact: Artifact, env: Record<string, string>): P
 export async function artifactsScenario(): Promise<ArtifactsFigures> {
   console.error(`\n[artifacts] serializing the development stack, today's and ${BEFORE_LAYER_COMMIT}'s, and timing a cold load of each Lambda`);
   const now = functionsOf(await runProgram("index.ts", "development", stackConfig("development")));
-  const beforeTree = treeAt(BEFORE_LAYER_COMMIT);
+  const beforeTree = treeAt(BEFORE_LAYER_COMMIT, note);
   const before = beforeTree ? functionsOf(await runProgram("index.ts", "development", stackConfig("development", beforeTree), beforeTree)) : new Map<string, { artifact: Artifact; env: Record<string, string> }>();
   const rows: ArtifactRow[] = [];
   let deliverVsBaseline: DeliverVsBaseline | undefined;

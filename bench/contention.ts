@@ -12,9 +12,7 @@
  *
  *   node -r ts-node/register/transpile-only bench/contention.ts [--json] [--writers 6] [--each 20]
  */
-import * as childProcess from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { QueryCommand } from "@aws-sdk/client-dynamodb";
@@ -27,6 +25,7 @@ import { dynamoRequests, startRecorder } from "../test/support/awsRecorder";
 import { seedConnections } from "../test/support/seed";
 import { startDynamo } from "../test/support/services";
 import { startConnectionsEmulator } from "../local/testing";
+import { treeAt } from "./gitTree";
 
 const ROOT = path.resolve(__dirname, "..");
 /** The last commit with the head + 1 seq assignment. */
@@ -129,20 +128,6 @@ async function runDesign(design: string, root: string, writers: number, each: nu
     };
   } finally {
     await Promise.all([recorder.stop(), management.stop(), dynamo.stop()]);
-  }
-}
-
-/** BEFORE_COMMIT's tree with this checkout's node_modules (hard links); undefined when git cannot give it. */
-function treeAt(commit: string): string | undefined {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${commit}-`));
-  try {
-    childProcess.execSync(`git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
-    childProcess.execFileSync("cp", ["-al", path.join(ROOT, "node_modules"), path.join(dir, "node_modules")]);
-    return dir;
-  } catch (err) {
-    console.error(`commit ${commit} not available (${(err as Error).message.split("\n")[0]}): not compared`);
-    fs.rmSync(dir, { recursive: true, force: true });
-    return undefined;
   }
 }
 
