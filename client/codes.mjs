@@ -5,7 +5,7 @@
  * HUB_ERROR_CODES is a copy of the hub's table (core/errorCodes.ts): this module runs in
  * browsers with no build step and cannot import TypeScript, and the hub must not import from
  * client/. test/codes.test.ts holds the copy equal to the original, key for key and in order.
- * The rule the client lives by (README "Browsers: connect"):
+ * The rule the client lives by (docs/protocol.md "The browser client", Errors):
  *   temporary  the same request may pass if sent again: a re-join nobody awaits is retried
  *   partWay    the request may have run part way: the hub's membership is not known
  *   routes     the requests that can be refused with it: a refusal answers the request on the

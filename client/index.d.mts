@@ -178,7 +178,7 @@ export interface ConnectOptions {
    * after 10 idle minutes, and a hidden tab's timer may fire up to a minute late (Chrome's
    * intensive throttling) and a ping on a poor link arrive ~30 s late; 8 minutes leaves 30 s to
    * spare. A longer interval risks the idle close in background tabs; a shorter one costs a
-   * billed message per ping (README "Keep-alive").
+   * billed message per ping (docs/protocol.md "Keep-alive").
    */
   keepAliveMs?: number;
   minBackoffMs?: number;

@@ -14,13 +14,13 @@
  *
  * Subscribers work as in the seed article: a frame `{ data: { type, data } }` goes to the
  * subscribers of `type`, which get the inner `data`. Duplicate ids are dropped (SQS may deliver
- * twice). The parts, as README "Browsers: connect" describes them:
+ * twice). The parts, as docs/protocol.md "The browser client" describes them:
  *
  *   client/connection.mjs  the socket: token, state (one guarded setter), reconnects, keep-alive,
  *                          one disconnect funnel
  *   client/rooms.mjs       one Room record per room and the membership reconciliation
- *                          (README "Several rooms on one connection")
- *   client/streams.mjs     seq order, buffer, gaps and resumes per room (README "Room streams")
+ *                          (docs/protocol.md "The browser client", Rooms)
+ *   client/streams.mjs     seq order, buffer, gaps and resumes per room (docs/protocol.md "Room streams")
  *   client/codes.mjs       the hub's error codes (a checked copy of core/errorCodes.ts) and HubError
  *
  * The types are declared once, in index.d.mts; these modules' JSDoc refers to them, and
@@ -135,7 +135,7 @@ export function connect(options) {
   }
 
   /**
-   * A frame the client cannot use (README "Browsers: connect", onInvalidFrame): dropped, and told to the app.
+   * A frame the client cannot use (docs/protocol.md "The browser client", onInvalidFrame): dropped, and told to the app.
    * @param {InvalidFrame["reason"]} reason
    * @param {unknown} frame
    */

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Room membership (README "Several rooms on one connection"): one Room record per room, owning
+ * Room membership (docs/protocol.md "The browser client", Rooms): one Room record per room, owning
  * everything the client knows of it, and the reconciliation that moves the hub's membership
  * towards the app's last join()/leave().
  *

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Room streams on the client's side (README "Room streams"): frames carry `seq`, consecutive
+ * Room streams on the client's side (docs/protocol.md "Room streams"): frames carry `seq`, consecutive
  * per room. Each Room (client/rooms.mjs) keeps its last seq, the frames that came ahead of it,
  * its resume on the wire and the timer of its next one; this module hands subscribers each
  * frame once and in seq order. A frame ahead of the next expected seq waits until the missing

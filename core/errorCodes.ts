@@ -3,7 +3,7 @@
  * these: `errorFrame` takes a {@link HubErrorCode}), by the frames (`temporary` goes in each
  * `hub.error`), and by the browser client, whose copy (`client/codes.mjs`, plain JavaScript: the
  * client has no build step and may not import this file) `test/codes.test.ts` holds to this one
- * exactly. Change a code here, then there; README "Browsers" lists them for app authors.
+ * exactly. Change a code here, then there; docs/protocol.md "Error codes" lists them for app authors.
  *
  * - `temporary`: the same request, sent again unchanged, may succeed later (a passing failure of
  *   the hub or of a race); a permanent one needs the request or the connection's state to change.

@@ -6,7 +6,7 @@
  * browsers cannot send WebSocket ping frames, so the client sends `{"action":"ping"}`. That
  * route is answered by API Gateway itself (a MOCK integration): no Lambda runs. It has no
  * route response, so nothing is sent back: a ping is one billed message, a pong would be a
- * second (README "Keep-alive" has the numbers and the interval).
+ * second (docs/protocol.md "Keep-alive" has the numbers and the interval).
  *
  * Not a handler, so not in handlers/manifest.ts: nothing is deployed as code for it.
  * client/index.mjs keeps its own copy of the frame (a browser module imports nothing);

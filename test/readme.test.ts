@@ -150,6 +150,9 @@ describe("the README", () => {
         "globalThis.fetch = async () => ({ text: async () => token });",
         "let shown;",
         "const show = (data) => { shown = data; };",
+        // Members' chat lines, which the first snippet hands to a function of the page's own.
+        "const said = [];",
+        "const say = (from, data) => said.push({ from, data });",
       ].join("\n");
       const epilogue = [
         // Patient: on a busy machine the queue poller and the handshake can take seconds.

@@ -81,7 +81,7 @@ export function buildWebSocketApi(ctx: HubContext, api: aws.apigatewayv2.Api, st
  * take no Lambda concurrency. A MOCK integration takes its status code from its request
  * template: without one API Gateway fails the message ("statusCode should be an integer
  * which defined in request template"). No route response: the route is one-way, so nothing
- * is sent back and a ping costs one message (a pong would double that; README "Keep-alive").
+ * is sent back and a ping costs one message (a pong would double that; docs/protocol.md "Keep-alive").
  *
  * Presence (who is online) can record liveness on this same route, still without a Lambda:
  * swap the MOCK for an AWS integration to DynamoDB (`integrationType: "AWS"`, `integrationUri`
