@@ -249,7 +249,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
             `  dead letters     ${info.deadLetterQueueUrl}`,
             `  dynamodb         ${info.dynamodbEndpoint}  (tables ${info.connectionsTableName}, ${info.authTableName})`,
             `  sqs              ${info.sqsEndpoint}`,
-            ...(info.eventBusName ? [`  lifecycle events bus ${info.eventBusName} (console tab Events)${eventsUrl ? `, each POSTed to ${eventsUrl}` : ""}`] : []),
+            ...(info.eventBusName ? [`  events bus       ${info.eventBusName}  (lifecycle events: the console's Events tab${eventsUrl ? `; each POSTed to ${eventsUrl}` : ""})`] : []),
             "Try:",
             `  TOKEN=$(${cli} token --user alice --room lobby)`,
             `  ${cli} publish --room lobby --data '{"type":"info","data":"hello"}'`,
