@@ -111,37 +111,31 @@ export function createLifecyclePublisher(deps: LifecyclePublisherDeps): (events:
     const started = now();
     let pending = call;
     for (let attempt = 0; ; attempt++) {
-      const delay = backoffDelay(attempt, policy);
-      const lastTry = attempt + 1 >= policy.attempts || now() + delay - started > policy.budgetMs;
       let retry: Pending[] = [];
+      let why = { name: "RetriesExhausted", message: "entries still failing with a passing error code" };
       try {
         const output = await deps.api.putEvents(pending.map((p) => p.entry));
-        const failed: { pending: Pending; code: string; message: string }[] = [];
         pending.forEach((p, i) => {
           const result = output.Entries[i];
           // An answer without this entry's result says nothing of it: send it again.
-          const code = result ? result.ErrorCode : "MissingResult";
-          if (!code) return;
-          if (RETRYABLE_ENTRY_CODES.includes(code) || code === "MissingResult") retry.push(p);
-          else failed.push({ pending: p, code, message: result?.ErrorMessage ?? "" });
+          if (!result) retry.push(p);
+          else if (!result.ErrorCode) return;
+          else if (RETRYABLE_ENTRY_CODES.includes(result.ErrorCode)) retry.push(p);
+          else giveUp([p], attempt + 1, result.ErrorCode, result.ErrorMessage ?? "");
         });
-        for (const f of failed) giveUp([f.pending], attempt + 1, f.code, f.message);
       } catch (err) {
+        why = errorSummary(err);
         if (!retryableCall(err)) {
-          const { name, message } = errorSummary(err);
-          giveUp(pending, attempt + 1, name, message);
+          giveUp(pending, attempt + 1, why.name, why.message);
           return;
         }
         retry = pending;
-        if (lastTry) {
-          const { name, message } = errorSummary(err);
-          giveUp(retry, attempt + 1, name, message);
-          return;
-        }
       }
       if (!retry.length) return;
-      if (lastTry) {
-        giveUp(retry, attempt + 1, "RetriesExhausted", "entries still failing with a passing error code");
+      // No retry starts past the budget: the route's time is the caller's.
+      const delay = backoffDelay(attempt, policy);
+      if (attempt + 1 >= policy.attempts || now() + delay - started > policy.budgetMs) {
+        giveUp(retry, attempt + 1, why.name, why.message);
         return;
       }
       pending = retry;
