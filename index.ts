@@ -62,6 +62,7 @@ export const connectionsTableName = hub.connectionsTableName;
 export const authTableName = hub.authTableName;
 export const streamsTableName = hub.streamsTableName;
 export const presenceTableName = hub.presenceTableName;
+export const eventBusName = hub.eventBusName;
 export const jwtSecret = hub.jwtSecret;
 export const publisherPolicyArn = hub.publisherPolicyArn;
 export const alarmTopicArn = hub.alarmTopicArn;

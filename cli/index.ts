@@ -182,12 +182,15 @@ async function notifierFor(values: Record<string, string | boolean | undefined>,
 const commands: Record<string, Command> = {
   dev: {
     summary: "run the whole hub on this machine (no AWS account)",
-    usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--json] [--log-level warn]
+    usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--presence] [--events-url URL] [--json] [--log-level warn]
 
   --port P          HTTP/WebSocket port; 0 picks a free one (default NOTIFICATION_HUB_PORT or 8787)
   --host H          interface to listen on (default 127.0.0.1)
   --stage S         stage, the WebSocket URL's path (default local)
   --data-dir DIR    keep tables and dev secrets across restarts
+  --presence        presence, occupancy, member events and lifecycle events (the component's presence.enabled)
+  --events-url URL  with --presence: POST each lifecycle event (JSON, one per request, as an EventBridge
+                    API destination) to URL; no answer, 429 or 5xx are retried, a failure is logged
   --json            print one JSON line with the endpoints once ready
   --log-level L     debug | info | warn | error (default warn)
   --state-file F    where the CLI finds this hub (default: a file of its own in the project's ${DEFAULT_STATE_DIR}/)
@@ -199,6 +202,8 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
       host: { type: "string" },
       stage: { type: "string" },
       "data-dir": { type: "string" },
+      presence: { type: "boolean" },
+      "events-url": { type: "string" },
       json: { type: "boolean" },
       "log-level": { type: "string" },
       "state-file": { type: "string" },
@@ -208,9 +213,14 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
       if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`);
       // NOTIFICATION_HUB_PORT=0 lets scripts (and the README's test) run `npm run dev` as written on any free port.
       const port = wholeNumber(text(values, "port") ?? process.env.NOTIFICATION_HUB_PORT, "port", 0, 65535) ?? DEFAULT_LOCAL_PORT;
+      const eventsUrl = text(values, "events-url");
+      if (eventsUrl !== undefined && !values.presence) throw new UsageError("--events-url needs --presence: lifecycle events exist only with presence on");
+      if (eventsUrl !== undefined && !/^https?:\/\/./.test(eventsUrl)) throw new UsageError(`--events-url must be an http:// or https:// URL, got "${eventsUrl}"`);
       let hub;
       try {
         hub = await startLocalHub({
+          ...(values.presence ? { presence: { enabled: true } } : {}),
+          ...(eventsUrl !== undefined ? { eventsUrl } : {}),
           port,
           host: text(values, "host"),
           stage: text(values, "stage"),
@@ -239,6 +249,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
             `  dead letters     ${info.deadLetterQueueUrl}`,
             `  dynamodb         ${info.dynamodbEndpoint}  (tables ${info.connectionsTableName}, ${info.authTableName})`,
             `  sqs              ${info.sqsEndpoint}`,
+            ...(info.eventBusName ? [`  events bus       ${info.eventBusName}  (lifecycle events: the console's Events tab${eventsUrl ? `; each POSTed to ${eventsUrl}` : ""})`] : []),
             "Try:",
             `  TOKEN=$(${cli} token --user alice --room lobby)`,
             `  ${cli} publish --room lobby --data '{"type":"info","data":"hello"}'`,

@@ -16,6 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { buildAlarms } from "./hub/alarms";
 import { awsContext, type HubContext, type HubTransforms } from "./hub/context";
 import { buildDomain, type HubDomain } from "./hub/domain";
+import { buildEventBus } from "./hub/eventBus";
 import { buildFunctions, buildQueueConsumer, buildSchedule, type HubFunctions } from "./hub/functions";
 import { buildPublisherPolicy } from "./hub/publisherPolicy";
 import { buildQueues, type HubQueues } from "./hub/queues";
@@ -162,7 +163,8 @@ export interface NotificationHubArgs {
    * members (batched as `hub.presence.diff` past `eventMembersLimit` members), decided per user
    * after `graceSeconds` so a reconnect (API Gateway's 2-hour rotation) neither leaves nor joins.
    * Off: no presence table, no presence routes, no schedule. On: a table, the `presence` and
-   * `occupancy` routes, and a sweep function run every `sweepSeconds` (whole minutes, at least 60).
+   * `occupancy` routes, a sweep function run every `sweepSeconds` (whole minutes, at least 60),
+   * and an EventBridge bus of lifecycle events for the app (`eventBusName`, docs/protocol.md#lifecycle-events).
    * @default { enabled: false, graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100 }
    * @example { enabled: true, graceSeconds: 60 }
    */
@@ -224,6 +226,8 @@ export interface HubNodes {
   alarmTopic?: aws.sns.Topic;
   /** Presence's sweep schedule (an EventBridge rule, its target and the invoke permission), when `presence` is on. */
   sweepSchedule?: { rule: aws.cloudwatch.EventRule; target: aws.cloudwatch.EventTarget; permission: aws.lambda.Permission };
+  /** The bus of lifecycle events, when `presence` is on. */
+  eventBus?: aws.cloudwatch.EventBus;
 }
 
 export class NotificationHub extends pulumi.ComponentResource {
@@ -244,6 +248,11 @@ export class NotificationHub extends pulumi.ComponentResource {
   public readonly streamsTableName: pulumi.Output<string>;
   /** Presence's table (the notifier's `presenceTableName`), when `presence` is on. */
   public readonly presenceTableName: pulumi.Output<string | undefined>;
+  /**
+   * The EventBridge bus of lifecycle events (source `notification-hub`), when `presence` is on:
+   * an app's rules name it (docs/protocol.md#lifecycle-events).
+   */
+  public readonly eventBusName: pulumi.Output<string | undefined>;
   /** The signing secret (given or generated), as a secret. */
   public readonly jwtSecret: pulumi.Output<string>;
   /** IAM managed policy an app backend attaches to publish, issue and revoke tokens. */
@@ -278,7 +287,8 @@ export class NotificationHub extends pulumi.ComponentResource {
     const postToConnections = pulumi.interpolate`${api.executionArn}/${stageName}/POST/@connections/*`;
 
     const sdkLayer = buildSdkLayer(ctx, packaging.layer);
-    const functions = buildFunctions(ctx, { sdkLayer, codePaths: packaging.codePaths, tables, queues, secret, managementEndpoint, postToConnections });
+    const eventBus = settings.presence ? buildEventBus(ctx) : undefined;
+    const functions = buildFunctions(ctx, { sdkLayer, codePaths: packaging.codePaths, tables, queues, secret, managementEndpoint, postToConnections, eventBus });
     const webSocket = buildWebSocketApi(ctx, api, stageName, functions);
     const { stage } = webSocket;
     const queueConsumer = buildQueueConsumer(ctx, queues.queue, functions.deliver);
@@ -287,7 +297,7 @@ export class NotificationHub extends pulumi.ComponentResource {
     const publisherPolicy = buildPublisherPolicy(ctx, tables, queues.queue, secret, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
     const domain = args.domain ? buildDomain(ctx, args.domain, api, stage) : undefined;
     const alarmTopic = settings.alarms ? buildAlarms(ctx, settings.alarms, { queues, functions, api, stage }) : undefined;
-    this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, bulkQueueConsumer, publisherPolicy, domain, alarmTopic, sweepSchedule };
+    this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, bulkQueueConsumer, publisherPolicy, domain, alarmTopic, sweepSchedule, eventBus };
 
     this.apiId = api.id;
     this.stage = stage.name;
@@ -301,6 +311,7 @@ export class NotificationHub extends pulumi.ComponentResource {
     this.authTableName = tables.auth.name;
     this.streamsTableName = tables.streams.name;
     this.presenceTableName = tables.presence ? tables.presence.name : pulumi.output(undefined);
+    this.eventBusName = eventBus ? eventBus.name : pulumi.output(undefined);
     this.jwtSecret = pulumi.secret(secret.value);
     this.publisherPolicyArn = publisherPolicy.arn;
     this.alarmTopicArn = alarmTopic ? alarmTopic.arn : pulumi.output(undefined);
@@ -319,6 +330,7 @@ export class NotificationHub extends pulumi.ComponentResource {
       authTableName: this.authTableName,
       streamsTableName: this.streamsTableName,
       presenceTableName: this.presenceTableName,
+      eventBusName: this.eventBusName,
       jwtSecret: this.jwtSecret,
       publisherPolicyArn: this.publisherPolicyArn,
       alarmTopicArn: this.alarmTopicArn,

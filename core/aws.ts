@@ -148,6 +148,9 @@ export const ENV = {
   presenceTable: "PRESENCE_TABLE",
   presenceGraceSeconds: "PRESENCE_GRACE_SECONDS",
   presenceEventMembersLimit: "PRESENCE_EVENT_MEMBERS_LIMIT",
+  /** Lifecycle events (core/lifecycleEvents.ts): the hub's EventBridge bus (unset = none are sent), and an endpoint override (the local hub's stand-in). */
+  eventBusName: "EVENT_BUS_NAME",
+  eventsEndpoint: "EVENTS_ENDPOINT",
   /** Not read: its change (a rotated secret) replaces every authorizer container. */
   jwtSecretVersion: "JWT_SECRET_VERSION",
 } as const;

@@ -28,6 +28,7 @@ import * as crypto from "crypto";
 import * as http from "http";
 import * as https from "https";
 import { SignatureV4 } from "@smithy/signature-v4";
+import type { ChecksumConstructor } from "@smithy/types";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
@@ -42,7 +43,7 @@ import { removeConnection } from "./tables";
  * (the signer recomputes one of them, its cache key, on every request), so each is computed
  * once per credentials instead of once per post.
  */
-function sha256Class() {
+export function sha256Class(): ChecksumConstructor {
   // Created per post path at run time (not at module level): Pulumi serializes module-level
   // values into the Lambda's code, and a cache has no business there.
   const memo = new Map<string, Uint8Array>();

@@ -186,7 +186,20 @@ export interface PostGone {
   error?: ErrorSummary;
 }
 
-export type HubEvent = ConnectDenied | ConnectAllowed | Connected | ConnectRefused | Disconnected | DisconnectFailed | RecordOutcome | PostFailed | PostGone;
+/**
+ * Lifecycle events (core/lifecycleEvents.ts) that could not be put on the bus: refused for good
+ * (`error`: EventBridge's error type or entry code), or still failing when the retries ran out.
+ * Each event whole (ids, reason, time: no secret), so it can be replayed from the log line.
+ */
+export interface LifecycleFailed {
+  type: "lifecycle.failed";
+  attempts: number;
+  error: string;
+  errorMessage: string;
+  events: ({ detailType: string; event_id: string; at: number } & Record<string, unknown>)[];
+}
+
+export type HubEvent = ConnectDenied | ConnectAllowed | Connected | ConnectRefused | Disconnected | DisconnectFailed | RecordOutcome | PostFailed | PostGone | LifecycleFailed;
 export type HubEventType = HubEvent["type"];
 
 /** Told every event; must return at once and never throw (see `safeObserver`). */
@@ -281,6 +294,8 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
       if (event.row === "kept") return ["info", "post answered 410 while the connection may still be opening; row kept", { connection_id: event.connectionId }];
       if (event.row === "not_deleted") return ["warn", "stale connection row not deleted", { connection_id: event.connectionId, ...errorFields(event.error) }];
       return ["debug", "post answered 410; connection removed", { connection_id: event.connectionId }];
+    case "lifecycle.failed":
+      return ["error", "lifecycle events not put on the bus", { attempts: event.attempts, error: event.error, error_message: event.errorMessage, count: event.events.length, events: event.events }];
   }
 }
 

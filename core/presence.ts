@@ -41,6 +41,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import * as crypto from "crypto";
 import { postWithRetries, type PostDeps } from "./connections";
+import { lifecycleEventId } from "./lifecycleEvents";
 import { mapWithConcurrency } from "./fanout";
 import { isUserChannel } from "./rooms";
 import { CONNECTION_ROW_TTL_SECONDS } from "./schema";
@@ -102,9 +103,18 @@ function pendingShard(roomId: string): string {
 
 const pad = (ms: number) => String(Math.max(0, Math.floor(ms))).padStart(13, "0");
 
-export function lifecycle(detailType: LifecycleEvent["detailType"], at: number, fields: Omit<LifecycleEvent["detail"], "event_id" | "at">): LifecycleEvent {
-  return { detailType, detail: { event_id: crypto.randomUUID(), at, ...fields } };
+/**
+ * A lifecycle event. Its `event_id` derives from what makes it that event (`identity`; for
+ * connection.opened/closed the connection's id: a connection opens once and closes once, so
+ * two paths that find the same close send one id), else it is random.
+ */
+export function lifecycle(detailType: LifecycleEvent["detailType"], at: number, fields: Omit<LifecycleEvent["detail"], "event_id" | "at">, identity?: string): LifecycleEvent {
+  const key = identity ?? (detailType.startsWith("connection.") ? fields.connection_id : undefined);
+  return { detailType, detail: { event_id: key !== undefined ? lifecycleEventId(detailType, key) : crypto.randomUUID(), at, ...fields } };
 }
+
+/** A membership's identity: one join (its `since`) of one user in one room, shared by its joined and left events. */
+const membership = (roomId: string, userId: string, since: string | undefined) => (since !== undefined ? `${roomId}${SEP}${userId}${SEP}${since}` : undefined);
 
 /** Whether a room has presence: every room but user channels. */
 export function hasPresence(roomId: string): boolean {
@@ -146,8 +156,9 @@ export async function presenceJoin(deps: PresenceDeps, who: { roomId: string; us
   if (old?.conns?.SS?.includes(who.connectionId)) return "already";
   const counts = await addToCounter(deps, who.roomId, old ? 0 : 1, 1);
   if (old) return old.conns?.SS?.length ? "already" : "rejoined";
-  const events = [lifecycle("member.joined", now, { room_id: who.roomId, user_id: who.userId, connection_id: who.connectionId })];
-  if (counts.users === 1) events.push(lifecycle("room.occupied", now, { room_id: who.roomId }));
+  const identity = membership(who.roomId, who.userId, String(now));
+  const events = [lifecycle("member.joined", now, { room_id: who.roomId, user_id: who.userId, connection_id: who.connectionId }, identity)];
+  if (counts.users === 1) events.push(lifecycle("room.occupied", now, { room_id: who.roomId }, identity));
   await Promise.all([announce(deps, who.roomId, { joined: who.userId }, counts.users), deps.emit?.(events)]);
   return "joined";
 }
@@ -216,22 +227,26 @@ export async function presenceLeave(
 
 /** Deletes a member item that still has no connection (and, when given, the same pending mark), then announces the leave. */
 async function decideLeave(deps: PresenceDeps, roomId: string, userId: string, reason: LeaveReason, leavingAt: number | undefined, now: number): Promise<boolean> {
+  let since: string | undefined;
   try {
-    await deps.db.send(
+    const deleted = await deps.db.send(
       new DeleteItemCommand({
         TableName: deps.presence.presenceTable,
         Key: { room_id: S(roomId), user_id: S(userId) },
         ConditionExpression: leavingAt === undefined ? "attribute_exists(user_id) AND attribute_not_exists(conns)" : "attribute_not_exists(conns) AND leaving_at = :t",
         ...(leavingAt === undefined ? {} : { ExpressionAttributeValues: { ":t": N(leavingAt) } }),
+        ReturnValues: "ALL_OLD",
       }),
     );
+    since = deleted.Attributes?.since?.N;
   } catch (err) {
     if (isConditionFailure(err)) return false;
     throw err;
   }
   const counts = await addToCounter(deps, roomId, -1, 0);
-  const events = [lifecycle("member.left", now, { room_id: roomId, user_id: userId, reason })];
-  if (counts.users <= 0) events.push(lifecycle("room.vacated", now, { room_id: roomId }));
+  const identity = membership(roomId, userId, since);
+  const events = [lifecycle("member.left", now, { room_id: roomId, user_id: userId, reason }, identity)];
+  if (counts.users <= 0) events.push(lifecycle("room.vacated", now, { room_id: roomId }, identity));
   await Promise.all([announce(deps, roomId, { left: { user_id: userId, reason } }, counts.users), deps.emit?.(events)]);
   return true;
 }

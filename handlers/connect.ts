@@ -17,7 +17,7 @@ import { errorSummary, observerOf, type ConnectRefusalReason, type ErrorSummary,
 import { describeError, type Logger } from "../core/log";
 import { SUBPROTOCOL, tokenFromRequest } from "../core/rooms";
 import { deleteNewConnection, getAuthRow, putConnection, type NewConnection } from "../core/tables";
-import { presenceJoin, type PresenceDeps } from "../core/presence";
+import { lifecycle, presenceJoin, type PresenceDeps } from "../core/presence";
 import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
 
 export interface ConnectDeps {
@@ -29,7 +29,7 @@ export interface ConnectDeps {
   /** Told each connection's outcome (`connected`, `connect.refused`); default: a log line each. */
   observe?: HubObserver;
   now?: () => number;
-  /** Presence on: a seed token's room gains the connection (its user joins unless already there). */
+  /** Presence on: a seed token's room gains the connection (its user joins unless already there), and `connection.opened` goes on the bus. */
   presence?: PresenceDeps;
 }
 
@@ -82,9 +82,14 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
       }
       return refuse(refusal.reason, refusal.error);
     }
-    if (deps.presence && roomId) {
-      // The connection stands either way: presence heals at the next subscribe or by the sweep.
-      await presenceJoin(deps.presence, { roomId, userId, connectionId }).catch((err) => deps.log.warn("presence join failed", { connection_id: connectionId, ...describeError(err) }));
+    if (deps.presence) {
+      const presence = deps.presence;
+      await Promise.all([
+        // Lifecycle events (core/lifecycleEvents.ts): the emitter never throws.
+        presence.emit?.([lifecycle("connection.opened", connectedAt, { connection_id: connectionId, user_id: userId, ...(roomId ? { room_id: roomId } : {}) })]),
+        // The connection stands either way: presence heals at the next subscribe or by the sweep.
+        roomId ? presenceJoin(presence, { roomId, userId, connectionId }).catch((err) => deps.log.warn("presence join failed", { connection_id: connectionId, ...describeError(err) })) : undefined,
+      ]);
     }
     observe({ type: "connected", ...who });
     // A client that sent its token as a subprotocol fails the handshake unless we name one back.

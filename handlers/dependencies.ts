@@ -13,7 +13,9 @@ import { sharedPostBudget, type PostBudget } from "../core/budget";
 import { chunkEnqueuer } from "../core/chunks";
 import { sendBatches } from "../core/queue";
 import type { StreamSettings } from "../core/streams";
-import { PRESENCE_DEFAULTS, type PresenceDeps } from "../core/presence";
+import { PRESENCE_DEFAULTS, type LifecycleEvent, type PresenceDeps } from "../core/presence";
+import { createEventBridgeApi } from "../core/eventBridge";
+import { createLifecyclePublisher } from "../core/lifecycleEvents";
 import { jwtSecretReader } from "./environment";
 
 /** What a handler is built from. */
@@ -143,10 +145,22 @@ export function presenceFrom(source: HandlerSource, management = source.env[ENV.
     connectionsTable: requireVar(source, "connectionsTable"),
     log: source.log,
     observe: observerFrom(source),
+    emit: lifecycleFrom(source),
     presence: {
       presenceTable,
       graceMs: Number(source.env[ENV.presenceGraceSeconds] ?? PRESENCE_DEFAULTS.graceSeconds) * 1000,
       eventMembersLimit: optionalNumberEnv(ENV.presenceEventMembersLimit, PRESENCE_DEFAULTS.eventMembersLimit, source.env),
     },
   };
+}
+
+/**
+ * Lifecycle events (core/lifecycleEvents.ts): on when EVENT_BUS_NAME is set (the functions that
+ * emit, with presence on); EVENTS_ENDPOINT points them at a stand-in (the local hub's).
+ */
+export function lifecycleFrom(source: HandlerSource): ((events: LifecycleEvent[]) => Promise<void>) | undefined {
+  const eventBusName = source.env[ENV.eventBusName];
+  if (!eventBusName) return undefined;
+  const api = createEventBridgeApi({ endpoint: source.env[ENV.eventsEndpoint] || undefined, credentials: source.credentials });
+  return createLifecyclePublisher({ api, eventBusName, log: source.log, observe: observerFrom(source) });
 }

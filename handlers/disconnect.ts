@@ -7,7 +7,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { errorSummary, observerOf, type HubObserver } from "../core/hubEvents";
 import { describeError, type Logger } from "../core/log";
-import { hasPresence, presenceLeave, type PresenceDeps } from "../core/presence";
+import { hasPresence, lifecycle, presenceLeave, type PresenceDeps } from "../core/presence";
 import { removeConnection, type ConnectionRow } from "../core/tables";
 import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
 
@@ -17,7 +17,7 @@ export interface DisconnectDeps {
   log: Logger;
   /** Told each outcome (`disconnected`, `disconnect.failed`); default: a log line each. */
   observe?: HubObserver;
-  /** Presence on: each room of the connection loses it (a `closed` leave, after the grace). */
+  /** Presence on: each room of the connection loses it (a `closed` leave, after the grace), and `connection.closed` goes on the bus. */
   presence?: PresenceDeps;
 }
 
@@ -36,8 +36,13 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
       await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
       const row: ConnectionRow | undefined = removed;
       if (row && deps.presence) {
-        // The connection is gone either way; a leave not recorded here is the sweep's to find.
-        await leaveRooms(deps.presence, row, "closed").catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) }));
+        const presence = deps.presence;
+        await Promise.all([
+          // This invocation removed the row: its close is this one's to tell (the emitter never throws).
+          presence.emit?.([lifecycle("connection.closed", Date.now(), { connection_id: connectionId, user_id: row.userId, reason: "closed" })]),
+          // The connection is gone either way; a leave not recorded here is the sweep's to find.
+          leaveRooms(presence, row, "closed").catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) })),
+        ]);
       }
     } catch (err) {
       observe({ type: "disconnect.failed", connectionId, error: errorSummary(err) });

@@ -29,7 +29,9 @@ export type HubResource =
   /** The KMS key of the secret parameter (decrypt through SSM only, by the key's policy). */
   | "jwtSecretKey"
   /** Presence (core/presence.ts): exists only when the component's `presence` is on. */
-  | "presenceTable";
+  | "presenceTable"
+  /** The hub's EventBridge bus of lifecycle events (core/lifecycleEvents.ts): exists only when `presence` is on. */
+  | "eventBus";
 
 export interface Grant {
   actions: readonly string[];
@@ -124,7 +126,14 @@ const PRESENCE_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
   ...POST_GRANTS,
 ];
-const PRESENCE_HOOKS = { environment: PRESENCE_ENVIRONMENT, grants: PRESENCE_GRANTS };
+/**
+ * Lifecycle events (core/lifecycleEvents.ts): every function that decides one (a connection
+ * opened or closed, a member joined or left, a room occupied or vacated) puts it on the hub's
+ * bus, and may do nothing else there. The presence and occupancy routes only read: not theirs.
+ */
+export const LIFECYCLE_ENVIRONMENT: readonly EnvKey[] = ["eventBusName"];
+export const LIFECYCLE_GRANTS: readonly Grant[] = [{ actions: ["events:PutEvents"], resource: "eventBus" }];
+const PRESENCE_HOOKS = { environment: [...PRESENCE_ENVIRONMENT, ...LIFECYCLE_ENVIRONMENT], grants: [...PRESENCE_GRANTS, ...LIFECYCLE_GRANTS] };
 
 export const HANDLERS = {
   authorizer: {
@@ -268,8 +277,8 @@ export const HANDLERS = {
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: 50, // within the schedule's minute
-    environment: PRESENCE_ENVIRONMENT,
-    grants: [...PRESENCE_GRANTS, { actions: ["dynamodb:Query"], resource: "presenceTable" }],
+    environment: [...PRESENCE_ENVIRONMENT, ...LIFECYCLE_ENVIRONMENT],
+    grants: [...PRESENCE_GRANTS, { actions: ["dynamodb:Query"], resource: "presenceTable" }, ...LIFECYCLE_GRANTS],
   },
 } as const satisfies Record<string, HandlerEntry>;
 

@@ -12,6 +12,9 @@
  * id and seq, and where it went (delivered to N connections, the room empty, rejected and why,
  * each failed receive with when the next comes, the dead-letter queue).
  *
+ * With presence on, the Events tab is every lifecycle event the bus took (local/eventBridge.ts),
+ * newest first, and the Connections tab names each room's members (the presence table).
+ *
  * A developer tool on loopback only: the Streams tab reads the streams table whole (Scan),
  * which delivery never does; the connections it lists are the gateway's, their rows read by key.
  */
@@ -32,6 +35,8 @@ import { parseQueueBody } from "../core/chunks";
 import type { ConnectDenied, ConnectRefusalReason, HubEvent, RecordFailureCause } from "../core/hubEvents";
 import { describeError, type LogFields, type Logger } from "../core/log";
 import { getAuthRow, getConnections } from "../core/tables";
+import { hasPresence, readPresence } from "../core/presence";
+import type { BusEvent } from "./eventBridge";
 import type { Notifier } from "../server";
 import type { ApiGateway, CloseInfo, GatewayConnection, GatewayObserver, RefusalInfo } from "./apiGateway";
 import { splitTarget } from "./apiGateway";
@@ -106,6 +111,11 @@ const EVENTS_KEPT = 500;
 const NOTES_KEPT = 2_000;
 /** Messages the Messages tab keeps; older ones fall off. */
 const MESSAGES_KEPT = 500;
+/** Lifecycle events the Events tab keeps; older ones fall off. */
+const LIFECYCLE_KEPT = 500;
+/** Rooms whose members the Connections tab shows, and members per room. */
+const PRESENCE_ROOMS_SHOWN = 50;
+const PRESENCE_MEMBERS_SHOWN = 100;
 /** Dead-letter records one peek shows. */
 const DEAD_LETTERS_SHOWN = 200;
 /** How long a peeked or passed-over dead-letter record stays hidden before it is released (released at once normally). */
@@ -199,6 +209,9 @@ export function createHubConsole(options: HubConsoleOptions) {
   /** Notification id or record id to the entry's key. */
   const messageKeys = boundedMap<string, string>(NOTES_KEPT);
   let messagesVersion = 0;
+  /** The Events tab: lifecycle events as the bus took them (local/eventBridge.ts), oldest first. */
+  const lifecycleLog: BusEvent[] = [];
+  let lifecycleVersion = 0;
   /** The console's own receives of each dead letter (peeks, redrives): SQS counts them too. */
   const deadLetterPeeks = boundedMap<string, number>(NOTES_KEPT);
 
@@ -329,6 +342,12 @@ export function createHubConsole(options: HubConsoleOptions) {
           });
         }
         return;
+      case "lifecycle.failed":
+        record("rejected", `${event.events.length} lifecycle event(s) not put on the bus after ${event.attempts} attempt(s): ${event.error}${event.errorMessage ? `: ${event.errorMessage}` : ""}`, {
+          error: event.error,
+          event_ids: event.events.map((e) => e.event_id),
+        });
+        return;
       case "disconnect.failed":
         record("gone", `$disconnect could not delete the row of ${event.connectionId} (${event.error.message || event.error.name}): the next post to it answers 410 and removes it`, {
           connection_id: event.connectionId,
@@ -446,6 +465,15 @@ export function createHubConsole(options: HubConsoleOptions) {
       .sort((a, b) => a.connectedAt.localeCompare(b.connectedAt));
   }
 
+  /** Members per room of the live connections' rooms (presence on), as the presence table holds them. */
+  async function presenceByRoom(connections: { rooms: string[] }[]) {
+    const table = info.presenceTableName;
+    if (!table) return undefined;
+    const rooms = [...new Set(connections.flatMap((c) => c.rooms))].filter(hasPresence).sort().slice(0, PRESENCE_ROOMS_SHOWN);
+    const pages = await Promise.all(rooms.map((room) => readPresence(db, table, room, { limit: PRESENCE_MEMBERS_SHOWN })));
+    return Object.fromEntries(rooms.map((room, i) => [room, { count: pages[i].count, members: pages[i].members.map((m) => ({ userId: m.user_id, connections: m.connections })) }]));
+  }
+
   async function deadLetterCount(): Promise<number> {
     const result = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: info.deadLetterQueueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
@@ -456,12 +484,15 @@ export function createHubConsole(options: HubConsoleOptions) {
 
   async function state(after: number) {
     const [connections, deadLetters] = await Promise.all([connectionList(), deadLetterCount()]);
+    const presence = await presenceByRoom(connections);
     return {
       now: new Date().toISOString(),
       hub: { instance, websocketUrl: info.websocketUrl, queueUrl: info.queueUrl, deadLetterQueueUrl: info.deadLetterQueueUrl, stage: info.stage, retentionHours: options.retentionHours },
       connections,
       deadLetters,
       messagesVersion,
+      ...(presence ? { presence } : {}),
+      ...(info.eventBusName ? { lifecycleVersion } : {}),
       events: events.filter((e) => e.id > after),
     };
   }
@@ -691,6 +722,8 @@ export function createHubConsole(options: HubConsoleOptions) {
     "/console/api/dead-letters": () => peekDeadLetters(),
     // Newest first.
     "/console/api/messages": async () => ({ version: messagesVersion, maxReceiveCount: queue.maxReceiveCount, retryDelaySeconds: queue.retryDelaySeconds, messages: [...messageLog.values()].reverse() }),
+    // Newest first.
+    "/console/api/lifecycle": async () => ({ version: lifecycleVersion, eventBusName: info.eventBusName ?? null, events: [...lifecycleLog].reverse() }),
     // Where the CLI's `--hub PORT` finds this hub's endpoints and dev secrets: a path, no secret.
     [HUB_STATE_PATH]: async () => ({ httpUrl: info.httpUrl, pid: process.pid, stateFile: options.stateFile?.() ?? null }),
   };
@@ -746,6 +779,12 @@ export function createHubConsole(options: HubConsoleOptions) {
     observer,
     /** Give it the handlers' hub events (the hub's event bus). */
     observe,
+    /** Give it each lifecycle event the bus takes (local/eventBridge.ts): the Events tab. */
+    observeLifecycle(event: BusEvent): void {
+      lifecycleLog.push(event);
+      if (lifecycleLog.length > LIFECYCLE_KEPT) lifecycleLog.splice(0, lifecycleLog.length - LIFECYCLE_KEPT);
+      lifecycleVersion++;
+    },
     attach(hubParts: { api: ApiGateway; notifier: Notifier }): void {
       parts = hubParts;
     },

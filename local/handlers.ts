@@ -34,6 +34,8 @@ export interface LocalHandlerConfig {
   streams?: StreamSettings;
   /** Presence (core/presence.ts): the table and the checked `presence` option; unset = off. */
   presence?: { presenceTable: string; graceSeconds: number; sweepSeconds: number; eventMembersLimit: number };
+  /** Lifecycle events (with presence): the bus and the EventBridge stand-in's endpoint (local/eventBridge.ts); unset = none sent. */
+  events?: { eventBusName: string; endpoint: string };
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: Credentials;
   log: Logger;
@@ -64,6 +66,7 @@ export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "crede
           [ENV.presenceEventMembersLimit]: String(config.presence.eventMembersLimit),
         }
       : {}),
+    ...(config.events ? { [ENV.eventBusName]: config.events.eventBusName, [ENV.eventsEndpoint]: config.events.endpoint } : {}),
   };
 }
 

@@ -32,6 +32,8 @@ import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleClientModule } from "./clientModules";
 import { handleDemoRequest } from "./demo";
 import { createHubConsole } from "./console";
+import { startEventBridge, type BusEvent, type EventBridgeStandIn } from "./eventBridge";
+import { checkEventsUrl, startEventsForwarder } from "./eventsForwarder";
 import { loadDynalite } from "./dynalite";
 import { loadFauxqs } from "./fauxqs";
 import { createLocalHandlers, localEnvironment } from "./handlers";
@@ -43,6 +45,7 @@ import { testHooksOf } from "./testHooks";
 import { writeStateFile } from "./stateFile";
 
 export { findLocalHub, listHubs, locateLocalHub, LocalHubNotFound, type HubState, type RunningHub } from "./stateFile";
+export type { BusEvent } from "./eventBridge";
 
 export interface LocalHubOptions {
   /** HTTP/WebSocket port; 0 picks a free one. Default 8787. */
@@ -112,6 +115,11 @@ export interface LocalHubOptions {
    * `sweepSeconds` and `graceSeconds` may be fractions (tests shorten the timers).
    */
   presence?: PresenceOptions;
+  /**
+   * With presence on, POST each lifecycle event (docs/protocol.md#lifecycle-events) to this
+   * URL, one per request, as an EventBridge API destination would (local/eventsForwarder.ts).
+   */
+  eventsUrl?: string;
   /** Handler and hub log level. Default "warn". */
   logLevel?: LogLevel;
   logger?: Logger;
@@ -148,6 +156,10 @@ export interface LocalHubInfo {
   presenceTableName?: string;
   /** The `@connections` budget's windows (core/budget.ts). */
   budgetTableName: string;
+  /** The bus of lifecycle events, when `presence` is on (the component's `eventBusName`). */
+  eventBusName?: string;
+  /** The EventBridge stand-in (PutEvents, local/eventBridge.ts), when `presence` is on. */
+  eventsEndpoint?: string;
   jwtSecret: string;
   passcode: string;
   stage: string;
@@ -170,6 +182,11 @@ export interface LocalHub extends LocalHubInfo {
    * console reads; for tests, instead of reading log lines.
    */
   onEvent(listener: (event: HubEvent) => void): () => void;
+  /**
+   * Calls `listener` with every lifecycle event the bus takes (presence on), as a rule's target
+   * gets it; returns what stops it. Nothing with presence off.
+   */
+  onLifecycleEvent(listener: (event: BusEvent) => void): () => void;
   /**
    * What the emulated account budget admitted and refused since start: `@connections`
    * requests (every caller) and handshakes, each with the busiest second.
@@ -268,6 +285,11 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
   const streams = { streamsTable: names.streams, retentionHours };
   const presence = checkPresence(options.presence, OWNER, PRESENCE_DEFAULTS);
   const presenceTableName = "notification-hub-presence";
+  const eventBusName = "notification-hub-events";
+  if (options.eventsUrl !== undefined) {
+    checkEventsUrl(options.eventsUrl, OWNER);
+    if (!presence) throw new TypeError(`${OWNER}: eventsUrl needs presence on (presence: { enabled: true }): lifecycle events exist only with presence`);
+  }
   if (options.maxRoomsPerConnection !== undefined) checkMaxRoomsPerConnection(options.maxRoomsPerConnection, OWNER);
   if (options.largeRoomChunkSize !== undefined) checkLargeRoomChunkSize(options.largeRoomChunkSize, "largeRoomChunkSize", OWNER);
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, retryDelaySeconds: DEFAULT_RETRY_DELAY_SECONDS, ...options.queue };
@@ -303,6 +325,15 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     // The big-room lane, as the component's: its own queue, poller and workers, the same dead-letter queue.
     const bulkQueue = bulkConcurrency > 0 ? await consumedQueue("notification-hub-bulk-notifications") : undefined;
 
+    const credentials = newDevCredentials();
+    // Lifecycle events' bus (presence on): the handlers PutEvents to it as to EventBridge.
+    let bus: EventBridgeStandIn | undefined;
+    if (presence) {
+      const standIn = await startEventBridge({ buses: [eventBusName], region: LOCAL_REGION, credentials });
+      stops.push(standIn.stop);
+      bus = standIn;
+    }
+
     const server = http.createServer();
     server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve, reject) => {
@@ -318,7 +349,6 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     );
     const { port } = server.address() as AddressInfo;
     const host = urlHost(options.host && options.host !== "0.0.0.0" && options.host !== "::" ? options.host : "127.0.0.1");
-    const credentials = newDevCredentials();
     const info: LocalHubInfo = {
       websocketUrl: `ws://${host}:${port}/${stage}`,
       httpUrl: `http://${host}:${port}/`,
@@ -334,6 +364,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       streamsTableName: names.streams,
       ...(presence ? { presenceTableName } : {}),
       budgetTableName: names.budget,
+      ...(bus ? { eventBusName, eventsEndpoint: bus.endpoint } : {}),
       jwtSecret,
       passcode,
       stage,
@@ -353,6 +384,18 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       queue: { maxReceiveCount: queueSettings.maxReceiveCount, retryDelaySeconds },
     });
     events.subscribe(hubConsole.observe);
+    if (bus) {
+      bus.onEvent((event) => hubConsole.observeLifecycle(event));
+      if (options.eventsUrl !== undefined) {
+        const forwarder = startEventsForwarder(options.eventsUrl, hubLog);
+        bus.onEvent((event) => forwarder.send(event));
+        // Stopped after the sockets close (stops run in reverse): their last events still go, within 2 s.
+        stops.unshift(async () => {
+          await Promise.race([forwarder.idle(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+          await forwarder.stop();
+        });
+      }
+    }
     const log = hubLog;
 
     // With fault injection, the handlers (not the SDK or the tests) reach DynamoDB through a proxy that can be cut.
@@ -373,6 +416,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       streams,
       ...(presence ? { presence: { presenceTable: presenceTableName, ...presence } } : {}),
+      ...(bus ? { events: { eventBusName, endpoint: bus.endpoint } } : {}),
     };
     const handlers = createLocalHandlers({ ...handlerConfig, credentials, log, observe: events.emit });
     const api = createApiGateway(server, {
@@ -468,7 +512,14 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
 
     let stopping: Promise<void> | undefined;
     if (proxy) hooks.faults = { cutDynamo: () => proxy.cut(), restoreDynamo: () => proxy.restore(), failPosts: (id, status, times) => api.failPosts(id, status, times) };
-    return { ...info, notifier, onEvent: (listener) => events.subscribe(listener), accountUsage: api.accountUsage, stop: () => (stopping ??= stopAll()) };
+    return {
+      ...info,
+      notifier,
+      onEvent: (listener) => events.subscribe(listener),
+      onLifecycleEvent: (listener) => (bus ? bus.onEvent((event) => listener(event)) : () => undefined),
+      accountUsage: api.accountUsage,
+      stop: () => (stopping ??= stopAll()),
+    };
   } catch (err) {
     await stopAll();
     throw err;

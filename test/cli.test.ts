@@ -216,6 +216,7 @@ describe("token, publish, connections, revoke", () => {
       [["frobnicate"], /unknown command "frobnicate"/],
       [["dev", "--port", "0", "--state-file", stateFile], /state\.json belongs to the hub at http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+\); pass another --state-file/],
       [["dev", "--port", "x"], /--port must be a whole number/],
+      [["dev", "--port", "0", "--events-url", "http://127.0.0.1:9/hook"], /--events-url needs --presence: lifecycle events exist only with presence on/],
     ];
     // Four at a time: all at once, each CLI (compiling TypeScript on start) outran its 60 s timeout on a busy 2-core machine.
     const results = await mapWithConcurrency(cases, 4, ([args]) => cli(args));

@@ -17,6 +17,7 @@ import { createNotifier } from "../server";
 import { invokeArtifact, lambdaLayout, LOAD_ONLY, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
+import { startEventBridge, type BusEvent, type EventBridgeStandIn } from "../local/eventBridge";
 import { customJwtSecret, sharedRun, type ProgramRun } from "./support/pulumiRun";
 import { startDynamo, startSqs, type Dynamo, type Sqs } from "./support/services";
 import { startParameterStore } from "./support/ssm";
@@ -53,6 +54,32 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     for (const key of ["apiId", "queueUrl", "queueArn", "deadLetterQueueUrl", "connectionsTableName", "authTableName", "streamsTableName", "jwtSecret", "publisherPolicyArn"]) {
       expect(o[key], key).toBeTruthy();
     }
+    // Lifecycle events' bus: with presence on only.
+    expect(o.eventBusName).toBe(presence ? "hub-events" : undefined);
+  });
+
+  it(presence ? "puts lifecycle events on an EventBridge bus of its own; only the emitting functions may PutEvents, on its ARN alone" : "has no event bus with presence off", () => {
+    const buses = run().ofType("aws:cloudwatch/eventBus:EventBus");
+    const canPut = run()
+      .ofType("aws:iam/rolePolicy:RolePolicy")
+      .filter((policy) => (JSON.parse(inputs(policy).policy).Statement as { Action: string[] }[]).some((st) => st.Action.some((a) => a.startsWith("events:"))))
+      .map((policy) => policy.name)
+      .sort();
+    if (!presence) {
+      expect(buses).toEqual([]);
+      expect(canPut).toEqual([]);
+      for (const fn of run().ofType("aws:lambda/function:Function")) expect(inputs(fn).environment.variables.EVENT_BUS_NAME, fn.name).toBeUndefined();
+      return;
+    }
+    expect(buses.map((b) => b.name)).toEqual(["hub-events"]);
+    expect(canPut).toEqual(["hub-connect-policy", "hub-disconnect-policy", "hub-subscribe-policy", "hub-sweep-policy", "hub-unsubscribe-policy"]);
+    for (const name of canPut) {
+      const statements = (JSON.parse(inputs(run().named(name)).policy).Statement as { Action: string[]; Resource: string[] }[]).filter((st) => st.Action.some((a) => a.startsWith("events:")));
+      expect(statements, name).toEqual([{ Effect: "Allow", Action: ["events:PutEvents"], Resource: ["arn:aws:events:eu-west-1:123456789012:event-bus/hub-events"] }]);
+      expect(inputs(run().named(name.replace(/-policy$/, ""))).environment.variables.EVENT_BUS_NAME, name).toBe("hub-events");
+    }
+    // The read-only presence routes neither emit nor may.
+    for (const name of ["hub-presence", "hub-occupancy", "hub-deliver"]) expect(inputs(run().named(name)).environment.variables.EVENT_BUS_NAME, name).toBeUndefined();
   });
 
   it("parents every resource to the NotificationHub component", () => {
@@ -258,6 +285,7 @@ describe("IAM review", () => {
       ...names.map((n) => `arn:aws:logs:eu-west-1:123456789012:log-group:${n}`),
       ...names.map((n) => `arn:aws:ssm:eu-west-1:123456789012:parameter/${n}`),
       ...names.map((n) => `arn:aws:kms:eu-west-1:123456789012:key/${n}-0000`),
+      ...names.map((n) => `arn:aws:events:eu-west-1:123456789012:event-bus/${n}`),
       "arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/",
     ];
   };
@@ -301,7 +329,7 @@ describe("IAM review", () => {
     // Presence is on in development: the routes that change a room also record its presence and post member events.
     // Every function that posts also takes budget tokens: one UpdateItem, on the budget table only (below).
     const withPresence = (base: string[]) =>
-      [...base, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections", "dynamodb:UpdateItem"].sort();
+      [...base, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections", "dynamodb:UpdateItem", "events:PutEvents"].sort();
     expect(actionsOf("hub-connect")).toEqual(withPresence(["dynamodb:BatchWriteItem", "dynamodb:GetItem"]));
     // A grant both lists (the row's DeleteItem, the poster's ManageConnections and budget UpdateItem) is granted once.
     expect(actionsOf("hub-disconnect")).toEqual(withPresence([]));
@@ -441,6 +469,8 @@ describe("serialized Lambdas", () => {
   let sqs: Sqs;
   let management: StandaloneConnectionsEmulator;
   let parameterStore: Awaited<ReturnType<typeof startParameterStore>>;
+  let bus: EventBridgeStandIn;
+  const onBus: BusEvent[] = [];
   const artifacts: Record<string, Artifact> = {};
   const GENERATED_SECRET = "generated-secret-" + "x".repeat(47);
 
@@ -451,10 +481,13 @@ describe("serialized Lambdas", () => {
       startConnectionsEmulator({ stage: "development" }),
       startParameterStore({ "hub-jwt-secret": GENERATED_SECRET }),
     ]);
+    // Lifecycle events (presence on in development): the functions' own client, signed as on Lambda, checked by the stand-in.
+    bus = await startEventBridge({ buses: ["hub-events"], region: "eu-west-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } });
+    bus.onEvent((event) => onBus.push(event));
     for (const fn of runs.development.ofType("aws:lambda/function:Function")) artifacts[fn.name.replace(/^hub-/, "")] = writeArtifact(fn, runs.development);
   });
   afterAll(async () => {
-    await Promise.all([dynamo?.stop(), sqs?.stop(), management?.stop(), parameterStore?.stop()]);
+    await Promise.all([dynamo?.stop(), sqs?.stop(), management?.stop(), parameterStore?.stop(), bus?.stop()]);
     for (const artifact of Object.values(artifacts)) removeArtifact(artifact);
   });
 
@@ -464,6 +497,7 @@ describe("serialized Lambdas", () => {
     if (variables.MANAGEMENT_ENDPOINT) variables.MANAGEMENT_ENDPOINT = management.endpoint;
     if (variables.QUEUE_URL) variables.QUEUE_URL = queueUrl ?? sqs.createQueue("artifact-" + handler).queueUrl;
     if (variables.BULK_QUEUE_URL) variables.BULK_QUEUE_URL = sqs.createQueue("artifact-bulk-" + handler).queueUrl;
+    if (variables.EVENT_BUS_NAME) variables.EVENTS_ENDPOINT = bus.endpoint;
     return { ...variables, DYNAMODB_ENDPOINT: dynamo.endpoint, SQS_ENDPOINT: sqs.endpoint, SSM_ENDPOINT: parameterStore.endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" };
   }
 
@@ -581,5 +615,9 @@ describe("serialized Lambdas", () => {
     const disconnected = await invokeArtifact(artifacts.disconnect, routeEvent("$disconnect", "art-1"), envFor("disconnect"));
     expect(disconnected.value).toMatchObject({ statusCode: 200 });
     expect(await getConnection(dynamo.client, "hub-connections", "art-1")).toBeUndefined();
+    // On the bus, each once: the connect's opened, joined and occupied; the disconnect's closed (ann's leave waits for the grace).
+    const mine = onBus.filter((e) => e.detail.connection_id === "art-1" || e.detail.room_id === "room-1");
+    expect(mine.map((e) => e["detail-type"]).sort()).toEqual(["connection.closed", "connection.opened", "member.joined", "room.occupied"]);
+    expect(mine.find((e) => e["detail-type"] === "connection.closed")!.detail).toMatchObject({ connection_id: "art-1", user_id: "ann", reason: "closed" });
   });
 });

@@ -14,7 +14,7 @@ import type { Browser, Frame, Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { createLogger } from "../core/log";
 import { startTestHub, type TestHub } from "../local/testing";
-import { startLocalHub, type LocalHub } from "../local";
+import { startLocalHub, type BusEvent, type LocalHub } from "../local";
 import { sqsClient } from "../core/aws";
 import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { loopbackRefusal } from "../local/http";
@@ -408,4 +408,53 @@ describe.runIf(haveChromium)("the console's Messages tab and dead letters in Chr
       await quick.stop();
     }
   }, 90_000);
+});
+
+describe.runIf(haveChromium)("the console's Events tab and members per room (presence on) in Chromium", () => {
+  let hub: LocalHub;
+  let browser: Browser;
+  beforeAll(async () => {
+    fs.mkdirSync(OUTPUT, { recursive: true });
+    hub = await startLocalHub({ port: 0, bcryptCost: 4, presence: { enabled: true, graceSeconds: 1, sweepSeconds: 0.2 }, logger: createLogger({}, () => undefined, "error") });
+    browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await hub?.stop();
+  });
+
+  it("shows each lifecycle event live, newest first, with its id; the Connections tab names each room's members, one per user", async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    const errors: string[] = [];
+    page.on("pageerror", (err) => errors.push(err.message));
+    await page.goto(new URL("/#connections", hub.httpUrl).href);
+    await page.locator("#live[data-state=ok]").waitFor({ timeout: 15_000 });
+    const seen: BusEvent[] = [];
+    hub.onLifecycleEvent((event) => seen.push(event));
+
+    // Two tabs of ann and one of bob in the lobby (seed tokens: connect is the join).
+    const open = async (userId: string) => {
+      const ws = new WebSocket(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId, roomId: "lobby" })}`);
+      await new Promise((resolve) => ws.once("open", resolve));
+      return ws;
+    };
+    const sockets = [await open("ann"), await open("ann"), await open("bob")];
+    const members = page.locator('#panel-connections .members[data-room="lobby"]');
+    await expect.poll(() => members.textContent(), { timeout: 15_000 }).toBe(" · 2 members: ann ×2, bob");
+
+    await page.locator("#tab-events").click();
+    // 3 connection.opened, 2 member.joined, 1 room.occupied.
+    await expect.poll(() => page.locator("#event-list li[data-event-id]").count(), { timeout: 15_000 }).toBe(6);
+    sockets[2].close();
+    await page.locator('#event-list li[data-detail-type="member.left"][data-user="bob"]').waitFor({ timeout: 15_000 });
+    const shown = await page.locator("#event-list li[data-event-id]").evaluateAll((items) => items.map((li) => (li as HTMLElement).dataset.eventId));
+    // Every event the bus took, once, newest first.
+    expect(shown).toEqual(seen.map((e) => e.detail.event_id).reverse());
+    expect(await page.locator('#event-list li[data-detail-type="member.left"]').textContent()).toContain("reason closed");
+    expect(await page.locator("#events-count").textContent()).toBe(String(seen.length));
+    await shot(page, "events");
+    for (const ws of sockets) ws.close();
+    expect(errors).toEqual([]);
+    console.log(`SUMMARY console events: ${seen.length} lifecycle events shown live in the Events tab; members per room in Connections; screenshot console-events.png`);
+  }, 60_000);
 });

@@ -12,7 +12,8 @@ import { getAuthRow, putConnection } from "../core/tables";
 import { HANDLER_NAMES } from "../handlers/manifest";
 import { createNotifier } from "../server";
 import { invokeArtifact, removeArtifact, writeArtifact, type Artifact } from "./support/artifacts";
-import { connectionsRequests, dynamoRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
+import { connectionsRequests, dynamoRequests, eventsRequests, sqsRequests, ssmRequests, startRecorder, type AwsRequest, type Recorder } from "./support/awsRecorder";
+import { startEventBridge, type EventBridgeStandIn } from "../local/eventBridge";
 import { authorizerEvent, routeEvent, sqsEvent, sqsRecord } from "./support/events";
 import { startConnectionsEmulator, type StandaloneConnectionsEmulator } from "../local/testing";
 import { sharedRun, type ProgramRun } from "./support/pulumiRun";
@@ -30,7 +31,8 @@ let dynamo: Dynamo;
 let sqs: Sqs;
 let management: StandaloneConnectionsEmulator;
 let ssm: ParameterStore;
-let recorders: { dynamodb: Recorder; sqs: Recorder; ssm: Recorder; connections: Recorder };
+let bus: EventBridgeStandIn;
+let recorders: { dynamodb: Recorder; sqs: Recorder; ssm: Recorder; connections: Recorder; events: Recorder };
 let queueUrl: string;
 let bulkQueueUrl: string;
 const artifacts: Record<string, Artifact> = {};
@@ -51,6 +53,8 @@ beforeAll(async () => {
     startConnectionsEmulator({ stage: "development" }),
     startParameterStore({ "hub-jwt-secret": SECRET }),
   ]);
+  // Lifecycle events (presence on in development) go to a stand-in of the hub's bus.
+  bus = await startEventBridge({ buses: ["hub-events"], region: "eu-west-1" });
   const fauxQueue = sqs.createQueue("hub-notifications").queueUrl;
   bulkQueueUrl = sqs.createQueue("hub-bulk-notifications").queueUrl;
   recorders = {
@@ -58,6 +62,7 @@ beforeAll(async () => {
     sqs: await startRecorder(sqs.endpoint, sqsRequests(CONTEXT)),
     ssm: await startRecorder(ssm.endpoint, ssmRequests(CONTEXT, (name) => (name === "hub-jwt-secret" ? keyArn : undefined))),
     connections: await startRecorder(management.endpoint, connectionsRequests(CONTEXT, API)),
+    events: await startRecorder(bus.endpoint, eventsRequests(CONTEXT)),
   };
   // The SDK sends to its configured endpoint (the recorder) when one is set, whatever the QueueUrl's host.
   queueUrl = fauxQueue;
@@ -66,7 +71,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.all([...Object.values(recorders ?? {}).map((r) => r.stop()), dynamo?.stop(), sqs?.stop(), management?.stop(), ssm?.stop()]);
+  await Promise.all([...Object.values(recorders ?? {}).map((r) => r.stop()), dynamo?.stop(), sqs?.stop(), management?.stop(), ssm?.stop(), bus?.stop()]);
   for (const artifact of Object.values(artifacts)) removeArtifact(artifact);
 });
 
@@ -82,6 +87,7 @@ function envFor(handler: string, extra: Record<string, string> = {}): Record<str
   if (variables.MANAGEMENT_ENDPOINT) variables.MANAGEMENT_ENDPOINT = recorders.connections.endpoint;
   if (variables.QUEUE_URL) variables.QUEUE_URL = queueUrl;
   if (variables.BULK_QUEUE_URL) variables.BULK_QUEUE_URL = bulkQueueUrl;
+  if (variables.EVENT_BUS_NAME) variables.EVENTS_ENDPOINT = recorders.events.endpoint;
   return {
     ...variables,
     DYNAMODB_ENDPOINT: recorders.dynamodb.endpoint,
@@ -153,11 +159,17 @@ async function exercise() {
     await invoke("subscribe", routeEvent("subscribe", "iam-2", { body: subscribe("room-1") }));
     // Past the limit (iam-1 is in room-1) it reads the row to say why.
     await invoke("subscribe", routeEvent("subscribe", "iam-1", { body: subscribe("room-2"), authorizer: { ...who, room_id: "", grants: '["room-*"]' } }), { MAX_ROOMS_PER_CONNECTION: "1" });
+    // A room ann is new to: she joins, the room is occupied (lifecycle events); iam-1 leaves room-3 by unsubscribe, iam-2 room-4 by its close.
+    await invoke("subscribe", routeEvent("subscribe", "iam-1", { body: subscribe("room-3"), authorizer: { ...who, room_id: "", grants: '["room-*"]' } }));
+    await invoke("subscribe", routeEvent("subscribe", "iam-2", { body: subscribe("room-4"), authorizer: { ...who, room_id: "", grants: '["room-*"]' } }));
   });
   // Presence (on in development): a page and the counts of a room iam-1 is in; then the sweep.
   await recording("presence", () => invoke("presence", routeEvent("presence", "iam-1", { body: JSON.stringify({ action: "presence", room_id: "room-1" }) })));
   await recording("occupancy", () => invoke("occupancy", routeEvent("occupancy", "iam-1", { body: JSON.stringify({ action: "occupancy", room_id: "room-1" }) })));
-  await recording("unsubscribe", () => invoke("unsubscribe", routeEvent("unsubscribe", "iam-1", { body: JSON.stringify({ action: "unsubscribe", room_id: "room-1" }) })));
+  await recording("unsubscribe", async () => {
+    await invoke("unsubscribe", routeEvent("unsubscribe", "iam-1", { body: JSON.stringify({ action: "unsubscribe", room_id: "room-1" }) }));
+    await invoke("unsubscribe", routeEvent("unsubscribe", "iam-1", { body: JSON.stringify({ action: "unsubscribe", room_id: "room-3" }) }));
+  });
   await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-1")));
   // iam-2's close leaves ann's presence pending; with no grace the sweep decides it (a conditional delete) and tells the room.
   await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-2")));
@@ -208,6 +220,9 @@ async function decide(policy: PolicyDocument, principal: string, request: AwsReq
 }
 
 const role = (handler: string) => `arn:aws:iam::${ACCOUNT}:role/hub-${handler}-role`;
+const BUS = ARN("events", "event-bus/hub-events");
+/** The functions that decide lifecycle events, and so put them on the hub's bus (events:PutEvents, nothing else there). */
+const EMITTERS = ["connect", "disconnect", "subscribe", "unsubscribe", "sweep"];
 const connection = (stage: string, method: string) => ARN("execute-api", `${API}/${stage}/${method}/@connections/abc=`);
 const TABLE = {
   connections: ARN("dynamodb", "table/hub-connections"),
@@ -248,6 +263,12 @@ const NO_ONE: AwsRequest[] = [
   r("execute-api:ManageConnections", ARN("execute-api", "another-api/development/POST/@connections/abc=")),
   r("kms:Decrypt", ARN("kms", "key/another-key")),
   r("ssm:GetParameter", ARN("ssm", "parameter/another-app-secret")),
+  // Lifecycle events: onto the hub's bus only; no one of the hub routes them elsewhere or reads the bus.
+  r("events:PutEvents", ARN("events", "event-bus/default")),
+  r("events:PutEvents", ARN("events", "event-bus/another-bus")),
+  r("events:PutRule", ARN("events", "rule/hub-events/any")),
+  r("events:PutTargets", ARN("events", "rule/hub-events/any")),
+  r("events:DeleteEventBus", BUS),
 ];
 
 /** Requests each role must never be able to make, beyond NO_ONE's. */
@@ -370,6 +391,8 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("execute-api:ManageConnections", connection("production", "DELETE")),
   ],
 };
+// The read-only presence routes, delivery and the rest decide no lifecycle event: they may not put one.
+for (const who of ["authorizer", "default", "deliver", "sendMessage", "resume", "presence", "occupancy", "publisher"]) NEVER[who].push(r("events:PutEvents", BUS));
 const forbidden = (who: string) => [...NO_ONE, ...NEVER[who]];
 
 function inputsKey(): string {
@@ -393,6 +416,15 @@ describe.each(HANDLERS)("the %s role, as IAM evaluates it", (handler) => {
 
   it("denies every request it must never make", async () => {
     for (const request of forbidden(handler)) expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), request), `${request.action} ${request.resource}`).not.toBe("Allowed");
+  });
+});
+
+describe.each(EMITTERS)("the %s role and lifecycle events", (handler) => {
+  it("put its lifecycle events in its run, each call events:PutEvents on the hub's bus ARN, allowed", async () => {
+    const puts = (made[handler] ?? []).filter((q) => q.action.startsWith("events:"));
+    expect(puts.length, `${handler} put no lifecycle event in its run`).toBeGreaterThan(0);
+    expect(new Set(puts.map((q) => `${q.action} ${q.resource}`))).toEqual(new Set([`events:PutEvents ${BUS}`]));
+    expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), r("events:PutEvents", BUS))).toBe("Allowed");
   });
 });
 

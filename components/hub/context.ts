@@ -34,6 +34,8 @@ export interface HubTransforms {
   eventSourceMapping?: Transform<aws.lambda.EventSourceMappingArgs>;
   publisherPolicy?: Transform<aws.iam.PolicyArgs>;
   alarm?: Transform<aws.cloudwatch.MetricAlarmArgs>;
+  /** The bus of lifecycle events (with `presence` on). */
+  eventBus?: Transform<aws.cloudwatch.EventBusArgs>;
 }
 
 export interface AwsContext {

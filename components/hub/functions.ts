@@ -35,6 +35,8 @@ export interface FunctionWiring {
   secret: HubSecret;
   managementEndpoint: pulumi.Output<string>;
   postToConnections: pulumi.Output<string>;
+  /** The bus of lifecycle events, with `presence` on (components/hub/eventBus.ts). */
+  eventBus?: aws.cloudwatch.EventBus;
 }
 
 function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<string> | undefined> {
@@ -50,6 +52,7 @@ function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<strin
     jwtSecretParameter: w.secret.parameter.arn,
     jwtSecretKey: w.secret.key.arn,
     presenceTable: w.tables.presence?.arn,
+    eventBus: w.eventBus?.arn,
   };
 }
 
@@ -76,6 +79,7 @@ function environmentValues(ctx: HubContext, w: FunctionWiring): Partial<Record<k
           presenceEventMembersLimit: String(ctx.settings.presence.eventMembersLimit),
         }
       : {}),
+    ...(w.eventBus ? { eventBusName: w.eventBus.name } : {}),
   };
 }
 

@@ -16,7 +16,9 @@ const $ = (id) => {
  * @typedef {{ connectionId: string, userId: string, rooms: string[], tokenRoom: string, grants: string[], connectedAt: string, lastActiveAt: string, sourceIp: string, closing: boolean }} Connection
  * @typedef {{ id: number, time: string, kind: string, text: string, fields: Record<string, unknown> }} LogEvent
  * @typedef {{ instance: string, websocketUrl: string, queueUrl: string, deadLetterQueueUrl: string, stage: string, retentionHours: number }} HubInfo
- * @typedef {{ now: string, hub: HubInfo, connections: Connection[], deadLetters: number, messagesVersion: number, events: LogEvent[] }} State
+ * @typedef {{ count: number, members: { userId: string, connections: number }[] }} RoomPresence
+ * @typedef {{ now: string, hub: HubInfo, connections: Connection[], deadLetters: number, messagesVersion: number, lifecycleVersion?: number, presence?: Record<string, RoomPresence>, events: LogEvent[] }} State
+ * @typedef {{ id: string, "detail-type": string, source: string, time: string, detail: { event_id: string, at: number, room_id?: string, user_id?: string, connection_id?: string, reason?: string } }} BusEvent
  * @typedef {{ key: string, notificationId?: string, recordIds: string[], roomId?: string, seq?: number, outcome: string, text: string, delivered: number, receives: number, maxReceives: number, nextTryAt?: string, firstAt: string, updatedAt: string, version: number, steps: { time: string, text: string }[] }} MessageEntry
  * @typedef {{ version: number, maxReceiveCount: number, retryDelaySeconds: number, messages: MessageEntry[] }} MessageLog
  * @typedef {{ room: string, head: number, oldest: number, frames: number }} StreamRow
@@ -25,7 +27,9 @@ const $ = (id) => {
  * @typedef {Node | string | number | false | null | undefined} Child
  */
 const FOLD_AT = 160;
-let serverOffset = 0, lastEventId = 0, connSignature = "", deadLetters = -1, messagesVersion = -1;
+let serverOffset = 0, lastEventId = 0, connSignature = "", deadLetters = -1, messagesVersion = -1, lifecycleVersion = -1;
+/** Members per room (presence on), from the last state. @type {Record<string, RoomPresence> | undefined} */
+let presence;
 /** @type {string | undefined} */
 let hubInstance;
 /** @type {Connection[]} */
@@ -136,6 +140,7 @@ function openTab(name, focus) {
   if (name === "streams") loadStreams();
   if (name === "dead-letters") loadDeadLetters();
   if (name === "messages") loadMessages();
+  if (name === "events") loadLifecycle();
   if (name === "demo" && !$("demo-slot").firstChild) $("demo-slot").append(el("iframe", { src: "/demo", title: "Demo page: connect as a user", id: "demo-frame" }));
 }
 for (const tab of tabs) {
@@ -184,7 +189,10 @@ function drawConnections() {
   if (!connections.length) target.append(el("p", { class: "empty" }, "No live connections. Open the Demo tab and connect as a user."));
   for (const key of [...groups.keys()].sort()) {
     const list = groups.get(key) ?? [];
-    target.append(el("h3", {}, (by === "user" ? "User " : "Room ") + key + " · " + list.length + " connection" + (list.length === 1 ? "" : "s")),
+    const room = by === "room" ? presence?.[key] : undefined;
+    // Presence is per user: tabs and devices of one user are one member.
+    const members = room && el("span", { class: "members", dataset: { room: key } }, " · " + room.count + " member" + (room.count === 1 ? "" : "s") + (room.members.length ? ": " + room.members.map((m) => m.userId + (m.connections > 1 ? " ×" + m.connections : "")).join(", ") : ""));
+    target.append(el("h3", {}, (by === "user" ? "User " : "Room ") + key + " · " + list.length + " connection" + (list.length === 1 ? "" : "s"), members),
       el("div", { class: "cards", dataset: { group: key } }, list.map(connectionCard)));
   }
 }
@@ -192,7 +200,7 @@ function drawConnections() {
 function updateConnections(list) {
   connections = list;
   $("conn-count").textContent = String(list.length);
-  const signature = groupKey() + JSON.stringify(list.map((c) => [c.connectionId, c.userId, c.rooms, c.closing]));
+  const signature = groupKey() + JSON.stringify(list.map((c) => [c.connectionId, c.userId, c.rooms, c.closing])) + JSON.stringify(presence ?? null);
   if (signature !== connSignature) {
     connSignature = signature;
     drawConnections();
@@ -289,6 +297,27 @@ async function loadMessages() {
   } catch (err) { say("Messages: " + messageOf(err)); }
 }
 
+// Events: lifecycle events as the bus took them, newest first (presence on).
+async function loadLifecycle() {
+  try {
+    const log = /** @type {{ version: number, eventBusName: string | null, events: BusEvent[] }} */ (await api("/console/api/lifecycle"));
+    $("events-count").textContent = String(log.events.length);
+    $("events-note").textContent = log.eventBusName ? "bus " + log.eventBusName + ", source notification-hub: what an app's EventBridge rule gets" : "lifecycle events exist with presence on";
+    $("event-list").replaceChildren(...log.events.map((e) => {
+      const d = e.detail;
+      return el("li", { dataset: { eventId: d.event_id, detailType: e["detail-type"], room: d.room_id ?? "", user: d.user_id ?? "" } },
+        el("span", { class: "time", title: new Date(d.at).toISOString() }, clock(new Date(d.at).toISOString())),
+        el("span", { class: "detail-type" }, e["detail-type"]),
+        d.room_id !== undefined && el("span", {}, "room ", el("span", { class: "chip" }, d.room_id)),
+        d.user_id !== undefined && el("span", {}, "user ", el("strong", {}, d.user_id)),
+        d.connection_id !== undefined && el("span", {}, "connection ", el("code", {}, d.connection_id)),
+        d.reason !== undefined && el("span", { class: "reason-text" }, "reason " + d.reason),
+        el("span", { class: "muted" }, "event_id ", el("code", {}, d.event_id)));
+    }));
+    if (!log.events.length) $("event-list").append(el("li", { class: "empty" }, "No lifecycle event yet: connect from the Demo tab."));
+  } catch (err) { say("Events: " + messageOf(err)); }
+}
+
 // Live: the hub's state every second, and at once after an action; one request at a time.
 async function tick() {
   clearTimeout(poll.timer);
@@ -302,6 +331,7 @@ async function tick() {
       lastEventId = 0;
       deadLetters = -1;
       messagesVersion = -1;
+      lifecycleVersion = -1;
       drawLog();
       $("log-count").textContent = "0";
       say("The hub restarted: the console follows the new one (its log starts empty).", "ok");
@@ -315,7 +345,15 @@ async function tick() {
     $("ws-url").textContent = state.hub.websocketUrl;
     $("queue-url").textContent = state.hub.queueUrl;
     $("retention").textContent = state.hub.retentionHours > 0 ? "frames kept " + state.hub.retentionHours + " h" : "streams are off (history.retentionHours 0)";
+    presence = state.presence;
     updateConnections(state.connections);
+    if (state.lifecycleVersion !== undefined) {
+      $("tab-events").hidden = false;
+      if (state.lifecycleVersion !== lifecycleVersion) {
+        lifecycleVersion = state.lifecycleVersion;
+        loadLifecycle();
+      }
+    }
     if (state.events.length) {
       logEvents.push(...state.events);
       lastEventId = state.events[state.events.length - 1].id;

@@ -127,3 +127,13 @@ export function connectionsRequests(c: ArnContext, apiId: string): Describe {
     return [{ action: "execute-api:ManageConnections", resource: arn(c, "execute-api", `${apiId}/${match[1]}/${method}/@connections/${match[2]}`) }];
   };
 }
+
+/** EventBridge PutEvents: IAM authorizes events:PutEvents once per bus its entries name (by name or ARN; none: the default bus). */
+export function eventsRequests(c: ArnContext): Describe {
+  return ({ target, body }) => {
+    const operation = target.split(".").pop() ?? "";
+    const entries = (json(body).Entries as { EventBusName?: string }[] | undefined) ?? [];
+    const buses = new Set(entries.map((e) => (e.EventBusName?.startsWith("arn:") ? e.EventBusName : arn(c, "events", `event-bus/${e.EventBusName || "default"}`))));
+    return [...buses].map((resource) => ({ action: `events:${operation}`, resource }));
+  };
+}

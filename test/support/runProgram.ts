@@ -157,6 +157,10 @@ pulumi.runtime.setMocks(
         case "aws:apigateway/account:Account":
           if (args.id) state.cloudwatchRoleArn = account ? account.apigatewayCloudwatchRoleArn : APIGATEWAY_ROLE_ARN; // a read (Account.get)
           break;
+        case "aws:cloudwatch/eventBus:EventBus":
+          state.name = args.name;
+          state.arn = arn("events", `event-bus/${args.name}`);
+          break;
         case "aws:sns/topic:Topic":
           state.arn = arn("sns", args.name);
           break;
