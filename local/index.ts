@@ -395,6 +395,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       authTableName: names.auth,
       connectionsTableName: names.connections,
       streamsTableName: names.streams,
+      ...(presence ? { presenceTableName } : {}),
       managementEndpoint: info.managementEndpoint,
       jwtSecret,
       passcode,
