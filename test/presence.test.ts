@@ -152,7 +152,7 @@ describe("presence: big rooms", () => {
     expect(diffs.at(-1)!.count).toBe(6);
   }, 60_000);
 
-  it("1,500 members page with every member once, count the room's total", async () => {
+  it("1,500 members page with every member once, count the room's total, through the action and through the SDK (notifier.presence, notifier.occupancy)", async () => {
     const room = "stadium";
     const me = await tab("aaa-me", room);
     // The other 1,499 as presence writes them (member items and the room's counter), in batches: a read test.
@@ -180,6 +180,23 @@ describe("presence: big rooms", () => {
     expect(new Set(seen).size).toBe(1_500);
     expect(new Set(seen)).toEqual(new Set(["aaa-me", ...ids]));
     expect((await ask(me.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 1_500, users: 1_500 });
+
+    // The SDK reads the same pages from the table: 600 a page, three pages, every member once.
+    const read: string[] = [];
+    let after: string | undefined;
+    let sdkPages = 0;
+    do {
+      const page = await hub.notifier.presence({ roomId: room, after, limit: 600 });
+      expect(page.count).toBe(1_500);
+      read.push(...page.members.map((m) => m.user_id));
+      after = page.next ?? undefined;
+      sdkPages++;
+    } while (after);
+    expect(sdkPages).toBe(3);
+    expect(read).toEqual(seen);
+    expect(await hub.notifier.occupancy({ roomId: room })).toEqual({ connections: 1_500, users: 1_500 });
+    await expect(hub.notifier.presence({ roomId: room, limit: 1_001 })).rejects.toThrow("presence: limit must be a whole number from 1 to 1000");
+    await expect(hub.notifier.occupancy({ roomId: "user:someone" })).rejects.toThrow("occupancy: user:someone is a user channel, which has no presence");
   }, 120_000);
 });
 
@@ -272,6 +289,9 @@ describe("presence off (the default)", () => {
     const plain = await startLocalHub({ port: 0, bcryptCost: 4 });
     try {
       expect(plain.presenceTableName).toBeUndefined();
+      // The SDK says what is missing, and where it comes from.
+      await expect(plain.notifier.presence({ roomId: "r" })).rejects.toThrow(/^presence: presenceTableName is required .*presence: \{ enabled: true \}/);
+      await expect(plain.notifier.occupancy({ roomId: "r" })).rejects.toThrow(/^occupancy: presenceTableName is required/);
       const client = await openClient(`${plain.websocketUrl}?token=${await plain.notifier.issueToken({ userId: "u", rooms: ["r"] })}`);
       client.ws.send(JSON.stringify({ action: "presence", room_id: "r" }));
       expect(body(await client.next(isType("hub.error"))).data.code).toBe("unknown_action");
