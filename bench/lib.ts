@@ -56,6 +56,9 @@ export interface HubProcessOptions {
   bulkWorkers?: number;
   postsPerSecond?: number;
   account?: { requestsPerSecond?: number; requestsBurst?: number; newConnectionsPerSecond?: number };
+  presence?: { enabled: boolean; graceSeconds?: number; sweepSeconds?: number; eventMembersLimit?: number };
+  /** bcrypt cost of the tokens the parent's notifier issues (default 10, the SDK's). */
+  bcryptCost?: number;
 }
 
 export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
@@ -91,6 +94,8 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     region: info.region,
     endpoints: { sqs: info.sqsEndpoint, dynamodb: info.dynamodbEndpoint },
     credentials: info.credentials,
+    ...(info.presenceTableName ? { presenceTableName: info.presenceTableName } : {}),
+    ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
   });
   const sqs = sqsClient({ endpoint: info.sqsEndpoint, region: info.region });
   const db = dynamoClient({ endpoint: info.dynamodbEndpoint, region: info.region });
