@@ -125,6 +125,8 @@ export class Presence {
   #limit;
   #timeoutMs;
   #backoff;
+  /** Sockets ended so far: a list read across one may have missed events. */
+  #socketEnds = 0;
 
   /**
    * @param {ConnectOptions} options
@@ -230,6 +232,7 @@ export class Presence {
 
   /** The socket ended: reads on the wire died with it (they go again once the connection is back in the room); every list may miss events. */
   onSocketEnd() {
+    this.#socketEnds++;
     for (const [, state] of this.#each()) {
       for (const read of state.reads) read.sent = false;
       state.stale = true;
@@ -413,6 +416,7 @@ export class Presence {
     if (state.listing) return state.listing.promise;
     /** @type {EventChange[]} */
     const held = [];
+    const socketEnds = this.#socketEnds;
     const run = async () => {
       /** @type {Map<string, Member>} */
       const found = new Map();
@@ -438,6 +442,11 @@ export class Presence {
       (info) => {
         state.listing = undefined;
         this.#learn(id, state, info);
+        // Read across a reconnect: its first pages may have missed what the outage's events said.
+        if (socketEnds !== this.#socketEnds) {
+          state.stale = true;
+          this.onInRoom(id);
+        }
         this.#release(id);
         return info;
       },
