@@ -46,7 +46,8 @@ export interface HubProcess {
   usage(): AccountUsage | undefined;
   publish(roomId: string, data: unknown): Promise<{ messageId: string; sentAt: number }>;
   seedRows(count: number, roomCount: number): Promise<void>;
-  stop(): Promise<void>;
+  /** SIGTERM: the hub closes its sockets (each runs $disconnect). `{ kill: true }`: SIGKILL, nothing runs (a bench's thousand members would run a thousand $disconnects). */
+  stop(options?: { kill?: boolean }): Promise<void>;
 }
 
 export interface HubProcessOptions {
@@ -123,10 +124,10 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
         },
       });
     },
-    stop: () =>
+    stop: (stopOptions) =>
       new Promise((resolve) => {
         child.once("exit", () => resolve());
-        child.kill("SIGTERM");
+        child.kill(stopOptions?.kill ? "SIGKILL" : "SIGTERM");
         setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
       }),
   };

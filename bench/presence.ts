@@ -103,6 +103,15 @@ async function fillQuietly(hub: HubProcess, room: string, count: number): Promis
   return members;
 }
 
+/**
+ * The hub goes first, killed: closing a thousand members while it runs would run a thousand
+ * $disconnects at once against one dynalite (timeouts in its log, nothing measured).
+ */
+async function stopQuietly(hub: HubProcess, sockets: { client: WsClient }[]) {
+  await hub.stop({ kill: true });
+  for (const { client } of sockets) client.ws.terminate();
+}
+
 async function waitFor<T>(read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -140,6 +149,7 @@ async function singleEvents(): Promise<Pick<PresenceFigures, "singles" | "read">
   const limit = 2_000;
   console.error(`\n[presence] single events in a room of ${SIZE.members} (eventMembersLimit ${limit}); a presence read of ${SIZE.read.toLocaleString("en-US")}`);
   const hub = await startHubProcess({ mode: "ours", bcryptCost: 4, presence: { enabled: true, graceSeconds: 5, sweepSeconds: 1, eventMembersLimit: limit }, account: { newConnectionsPerSecond: 1_000 } });
+  const sockets: { client: WsClient }[] = [];
   try {
     const room = "presence-singles";
     const members = await fillQuietly(hub, room, SIZE.members);
@@ -171,7 +181,7 @@ async function singleEvents(): Promise<Pick<PresenceFigures, "singles" | "read">
       lost,
     };
     note(`singles: join p50 ${singles.joinP50} / p99 ${singles.joinP99} ms, leave p50 ${singles.leaveP50} / p99 ${singles.leaveP99} ms; last receipt median ${singles.lastReceiptMedian} ms; lost ${lost}`);
-    for (const m of [...members, ...movers]) m.client.ws.terminate();
+    sockets.push(...members, ...movers);
 
     // A presence read of SIZE.read members, as presence writes them (member items and the counter).
     const readRoom = "presence-read";
@@ -202,7 +212,7 @@ async function singleEvents(): Promise<Pick<PresenceFigures, "singles" | "read">
     note(`presence read of ${SIZE.read}: ${read.pages} pages, ${read.ms} ms (median of 3); occupancy ${read.occupancyMs} ms`);
     return { members: SIZE.members, singles, read };
   } finally {
-    await hub.stop();
+    await stopQuietly(hub, sockets);
   }
 }
 
@@ -210,6 +220,7 @@ async function batched(): Promise<Pick<PresenceFigures, "diffs" | "postsPerJoin"
   const limit = 100;
   console.error(`\n[presence] diffs in a room of ${SIZE.members} (eventMembersLimit ${limit}, joins at 10/s); posts per join in a room of 100`);
   const hub = await startHubProcess({ mode: "ours", bcryptCost: 4, presence: { enabled: true, graceSeconds: 5, sweepSeconds: 1, eventMembersLimit: limit }, account: { newConnectionsPerSecond: 1_000 } });
+  const sockets: { client: WsClient }[] = [];
   try {
     // A room of 100: single events (100 ≤ the limit), each join to everyone.
     const small = "presence-100";
@@ -225,7 +236,7 @@ async function batched(): Promise<Pick<PresenceFigures, "diffs" | "postsPerJoin"
     // Less the answers to the requests themselves (hub.subscribed, hub.unsubscribed): one post each.
     const smallPosts = ((await postsSoFar(hub)) - before - 2 * smallMovers.length) / (2 * smallMovers.length);
     note(`room of 100: ${smallPosts.toFixed(1)} posts per change (join or leave)`);
-    for (const m of [...smallMembers, ...smallMovers]) m.client.ws.terminate();
+    sockets.push(...smallMembers, ...smallMovers);
 
     // A room of SIZE.members: joins at 10 a second come as diffs.
     const room = "presence-diffs";
@@ -250,7 +261,7 @@ async function batched(): Promise<Pick<PresenceFigures, "diffs" | "postsPerJoin"
     const diffsReceived = median(members.map((m) => [...m.seen.keys()].filter((k) => k.startsWith("diff ")).length));
     const diffs = { eventMembersLimit: limit, joins: movers.length, joinsPerSecond: 10, p50: percentile(all, 50), p99: percentile(all, 99), diffsReceived, postsPerJoin: Number((posts / movers.length).toFixed(1)), lost };
     note(`diffs: ${diffs.joins} joins at 10/s → ${diffsReceived} diffs per member; join → receipt p50 ${diffs.p50} / p99 ${diffs.p99} ms; ${diffs.postsPerJoin} posts per join; lost ${lost}`);
-    for (const m of [...members, ...movers]) m.client.ws.terminate();
+    sockets.push(...members, ...movers);
 
     // The rule (core/presence.ts announce, diffInterval): N posts per change up to the limit; past
     // it one diff to N members per max(1 s, N/1,000 s), whatever the joins in that interval.
@@ -262,7 +273,7 @@ async function batched(): Promise<Pick<PresenceFigures, "diffs" | "postsPerJoin"
     ];
     return { diffs, postsPerJoin };
   } finally {
-    await hub.stop();
+    await stopQuietly(hub, sockets);
   }
 }
 
