@@ -320,7 +320,7 @@ export interface HubConnection {
    * Every member of a room the connection is in (the token's room, or one joined: a join in
    * progress is waited for), following the hub's `next` cursor page by page (`limit` members a
    * page, 1 to 1,000, default 1,000). Rejects with a HubError: `not_subscribed` (a room neither
-   * joined nor the token's), `presence_failed` (temporary), `timeout` (sendTimeoutMs, counted
+   * joined nor the token's, refused at once once the connection has opened), `presence_failed` (temporary), `timeout` (sendTimeoutMs, counted
    * per page), `closed`; the hub without presence refuses `unknown_action`, which surfaces as `timeout`.
    */
   presence(room: string, options?: { limit?: number }): Promise<PresenceInfo>;

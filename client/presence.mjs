@@ -127,6 +127,8 @@ export class Presence {
   #backoff;
   /** Sockets ended so far: a list read across one may have missed events. */
   #socketEnds = 0;
+  /** A socket opened once: the token (and its room) is known. */
+  #opened = false;
 
   /**
    * @param {ConnectOptions} options
@@ -254,6 +256,7 @@ export class Presence {
 
   /** A new socket: the token's room is in it from `$connect`. */
   onOpen() {
+    this.#opened = true;
     const token = this.#rooms.tokenRoom;
     if (token !== undefined) this.onInRoom(token);
   }
@@ -338,8 +341,9 @@ export class Presence {
   #ask(id, action, request) {
     const room = this.#rooms.peek(id);
     if (this.#connection.ended) return Promise.reject(new HubError("closed", `${action} ${id}: the connection is closed`, { room: id }));
-    // A room neither joined nor the token's would wait for ever: refused as the hub would.
-    if (room?.left || (!room?.wanted && id !== this.#rooms.tokenRoom)) return Promise.reject(new HubError("not_subscribed", `${action} ${id}: join the room first`, { room: id }));
+    // A room neither joined nor the token's would wait for ever: refused as the hub would (once
+    // the token is known: before the first open, getToken may still name the room).
+    if (room?.left || (this.#opened && !room?.wanted && id !== this.#rooms.tokenRoom)) return Promise.reject(new HubError("not_subscribed", `${action} ${id}: join the room first`, { room: id }));
     const state = this.#state(id);
     return new Promise((resolve, reject) => {
       /** @type {PresenceRead} */

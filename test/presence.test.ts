@@ -275,12 +275,16 @@ describe("presence in the browser client (client/presence.mjs)", () => {
     hubClient.close();
   }, 60_000);
 
-  it("refuses a room not joined (not_subscribed) and a bad limit, without a request", async () => {
-    const hubClient = connect({ url: hub.websocketUrl, token: await token("yan", ["yan-room"]), WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+  it("reads the token's room asked before the socket opened; refuses a room not joined (not_subscribed) and a bad limit, without a request", async () => {
+    const hubClient = connect({ url: hub.websocketUrl, getToken: () => hub.notifier.issueToken({ userId: "yan", roomId: "yan-room" }), WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+    // Asked before the token is even fetched: it waits for the connection, which $connect puts in its token's room.
+    const listed = await hubClient.presence("yan-room");
+    expect(listed.members.map((m) => m.user_id)).toEqual(["yan"]);
     await expect(hubClient.presence("elsewhere")).rejects.toMatchObject({ name: "HubError", code: "not_subscribed" });
     await expect(hubClient.occupancy("elsewhere")).rejects.toMatchObject({ code: "not_subscribed" });
     await expect(hubClient.presence("yan-room", { limit: 0 })).rejects.toThrow(/limit must be a whole number from 1 to 1000/);
     hubClient.close();
+    await expect(hubClient.occupancy("yan-room")).rejects.toMatchObject({ code: "closed" });
   });
 });
 
