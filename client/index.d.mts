@@ -155,10 +155,11 @@ export interface Member {
   /** Epoch ms of the user's first connection in the room (from an event: when the client heard it). */
   since: number;
 }
-/** presence()'s answer: every member (all pages) and the room's total. */
+/** presence()'s answer: every member (all pages) and how many they are. */
 export interface PresenceInfo {
   room: string;
   members: Member[];
+  /** `members.length`: the list's own count (the hub's `count` may trail a join by a moment: it is written after the member). */
   count: number;
 }
 /** occupancy()'s answer: one read of the room's counter, whatever its size. */

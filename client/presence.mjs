@@ -424,14 +424,12 @@ export class Presence {
     const run = async () => {
       /** @type {Map<string, Member>} */
       const found = new Map();
-      let count = 0;
       /** @type {string | undefined} */
       let after;
       do {
         /** @type {PresencePage} */
         const page = await this.#ask(id, "presence", { after, limit: how.limit });
-        count = page.count;
-        if (!how.wholeList && page.count > this.#limit) return { room: id, count };
+        if (!how.wholeList && page.count > this.#limit) return { room: id, count: page.count };
         for (const member of page.members) found.set(member.user_id, member);
         after = page.next ?? undefined;
       } while (after !== undefined);
@@ -440,7 +438,9 @@ export class Presence {
         if ("joined" in change) found.set(change.joined, found.get(change.joined) ?? { user_id: change.joined, connections: 1, since: Date.now() });
         else found.delete(change.left);
       }
-      return { room: id, members: [...found.values()], count: held.length > 0 ? found.size : count };
+      // The list's own size: the hub's counter is written after a member's item, so a page read
+      // in between may list a member the counter does not count yet.
+      return { room: id, members: [...found.values()], count: found.size };
     };
     const promise = run().then(
       (info) => {

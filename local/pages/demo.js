@@ -232,7 +232,7 @@ function watchMembers(connection, room) {
     if (whoIsHere.get(room) !== entry) return;
     if (change.type === "reset") {
       entry.members = change.members ? new Set(change.members.map((member) => member.user_id)) : undefined;
-      entry.count = change.count;
+      entry.count = change.members ? change.members.length : change.count;
       entry.stale = false;
     } else if (change.type === "joined") {
       entry.members?.add(change.user_id);
