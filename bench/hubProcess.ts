@@ -18,6 +18,8 @@ interface HubProcessOptions {
   postsPerSecond?: number;
   /** The emulated account's budget (`limits.account`). */
   account?: { requestsPerSecond?: number; requestsBurst?: number; newConnectionsPerSecond?: number };
+  /** The hub's `presence` option (bench/presence.ts). */
+  presence?: { enabled: boolean; graceSeconds?: number; sweepSeconds?: number; eventMembersLimit?: number };
 }
 
 async function main() {
@@ -36,6 +38,7 @@ async function main() {
       limits: { idleTimeoutMs: 60 * 60_000, ...(options.account ? { account: options.account } : {}) },
       ...(options.postsPerSecond ? { delivery: { postsPerSecond: options.postsPerSecond } } : {}),
       deliverWorkers: options.workers ?? 4,
+      ...(options.presence ? { presence: options.presence } : {}),
     },
     { deliverModule: options.mode === "seed" ? { path: require.resolve("./baselines/seedDelivery"), exportName: "createSeedDeliverHandler" } : undefined },
   );

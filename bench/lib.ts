@@ -46,7 +46,8 @@ export interface HubProcess {
   usage(): AccountUsage | undefined;
   publish(roomId: string, data: unknown): Promise<{ messageId: string; sentAt: number }>;
   seedRows(count: number, roomCount: number): Promise<void>;
-  stop(): Promise<void>;
+  /** SIGTERM: the hub closes its sockets (each runs $disconnect). `{ kill: true }`: SIGKILL, nothing runs (a bench's thousand members would run a thousand $disconnects). */
+  stop(options?: { kill?: boolean }): Promise<void>;
 }
 
 export interface HubProcessOptions {
@@ -56,6 +57,9 @@ export interface HubProcessOptions {
   bulkWorkers?: number;
   postsPerSecond?: number;
   account?: { requestsPerSecond?: number; requestsBurst?: number; newConnectionsPerSecond?: number };
+  presence?: { enabled: boolean; graceSeconds?: number; sweepSeconds?: number; eventMembersLimit?: number };
+  /** bcrypt cost of the tokens the parent's notifier issues (default 10, the SDK's). */
+  bcryptCost?: number;
 }
 
 export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
@@ -91,6 +95,8 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     region: info.region,
     endpoints: { sqs: info.sqsEndpoint, dynamodb: info.dynamodbEndpoint },
     credentials: info.credentials,
+    ...(info.presenceTableName ? { presenceTableName: info.presenceTableName } : {}),
+    ...(options.bcryptCost !== undefined ? { bcryptCost: options.bcryptCost } : {}),
   });
   const sqs = sqsClient({ endpoint: info.sqsEndpoint, region: info.region });
   const db = dynamoClient({ endpoint: info.dynamodbEndpoint, region: info.region });
@@ -118,10 +124,10 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
         },
       });
     },
-    stop: () =>
+    stop: (stopOptions) =>
       new Promise((resolve) => {
         child.once("exit", () => resolve());
-        child.kill("SIGTERM");
+        child.kill(stopOptions?.kill ? "SIGKILL" : "SIGTERM");
         setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
       }),
   };

@@ -6,7 +6,7 @@
  *
  *   npm run bench                          all scenarios, full size
  *   npm run bench -- --quick               all scenarios, small (a minute or two)
- *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, budget, publish, cost
+ *   npm run bench -- --only fanout,connect one or more of: fanout, large, artifacts, connect, load, post-cost, post-cost-layout, resume, rooms, contention, budget, publish, cost, presence
  *   npm run bench -- --only post-cost --json   one JSON line on stdout (hub_us_per_post, sdk_us_per_post, floor_us_per_post, ...)
  *   npm run bench -- --update-docs         also refresh the tracked results, chart and BENCHMARKS.md
  */
@@ -27,11 +27,12 @@ import { benchOutputs } from "./outputs";
 import type { BudgetFigures } from "./budget";
 import type { PublishFigures } from "./publish";
 import type { CostFigures } from "./cost";
+import type { PresenceFigures } from "./presence";
 import { updateBenchmarksMd } from "./report";
 import { ClientPool, median, note, percentile, startHubProcess, type HubProcess } from "./lib";
 
 const ROOT = path.resolve(__dirname, "..");
-const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "budget", "publish", "cost"] as const;
+const SCENARIOS = ["fanout", "large", "artifacts", "connect", "load", "post-cost", "post-cost-layout", "resume", "rooms", "contention", "budget", "publish", "cost", "presence"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, json: { type: "boolean" }, "update-docs": { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
@@ -353,6 +354,19 @@ async function main() {
     const usd = (v: number) => `$${v.toFixed(3)}`;
     row("12 cost ($ per million deliveries)", `rooms of ${cost.rooms.map((r) => r.size.toLocaleString("en-US")).join(" / ")}`, cost.rooms.map((r) => usd(r.perMillionDeliveries.total)).join(" / "), cost.rooms.map((r) => usd(r.seed.perMillionDeliveries.total)).join(" / "));
     row("", "per connection-month", `$${cost.connectionMonth.dollars.total.toFixed(4)}`, "");
+  }
+
+  if (only.has("presence")) {
+    // Presence (bench/presence.ts, its own hubs): member events in a room of 1,000, posts per join, a read of 10,000.
+    console.error(`\n[presence] member event latency in a room of 1,000, posts per join, a presence read of 10,000 through the SDK`);
+    const presence = scenarioScript<PresenceFigures>("presence.ts", quick);
+    results.presence = presence;
+    const { singles, diffs, read } = presence;
+    row(`13 presence (room of ${presence.members.toLocaleString("en-US")})`, "join / leave → members' receipt p50 / p99 (single events)", `${singles.joinP50} / ${singles.joinP99} ms, ${singles.leaveP50} / ${singles.leaveP99} ms`, "");
+    row("", `joins at ${diffs.joinsPerSecond}/s as diffs: receipt p50 / p99, posts per join`, `${diffs.p50} / ${diffs.p99} ms, ${diffs.postsPerJoin}`, "");
+    row("", "posts per join (rooms of " + presence.postsPerJoin.map((p) => p.members.toLocaleString("en-US")).join(" / ") + ")", presence.postsPerJoin.map((p) => p.measured ?? `${p.rule} (rule)`).join(" / "), "");
+    row("", `presence read of ${read.members.toLocaleString("en-US")} (SDK): pages, time; occupancy`, `${read.pages}, ${read.ms} ms; ${read.occupancyMs} ms`, "");
+    row("", "sweep cost per 10,000 connections", presence.sweepPer10kConnections ? `${presence.sweepPer10kConnections.ms} ms, ${presence.sweepPer10kConnections.requests} requests` : "not measured yet (the sweep's bench)", "");
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));

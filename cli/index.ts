@@ -11,6 +11,7 @@ import { parseArgs, type ParseArgsConfig } from "util";
 import { dynamoClient } from "../core/aws";
 import { checkIdempotencyKey, checkRoomIds, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PUBLISH_ROOMS, normalizeId, normalizeRecipient } from "../core/messages";
 import { roomPages } from "../core/tables";
+import { MAX_PRESENCE_PAGE } from "../core/presence";
 import { MAX_GRANTS_PER_TOKEN, normalizeRoomId, userChannel } from "../core/rooms";
 import { MAX_TOKEN_TTL_SECONDS, tokenScope } from "../core/tokens";
 import { DEFAULT_LOCAL_PORT, startLocalHub } from "../local";
@@ -18,6 +19,11 @@ import { checkHubAnswers, DEFAULT_STATE_DIR, locateLocalHub, LocalHubNotFound, n
 import { createNotifier, type NotifierOptions } from "../server";
 
 const BIN = "notification-hub";
+/**
+ * `dev`'s presence: on, as the development stack has it (Pulumi.development.yaml), with short
+ * timers so the demo shows a closed tab leaving within seconds (the component's defaults are 30 s and 60 s).
+ */
+const DEV_PRESENCE = { enabled: true, graceSeconds: 5, sweepSeconds: 2 } as const;
 
 class UsageError extends Error {}
 
@@ -28,6 +34,7 @@ const TARGET_OPTIONS: Options = {
   "auth-table": { type: "string" },
   "connections-table": { type: "string" },
   "streams-table": { type: "string" },
+  "presence-table": { type: "string" },
   "management-endpoint": { type: "string" },
   region: { type: "string" },
   "dynamodb-endpoint": { type: "string" },
@@ -42,6 +49,7 @@ Target (default: the local hub started with \`${BIN} dev\` in this project, foun
   --auth-table NAME           or NOTIFICATION_HUB_AUTH_TABLE
   --connections-table NAME    or NOTIFICATION_HUB_CONNECTIONS_TABLE
   --streams-table NAME        or NOTIFICATION_HUB_STREAMS_TABLE (history)
+  --presence-table NAME       or NOTIFICATION_HUB_PRESENCE_TABLE (presence, occupancy: the stack's presenceTableName)
   --management-endpoint URL   or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT (https://host/{stage})
   --region REGION             or AWS_REGION
   --dynamodb-endpoint URL, --sqs-endpoint URL   override service endpoints
@@ -135,6 +143,7 @@ const SOURCES: Record<string, string> = {
   authTableName: "--auth-table or NOTIFICATION_HUB_AUTH_TABLE",
   connectionsTableName: "--connections-table or NOTIFICATION_HUB_CONNECTIONS_TABLE",
   streamsTableName: "--streams-table or NOTIFICATION_HUB_STREAMS_TABLE",
+  presenceTableName: "--presence-table or NOTIFICATION_HUB_PRESENCE_TABLE (the stack's presenceTableName output; a hub has one only with presence on)",
   managementEndpoint: "--management-endpoint or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT",
   jwtSecret: "NOTIFICATION_HUB_JWT_SECRET (the stack's jwtSecret output)",
 };
@@ -156,6 +165,7 @@ async function resolveTarget(values: Record<string, string | boolean | undefined
     authTableName: text(values, "auth-table") ?? env.NOTIFICATION_HUB_AUTH_TABLE,
     connectionsTableName: text(values, "connections-table") ?? env.NOTIFICATION_HUB_CONNECTIONS_TABLE,
     streamsTableName: text(values, "streams-table") ?? env.NOTIFICATION_HUB_STREAMS_TABLE,
+    presenceTableName: text(values, "presence-table") ?? env.NOTIFICATION_HUB_PRESENCE_TABLE,
     managementEndpoint: text(values, "management-endpoint") ?? env.NOTIFICATION_HUB_MANAGEMENT_ENDPOINT,
     jwtSecret: env.NOTIFICATION_HUB_JWT_SECRET,
     passcode: env.NOTIFICATION_HUB_PASSCODE,
@@ -163,7 +173,7 @@ async function resolveTarget(values: Record<string, string | boolean | undefined
     endpoints: { sqs: text(values, "sqs-endpoint"), dynamodb: text(values, "dynamodb-endpoint") },
     source: "flags and environment",
   };
-  if (given.queueUrl || given.authTableName || given.connectionsTableName || given.streamsTableName || given.managementEndpoint) return given;
+  if (given.queueUrl || given.authTableName || given.connectionsTableName || given.streamsTableName || given.presenceTableName || given.managementEndpoint) return given;
 
   const hub = await locateLocalHub({ stateFile: text(values, "state-file"), hub: text(values, "hub") });
   // A hub killed without its cleanup leaves a file whose endpoints answer nothing: say so
@@ -182,15 +192,16 @@ async function notifierFor(values: Record<string, string | boolean | undefined>,
 const commands: Record<string, Command> = {
   dev: {
     summary: "run the whole hub on this machine (no AWS account)",
-    usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--presence] [--events-url URL] [--json] [--log-level warn]
+    usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--no-presence] [--events-url URL] [--json] [--log-level warn]
 
   --port P          HTTP/WebSocket port; 0 picks a free one (default NOTIFICATION_HUB_PORT or 8787)
   --host H          interface to listen on (default 127.0.0.1)
   --stage S         stage, the WebSocket URL's path (default local)
   --data-dir DIR    keep tables and dev secrets across restarts
-  --presence        presence, occupancy, member events and lifecycle events (the component's presence.enabled)
-  --events-url URL  with --presence: POST each lifecycle event (JSON, one per request, as an EventBridge
-                    API destination) to URL; no answer, 429 or 5xx are retried, a failure is logged
+  --no-presence     without presence (on by default, as in Pulumi.development.yaml, with a
+                    ${DEV_PRESENCE.graceSeconds} s grace and a ${DEV_PRESENCE.sweepSeconds} s sweep so leaves show quickly)
+  --events-url URL  POST each lifecycle event (JSON, one per request, as an EventBridge API
+                    destination) to URL; no answer, 429 or 5xx are retried, a failure is logged
   --json            print one JSON line with the endpoints once ready
   --log-level L     debug | info | warn | error (default warn)
   --state-file F    where the CLI finds this hub (default: a file of its own in the project's ${DEFAULT_STATE_DIR}/)
@@ -202,7 +213,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
       host: { type: "string" },
       stage: { type: "string" },
       "data-dir": { type: "string" },
-      presence: { type: "boolean" },
+      "no-presence": { type: "boolean" },
       "events-url": { type: "string" },
       json: { type: "boolean" },
       "log-level": { type: "string" },
@@ -214,17 +225,17 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
       // NOTIFICATION_HUB_PORT=0 lets scripts (and the README's test) run `npm run dev` as written on any free port.
       const port = wholeNumber(text(values, "port") ?? process.env.NOTIFICATION_HUB_PORT, "port", 0, 65535) ?? DEFAULT_LOCAL_PORT;
       const eventsUrl = text(values, "events-url");
-      if (eventsUrl !== undefined && !values.presence) throw new UsageError("--events-url needs --presence: lifecycle events exist only with presence on");
+      if (eventsUrl !== undefined && values["no-presence"]) throw new UsageError("--events-url needs presence: lifecycle events exist only with presence on (drop --no-presence)");
       if (eventsUrl !== undefined && !/^https?:\/\/./.test(eventsUrl)) throw new UsageError(`--events-url must be an http:// or https:// URL, got "${eventsUrl}"`);
       let hub;
       try {
         hub = await startLocalHub({
-          ...(values.presence ? { presence: { enabled: true } } : {}),
           ...(eventsUrl !== undefined ? { eventsUrl } : {}),
           port,
           host: text(values, "host"),
           stage: text(values, "stage"),
           dataDir: text(values, "data-dir"),
+          ...(values["no-presence"] ? {} : { presence: DEV_PRESENCE }),
           logLevel: level as "warn",
           ...(text(values, "state-file") ? { stateFile: path.resolve(text(values, "state-file")!) } : { stateDir: projectStateDir() }),
         });
@@ -248,6 +259,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
             `  queue            ${info.queueUrl}`,
             `  dead letters     ${info.deadLetterQueueUrl}`,
             `  dynamodb         ${info.dynamodbEndpoint}  (tables ${info.connectionsTableName}, ${info.authTableName})`,
+            `  presence         ${info.presenceTableName ? `on (table ${info.presenceTableName}; grace ${DEV_PRESENCE.graceSeconds} s, sweep ${DEV_PRESENCE.sweepSeconds} s)` : "off"}`,
             `  sqs              ${info.sqsEndpoint}`,
             ...(info.eventBusName ? [`  events bus       ${info.eventBusName}  (lifecycle events: the console's Events tab${eventsUrl ? `; each POSTed to ${eventsUrl}` : ""})`] : []),
             "Try:",
@@ -255,6 +267,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
             `  ${cli} publish --room lobby --data '{"type":"info","data":"hello"}'`,
             `  ${cli} publish --to-user alice --data '{"type":"dm","data":"hi alice"}'   # every connection of alice`,
             `  ${cli} connections --room lobby`,
+            ...(info.presenceTableName ? [`  ${cli} presence --room lobby`] : []),
             "Ctrl-C stops the hub.",
             "",
           ].join("\n"),
@@ -418,6 +431,43 @@ ${TARGET_HELP}`,
         process.stdout.write(`${rows.length} connection(s) in room ${room}\n`);
         for (const row of rows) process.stdout.write(`  ${row.connectionId}  ${row.userId ?? ""}\n`);
       }
+    },
+  },
+  // Presence (docs/protocol.md#presence): what the hub's presence and occupancy actions answer, read from the table.
+  presence: {
+    summary: "list a room's members (per user), a page at a time",
+    usage: `${BIN} presence --room R [--after CURSOR] [--limit N] [--json]
+
+  --room R          the room
+  --after CURSOR    the page after the one whose "next" this is
+  --limit N         members per page, 1 to ${MAX_PRESENCE_PAGE} (default ${MAX_PRESENCE_PAGE})
+  --json            {"members", "count", "next"} as the SDK returns it
+Needs a hub with presence on (\`${BIN} dev\` has it).
+${TARGET_HELP}`,
+    options: { room: { type: "string" }, after: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    async run(values) {
+      const room = idFlag(values, "room");
+      const limit = wholeNumber(text(values, "limit"), "limit", 1, MAX_PRESENCE_PAGE);
+      const after = values.after === undefined ? undefined : required(values, "after");
+      const { notifier } = await notifierFor(values, "presence", ["presenceTableName"]);
+      const page = await notifier.presence({ roomId: room, after, limit });
+      if (values.json) return void process.stdout.write(JSON.stringify(page) + "\n");
+      process.stdout.write(`${page.count} member(s) in room ${room}${page.next || after ? ` (this page: ${page.members.length})` : ""}\n`);
+      for (const member of page.members) {
+        process.stdout.write(`  ${member.user_id}  ${member.connections} connection(s)  since ${new Date(member.since).toISOString()}\n`);
+      }
+      if (page.next) process.stdout.write(`next page: ${BIN} presence --room ${room} --after ${page.next}\n`);
+    },
+  },
+  occupancy: {
+    summary: "count a room's connections and member users",
+    usage: `${BIN} occupancy --room R [--json]\n\n  --json   {"connections", "users"}\nNeeds a hub with presence on.\n${TARGET_HELP}`,
+    options: { room: { type: "string" }, json: { type: "boolean" }, ...TARGET_OPTIONS },
+    async run(values) {
+      const room = idFlag(values, "room");
+      const { notifier } = await notifierFor(values, "occupancy", ["presenceTableName"]);
+      const counts = await notifier.occupancy({ roomId: room });
+      process.stdout.write(values.json ? JSON.stringify(counts) + "\n" : `room ${room}: ${counts.users} user(s), ${counts.connections} connection(s)\n`);
     },
   },
 };

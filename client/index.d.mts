@@ -7,8 +7,11 @@ export interface HubFrame {
   id?: string;
   room_id?: string | null;
   user_id?: string | null;
-  /** "app" for what an app backend published, "client" for what a room member sent. Set by the hub. */
-  origin?: "app" | "client";
+  /**
+   * "app" for what an app backend published, "client" for what a room member sent, "hub" for
+   * the hub's own room events (`hub.member.joined`, `hub.member.left`, `hub.presence.diff`). Set by the hub.
+   */
+  origin?: "app" | "client" | "hub";
   /** Position in the room's stream: 1, 2, 3… (absent when the hub keeps no history). */
   seq?: number;
   data?: any;
@@ -144,6 +147,43 @@ export declare class HubError extends Error {
  */
 export type JoinError = HubError;
 export type Subscriber = (data: any, frame: HubFrame) => void;
+/** A member of a room (presence is per user: tabs and devices merge). */
+export interface Member {
+  user_id: string;
+  /** The user's connections in the room (a member the client learnt of from an event: 1). */
+  connections: number;
+  /** Epoch ms of the user's first connection in the room (from an event: when the client heard it). */
+  since: number;
+}
+/** presence()'s answer: every member (all pages) and how many they are. */
+export interface PresenceInfo {
+  room: string;
+  members: Member[];
+  /** `members.length`: the list's own count (the hub's `count` may trail a join by a moment: it is written after the member). */
+  count: number;
+}
+/** occupancy()'s answer: one read of the room's counter, whatever its size. */
+export interface OccupancyInfo {
+  room: string;
+  connections: number;
+  users: number;
+}
+/** Why a member left: its last connection closed, unsubscribed, was revoked, or was found dead (no `$disconnect`). */
+export type LeaveReason = "closed" | "unsubscribed" | "revoked" | "timed_out";
+/**
+ * What onMember listeners get, per room, in order:
+ * - `reset` first (and after each reconnect that could not tell the differences): the room as
+ *   the client now knows it. `members` when the room is within eventMembersLimit; absent for a
+ *   bigger room (only its `count` was read; call presence() for the list). Replace what you show.
+ * - `joined` / `left`: one per change, from the hub's events (`via: "event"`), its batched
+ *   diffs (`via: "diff"`), or a read after a reconnect that found what the lost events would
+ *   have said (`via: "refresh"`, no `reason`).
+ */
+export type MemberChange =
+  | { type: "joined"; room: string; user_id: string; via: "event" | "diff" | "refresh" }
+  | { type: "left"; room: string; user_id: string; reason?: LeaveReason | (string & {}); via: "event" | "diff" | "refresh" }
+  | { type: "reset"; room: string; count: number; connections?: number; members?: Member[] };
+export type MemberListener = (change: MemberChange) => void;
 export type ConnectionState = "connecting" | "open" | "closed";
 /**
  * Why the state changed: `connect` (connect() began: the first `connecting`, from `closed`),
@@ -222,8 +262,14 @@ export interface ConnectOptions {
    * membership, and the client sends what makes the hub match the app's last join()/leave() again.
    */
   joinTimeoutMs?: number;
-  /** How long a send() waits for the hub's answer before it rejects with code `timeout`. Default 10 s. */
+  /** How long a send(), presence() or occupancy() waits for the hub's answer before it rejects with code `timeout`. Default 10 s. */
   sendTimeoutMs?: number;
+  /**
+   * The hub's `presence.eventMembersLimit` (default 100, the hub's default). A room with more
+   * members gets its changes as batched diffs, and after a reconnect only its count is read
+   * (occupancy) instead of its list (docs/protocol.md#presence).
+   */
+  eventMembersLimit?: number;
   /**
    * A joined room the client joins again after a reconnect (nobody awaits that join) was refused
    * for good (`forbidden`: the token no longer grants it; `too_many_rooms`; `invalid_subscribe`) and dropped from
@@ -271,5 +317,24 @@ export interface HubConnection {
   readonly state: ConnectionState;
   /** The last seq handed to subscribers for a room (undefined before any). */
   lastSeq(roomId: string): number | undefined;
+  /**
+   * Every member of a room the connection is in (the token's room, or one joined: a join in
+   * progress is waited for), following the hub's `next` cursor page by page (`limit` members a
+   * page, 1 to 1,000, default 1,000). Rejects with a HubError: `not_subscribed` (a room neither
+   * joined nor the token's, refused at once once the connection has opened), `presence_failed` (temporary), `timeout` (sendTimeoutMs, counted
+   * per page), `closed`; the hub without presence refuses `unknown_action`, which surfaces as `timeout`.
+   */
+  presence(room: string, options?: { limit?: number }): Promise<PresenceInfo>;
+  /** A room's connections and users: one read, whatever the room's size. Rejects as presence() does. */
+  occupancy(room: string): Promise<OccupancyInfo>;
+  /**
+   * Calls `listener` with the room's membership changes (MemberChange): a `reset` with the
+   * members once the connection is in the room, then each join and leave. After every
+   * reconnect the client reads the room again instead of trusting what it had: the list
+   * (presence) for a room within eventMembersLimit, whose differences come as joined/left with
+   * `via: "refresh"`; only the count (occupancy) for a bigger one, told as a `reset` without
+   * members. Returns the function that stops it.
+   */
+  onMember(room: string, listener: MemberListener): () => void;
 }
 export declare function connect(options: ConnectOptions): HubConnection;

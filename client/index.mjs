@@ -21,6 +21,8 @@
  *   client/rooms.mjs       one Room record per room and the membership reconciliation
  *                          (docs/protocol.md "The browser client", Rooms)
  *   client/streams.mjs     seq order, buffer, gaps and resumes per room (docs/protocol.md "Room streams")
+ *   client/presence.mjs    presence(), occupancy(), onMember(): members per room, refreshed after
+ *                          reconnects (docs/protocol.md#presence)
  *   client/codes.mjs       the hub's error codes (a checked copy of core/errorCodes.ts) and HubError
  *
  * The types are declared once, in index.d.mts; these modules' JSDoc refers to them, and
@@ -28,6 +30,7 @@
  */
 import * as codes from "./codes.mjs";
 import { Connection, callApp } from "./connection.mjs";
+import { isOccupancy, isPresencePage, MEMBER_EVENT_TYPES, Presence } from "./presence.mjs";
 import { Rooms, USER_CHANNEL_PREFIX } from "./rooms.mjs";
 import { GAP_WAIT_MS, MAX_BUFFERED_FRAMES, RESUME_TIMEOUT_MS, Streams } from "./streams.mjs";
 
@@ -96,12 +99,19 @@ export function connect(options) {
 
   const connection = new Connection(options, {
     onToken: (token) => rooms.learnIdentity(token),
-    onOpen: () => rooms.onOpen(),
+    onOpen: () => {
+      rooms.onOpen();
+      presence.onOpen();
+    },
     onMessage,
-    onSocketEnd: () => rooms.onSocketEnd(),
+    onSocketEnd: () => {
+      rooms.onSocketEnd();
+      presence.onSocketEnd();
+    },
     onClosedForGood: () => {
       for (const ref of [...sends.keys()]) settleSend(ref, undefined, new HubError("closed", "send: the connection was closed before the hub answered"));
       rooms.onClosedForGood();
+      presence.onClosedForGood();
     },
   });
   const streams = new Streams({
@@ -114,6 +124,7 @@ export function connect(options) {
     onInvalidFrame: options.onInvalidFrame,
   });
   const rooms = new Rooms(options, connection, streams);
+  const presence = new Presence(options, rooms, connection);
 
   /** @param {HubFrame} frame */
   function dispatch(frame) {
@@ -164,6 +175,13 @@ export function connect(options) {
     } else if (control === "hub.subscribed" && typeof about === "string") {
       if (!isSeqNumber(info.last_seq)) return invalid("invalid_control", frame);
       rooms.onSubscribed(info);
+      presence.onInRoom(about);
+    } else if (control === "hub.presence" && typeof about === "string") {
+      if (!isPresencePage(info)) return invalid("invalid_control", frame);
+      presence.onPresence(info);
+    } else if (control === "hub.occupancy" && typeof about === "string") {
+      if (!isOccupancy(info)) return invalid("invalid_control", frame);
+      presence.onOccupancy(info);
     } else if (control === "hub.unsubscribed" && typeof about === "string") {
       rooms.onUnsubscribed(about);
     } else if (control === "hub.sent" && typeof frame.data.data?.ref === "string") {
@@ -173,7 +191,9 @@ export function connect(options) {
       settleSend(error.ref, undefined, new HubError(String(error.code), `send: ${error.code}: ${error.message}`, { hubError: error }));
     } else if (control === "hub.error") {
       if (!isObject(info)) return invalid("invalid_control", frame);
-      rooms.onError(/** @type {import("./index.mjs").HubErrorData} */ (info));
+      const error = /** @type {import("./index.mjs").HubErrorData} */ (info);
+      // A refusal only a presence read can get is not the rooms' news.
+      if (!presence.onError(error)) rooms.onError(error);
     } else if (typeof frame.room_id === "string" && rooms.isLeft(frame.room_id)) {
       return; // a room the app left (or failed to join): in flight, or a membership being undone
     } else if (frame.seq !== undefined) {
@@ -187,6 +207,10 @@ export function connect(options) {
       if (seen.has(frame.id)) return;
       seen.add(frame.id);
       if (seen.size > SEEN_IDS_KEPT) seen.delete(seen.values().next().value ?? "");
+    }
+    // The hub's member events (origin "hub", no seq): the room's presence first, then subscribers as any frame.
+    if (frame.origin === "hub" && typeof frame.room_id === "string" && isObject(frame.data) && MEMBER_EVENT_TYPES.has(frame.data.type)) {
+      presence.onEvent(frame.room_id, frame.data.type, frame.data.data);
     }
     dispatch(frame);
   }
@@ -204,7 +228,13 @@ export function connect(options) {
       return () => set.delete(subscription);
     },
     join: (room, joinOptions) => rooms.join(room, joinOptions),
-    leave: (room) => rooms.leave(room),
+    leave: (room) => {
+      presence.onLeave(room);
+      return rooms.leave(room);
+    },
+    presence: (room, presenceOptions) => presence.presence(room, presenceOptions),
+    occupancy: (room) => presence.occupancy(room),
+    onMember: (room, listener) => presence.onMember(room, listener),
     get rooms() {
       return rooms.wanted.map((room) => room.id);
     },

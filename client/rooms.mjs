@@ -60,6 +60,7 @@ const LEFT_ROOMS_KEPT = 1000;
  *   retry     a re-join or unsubscribe waiting out its backoff
  *   left      left (or failed to join) on this socket: its frames are dropped
  *   lastSeq, buffer, resume, resumeFailures, resumeThrottled, gapTimer: its stream (client/streams.mjs)
+ *   presence  its members and their listeners (client/presence.mjs)
  */
 export class Room {
   /** @type {SeqStore | undefined} */ #store;
@@ -83,6 +84,7 @@ export class Room {
   /** resume_throttled refusals in a row for its gap. */
   resumeThrottled = 0;
   /** The next resume: after the gap wait, or a failed one's backoff. @type {ReturnType<typeof setTimeout> | undefined} */ gapTimer;
+  /** Its members, count and listeners, while presence()/onMember need them (client/presence.mjs). @type {import("./presence.mjs").RoomPresence | undefined} */ presence;
 
   /**
    * @param {string} id
@@ -143,7 +145,7 @@ export class Room {
 
   /** Nothing known, nothing waiting: the record can go. */
   get idle() {
-    return !this.wanted && !this.join && !this.leave && !this.request && !this.retry && !this.left && this.hubHas === undefined && !this.onGap && this.lastSeq === undefined && !this.buffer && !this.resume && !this.gapTimer;
+    return !this.wanted && !this.join && !this.leave && !this.request && !this.retry && !this.left && this.hubHas === undefined && !this.onGap && this.lastSeq === undefined && !this.buffer && !this.resume && !this.gapTimer && !this.presence;
   }
 }
 
@@ -295,6 +297,16 @@ export class Rooms {
   /** @param {string} id */
   isLeft(id) {
     return this.#rooms.get(id)?.left ?? false;
+  }
+
+  /** Every room record. */
+  all() {
+    return [...this.#rooms.values()];
+  }
+
+  /** A record another part let go of (its presence) goes if it holds nothing else. @param {Room} room */
+  release(room) {
+    this.#prune(room);
   }
 
   /** The rooms the app wants, in join order. */

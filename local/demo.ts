@@ -3,7 +3,8 @@
  * needs, playing the app backend: issue a token (one room, or several with `rooms`), publish a
  * notification through the queue (to a room, or to a user's channel), and say whether a token
  * the page holds still passes (so after a disconnect the page tells a revoked token from a
- * dropped socket, instead of quietly asking for a new token). Local development only.
+ * dropped socket, instead of quietly asking for a new token). With presence on, the page shows
+ * who is in each of its rooms (the client's onMember). Local development only.
  */
 import type * as http from "http";
 import * as bcrypt from "bcryptjs";
@@ -20,6 +21,8 @@ interface DemoContext {
   info: LocalHubInfo;
   notifier: Notifier;
   log: Logger;
+  /** The hub's presence.eventMembersLimit; undefined: presence is off. */
+  eventMembersLimit?: number;
 }
 
 /** Why a token no longer passes, in words the page shows (the authorizer's checks, same order). */
@@ -65,7 +68,8 @@ export function handleDemoRequest(request: http.IncomingMessage, response: http.
       return json(200, { ok: true });
     case "GET /demo/info":
       // No secrets: what the page connects to and shows, read again so an open tab follows a restart.
-      return json(200, { websocketUrl: context.info.websocketUrl, queueUrl: context.info.queueUrl });
+      // `presence`: the hub's eventMembersLimit (the client's option of that name), or null with presence off.
+      return json(200, { websocketUrl: context.info.websocketUrl, queueUrl: context.info.queueUrl, presence: context.eventMembersLimit === undefined ? null : { eventMembersLimit: context.eventMembersLimit } });
     case "POST /demo/token-status":
       readJson(request)
         .then(async (body) => json(200, await tokenStatus(context.info, body.token)))

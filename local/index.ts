@@ -439,6 +439,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       authTableName: names.auth,
       connectionsTableName: names.connections,
       streamsTableName: names.streams,
+      ...(presence ? { presenceTableName } : {}),
       managementEndpoint: info.managementEndpoint,
       jwtSecret,
       passcode,
@@ -456,7 +457,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
         if (api.handleManagement(request, response)) return;
         if (hubConsole.handle(request, response)) return;
         if (handleClientModule(request, response)) return;
-        handleDemoRequest(request, response, { info, notifier, log });
+        handleDemoRequest(request, response, { info, notifier, log, eventMembersLimit: presence?.eventMembersLimit });
       } catch (err) {
         log.error("request failed", describeError(err));
         if (!response.headersSent) response.writeHead(500, { "content-type": "application/json" });

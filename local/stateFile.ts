@@ -138,6 +138,7 @@ export function notifierOptionsFor(state: LocalHubInfo): NotifierOptions {
     authTableName: state.authTableName,
     connectionsTableName: state.connectionsTableName,
     streamsTableName: state.streamsTableName,
+    ...(state.presenceTableName ? { presenceTableName: state.presenceTableName } : {}),
     managementEndpoint: state.managementEndpoint,
     jwtSecret: state.jwtSecret,
     passcode: state.passcode,

@@ -8,6 +8,9 @@
  * await hub.publish({ roomId: "acme", data: { type: "backup.done", data: { job: 42 } } });
  * await hub.publishToUser({ userId: "u1", data: { type: "export.ready", data: { url } } });
  * await hub.publish({ roomIds: ["acme", "acme/ops"], data: { type: "deploy.done" }, idempotencyKey: "deploy-981" });
+ * // With presence on (and presenceTableName):
+ * const { members, count, next } = await hub.presence({ roomId: "acme" });
+ * const { connections, users } = await hub.occupancy({ roomId: "acme" });
  * ```
  */
 import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
@@ -17,7 +20,8 @@ import { isGone } from "../core/fanout";
 import { buildMultiRoomBodies, buildPublish, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
-import { isGrantsAuthKey, membershipKey, userChannel } from "../core/rooms";
+import { isGrantsAuthKey, isUserChannel, membershipKey, userChannel } from "../core/rooms";
+import { MAX_PRESENCE_PAGE, readOccupancy, readPresence, type Member } from "../core/presence";
 import { deleteAuthRow, getAuthRow, deleteConnection, getConnection, removeConnectionItems, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
@@ -28,6 +32,8 @@ export interface NotifierOptions {
   connectionsTableName?: string;
   /** The room streams' table (component output `streamsTableName`): used by history. */
   streamsTableName?: string;
+  /** Presence's table (component output `presenceTableName`, set only with `presence` on): used by presence and occupancy. */
+  presenceTableName?: string;
   /** `https://host/{stage}`: used by revokeToken to close live connections. */
   managementEndpoint?: string;
   /** The HS512 signing secret the authorizer verifies with. */
@@ -131,6 +137,21 @@ export interface HistoryInput {
   limit?: number;
 }
 
+export interface PresenceInput {
+  roomId: string | number;
+  /** The previous page's `next`: the page after it. */
+  after?: string;
+  /** Members per page, 1 to 1,000 (default 1,000). */
+  limit?: number;
+}
+
+/** One page of a room's members, by user id; `count` is the room's total, `next` the cursor of the next page or null. */
+export interface PresencePage {
+  members: Member[];
+  count: number;
+  next: string | null;
+}
+
 export interface Notifier {
   /** A room's stored frames in seq order, as clients got them (docs/protocol.md#room-streams); tombstones left out, so seqs may skip. */
   history(input: HistoryInput): Promise<HubFrame[]>;
@@ -142,9 +163,28 @@ export interface Notifier {
   publishToUser(input: PublishToUserInput): Promise<{ messageId: string }>;
   /** Rooms and users mixed: `{ roomId, ... }` and `{ toUserId, ... }` items. */
   publishBatch(inputs: (PublishInput | UserPublishInput)[]): Promise<{ messageIds: string[] }>;
+  /**
+   * One page of a room's members (docs/protocol.md#presence), read from the presence table as
+   * the hub's `presence` action reads it: per user (tabs and devices merge), by user id, at most
+   * `limit`; pass `next` back as `after` for the next page. Needs `presenceTableName` (the hub
+   * with `presence` on).
+   *
+   * ```ts
+   * const members = [];
+   * let after: string | undefined;
+   * do {
+   *   const page = await notifier.presence({ roomId: "acme", after });
+   *   members.push(...page.members);
+   *   after = page.next ?? undefined;
+   * } while (after);
+   * ```
+   */
+  presence(input: PresenceInput): Promise<PresencePage>;
+  /** A room's connections and member users: one read of the room's counter, whatever its size. Needs `presenceTableName`. */
+  occupancy(input: { roomId: string | number }): Promise<{ connections: number; users: number }>;
 }
 
-type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "streamsTableName" | "managementEndpoint" | "jwtSecret";
+type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "streamsTableName" | "presenceTableName" | "managementEndpoint" | "jwtSecret";
 
 /** Each method needs only some options (a publish-only backend needs just queueUrl); it says which is missing. */
 function requireOption(options: NotifierOptions, key: StringOption, method: string): string {
@@ -161,7 +201,7 @@ function idOrThrow(value: unknown, field: string): string {
 
 export function createNotifier(options: NotifierOptions): Notifier {
   if (typeof options !== "object" || options === null) throw new TypeError("createNotifier: options are required");
-  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "streamsTableName", "managementEndpoint", "jwtSecret", "passcode", "region"] as const) {
+  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "streamsTableName", "presenceTableName", "managementEndpoint", "jwtSecret", "passcode", "region"] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== "string" || value.length === 0)) throw new TypeError(`createNotifier: ${key} must be a non-empty string`);
   }
@@ -318,5 +358,35 @@ export function createNotifier(options: NotifierOptions): Notifier {
     return read.frames.filter((stored) => stored.messageId !== "").map((stored) => JSON.parse(stored.frame) as HubFrame);
   }
 
-  return { issueToken, revokeToken, publish: (input) => publish(input), publishToUser, publishBatch, history };
+  /** The presence table, or an error that says presence is off or the option missing. */
+  function presenceTable(method: string): string {
+    if (typeof options.presenceTableName === "string" && options.presenceTableName.length > 0) return options.presenceTableName;
+    throw new TypeError(
+      `${method}: presenceTableName is required (pass the component's presenceTableName output to createNotifier; it is set only when the hub has presence: { enabled: true })`,
+    );
+  }
+
+  function presenceRoom(input: unknown, method: string, shape: string): string {
+    if (typeof input !== "object" || input === null) throw new TypeError(`${method}: expected ${shape}`);
+    const roomId = idOrThrow((input as { roomId?: unknown }).roomId, "roomId");
+    // User channels have no presence (core/presence.ts hasPresence): nobody is a member of one.
+    if (isUserChannel(roomId)) throw new TypeError(`${method}: ${roomId} is a user channel, which has no presence`);
+    return roomId;
+  }
+
+  async function presence(input: PresenceInput): Promise<PresencePage> {
+    const table = presenceTable("presence");
+    const roomId = presenceRoom(input, "presence", "{ roomId, after?, limit? }");
+    const { after, limit } = input;
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PRESENCE_PAGE)) throw new RangeError(`presence: limit must be a whole number from 1 to ${MAX_PRESENCE_PAGE}`);
+    if (after !== undefined && (typeof after !== "string" || after.length === 0)) throw new TypeError("presence: after must be the next cursor of a previous page");
+    return readPresence(db, table, roomId, { after, limit });
+  }
+
+  async function occupancy(input: { roomId: string | number }): Promise<{ connections: number; users: number }> {
+    const table = presenceTable("occupancy");
+    return readOccupancy(db, table, presenceRoom(input, "occupancy", "{ roomId }"));
+  }
+
+  return { issueToken, revokeToken, publish: (input) => publish(input), publishToUser, publishBatch, history, presence, occupancy };
 }

@@ -29,7 +29,8 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
 
   beforeAll(async () => {
     fs.mkdirSync(OUTPUT, { recursive: true });
-    hub = await startLocalHub({ port: 0, stateFile, bcryptCost: 4 });
+    // Presence on, as `notification-hub dev` runs it, with timers short enough for a test.
+    hub = await startLocalHub({ port: 0, stateFile, bcryptCost: 4, presence: { enabled: true, graceSeconds: 1, sweepSeconds: 0.2 } });
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -135,6 +136,57 @@ describe.runIf(haveBrowser)("demo page in Chromium", () => {
     expect(errors).toEqual([]);
     await page.close();
     console.log("SUMMARY demo revoke: the console's Revoke token ended the demo's session with its reason; one token, one socket; screenshots demo-revoked*.png");
+  });
+
+  it("who is here: two users see each other, one closing their tab disappears, and the list is read again after a reconnect; no console errors", async () => {
+    const errors: string[] = [];
+    const open = async (user: string) => {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+      page.on("pageerror", (err) => errors.push(`${user}: ${err.message}`));
+      page.on("console", (message) => void (message.type() === "error" && errors.push(`${user}: ${message.text()}`)));
+      await page.goto(new URL("/demo", hub.httpUrl).href);
+      await page.fill("#user", user);
+      await page.fill("#room", "meet");
+      await page.click("#connect");
+      await page.waitForSelector("#status[data-state=open]", { timeout: 15_000 });
+      return page;
+    };
+    const member = (page: import("playwright-core").Page, user: string) => page.locator(`#members [data-room="meet"] li[data-user="${user}"]`);
+    const ana = await open("ana");
+    await member(ana, "ana").waitFor({ timeout: 15_000 });
+    const ben = await open("ben");
+    // ben's list starts from the room as it is (the reset); ana hears ben join (an event).
+    await member(ben, "ana").waitFor({ timeout: 15_000 });
+    await member(ben, "ben").waitFor({ timeout: 15_000 });
+    await member(ana, "ben").waitFor({ timeout: 15_000 });
+    expect(await member(ana, "ana").textContent()).toBe("ana (you)");
+
+    // ben closes his tab: after the grace he leaves, and ana's list drops him.
+    await ben.close();
+    await member(ana, "ben").waitFor({ state: "detached", timeout: 15_000 });
+
+    // ana's connection is closed (the console's Close); cara joins meanwhile. After the
+    // reconnect ana's list is read again: cara is there however her join's event fell.
+    const state = (await (await fetch(new URL("/console/api/state", hub.httpUrl))).json()) as { connections: { connectionId: string; userId: string }[] };
+    const connectionId = state.connections.find((c) => c.userId === "ana")!.connectionId;
+    await fetch(new URL("/console/api/close", hub.httpUrl), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ connectionId }) });
+    const cara = await open("cara");
+    await ana.locator("#events li[data-kind=connected]", { hasText: "reconnected" }).waitFor({ timeout: 15_000 });
+    await member(ana, "cara").waitFor({ timeout: 15_000 });
+    await ana.locator('#members [data-room="meet"]:not([data-stale])').waitFor({ timeout: 15_000 });
+    expect((await ana.locator('#members [data-room="meet"] li').allTextContents()).sort()).toEqual(["ana (you)", "cara"]);
+    expect(await ana.locator('#members [data-room="meet"] h3').textContent()).toBe("meet · 2 members");
+    // Member events are not notifications: the log has none.
+    expect(await ana.locator("#log tr").count()).toBe(0);
+
+    await ana.screenshot({ path: path.join(OUTPUT, "demo-presence.png"), fullPage: true });
+    await ana.setViewportSize({ width: 375, height: 760 });
+    expect(await ana.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await ana.screenshot({ path: path.join(OUTPUT, "demo-presence-375.png"), fullPage: true });
+    await cara.close();
+    await ana.close();
+    expect(errors).toEqual([]);
+    console.log("SUMMARY demo presence: two users saw each other, a closed tab left, the list was read again after a reconnect; screenshots demo-presence*.png");
   });
 
   it("joins and leaves rooms its token grants, shows each notification's room, and publishes to a user", async () => {

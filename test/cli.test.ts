@@ -142,7 +142,7 @@ describe("token, publish, connections, revoke", () => {
     const token = await cli(["token", "--user", "cli-multi", "--rooms", "cli-m/*", "--state-file", stateFile]);
     expect(token.code, token.stderr).toBe(0);
     const ws = new WebSocket(`${info.websocketUrl}?token=${token.stdout.trim()}`);
-    const frames: { id: string; room_id: string; seq: number }[] = [];
+    const frames: { id: string; room_id: string; seq: number; origin?: string }[] = [];
     ws.on("message", (data) => frames.push(JSON.parse(data.toString())));
     await new Promise((resolve) => ws.on("open", resolve));
     for (const room of ["cli-m/a", "cli-m/b"]) ws.send(JSON.stringify({ action: "subscribe", room_id: room }));
@@ -152,7 +152,8 @@ describe("token, publish, connections, revoke", () => {
     const second = await cli(args);
     expect(JSON.parse(second.stdout)).toEqual(JSON.parse(first.stdout));
     expect(JSON.parse(first.stdout)).toEqual({ messageId: keyedPublishId("cli-deploy-7"), roomIds: ["cli-m/a", "cli-m/b"] });
-    const notifications = () => frames.filter((f) => f.id !== undefined && f.room_id?.startsWith("cli-m/"));
+    // Not the hub's member events (dev has presence on): those are not notifications.
+    const notifications = () => frames.filter((f) => f.id !== undefined && f.origin !== "hub" && f.room_id?.startsWith("cli-m/"));
     const deadline = Date.now() + 10_000;
     while (notifications().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
     // Stored once (test/publishing.test.ts counts what the duplicates' records did).
@@ -216,7 +217,7 @@ describe("token, publish, connections, revoke", () => {
       [["frobnicate"], /unknown command "frobnicate"/],
       [["dev", "--port", "0", "--state-file", stateFile], /state\.json belongs to the hub at http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+\); pass another --state-file/],
       [["dev", "--port", "x"], /--port must be a whole number/],
-      [["dev", "--port", "0", "--events-url", "http://127.0.0.1:9/hook"], /--events-url needs --presence: lifecycle events exist only with presence on/],
+      [["dev", "--port", "0", "--no-presence", "--events-url", "http://127.0.0.1:9/hook"], /--events-url needs presence: lifecycle events exist only with presence on \(drop --no-presence\)/],
     ];
     // Four at a time: all at once, each CLI (compiling TypeScript on start) outran its 60 s timeout on a busy 2-core machine.
     const results = await mapWithConcurrency(cases, 4, ([args]) => cli(args));
@@ -235,6 +236,38 @@ describe("token, publish, connections, revoke", () => {
       expect(result.stdout).toMatch(/^usage: notification-hub \w+/);
     }
     expect((await cli(["--help"])).stdout).toContain("connections");
+  });
+});
+
+describe("presence, occupancy", () => {
+  it("list a room's members per user and count them, readable and --json, against dev (presence on); a stack without a presence table is told what to set", async () => {
+    const sockets: WebSocket[] = [];
+    for (const user of ["cli-ann", "cli-ann", "cli-bob"]) {
+      const token = await cli(["token", "--user", user, "--room", "cli-presence", "--state-file", stateFile]);
+      const ws = new WebSocket(`${info.websocketUrl}?token=${token.stdout.trim()}`);
+      await new Promise((resolve) => ws.on("open", resolve));
+      sockets.push(ws);
+    }
+    // $connect's presence join finishes after the handshake: wait for the third connection.
+    const deadline = Date.now() + 10_000;
+    let counts = { connections: 0, users: 0 };
+    while (counts.connections < 3 && Date.now() < deadline) counts = JSON.parse((await cli(["occupancy", "--room", "cli-presence", "--json", "--state-file", stateFile])).stdout);
+    expect(counts).toEqual({ connections: 3, users: 2 });
+    expect((await cli(["occupancy", "--room", "cli-presence", "--state-file", stateFile])).stdout).toBe("room cli-presence: 2 user(s), 3 connection(s)\n");
+
+    const page = await cli(["presence", "--room", "cli-presence", "--limit", "1", "--json", "--state-file", stateFile]);
+    expect(page.code, page.stderr).toBe(0);
+    const first = JSON.parse(page.stdout) as { members: { user_id: string; connections: number }[]; count: number; next: string };
+    expect(first).toMatchObject({ count: 2, members: [{ user_id: "cli-ann", connections: 2 }], next: expect.any(String) });
+    const rest = await cli(["presence", "--room", "cli-presence", "--after", first.next, "--state-file", stateFile]);
+    expect(rest.stdout).toMatch(/^2 member\(s\) in room cli-presence \(this page: 1\)\n  cli-bob  1 connection\(s\)  since \d{4}-/);
+    for (const ws of sockets) ws.close();
+
+    const missing = await cli(["presence", "--room", "r", "--queue-url", info.queueUrl]);
+    expect(missing.stderr.trim()).toMatch(/^notification-hub presence: presence needs --presence-table or NOTIFICATION_HUB_PRESENCE_TABLE/);
+    expect(missing.code).toBe(2);
+    const badLimit = await cli(["presence", "--room", "r", "--limit", "1001", "--state-file", stateFile]);
+    expect(badLimit.stderr).toMatch(/--limit must be a whole number from 1 to 1000, got "1001"/);
   });
 });
 

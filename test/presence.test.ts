@@ -8,8 +8,12 @@ import { dynamoClient } from "../core/aws";
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { batchWrite } from "../core/tables";
 import { startLocalHub, type LocalHub } from "../local";
+import { WebSocket } from "ws";
+import { gatedWebSocket } from "./support/clientSocket";
 import { until } from "./support/wait";
 import { openClient, type Frame, type WsClient } from "./support/wsClient";
+type ClientModule = typeof import("../client/index.mjs", { with: { "resolution-mode": "import" } });
+type MemberChange = import("../client/index.mjs", { with: { "resolution-mode": "import" } }).MemberChange;
 
 let hub: LocalHub;
 const clients: WsClient[] = [];
@@ -148,7 +152,7 @@ describe("presence: big rooms", () => {
     expect(diffs.at(-1)!.count).toBe(6);
   }, 60_000);
 
-  it("1,500 members page with every member once, count the room's total", async () => {
+  it("1,500 members page with every member once, count the room's total, through the action and through the SDK (notifier.presence, notifier.occupancy)", async () => {
     const room = "stadium";
     const me = await tab("aaa-me", room);
     // The other 1,499 as presence writes them (member items and the room's counter), in batches: a read test.
@@ -176,7 +180,112 @@ describe("presence: big rooms", () => {
     expect(new Set(seen).size).toBe(1_500);
     expect(new Set(seen)).toEqual(new Set(["aaa-me", ...ids]));
     expect((await ask(me.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 1_500, users: 1_500 });
+
+    // The SDK reads the same pages from the table: 600 a page, three pages, every member once.
+    const read: string[] = [];
+    let after: string | undefined;
+    let sdkPages = 0;
+    do {
+      const page = await hub.notifier.presence({ roomId: room, after, limit: 600 });
+      expect(page.count).toBe(1_500);
+      read.push(...page.members.map((m) => m.user_id));
+      after = page.next ?? undefined;
+      sdkPages++;
+    } while (after);
+    expect(sdkPages).toBe(3);
+    expect(read).toEqual(seen);
+    expect(await hub.notifier.occupancy({ roomId: room })).toEqual({ connections: 1_500, users: 1_500 });
+    await expect(hub.notifier.presence({ roomId: room, limit: 1_001 })).rejects.toThrow("presence: limit must be a whole number from 1 to 1000");
+    await expect(hub.notifier.occupancy({ roomId: "user:someone" })).rejects.toThrow("occupancy: user:someone is a user channel, which has no presence");
   }, 120_000);
+});
+
+describe("presence in the browser client (client/presence.mjs)", () => {
+  let connect: ClientModule["connect"];
+  beforeAll(async () => {
+    ({ connect } = await import("../client/index.mjs"));
+  });
+  const said = (changes: MemberChange[]) =>
+    changes.map((c) => (c.type === "reset" ? `reset ${c.count} ${c.members ? c.members.map((m) => m.user_id).sort().join(",") : "(no list)"}` : `${c.type} ${c.user_id} ${c.via}`));
+
+  it("onMember starts with a reset listing who is there, hears joins and leaves, and after a reconnect reads the list again and tells what it missed", async () => {
+    const room = "client-lobby";
+    const gate = gatedWebSocket();
+    const changes: MemberChange[] = [];
+    const hubClient = connect({ url: hub.websocketUrl, token: await token("zoe", [room]), WebSocket: gate.WebSocket, minBackoffMs: 20, maxBackoffMs: 100, eventMembersLimit: 3 });
+    const bob = await tab("bob2", room);
+    await hubClient.join(room);
+    // zoe's own join is counted once its subscribe's presence write is done (after hub.subscribed).
+    await until(async () => (await hubClient.occupancy(room)).users === 2);
+    const stop = hubClient.onMember(room, (change) => changes.push(change));
+    await until(() => changes.length >= 1);
+    expect(said(changes)[0]).toBe("reset 2 bob2,zoe");
+    const carl = await tab("carl2", room);
+    await until(() => said(changes).includes("joined carl2 event"));
+
+    // Away: bob leaves and dan joins while the socket is cut; their events are lost.
+    gate.cut();
+    await until(() => hubClient.state === "connecting");
+    await ask(bob.client, { action: "unsubscribe", room_id: room }, "hub.unsubscribed");
+    const dan = await tab("dan2", room);
+    await until(async () => (await ask(carl.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data.users === 3 - 1 + 1);
+    const from = changes.length;
+    gate.restore();
+    await until(() => said(changes.slice(from)).includes("left bob2 refresh") && said(changes.slice(from)).includes("joined dan2 refresh"), 20_000);
+    // One presence read after the reconnect, no occupancy: the room is within eventMembersLimit.
+    const reconnected = gate.wire.map((entry, i) => (entry.dir === "socket" ? i : -1)).filter((i) => i >= 0).at(-1)!;
+    const asked = gate.wire.slice(reconnected).filter((e) => e.dir === "out" && (e.frame.action === "presence" || e.frame.action === "occupancy"));
+    expect(asked.map((e) => e.frame.action)).toEqual(["presence"]);
+    const listed = await hubClient.presence(room);
+    expect(listed.members.map((m) => m.user_id).sort()).toEqual(["carl2", "dan2", "zoe"]);
+    expect(listed.count).toBe(3);
+
+    // A live leave, then no more calls after stop().
+    dan.client.ws.close();
+    await until(() => said(changes).includes("left dan2 event"), 20_000);
+    stop();
+    hubClient.close();
+  }, 60_000);
+
+  it("a room past eventMembersLimit is read by its count: a reset without a list, and only occupancy after a reconnect", async () => {
+    const room = "client-crowd";
+    for (const user of ["p1", "p2", "p3", "p4"]) await tab(user, room);
+    const gate = gatedWebSocket();
+    const changes: MemberChange[] = [];
+    const hubClient = connect({ url: hub.websocketUrl, token: await token("zed", [room]), WebSocket: gate.WebSocket, minBackoffMs: 20, maxBackoffMs: 100, eventMembersLimit: 3 });
+    await hubClient.join(room);
+    // zed's own join is counted once its subscribe's presence write is done.
+    await until(async () => (await hubClient.occupancy(room)).users === 5);
+    hubClient.onMember(room, (change) => changes.push(change));
+    await until(() => changes.some((c) => c.type === "reset"));
+    expect(said(changes.filter((c) => c.type === "reset"))).toEqual(["reset 5 (no list)"]);
+    gate.cut();
+    await until(() => hubClient.state === "connecting");
+    const from = gate.wire.length;
+    gate.restore();
+    await until(() => changes.filter((c) => c.type === "reset").length === 2, 20_000);
+    const asked = gate.wire.slice(from).filter((e) => e.dir === "out" && (e.frame.action === "presence" || e.frame.action === "occupancy"));
+    expect(asked.map((e) => e.frame.action)).toEqual(["occupancy"]);
+    const reset = changes.filter((c) => c.type === "reset").at(-1);
+    // Users: zed's old connection is within its grace, the new one may not be written yet (after hub.subscribed).
+    expect(reset).toMatchObject({ type: "reset", count: 5, connections: expect.any(Number) });
+    expect((reset as { members?: unknown }).members).toBeUndefined();
+    // presence() still reads every page when asked.
+    expect((await hubClient.presence(room, { limit: 2 })).members.map((m) => m.user_id).sort()).toEqual(["p1", "p2", "p3", "p4", "zed"]);
+    hubClient.close();
+  }, 60_000);
+
+  it("reads the token's room asked before the socket opened; refuses a room not joined (not_subscribed) and a bad limit, without a request", async () => {
+    const hubClient = connect({ url: hub.websocketUrl, getToken: () => hub.notifier.issueToken({ userId: "yan", roomId: "yan-room" }), WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+    // Asked before the token is even fetched: it waits for the connection, which $connect puts in its token's room.
+    const listed = await hubClient.presence("yan-room");
+    expect(listed.members.map((m) => m.user_id)).toEqual(["yan"]);
+    await expect(hubClient.presence("elsewhere")).rejects.toMatchObject({ name: "HubError", code: "not_subscribed" });
+    await expect(hubClient.occupancy("elsewhere")).rejects.toMatchObject({ code: "not_subscribed" });
+    await expect(hubClient.presence("yan-room", { limit: 0 })).rejects.toThrow(/limit must be a whole number from 1 to 1000/);
+    hubClient.close();
+    await expect(hubClient.occupancy("yan-room")).rejects.toMatchObject({ code: "closed" });
+  });
 });
 
 describe("presence off (the default)", () => {
@@ -184,6 +293,9 @@ describe("presence off (the default)", () => {
     const plain = await startLocalHub({ port: 0, bcryptCost: 4 });
     try {
       expect(plain.presenceTableName).toBeUndefined();
+      // The SDK says what is missing, and where it comes from.
+      await expect(plain.notifier.presence({ roomId: "r" })).rejects.toThrow(/^presence: presenceTableName is required .*presence: \{ enabled: true \}/);
+      await expect(plain.notifier.occupancy({ roomId: "r" })).rejects.toThrow(/^occupancy: presenceTableName is required/);
       const client = await openClient(`${plain.websocketUrl}?token=${await plain.notifier.issueToken({ userId: "u", rooms: ["r"] })}`);
       client.ws.send(JSON.stringify({ action: "presence", room_id: "r" }));
       expect(body(await client.next(isType("hub.error"))).data.code).toBe("unknown_action");

@@ -32,6 +32,17 @@ let joined;
  */
 /** @type {Session | undefined} */
 let session;
+/** The hub's presence, from /demo/info: its eventMembersLimit, or null when it is off. @type {{ eventMembersLimit: number } | null} */
+let presence = null;
+/**
+ * Who is in each room of this connection, as the client's onMember tells it: a reset replaces
+ * a room's list, joined/left change it (`members` undefined: a room past eventMembersLimit, of
+ * which only the count is kept). `stale`: the socket dropped; the next connection's reset
+ * (the client reads the room again) replaces it.
+ * @typedef {{ connection: HubConnection, count: number, members: Set<string> | undefined, stale: boolean, stop: () => void }} RoomMembers
+ */
+/** @type {Map<string, RoomMembers>} */
+const whoIsHere = new Map();
 /** @param {unknown} err */
 const messageOf = (err) => (err instanceof Error ? err.message : String(err));
 
@@ -110,6 +121,8 @@ async function refreshInfo() {
     const info = await (await fetch("/demo/info")).json();
     $("ws-url").textContent = info.websocketUrl;
     $("queue-url").textContent = info.queueUrl;
+    presence = info.presence ?? null;
+    renderMembers();
     return info.websocketUrl;
   } catch {
     return undefined;
@@ -143,6 +156,8 @@ function addRow(data, frame) {
     if (data.type === "hub.error") say("The hub refused a request: " + (data.data?.code ?? "") + " — " + (data.data?.message ?? ""));
     return;
   }
+  // The hub's member events are not notifications: "Who is here" shows them.
+  if (frame.origin === "hub") return;
   const envelope = data !== null && typeof data === "object" && !Array.isArray(data) && "type" in data;
   const shown = envelope && "data" in data ? data.data : data;
   const row = document.createElement("tr");
@@ -186,7 +201,10 @@ function renderRooms() {
       leave.type = "button";
       leave.textContent = "Leave";
       leave.setAttribute("aria-label", "Leave " + room);
-      leave.onclick = () => connection.leave(room).then(renderRooms, (err) => say("Cannot leave " + room + ": " + messageOf(err)));
+      leave.onclick = () => {
+        unwatchMembers(room);
+        connection.leave(room).then(renderRooms, (err) => say("Cannot leave " + room + ": " + messageOf(err)));
+      };
       item.append(leave);
     }
     list.append(item);
@@ -195,6 +213,78 @@ function renderRooms() {
   fillSelect($("to-room"), rooms.map((room) => [room, room]));
   fillSelect($("show"), [["", "every room"], ...[...rooms, "user:" + joined.userId].map((room) => /** @type {[string, string]} */ ([room, room]))]);
   showTarget();
+}
+/**
+ * Follows who is in `room` on this connection (the client's onMember): its first reset lists
+ * them; after a reconnect the new connection's reset (or its refresh's joins and leaves) replaces
+ * what the old one showed.
+ * @param {HubConnection} connection
+ * @param {string} room
+ */
+function watchMembers(connection, room) {
+  const before = whoIsHere.get(room);
+  if (!presence || before?.connection === connection) return;
+  before?.stop();
+  /** @type {RoomMembers} */
+  const entry = { connection, count: before?.count ?? 0, members: before?.members, stale: true, stop: () => {} };
+  whoIsHere.set(room, entry);
+  entry.stop = connection.onMember(room, (change) => {
+    if (whoIsHere.get(room) !== entry) return;
+    if (change.type === "reset") {
+      entry.members = change.members ? new Set(change.members.map((member) => member.user_id)) : undefined;
+      entry.count = change.members ? change.members.length : change.count;
+      entry.stale = false;
+    } else if (change.type === "joined") {
+      entry.members?.add(change.user_id);
+      entry.count = entry.members?.size ?? entry.count + 1;
+    } else {
+      entry.members?.delete(change.user_id);
+      entry.count = entry.members?.size ?? Math.max(0, entry.count - 1);
+    }
+    renderMembers();
+  });
+  renderMembers();
+}
+/** @param {string} room */
+function unwatchMembers(room) {
+  whoIsHere.get(room)?.stop();
+  whoIsHere.delete(room);
+  renderMembers();
+}
+/** @param {string} text */
+function muted(text) {
+  return Object.assign(document.createElement("span"), { className: "muted", textContent: text });
+}
+function renderMembers() {
+  const box = $("members");
+  if (!presence) return box.replaceChildren(muted("Presence is off on this hub (started with --no-presence): no member list."));
+  if (whoIsHere.size === 0) return box.replaceChildren(muted("Connect to see who is in your rooms."));
+  box.replaceChildren(
+    ...[...whoIsHere].map(([room, entry]) => {
+      const part = document.createElement("div");
+      part.dataset.room = room;
+      if (entry.stale) part.dataset.stale = "";
+      const title = document.createElement("h3");
+      const people = entry.stale && !entry.members ? "…" : entry.count + (entry.count === 1 ? " member" : " members");
+      title.append(room + " ", muted("· " + people + (entry.stale && entry.members ? " (reconnecting…)" : "")));
+      const list = document.createElement("ul");
+      list.className = "people";
+      list.setAttribute("aria-label", "members of " + room);
+      for (const user of [...(entry.members ?? [])].sort()) {
+        const item = document.createElement("li");
+        item.dataset.user = user;
+        item.textContent = user;
+        if (user === joined?.userId) {
+          item.dataset.you = "";
+          item.textContent += " (you)";
+        }
+        list.append(item);
+      }
+      if (!entry.members && !entry.stale) list.append(muted("more than " + presence?.eventMembersLimit + ": only the count is kept"));
+      part.append(title, list);
+      return part;
+    }),
+  );
 }
 /**
  * @param {HTMLSelectElement} select
@@ -250,6 +340,7 @@ $("connect").onclick = async () => {
 };
 /** Stops the current session: its connection, and any reconnect it had planned. */
 function endSession() {
+  for (const room of [...whoIsHere.keys()]) unwatchMembers(room);
   if (!session) return;
   clearTimeout(session.timer);
   session = undefined;
@@ -283,6 +374,7 @@ function openSocket(mine, rooms) {
     token: mine.token,
     reconnect: false,
     WebSocket: WatchedSocket,
+    ...(presence ? { eventMembersLimit: presence.eventMembersLimit } : {}),
     onStateChange: (state, change) => {
       if (connection === undefined || session !== mine || hub !== connection) return;
       if (state === "open") opened(mine);
@@ -292,6 +384,8 @@ function openSocket(mine, rooms) {
   hub = connection;
   // The demo shows every frame, members' messages included (origin "client").
   connection.subscribe("*", addRow, { clientFrames: true });
+  // The token's room: $connect puts the connection in it.
+  if (joined?.tokenRoom !== undefined) watchMembers(connection, joined.tokenRoom);
   for (const room of rooms) joinRoom(room);
   renderRooms();
 }
@@ -314,6 +408,9 @@ function opened(mine) {
 async function dropped(mine, connection, wasOpen) {
   const rooms = connection.rooms;
   const why = wasOpen ? closeWords(mine.lastClose) : "the handshake failed";
+  // What the lists show may miss what happened meanwhile: the next connection reads them again.
+  for (const entry of whoIsHere.values()) entry.stale = true;
+  renderMembers();
   if (wasOpen) logEvent("disconnected", "disconnected: " + why);
   setStatus("connecting", "disconnected: checking the token…");
   /** @type {{ valid: boolean, reason?: string, words?: string } | undefined} */
@@ -334,6 +431,7 @@ async function dropped(mine, connection, wasOpen) {
   if (status && !status.valid) {
     session = undefined;
     hub = undefined;
+    for (const room of [...whoIsHere.keys()]) unwatchMembers(room);
     setStatus("closed", "disconnected: " + status.words);
     logEvent("ended", "not reconnecting: " + status.words);
     say("The hub closed the connection: " + status.words + ". The demo does not fetch a new token behind your back: press \"Get token & connect\" to be issued one.", "warn");
@@ -351,7 +449,11 @@ function joinRoom(room) {
   const mine = hub;
   if (!mine) return;
   mine.join(room).then(
-    () => hub === mine && renderRooms(),
+    () => {
+      if (hub !== mine) return;
+      watchMembers(mine, room);
+      renderRooms();
+    },
     (/** @type {JoinError} */ err) => {
       if (hub !== mine) return;
       say("Cannot join " + room + ": " + err.code + (err.hubError ? " — " + err.hubError.message : ""));
