@@ -11,10 +11,13 @@
  * @connections posts (the record outcomes), and the handler's time (an upper bound on billed
  * duration: the local stand-ins answer slower than AWS's).
  *
- * 10,000 connections would take this 2-core machine minutes to connect, so the room of 10,000
- * is stood in for by 1,000 connections with a chunk size of 100 instead of 1,000: the same
- * number of chunks, so the same invocations and SQS requests; what grows with the room (posts,
- * the room's read units, the budget's writes, handler time) is multiplied by 10.
+ * Every room is measured at its size: the room of 10,000 is 10,000 WebSocket clients (a few
+ * minutes to connect on a 2-core machine). The hub runs in a process of its own
+ * (bench/hubProcess.ts), so the 10,000 sockets of each side fit their process's file limit;
+ * the deliver function runs here, where its requests can be counted. `--quick` stands a room
+ * of 200 in for the 10,000, with a fiftieth of the chunk size (the same number of chunks, so
+ * the same invocations and SQS requests) and what grows with the room (posts, the room's read
+ * units, the budget's writes, handler time) multiplied by 50.
  *
  *   node -r ts-node/register/transpile-only bench/cost.ts [--quick] [--json]
  */
@@ -32,24 +35,29 @@ import { DEFAULT_RETENTION_HOURS } from "../core/schema";
 import { deliverFromEnvironment } from "../handlers/deliver";
 import { handlerEntry } from "../handlers/manifest";
 import { localEnvironment } from "../local/handlers";
-import { startLocalHub, type LocalHub } from "../local";
+import type { LocalHubInfo } from "../local";
 import { createNotifier } from "../server";
 import { startRecorder } from "../test/support/awsRecorder";
 import { openClient, type WsClient } from "../test/support/wsClient";
 import { connectionMonth, dollarsFor, gbSeconds, managedPerMillionDeliveries, perMillionDeliveries, ZERO_COUNTS, type BilledCounts, type Dollars } from "./costModel";
-import { note } from "./lib";
-import { PRICES } from "./prices";
+import { note, progress, startHubProcess } from "./lib";
+import { PRICES, ROWS } from "./prices";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, json: { type: "boolean" } }, strict: true });
 const quick = values.quick ?? false;
 const NOTIFICATIONS = quick ? 2 : 3;
-const BIG = quick ? 200 : 1_000;
 /** Rooms as measured: [label size, connections, chunk size, factor for what grows with the room]. */
-const ROOMS: { size: number; connections: number; chunk: number; scale: number }[] = [
-  { size: 10, connections: 10, chunk: 1_000, scale: 1 },
-  { size: 1_000, connections: BIG, chunk: BIG, scale: 1_000 / BIG },
-  { size: 10_000, connections: BIG, chunk: BIG / 10, scale: 10_000 / BIG },
-];
+const ROOMS: { size: number; connections: number; chunk: number; scale: number }[] = quick
+  ? [
+      { size: 10, connections: 10, chunk: 1_000, scale: 1 },
+      { size: 1_000, connections: 200, chunk: 200, scale: 5 },
+      { size: 10_000, connections: 200, chunk: 20, scale: 50 },
+    ]
+  : [
+      { size: 10, connections: 10, chunk: 1_000, scale: 1 },
+      { size: 1_000, connections: 1_000, chunk: 1_000, scale: 1 },
+      { size: 10_000, connections: 10_000, chunk: 1_000, scale: 1 },
+    ];
 /** The seed's design Scans the whole connections table per message; priced at this many connections in the table. */
 const SEED_TABLE = 10_000;
 const POSTS_PER_SECOND = 5_000;
@@ -119,7 +127,7 @@ interface Deliverer {
 }
 
 /** The deliver function on a main and a bulk queue, as the stack's two event source mappings run it. */
-function startDeliverer(hub: LocalHub, queues: { main: string; bulk: string }, dynamoEndpoint: string, sqsEndpoint: string, chunk: number): Deliverer {
+function startDeliverer(hub: LocalHubInfo, queues: { main: string; bulk: string }, dynamoEndpoint: string, sqsEndpoint: string, chunk: number): Deliverer {
   const state: Deliverer = { outcomes: [], invocations: 0, handlerMs: 0, mappingRequests: 0, stop: async () => undefined };
   const env = localEnvironment({
     dynamodbEndpoint: dynamoEndpoint,
@@ -208,6 +216,10 @@ export interface CostFigures {
   date: string;
   quick: boolean;
   prices: typeof PRICES;
+  /** Where each price comes from, and whether it was confirmed for the Region. */
+  priceRows?: typeof ROWS;
+  /** Wall-clock seconds the scenario took, connecting included. */
+  runSeconds?: number;
   deliverMemoryMb: number;
   postsPerSecond: number;
   seedTable: number;
@@ -217,7 +229,10 @@ export interface CostFigures {
 }
 
 async function main() {
-  const hub = await startLocalHub({ port: 0, bcryptCost: 4, logLevel: "error" });
+  const started = Date.now();
+  // Its own process (10,000 server sockets); its deliver workers never see the scenario's queues.
+  const hubProcess = await startHubProcess({ mode: "ours", workers: 1, bulkWorkers: 1, account: { newConnectionsPerSecond: 10_000 } });
+  const hub = hubProcess.info;
   const capacity = await startCapacityProxy(hub.dynamodbEndpoint);
   const sqsSends = await startRecorder(hub.sqsEndpoint, ({ target }) => [{ action: target.split(".").pop() ?? "", resource: "" }]);
   const appSends = await startRecorder(hub.sqsEndpoint, ({ target }) => [{ action: target.split(".").pop() ?? "", resource: "" }]);
@@ -236,18 +251,21 @@ async function main() {
       const notifier = createNotifier({ queueUrl: queues.main, region: hub.region, credentials: hub.credentials, endpoints: { sqs: appSends.endpoint } });
       // Connect the room: one token per 100 connections (tabs of one user share it).
       const users = Math.ceil(room.connections / 100);
-      const tokens = await mapWithConcurrency(Array.from({ length: users }, (_, i) => i), 4, (i) => hub.notifier.issueToken({ userId: `${roomId}-u${i}`, roomId, ttlSeconds: 3600 }));
+      const tokens = await mapWithConcurrency(Array.from({ length: users }, (_, i) => i), 4, (i) => hubProcess.notifier.issueToken({ userId: `${roomId}-u${i}`, roomId, ttlSeconds: 3600 }));
       const received = new Map<string, number>();
-      const clients: WsClient[] = await mapWithConcurrency(Array.from({ length: room.connections }, (_, i) => i), 32, (i) =>
-        openClient(`${hub.websocketUrl}?token=${encodeURIComponent(tokens[i % users])}`, {
+      let opened = 0;
+      const clients: WsClient[] = await mapWithConcurrency(Array.from({ length: room.connections }, (_, i) => i), 32, async (i) => {
+        const client = await openClient(`${hub.websocketUrl}?token=${encodeURIComponent(tokens[i % users])}`, {
           perMessageDeflate: false,
           keepFrames: false,
           onFrame: (frame) => {
             const type = String((frame.data as { type?: string } | undefined)?.type ?? "");
             received.set(type, (received.get(type) ?? 0) + 1);
           },
-        }),
-      );
+        });
+        progress(`connecting the room of ${room.size.toLocaleString("en-US")}`, ++opened, room.connections);
+        return client;
+      });
       note(`room of ${room.size}: ${room.connections} connections, chunk ${room.chunk}`);
       const deliverer = startDeliverer(hub, queues, capacity.endpoint, sqsSends.endpoint, room.chunk);
       const rounds: RoomCost["measured"][] = [];
@@ -354,6 +372,8 @@ async function main() {
       date: new Date().toISOString(),
       quick,
       prices: PRICES,
+      priceRows: ROWS,
+      runSeconds: Math.round((Date.now() - started) / 1000),
       deliverMemoryMb,
       postsPerSecond: POSTS_PER_SECOND,
       seedTable: SEED_TABLE,
@@ -366,14 +386,14 @@ async function main() {
         perReconnectSource: "from the handlers' requests, not measured: 1 RRU and 4 WRU, 3 invocations of 100 ms (assumed)",
       },
     };
-    note(`connection-month: $${figures.connectionMonth.dollars.total.toFixed(4)}`);
+    note(`connection-month: $${figures.connectionMonth.dollars.total.toFixed(4)}; the scenario took ${figures.runSeconds} s`);
     if (values.json) process.stdout.write(JSON.stringify(figures) + "\n");
     else console.log(JSON.stringify(figures, null, 2));
   } finally {
     await capacity.stop();
     await sqsSends.stop();
     await appSends.stop();
-    await hub.stop();
+    await hubProcess.stop();
   }
 }
 

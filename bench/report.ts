@@ -280,13 +280,25 @@ export function renderCost(c: CostFigures): string {
   const row = (label: string, pick: (r: CostFigures["rooms"][number]) => string) => `| ${label} | ${c.rooms.map(pick).join(" | ")} |`;
   const p = c.prices;
   const big = c.rooms.find((r) => r.scale !== 1 && r.chunk < r.measuredConnections);
+  /** A list price as published: its own decimals, at least cents. */
+  const money = (v: number) => `$${v.toFixed(Math.max(2, (String(v).split(".")[1] ?? "").length))}`;
   const lines = [
     "### 12. What it costs",
     "",
-    `Run of ${c.date.slice(0, 16).replace("T", " ")} UTC (\`bench/cost.ts\`, as \`npm run bench -- --only cost\` runs it): the real deliver function on the local hub (main and bulk queues, the @connections budget at ${c.postsPerSecond.toLocaleString("en-US")}/s, room streams on, ${c.deliverMemoryMb} MB), every DynamoDB request asked for its ConsumedCapacity, SQS requests, invocations and posts counted; one notification of 200 bytes at a time, the median round of several. ` +
-      `Prices: ${p.region}, looked up ${p.date} (\`bench/prices.ts\`): Lambda arm64 $${p.lambda.perMillionRequests.toFixed(2)} per million requests and $${p.lambda.perGbSecondArm64} per GB-s, DynamoDB on-demand $${p.dynamodb.perMillionReadUnits.toFixed(3)} / $${p.dynamodb.perMillionWriteUnits.toFixed(3)} per million read / write units, SQS $${p.sqs.perMillionRequests.toFixed(2)} per million requests, API Gateway WebSocket $${p.apiGateway.perMillionMessages.toFixed(2)} per million messages and $${p.apiGateway.perMillionConnectionMinutes.toFixed(2)} per million connection minutes.` +
-      (big ? ` The room of ${big.size.toLocaleString("en-US")} is ${big.measuredConnections.toLocaleString("en-US")} connections with a chunk size of ${big.chunk} (the same ${Math.ceil(big.measuredConnections / big.chunk)} chunks as ${big.size.toLocaleString("en-US")} at the default ${(big.chunk * big.scale).toLocaleString("en-US")}); posts, the room's read units, the budget's writes and handler time are multiplied by ${big.scale}.` : ""),
+    `Run of ${c.date.slice(0, 16).replace("T", " ")} UTC (\`bench/cost.ts\`, as \`npm run bench -- --only cost\` runs it${c.runSeconds ? `; ${c.runSeconds} s, connecting the rooms included` : ""}): the real deliver function on the local hub (main and bulk queues, the @connections budget at ${c.postsPerSecond.toLocaleString("en-US")}/s, room streams on, ${c.deliverMemoryMb} MB), every DynamoDB request asked for its ConsumedCapacity, SQS requests, invocations and posts counted; one notification of 200 bytes at a time, the median round of several. ` +
+      (big
+        ? `The room of ${big.size.toLocaleString("en-US")} is ${big.measuredConnections.toLocaleString("en-US")} connections with a chunk size of ${big.chunk} (the same ${Math.ceil(big.measuredConnections / big.chunk)} chunks as ${big.size.toLocaleString("en-US")} at the default ${(big.chunk * big.scale).toLocaleString("en-US")}); posts, the room's read units, the budget's writes and handler time are multiplied by ${big.scale}.`
+        : `Every room is measured at its size (the room of ${c.rooms[c.rooms.length - 1].size.toLocaleString("en-US")} is as many WebSocket clients).`),
     "",
+    `Prices: ${p.region}, as of ${p.date} (\`bench/prices.ts\`): Lambda arm64 ${money(p.lambda.perMillionRequests)} per million requests and ${money(p.lambda.perGbSecondArm64)} per GB-s, DynamoDB on-demand ${money(p.dynamodb.perMillionReadUnits)} / ${money(p.dynamodb.perMillionWriteUnits)} per million read / write units, SQS ${money(p.sqs.perMillionRequests)} per million requests, API Gateway WebSocket ${money(p.apiGateway.perMillionMessages)} per million messages and ${money(p.apiGateway.perMillionConnectionMinutes)} per million connection minutes.`,
+    "",
+  ];
+  if (c.priceRows) {
+    lines.push("| price | eu-west-1 | source | confirmed |", "| --- | --- | --- | --- |");
+    for (const r of c.priceRows) lines.push(`| ${r.item} | ${r.price} | ${r.url} | ${r.confirmed ? "yes" : `no${r.note ? `: ${r.note}` : ""}`} |`);
+    lines.push("");
+  }
+  lines.push(
     "Billed units of one notification:",
     "",
     header,
@@ -311,7 +323,7 @@ export function renderCost(c: CostFigures): string {
     row(`Ably, list price ($${p.managed.ablyPerMillionMessages.toFixed(2)} per million messages)`, (r) => usd(r.managedPerMillionDeliveries.ably)),
     row(`AppSync Events, list price ($${p.managed.appSyncEventsPerMillionOperations.toFixed(2)} per million operations)`, (r) => usd(r.managedPerMillionDeliveries.appSyncEvents)),
     "",
-  ];
+  );
   const m = c.connectionMonth;
   lines.push(
     `Per connection-month (43,200 minutes, a ping every 8 minutes answered by API Gateway, a reconnect every 2 hours; a reconnect's units ${m.perReconnectSource}): ` +

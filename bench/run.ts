@@ -348,7 +348,7 @@ async function main() {
 
   if (only.has("cost")) {
     // What it costs (bench/cost.ts, its own hub): billed units of one notification to rooms of 10, 1,000 and 10,000, times bench/prices.ts.
-    console.error(`\n[cost] billed units per notification to rooms of 10, 1,000 and 10,000 (stood in for by 1,000), dollars per million deliveries and per connection-month`);
+    console.error(`\n[cost] billed units per notification to rooms of 10, 1,000 and 10,000 (10,000 WebSocket clients: minutes to connect), dollars per million deliveries and per connection-month`);
     const cost = scenarioScript<CostFigures>("cost.ts", quick);
     results.cost = cost;
     const usd = (v: number) => `$${v.toFixed(3)}`;

@@ -29,6 +29,22 @@ export type PostLane = "priority" | "bulk";
 export const BUDGET_WINDOW_MS = 100;
 /** The share of each window the big-room lane may take; the rest is kept for small messages. */
 export const BULK_SHARE = 0.8;
+/**
+ * Time an invocation keeps after its deadline: the posts in flight finish (their 5 s timeout)
+ * and what the budget held back is requeued, before the invocation's own time is up.
+ */
+export const DEADLINE_MARGIN_MS = 6_000;
+/** A chunk the budget held back waits this long on the queue before it is tried again. */
+export const DEFERRED_DELAY_SECONDS = 2;
+
+/**
+ * The epoch ms after which a handler starts no more posts (they come back `deferred`), given
+ * the time it has left: all but DEADLINE_MARGIN_MS of it, and at least half of it.
+ */
+export function postDeadline(remainingMs: number, now = Date.now()): number {
+  return now + Math.max(remainingMs / 2, remainingMs - DEADLINE_MARGIN_MS);
+}
+
 /** Budget items outlive their window by this much, then TTL removes them. */
 const ITEM_TTL_SECONDS = 3600;
 

@@ -17,6 +17,17 @@ export type HubAuthorizerContext = {
   generation: string;
 };
 
+/** What a handler reads of Lambda's context (the local hub's pollers and gateway pass the same). */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * API Gateway's integration timeout for WebSocket routes, 29 s: a route's answer later than
+ * this never reaches the client (the Lambda may run on). Not adjustable for WebSocket APIs.
+ */
+export const INTEGRATION_TIMEOUT_MS = 29_000;
+
 export type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & {
   requestContext: APIGatewayProxyWebsocketEventV2["requestContext"] & {
     authorizer?: Partial<HubAuthorizerContext> & Record<string, unknown>;

@@ -12,6 +12,8 @@
  * busy budget never costs a receive, never dead-letters and never loses a notification.
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { DEFERRED_DELAY_SECONDS, postDeadline } from "../core/budget";
+import type { InvocationContext } from "../core/events";
 import { fanOutToRoom, mapWithConcurrency, postToConnections, type FanoutDeps, type FanoutResult } from "../core/fanout";
 import { errorSummary, observerOf, type DeliverySummary, type RecordOutcome } from "../core/hubEvents";
 import { parseQueueBody } from "../core/chunks";
@@ -21,15 +23,7 @@ import { bodyEnqueuerFrom, fanoutFrom, lambdaSource, type HandlerSource } from "
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
 const RECORD_CONCURRENCY = 4;
-/** Time kept at the end of an invocation to finish the posts in flight (their timeout) and requeue the rest. */
-const DEADLINE_MARGIN_MS = 6_000;
-/** A chunk the budget held back waits this long on the queue before it is tried again. */
-const DEFERRED_DELAY_SECONDS = 2;
-
-/** What the handler reads of Lambda's context (the local poller passes the same). */
-export interface InvocationContext {
-  getRemainingTimeInMillis(): number;
-}
+export type { InvocationContext } from "../core/events";
 
 export type DeliverHandler = (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse>;
 
@@ -145,7 +139,7 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     const records = Array.isArray(event?.Records) ? event.Records : [];
     // Posts not started by then are deferred: the invocation ends in time to requeue them.
     const remaining = context?.getRemainingTimeInMillis?.();
-    const deadline = remaining === undefined ? undefined : Date.now() + Math.max(remaining / 2, remaining - DEADLINE_MARGIN_MS);
+    const deadline = remaining === undefined ? undefined : postDeadline(remaining);
     const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, (record) => confined(record, deadline));
     const batchItemFailures: SQSBatchItemFailure[] = records
       .filter((_, i) => outcomes[i].type !== "record.delivered" && outcomes[i].type !== "record.split")

@@ -5,9 +5,19 @@
  * where only the app speaks. A malformed or refused frame gets a `hub.error` frame back to the
  * sender only. A frame with a `ref` gets an answer either way: `hub.sent` (stored and sent, with
  * its id and seq) or `hub.error` naming the ref (docs/protocol.md#sendmessage).
+ *
+ * The budget (core/budget.ts): the posts take the priority lane, and stop at a deadline set
+ * from what is left of the invocation, at most API Gateway's 29 s integration timeout, less
+ * the margin deliver keeps too. Without it a big room under a busy budget held its posts back
+ * past the timeout: the answer was lost, and a Lambda timeout lost what was not yet posted.
+ * Connections not posted to by then (and those still throttled) go back on the notification
+ * queue as one chunk with the stored frame (same id, same seq), after a short delay, for
+ * deliver to post; they count as sent, never as a failure, and never reach the dead-letter
+ * queue because the budget was busy.
  */
 import * as crypto from "crypto";
-import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import { DEFERRED_DELAY_SECONDS, postDeadline } from "../core/budget";
+import { INTEGRATION_TIMEOUT_MS, type InvocationContext, type WebSocketEvent, type WebSocketResult } from "../core/events";
 import { fanOutToRoom, type FanoutDeps } from "../core/fanout";
 import { describeError } from "../core/log";
 import { checkFrameSize, controlFrame, parseClientMessage, type Notification, type SentInfo } from "../core/messages";
@@ -33,8 +43,10 @@ function targetRoom(row: ConnectionRow, named: string | undefined): { ok: true; 
   };
 }
 
-export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
-  return async (event) => {
+export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEvent, context?: InvocationContext) => Promise<WebSocketResult> {
+  return async (event, context) => {
+    // API Gateway stops waiting after 29 s whatever the Lambda's own timeout; both count from about now.
+    const deadline = postDeadline(Math.min(context?.getRemainingTimeInMillis() ?? INTEGRATION_TIMEOUT_MS, INTEGRATION_TIMEOUT_MS));
     const connectionId = event.requestContext.connectionId;
     const parsed = parseClientMessage(event.body);
     const ref = parsed.ref;
@@ -65,10 +77,12 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
     try {
       // Stored in the room's stream (origin "client") before anyone gets it, like the app's frames.
       const { frame, seq } = await frameToSend(deps.db, deps.streams, notification);
-      const result = await fanOutToRoom(deps, notification, frame);
+      const result = await fanOutToRoom({ ...deps, lane: "priority", deadline }, notification, frame);
       if (result.failed.length > 0) {
         if (!deps.enqueueChunks) return reject("delivery_incomplete", `${result.failed.length} connection(s) did not receive the message`);
-        await deps.enqueueChunks(notification, [result.failed], frame);
+        // Only the budget held these back: give it a moment before deliver tries again.
+        const delaySeconds = result.deferred.length === result.failed.length ? DEFERRED_DELAY_SECONDS : undefined;
+        await deps.enqueueChunks(notification, [result.failed], frame, { lane: "priority", delaySeconds });
       }
       deps.log.info("client message delivered", {
         connection_id: connectionId,
@@ -78,6 +92,7 @@ export function createSendMessageHandler(deps: FanoutDeps): (event: WebSocketEve
         delivered: result.delivered,
         gone: result.gone,
         retried_via_queue: result.failed.length,
+        deferred: result.deferred.length,
         handed_off: result.handedOff,
       });
       if (ref !== undefined) {

@@ -142,8 +142,11 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     const handler = routeFor(options.routes, routeKey) ?? options.routes.$default;
     // One line per Lambda invocation AWS would bill (tests count them).
     log.debug("route handler invoked", { route: routeKey, connection_id: connection.id });
+    // Lambda's context, as far as a route reads it: what is left of API Gateway's wait.
+    const endsAt = Date.now() + limits.integrationTimeoutMs;
+    const context = { getRemainingTimeInMillis: () => Math.max(0, endsAt - Date.now()) };
     try {
-      return await track(handler(event));
+      return await track(handler(event, context));
     } catch (err) {
       log.error("route handler threw", { route: routeKey, connection_id: connection.id, ...describeError(err) });
       return { statusCode: 500 };

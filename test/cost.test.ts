@@ -10,7 +10,7 @@ import { PRICES } from "../bench/prices";
 /** Round prices, so every sum below can be checked by hand. */
 const ROUND: PriceTable = {
   ...PRICES,
-  lambda: { perMillionRequests: 0.2, perGbSecondArm64: 0.00001 },
+  lambda: { ...PRICES.lambda, perMillionRequests: 0.2, perGbSecondArm64: 0.00001 },
   dynamodb: { perMillionReadUnits: 0.1, perMillionWriteUnits: 1 },
   sqs: { perMillionRequests: 0.5 },
   apiGateway: { perMillionMessages: 1, perMillionConnectionMinutes: 0.25 },

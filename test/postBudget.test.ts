@@ -5,12 +5,16 @@
  *   1.1 × the budget (100 ms windows), no 429, every client gets the notification once;
  * - a 429 storm (an account budget far below what the hub was told it may spend) loses
  *   nothing and dead-letters nothing: throttled posts are retried, then requeued with the same
- *   frame (same id, same seq).
+ *   frame (same id, same seq);
+ * - a client's message to a room the budget cannot serve before the route's deadline is
+ *   requeued, not lost: sendMessage answers in time, deliver posts the rest with the same
+ *   id and seq, every member gets it once, nothing dead-lettered.
  */
 import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterEach, describe, expect, it } from "vitest";
 import { sqsClient } from "../core/aws";
 import { mapWithConcurrency } from "../core/fanout";
+import type { RecordDelivered } from "../core/hubEvents";
 import { startLocalHub, type LocalHub, type LocalHubOptions } from "../local";
 import { until } from "./support/wait";
 import { closeAll, openClient, type WsClient } from "./support/wsClient";
@@ -85,6 +89,35 @@ describe("the @connections budget", () => {
     const frames = framesOf(room, id).flat();
     expect(frames).toHaveLength(room.length); // each exactly once
     expect(new Set(frames.map((f) => (f as { seq?: number }).seq)).size).toBe(1);
+    expect(await deadLetters()).toBe(0);
+  }, 120_000);
+
+  it("a client message the budget holds back past sendMessage's deadline is requeued with its id and seq: every member gets it once, none dead-lettered", async () => {
+    hub = await startLocalHub({
+      ...base,
+      // The whole room is sendMessage's own (no chunks), so only its deadline stops it.
+      largeRoomChunkSize: 1_000,
+      delivery: { postsPerSecond: 40 },
+      // API Gateway's 29 s, shortened: sendMessage stops taking tokens after half of it (core/budget.ts postDeadline).
+      limits: { integrationTimeoutMs: 2_000, account: { newConnectionsPerSecond: 10_000 } },
+    });
+    const room = await roomOf(120, "chat");
+    const requeued: RecordDelivered[] = [];
+    hub.onEvent((event) => {
+      if (event.type === "record.delivered" && event.chunk && event.roomId === "chat") requeued.push(event);
+    });
+    room[0].ws.send(JSON.stringify({ action: "sendMessage", room_id: "chat", data: { type: "chat.line", data: "hello" }, ref: "r1" }));
+    const sent = await room[0].next((f) => f.data?.type === "hub.sent", 30_000);
+    const { id, seq } = sent.data.data as { id: string; seq: number };
+    await until(() => framesOf(room, id).every((f) => f.length > 0), 60_000);
+    const frames = framesOf(room, id).flat();
+    expect(frames).toHaveLength(room.length); // each member exactly once, the sender included
+    expect(new Set(frames.map((f) => (f as { seq?: number }).seq))).toEqual(new Set([seq]));
+    // About 40 posts fit before the deadline; the rest went through the queue, as one chunk or more.
+    const throughQueue = requeued.filter((r) => r.notificationId === id).reduce((n, r) => n + r.delivered, 0);
+    expect(throughQueue).toBeGreaterThan(0);
+    expect(throughQueue).toBeLessThan(room.length);
+    expect(hub.accountUsage().connectionsApi.throttled).toBe(0);
     expect(await deadLetters()).toBe(0);
   }, 120_000);
 });

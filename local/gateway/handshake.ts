@@ -7,12 +7,12 @@ import * as crypto from "crypto";
 import * as http from "http";
 import type { Duplex } from "stream";
 import type { APIGatewayRequestAuthorizerEvent } from "aws-lambda";
-import type { WebSocketEvent, WebSocketResult } from "../../core/events";
+import type { InvocationContext, WebSocketEvent, WebSocketResult } from "../../core/events";
 import { isHttpToken, parseSubprotocols } from "../../core/rooms";
 import { authorizerResultBytes, MAX_AUTHORIZER_RESULT_BYTES } from "../../core/tokens";
 import { MAX_URL_CHARACTERS } from "./limits";
 
-export type RouteHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
+export type RouteHandler = (event: WebSocketEvent, context?: InvocationContext) => Promise<WebSocketResult>;
 export type Routes = { $connect: RouteHandler; $disconnect: RouteHandler; $default: RouteHandler } & Record<string, RouteHandler | undefined>;
 
 /** What API Gateway knows of a connection, from its upgrade request on. */

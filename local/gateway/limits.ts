@@ -2,6 +2,7 @@
  * API Gateway's WebSocket limits and the timers and counters that enforce them: idle and
  * maximum connection time, stage throttling, frame and message sizes, unsent bytes.
  */
+import { INTEGRATION_TIMEOUT_MS } from "../../core/events";
 import { MAX_MESSAGE_BYTES } from "../../core/messages";
 
 export interface ApiGatewayLimits {
@@ -13,6 +14,12 @@ export interface ApiGatewayLimits {
   maxMessageBytes: number;
   /** One frame. API Gateway: 32 KB. */
   maxFrameBytes: number;
+  /**
+   * How long API Gateway waits for a route's integration. API Gateway: 29 s. Each route handler
+   * is told what is left of it as Lambda's `getRemainingTimeInMillis()` (sendMessage stops
+   * posting before it, handlers/sendMessage.ts); tests shorten it. The handler is not cut off.
+   */
+  integrationTimeoutMs: number;
   /** Stage throttling of client messages (token bucket), as the component sets it. */
   throttle: { burstLimit: number; rateLimit: number };
   /**
@@ -47,6 +54,7 @@ export const MAX_URL_CHARACTERS = 4096;
 export const API_GATEWAY_LIMITS: ApiGatewayLimits = {
   idleTimeoutMs: 10 * 60_000,
   maxConnectionMs: 2 * 60 * 60_000,
+  integrationTimeoutMs: INTEGRATION_TIMEOUT_MS,
   maxMessageBytes: MAX_MESSAGE_BYTES,
   maxFrameBytes: 32 * 1024,
   throttle: { burstLimit: 500, rateLimit: 1000 },
