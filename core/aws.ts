@@ -148,6 +148,8 @@ export const ENV = {
   presenceTable: "PRESENCE_TABLE",
   presenceGraceSeconds: "PRESENCE_GRACE_SECONDS",
   presenceEventMembersLimit: "PRESENCE_EVENT_MEMBERS_LIMIT",
+  /** Presence's keep-alive (core/liveness.ts): told to clients (`keep_alive_ms`), and what the sweep calls stale. */
+  presenceKeepAliveSeconds: "PRESENCE_KEEP_ALIVE_SECONDS",
   /** Not read: its change (a rotated secret) replaces every authorizer container. */
   jwtSecretVersion: "JWT_SECRET_VERSION",
 } as const;

@@ -186,7 +186,24 @@ export interface PostGone {
   error?: ErrorSummary;
 }
 
-export type HubEvent = ConnectDenied | ConnectAllowed | Connected | ConnectRefused | Disconnected | DisconnectFailed | RecordOutcome | PostFailed | PostGone;
+/**
+ * One run of presence's sweep (handlers/sweep.ts): leaves decided, diffs sent, and the liveness
+ * pass (core/liveness.ts): rows read, suspects (stale `seen_at`), how many a GET found alive, how
+ * many were removed as dead, and how many wait for the next run (past the run's share of the budget).
+ */
+export interface SweepDone {
+  type: "sweep.done";
+  left: number;
+  diffs: number;
+  scanned: number;
+  suspects: number;
+  alive: number;
+  removed: number;
+  deferred: number;
+  durationMs: number;
+}
+
+export type HubEvent = ConnectDenied | ConnectAllowed | Connected | ConnectRefused | Disconnected | DisconnectFailed | RecordOutcome | PostFailed | PostGone | SweepDone;
 export type HubEventType = HubEvent["type"];
 
 /** Told every event; must return at once and never throw (see `safeObserver`). */
@@ -281,6 +298,12 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
       if (event.row === "kept") return ["info", "post answered 410 while the connection may still be opening; row kept", { connection_id: event.connectionId }];
       if (event.row === "not_deleted") return ["warn", "stale connection row not deleted", { connection_id: event.connectionId, ...errorFields(event.error) }];
       return ["debug", "post answered 410; connection removed", { connection_id: event.connectionId }];
+    case "sweep.done":
+      return [
+        event.deferred > 0 ? "warn" : "info",
+        event.deferred > 0 ? "sweep done; suspects left for the next run" : "sweep done",
+        { left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, deferred: event.deferred, duration_ms: event.durationMs },
+      ];
   }
 }
 

@@ -49,7 +49,7 @@ import { roomPages } from "./tables";
 export type LeaveReason = "closed" | "unsubscribed" | "revoked" | "timed_out";
 
 /** Defaults of the component's `presence` argument. */
-export const PRESENCE_DEFAULTS = { graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100 } as const;
+export const PRESENCE_DEFAULTS = { graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100, keepAliveSeconds: 45 } as const;
 /** Most members one `presence` page holds, and its default. */
 export const MAX_PRESENCE_PAGE = 1_000;
 /** Shards of the pending-leave partition: each takes at most DynamoDB's 1,000 writes a second. */
@@ -73,6 +73,8 @@ export interface PresenceSettings {
   presenceTable: string;
   graceMs: number;
   eventMembersLimit: number;
+  /** How often clients ping (core/liveness.ts); told to them as `keep_alive_ms`. Default 45 s. */
+  keepAliveMs?: number;
 }
 
 /** A lifecycle event (docs/protocol.md#lifecycle-events), before it is put on the bus. */
@@ -104,6 +106,11 @@ const pad = (ms: number) => String(Math.max(0, Math.floor(ms))).padStart(13, "0"
 
 export function lifecycle(detailType: LifecycleEvent["detailType"], at: number, fields: Omit<LifecycleEvent["detail"], "event_id" | "at">): LifecycleEvent {
   return { detailType, detail: { event_id: crypto.randomUUID(), at, ...fields } };
+}
+
+/** `keep_alive_ms` for the hub's answers to a client (hub.subscribed, hub.presence, hub.occupancy): how often it should ping; nothing with presence off. */
+export function keepAliveOf(deps: PresenceDeps | undefined): { keep_alive_ms?: number } {
+  return deps ? { keep_alive_ms: deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000 } : {};
 }
 
 /** Whether a room has presence: every room but user channels. */

@@ -7,7 +7,8 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { errorSummary, observerOf, type HubObserver } from "../core/hubEvents";
 import { describeError, type Logger } from "../core/log";
-import { hasPresence, presenceLeave, type PresenceDeps } from "../core/presence";
+import { leaveRooms } from "../core/liveness";
+import type { PresenceDeps } from "../core/presence";
 import { removeConnection, type ConnectionRow } from "../core/tables";
 import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
 
@@ -17,14 +18,8 @@ export interface DisconnectDeps {
   log: Logger;
   /** Told each outcome (`disconnected`, `disconnect.failed`); default: a log line each. */
   observe?: HubObserver;
-  /** Presence on: each room of the connection loses it (a `closed` leave, after the grace). */
+  /** Presence on: each room of the connection loses it (a `closed` leave, after the grace; `revoked` at once for a row revokeToken marked). */
   presence?: PresenceDeps;
-}
-
-/** Presence of a removed connection's rooms: one leave each (core/presence.ts decides if the user leaves). */
-export async function leaveRooms(presence: PresenceDeps, row: ConnectionRow, reason: "closed" | "timed_out" | "revoked", since?: number): Promise<void> {
-  const rooms = row.rooms.filter(hasPresence);
-  await Promise.all(rooms.map((roomId) => presenceLeave(presence, { roomId, userId: row.userId, connectionId: row.connectionId }, reason, since)));
 }
 
 export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
@@ -37,7 +32,8 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
       const row: ConnectionRow | undefined = removed;
       if (row && deps.presence) {
         // The connection is gone either way; a leave not recorded here is the sweep's to find.
-        await leaveRooms(deps.presence, row, "closed").catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) }));
+        // A row revokeToken marked leaves with `revoked`, at once (core/tables.ts markRevoked).
+        await leaveRooms(deps.presence, row, row.revokedAt !== undefined ? "revoked" : "closed").catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) }));
       }
     } catch (err) {
       observe({ type: "disconnect.failed", connectionId, error: errorSummary(err) });

@@ -33,7 +33,7 @@ export interface LocalHandlerConfig {
   /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours` (0 = off; the table still holds idempotency claims); unset = no table. */
   streams?: StreamSettings;
   /** Presence (core/presence.ts): the table and the checked `presence` option; unset = off. */
-  presence?: { presenceTable: string; graceSeconds: number; sweepSeconds: number; eventMembersLimit: number };
+  presence?: { presenceTable: string; graceSeconds: number; sweepSeconds: number; eventMembersLimit: number; keepAliveSeconds: number };
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
   credentials?: Credentials;
   log: Logger;
@@ -62,6 +62,7 @@ export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "crede
           [ENV.presenceTable]: config.presence.presenceTable,
           [ENV.presenceGraceSeconds]: String(config.presence.graceSeconds),
           [ENV.presenceEventMembersLimit]: String(config.presence.eventMembersLimit),
+          [ENV.presenceKeepAliveSeconds]: String(config.presence.keepAliveSeconds),
         }
       : {}),
   };

@@ -18,7 +18,7 @@ import { buildMultiRoomBodies, buildPublish, normalizeId, normalizeRecipient, ty
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
 import { isGrantsAuthKey, membershipKey, userChannel } from "../core/rooms";
-import { deleteAuthRow, getAuthRow, deleteConnection, getConnection, removeConnectionItems, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
+import { deleteAuthRow, getAuthRow, deleteConnection, getConnection, markRevoked, removeConnectionItems, removeMemberships, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
@@ -48,6 +48,14 @@ export interface NotifierOptions {
    * room index (eventually consistent) did not show yet. Default 1000 ms.
    */
   revokeRecheckMs?: number;
+  /**
+   * Presence's table (component output `presenceTableName`), when the hub has presence on. Then
+   * revokeToken marks each connection it closes as revoked and leaves its row to the hub (its
+   * `$disconnect`, or the sweep if none comes), which leaves the connection's rooms with reason
+   * `revoked` at once; its memberships still go at once, so nothing more is delivered to it.
+   * Without it on a hub with presence, the revoked user stays a member (a ghost).
+   */
+  presenceTableName?: string;
   /** Explicit credentials for the AWS clients (the local hub's dev credentials). Default: the SDK's chain. */
   credentials?: ClientOptions["credentials"];
 }
@@ -161,7 +169,7 @@ function idOrThrow(value: unknown, field: string): string {
 
 export function createNotifier(options: NotifierOptions): Notifier {
   if (typeof options !== "object" || options === null) throw new TypeError("createNotifier: options are required");
-  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "streamsTableName", "managementEndpoint", "jwtSecret", "passcode", "region"] as const) {
+  for (const key of ["queueUrl", "authTableName", "connectionsTableName", "streamsTableName", "managementEndpoint", "jwtSecret", "passcode", "region", "presenceTableName"] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== "string" || value.length === 0)) throw new TypeError(`createNotifier: ${key} must be a non-empty string`);
   }
@@ -174,6 +182,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
   const recheckMs = options.revokeRecheckMs ?? 1_000;
   if (!Number.isFinite(recheckMs) || recheckMs < 0) throw new TypeError("createNotifier: revokeRecheckMs must be a number of milliseconds ≥ 0");
   const cost = options.bcryptCost ?? BCRYPT_COST;
+  const presenceOn = options.presenceTableName !== undefined;
 
   async function issueToken(input: IssueTokenInput): Promise<string> {
     const authTableName = requireOption(options, "authTableName", "issueToken");
@@ -231,6 +240,8 @@ export function createNotifier(options: NotifierOptions): Notifier {
             decided.add(connectionId);
             const row = await getConnection(db, connectionsTableName, connectionId);
             if (keep?.(row)) continue;
+            // Presence on: marked before the close, so the $disconnect that follows leaves with `revoked`.
+            const marked = row !== undefined && presenceOn && (await markRevoked(db, connectionsTableName, connectionId, Date.now()));
             try {
               await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
             } catch (err) {
@@ -238,7 +249,8 @@ export function createNotifier(options: NotifierOptions): Notifier {
             }
             // $disconnect removes it too, but is best effort: remove the row and its memberships here.
             // No row: the listed item is an orphan membership of this room (its TTL would keep it listed).
-            if (row) await removeConnectionItems(db, connectionsTableName, row);
+            if (row && marked) await removeMemberships(db, connectionsTableName, row);
+            else if (row) await removeConnectionItems(db, connectionsTableName, row);
             else await deleteConnection(db, connectionsTableName, membershipKey(connectionId, room));
             closed.add(connectionId);
           }

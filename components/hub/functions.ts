@@ -35,6 +35,8 @@ export interface FunctionWiring {
   secret: HubSecret;
   managementEndpoint: pulumi.Output<string>;
   postToConnections: pulumi.Output<string>;
+  /** `{api}/{stage}/GET/@connections/*`: the sweep's liveness check. */
+  getConnections: pulumi.Output<string>;
 }
 
 function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<string> | undefined> {
@@ -47,6 +49,7 @@ function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<strin
     queue: w.queues.queue.arn,
     bulkQueue: w.queues.bulkQueue.arn,
     postToConnections: w.postToConnections,
+    getConnections: w.getConnections,
     jwtSecretParameter: w.secret.parameter.arn,
     jwtSecretKey: w.secret.key.arn,
     presenceTable: w.tables.presence?.arn,
@@ -74,6 +77,7 @@ function environmentValues(ctx: HubContext, w: FunctionWiring): Partial<Record<k
           presenceTable: w.tables.presence.name,
           presenceGraceSeconds: String(ctx.settings.presence.graceSeconds),
           presenceEventMembersLimit: String(ctx.settings.presence.eventMembersLimit),
+          presenceKeepAliveSeconds: String(ctx.settings.presence.keepAliveSeconds),
         }
       : {}),
   };
