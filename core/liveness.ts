@@ -12,7 +12,7 @@
  *
  * The sweep (every `sweepSeconds`) reads the connections table (a parallel Scan, rows only
  * projected to four attributes) for suspects: rows in at least one room whose `seen_at` is older
- * than `keepAliveSeconds + STALE_SLACK_MS`. A late ping (Chrome's intensive throttling wakes a
+ * than `keepAliveSeconds + 15 s` (staleAfterMs). A late ping (Chrome's intensive throttling wakes a
  * hidden tab's timers once a minute) only makes a suspect, so each one is confirmed with
  * `@connections` GET: 410 is dead, 200 is alive (its `seen_at` is moved to now). Those GETs take
  * tokens of the hub's shared budget (core/budget.ts, bulk lane) and at most `confirmShare` of
@@ -31,8 +31,13 @@ import { mapWithConcurrency } from "./fanout";
 import { hasPresence, lifecycle, presenceLeave, PRESENCE_DEFAULTS, type LeaveReason, type PresenceDeps } from "./presence";
 import { removeConnection, touchConnection, type ConnectionRow } from "./tables";
 
-/** A ping may be this late before its connection is a suspect (network delay, a timer woken late). */
+/** A ping may be this late before its connection is a suspect (network delay, a timer woken late); a third of a shorter keep-alive (the local hub's test timers). */
 export const STALE_SLACK_MS = 15_000;
+
+/** How long without evidence makes a suspect: the keep-alive plus its slack (45 s + 15 s = 60 s by default). */
+export function staleAfterMs(keepAliveMs: number): number {
+  return keepAliveMs + Math.min(STALE_SLACK_MS, keepAliveMs / 3);
+}
 /** API Gateway ends every connection at 2 hours: a row older than that is dead without asking. */
 export const MAX_CONNECTION_AGE_MS = 2 * 60 * 60 * 1000;
 /** The sweep's GETs take at most this share of `delivery.postsPerSecond`. */
@@ -133,7 +138,7 @@ export async function sweepConnections(deps: PresenceDeps, settings: LivenessSet
   if (!get) throw new Error("the sweep needs @connections GET (core/connections.ts createConnectionsApi)");
   const now = (deps.now ?? Date.now)();
   const keepAliveMs = settings.keepAliveMs || PRESENCE_DEFAULTS.keepAliveSeconds * 1000;
-  const { scanned, suspects } = await findSuspects(deps, now - keepAliveMs - STALE_SLACK_MS, settings.segments ?? SCAN_SEGMENTS);
+  const { scanned, suspects } = await findSuspects(deps, now - staleAfterMs(keepAliveMs), settings.segments ?? SCAN_SEGMENTS);
   const result: LivenessResult = { scanned, suspects: suspects.length, alive: 0, removed: 0, deferred: 0 };
 
   const remove = async (connectionId: string, reason: LeaveReason, since: number) => {

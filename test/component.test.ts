@@ -128,7 +128,8 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     }
     // Every integration but the keep-alive's invokes a Lambda (next test).
     for (const integration of run().ofType("aws:apigatewayv2/integration:Integration").map(inputs)) {
-      expect(integration.integrationType).toBe(integration.integrationUri ? "AWS_PROXY" : "MOCK");
+      const keepAlive = String(integration.integrationUri ?? "").endsWith(":dynamodb:action/UpdateItem");
+      expect(integration.integrationType).toBe(keepAlive ? "AWS" : integration.integrationUri ? "AWS_PROXY" : "MOCK");
     }
     for (const permission of run().ofType("aws:lambda/permission:Permission").map(inputs)) {
       // Presence's sweep: EventBridge, from its own schedule rule only.
@@ -142,15 +143,47 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     }
   });
 
-  it("answers the ping route in API Gateway itself: a MOCK integration with its status in the request template, no route response, no Lambda and no invoke permission", () => {
+  it("answers the ping route in API Gateway itself, no route response, no Lambda and no invoke permission: a MOCK integration with presence off, a DynamoDB UpdateItem of seen_at with presence on", () => {
     const ping = run().named("hub-keepAlive-route");
     expect(inputs(ping)).toMatchObject({ routeKey: KEEP_ALIVE_ROUTE_KEY, target: "integrations/hub-keepAlive-integration-id" });
     expect(inputs(ping).routeResponseSelectionExpression).toBeUndefined(); // one-way: nothing goes back
     expect(run().ofType("aws:apigatewayv2/routeResponse:RouteResponse")).toEqual([]);
     const integration = inputs(run().named("hub-keepAlive-integration"));
-    expect(integration).toMatchObject({ apiId: "hub-api-id", integrationType: "MOCK", templateSelectionExpression: "\\$default", requestTemplates: { $default: '{"statusCode":200}' } });
-    expect(integration.integrationUri).toBeUndefined(); // nothing behind it
-    expect(integration.credentialsArn).toBeUndefined();
+    if (!presence) {
+      expect(integration).toMatchObject({ apiId: "hub-api-id", integrationType: "MOCK", templateSelectionExpression: "\\$default", requestTemplates: { $default: '{"statusCode":200}' } });
+      expect(integration.integrationUri).toBeUndefined(); // nothing behind it
+      expect(integration.credentialsArn).toBeUndefined();
+      expect(run().ofType("aws:iam/role:Role").filter((r) => r.name.includes("keepAlive"))).toEqual([]);
+    } else {
+      // Liveness (core/liveness.ts): API Gateway itself writes seen_at on the connection's row.
+      expect(integration).toMatchObject({
+        apiId: "hub-api-id",
+        integrationType: "AWS",
+        integrationMethod: "POST",
+        integrationUri: "arn:aws:apigateway:eu-west-1:dynamodb:action/UpdateItem",
+        credentialsArn: "arn:aws:iam::123456789012:role/hub-keepAlive-role",
+        passthroughBehavior: "NEVER", // the client's body never reaches DynamoDB
+        templateSelectionExpression: "\\$default",
+      });
+      expect(JSON.parse(integration.requestTemplates.$default)).toEqual({
+        TableName: "hub-connections",
+        Key: { connection_id: { S: "$context.connectionId" } },
+        UpdateExpression: "SET seen_at = :t",
+        ConditionExpression: "attribute_exists(connection_id)",
+        ExpressionAttributeValues: { ":t": { N: "$context.requestTimeEpoch" } },
+        ReturnValues: "NONE",
+      });
+      const role = inputs(run().named("hub-keepAlive-role"));
+      expect(JSON.parse(role.assumeRolePolicy).Statement).toEqual([{ Effect: "Allow", Principal: { Service: "apigateway.amazonaws.com" }, Action: "sts:AssumeRole" }]);
+      expect(JSON.parse(inputs(run().named("hub-keepAlive-policy")).policy).Statement).toEqual([
+        {
+          Effect: "Allow",
+          Action: ["dynamodb:UpdateItem"],
+          Resource: ["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"],
+          Condition: { "ForAllValues:StringEquals": { "dynamodb:Attributes": ["connection_id", "seen_at"] }, StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] } },
+        },
+      ]);
+    }
     // Exactly one Lambda integration and one permission per handler route: none for ping.
     const handlerRoutes = routesOf(deployedHandlers(true, presence)).map((r) => r.routeKey);
     const lambdaIntegrations = run().ofType("aws:apigatewayv2/integration:Integration").filter((i) => inputs(i).integrationType === "AWS_PROXY");
@@ -283,7 +316,7 @@ describe("IAM review", () => {
           expect(match, `${name}: ${resource} is not one of this stack's resources`).toBeDefined();
           // The only wildcards allowed are inside one of our resources (log streams, @connections ids, execution logs of our API).
           const rest = resource.slice(match!.length);
-          expect(rest, `${name}: ${resource}`).toMatch(/^(|:\*|\/index\/room_id-index|[a-z]+\/(POST|DELETE)\/@connections\/\*|\*)$/);
+          expect(rest, `${name}: ${resource}`).toMatch(/^(|:\*|\/index\/room_id-index|[a-z]+\/(POST|GET|DELETE)\/@connections\/\*|\*)$/);
         }
       }
     }
