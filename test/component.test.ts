@@ -342,10 +342,14 @@ describe("IAM review", () => {
     expect(actionsOf("hub-unsubscribe")).toEqual(withPresence(["dynamodb:DeleteItem", "dynamodb:UpdateItem"]));
     expect(actionsOf("hub-presence")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     expect(actionsOf("hub-occupancy")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
-    expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query"]));
+    // Liveness (core/liveness.ts): the Scan for suspects, seen_at of one found alive, GET @connections.
+    expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
     expect(actionsOf("hub-default")).toEqual(["dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     // Two queues (notifications, bulk): the mapping's four actions and SendMessage on each.
+    // With presence on, a 410 leaves the connection's rooms: the presence table's four actions.
+    const presenceTable = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
     expect(actionsOf("hub-deliver")).toEqual([
+      ...presenceTable,
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
@@ -364,7 +368,7 @@ describe("IAM review", () => {
       "sqs:ReceiveMessage",
       "sqs:SendMessage",
       "sqs:SendMessage",
-    ]);
+    ].sort());
     const budgetGrants = (name: string) =>
       (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-budget")));
     // Every poster takes budget tokens: with presence on (development) connect, disconnect and presence's own handlers post member events too.
@@ -377,9 +381,16 @@ describe("IAM review", () => {
     )!;
     expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
     // Room streams: resume reads the stream, charges the replay budget on the connection row (UpdateItem there) and takes budget tokens (UpdateItem on the budget table), and posts to the asking connection.
-    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    // With presence on, its 410 leaves the connection's rooms too (presence table, the room index for the member events, the connections table's DeleteItem).
+    expect(actionsOf("hub-resume")).toEqual(
+      ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections", ...presenceTable, "dynamodb:Query", "dynamodb:DeleteItem"].sort(),
+    );
     const resumeUpdates = (JSON.parse(inputs(runs.development.named("hub-resume-policy")).policy).Statement as Statement[]).filter((s) => s.Action.includes("dynamodb:UpdateItem"));
-    expect(resumeUpdates.flatMap((s) => s.Resource).sort()).toEqual(["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-budget", "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"]);
+    expect(resumeUpdates.flatMap((s) => s.Resource).sort()).toEqual([
+      "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-budget",
+      "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections",
+      "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-presence-members",
+    ]);
     const streamGrants = (name: string) =>
       (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-streams")));
     expect(streamGrants("hub-resume").flatMap((s) => s.Action)).toEqual(["dynamodb:Query"]);
@@ -400,6 +411,7 @@ describe("IAM review", () => {
       "dynamodb:Query",
       "dynamodb:Query", // the auth table: revokeToken({ userId }) lists the user's token rows
       "dynamodb:Query", // notifier.history reads room streams
+      "dynamodb:UpdateItem", // presence on: revokeToken marks the row revoked_at (that attribute only)
       "execute-api:ManageConnections",
       "kms:Decrypt",
       "sqs:SendMessage",
