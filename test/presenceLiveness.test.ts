@@ -8,8 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { dynamoClient } from "../core/aws";
 import type { HubEvent, SweepDone } from "../core/hubEvents";
-import { staleAfterMs } from "../core/liveness";
-import { getConnection, roomPages } from "../core/tables";
+import { MAX_CONNECTION_AGE_MS, staleAfterMs, sweepConnections } from "../core/liveness";
+import type { ConnectionsApi } from "../core/connections";
+import { createLogger } from "../core/log";
+import { getConnection, putConnection, roomPages } from "../core/tables";
+import { startDynamo } from "./support/services";
 import { startTestHub, type TestHub } from "../local/testing";
 import { until } from "./support/wait";
 import { openClient, type Frame, type WsClient } from "./support/wsClient";
@@ -191,4 +194,56 @@ describe("presence liveness: revocations and 410s leave at once, without the swe
     expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left dan")).length).toBe(1);
     expect(h.timeline.filter((e) => e.kind === "sweep" && e.sweep.removed > 0)).toEqual([]);
   }, 60_000);
+});
+
+describe("presence liveness: the sweep's share of the @connections budget", () => {
+  it("asks at most maxConfirmsPerRun suspects a run, oldest first, the rest next run; never asks past 2 hours; 410 removes, 200 refreshes", async () => {
+    const dynamo = await startDynamo({ connectionsTable: "live-connections", authTable: "live-auth", presenceTable: "live-presence" });
+    try {
+      const now = Date.now();
+      const keepAliveMs = 45_000;
+      // 6 suspects (seen 2..7 minutes ago), one fresh connection, one past API Gateway's 2 hours; c2 and c5 are gone.
+      const add = (id: string, connectedAt: number) => putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: id, userId: `u-${id}`, rooms: ["r"], grants: ["r"], connectedAt, generation: "g", authKey: "r" });
+      for (let i = 2; i <= 7; i++) await add(`c${i}`, now - i * 60_000);
+      await add("fresh", now - 1_000);
+      await add("ancient", now - MAX_CONNECTION_AGE_MS - 60_000);
+      const asked: string[] = [];
+      const gone = new Set(["c2", "c5"]);
+      const management = {
+        endpoint: "fake",
+        prepare: () => ({ body: Buffer.alloc(0), sha256: "", contentLength: "0" }),
+        sign: () => Promise.reject(new Error("not used")),
+        post: () => Promise.resolve({ status: 200 }),
+        get: (id: string) => {
+          asked.push(id);
+          return Promise.resolve({ status: gone.has(id) ? 410 : 200 });
+        },
+        destroy: () => undefined,
+      } as ConnectionsApi;
+      const deps = {
+        db: dynamo.client,
+        management,
+        connectionsTable: dynamo.connectionsTable,
+        log: createLogger({}, () => undefined),
+        presence: { presenceTable: "live-presence", graceMs: 30_000, eventMembersLimit: 100, keepAliveMs },
+      };
+      const settings = { keepAliveMs, confirmsPerSecond: 1_000, maxConfirmsPerRun: 4 };
+
+      const first = await sweepConnections(deps, settings);
+      expect(first).toMatchObject({ suspects: 7, removed: 2, alive: 3, deferred: 2 }); // ancient + c5 removed; c7, c6, c5, c4 asked
+      expect(asked).toEqual(["c7", "c6", "c5", "c4"]); // oldest first, 4 of them; ancient never asked
+      expect(await getConnection(dynamo.client, dynamo.connectionsTable, "ancient")).toBeUndefined();
+      expect(await getConnection(dynamo.client, dynamo.connectionsTable, "c5")).toBeUndefined();
+      expect((await getConnection(dynamo.client, dynamo.connectionsTable, "c7"))!.seenAt).toBeGreaterThanOrEqual(now); // alive: refreshed
+
+      // The next run asks the two that waited (the refreshed ones are not suspects any more).
+      asked.length = 0;
+      const second = await sweepConnections(deps, settings);
+      expect(asked.sort()).toEqual(["c2", "c3"]);
+      expect(second).toMatchObject({ suspects: 2, removed: 1, alive: 1, deferred: 0 });
+      expect(await getConnection(dynamo.client, dynamo.connectionsTable, "fresh")).toBeDefined();
+    } finally {
+      await dynamo.stop();
+    }
+  });
 });
