@@ -27,6 +27,7 @@ const TARGET_OPTIONS: Options = {
   "queue-url": { type: "string" },
   "auth-table": { type: "string" },
   "connections-table": { type: "string" },
+  "presence-table": { type: "string" },
   "streams-table": { type: "string" },
   "management-endpoint": { type: "string" },
   region: { type: "string" },
@@ -42,6 +43,7 @@ Target (default: the local hub started with \`${BIN} dev\` in this project, foun
   --auth-table NAME           or NOTIFICATION_HUB_AUTH_TABLE
   --connections-table NAME    or NOTIFICATION_HUB_CONNECTIONS_TABLE
   --streams-table NAME        or NOTIFICATION_HUB_STREAMS_TABLE (history)
+  --presence-table NAME       or NOTIFICATION_HUB_PRESENCE_TABLE (a hub with presence: revoke leaves with reason revoked)
   --management-endpoint URL   or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT (https://host/{stage})
   --region REGION             or AWS_REGION
   --dynamodb-endpoint URL, --sqs-endpoint URL   override service endpoints
@@ -156,6 +158,7 @@ async function resolveTarget(values: Record<string, string | boolean | undefined
     authTableName: text(values, "auth-table") ?? env.NOTIFICATION_HUB_AUTH_TABLE,
     connectionsTableName: text(values, "connections-table") ?? env.NOTIFICATION_HUB_CONNECTIONS_TABLE,
     streamsTableName: text(values, "streams-table") ?? env.NOTIFICATION_HUB_STREAMS_TABLE,
+    presenceTableName: text(values, "presence-table") ?? env.NOTIFICATION_HUB_PRESENCE_TABLE,
     managementEndpoint: text(values, "management-endpoint") ?? env.NOTIFICATION_HUB_MANAGEMENT_ENDPOINT,
     jwtSecret: env.NOTIFICATION_HUB_JWT_SECRET,
     passcode: env.NOTIFICATION_HUB_PASSCODE,
