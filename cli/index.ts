@@ -33,8 +33,8 @@ const TARGET_OPTIONS: Options = {
   "queue-url": { type: "string" },
   "auth-table": { type: "string" },
   "connections-table": { type: "string" },
-  "streams-table": { type: "string" },
   "presence-table": { type: "string" },
+  "streams-table": { type: "string" },
   "management-endpoint": { type: "string" },
   region: { type: "string" },
   "dynamodb-endpoint": { type: "string" },
@@ -49,7 +49,7 @@ Target (default: the local hub started with \`${BIN} dev\` in this project, foun
   --auth-table NAME           or NOTIFICATION_HUB_AUTH_TABLE
   --connections-table NAME    or NOTIFICATION_HUB_CONNECTIONS_TABLE
   --streams-table NAME        or NOTIFICATION_HUB_STREAMS_TABLE (history)
-  --presence-table NAME       or NOTIFICATION_HUB_PRESENCE_TABLE (presence, occupancy: the stack's presenceTableName)
+  --presence-table NAME       or NOTIFICATION_HUB_PRESENCE_TABLE (the stack's presenceTableName: presence, occupancy; revoke leaves with reason revoked)
   --management-endpoint URL   or NOTIFICATION_HUB_MANAGEMENT_ENDPOINT (https://host/{stage})
   --region REGION             or AWS_REGION
   --dynamodb-endpoint URL, --sqs-endpoint URL   override service endpoints

@@ -94,6 +94,7 @@ export class Connection {
   /** @type {ReturnType<typeof setTimeout> | undefined} */ #retryTimer;
   /** @type {ReturnType<typeof setInterval> | undefined} */ #keepAlive;
   /** Frames sent before the socket was open. @type {string[]} */ #outbox = [];
+  /** The smallest interval the hub asked for (`keep_alive_ms`, presence on), else the option's. @type {number | undefined} */ #hubKeepAliveMs;
 
   /**
    * @param {ConnectOptions} options
@@ -146,6 +147,25 @@ export class Connection {
     const text = JSON.stringify(frame);
     if (this.#socket && this.isOpen) this.#socket.send(text);
     else this.#outbox.push(text);
+  }
+
+  /**
+   * The hub's `keep_alive_ms` (in hub.subscribed, hub.presence, hub.occupancy with presence on:
+   * its sweep calls a connection stale after about that long without a ping). The smallest one
+   * told wins, for this socket and the next; the interval restarts with it.
+   * @param {unknown} ms
+   */
+  adoptKeepAlive(ms) {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms <= 0 || ms >= this.#keepAliveMs()) return;
+    this.#hubKeepAliveMs = ms;
+    if (this.#socket && this.isOpen) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = startKeepAlive(this.#socket, this.#Impl.OPEN, ms);
+    }
+  }
+
+  #keepAliveMs() {
+    return Math.min(this.#hubKeepAliveMs ?? Infinity, this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS);
   }
 
   /** Closes for good: no reconnect. */
@@ -224,7 +244,7 @@ export class Connection {
       this.#setState("open", "open");
       this.#hooks.onOpen();
       while (this.#outbox.length > 0 && ws.readyState === Impl.OPEN) ws.send(/** @type {string} */ (this.#outbox.shift()));
-      this.#keepAlive = startKeepAlive(ws, Impl.OPEN, options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS);
+      this.#keepAlive = startKeepAlive(ws, Impl.OPEN, this.#keepAliveMs());
     };
     ws.onmessage = (event) => this.#hooks.onMessage(event);
     // Every failure ends in a close event, where reconnecting happens; nothing to do here.

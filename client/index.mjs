@@ -169,6 +169,8 @@ export function connect(options) {
     const control = frame.room_id === null && isObject(frame.data) ? frame.data.type : undefined;
     const info = control === undefined ? undefined : frame.data.data;
     const about = isObject(info) ? info.room_id : undefined;
+    // Presence on: how often the hub wants a keep-alive (its sweep's staleness); the smallest told wins.
+    if (isObject(info) && info.keep_alive_ms !== undefined) connection.adoptKeepAlive(info.keep_alive_ms);
     if (control === "hub.resumed" && typeof about === "string") {
       if (!isResumedInfo(info)) return invalid("invalid_control", frame);
       rooms.onResumed(info);

@@ -165,7 +165,10 @@ export interface NotificationHubArgs {
    * Off: no presence table, no presence routes, no schedule. On: a table, the `presence` and
    * `occupancy` routes, a sweep function run every `sweepSeconds` (whole minutes, at least 60),
    * and an EventBridge bus of lifecycle events for the app (`eventBusName`, docs/protocol.md#lifecycle-events).
-   * @default { enabled: false, graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100 }
+   * With presence on, the keep-alive route records liveness (`seen_at` on the connection's row, a
+   * DynamoDB write by API Gateway itself, no Lambda) and the sweep removes connections whose
+   * `$disconnect` never came (ARCHITECTURE.md "Liveness and the sweep").
+   * @default { enabled: false, graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100, keepAliveSeconds: 45 }
    * @example { enabled: true, graceSeconds: 60 }
    */
   presence?: {
@@ -177,6 +180,12 @@ export interface NotificationHubArgs {
     sweepSeconds?: number;
     /** Rooms up to this many members get single member events; bigger ones a diff at most once a second. @default 100 */
     eventMembersLimit?: number;
+    /**
+     * Seconds between two keep-alive pings of each client (told to clients in `hub.subscribed`
+     * as `keep_alive_ms`), 10 to 540. A dead connection is found within `keepAliveSeconds` +
+     * 15 + `sweepSeconds`; each ping is a billed message and a DynamoDB write. @default 45
+     */
+    keepAliveSeconds?: number;
   };
   /**
    * API Gateway execution logs (ERROR level, in `/aws/apigateway/{apiId}/{stage}`) and access
@@ -288,15 +297,16 @@ export class NotificationHub extends pulumi.ComponentResource {
 
     const sdkLayer = buildSdkLayer(ctx, packaging.layer);
     const eventBus = settings.presence ? buildEventBus(ctx) : undefined;
-    const functions = buildFunctions(ctx, { sdkLayer, codePaths: packaging.codePaths, tables, queues, secret, managementEndpoint, postToConnections, eventBus });
-    const webSocket = buildWebSocketApi(ctx, api, stageName, functions);
+    const getConnections = pulumi.interpolate`${api.executionArn}/${stageName}/GET/@connections/*`;
+    const functions = buildFunctions(ctx, { sdkLayer, codePaths: packaging.codePaths, tables, queues, secret, managementEndpoint, postToConnections, getConnections, eventBus });
+    const webSocket = buildWebSocketApi(ctx, api, stageName, functions, settings.presence ? tables.connections : undefined);
     const { stage } = webSocket;
     const queueConsumer = buildQueueConsumer(ctx, queues.queue, functions.deliver);
     const bulkQueueConsumer = buildQueueConsumer(ctx, queues.bulkQueue, functions.deliver, "bulk");
     const sweepSchedule = functions.sweep && settings.presence ? buildSchedule(ctx, functions.sweep, settings.presence.sweepSeconds) : undefined;
     const publisherPolicy = buildPublisherPolicy(ctx, tables, queues.queue, secret, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
     const domain = args.domain ? buildDomain(ctx, args.domain, api, stage) : undefined;
-    const alarmTopic = settings.alarms ? buildAlarms(ctx, settings.alarms, { queues, functions, api, stage }) : undefined;
+    const alarmTopic = settings.alarms ? buildAlarms(ctx, settings.alarms, { queues, functions, api, stage, ...(sweepSchedule && settings.presence ? { sweep: { rule: sweepSchedule.rule, sweepSeconds: settings.presence.sweepSeconds } } : {}) }) : undefined;
     this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, bulkQueueConsumer, publisherPolicy, domain, alarmTopic, sweepSchedule, eventBus };
 
     this.apiId = api.id;

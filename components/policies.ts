@@ -5,6 +5,8 @@ export interface PolicyStatement {
   Action: string[];
   Resource: pulumi.Input<string>[];
   Effect?: "Allow" | "Deny";
+  /** IAM condition operators and keys, as written in a policy (plain values: no outputs). */
+  Condition?: Record<string, Record<string, string | string[]>>;
 }
 
 export function policyDocument(statements: PolicyStatement[]): pulumi.Output<string> {
@@ -13,7 +15,7 @@ export function policyDocument(statements: PolicyStatement[]): pulumi.Output<str
     .apply((resources) =>
       JSON.stringify({
         Version: "2012-10-17",
-        Statement: statements.map((statement, i) => ({ Effect: statement.Effect ?? "Allow", Action: statement.Action, Resource: resources[i] })),
+        Statement: statements.map((statement, i) => ({ Effect: statement.Effect ?? "Allow", Action: statement.Action, Resource: resources[i], ...(statement.Condition ? { Condition: statement.Condition } : {}) })),
       }),
     );
 }

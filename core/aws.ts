@@ -151,6 +151,8 @@ export const ENV = {
   /** Lifecycle events (core/lifecycleEvents.ts): the hub's EventBridge bus (unset = none are sent), and an endpoint override (the local hub's stand-in). */
   eventBusName: "EVENT_BUS_NAME",
   eventsEndpoint: "EVENTS_ENDPOINT",
+  /** Presence's keep-alive (core/liveness.ts): told to clients (`keep_alive_ms`), and what the sweep calls stale. */
+  presenceKeepAliveSeconds: "PRESENCE_KEEP_ALIVE_SECONDS",
   /** Not read: its change (a rotated secret) replaces every authorizer container. */
   jwtSecretVersion: "JWT_SECRET_VERSION",
 } as const;

@@ -34,8 +34,8 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { explicitCredentials, MANAGEMENT_MAX_SOCKETS, MANAGEMENT_TIMEOUT_MS, regionFor, type ClientOptions, type Credentials } from "./aws";
 import type { PostBudget, PostLane } from "./budget";
 import { errorSummary, observerOf, type HubObserver } from "./hubEvents";
-import type { Logger } from "./log";
-import { removeConnection } from "./tables";
+import { describeError, type Logger } from "./log";
+import { removeConnection, type ConnectionRow } from "./tables";
 
 /**
  * The @smithy/types Checksum the signer asks for, over node:crypto. HMACs keyed by a string
@@ -127,6 +127,11 @@ export interface ConnectionsApi {
   prepare(frame: string | Uint8Array): PreparedFrame;
   sign(connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost>;
   post(connectionId: string, frame: PreparedFrame, options?: PostOptions): Promise<PostResponse>;
+  /**
+   * `GET @connections/{id}`: 200 while API Gateway holds the connection, 410 once it is gone
+   * (the sweep's confirmation, core/liveness.ts). Same budget, sockets and timeout as a post.
+   */
+  get?(connectionId: string, options?: PostOptions): Promise<PostResponse>;
   /** Closes the keep-alive sockets. */
   destroy(): void;
 }
@@ -168,28 +173,27 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
   const credentials: () => Promise<Credentials> = fixed ? () => Promise.resolve(fixed) : defaultProvider();
   const signer = new SignatureV4({ credentials, region: regionFor(options), service: "execute-api", sha256: sha256Class() });
 
-  const sign = async (connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost> => {
+  const signAs = async <M extends "POST" | "GET">(method: M, connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<{ method: M; path: string; headers: Record<string, string> }> => {
     const path = `${basePath}/@connections/${encodePathSegment(connectionId)}`;
     const signed = await signer.sign(
       {
-        method: "POST",
+        method,
         protocol: url.protocol,
         hostname: url.hostname,
         port,
         path,
         query: {},
-        headers: {
-          "content-type": "application/octet-stream",
-          "content-length": frame.contentLength,
-          host: hostHeader,
-          "x-amz-content-sha256": frame.sha256,
-        },
-        body: frame.body,
+        headers:
+          method === "POST"
+            ? { "content-type": "application/octet-stream", "content-length": frame.contentLength, host: hostHeader, "x-amz-content-sha256": frame.sha256 }
+            : { host: hostHeader, "x-amz-content-sha256": frame.sha256 },
+        ...(method === "POST" ? { body: frame.body } : {}),
       },
       signingDate ? { signingDate } : undefined,
     );
-    return { method: "POST", path, headers: signed.headers };
+    return { method, path, headers: signed.headers };
   };
+  const sign = (connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<SignedPost> => signAs("POST", connectionId, frame, signingDate);
 
   // Requests in flight are capped at the socket count here, for every caller of this api
   // together: nothing waits in the agent's queue, so the timeout below counts from the
@@ -202,7 +206,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
     else free++;
   };
 
-  const send = (signed: SignedPost, frame: PreparedFrame): Promise<PostResponse> =>
+  const send = (signed: { method: "POST" | "GET"; path: string; headers: Record<string, string> }, frame: PreparedFrame): Promise<PostResponse> =>
     new Promise((resolve) => {
       // Declared before use: Pulumi's closure serializer cannot see later declarations.
       let timer: NodeJS.Timeout | undefined;
@@ -216,7 +220,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
       // Headers as a flat list: node writes them as given, without per-header bookkeeping.
       const headers: string[] = [];
       for (const name in signed.headers) headers.push(name, signed.headers[name]);
-      const req = request({ agent, hostname, port, method: "POST", path: signed.path, headers: headers as unknown as http.OutgoingHttpHeaders }, (res) => {
+      const req = request({ agent, hostname, port, method: signed.method, path: signed.path, headers: headers as unknown as http.OutgoingHttpHeaders }, (res) => {
         const status = res.statusCode ?? 0;
         // Headers are parsed lazily: only a failure needs them.
         const errorType = status >= 300 ? res.headers["x-amzn-errortype"] : undefined;
@@ -227,30 +231,36 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
       });
       timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
       req.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
-      req.end(frame.text ?? frame.body);
+      if (signed.method === "GET") req.end();
+      else req.end(frame.text ?? frame.body);
     });
 
   const budget = options.budget;
-  const post = async (connectionId: string, frame: PreparedFrame, postOptions?: PostOptions): Promise<PostResponse> => {
+  const requestOf = async (method: "POST" | "GET", connectionId: string, frame: PreparedFrame, postOptions?: PostOptions): Promise<PostResponse> => {
     if (free > 0) free--;
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
       if (budget && !(await budget.take(postOptions?.lane, postOptions?.deadline))) return { status: 0, errorType: NOT_SENT };
-      return await send(await sign(connectionId, frame), frame);
+      return await send(await signAs(method, connectionId, frame), frame);
     } finally {
       release();
     }
   };
+  const post = (connectionId: string, frame: PreparedFrame, postOptions?: PostOptions) => requestOf("POST", connectionId, frame, postOptions);
+  const prepare = (frame: string | Uint8Array): PreparedFrame => {
+    const body = typeof frame === "string" ? Buffer.from(frame, "utf8") : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    const text = typeof frame === "string" ? frame : undefined;
+    return { body, text, sha256: crypto.createHash("sha256").update(body).digest("hex"), contentLength: String(body.length) };
+  };
+  // A GET has no body: the hash of nothing, once.
+  const empty = prepare("");
 
   return {
     endpoint,
-    prepare(frame) {
-      const body = typeof frame === "string" ? Buffer.from(frame, "utf8") : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-      const text = typeof frame === "string" ? frame : undefined;
-      return { body, text, sha256: crypto.createHash("sha256").update(body).digest("hex"), contentLength: String(body.length) };
-    },
+    prepare,
     sign,
     post,
+    get: (connectionId, getOptions) => requestOf("GET", connectionId, empty, getOptions),
     destroy: () => agent.destroy(),
   };
 }
@@ -290,6 +300,12 @@ export interface PostDeps {
   lane?: PostLane;
   /** Posts not started by then (epoch ms) come back `deferred` (a deliver invocation's time is running out). */
   deadline?: number;
+  /**
+   * Told the row a 410 removed (presence on: its rooms are left with `timed_out`, a connection
+   * found dead without its `$disconnect`; handlers/dependencies.ts goneHookFrom). Its failure is
+   * logged, never the post's.
+   */
+  removed?: (row: ConnectionRow) => Promise<void>;
 }
 
 /**
@@ -340,8 +356,11 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
     if (response.errorType === NOT_SENT) return "deferred";
     if (status === 410) {
       try {
-        const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via });
+        let row: ConnectionRow | undefined;
+        const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via, removed: (r) => (row = r) });
         observe({ type: "post.gone", connectionId, row: outcome });
+        const gone: ConnectionRow | undefined = row;
+        if (gone && deps.removed) await deps.removed(gone).catch((err) => deps.log.warn("presence leave after 410 failed", { connection_id: connectionId, ...describeError(err) }));
       } catch (deleteErr) {
         // The row expires by TTL anyway; the next message will try again.
         observe({ type: "post.gone", connectionId, row: "not_deleted", error: errorSummary(deleteErr) });

@@ -199,7 +199,24 @@ export interface LifecycleFailed {
   events: ({ detailType: string; event_id: string; at: number } & Record<string, unknown>)[];
 }
 
-export type HubEvent = ConnectDenied | ConnectAllowed | Connected | ConnectRefused | Disconnected | DisconnectFailed | RecordOutcome | PostFailed | PostGone | LifecycleFailed;
+/**
+ * One run of presence's sweep (handlers/sweep.ts): leaves decided, diffs sent, and the liveness
+ * pass (core/liveness.ts): rows read, suspects (stale `seen_at`), how many a GET found alive, how
+ * many were removed as dead, and how many wait for the next run (past the run's share of the budget).
+ */
+export interface SweepDone {
+  type: "sweep.done";
+  left: number;
+  diffs: number;
+  scanned: number;
+  suspects: number;
+  alive: number;
+  removed: number;
+  deferred: number;
+  durationMs: number;
+}
+
+export type HubEvent = ConnectDenied | ConnectAllowed | Connected | ConnectRefused | Disconnected | DisconnectFailed | RecordOutcome | PostFailed | PostGone | LifecycleFailed | SweepDone;
 export type HubEventType = HubEvent["type"];
 
 /** Told every event; must return at once and never throw (see `safeObserver`). */
@@ -296,6 +313,12 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
       return ["debug", "post answered 410; connection removed", { connection_id: event.connectionId }];
     case "lifecycle.failed":
       return ["error", "lifecycle events not put on the bus", { attempts: event.attempts, error: event.error, error_message: event.errorMessage, count: event.events.length, events: event.events }];
+    case "sweep.done":
+      return [
+        event.deferred > 0 ? "warn" : "info",
+        event.deferred > 0 ? "sweep done; suspects left for the next run" : "sweep done",
+        { left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, deferred: event.deferred, duration_ms: event.durationMs },
+      ];
   }
 }
 

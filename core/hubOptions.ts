@@ -86,12 +86,15 @@ export interface PresenceOptions {
   graceSeconds?: number;
   sweepSeconds?: number;
   eventMembersLimit?: number;
+  /** How often clients send their keep-alive while presence is on (core/liveness.ts). */
+  keepAliveSeconds?: number;
 }
 
 export interface PresenceSettingsChecked {
   graceSeconds: number;
   sweepSeconds: number;
   eventMembersLimit: number;
+  keepAliveSeconds: number;
 }
 
 /**
@@ -114,5 +117,8 @@ export function checkPresence(value: PresenceOptions | undefined, owner: OptionO
     graceSeconds: number(value.graceSeconds, "graceSeconds", defaults.graceSeconds, 0, 3600),
     sweepSeconds,
     eventMembersLimit: checkWholeNumber(value.eventMembersLimit ?? defaults.eventMembersLimit, "presence.eventMembersLimit", 1, 10_000, owner),
+    // At least 10 s on AWS (each ping is a billed message and a write); at most 540 s, under
+    // API Gateway's 10-minute idle timeout with a minute of timer lateness to spare.
+    keepAliveSeconds: number(value.keepAliveSeconds, "keepAliveSeconds", defaults.keepAliveSeconds, local ? 0.05 : 10, 540),
   };
 }

@@ -8,6 +8,11 @@
  * route response, so nothing is sent back: a ping is one billed message, a pong would be a
  * second (docs/protocol.md "Keep-alive" has the numbers and the interval).
  *
+ * With presence on, the same route records liveness, still without a Lambda and without an
+ * answer: API Gateway writes `seen_at` on the connection's row itself (a DynamoDB integration,
+ * components/hub/webSocketApi.ts buildLivenessRoute; the emulator's `gatewayIntegrations`), and
+ * clients ping every `presence.keepAliveSeconds`, told as `keep_alive_ms` (core/liveness.ts).
+ *
  * Not a handler, so not in handlers/manifest.ts: nothing is deployed as code for it.
  * client/index.mjs keeps its own copy of the frame (a browser module imports nothing);
  * test/client.test.ts checks that the two agree.

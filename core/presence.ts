@@ -50,7 +50,7 @@ import { roomPages } from "./tables";
 export type LeaveReason = "closed" | "unsubscribed" | "revoked" | "timed_out";
 
 /** Defaults of the component's `presence` argument. */
-export const PRESENCE_DEFAULTS = { graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100 } as const;
+export const PRESENCE_DEFAULTS = { graceSeconds: 30, sweepSeconds: 60, eventMembersLimit: 100, keepAliveSeconds: 45 } as const;
 /** Most members one `presence` page holds, and its default. */
 export const MAX_PRESENCE_PAGE = 1_000;
 /** Shards of the pending-leave partition: each takes at most DynamoDB's 1,000 writes a second. */
@@ -74,6 +74,8 @@ export interface PresenceSettings {
   presenceTable: string;
   graceMs: number;
   eventMembersLimit: number;
+  /** How often clients ping (core/liveness.ts); told to them as `keep_alive_ms`. Default 45 s. */
+  keepAliveMs?: number;
 }
 
 /** A lifecycle event (docs/protocol.md#lifecycle-events), before it is put on the bus. */
@@ -115,6 +117,10 @@ export function lifecycle(detailType: LifecycleEvent["detailType"], at: number, 
 
 /** A membership's identity: one join (its `since`) of one user in one room, shared by its joined and left events. */
 const membership = (roomId: string, userId: string, since: string | undefined) => (since !== undefined ? `${roomId}${SEP}${userId}${SEP}${since}` : undefined);
+/** `keep_alive_ms` for the hub's answers to a client (hub.subscribed, hub.presence, hub.occupancy): how often it should ping; nothing with presence off. */
+export function keepAliveOf(deps: PresenceDeps | undefined): { keep_alive_ms?: number } {
+  return deps ? { keep_alive_ms: deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000 } : {};
+}
 
 /** Whether a room has presence: every room but user channels. */
 export function hasPresence(roomId: string): boolean {

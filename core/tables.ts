@@ -40,6 +40,10 @@ export interface ConnectionRow {
   seedRoomId?: string;
   /** What `resume` has charged to its replay budget (core/replayBudget.ts); absent before its first replay. */
   replay?: ReplayUse;
+  /** Epoch ms of the last evidence the connection was alive (core/liveness.ts): `$connect`, then each keep-alive with presence on. */
+  seenAt?: number;
+  /** Set by revokeToken with presence on: the row stays until `$disconnect` (or the sweep) removes it, which then leaves with `revoked`. */
+  revokedAt?: number;
 }
 
 /**
@@ -135,6 +139,8 @@ export async function putConnection(db: DynamoDBClient, table: string, connectio
     auth_key: S(connection.authKey),
     grants: { L: connection.grants.map(S) },
     connected_at: N(connection.connectedAt),
+    // Liveness (core/liveness.ts): the keep-alive route moves it on with presence on.
+    seen_at: N(connection.connectedAt),
     expires_at: N(expiresAt),
     // DynamoDB has no empty set: a connection in no room has no `rooms` (ADD creates it).
     ...(connection.rooms.length > 0 ? { rooms: { SS: [...new Set(connection.rooms)] } } : {}),
@@ -170,6 +176,8 @@ function rowFrom(connectionId: string, item: Record<string, AttributeValue> | un
     ...(item.auth_key?.S ? { authKey: item.auth_key.S } : {}),
     ...(seedRoomId !== undefined ? { seedRoomId } : {}),
     ...(replayUseOf(item) ? { replay: replayUseOf(item) } : {}),
+    ...(item.seen_at?.N ? { seenAt: Number(item.seen_at.N) } : {}),
+    ...(item.revoked_at?.N ? { revokedAt: Number(item.revoked_at.N) } : {}),
   };
 }
 
@@ -246,6 +254,49 @@ async function deleteItems(db: DynamoDBClient, table: string, keys: string[], co
 export async function removeConnectionItems(db: DynamoDBClient, table: string, row: ConnectionRow): Promise<void> {
   await deleteItems(db, table, membershipKeys(row));
   await deleteConnection(db, table, row.connectionId);
+}
+
+/** Sets one timestamp on a connection's row, only if the row still exists (never recreating a removed one as a stub). False: no row. */
+async function stampRow(db: DynamoDBClient, table: string, connectionId: string, attribute: "seen_at" | "revoked_at", at: number): Promise<boolean> {
+  try {
+    await db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { connection_id: S(connectionId) },
+        UpdateExpression: "SET #a = :t",
+        ConditionExpression: "attribute_exists(connection_id)",
+        ExpressionAttributeNames: { "#a": attribute },
+        ExpressionAttributeValues: { ":t": N(at) },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Liveness evidence (core/liveness.ts): `seen_at` of the connection's row. What the keep-alive
+ * route's integration does on AWS (components/hub/webSocketApi.ts), the emulator locally, and
+ * the sweep for a suspect that `@connections` GET found alive. False: no row.
+ */
+export function touchConnection(db: DynamoDBClient, table: string, connectionId: string, at: number): Promise<boolean> {
+  return stampRow(db, table, connectionId, "seen_at", at);
+}
+
+/**
+ * revokeToken with presence on: marks the row revoked before closing the connection, so the
+ * `$disconnect` that removes it (or the sweep, if none comes) leaves its rooms with `revoked`.
+ * False: no row (already gone).
+ */
+export function markRevoked(db: DynamoDBClient, table: string, connectionId: string, at: number): Promise<boolean> {
+  return stampRow(db, table, connectionId, "revoked_at", at);
+}
+
+/** The memberships of a connection whose row stays (revokeToken with presence on): nothing is delivered to it any more. */
+export async function removeMemberships(db: DynamoDBClient, table: string, row: ConnectionRow): Promise<void> {
+  await deleteItems(db, table, membershipKeys(row));
 }
 
 export async function getConnection(db: DynamoDBClient, table: string, connectionId: string): Promise<ConnectionRow | undefined> {

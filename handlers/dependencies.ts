@@ -5,7 +5,8 @@
  * the same names, with the hub's dev credentials, logger and event listener, to the same functions.
  */
 import { dynamoClient, ENV, optionalNumberEnv, requireEnv, sqsClient, type Credentials, type Environment } from "../core/aws";
-import { createConnectionsApi } from "../core/connections";
+import { createConnectionsApi, type ConnectionsApi, type PostDeps } from "../core/connections";
+import { connectionGone } from "../core/liveness";
 import { DEFAULT_CHUNK_SIZE, DEFAULT_POST_CONCURRENCY, type FanoutDeps } from "../core/fanout";
 import { combineObservers, logObserver, type HubObserver } from "../core/hubEvents";
 import { createLogger, describeError, type Logger } from "../core/log";
@@ -102,9 +103,11 @@ export function bodyEnqueuerFrom(source: HandlerSource): ((bodies: string[]) => 
 export function fanoutFrom(source: HandlerSource): FanoutDeps {
   const queueUrl = source.env[ENV.queueUrl];
   const bulkQueueUrl = source.env[ENV.bulkQueueUrl] || undefined;
+  const management = managementFrom(source);
   return {
     db: dynamoFrom(source),
-    management: managementFrom(source),
+    management,
+    removed: goneHookFrom(source, management),
     connectionsTable: requireVar(source, "connectionsTable"),
     log: source.log,
     observe: observerFrom(source),
@@ -139,19 +142,34 @@ export function presenceFrom(source: HandlerSource, management = source.env[ENV.
   const presenceTable = source.env[ENV.presenceTable];
   if (!presenceTable) return undefined;
   if (!management) throw new Error(`${ENV.presenceTable} is set but ${ENV.managementEndpoint} is not: member events need the @connections API`);
-  return {
+  const deps: PresenceDeps = {
     db: dynamoFrom(source),
     management,
     connectionsTable: requireVar(source, "connectionsTable"),
     log: source.log,
     observe: observerFrom(source),
     emit: lifecycleFrom(source),
+    // A member event's post that finds a connection gone removes it: its rooms lose it too.
+    removed: (row) => connectionGone(deps, row, "timed_out"),
     presence: {
       presenceTable,
       graceMs: Number(source.env[ENV.presenceGraceSeconds] ?? PRESENCE_DEFAULTS.graceSeconds) * 1000,
       eventMembersLimit: optionalNumberEnv(ENV.presenceEventMembersLimit, PRESENCE_DEFAULTS.eventMembersLimit, source.env),
+      keepAliveMs: Number(source.env[ENV.presenceKeepAliveSeconds] ?? PRESENCE_DEFAULTS.keepAliveSeconds) * 1000,
     },
   };
+  return deps;
+}
+
+/**
+ * What a post path does with a connection a 410 removed (core/connections.ts PostDeps.removed):
+ * with presence on, its rooms lose it with `timed_out` (found dead without its `$disconnect`;
+ * the grace still counts, from now: it may have died a moment ago, e.g. API Gateway's 2-hour
+ * rotation). Unset with presence off.
+ */
+export function goneHookFrom(source: HandlerSource, management: ConnectionsApi): PostDeps["removed"] {
+  const presence = presenceFrom(source, management);
+  return presence ? (row) => connectionGone(presence, row, "timed_out") : undefined;
 }
 
 /**

@@ -7,7 +7,8 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { errorSummary, observerOf, type HubObserver } from "../core/hubEvents";
 import { describeError, type Logger } from "../core/log";
-import { hasPresence, lifecycle, presenceLeave, type PresenceDeps } from "../core/presence";
+import { lifecycle, type PresenceDeps } from "../core/presence";
+import { leaveRooms } from "../core/liveness";
 import { removeConnection, type ConnectionRow } from "../core/tables";
 import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
 
@@ -17,14 +18,8 @@ export interface DisconnectDeps {
   log: Logger;
   /** Told each outcome (`disconnected`, `disconnect.failed`); default: a log line each. */
   observe?: HubObserver;
-  /** Presence on: each room of the connection loses it (a `closed` leave, after the grace), and `connection.closed` goes on the bus. */
+  /** Presence on: each room of the connection loses it (a `closed` leave, after the grace; `revoked` at once for a row revokeToken marked), and `connection.closed` goes on the bus. */
   presence?: PresenceDeps;
-}
-
-/** Presence of a removed connection's rooms: one leave each (core/presence.ts decides if the user leaves). */
-export async function leaveRooms(presence: PresenceDeps, row: ConnectionRow, reason: "closed" | "timed_out" | "revoked", since?: number): Promise<void> {
-  const rooms = row.rooms.filter(hasPresence);
-  await Promise.all(rooms.map((roomId) => presenceLeave(presence, { roomId, userId: row.userId, connectionId: row.connectionId }, reason, since)));
 }
 
 export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocketEvent) => Promise<WebSocketResult> {
@@ -37,11 +32,13 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
       const row: ConnectionRow | undefined = removed;
       if (row && deps.presence) {
         const presence = deps.presence;
+        // A row revokeToken marked leaves with `revoked`, at once (core/tables.ts markRevoked).
+        const reason = row.revokedAt !== undefined ? "revoked" : "closed";
         await Promise.all([
           // This invocation removed the row: its close is this one's to tell (the emitter never throws).
-          presence.emit?.([lifecycle("connection.closed", Date.now(), { connection_id: connectionId, user_id: row.userId, reason: "closed" })]),
+          presence.emit?.([lifecycle("connection.closed", Date.now(), { connection_id: connectionId, user_id: row.userId, reason })]),
           // The connection is gone either way; a leave not recorded here is the sweep's to find.
-          leaveRooms(presence, row, "closed").catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) })),
+          leaveRooms(presence, row, reason).catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) })),
         ]);
       }
     } catch (err) {

@@ -25,6 +25,8 @@ export type HubResource =
   | "budgetTable"
   /** POST to any connection of this API's stage (@connections). */
   | "postToConnections"
+  /** GET any connection of this API's stage (@connections): the sweep's liveness check. */
+  | "getConnections"
   | "jwtSecretParameter"
   /** The KMS key of the secret parameter (decrypt through SSM only, by the key's policy). */
   | "jwtSecretKey"
@@ -119,7 +121,7 @@ const STREAM_APPEND_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:Query", "d
  * then the member events to the room: its connections from the room index, posts, a 410's
  * removal (DeleteItem on the connections table, as fan-out).
  */
-const PRESENCE_ENVIRONMENT: readonly EnvKey[] = ["presenceTable", "presenceGraceSeconds", "presenceEventMembersLimit", ...POST_ENVIRONMENT, "connectionsTable"];
+const PRESENCE_ENVIRONMENT: readonly EnvKey[] = ["presenceTable", "presenceGraceSeconds", "presenceEventMembersLimit", "presenceKeepAliveSeconds", ...POST_ENVIRONMENT, "connectionsTable"];
 const PRESENCE_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "presenceTable" },
   { actions: ["dynamodb:Query"], resource: "roomIndex" },
@@ -185,6 +187,8 @@ export const HANDLERS = {
   },
   deliver: {
     trigger: { kind: "queue" },
+    // A 410 removes the connection; with presence on its rooms lose it (`timed_out`, core/liveness.ts).
+    presence: PRESENCE_HOOKS,
     packages: [],
     memoryMb: 512,
     timeoutSeconds: "deliver",
@@ -199,6 +203,8 @@ export const HANDLERS = {
   },
   sendMessage: {
     trigger: { kind: "route", routeKey: "sendMessage", whenClientMessages: true },
+    // A 410 removes the connection; with presence on its rooms lose it (`timed_out`, core/liveness.ts).
+    presence: PRESENCE_HOOKS,
     packages: [],
     memoryMb: 512,
     timeoutSeconds: 29, // API Gateway's integration timeout
@@ -208,6 +214,8 @@ export const HANDLERS = {
   // Room streams (docs/protocol.md#room-streams): replays a room's stored frames to the asking connection.
   resume: {
     trigger: { kind: "route", routeKey: "resume" },
+    // A 410 removes the connection; with presence on its rooms lose it (`timed_out`, core/liveness.ts).
+    presence: PRESENCE_HOOKS,
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: 29, // up to 1,000 posts one after another; API Gateway's integration timeout
@@ -271,14 +279,24 @@ export const HANDLERS = {
       ...POST_GRANTS,
     ],
   },
-  // Presence's schedule: decides the leaves whose grace is over and sends the diffs still waiting.
+  // Presence's schedule: removes connections whose $disconnect never came (core/liveness.ts),
+  // decides the leaves whose grace is over and sends the diffs still waiting.
   sweep: {
     trigger: { kind: "schedule", whenPresence: true },
     packages: [],
     memoryMb: DEFAULT_MEMORY_MB,
     timeoutSeconds: 50, // within the schedule's minute
     environment: [...PRESENCE_ENVIRONMENT, ...LIFECYCLE_ENVIRONMENT],
-    grants: [...PRESENCE_GRANTS, { actions: ["dynamodb:Query"], resource: "presenceTable" }, ...LIFECYCLE_GRANTS],
+    grants: [
+      ...PRESENCE_GRANTS,
+      { actions: ["dynamodb:Query"], resource: "presenceTable" },
+      // Suspects: one parallel Scan of the connections table (the only Scan any role may make);
+      // a suspect GET finds alive gets its seen_at moved on (UpdateItem, conditional on the row).
+      { actions: ["dynamodb:Scan", "dynamodb:UpdateItem"], resource: "connectionsTable" },
+      // GET only: a dead connection is already closed, and an alive one is left alone (no DELETE).
+      { actions: ["execute-api:ManageConnections"], resource: "getConnections" },
+      ...LIFECYCLE_GRANTS,
+    ],
   },
 } as const satisfies Record<string, HandlerEntry>;
 

@@ -4,14 +4,14 @@
  * one GetItem of the room's counter whatever its size. The connection must be subscribed.
  */
 import { controlFrame } from "../core/messages";
-import { readOccupancy, type PresenceDeps } from "../core/presence";
+import { keepAliveOf, readOccupancy, type PresenceDeps } from "../core/presence";
 import { lambdaSource, presenceFrom, type HandlerSource } from "./dependencies";
 import { createRoomReadHandler } from "./presence";
 
 export function createOccupancyHandler(deps: PresenceDeps) {
   return createRoomReadHandler(deps, "occupancy", async (request) => {
     const counts = await readOccupancy(deps.db, deps.presence.presenceTable, request.roomId);
-    return controlFrame("hub.occupancy", { room_id: request.roomId, ...counts });
+    return controlFrame("hub.occupancy", { room_id: request.roomId, ...counts, ...keepAliveOf(deps) });
   });
 }
 

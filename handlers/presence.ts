@@ -9,7 +9,7 @@ import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { describeError } from "../core/log";
 import { controlFrame, normalizeId, parseJsonObject } from "../core/messages";
 import type { HubErrorCode } from "../core/errorCodes";
-import { MAX_PRESENCE_PAGE, readPresence, type PresenceDeps } from "../core/presence";
+import { keepAliveOf, MAX_PRESENCE_PAGE, readPresence, type PresenceDeps } from "../core/presence";
 import { refuser, sendControlFrame } from "../core/reply";
 import { getConnection } from "../core/tables";
 import { lambdaSource, presenceFrom, type HandlerSource } from "./dependencies";
@@ -58,7 +58,7 @@ export function createRoomReadHandler(deps: PresenceDeps, what: "presence" | "oc
 export function createPresenceHandler(deps: PresenceDeps) {
   return createRoomReadHandler(deps, "presence", async (request) => {
     const page = await readPresence(deps.db, deps.presence.presenceTable, request.roomId, { after: request.after, limit: request.limit });
-    return controlFrame("hub.presence", { room_id: request.roomId, ...page });
+    return controlFrame("hub.presence", { room_id: request.roomId, ...page, ...keepAliveOf(deps) });
   });
 }
 

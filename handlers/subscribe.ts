@@ -20,7 +20,7 @@ import { refuser, sendControlFrame } from "../core/reply";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION, maySubscribe, parseRoomRequest, userChannel } from "../core/rooms";
 import { headSeq, type StreamSettings } from "../core/streams";
 import { addRoom } from "../core/tables";
-import { presenceJoin, type PresenceDeps } from "../core/presence";
+import { keepAliveOf, presenceJoin, type PresenceDeps } from "../core/presence";
 import { dynamoFrom, lambdaSource, managementFrom, presenceFrom, requireVar, streamsFrom, type HandlerSource } from "./dependencies";
 
 export interface SubscribeDeps {
@@ -63,7 +63,7 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
       }
       const streams = deps.streams;
       const lastSeq = streams && streams.retentionHours > 0 ? await headSeq(deps.db, streams.streamsTable, roomId) : 0;
-      await sendControlFrame(deps.management, connectionId, controlFrame("hub.subscribed", { room_id: roomId, last_seq: lastSeq }), deps.log);
+      await sendControlFrame(deps.management, connectionId, controlFrame("hub.subscribed", { room_id: roomId, last_seq: lastSeq, ...keepAliveOf(deps.presence) }), deps.log);
       if (deps.presence) await presenceJoin(deps.presence, { roomId, userId: who.userId, connectionId });
       deps.log.info("subscribed", { connection_id: connectionId, room_id: roomId, last_seq: lastSeq });
       return { statusCode: 200, body: "Subscribed" };

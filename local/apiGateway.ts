@@ -51,6 +51,18 @@ export interface ApiGatewayOptions {
    * then nothing runs and nothing is sent back. A key cannot also have a handler.
    */
   answeredByGateway?: readonly string[];
+  /**
+   * What an AWS-service integration does for a route answered by the gateway (presence's
+   * keep-alive writes `seen_at`, components/hub/webSocketApi.ts buildLivenessRoute): called with
+   * the connection's id and the request's time, still with no reply. A failure (no row) is
+   * logged, as API Gateway's integration error would be.
+   */
+  gatewayIntegrations?: Readonly<Record<string, (connectionId: string, requestTimeEpoch: number) => Promise<unknown>>>;
+  /**
+   * Tests: when it says true for a closing connection, its `$disconnect` never runs (the socket
+   * still closes), as API Gateway may do: the hub must find the connection dead on its own.
+   */
+  dropDisconnect?: (connection: ConnectionIdentity) => boolean;
   limits?: ApiGatewayLimitOptions;
   /** The hub's dev credentials: `@connections` calls must be SigV4-signed with them. */
   credentials: DevCredentials;
@@ -250,8 +262,10 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
       const body = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
       const routeKey = selectRoute(options.routes, body, answeredByGateway);
       if (answeredByGateway.has(routeKey)) {
-        // A MOCK integration with no route response: accepted, and that is all.
+        // A MOCK integration (or an AWS-service one) with no route response: accepted, nothing comes back.
         log.debug("route answered by the gateway", { route: routeKey, connection_id: connection.id });
+        const integration = options.gatewayIntegrations?.[routeKey];
+        if (integration) void track(integration(connection.id, Date.now())).catch((err) => log.warn("gateway integration failed", { route: routeKey, connection_id: connection.id, ...describeError(err) }));
         return;
       }
       void runRoute(routeKey, connection, messageEvent(stage, connection, routeKey, body));
@@ -262,6 +276,10 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
       connections.delete(connection.id);
       const close: CloseInfo = connection.closedBy ? { ...connection.closedBy, by: "hub" } : { code, reason: reason.toString(), by: "client" };
       notify((o) => o.closed?.(connection, close));
+      if (options.dropDisconnect?.(connection)) {
+        log.debug("$disconnect dropped (test hook)", { connection_id: connection.id });
+        return;
+      }
       void runRoute("$disconnect", connection, disconnectEvent(stage, connection, { code, reason: reason.toString() }));
     });
   }

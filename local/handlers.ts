@@ -33,7 +33,7 @@ export interface LocalHandlerConfig {
   /** Room streams (docs/protocol.md#room-streams): the table and `history.retentionHours` (0 = off; the table still holds idempotency claims); unset = no table. */
   streams?: StreamSettings;
   /** Presence (core/presence.ts): the table and the checked `presence` option; unset = off. */
-  presence?: { presenceTable: string; graceSeconds: number; sweepSeconds: number; eventMembersLimit: number };
+  presence?: { presenceTable: string; graceSeconds: number; sweepSeconds: number; eventMembersLimit: number; keepAliveSeconds: number };
   /** Lifecycle events (with presence): the bus and the EventBridge stand-in's endpoint (local/eventBridge.ts); unset = none sent. */
   events?: { eventBusName: string; endpoint: string };
   /** What the handlers sign their requests with (the hub's dev credentials); default as core/aws.ts. */
@@ -64,6 +64,7 @@ export function localEnvironment(config: Omit<LocalHandlerConfig, "log" | "crede
           [ENV.presenceTable]: config.presence.presenceTable,
           [ENV.presenceGraceSeconds]: String(config.presence.graceSeconds),
           [ENV.presenceEventMembersLimit]: String(config.presence.eventMembersLimit),
+          [ENV.presenceKeepAliveSeconds]: String(config.presence.keepAliveSeconds),
         }
       : {}),
     ...(config.events ? { [ENV.eventBusName]: config.events.eventBusName, [ENV.eventsEndpoint]: config.events.endpoint } : {}),

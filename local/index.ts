@@ -20,7 +20,8 @@ import { dynamoClient, sqsClient } from "../core/aws";
 import type { HubEvent } from "../core/hubEvents";
 import { createLogger, describeError, type Logger, type LogLevel } from "../core/log";
 import { authTable, budgetTable, connectionsTable, createTableInput, DEFAULT_RETENTION_HOURS, presenceTable, streamsTable, type TableSchema } from "../core/schema";
-import { GATEWAY_ANSWERED_ROUTE_KEYS } from "../core/keepAlive";
+import { GATEWAY_ANSWERED_ROUTE_KEYS, KEEP_ALIVE_ROUTE_KEY } from "../core/keepAlive";
+import { touchConnection } from "../core/tables";
 import { assertPeersInstalled } from "../core/peers";
 import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMaxRoomsPerConnection, checkPostsPerSecond, checkPresence, checkRetentionHours, checkWholeNumber, DEFAULT_POSTS_PER_SECOND, type PresenceOptions } from "../core/hubOptions";
 import { PRESENCE_DEFAULTS } from "../core/presence";
@@ -112,7 +113,7 @@ export interface LocalHubOptions {
   maxRoomsPerConnection?: number;
   /**
    * Presence (docs/protocol.md#presence), as the component's `presence`: off by default. Locally
-   * `sweepSeconds` and `graceSeconds` may be fractions (tests shorten the timers).
+   * `sweepSeconds`, `graceSeconds` and `keepAliveSeconds` may be fractions (tests shorten the timers).
    */
   presence?: PresenceOptions;
   /**
@@ -425,8 +426,13 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       region: LOCAL_REGION,
       authorizer: handlers.authorizer,
       routes: handlers.routes,
-      // The deployed API's keep-alive route: no handler, no answer (components/hub/webSocketApi.ts).
+      // The deployed API's keep-alive route: no handler, no answer (components/hub/webSocketApi.ts);
+      // with presence on, its integration writes seen_at on the connection's row, as on AWS.
       answeredByGateway: GATEWAY_ANSWERED_ROUTE_KEYS,
+      ...(presence ? { gatewayIntegrations: { [KEEP_ALIVE_ROUTE_KEY]: (connectionId: string, at: number) => touchConnection(db, names.connections, connectionId, at) } } : {}),
+      ...(hooks.dropDisconnect
+        ? { dropDisconnect: (c: { id: string; authorizer: Record<string, unknown> }) => hooks.dropDisconnect!({ connectionId: c.id, userId: typeof c.authorizer.user_id === "string" ? c.authorizer.user_id : undefined }) }
+        : {}),
       limits: options.limits,
       credentials,
       log,
@@ -445,6 +451,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       passcode,
       region: LOCAL_REGION,
       endpoints: { sqs: info.sqsEndpoint, dynamodb: info.dynamodbEndpoint },
+      ...(presence ? { presenceTableName } : {}),
       credentials,
       bcryptCost: options.bcryptCost,
       // dynalite updates its indexes with the item: nothing to wait for.

@@ -138,6 +138,7 @@ export function notifierOptionsFor(state: LocalHubInfo): NotifierOptions {
     authTableName: state.authTableName,
     connectionsTableName: state.connectionsTableName,
     streamsTableName: state.streamsTableName,
+    // Presence on: presence/occupancy read it, and revokeToken leaves the revoked connections' rooms with reason `revoked`.
     ...(state.presenceTableName ? { presenceTableName: state.presenceTableName } : {}),
     managementEndpoint: state.managementEndpoint,
     jwtSecret: state.jwtSecret,

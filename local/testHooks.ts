@@ -14,6 +14,12 @@ export interface LocalHubTestHooks {
   faultInjection?: boolean;
   /** With `deliverWorkers`: a module exporting `(deps, config) => handler` to run instead (benchmarks run the seed's algorithm). */
   deliverModule?: DeliverWorkerConfig["deliverModule"];
+  /**
+   * Connections whose `$disconnect` the emulator drops when they close (API Gateway's is
+   * best-effort): given each closing connection's user, true drops it. Presence's sweep must
+   * then find the connection dead (core/liveness.ts).
+   */
+  dropDisconnect?: (connection: { connectionId: string; userId?: string }) => boolean;
 }
 
 /** Faults a test hub injects on demand. */

@@ -22,7 +22,7 @@ import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
 import { isGrantsAuthKey, isUserChannel, membershipKey, userChannel } from "../core/rooms";
 import { MAX_PRESENCE_PAGE, readOccupancy, readPresence, type Member } from "../core/presence";
-import { deleteAuthRow, getAuthRow, deleteConnection, getConnection, removeConnectionItems, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
+import { deleteAuthRow, getAuthRow, deleteConnection, getConnection, markRevoked, removeConnectionItems, removeMemberships, roomPages, userAuthRows, type AuthRow, type ConnectionRow } from "../core/tables";
 import { BCRYPT_COST, issueConnectToken } from "../core/tokens";
 
 /** Each method needs only its own options: publish needs queueUrl; issueToken authTableName and jwtSecret; revokeToken the tables and managementEndpoint. */
@@ -32,8 +32,6 @@ export interface NotifierOptions {
   connectionsTableName?: string;
   /** The room streams' table (component output `streamsTableName`): used by history. */
   streamsTableName?: string;
-  /** Presence's table (component output `presenceTableName`, set only with `presence` on): used by presence and occupancy. */
-  presenceTableName?: string;
   /** `https://host/{stage}`: used by revokeToken to close live connections. */
   managementEndpoint?: string;
   /** The HS512 signing secret the authorizer verifies with. */
@@ -54,6 +52,14 @@ export interface NotifierOptions {
    * room index (eventually consistent) did not show yet. Default 1000 ms.
    */
   revokeRecheckMs?: number;
+  /**
+   * Presence's table (component output `presenceTableName`), when the hub has presence on: read
+   * by presence and occupancy. With it, revokeToken marks each connection it closes as revoked and leaves its row to the hub (its
+   * `$disconnect`, or the sweep if none comes), which leaves the connection's rooms with reason
+   * `revoked` at once; its memberships still go at once, so nothing more is delivered to it.
+   * Without it on a hub with presence, the revoked user stays a member (a ghost).
+   */
+  presenceTableName?: string;
   /** Explicit credentials for the AWS clients (the local hub's dev credentials). Default: the SDK's chain. */
   credentials?: ClientOptions["credentials"];
 }
@@ -214,6 +220,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
   const recheckMs = options.revokeRecheckMs ?? 1_000;
   if (!Number.isFinite(recheckMs) || recheckMs < 0) throw new TypeError("createNotifier: revokeRecheckMs must be a number of milliseconds ≥ 0");
   const cost = options.bcryptCost ?? BCRYPT_COST;
+  const presenceOn = options.presenceTableName !== undefined;
 
   async function issueToken(input: IssueTokenInput): Promise<string> {
     const authTableName = requireOption(options, "authTableName", "issueToken");
@@ -271,6 +278,8 @@ export function createNotifier(options: NotifierOptions): Notifier {
             decided.add(connectionId);
             const row = await getConnection(db, connectionsTableName, connectionId);
             if (keep?.(row)) continue;
+            // Presence on: marked before the close, so the $disconnect that follows leaves with `revoked`.
+            const marked = row !== undefined && presenceOn && (await markRevoked(db, connectionsTableName, connectionId, Date.now()));
             try {
               await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
             } catch (err) {
@@ -278,7 +287,8 @@ export function createNotifier(options: NotifierOptions): Notifier {
             }
             // $disconnect removes it too, but is best effort: remove the row and its memberships here.
             // No row: the listed item is an orphan membership of this room (its TTL would keep it listed).
-            if (row) await removeConnectionItems(db, connectionsTableName, row);
+            if (row && marked) await removeMemberships(db, connectionsTableName, row);
+            else if (row) await removeConnectionItems(db, connectionsTableName, row);
             else await deleteConnection(db, connectionsTableName, membershipKey(connectionId, room));
             closed.add(connectionId);
           }

@@ -21,6 +21,7 @@ describe("browser client keep-alive", () => {
   /** A socket that opens at once and records what the client sends, with the fake clock's time. */
   function recordingSocket() {
     const sent: { at: number; frame: { action?: string } }[] = [];
+    const sockets: { onmessage?: (event: MessageEvent) => void }[] = [];
     class RecordingSocket {
       static readonly OPEN = 1;
       readyState = 0;
@@ -29,6 +30,7 @@ describe("browser client keep-alive", () => {
       onclose?: () => void;
       onerror?: () => void;
       constructor() {
+        sockets.push(this);
         queueMicrotask(() => {
           this.readyState = RecordingSocket.OPEN;
           this.onopen?.();
@@ -39,7 +41,10 @@ describe("browser client keep-alive", () => {
       }
       close() {}
     }
-    return { WebSocket: RecordingSocket as unknown as typeof globalThis.WebSocket, pings: () => sent.filter((s) => s.frame.action === KEEP_ALIVE_ROUTE_KEY) };
+    /** A control frame from the hub, as the socket would deliver it. */
+    const receive = (type: string, data: Record<string, unknown>) =>
+      sockets.at(-1)?.onmessage?.({ data: JSON.stringify({ id: `h-${type}`, room_id: null, user_id: null, data: { type, data } }) } as MessageEvent);
+    return { WebSocket: RecordingSocket as unknown as typeof globalThis.WebSocket, pings: () => sent.filter((s) => s.frame.action === KEEP_ALIVE_ROUTE_KEY), receive };
   }
   const HOUR_MS = 60 * 60_000;
   /** Chrome's intensive throttling runs a hidden tab's chained timers on minute-aligned wake-ups: up to 60 s late. */
@@ -79,5 +84,24 @@ describe("browser client keep-alive", () => {
 
   it("keeps the keepAliveMs option", async () => {
     expect(await pingsInAnHour({ keepAliveMs: 20 * 60_000 })).toEqual([20, 40, 60].map((n) => n * 60_000));
+  });
+
+  it("with presence on, adopts the smallest keep_alive_ms the hub tells (hub.subscribed, hub.occupancy) and pings that often from then on", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+    const socket = recordingSocket();
+    const client = connect({ url: "ws://hub.test", token: kimToken, WebSocket: socket.WebSocket });
+    try {
+      await vi.advanceTimersByTimeAsync(0);
+      const openedAt = Date.now();
+      socket.receive("hub.subscribed", { room_id: "lobby", last_seq: 0, keep_alive_ms: 45_000 });
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      // A bigger value told later changes nothing; the smallest wins.
+      socket.receive("hub.occupancy", { room_id: "lobby", connections: 1, users: 1, keep_alive_ms: 120_000 });
+      await vi.advanceTimersByTimeAsync(5 * 60_000);
+      const pings = socket.pings().map((p) => p.at - openedAt);
+      expect(pings).toEqual(Array.from({ length: 20 }, (_, i) => (i + 1) * 45_000));
+    } finally {
+      client.close();
+    }
   });
 });

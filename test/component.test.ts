@@ -72,14 +72,15 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       return;
     }
     expect(buses.map((b) => b.name)).toEqual(["hub-events"]);
-    expect(canPut).toEqual(["hub-connect-policy", "hub-disconnect-policy", "hub-subscribe-policy", "hub-sweep-policy", "hub-unsubscribe-policy"]);
+    // The routes that decide a change, the sweep, and the post paths (a 410 ends a dead connection: connection.closed, timed_out).
+    expect(canPut).toEqual(["hub-connect-policy", "hub-deliver-policy", "hub-disconnect-policy", "hub-resume-policy", "hub-sendMessage-policy", "hub-subscribe-policy", "hub-sweep-policy", "hub-unsubscribe-policy"]);
     for (const name of canPut) {
       const statements = (JSON.parse(inputs(run().named(name)).policy).Statement as { Action: string[]; Resource: string[] }[]).filter((st) => st.Action.some((a) => a.startsWith("events:")));
       expect(statements, name).toEqual([{ Effect: "Allow", Action: ["events:PutEvents"], Resource: ["arn:aws:events:eu-west-1:123456789012:event-bus/hub-events"] }]);
       expect(inputs(run().named(name.replace(/-policy$/, ""))).environment.variables.EVENT_BUS_NAME, name).toBe("hub-events");
     }
     // The read-only presence routes neither emit nor may.
-    for (const name of ["hub-presence", "hub-occupancy", "hub-deliver"]) expect(inputs(run().named(name)).environment.variables.EVENT_BUS_NAME, name).toBeUndefined();
+    for (const name of ["hub-presence", "hub-occupancy"]) expect(inputs(run().named(name)).environment.variables.EVENT_BUS_NAME, name).toBeUndefined();
   });
 
   it("parents every resource to the NotificationHub component", () => {
@@ -155,7 +156,8 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     }
     // Every integration but the keep-alive's invokes a Lambda (next test).
     for (const integration of run().ofType("aws:apigatewayv2/integration:Integration").map(inputs)) {
-      expect(integration.integrationType).toBe(integration.integrationUri ? "AWS_PROXY" : "MOCK");
+      const keepAlive = String(integration.integrationUri ?? "").endsWith(":dynamodb:action/UpdateItem");
+      expect(integration.integrationType).toBe(keepAlive ? "AWS" : integration.integrationUri ? "AWS_PROXY" : "MOCK");
     }
     for (const permission of run().ofType("aws:lambda/permission:Permission").map(inputs)) {
       // Presence's sweep: EventBridge, from its own schedule rule only.
@@ -169,15 +171,47 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
     }
   });
 
-  it("answers the ping route in API Gateway itself: a MOCK integration with its status in the request template, no route response, no Lambda and no invoke permission", () => {
+  it("answers the ping route in API Gateway itself, no route response, no Lambda and no invoke permission: a MOCK integration with presence off, a DynamoDB UpdateItem of seen_at with presence on", () => {
     const ping = run().named("hub-keepAlive-route");
     expect(inputs(ping)).toMatchObject({ routeKey: KEEP_ALIVE_ROUTE_KEY, target: "integrations/hub-keepAlive-integration-id" });
     expect(inputs(ping).routeResponseSelectionExpression).toBeUndefined(); // one-way: nothing goes back
     expect(run().ofType("aws:apigatewayv2/routeResponse:RouteResponse")).toEqual([]);
     const integration = inputs(run().named("hub-keepAlive-integration"));
-    expect(integration).toMatchObject({ apiId: "hub-api-id", integrationType: "MOCK", templateSelectionExpression: "\\$default", requestTemplates: { $default: '{"statusCode":200}' } });
-    expect(integration.integrationUri).toBeUndefined(); // nothing behind it
-    expect(integration.credentialsArn).toBeUndefined();
+    if (!presence) {
+      expect(integration).toMatchObject({ apiId: "hub-api-id", integrationType: "MOCK", templateSelectionExpression: "\\$default", requestTemplates: { $default: '{"statusCode":200}' } });
+      expect(integration.integrationUri).toBeUndefined(); // nothing behind it
+      expect(integration.credentialsArn).toBeUndefined();
+      expect(run().ofType("aws:iam/role:Role").filter((r) => r.name.includes("keepAlive"))).toEqual([]);
+    } else {
+      // Liveness (core/liveness.ts): API Gateway itself writes seen_at on the connection's row.
+      expect(integration).toMatchObject({
+        apiId: "hub-api-id",
+        integrationType: "AWS",
+        integrationMethod: "POST",
+        integrationUri: "arn:aws:apigateway:eu-west-1:dynamodb:action/UpdateItem",
+        credentialsArn: "arn:aws:iam::123456789012:role/hub-keepAlive-role",
+        passthroughBehavior: "NEVER", // the client's body never reaches DynamoDB
+        templateSelectionExpression: "\\$default",
+      });
+      expect(JSON.parse(integration.requestTemplates.$default)).toEqual({
+        TableName: "hub-connections",
+        Key: { connection_id: { S: "$context.connectionId" } },
+        UpdateExpression: "SET seen_at = :t",
+        ConditionExpression: "attribute_exists(connection_id)",
+        ExpressionAttributeValues: { ":t": { N: "$context.requestTimeEpoch" } },
+        ReturnValues: "NONE",
+      });
+      const role = inputs(run().named("hub-keepAlive-role"));
+      expect(JSON.parse(role.assumeRolePolicy).Statement).toEqual([{ Effect: "Allow", Principal: { Service: "apigateway.amazonaws.com" }, Action: "sts:AssumeRole" }]);
+      expect(JSON.parse(inputs(run().named("hub-keepAlive-policy")).policy).Statement).toEqual([
+        {
+          Effect: "Allow",
+          Action: ["dynamodb:UpdateItem"],
+          Resource: ["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"],
+          Condition: { "ForAllValues:StringEquals": { "dynamodb:Attributes": ["connection_id", "seen_at"] }, StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] } },
+        },
+      ]);
+    }
     // Exactly one Lambda integration and one permission per handler route: none for ping.
     const handlerRoutes = routesOf(deployedHandlers(true, presence)).map((r) => r.routeKey);
     const lambdaIntegrations = run().ofType("aws:apigatewayv2/integration:Integration").filter((i) => inputs(i).integrationType === "AWS_PROXY");
@@ -311,7 +345,7 @@ describe("IAM review", () => {
           expect(match, `${name}: ${resource} is not one of this stack's resources`).toBeDefined();
           // The only wildcards allowed are inside one of our resources (log streams, @connections ids, execution logs of our API).
           const rest = resource.slice(match!.length);
-          expect(rest, `${name}: ${resource}`).toMatch(/^(|:\*|\/index\/room_id-index|[a-z]+\/(POST|DELETE)\/@connections\/\*|\*)$/);
+          expect(rest, `${name}: ${resource}`).toMatch(/^(|:\*|\/index\/room_id-index|[a-z]+\/(POST|GET|DELETE)\/@connections\/\*|\*)$/);
         }
       }
     }
@@ -337,10 +371,14 @@ describe("IAM review", () => {
     expect(actionsOf("hub-unsubscribe")).toEqual(withPresence(["dynamodb:DeleteItem", "dynamodb:UpdateItem"]));
     expect(actionsOf("hub-presence")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     expect(actionsOf("hub-occupancy")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
-    expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query"]));
+    // Liveness (core/liveness.ts): the Scan for suspects, seen_at of one found alive, GET @connections.
+    expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
     expect(actionsOf("hub-default")).toEqual(["dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     // Two queues (notifications, bulk): the mapping's four actions and SendMessage on each.
+    // With presence on, a 410 leaves the connection's rooms: the presence table's four actions.
+    const presenceTable = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
     expect(actionsOf("hub-deliver")).toEqual([
+      ...presenceTable,
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
@@ -359,7 +397,7 @@ describe("IAM review", () => {
       "sqs:ReceiveMessage",
       "sqs:SendMessage",
       "sqs:SendMessage",
-    ]);
+    ].sort());
     const budgetGrants = (name: string) =>
       (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-budget")));
     // Every poster takes budget tokens: with presence on (development) connect, disconnect and presence's own handlers post member events too.
@@ -372,9 +410,16 @@ describe("IAM review", () => {
     )!;
     expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
     // Room streams: resume reads the stream, charges the replay budget on the connection row (UpdateItem there) and takes budget tokens (UpdateItem on the budget table), and posts to the asking connection.
-    expect(actionsOf("hub-resume")).toEqual(["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
+    // With presence on, its 410 leaves the connection's rooms too (presence table, the room index for the member events, the connections table's DeleteItem).
+    expect(actionsOf("hub-resume")).toEqual(
+      ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections", ...presenceTable, "dynamodb:Query", "dynamodb:DeleteItem"].sort(),
+    );
     const resumeUpdates = (JSON.parse(inputs(runs.development.named("hub-resume-policy")).policy).Statement as Statement[]).filter((s) => s.Action.includes("dynamodb:UpdateItem"));
-    expect(resumeUpdates.flatMap((s) => s.Resource).sort()).toEqual(["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-budget", "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"]);
+    expect(resumeUpdates.flatMap((s) => s.Resource).sort()).toEqual([
+      "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-budget",
+      "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections",
+      "arn:aws:dynamodb:eu-west-1:123456789012:table/hub-presence-members",
+    ]);
     const streamGrants = (name: string) =>
       (JSON.parse(inputs(runs.development.named(`${name}-policy`)).policy).Statement as Statement[]).filter((s) => s.Resource.some((r: string) => r.endsWith(":table/hub-streams")));
     expect(streamGrants("hub-resume").flatMap((s) => s.Action)).toEqual(["dynamodb:Query"]);
@@ -395,6 +440,7 @@ describe("IAM review", () => {
       "dynamodb:Query",
       "dynamodb:Query", // the auth table: revokeToken({ userId }) lists the user's token rows
       "dynamodb:Query", // notifier.history reads room streams
+      "dynamodb:UpdateItem", // presence on: revokeToken marks the row revoked_at (that attribute only)
       "execute-api:ManageConnections",
       "kms:Decrypt",
       "sqs:SendMessage",

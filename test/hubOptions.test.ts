@@ -18,6 +18,12 @@ const CASES: { what: string; component: Parameters<typeof normalizeArgs>[0]; loc
   { what: "a batch SQS would refuse", component: { queue: { batchSize: 11 } }, local: { queue: { batchSize: 11 } }, message: /queue\.batchSize must be a whole number from 1 to 10, got 11/ },
   { what: "a post budget under one post per window", component: { delivery: { postsPerSecond: 5 } }, local: { delivery: { postsPerSecond: 5 } }, message: /delivery\.postsPerSecond must be a whole number from 10 to 100000, got 5/ },
   { what: "a fractional post budget", component: { delivery: { postsPerSecond: 1000.5 } }, local: { delivery: { postsPerSecond: 1000.5 } }, message: /delivery\.postsPerSecond must be a whole number from 10 to 100000, got 1000.5/ },
+  {
+    what: "a presence keep-alive past API Gateway's idle timeout",
+    component: { presence: { enabled: true, keepAliveSeconds: 600 } },
+    local: { presence: { enabled: true, keepAliveSeconds: 600 } },
+    message: /presence\.keepAliveSeconds must be a (whole )?number from (10|0\.05) to 540, got 600/,
+  },
   { what: "no receive at all", component: { queue: { maxReceiveCount: 0 } }, local: { queue: { maxReceiveCount: 0 } }, message: /queue\.maxReceiveCount must be a whole number from (5|1) to 1000, got 0/ },
 ];
 
@@ -32,5 +38,11 @@ describe("shared option rules", () => {
   it("lets the local hub dead-letter after fewer receives than a deployed hub may (a test's shortcut), and no fewer than SQS allows", () => {
     expect(() => normalizeArgs({ queue: { maxReceiveCount: 2 } })).toThrow(/queue\.maxReceiveCount must be a whole number from 5 to 1000, got 2/);
     expect(normalizeArgs({ history: { retentionHours: 1 / 3600 } }).retentionHours).toBe(1 / 3600);
+  });
+
+  it("keeps a deployed hub's presence keep-alive to whole seconds from 10 (each ping is a billed message and a write), 45 by default", () => {
+    expect(normalizeArgs({ presence: { enabled: true } }).presence?.keepAliveSeconds).toBe(45);
+    expect(() => normalizeArgs({ presence: { enabled: true, keepAliveSeconds: 5 } })).toThrow(/presence\.keepAliveSeconds must be a whole number from 10 to 540, got 5/);
+    expect(() => normalizeArgs({ presence: { enabled: true, keepAliveSeconds: 30.5 } })).toThrow(/presence\.keepAliveSeconds must be a whole number from 10 to 540, got 30.5/);
   });
 });

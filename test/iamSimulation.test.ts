@@ -174,6 +174,22 @@ async function exercise() {
   // iam-2's close leaves ann's presence pending; with no grace the sweep decides it (a conditional delete) and tells the room.
   await recording("disconnect", () => invoke("disconnect", routeEvent("$disconnect", "iam-2")));
   await recording("sweep", () => invoke("sweep", {}, { PRESENCE_GRACE_SECONDS: "0" }));
+  // Liveness (core/liveness.ts): two connections in room-1 whose last ping is long past; the
+  // sweep scans for them, GETs each: one is gone (410: removed, its rooms left with timed_out),
+  // the other answers (its seen_at moved on). A third is past API Gateway's 2 hours: no GET.
+  const stale = Date.now() - 10 * 60_000;
+  for (const id of ["iam-ghost", "iam-quiet"]) await putConnection(dynamo.client, "hub-connections", { connectionId: id, userId: "cy", rooms: ["room-1"], grants: ["room-1"], connectedAt: stale, generation, authKey: "room-1" });
+  await putConnection(dynamo.client, "hub-connections", { connectionId: "iam-ancient", userId: "cy", rooms: ["room-1"], grants: ["room-1"], connectedAt: Date.now() - 3 * 3600_000, generation, authKey: "room-1" });
+  management.fault("iam-ghost", { status: 410, times: 1, method: "GET" });
+  await recording("sweep", () => invoke("sweep", {}));
+  expect(made.sweep.map((q) => q.action)).toEqual(expect.arrayContaining(["dynamodb:Scan", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
+  // A 410 while delivering, with presence on: the connection's rooms lose it (presence table writes by deliver).
+  await putConnection(dynamo.client, "hub-connections", { connectionId: "iam-dead", userId: "dee", rooms: ["room-1"], grants: ["room-1"], connectedAt: Date.now() - 60_000, generation, authKey: "room-1" });
+  await recording("deliver", async () => {
+    management.fault("iam-dead", { status: 410, times: 1 });
+    await invoke("deliver", sqsEvent([message("iam-m3")]));
+  });
+  expect(made.deliver.filter((q) => q.resource === TABLE.presence).length, "deliver's 410 left presence").toBeGreaterThan(0);
 
   const notifier = createNotifier({
     queueUrl,
@@ -185,6 +201,8 @@ async function exercise() {
     passcode: "p",
     region: "eu-west-1",
     endpoints: { dynamodb: recorders.dynamodb.endpoint, sqs: recorders.sqs.endpoint },
+    // Presence is on in development: revokeToken marks each row revoked (UpdateItem) before it closes it.
+    presenceTableName: "hub-presence-members",
     bcryptCost: 4,
   });
   await recording("publisher", async () => {
@@ -199,7 +217,7 @@ async function exercise() {
   });
 }
 
-async function decide(policy: PolicyDocument, principal: string, request: AwsRequest): Promise<string> {
+async function decide(policy: PolicyDocument, principal: string, request: AwsRequest, context: Record<string, string | string[]> = {}): Promise<string> {
   const kms = request.action.startsWith("kms:");
   const simulation: Simulation = {
     identityPolicies: [{ name: "policy", policy }],
@@ -211,7 +229,7 @@ async function decide(policy: PolicyDocument, principal: string, request: AwsReq
       action: request.action,
       principal,
       resource: { resource: request.resource, accountId: ACCOUNT },
-      contextVariables: kms ? { "kms:ViaService": "ssm.eu-west-1.amazonaws.com", "kms:CallerAccount": ACCOUNT } : {},
+      contextVariables: kms ? { "kms:ViaService": "ssm.eu-west-1.amazonaws.com", "kms:CallerAccount": ACCOUNT } : context,
     },
   };
   const response = await runSimulation(simulation, {});
@@ -223,6 +241,8 @@ const role = (handler: string) => `arn:aws:iam::${ACCOUNT}:role/hub-${handler}-r
 const BUS = ARN("events", "event-bus/hub-events");
 /** The functions that decide lifecycle events, and so put them on the hub's bus (events:PutEvents, nothing else there). */
 const EMITTERS = ["connect", "disconnect", "subscribe", "unsubscribe", "sweep"];
+/** The post paths: a 410 they meet ends a dead connection (core/liveness.ts connectionGone), whose `connection.closed` (timed_out) is theirs to put. */
+const GONE_EMITTERS = ["deliver", "sendMessage", "resume"];
 const connection = (stage: string, method: string) => ARN("execute-api", `${API}/${stage}/${method}/@connections/abc=`);
 const TABLE = {
   connections: ARN("dynamodb", "table/hub-connections"),
@@ -371,13 +391,16 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Query", ARN("dynamodb", "table/hub-connections/index/room_id-index")),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
+  // The sweep GETs suspects (never DELETE: a dead connection is closed already, an alive one stays) and scans the connections table only.
   sweep: [
     r("dynamodb:PutItem", TABLE.connections),
-    r("dynamodb:UpdateItem", TABLE.connections),
+    r("dynamodb:BatchWriteItem", TABLE.connections),
     r("dynamodb:GetItem", TABLE.auth),
+    r("dynamodb:Scan", TABLE.presence),
     r("sqs:SendMessage", QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
+    r("execute-api:ManageConnections", connection("production", "GET")),
   ],
   publisher: [
     r("dynamodb:UpdateItem", TABLE.budget),
@@ -392,8 +415,10 @@ const NEVER: Record<string, AwsRequest[]> = {
   ],
 };
 // The read-only presence routes, delivery and the rest decide no lifecycle event: they may not put one.
-for (const who of ["authorizer", "default", "deliver", "sendMessage", "resume", "presence", "occupancy", "publisher"]) NEVER[who].push(r("events:PutEvents", BUS));
-const forbidden = (who: string) => [...NO_ONE, ...NEVER[who]];
+for (const who of ["authorizer", "default", "presence", "occupancy", "publisher"]) NEVER[who].push(r("events:PutEvents", BUS));
+/** The sweep's Scan of the connections table (core/liveness.ts) is the one Scan any role may make. */
+const isSweepScan = (who: string, request: AwsRequest) => who === "sweep" && request.action === "dynamodb:Scan" && request.resource === TABLE.connections;
+const forbidden = (who: string) => [...NO_ONE.filter((request) => !isSweepScan(who, request)), ...NEVER[who]];
 
 function inputsKey(): string {
   return ARN("kms", "key/hub-jwt-secret-key-0000");
@@ -419,12 +444,44 @@ describe.each(HANDLERS)("the %s role, as IAM evaluates it", (handler) => {
   });
 });
 
+describe.each(GONE_EMITTERS)("the %s role and a dead connection's lifecycle event", (handler) => {
+  it("may put connection.closed (timed_out) on the hub's bus after a 410, and nowhere else", async () => {
+    expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), r("events:PutEvents", BUS))).toBe("Allowed");
+    expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), r("events:PutEvents", ARN("events", "event-bus/default")))).not.toBe("Allowed");
+  });
+});
+
 describe.each(EMITTERS)("the %s role and lifecycle events", (handler) => {
   it("put its lifecycle events in its run, each call events:PutEvents on the hub's bus ARN, allowed", async () => {
     const puts = (made[handler] ?? []).filter((q) => q.action.startsWith("events:"));
     expect(puts.length, `${handler} put no lifecycle event in its run`).toBeGreaterThan(0);
     expect(new Set(puts.map((q) => `${q.action} ${q.resource}`))).toEqual(new Set([`events:PutEvents ${BUS}`]));
     expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), r("events:PutEvents", BUS))).toBe("Allowed");
+  });
+});
+
+describe("GET @connections (is this connection still there?) is the sweep's alone", () => {
+  it.each(HANDLERS.filter((h) => h !== "sweep"))("%s may not GET a connection", async (handler) => {
+    expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), r("execute-api:ManageConnections", connection("development", "GET")))).not.toBe("Allowed");
+  });
+});
+
+describe("the keep-alive's integration role (presence on), as IAM evaluates it for API Gateway", () => {
+  const keepAlive = `arn:aws:iam::${ACCOUNT}:role/hub-keepAlive-role`;
+  const policy = () => policyOf("hub-keepAlive-policy");
+  const write = { "dynamodb:Attributes": ["connection_id", "seen_at"], "dynamodb:ReturnValues": "NONE" };
+
+  it("allows the UpdateItem its request template makes: seen_at on the connections table, nothing returned", async () => {
+    expect(await decide(policy(), keepAlive, r("dynamodb:UpdateItem", TABLE.connections), write)).toBe("Allowed");
+    summary.push("keepAlive UpdateItem(seen_at) allowed");
+  });
+
+  it("denies any other attribute, a read-back, another action or another table", async () => {
+    expect(await decide(policy(), keepAlive, r("dynamodb:UpdateItem", TABLE.connections), { ...write, "dynamodb:Attributes": ["connection_id", "rooms"] })).not.toBe("Allowed");
+    expect(await decide(policy(), keepAlive, r("dynamodb:UpdateItem", TABLE.connections), { ...write, "dynamodb:ReturnValues": "ALL_OLD" })).not.toBe("Allowed");
+    for (const request of [r("dynamodb:PutItem", TABLE.connections), r("dynamodb:GetItem", TABLE.connections), r("dynamodb:DeleteItem", TABLE.connections), r("dynamodb:UpdateItem", TABLE.auth), r("dynamodb:UpdateItem", TABLE.presence), r("dynamodb:UpdateItem", TABLE.other)]) {
+      expect(await decide(policy(), keepAlive, request, write), `${request.action} ${request.resource}`).not.toBe("Allowed");
+    }
   });
 });
 
@@ -439,6 +496,14 @@ describe("publisherPolicyArn, as IAM evaluates it for an app backend's role", ()
     // Reading the signing secret from its parameter, as SSM does it with the hub's key.
     for (const request of [r("ssm:GetParameter", SECRET_PARAMETER), r("kms:Decrypt", inputsKey())]) expect(await decide(policyOf("hub-publisher"), backend, request)).toBe("Allowed");
     summary.push(`publisher ${[...actions].map((a) => a.split(":")[1]).sort().join("/")} allowed, ${forbidden("publisher").length} forbidden denied`);
+  });
+
+  it("with presence on, its revocation mark writes revoked_at and nothing else on a connection row", async () => {
+    const mark = r("dynamodb:UpdateItem", TABLE.connections);
+    expect(made.publisher).toContainEqual(mark);
+    expect(await decide(policyOf("hub-publisher"), backend, mark, { "dynamodb:Attributes": ["connection_id", "revoked_at"] })).toBe("Allowed");
+    expect(await decide(policyOf("hub-publisher"), backend, mark, { "dynamodb:Attributes": ["connection_id", "rooms"] })).not.toBe("Allowed");
+    expect(await decide(policyOf("hub-publisher"), backend, mark, { "dynamodb:Attributes": ["connection_id", "revoked_at"], "dynamodb:ReturnValues": "ALL_NEW" })).not.toBe("Allowed");
   });
 
   it("denies every request an app backend must never make", async () => {

@@ -83,7 +83,7 @@ describe("presence: two users, three tabs", () => {
       ["bob", 1],
     ]);
     expect(page.data.members.every((m: { since: number }) => m.since > 0)).toBe(true);
-    expect((await ask(bob.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 3, users: 2 });
+    expect((await ask(bob.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 3, users: 2, keep_alive_ms: 45_000 });
 
     // One of ann's two tabs closes; then bob's only tab: only bob leaves (after the grace).
     ann2.client.ws.close();
@@ -114,7 +114,7 @@ describe("presence: two users, three tabs", () => {
     // Hub events carry no seq and are not stored.
     expect(ann1.client.frames.filter((f) => f.origin === "hub").every((f) => !("seq" in f))).toBe(true);
 
-    expect((await ask(carlAgain.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 2, users: 2 });
+    expect((await ask(carlAgain.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 2, users: 2, keep_alive_ms: 45_000 });
     const after = await ask(carlAgain.client, { action: "presence", room_id: room }, "hub.presence");
     expect(after.data.members.map((m: { user_id: string; connections: number }) => [m.user_id, m.connections])).toEqual([
       ["ann", 1],
@@ -179,7 +179,7 @@ describe("presence: big rooms", () => {
     expect(seen.length).toBe(1_500);
     expect(new Set(seen).size).toBe(1_500);
     expect(new Set(seen)).toEqual(new Set(["aaa-me", ...ids]));
-    expect((await ask(me.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 1_500, users: 1_500 });
+    expect((await ask(me.client, { action: "occupancy", room_id: room }, "hub.occupancy")).data).toEqual({ room_id: room, connections: 1_500, users: 1_500, keep_alive_ms: 45_000 });
 
     // The SDK reads the same pages from the table: 600 a page, three pages, every member once.
     const read: string[] = [];

@@ -37,14 +37,14 @@ async function issuedGeneration(userId: string, roomId: string): Promise<string>
 }
 
 describe("$connect and $disconnect", () => {
-  it("writes the row with room, user, connected_at and a TTL past API Gateway's 2 h limit, then deletes it", async () => {
+  it("writes the row with room, user, connected_at, seen_at (liveness) and a TTL past API Gateway's 2 h limit, then deletes it", async () => {
     const now = Date.now();
     const connect = createConnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, authTable: dynamo.authTable, log, now: () => now });
     const generation = await issuedGeneration(alice.user_id, alice.room_id);
     expect(await connect(routeEvent("$connect", "conn-a", { authorizer: { ...alice, generation } }))).toMatchObject({ statusCode: 200 });
     const row = await getConnection(dynamo.client, dynamo.connectionsTable, "conn-a");
     const expiresAt = Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS;
-    expect(row).toEqual({ connectionId: "conn-a", userId: "alice", rooms: ["lobby"], grants: ["lobby"], authKey: "lobby", connectedAt: now, expiresAt, generation });
+    expect(row).toEqual({ connectionId: "conn-a", userId: "alice", rooms: ["lobby"], grants: ["lobby"], authKey: "lobby", connectedAt: now, seenAt: now, expiresAt, generation });
     expect(CONNECTION_ROW_TTL_SECONDS).toBeGreaterThan(2 * 3600);
     // Its room's and its user channel's memberships, with the row's owner and expiry (core/rooms.ts).
     const item = async (key: string) => (await dynamo.client.send(new GetItemCommand({ TableName: dynamo.connectionsTable, Key: { connection_id: { S: key } }, ConsistentRead: true }))).Item;

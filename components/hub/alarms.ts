@@ -31,6 +31,11 @@ export interface AlarmRule {
  *   bad request; the client or SQS retries it. Errors in 3 of 5 minutes recur: a bad deploy, a
  *   missing grant, a dependency down. Not 5 of 5: a steady trickle with quiet minutes between
  *   (errors on some connections only) still pages within minutes.
+ * - sweepFailedInvocations (presence on): EventBridge could not invoke the sweep (its permission
+ *   gone, the function deleted). The Lambda then reports no error at all, so without this a dead
+ *   sweep goes unnoticed while ghosts pile up: failures in 3 of 5 minutes, as lambdaErrors.
+ * - sweepNotRunning (presence on): no sweep invocation in 3 schedule periods in a row (the rule
+ *   disabled or deleted by hand): missing data breaches here, it is the very symptom.
  * - lambdaThrottles: throttled calls are retried (the event source mapping polls again, clients
  *   reconnect with backoff) and a reconnect storm throttles for a minute or two by design. Only
  *   throttling in each of 5 minutes means the function lacks concurrency.
@@ -41,12 +46,18 @@ export const ALARM_RULES = {
   lambdaErrors: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 3 },
   apiErrors: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 3 },
   lambdaThrottles: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 5 },
+  sweepFailedInvocations: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 3 },
 } as const satisfies Record<string, AlarmRule>;
+
+/** The sweep-not-running rule for a schedule of `sweepSeconds`: fewer than 1 invocation in each of 3 periods, missing data breaching. */
+export function sweepNotRunningRule(sweepSeconds: number): AlarmRule {
+  return { statistic: "Sum", period: Math.max(60, Math.round(sweepSeconds / 60) * 60), threshold: 1, evaluationPeriods: 3, datapointsToAlarm: 3 };
+}
 
 export function buildAlarms(
   ctx: HubContext,
   alarms: { email?: pulumi.Input<string> },
-  hub: { queues: HubQueues; functions: HubFunctions; api: aws.apigatewayv2.Api; stage: aws.apigatewayv2.Stage },
+  hub: { queues: HubQueues; functions: HubFunctions; api: aws.apigatewayv2.Api; stage: aws.apigatewayv2.Stage; sweep?: { rule: aws.cloudwatch.EventRule; sweepSeconds: number } },
 ) {
   const { queues, functions, api, stage } = hub;
   const region = ctx.aws.region;
@@ -54,7 +65,13 @@ export function buildAlarms(
   if (alarms.email) {
     new aws.sns.TopicSubscription(childName(ctx, "alarms-email"), { topic: topic.arn, protocol: "email", endpoint: alarms.email }, { parent: ctx.parent });
   }
-  const alarm = (suffix: string, description: string, rule: AlarmRule, metric: Pick<aws.cloudwatch.MetricAlarmArgs, "namespace" | "metricName" | "dimensions">) =>
+  const alarm = (
+    suffix: string,
+    description: string,
+    rule: AlarmRule,
+    metric: Pick<aws.cloudwatch.MetricAlarmArgs, "namespace" | "metricName" | "dimensions">,
+    when: Pick<aws.cloudwatch.MetricAlarmArgs, "comparisonOperator" | "treatMissingData"> = {},
+  ) =>
     create(
       ctx,
       aws.cloudwatch.MetricAlarm,
@@ -70,6 +87,7 @@ export function buildAlarms(
         okActions: [topic.arn],
         tags: ctx.tags,
         ...metric,
+        ...when,
       },
     );
   alarm("dead-letters-alarm", "Notifications are waiting in the dead-letter queue: they were not delivered", ALARM_RULES.deadLetters, {
@@ -108,6 +126,20 @@ export function buildAlarms(
       metricName: "Throttles",
       dimensions: { FunctionName: f.fn.name },
     });
+  }
+  if (hub.sweep && functions.sweep) {
+    alarm("sweep-failed-invocations-alarm", "EventBridge could not invoke presence's sweep in 3 of the last 5 minutes: dead connections are not being removed", ALARM_RULES.sweepFailedInvocations, {
+      namespace: "AWS/Events",
+      metricName: "FailedInvocations",
+      dimensions: { RuleName: hub.sweep.rule.name },
+    });
+    alarm(
+      "sweep-not-running-alarm",
+      "Presence's sweep was not invoked in 3 schedule periods in a row: dead connections are not being removed",
+      sweepNotRunningRule(hub.sweep.sweepSeconds),
+      { namespace: "AWS/Lambda", metricName: "Invocations", dimensions: { FunctionName: functions.sweep.fn.name } },
+      { comparisonOperator: "LessThanThreshold", treatMissingData: "breaching" },
+    );
   }
   const functionNames = pulumi.all(Object.values(functions).filter((f): f is HubFunction => !!f).map((f) => f.fn.name));
   new aws.cloudwatch.Dashboard(

@@ -37,6 +37,8 @@ export interface FunctionWiring {
   postToConnections: pulumi.Output<string>;
   /** The bus of lifecycle events, with `presence` on (components/hub/eventBus.ts). */
   eventBus?: aws.cloudwatch.EventBus;
+  /** `{api}/{stage}/GET/@connections/*`: the sweep's liveness check. */
+  getConnections: pulumi.Output<string>;
 }
 
 function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<string> | undefined> {
@@ -49,6 +51,7 @@ function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<strin
     queue: w.queues.queue.arn,
     bulkQueue: w.queues.bulkQueue.arn,
     postToConnections: w.postToConnections,
+    getConnections: w.getConnections,
     jwtSecretParameter: w.secret.parameter.arn,
     jwtSecretKey: w.secret.key.arn,
     presenceTable: w.tables.presence?.arn,
@@ -77,6 +80,7 @@ function environmentValues(ctx: HubContext, w: FunctionWiring): Partial<Record<k
           presenceTable: w.tables.presence.name,
           presenceGraceSeconds: String(ctx.settings.presence.graceSeconds),
           presenceEventMembersLimit: String(ctx.settings.presence.eventMembersLimit),
+          presenceKeepAliveSeconds: String(ctx.settings.presence.keepAliveSeconds),
         }
       : {}),
     ...(w.eventBus ? { eventBusName: w.eventBus.name } : {}),

@@ -25,6 +25,16 @@ export function buildPublisherPolicy(ctx: HubContext, tables: HubTables, queue: 
         // GetItem: the second look of a revocation spares connections made with a newer token.
         { Action: ["dynamodb:GetItem", "dynamodb:DeleteItem"], Resource: [tables.connections.arn] },
         { Action: ["execute-api:ManageConnections"], Resource: [deleteConnections] },
+        // Presence on: revokeToken marks the row revoked (`revoked_at`, nothing else, nothing read back) before closing it.
+        ...(tables.presence
+          ? [
+              {
+                Action: ["dynamodb:UpdateItem"],
+                Resource: [tables.connections.arn],
+                Condition: { "ForAllValues:StringEquals": { "dynamodb:Attributes": ["connection_id", "revoked_at"] }, StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] } },
+              },
+            ]
+          : []),
         // notifier.history reads room streams.
         { Action: ["dynamodb:Query"], Resource: [tables.streams.arn] },
         // Backends may read the signing secret from its parameter instead of the stack output.

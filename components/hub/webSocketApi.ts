@@ -8,7 +8,7 @@ import { KEEP_ALIVE_ROUTE_KEY } from "../../core/keepAlive";
 import { routesOf, type HandlerName } from "../../handlers/manifest";
 import { buildApiGatewayAccountIfUnset } from "./apiGatewayAccount";
 import { childName, create, type HubContext } from "./context";
-import type { HubFunction, HubFunctions } from "./functions";
+import { buildRole, type HubFunction, type HubFunctions } from "./functions";
 
 /** Access log line: who, when, which route, what status. Never the query string nor headers: the token lives there. */
 export const ACCESS_LOG_FORMAT = JSON.stringify({
@@ -46,6 +46,9 @@ export interface HubRoute {
 export interface HubGatewayRoute {
   integration: aws.apigatewayv2.Integration;
   route: aws.apigatewayv2.Route;
+  /** With presence on: the role API Gateway assumes to write `seen_at` (dynamodb:UpdateItem on the connections table only). */
+  role?: aws.iam.Role;
+  policy?: aws.iam.RolePolicy;
 }
 
 export interface HubWebSocketApi {
@@ -63,14 +66,14 @@ export function buildApi(ctx: HubContext): aws.apigatewayv2.Api {
   return create(ctx, aws.apigatewayv2.Api, ctx.transform.api, "api", { protocolType: "WEBSOCKET", routeSelectionExpression: "$request.body.action", tags: ctx.tags });
 }
 
-/** The authorizer, routes and stage of `api`. */
-export function buildWebSocketApi(ctx: HubContext, api: aws.apigatewayv2.Api, stageName: pulumi.Output<string>, functions: HubFunctions): HubWebSocketApi {
+/** The authorizer, routes and stage of `api`. `livenessTable`: presence on, the connections table the keep-alive writes `seen_at` to. */
+export function buildWebSocketApi(ctx: HubContext, api: aws.apigatewayv2.Api, stageName: pulumi.Output<string>, functions: HubFunctions, livenessTable?: aws.dynamodb.Table): HubWebSocketApi {
   const authorizer = buildTokenAuthorizer(ctx, api, functions.authorizer);
   const routes: Partial<Record<HandlerName, HubRoute>> = {};
   for (const { routeKey, handler } of routesOf(Object.keys(functions) as HandlerName[])) {
     routes[handler] = buildRoute(ctx, api, stageName, routeKey, handler, functions[handler]!, routeKey === "$connect" ? authorizer : undefined);
   }
-  const keepAlive = buildKeepAliveRoute(ctx, api);
+  const keepAlive = livenessTable ? buildLivenessRoute(ctx, api, livenessTable) : buildKeepAliveRoute(ctx, api);
   const stage = buildStage(ctx, api, stageName, [...Object.values(routes).map((r) => r.route), keepAlive.route]);
   return { api, authorizer, routes, keepAlive, ...stage };
 }
@@ -83,13 +86,7 @@ export function buildWebSocketApi(ctx: HubContext, api: aws.apigatewayv2.Api, st
  * which defined in request template"). No route response: the route is one-way, so nothing
  * is sent back and a ping costs one message (a pong would double that; docs/protocol.md "Keep-alive").
  *
- * Presence (who is online) can record liveness on this same route, still without a Lambda:
- * swap the MOCK for an AWS integration to DynamoDB (`integrationType: "AWS"`, `integrationUri`
- * `arn:<partition>:apigateway:<region>:dynamodb:action/UpdateItem`, a `credentialsArn` role
- * allowed only `dynamodb:UpdateItem` on the connections table, and a request template that
- * sets `last_seen` to `$context.requestTimeEpoch` on the row keyed `$context.connectionId`,
- * conditioned on the row existing). The route key, the client and the emulator stay as they
- * are; each ping then also costs one DynamoDB write.
+ * With presence on the same route records liveness instead (buildLivenessRoute).
  */
 function buildKeepAliveRoute(ctx: HubContext, api: aws.apigatewayv2.Api): HubGatewayRoute {
   const integration = create(ctx, aws.apigatewayv2.Integration, ctx.transform.integration, "keepAlive-integration", {
@@ -104,6 +101,68 @@ function buildKeepAliveRoute(ctx: HubContext, api: aws.apigatewayv2.Api): HubGat
     target: pulumi.interpolate`integrations/${integration.id}`,
   });
   return { integration, route };
+}
+
+/**
+ * The attributes the keep-alive's write may touch, and the only ReturnValues it may ask for:
+ * the role's policy conditions (dynamodb:Attributes, dynamodb:ReturnValues), so even a changed
+ * template could not read a row back or write anything but `seen_at`.
+ */
+export const LIVENESS_ATTRIBUTES = ["connection_id", "seen_at"] as const;
+
+/**
+ * The request template of the keep-alive with presence on: DynamoDB UpdateItem of the row keyed
+ * by the connection's id, `seen_at` = the request's time (epoch ms), only if the row exists (a
+ * removed connection is never recreated as a stub; the write then fails its condition, which
+ * API Gateway counts as an integration error and sends nothing back). Nothing of the client's
+ * message goes to DynamoDB: only `$context` values.
+ */
+export function livenessRequestTemplate(tableName: string): string {
+  return JSON.stringify({
+    TableName: tableName,
+    Key: { connection_id: { S: "$context.connectionId" } },
+    UpdateExpression: "SET seen_at = :t",
+    ConditionExpression: "attribute_exists(connection_id)",
+    ExpressionAttributeValues: { ":t": { N: "$context.requestTimeEpoch" } },
+    ReturnValues: "NONE",
+  });
+}
+
+/**
+ * The keep-alive route with presence on (core/liveness.ts): an AWS-service integration that has
+ * API Gateway write `seen_at` on the connection's row itself, so a ping still runs no Lambda and
+ * gets no answer (no route response), and costs one message plus one DynamoDB write. The role
+ * API Gateway assumes (its integration credentials) may do exactly dynamodb:UpdateItem on the
+ * connections table, on `connection_id` and `seen_at` only, returning nothing. The client's body
+ * never passes through (passthroughBehavior NEVER; the template uses `$context` only).
+ */
+function buildLivenessRoute(ctx: HubContext, api: aws.apigatewayv2.Api, table: aws.dynamodb.Table): HubGatewayRoute {
+  const { role, policy } = buildRole(ctx, "keepAlive", "apigateway.amazonaws.com", [
+    {
+      Action: ["dynamodb:UpdateItem"],
+      Resource: [table.arn],
+      Condition: {
+        "ForAllValues:StringEquals": { "dynamodb:Attributes": [...LIVENESS_ATTRIBUTES] },
+        StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] },
+      },
+    },
+  ]);
+  const integration = create(ctx, aws.apigatewayv2.Integration, ctx.transform.integration, "keepAlive-integration", {
+    apiId: api.id,
+    integrationType: "AWS",
+    integrationMethod: "POST",
+    integrationUri: pulumi.interpolate`arn:${ctx.aws.partition}:apigateway:${ctx.aws.region}:dynamodb:action/UpdateItem`,
+    credentialsArn: role.arn,
+    passthroughBehavior: "NEVER",
+    templateSelectionExpression: "\\$default",
+    requestTemplates: { $default: table.name.apply(livenessRequestTemplate) },
+  });
+  const route = create(ctx, aws.apigatewayv2.Route, ctx.transform.route, "keepAlive-route", {
+    apiId: api.id,
+    routeKey: KEEP_ALIVE_ROUTE_KEY,
+    target: pulumi.interpolate`integrations/${integration.id}`,
+  }, { dependsOn: [policy] });
+  return { integration, route, role, policy };
 }
 
 function buildTokenAuthorizer(ctx: HubContext, api: aws.apigatewayv2.Api, fn: HubFunction) {

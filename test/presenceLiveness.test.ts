@@ -1,0 +1,248 @@
+/**
+ * Presence that stays true when `$disconnect` never comes (core/liveness.ts), on the local hub
+ * with shortened timers: the emulator drops chosen connections' `$disconnect` (a test hook, as
+ * API Gateway may), and the sweep, a 410 or a revocation must still end the user's membership
+ * with the right reason. Counted in events and sweep runs, never in seconds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { dynamoClient } from "../core/aws";
+import type { HubEvent, SweepDone } from "../core/hubEvents";
+import { MAX_CONNECTION_AGE_MS, staleAfterMs, sweepConnections } from "../core/liveness";
+import type { ConnectionsApi } from "../core/connections";
+import { createLogger } from "../core/log";
+import { getConnection, putConnection, roomPages } from "../core/tables";
+import { startDynamo } from "./support/services";
+import { startTestHub, type TestHub } from "../local/testing";
+import { until } from "./support/wait";
+import { openClient, type Frame, type WsClient } from "./support/wsClient";
+
+type Control = { type: string; data: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+const body = (frame: Frame) => frame.data as Control;
+const isType = (type: string) => (frame: Frame) => body(frame)?.type === type;
+
+/** One timeline per hub: member events as a watcher got them, and sweep runs, in order of arrival. */
+type Entry = { kind: "frame"; event: string } | { kind: "sweep"; sweep: SweepDone };
+
+const KEEP_ALIVE_SECONDS = 0.6;
+const SWEEP_SECONDS = 0.2;
+
+function memberEvent(frame: Frame, room: string): string | undefined {
+  const { type, data } = body(frame) ?? {};
+  if (frame.origin !== "hub" || data?.room_id !== room) return undefined;
+  if (type === "hub.member.joined") return `joined ${data.user_id}`;
+  if (type === "hub.member.left") return `left ${data.user_id} ${data.reason}`;
+  return undefined;
+}
+
+/** A hub whose chosen users' `$disconnect` is dropped, and what its watchers saw. */
+async function hubWith(presence: { keepAliveSeconds: number; graceSeconds: number }) {
+  const dropped = new Set<string>();
+  const hub: TestHub = await startTestHub(
+    { port: 0, bcryptCost: 4, presence: { enabled: true, sweepSeconds: SWEEP_SECONDS, eventMembersLimit: 10, ...presence } },
+    { dropDisconnect: ({ userId }) => userId !== undefined && dropped.has(userId) },
+  );
+  const timeline: Entry[] = [];
+  const events: HubEvent[] = [];
+  hub.onEvent((event) => {
+    events.push(event);
+    if (event.type === "sweep.done") timeline.push({ kind: "sweep", sweep: event });
+  });
+  const clients: WsClient[] = [];
+  async function tab(userId: string, room: string, options: { watch?: boolean; seed?: boolean } = {}): Promise<WsClient> {
+    const token = options.seed ? await hub.notifier.issueToken({ userId, roomId: room }) : await hub.notifier.issueToken({ userId, rooms: [room] });
+    const client = await openClient(`${hub.websocketUrl}?token=${token}`, {
+      onFrame: options.watch ? (frame) => void ((e) => e && timeline.push({ kind: "frame", event: e }))(memberEvent(frame, room)) : undefined,
+    });
+    clients.push(client);
+    client.ws.send(JSON.stringify({ action: "subscribe", room_id: room }));
+    await client.next(isType("hub.subscribed"));
+    return client;
+  }
+  const seen = (event: string) => timeline.some((e) => e.kind === "frame" && e.event === event);
+  const stop = async () => {
+    for (const client of clients) client.ws.terminate();
+    await hub.stop();
+  };
+  return { hub, dropped, timeline, events, tab, seen, stop };
+}
+
+describe("presence liveness: the sweep finds connections whose $disconnect never came", () => {
+  let h: Awaited<ReturnType<typeof hubWith>>;
+  beforeAll(async () => {
+    h = await hubWith({ keepAliveSeconds: KEEP_ALIVE_SECONDS, graceSeconds: 0.1 });
+  }, 60_000);
+  afterAll(() => h?.stop());
+
+  it("tells clients how often to ping: keep_alive_ms in hub.subscribed, hub.presence and hub.occupancy", async () => {
+    const client = await h.tab("kai", "lobby");
+    expect(body(client.frames.find(isType("hub.subscribed"))!).data.keep_alive_ms).toBe(KEEP_ALIVE_SECONDS * 1000);
+    for (const action of ["presence", "occupancy"]) {
+      client.ws.send(JSON.stringify({ action, room_id: "lobby" }));
+      expect(body(await client.next(isType(`hub.${action}`))).data.keep_alive_ms).toBe(KEEP_ALIVE_SECONDS * 1000);
+    }
+  });
+
+  it("a dropped $disconnect ends in hub.member.left timed_out to the remaining member, within ceil(stale / sweep) + 2 sweep runs", async () => {
+    const room = "haunted";
+    await h.tab("wendy", room, { watch: true });
+    const gus = await h.tab("gus", room);
+    await until(() => h.seen("joined gus"));
+    h.dropped.add("gus");
+    const from = h.timeline.length;
+    gus.ws.close();
+    await gus.closed;
+    await until(() => h.seen("left gus timed_out"), 30_000);
+
+    const after = h.timeline.slice(from);
+    const leftAt = after.findIndex((e) => e.kind === "frame" && e.event === "left gus timed_out");
+    const sweepsBefore = after.slice(0, leftAt).filter((e) => e.kind === "sweep").length;
+    // Stale after keepAlive + slack; the sweep that starts after that finds it, and one sweep may have been in flight at the close.
+    const bound = Math.ceil(staleAfterMs(KEEP_ALIVE_SECONDS * 1000) / (SWEEP_SECONDS * 1000)) + 2;
+    expect(sweepsBefore, JSON.stringify(after.map((e) => (e.kind === "sweep" ? "sweep" : e.event)))).toBeLessThanOrEqual(bound);
+    // Once, with that reason only; and a sweep reported removing it.
+    const leaves = h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left gus"));
+    expect(leaves.map((e) => (e.kind === "frame" ? e.event : ""))).toEqual(["left gus timed_out"]);
+    // The run that removed it says so (its sweep.done may come after the leave it posted).
+    await until(() => h.timeline.slice(from).some((e) => e.kind === "sweep" && e.sweep.removed >= 1));
+  }, 60_000);
+
+  it("a live connection whose pings are only late is not removed: @connections GET says alive, seen_at moves on", async () => {
+    const room = "sleepy";
+    await h.tab("walt", room, { watch: true });
+    // lou never pings (a hidden tab whose timers are throttled): a suspect at every stale period.
+    const lou = await h.tab("lou", room);
+    await until(() => h.seen("joined lou"));
+    const from = h.timeline.length;
+    const staleSweeps = Math.ceil(staleAfterMs(KEEP_ALIVE_SECONDS * 1000) / (SWEEP_SECONDS * 1000));
+    // Enough runs for lou to go stale and be confirmed alive at least twice.
+    await until(() => h.timeline.slice(from).filter((e) => e.kind === "sweep" && e.sweep.alive > 0).length >= 2 && h.timeline.slice(from).filter((e) => e.kind === "sweep").length >= 2 * staleSweeps + 2, 30_000);
+    expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left lou"))).toEqual([]);
+    lou.ws.send(JSON.stringify({ action: "occupancy", room_id: room }));
+    expect(body(await lou.next(isType("hub.occupancy"))).data).toMatchObject({ users: 2, connections: 2 });
+  }, 60_000);
+
+  it("a ping writes seen_at on the connection's row, as the ping route's DynamoDB integration does on AWS", async () => {
+    const pat = await h.tab("pat", "pings");
+    const db = dynamoClient({ endpoint: h.hub.dynamodbEndpoint, region: h.hub.region, credentials: h.hub.credentials });
+    let id: string | undefined;
+    for await (const page of roomPages(db, h.hub.connectionsTableName, "pings")) id ??= page.connections.find((c) => c.userId === "pat")?.connectionId;
+    const before = (await getConnection(db, h.hub.connectionsTableName, id!))!;
+    expect(before.seenAt).toBe(before.connectedAt); // $connect wrote it
+    // A ping, then a marker only the route handlers answer: the gateway handled the ping's write first or meanwhile.
+    pat.ws.send(JSON.stringify({ action: "ping" }));
+    await until(async () => ((await getConnection(db, h.hub.connectionsTableName, id!))?.seenAt ?? 0) > before.connectedAt);
+    // The ping got no answer of its own.
+    expect(pat.frames.filter((f) => !isType("hub.subscribed")(f) && !memberEvent(f, "pings"))).toEqual([]);
+  });
+
+  it("a revoked connection whose $disconnect never came leaves with revoked (the sweep removes a marked row without asking)", async () => {
+    const room = "vault";
+    await h.tab("vera", room, { watch: true });
+    await h.tab("vic", room);
+    await until(() => h.seen("joined vic"));
+    h.dropped.add("vic");
+    await h.hub.notifier.revokeToken({ userId: "vic" });
+    await until(() => h.seen("left vic revoked"), 30_000);
+    expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left vic")).length).toBe(1);
+  }, 60_000);
+});
+
+describe("presence liveness: revocations and 410s leave at once, without the sweep's liveness pass", () => {
+  // keepAlive 60 s: no connection goes stale while these run, so only revocation and 410 can end a membership.
+  let h: Awaited<ReturnType<typeof hubWith>>;
+  beforeAll(async () => {
+    h = await hubWith({ keepAliveSeconds: 60, graceSeconds: 0.2 });
+  }, 60_000);
+  afterAll(() => h?.stop());
+
+  it("revokeToken sends hub.member.left revoked: a room's token, and every token of a user", async () => {
+    const room = "board";
+    await h.tab("ada", room, { watch: true });
+    await h.tab("rita", room, { seed: true });
+    await h.tab("uma", room);
+    await until(() => h.seen("joined rita") && h.seen("joined uma"));
+    await h.hub.notifier.revokeToken({ userId: "rita", roomId: room });
+    await until(() => h.seen("left rita revoked"));
+    await h.hub.notifier.revokeToken({ userId: "uma" });
+    await until(() => h.seen("left uma revoked"));
+    const leaves = h.timeline.flatMap((e) => (e.kind === "frame" && e.event.startsWith("left") ? [e.event] : []));
+    // Each once, with its reason (from the $disconnect of the marked row, or the sweep if it got there first: both say revoked).
+    expect(leaves).toEqual(["left rita revoked", "left uma revoked"]);
+  }, 60_000);
+
+  it("a 410 during a post removes the connection and leaves with timed_out", async () => {
+    const room = "mail";
+    await h.tab("otto", room, { watch: true });
+    const danClient = await h.tab("dan", room);
+    await until(() => h.seen("joined dan"));
+    const db = dynamoClient({ endpoint: h.hub.dynamodbEndpoint, region: h.hub.region, credentials: h.hub.credentials });
+    let dan: string | undefined;
+    for await (const page of roomPages(db, h.hub.connectionsTableName, room)) dan ??= page.connections.find((c) => c.userId === "dan")?.connectionId;
+    // dan's row is older than the handshake grace (a 410 then removes it); his socket closes and API Gateway never says so.
+    await db.send(
+      new UpdateItemCommand({ TableName: h.hub.connectionsTableName, Key: { connection_id: { S: dan! } }, UpdateExpression: "SET connected_at = :t", ExpressionAttributeValues: { ":t": { N: String(Date.now() - 60_000) } } }),
+    );
+    h.dropped.add("dan");
+    danClient.ws.close();
+    await danClient.closed;
+    expect(await getConnection(db, h.hub.connectionsTableName, dan!)).toBeDefined(); // a ghost row
+    await h.hub.notifier.publish({ roomId: room, data: { type: "mail.new" } });
+    await until(() => h.seen("left dan timed_out"), 30_000);
+    expect(h.events).toContainEqual(expect.objectContaining({ type: "post.gone", connectionId: dan, row: "removed" }));
+    expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left dan")).length).toBe(1);
+    expect(h.timeline.filter((e) => e.kind === "sweep" && e.sweep.removed > 0)).toEqual([]);
+  }, 60_000);
+});
+
+describe("presence liveness: the sweep's share of the @connections budget", () => {
+  it("asks at most maxConfirmsPerRun suspects a run, oldest first, the rest next run; never asks past 2 hours; 410 removes, 200 refreshes", async () => {
+    const dynamo = await startDynamo({ connectionsTable: "live-connections", authTable: "live-auth", presenceTable: "live-presence" });
+    try {
+      const now = Date.now();
+      const keepAliveMs = 45_000;
+      // 6 suspects (seen 2..7 minutes ago), one fresh connection, one past API Gateway's 2 hours; c2 and c5 are gone.
+      const add = (id: string, connectedAt: number) => putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: id, userId: `u-${id}`, rooms: ["r"], grants: ["r"], connectedAt, generation: "g", authKey: "r" });
+      for (let i = 2; i <= 7; i++) await add(`c${i}`, now - i * 60_000);
+      await add("fresh", now - 1_000);
+      await add("ancient", now - MAX_CONNECTION_AGE_MS - 60_000);
+      const asked: string[] = [];
+      const gone = new Set(["c2", "c5"]);
+      const management = {
+        endpoint: "fake",
+        prepare: () => ({ body: Buffer.alloc(0), sha256: "", contentLength: "0" }),
+        sign: () => Promise.reject(new Error("not used")),
+        post: () => Promise.resolve({ status: 200 }),
+        get: (id: string) => {
+          asked.push(id);
+          return Promise.resolve({ status: gone.has(id) ? 410 : 200 });
+        },
+        destroy: () => undefined,
+      } as ConnectionsApi;
+      const deps = {
+        db: dynamo.client,
+        management,
+        connectionsTable: dynamo.connectionsTable,
+        log: createLogger({}, () => undefined),
+        presence: { presenceTable: "live-presence", graceMs: 30_000, eventMembersLimit: 100, keepAliveMs },
+      };
+      const settings = { keepAliveMs, confirmsPerSecond: 1_000, maxConfirmsPerRun: 4 };
+
+      const first = await sweepConnections(deps, settings);
+      expect(first).toMatchObject({ suspects: 7, removed: 2, alive: 3, deferred: 2 }); // ancient + c5 removed; c7, c6, c5, c4 asked
+      expect(asked).toEqual(["c7", "c6", "c5", "c4"]); // oldest first, 4 of them; ancient never asked
+      expect(await getConnection(dynamo.client, dynamo.connectionsTable, "ancient")).toBeUndefined();
+      expect(await getConnection(dynamo.client, dynamo.connectionsTable, "c5")).toBeUndefined();
+      expect((await getConnection(dynamo.client, dynamo.connectionsTable, "c7"))!.seenAt).toBeGreaterThanOrEqual(now); // alive: refreshed
+
+      // The next run asks the two that waited (the refreshed ones are not suspects any more).
+      asked.length = 0;
+      const second = await sweepConnections(deps, settings);
+      expect(asked.sort()).toEqual(["c2", "c3"]);
+      expect(second).toMatchObject({ suspects: 2, removed: 1, alive: 1, deferred: 0 });
+      expect(await getConnection(dynamo.client, dynamo.connectionsTable, "fresh")).toBeDefined();
+    } finally {
+      await dynamo.stop();
+    }
+  });
+});
