@@ -375,8 +375,8 @@ describe("IAM review", () => {
     expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
     expect(actionsOf("hub-default")).toEqual(["dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     // Two queues (notifications, bulk): the mapping's four actions and SendMessage on each.
-    // With presence on, a 410 leaves the connection's rooms: the presence table's four actions.
-    const presenceTable = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+    // With presence on, a 410 leaves the connection's rooms (the presence table's four actions) and puts its connection.closed.
+    const presenceTable = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "events:PutEvents"];
     expect(actionsOf("hub-deliver")).toEqual([
       ...presenceTable,
       "dynamodb:DeleteItem",
