@@ -122,6 +122,15 @@ export function keepAliveOf(deps: PresenceDeps | undefined): { keep_alive_ms?: n
   return deps ? { keep_alive_ms: deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000 } : {};
 }
 
+/**
+ * Why a removed connection's rooms lose it: `revoked` for a row revokeToken marked (core/tables.ts
+ * markRevoked; at once, from the mark), whoever found it gone (its `$disconnect`, a 410, the
+ * sweep); else `otherwise` (`closed` for a `$disconnect`, `timed_out` for a connection found dead).
+ */
+export function removalReason(row: { revokedAt?: number }, otherwise: "closed" | "timed_out"): { reason: LeaveReason; since?: number } {
+  return row.revokedAt !== undefined ? { reason: "revoked", since: row.revokedAt } : { reason: otherwise };
+}
+
 /** Whether a room has presence: every room but user channels. */
 export function hasPresence(roomId: string): boolean {
   return !isUserChannel(roomId);

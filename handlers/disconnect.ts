@@ -7,7 +7,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { errorSummary, observerOf, type HubObserver } from "../core/hubEvents";
 import { describeError, type Logger } from "../core/log";
-import { lifecycle, type PresenceDeps } from "../core/presence";
+import { lifecycle, removalReason, type PresenceDeps } from "../core/presence";
 import { leaveRooms } from "../core/liveness";
 import { removeConnection, type ConnectionRow } from "../core/tables";
 import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
@@ -33,7 +33,7 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
       if (row && deps.presence) {
         const presence = deps.presence;
         // A row revokeToken marked leaves with `revoked`, at once (core/tables.ts markRevoked).
-        const reason = row.revokedAt !== undefined ? "revoked" : "closed";
+        const { reason } = removalReason(row, "closed");
         await Promise.all([
           // This invocation removed the row: its close is this one's to tell (the emitter never throws).
           presence.emit?.([lifecycle("connection.closed", Date.now(), { connection_id: connectionId, user_id: row.userId, reason })]),
