@@ -117,7 +117,7 @@ export function lifecycle(detailType: LifecycleEvent["detailType"], at: number, 
 
 /** A membership's identity: one join (its `since`) of one user in one room, shared by its joined and left events. */
 const membership = (roomId: string, userId: string, since: string | undefined) => (since !== undefined ? `${roomId}${SEP}${userId}${SEP}${since}` : undefined);
-/** `keep_alive_ms` for the hub's answers to a client (hub.subscribed, hub.presence, hub.occupancy): how often it should ping; nothing with presence off. */
+/** `keep_alive_ms` for the hub's answers to a client (hub.subscribed, hub.resumed, hub.presence, hub.occupancy): how often it should ping; nothing with presence off. */
 export function keepAliveOf(deps: PresenceDeps | undefined): { keep_alive_ms?: number } {
   return deps ? { keep_alive_ms: deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000 } : {};
 }

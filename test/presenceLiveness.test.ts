@@ -74,12 +74,12 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
   }, 60_000);
   afterAll(() => h?.stop());
 
-  it("tells clients how often to ping: keep_alive_ms in hub.subscribed, hub.presence and hub.occupancy", async () => {
+  it("tells clients how often to ping: keep_alive_ms in hub.subscribed, hub.resumed (a one-room token's client only resumes), hub.presence and hub.occupancy", async () => {
     const client = await h.tab("kai", "lobby");
     expect(body(client.frames.find(isType("hub.subscribed"))!).data.keep_alive_ms).toBe(KEEP_ALIVE_SECONDS * 1000);
-    for (const action of ["presence", "occupancy"]) {
-      client.ws.send(JSON.stringify({ action, room_id: "lobby" }));
-      expect(body(await client.next(isType(`hub.${action}`))).data.keep_alive_ms).toBe(KEEP_ALIVE_SECONDS * 1000);
+    for (const action of ["resume", "presence", "occupancy"]) {
+      client.ws.send(JSON.stringify({ action, room_id: "lobby", ...(action === "resume" ? { last: 0 } : {}) }));
+      expect(body(await client.next(isType(action === "resume" ? "hub.resumed" : `hub.${action}`))).data.keep_alive_ms, action).toBe(KEEP_ALIVE_SECONDS * 1000);
     }
   });
 
