@@ -1,0 +1,92 @@
+/**
+ * Presence under races and partial failures (core/presence.ts, handlers/subscribe.ts,
+ * handlers/disconnect.ts, core/connections.ts): each test makes one interleaving or one failed
+ * request happen on purpose, with the handlers' own code over dynalite and a fake `@connections`,
+ * and counts what is left (member items, counters, pending items, lifecycle events). No timers:
+ * the grace is 0 or the clock is passed in.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DeleteItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { ConnectionsApi, PreparedFrame } from "../core/connections";
+import { postWithRetries } from "../core/connections";
+import { createLogger } from "../core/log";
+import { presenceJoin, presenceLeave, readOccupancy, readPresence, settlePendingLeaves, type LifecycleEvent, type PresenceDeps } from "../core/presence";
+import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
+import { getConnection, putConnection } from "../core/tables";
+import { createDisconnectHandler } from "../handlers/disconnect";
+import { createSubscribeHandler } from "../handlers/subscribe";
+import { routeEvent } from "./support/events";
+import { startDynamo, type Dynamo } from "./support/services";
+
+const PRESENCE_TABLE = "races-presence";
+const quiet = createLogger({}, () => undefined);
+
+let dynamo: Dynamo;
+beforeAll(async () => {
+  dynamo = await startDynamo({ connectionsTable: "races-connections", authTable: "races-auth", presenceTable: PRESENCE_TABLE });
+}, 60_000);
+afterAll(() => dynamo?.stop());
+
+/** A fake `@connections`: every post answers `status(id, text)` (200 by default). */
+function fakeManagement(status: (connectionId: string, text: string) => Promise<number> | number = () => 200): ConnectionsApi {
+  return {
+    endpoint: "fake",
+    prepare: (text: string) => ({ body: Buffer.from(text), text, sha256: "", contentLength: String(Buffer.byteLength(text)) }),
+    sign: () => Promise.reject(new Error("not used")),
+    post: async (id: string, frame: PreparedFrame) => ({ status: await status(id, frame.text ?? "") }),
+    destroy: () => undefined,
+  } as unknown as ConnectionsApi;
+}
+
+/** A client whose requests matching `fails` throw, as a throttled or timed-out DynamoDB call does; the rest go through. */
+function failing(db: DynamoDBClient, fails: (input: Record<string, any>) => boolean): DynamoDBClient { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return { send: (command: { input: Record<string, unknown> }) => (fails(command.input) ? Promise.reject(Object.assign(new Error("injected"), { name: "ProvisionedThroughputExceededException" })) : db.send(command as never)) } as unknown as DynamoDBClient;
+}
+
+let events: LifecycleEvent[];
+beforeEach(() => {
+  events = [];
+});
+function presenceDeps(options: { graceMs?: number; now?: () => number; db?: DynamoDBClient; management?: ConnectionsApi } = {}): PresenceDeps {
+  return {
+    db: options.db ?? dynamo.client,
+    management: options.management ?? fakeManagement(),
+    connectionsTable: dynamo.connectionsTable,
+    log: quiet,
+    emit: async (batch) => void events.push(...batch),
+    now: options.now,
+    presence: { presenceTable: PRESENCE_TABLE, graceMs: options.graceMs ?? 0, eventMembersLimit: 100 },
+  };
+}
+const kinds = () => events.map((e) => `${e.detailType}${e.detail.reason ? ` ${e.detail.reason}` : ""}`);
+const addConnection = (connectionId: string, userId: string, rooms: string[], connectedAt = Date.now()) =>
+  putConnection(dynamo.client, dynamo.connectionsTable, { connectionId, userId, rooms, grants: ["*"], connectedAt, generation: "g", authKey: "*" });
+/** Pending leaves of one room (other tests' leaves decided at once leave theirs for the sweep to drop). */
+async function pendingItems(roomId: string): Promise<number> {
+  let count = 0;
+  for (let shard = 0; shard < 8; shard++) {
+    const page = await dynamo.client.send(new QueryCommand({ TableName: PRESENCE_TABLE, KeyConditionExpression: "room_id = :p", ExpressionAttributeValues: { ":p": { S: `\u001fpending\u001f${shard}` } }, ConsistentRead: true }));
+    count += (page.Items ?? []).filter((item) => item.user_id?.S?.split("\u001f")[1] === roomId).length;
+  }
+  return count;
+}
+
+describe("presence: a subscribe racing its connection's $disconnect", () => {
+  it("a $disconnect between the room's write and the presence join leaves no ghost: joined, then left closed, the room empty", async () => {
+    await addConnection("race-1", "sue", []);
+    const presence = presenceDeps();
+    const disconnect = createDisconnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log: quiet, observe: () => undefined, presence });
+    // The socket closes right as hub.subscribed is posted: $disconnect runs before the route joins presence.
+    const management = fakeManagement(async (id, text) => {
+      if (text.includes("hub.subscribed")) await disconnect(routeEvent("$disconnect", id));
+      return 200;
+    });
+    const subscribe = createSubscribeHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, management, log: quiet, presence: { ...presence, management } });
+    expect(await subscribe(routeEvent("subscribe", "race-1", { body: JSON.stringify({ action: "subscribe", room_id: "race-room" }) }))).toMatchObject({ statusCode: 200 });
+
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "race-1")).toBeUndefined();
+    expect(kinds()).toEqual(["connection.closed closed", "member.joined", "room.occupied", "member.left closed", "room.vacated"]);
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "race-room")).toEqual({ users: 0, connections: 0 });
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "race-room")).members).toEqual([]);
+  });
+});
