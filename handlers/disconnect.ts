@@ -28,7 +28,14 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
     const connectionId = event.requestContext.connectionId;
     try {
       let removed: ConnectionRow | undefined;
-      await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
+      // The row goes first, then its memberships: once the row is gone, its rooms must lose the
+      // connection even if a membership delete fails (the failure is reported after).
+      let failed: { err: unknown } | undefined;
+      try {
+        await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
+      } catch (err) {
+        failed = { err };
+      }
       const row: ConnectionRow | undefined = removed;
       if (row && deps.presence) {
         const presence = deps.presence;
@@ -41,6 +48,7 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
           leaveRooms(presence, row, reason).catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) })),
         ]);
       }
+      if (failed) throw failed.err;
     } catch (err) {
       observe({ type: "disconnect.failed", connectionId, error: errorSummary(err) });
       return { statusCode: 500, body: "Failed to disconnect" };

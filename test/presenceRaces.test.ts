@@ -90,3 +90,45 @@ describe("presence: a subscribe racing its connection's $disconnect", () => {
     expect((await readPresence(dynamo.client, PRESENCE_TABLE, "race-room")).members).toEqual([]);
   });
 });
+
+describe("presence: a removal whose membership deletes fail", () => {
+  const failMembershipDeletes = (db: DynamoDBClient) => failing(db, (input) => "Key" in input && !("UpdateExpression" in input) && !("Item" in input) && String(input.Key?.connection_id?.S ?? "").includes("#"));
+
+  it("$disconnect: the row is gone, so its rooms lose it anyway (member.left closed), and the failure is still reported (500)", async () => {
+    await addConnection("dc-1", "tia", ["dc-room"]);
+    const presence = presenceDeps();
+    await presenceJoin(presence, { roomId: "dc-room", userId: "tia", connectionId: "dc-1" });
+    const reported: string[] = [];
+    const disconnect = createDisconnectHandler({ db: failMembershipDeletes(dynamo.client), connectionsTable: dynamo.connectionsTable, log: quiet, observe: (e) => void reported.push(e.type), presence });
+    expect(await disconnect(routeEvent("$disconnect", "dc-1"))).toMatchObject({ statusCode: 500 });
+    expect(reported).toEqual(["disconnect.failed"]);
+    expect(kinds()).toEqual(["member.joined", "room.occupied", "connection.closed closed", "member.left closed", "room.vacated"]);
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "dc-room")).toEqual({ users: 0, connections: 0 });
+  });
+
+  it("a 410: the row it removed loses its rooms (the post path's hook runs) even when the membership deletes fail", async () => {
+    await addConnection("gone-1", "ugo", ["gone-room"], Date.now() - 60_000);
+    const presence = presenceDeps();
+    await presenceJoin(presence, { roomId: "gone-room", userId: "ugo", connectionId: "gone-1" });
+    const removedRows: string[] = [];
+    const outcome = await postWithRetries(
+      {
+        db: failMembershipDeletes(dynamo.client),
+        management: fakeManagement(() => 410),
+        connectionsTable: dynamo.connectionsTable,
+        log: quiet,
+        observe: () => undefined,
+        removed: async (row) => {
+          removedRows.push(row.connectionId);
+          await presenceLeave(presence, { roomId: "gone-room", userId: row.userId, connectionId: row.connectionId }, "timed_out");
+        },
+      },
+      "gone-1",
+      fakeManagement().prepare("{}"),
+    );
+    expect(outcome).toBe("gone");
+    expect(removedRows).toEqual(["gone-1"]);
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "gone-1")).toBeUndefined();
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "gone-room")).toEqual({ users: 0, connections: 0 });
+  });
+});
