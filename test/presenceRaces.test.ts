@@ -132,3 +132,42 @@ describe("presence: a removal whose membership deletes fail", () => {
     expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "gone-room")).toEqual({ users: 0, connections: 0 });
   });
 });
+
+describe("presence: a leave stopped between its pending item and its mark", () => {
+  const isMark = (input: Record<string, unknown>) => String(input.UpdateExpression ?? "").startsWith("SET leaving_at");
+
+  it("is still decided by the sweep: the pending item is written first, so settlePendingLeaves finds the unmarked member and decides it", async () => {
+    const t0 = Date.now();
+    const presence = presenceDeps({ graceMs: 30_000, now: () => t0 });
+    await presenceJoin(presence, { roomId: "crash-room", userId: "vik", connectionId: "crash-1" });
+    // The Lambda stops (a timeout, a crash) as it writes the mark.
+    await expect(presenceLeave({ ...presence, db: failing(dynamo.client, isMark) }, { roomId: "crash-room", userId: "vik", connectionId: "crash-1" }, "closed")).rejects.toThrow("injected");
+    expect(await pendingItems("crash-room")).toBe(1);
+    // The grace is over: the sweep decides the leave once; the next run has nothing left.
+    const later = presenceDeps({ graceMs: 30_000, now: () => t0 + 31_000 });
+    expect(await settlePendingLeaves(later)).toBe(1);
+    expect(await settlePendingLeaves(later)).toBe(0);
+    expect(kinds()).toEqual(["member.joined", "room.occupied", "member.left closed", "room.vacated"]);
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "crash-room")).toEqual({ users: 0, connections: 0 });
+    expect(await pendingItems("crash-room")).toBe(0);
+  });
+
+  it("an orphan pending item (a connection came back before the mark) decides nothing: no leave, the member stays, the item is gone", async () => {
+    const t0 = Date.now();
+    const presence = presenceDeps({ graceMs: 30_000, now: () => t0 });
+    await presenceJoin(presence, { roomId: "back-room", userId: "wes", connectionId: "back-1" });
+    // A second tab joins between the pending item and the mark: the mark's condition fails.
+    const racing = failing(dynamo.client, () => false);
+    const db = {
+      send: async (command: { input: Record<string, unknown> }) => {
+        if (isMark(command.input)) await presenceJoin(presence, { roomId: "back-room", userId: "wes", connectionId: "back-2" });
+        return racing.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
+    expect(await presenceLeave({ ...presence, db }, { roomId: "back-room", userId: "wes", connectionId: "back-1" }, "closed")).toBe("stays");
+    expect(await settlePendingLeaves(presenceDeps({ graceMs: 30_000, now: () => t0 + 31_000 }))).toBe(0);
+    expect(kinds()).toEqual(["member.joined", "room.occupied"]);
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "back-room")).members).toEqual([expect.objectContaining({ user_id: "wes", connections: 1 })]);
+    expect(await pendingItems("back-room")).toBe(0);
+  });
+});
