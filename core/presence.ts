@@ -310,8 +310,10 @@ export async function readPresence(
   db: DynamoDBClient,
   table: string,
   roomId: string,
-  options: { after?: string; limit?: number } = {},
+  options: { after?: string; limit?: number; now?: number } = {},
 ): Promise<{ members: Member[]; count: number; next: string | null }> {
+  // Past its `expires_at` a member item is gone, though TTL deletes it up to days later: not listed.
+  const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
   const limit = Math.min(Math.max(1, options.limit ?? MAX_PRESENCE_PAGE), MAX_PRESENCE_PAGE);
   const after = options.after !== undefined ? decodeCursor(options.after) : undefined;
   const [page, occupancy] = await Promise.all([
@@ -319,7 +321,8 @@ export async function readPresence(
       new QueryCommand({
         TableName: table,
         KeyConditionExpression: "room_id = :r AND user_id >= :first",
-        ExpressionAttributeValues: { ":r": S(roomId), ":first": S(FIRST_MEMBER) },
+        FilterExpression: "attribute_not_exists(expires_at) OR expires_at > :now",
+        ExpressionAttributeValues: { ":r": S(roomId), ":first": S(FIRST_MEMBER), ":now": N(nowSeconds) },
         ProjectionExpression: "user_id, conns, since",
         ...(after !== undefined ? { ExclusiveStartKey: { room_id: S(roomId), user_id: S(after) } } : {}),
         Limit: limit,

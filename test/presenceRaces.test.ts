@@ -171,3 +171,21 @@ describe("presence: a leave stopped between its pending item and its mark", () =
     expect(await pendingItems("back-room")).toBe(0);
   });
 });
+
+describe("presence: reads past a member's expiry", () => {
+  it("readPresence lists no member item past its expires_at (TTL deletes it up to days later)", async () => {
+    const presence = presenceDeps();
+    await presenceJoin(presence, { roomId: "ttl-room", userId: "xia", connectionId: "ttl-1" });
+    await presenceJoin(presence, { roomId: "ttl-room", userId: "yul", connectionId: "ttl-2" });
+    // yul's item outlived its TTL: DynamoDB has not deleted it yet.
+    const expired = Math.floor(Date.now() / 1000) - 60;
+    await dynamo.client.send(
+      new UpdateItemCommand({ TableName: PRESENCE_TABLE, Key: { room_id: { S: "ttl-room" }, user_id: { S: "yul" } }, UpdateExpression: "SET expires_at = :t", ExpressionAttributeValues: { ":t": { N: String(expired) } } }),
+    );
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "ttl-room")).members.map((m) => m.user_id)).toEqual(["xia"]);
+    // Read as of before its expiry, it is there: the filter is the clock, nothing else.
+    const before = (expired - CONNECTION_ROW_TTL_SECONDS) * 1000;
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "ttl-room", { now: before })).members.map((m) => m.user_id)).toEqual(["xia", "yul"]);
+    await dynamo.client.send(new DeleteItemCommand({ TableName: PRESENCE_TABLE, Key: { room_id: { S: "ttl-room" }, user_id: { S: "yul" } } }));
+  });
+});
