@@ -150,7 +150,7 @@ export class Connection {
   }
 
   /**
-   * The hub's `keep_alive_ms` (in hub.subscribed, hub.presence, hub.occupancy with presence on:
+   * The hub's `keep_alive_ms` (in hub.subscribed, hub.resumed, hub.presence, hub.occupancy with presence on:
    * its sweep calls a connection stale after about that long without a ping). The smallest one
    * told wins, for this socket and the next; the interval restarts with it.
    * @param {unknown} ms

@@ -355,16 +355,17 @@ export async function postWithRetries(deps: PostDeps, connectionId: string, fram
     if (status >= 200 && status < 300) return "delivered";
     if (response.errorType === NOT_SENT) return "deferred";
     if (status === 410) {
+      let row: ConnectionRow | undefined;
       try {
-        let row: ConnectionRow | undefined;
         const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via, removed: (r) => (row = r) });
         observe({ type: "post.gone", connectionId, row: outcome });
-        const gone: ConnectionRow | undefined = row;
-        if (gone && deps.removed) await deps.removed(gone).catch((err) => deps.log.warn("presence leave after 410 failed", { connection_id: connectionId, ...describeError(err) }));
       } catch (deleteErr) {
         // The row expires by TTL anyway; the next message will try again.
         observe({ type: "post.gone", connectionId, row: "not_deleted", error: errorSummary(deleteErr) });
       }
+      // A row this removed loses its rooms even when a membership delete after it failed: nothing else would find it.
+      const gone: ConnectionRow | undefined = row;
+      if (gone && deps.removed) await deps.removed(gone).catch((err) => deps.log.warn("presence leave after 410 failed", { connection_id: connectionId, ...describeError(err) }));
       return "gone";
     }
     // Throttled to the end: the account's budget was busy, the connection is fine.

@@ -64,6 +64,8 @@ export interface ResumedInfo {
    * or waits for its tombstone: frames beyond `last_seq` exist, so ask again later.
    */
   in_flight?: true;
+  /** Presence on: how often the client should ping (core/presence.ts keepAliveOf), as in `hub.subscribed`. */
+  keep_alive_ms?: number;
 }
 
 /**

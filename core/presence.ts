@@ -117,9 +117,18 @@ export function lifecycle(detailType: LifecycleEvent["detailType"], at: number, 
 
 /** A membership's identity: one join (its `since`) of one user in one room, shared by its joined and left events. */
 const membership = (roomId: string, userId: string, since: string | undefined) => (since !== undefined ? `${roomId}${SEP}${userId}${SEP}${since}` : undefined);
-/** `keep_alive_ms` for the hub's answers to a client (hub.subscribed, hub.presence, hub.occupancy): how often it should ping; nothing with presence off. */
+/** `keep_alive_ms` for the hub's answers to a client (hub.subscribed, hub.resumed, hub.presence, hub.occupancy): how often it should ping; nothing with presence off. */
 export function keepAliveOf(deps: PresenceDeps | undefined): { keep_alive_ms?: number } {
   return deps ? { keep_alive_ms: deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000 } : {};
+}
+
+/**
+ * Why a removed connection's rooms lose it: `revoked` for a row revokeToken marked (core/tables.ts
+ * markRevoked; at once, from the mark), whoever found it gone (its `$disconnect`, a 410, the
+ * sweep); else `otherwise` (`closed` for a `$disconnect`, `timed_out` for a connection found dead).
+ */
+export function removalReason(row: { revokedAt?: number }, otherwise: "closed" | "timed_out"): { reason: LeaveReason; since?: number } {
+  return row.revokedAt !== undefined ? { reason: "revoked", since: row.revokedAt } : { reason: otherwise };
 }
 
 /** Whether a room has presence: every room but user channels. */
@@ -206,6 +215,12 @@ export async function presenceLeave(
     return (await decideLeave(deps, who.roomId, who.userId, reason, undefined, now)) ? "left" : "stays";
   }
   const leavingAt = Math.min(since ?? now, now);
+  // The pending item first, then the mark: stopped in between (a crash, a timeout), the sweep
+  // still finds the leave and decides it (settlePendingLeaves). The other order lost it.
+  const pending = { room_id: S(pendingShard(who.roomId)), user_id: S(`${pad(leavingAt)}${SEP}${who.roomId}${SEP}${who.userId}`) };
+  await deps.db.send(
+    new PutItemCommand({ TableName: deps.presence.presenceTable, Item: { ...pending, leave_reason: S(reason), expires_at: N(Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS) } }),
+  );
   try {
     await deps.db.send(
       new UpdateItemCommand({
@@ -217,15 +232,11 @@ export async function presenceLeave(
       }),
     );
   } catch (err) {
-    if (isConditionFailure(err)) return "stays"; // a connection came back meanwhile
-    throw err;
+    if (!isConditionFailure(err)) throw err;
+    // A connection came back meanwhile: no leave. The pending item is an orphan (the sweep would skip and drop it); drop it now.
+    await deps.db.send(new DeleteItemCommand({ TableName: deps.presence.presenceTable, Key: pending }));
+    return "stays";
   }
-  await deps.db.send(
-    new PutItemCommand({
-      TableName: deps.presence.presenceTable,
-      Item: { room_id: S(pendingShard(who.roomId)), user_id: S(`${pad(leavingAt)}${SEP}${who.roomId}${SEP}${who.userId}`), expires_at: N(Math.floor(now / 1000) + CONNECTION_ROW_TTL_SECONDS) },
-    }),
-  );
   // Already past its grace (a connection found dead long after it stopped answering): decide now.
   if (leavingAt + deps.presence.graceMs <= now) return (await decideLeave(deps, who.roomId, who.userId, reason, leavingAt, now)) ? "left" : "stays";
   return "pending";
@@ -278,9 +289,13 @@ export async function settlePendingLeaves(deps: PresenceDeps): Promise<number> {
       for (const item of page.Items ?? []) {
         const [at, roomId, userId] = (item.user_id?.S ?? "").split(SEP);
         const member = await deps.db.send(new GetItemCommand({ TableName: deps.presence.presenceTable, Key: { room_id: S(roomId), user_id: S(userId) }, ConsistentRead: true }));
-        const reason = (member.Item?.leave_reason?.S ?? "closed") as LeaveReason;
-        if (member.Item && !member.Item.conns && Number(member.Item.leaving_at?.N) === Number(at)) {
-          if (await decideLeave(deps, roomId, userId, reason, Number(at), now)) left++;
+        const reason = (member.Item?.leave_reason?.S ?? item.leave_reason?.S ?? "closed") as LeaveReason;
+        // Decided: a member still empty with this mark, or with no mark at all (its leave stopped
+        // between the pending item and the mark; its grace is over too). Skipped: a member with a
+        // connection back, another mark (a later leave, its own pending item), or no member.
+        const mark = member.Item?.leaving_at?.N;
+        if (member.Item && !member.Item.conns && (mark === undefined || Number(mark) === Number(at))) {
+          if (await decideLeave(deps, roomId, userId, reason, mark === undefined ? undefined : Number(at), now)) left++;
         }
         await deps.db.send(new DeleteItemCommand({ TableName: deps.presence.presenceTable, Key: { room_id: item.room_id!, user_id: item.user_id! } }));
       }
@@ -295,8 +310,10 @@ export async function readPresence(
   db: DynamoDBClient,
   table: string,
   roomId: string,
-  options: { after?: string; limit?: number } = {},
+  options: { after?: string; limit?: number; now?: number } = {},
 ): Promise<{ members: Member[]; count: number; next: string | null }> {
+  // Past its `expires_at` a member item is gone, though TTL deletes it up to days later: not listed.
+  const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
   const limit = Math.min(Math.max(1, options.limit ?? MAX_PRESENCE_PAGE), MAX_PRESENCE_PAGE);
   const after = options.after !== undefined ? decodeCursor(options.after) : undefined;
   const [page, occupancy] = await Promise.all([
@@ -304,7 +321,8 @@ export async function readPresence(
       new QueryCommand({
         TableName: table,
         KeyConditionExpression: "room_id = :r AND user_id >= :first",
-        ExpressionAttributeValues: { ":r": S(roomId), ":first": S(FIRST_MEMBER) },
+        FilterExpression: "attribute_not_exists(expires_at) OR expires_at > :now",
+        ExpressionAttributeValues: { ":r": S(roomId), ":first": S(FIRST_MEMBER), ":now": N(nowSeconds) },
         ProjectionExpression: "user_id, conns, since",
         ...(after !== undefined ? { ExclusiveStartKey: { room_id: S(roomId), user_id: S(after) } } : {}),
         Limit: limit,

@@ -87,7 +87,8 @@ export function createConnectHandler(deps: ConnectDeps): (event: WebSocketEvent)
       await Promise.all([
         // Lifecycle events (core/lifecycleEvents.ts): the emitter never throws.
         presence.emit?.([lifecycle("connection.opened", connectedAt, { connection_id: connectionId, user_id: userId, ...(roomId ? { room_id: roomId } : {}) })]),
-        // The connection stands either way: presence heals at the next subscribe or by the sweep.
+        // The connection stands either way: presence heals at the next subscribe or by the sweep. No re-read
+        // of the row after it (as subscribe does): API Gateway runs $disconnect only after $connect answers.
         roomId ? presenceJoin(presence, { roomId, userId, connectionId }).catch((err) => deps.log.warn("presence join failed", { connection_id: connectionId, ...describeError(err) })) : undefined,
       ]);
     }

@@ -14,7 +14,7 @@ import { sharedPostBudget, type PostBudget } from "../core/budget";
 import { chunkEnqueuer } from "../core/chunks";
 import { sendBatches } from "../core/queue";
 import type { StreamSettings } from "../core/streams";
-import { PRESENCE_DEFAULTS, type LifecycleEvent, type PresenceDeps } from "../core/presence";
+import { PRESENCE_DEFAULTS, removalReason, type LifecycleEvent, type PresenceDeps } from "../core/presence";
 import { createEventBridgeApi } from "../core/eventBridge";
 import { createLifecyclePublisher } from "../core/lifecycleEvents";
 import { jwtSecretReader } from "./environment";
@@ -150,7 +150,7 @@ export function presenceFrom(source: HandlerSource, management = source.env[ENV.
     observe: observerFrom(source),
     emit: lifecycleFrom(source),
     // A member event's post that finds a connection gone removes it: its rooms lose it too.
-    removed: (row) => connectionGone(deps, row, "timed_out"),
+    removed: (row) => goneHook(deps)(row),
     presence: {
       presenceTable,
       graceMs: Number(source.env[ENV.presenceGraceSeconds] ?? PRESENCE_DEFAULTS.graceSeconds) * 1000,
@@ -165,11 +165,20 @@ export function presenceFrom(source: HandlerSource, management = source.env[ENV.
  * What a post path does with a connection a 410 removed (core/connections.ts PostDeps.removed):
  * with presence on, its rooms lose it with `timed_out` (found dead without its `$disconnect`;
  * the grace still counts, from now: it may have died a moment ago, e.g. API Gateway's 2-hour
- * rotation). Unset with presence off.
+ * rotation), or with `revoked` at once for a row revokeToken marked (its close raced the post).
+ * Unset with presence off.
  */
 export function goneHookFrom(source: HandlerSource, management: ConnectionsApi): PostDeps["removed"] {
   const presence = presenceFrom(source, management);
-  return presence ? (row) => connectionGone(presence, row, "timed_out") : undefined;
+  return presence ? goneHook(presence) : undefined;
+}
+
+/** The one 410 hook of every post path (presence's own posts included): the row's rooms, and its connection.closed, say why (core/presence.ts removalReason). */
+function goneHook(presence: PresenceDeps): NonNullable<PostDeps["removed"]> {
+  return (row) => {
+    const { reason, since } = removalReason(row, "timed_out");
+    return connectionGone(presence, row, reason, since);
+  };
 }
 
 /**

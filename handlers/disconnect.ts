@@ -7,7 +7,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
 import { errorSummary, observerOf, type HubObserver } from "../core/hubEvents";
 import { describeError, type Logger } from "../core/log";
-import { lifecycle, type PresenceDeps } from "../core/presence";
+import { lifecycle, removalReason, type PresenceDeps } from "../core/presence";
 import { leaveRooms } from "../core/liveness";
 import { removeConnection, type ConnectionRow } from "../core/tables";
 import { dynamoFrom, lambdaSource, observerFrom, presenceFrom, requireVar, type HandlerSource } from "./dependencies";
@@ -28,12 +28,19 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
     const connectionId = event.requestContext.connectionId;
     try {
       let removed: ConnectionRow | undefined;
-      await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
+      // The row goes first, then its memberships: once the row is gone, its rooms must lose the
+      // connection even if a membership delete fails (the failure is reported after).
+      let failed: { err: unknown } | undefined;
+      try {
+        await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
+      } catch (err) {
+        failed = { err };
+      }
       const row: ConnectionRow | undefined = removed;
       if (row && deps.presence) {
         const presence = deps.presence;
         // A row revokeToken marked leaves with `revoked`, at once (core/tables.ts markRevoked).
-        const reason = row.revokedAt !== undefined ? "revoked" : "closed";
+        const { reason } = removalReason(row, "closed");
         await Promise.all([
           // This invocation removed the row: its close is this one's to tell (the emitter never throws).
           presence.emit?.([lifecycle("connection.closed", Date.now(), { connection_id: connectionId, user_id: row.userId, reason })]),
@@ -41,6 +48,7 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
           leaveRooms(presence, row, reason).catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) })),
         ]);
       }
+      if (failed) throw failed.err;
     } catch (err) {
       observe({ type: "disconnect.failed", connectionId, error: errorSummary(err) });
       return { statusCode: 500, body: "Failed to disconnect" };

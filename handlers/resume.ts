@@ -25,7 +25,8 @@ import type { HubErrorCode } from "../core/errorCodes";
 import { sendControlFrame, sendErrorFrame } from "../core/reply";
 import { chargeReplay, DEFAULT_REPLAY_BUDGET, type ReplayBudget } from "../core/replayBudget";
 import { getConnection } from "../core/tables";
-import { fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
+import { fanoutFrom, lambdaSource, presenceFrom, type HandlerSource } from "./dependencies";
+import { keepAliveOf, type PresenceDeps } from "../core/presence";
 import { headSeq, MAX_FRAMES_PER_READ, readStream, subscribedStreams, type StreamSettings } from "../core/streams";
 
 export interface ResumeDeps extends PostDeps {
@@ -34,6 +35,8 @@ export interface ResumeDeps extends PostDeps {
   /** Frames per connection per window (default DEFAULT_REPLAY_BUDGET); at least MAX_FRAMES_PER_READ. */
   replayBudget?: ReplayBudget;
   now?: () => number;
+  /** Presence on: `hub.resumed` tells `keep_alive_ms`, as `hub.subscribed` does (a one-room token's client never subscribes, but resumes its room on open). */
+  presence?: PresenceDeps;
 }
 
 export interface ResumeRequest {
@@ -119,7 +122,7 @@ export function createResumeHandler(deps: ResumeDeps): (event: WebSocketEvent) =
           return reject("resume_failed", "the replay could not be posted; try again", 500);
         }
       }
-      const info: ResumedInfo = { room_id: roomId, after: read.after, last_seq: read.lastSeq, recovered: true, ...(read.inFlight ? { in_flight: true as const } : {}) };
+      const info: ResumedInfo = { room_id: roomId, after: read.after, last_seq: read.lastSeq, recovered: true, ...(read.inFlight ? { in_flight: true as const } : {}), ...keepAliveOf(deps.presence) };
       // A stream that restarted (everything expired, seq began again) is a gap too.
       if (read.gone || read.after > read.lastSeq) Object.assign(info, { recovered: false, reason: "retention_exceeded" });
       else if (read.truncated) Object.assign(info, { recovered: false, reason: "too_many" });
@@ -135,5 +138,6 @@ export function createResumeHandler(deps: ResumeDeps): (event: WebSocketEvent) =
 
 export function resumeFromEnvironment(source: HandlerSource = lambdaSource("resume")) {
   // What a resume needs of the fan-out dependencies: db, post path, connections table, streams.
-  return createResumeHandler(fanoutFrom(source));
+  const fanout = fanoutFrom(source);
+  return createResumeHandler({ ...fanout, presence: presenceFrom(source, fanout.management) });
 }

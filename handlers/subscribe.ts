@@ -19,8 +19,8 @@ import type { HubErrorCode } from "../core/errorCodes";
 import { refuser, sendControlFrame } from "../core/reply";
 import { DEFAULT_MAX_ROOMS_PER_CONNECTION, maySubscribe, parseRoomRequest, userChannel } from "../core/rooms";
 import { headSeq, type StreamSettings } from "../core/streams";
-import { addRoom } from "../core/tables";
-import { keepAliveOf, presenceJoin, type PresenceDeps } from "../core/presence";
+import { addRoom, getConnection } from "../core/tables";
+import { hasPresence, keepAliveOf, presenceJoin, presenceLeave, type PresenceDeps } from "../core/presence";
 import { dynamoFrom, lambdaSource, managementFrom, presenceFrom, requireVar, streamsFrom, type HandlerSource } from "./dependencies";
 
 export interface SubscribeDeps {
@@ -32,7 +32,7 @@ export interface SubscribeDeps {
   maxRooms?: number;
   /** Unset or retention 0: streams are off and `last_seq` is 0. */
   streams?: StreamSettings;
-  /** Presence on: the room gains the connection, after `hub.subscribed` (the subscriber sees its own join). */
+  /** Presence on: the room gains the connection, after `hub.subscribed` (the subscriber sees its own join); then the row is read again (GetItem, consistent), so a `$disconnect` that ran meanwhile leaves no ghost. */
   presence?: PresenceDeps;
 }
 
@@ -64,7 +64,15 @@ export function createSubscribeHandler(deps: SubscribeDeps): (event: WebSocketEv
       const streams = deps.streams;
       const lastSeq = streams && streams.retentionHours > 0 ? await headSeq(deps.db, streams.streamsTable, roomId) : 0;
       await sendControlFrame(deps.management, connectionId, controlFrame("hub.subscribed", { room_id: roomId, last_seq: lastSeq, ...keepAliveOf(deps.presence) }), deps.log);
-      if (deps.presence) await presenceJoin(deps.presence, { roomId, userId: who.userId, connectionId });
+      if (deps.presence && hasPresence(roomId)) {
+        const member = { roomId, userId: who.userId, connectionId };
+        await presenceJoin(deps.presence, member);
+        // A $disconnect between the room's write and this join removed the row and left the rooms
+        // before this connection was in them: its leave found nothing. Looked at after the join, a
+        // row still there means any $disconnect comes later and finds the join; a row gone means
+        // the leave is this route's (`closed`, the grace counted as for any close).
+        if (!(await getConnection(deps.db, deps.connectionsTable, connectionId))) await presenceLeave(deps.presence, member, "closed");
+      }
       deps.log.info("subscribed", { connection_id: connectionId, room_id: roomId, last_seq: lastSeq });
       return { statusCode: 200, body: "Subscribed" };
     } catch (err) {

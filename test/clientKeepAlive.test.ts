@@ -104,4 +104,20 @@ describe("browser client keep-alive", () => {
       client.close();
     }
   });
+
+  it("with presence on and a one-room token (no subscribe, so no hub.subscribed), adopts keep_alive_ms from hub.resumed", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+    const socket = recordingSocket();
+    const client = connect({ url: "ws://hub.test", token: kimToken, WebSocket: socket.WebSocket });
+    try {
+      await vi.advanceTimersByTimeAsync(0);
+      const openedAt = Date.now();
+      socket.receive("hub.resumed", { room_id: "lobby", after: 0, last_seq: 0, recovered: true, keep_alive_ms: 45_000 });
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      const pings = socket.pings().map((p) => p.at - openedAt);
+      expect(pings).toEqual(Array.from({ length: 13 }, (_, i) => (i + 1) * 45_000));
+    } finally {
+      client.close();
+    }
+  });
 });

@@ -429,17 +429,19 @@ describe("IAM review", () => {
     for (const name of ["hub-authorizer", "hub-connect", "hub-disconnect", "hub-default"]) expect(streamGrants(name), name).toEqual([]);
   });
 
-  it("gives app backends a publisher policy: publish, issue and revoke, nothing else", () => {
+  it("gives app backends a publisher policy: publish, issue and revoke, read presence, nothing else", () => {
     const policy = JSON.parse(inputs(runs.development.named("hub-publisher")).policy).Statement as Statement[];
     expect(policy.flatMap((s) => s.Action).sort()).toEqual([
       "dynamodb:DeleteItem",
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:GetItem", // the connections table: revocation's second look reads a row's generation
+      "dynamodb:GetItem", // presence on: notifier.presence/occupancy read the room's counter
       "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:Query", // the auth table: revokeToken({ userId }) lists the user's token rows
       "dynamodb:Query", // notifier.history reads room streams
+      "dynamodb:Query", // presence on: notifier.presence reads a room's members
       "dynamodb:UpdateItem", // presence on: revokeToken marks the row revoked_at (that attribute only)
       "execute-api:ManageConnections",
       "kms:Decrypt",

@@ -214,6 +214,9 @@ async function exercise() {
     await notifier.issueToken({ userId: "bob", rooms: ["room-1", "room-2/*"] });
     await notifier.revokeToken({ userId: "bob" });
     expect((await notifier.history({ roomId: "room-1", last: 10 })).length).toBeGreaterThan(0);
+    // Presence reads: a Query of the room's members and a GetItem of its counter; occupancy that GetItem.
+    await notifier.presence({ roomId: "room-1" });
+    await notifier.occupancy({ roomId: "room-1" });
   });
 }
 
@@ -412,6 +415,11 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("sqs:SendMessage", ARN("sqs", "hub-dead-letters")),
     r("execute-api:ManageConnections", connection("development", "POST")), // it closes connections, never posts as the hub
     r("execute-api:ManageConnections", connection("production", "DELETE")),
+    // Presence is the hub's to change; backends only read it.
+    r("dynamodb:PutItem", TABLE.presence),
+    r("dynamodb:UpdateItem", TABLE.presence),
+    r("dynamodb:DeleteItem", TABLE.presence),
+    r("dynamodb:Scan", TABLE.presence),
   ],
 };
 // The read-only presence routes, delivery and the rest decide no lifecycle event: they may not put one.
@@ -488,10 +496,12 @@ describe("the keep-alive's integration role (presence on), as IAM evaluates it f
 describe("publisherPolicyArn, as IAM evaluates it for an app backend's role", () => {
   const backend = `arn:aws:iam::${ACCOUNT}:role/app-backend`;
 
-  it("allows every request the server SDK made (issueToken, publish, publishBatch, revokeToken)", async () => {
+  it("allows every request the server SDK made (issueToken, publish, publishBatch, revokeToken, history, presence, occupancy)", async () => {
     const actions = new Set(made.publisher.map((q) => q.action));
     for (const action of ["dynamodb:PutItem", "sqs:SendMessage", "execute-api:ManageConnections"]) expect(actions, action).toContain(action);
     expect(made.publisher.filter((q) => q.action === "dynamodb:Query").map((q) => q.resource), "revokeToken({ userId }) queries the auth table").toContain(TABLE.auth);
+    const presenceReads = made.publisher.filter((q) => q.resource === TABLE.presence).map((q) => q.action);
+    expect(new Set(presenceReads), "notifier.presence and occupancy read the presence table").toEqual(new Set(["dynamodb:Query", "dynamodb:GetItem"]));
     for (const request of made.publisher) expect(await decide(policyOf("hub-publisher"), backend, request), `${request.action} ${request.resource}`).toBe("Allowed");
     // Reading the signing secret from its parameter, as SSM does it with the hub's key.
     for (const request of [r("ssm:GetParameter", SECRET_PARAMETER), r("kms:Decrypt", inputsKey())]) expect(await decide(policyOf("hub-publisher"), backend, request)).toBe("Allowed");

@@ -11,7 +11,7 @@ import type { HubEvent, SweepDone } from "../core/hubEvents";
 import { MAX_CONNECTION_AGE_MS, staleAfterMs, sweepConnections } from "../core/liveness";
 import type { ConnectionsApi } from "../core/connections";
 import { createLogger } from "../core/log";
-import { getConnection, putConnection, roomPages } from "../core/tables";
+import { getConnection, markRevoked, putConnection, roomPages } from "../core/tables";
 import { startDynamo } from "./support/services";
 import { startTestHub, type TestHub } from "../local/testing";
 import { until } from "./support/wait";
@@ -74,12 +74,12 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
   }, 60_000);
   afterAll(() => h?.stop());
 
-  it("tells clients how often to ping: keep_alive_ms in hub.subscribed, hub.presence and hub.occupancy", async () => {
+  it("tells clients how often to ping: keep_alive_ms in hub.subscribed, hub.resumed (a one-room token's client only resumes), hub.presence and hub.occupancy", async () => {
     const client = await h.tab("kai", "lobby");
     expect(body(client.frames.find(isType("hub.subscribed"))!).data.keep_alive_ms).toBe(KEEP_ALIVE_SECONDS * 1000);
-    for (const action of ["presence", "occupancy"]) {
-      client.ws.send(JSON.stringify({ action, room_id: "lobby" }));
-      expect(body(await client.next(isType(`hub.${action}`))).data.keep_alive_ms).toBe(KEEP_ALIVE_SECONDS * 1000);
+    for (const action of ["resume", "presence", "occupancy"]) {
+      client.ws.send(JSON.stringify({ action, room_id: "lobby", ...(action === "resume" ? { last: 0 } : {}) }));
+      expect(body(await client.next(isType(action === "resume" ? "hub.resumed" : `hub.${action}`))).data.keep_alive_ms, action).toBe(KEEP_ALIVE_SECONDS * 1000);
     }
   });
 
@@ -192,6 +192,31 @@ describe("presence liveness: revocations and 410s leave at once, without the swe
     expect(h.events).toContainEqual(expect.objectContaining({ type: "post.gone", connectionId: dan, row: "removed" }));
     expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left dan")).length).toBe(1);
     expect(h.timeline.filter((e) => e.kind === "sweep" && e.sweep.removed > 0)).toEqual([]);
+  }, 60_000);
+  it("a 410 for a row revokeToken marked (its close raced the post) leaves with revoked at once, and its connection.closed says revoked", async () => {
+    const room = "safe";
+    const closed: unknown[] = [];
+    const unlisten = h.hub.onLifecycleEvent((event) => {
+      if (event["detail-type"] === "connection.closed") closed.push(event.detail);
+    });
+    await h.tab("sal", room, { watch: true });
+    const rexClient = await h.tab("rex", room);
+    await until(() => h.seen("joined rex"));
+    const db = dynamoClient({ endpoint: h.hub.dynamodbEndpoint, region: h.hub.region, credentials: h.hub.credentials });
+    let rex: string | undefined;
+    for await (const page of roomPages(db, h.hub.connectionsTableName, room)) rex ??= page.connections.find((c) => c.userId === "rex")?.connectionId;
+    // revokeToken's mark is written, its close lands, $disconnect never comes; a post already on its way meets the 410.
+    await db.send(new UpdateItemCommand({ TableName: h.hub.connectionsTableName, Key: { connection_id: { S: rex! } }, UpdateExpression: "SET connected_at = :t", ExpressionAttributeValues: { ":t": { N: String(Date.now() - 60_000) } } }));
+    expect(await markRevoked(db, h.hub.connectionsTableName, rex!, Date.now())).toBe(true);
+    h.dropped.add("rex");
+    rexClient.ws.close();
+    await rexClient.closed;
+    await h.hub.notifier.publish({ roomId: room, data: { type: "vault.opened" } });
+    await until(() => h.timeline.some((e) => e.kind === "frame" && e.event.startsWith("left rex")), 30_000);
+    expect(h.timeline.flatMap((e) => (e.kind === "frame" && e.event.startsWith("left rex") ? [e.event] : []))).toEqual(["left rex revoked"]);
+    await until(() => closed.some((d) => (d as { connection_id?: string }).connection_id === rex));
+    unlisten();
+    expect(closed.filter((d) => (d as { connection_id?: string }).connection_id === rex)).toEqual([expect.objectContaining({ reason: "revoked", user_id: "rex" })]);
   }, 60_000);
 });
 

@@ -33,6 +33,8 @@ export function buildPublisherPolicy(ctx: HubContext, tables: HubTables, queue: 
                 Resource: [tables.connections.arn],
                 Condition: { "ForAllValues:StringEquals": { "dynamodb:Attributes": ["connection_id", "revoked_at"] }, StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] } },
               },
+              // notifier.presence (a Query of the room's members, GetItem of its counter) and notifier.occupancy (that GetItem).
+              { Action: ["dynamodb:GetItem", "dynamodb:Query"], Resource: [tables.presence.arn] },
             ]
           : []),
         // notifier.history reads room streams.

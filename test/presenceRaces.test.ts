@@ -1,0 +1,191 @@
+/**
+ * Presence under races and partial failures (core/presence.ts, handlers/subscribe.ts,
+ * handlers/disconnect.ts, core/connections.ts): each test makes one interleaving or one failed
+ * request happen on purpose, with the handlers' own code over dynalite and a fake `@connections`,
+ * and counts what is left (member items, counters, pending items, lifecycle events). No timers:
+ * the grace is 0 or the clock is passed in.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DeleteItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { ConnectionsApi, PreparedFrame } from "../core/connections";
+import { postWithRetries } from "../core/connections";
+import { createLogger } from "../core/log";
+import { presenceJoin, presenceLeave, readOccupancy, readPresence, settlePendingLeaves, type LifecycleEvent, type PresenceDeps } from "../core/presence";
+import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
+import { getConnection, putConnection } from "../core/tables";
+import { createDisconnectHandler } from "../handlers/disconnect";
+import { createSubscribeHandler } from "../handlers/subscribe";
+import { routeEvent } from "./support/events";
+import { startDynamo, type Dynamo } from "./support/services";
+
+const PRESENCE_TABLE = "races-presence";
+const quiet = createLogger({}, () => undefined);
+
+let dynamo: Dynamo;
+beforeAll(async () => {
+  dynamo = await startDynamo({ connectionsTable: "races-connections", authTable: "races-auth", presenceTable: PRESENCE_TABLE });
+}, 60_000);
+afterAll(() => dynamo?.stop());
+
+/** A fake `@connections`: every post answers `status(id, text)` (200 by default). */
+function fakeManagement(status: (connectionId: string, text: string) => Promise<number> | number = () => 200): ConnectionsApi {
+  return {
+    endpoint: "fake",
+    prepare: (text: string) => ({ body: Buffer.from(text), text, sha256: "", contentLength: String(Buffer.byteLength(text)) }),
+    sign: () => Promise.reject(new Error("not used")),
+    post: async (id: string, frame: PreparedFrame) => ({ status: await status(id, frame.text ?? "") }),
+    destroy: () => undefined,
+  } as unknown as ConnectionsApi;
+}
+
+/** A client whose requests matching `fails` throw, as a throttled or timed-out DynamoDB call does; the rest go through. */
+function failing(db: DynamoDBClient, fails: (input: Record<string, any>) => boolean): DynamoDBClient { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return { send: (command: { input: Record<string, unknown> }) => (fails(command.input) ? Promise.reject(Object.assign(new Error("injected"), { name: "ProvisionedThroughputExceededException" })) : db.send(command as never)) } as unknown as DynamoDBClient;
+}
+
+let events: LifecycleEvent[];
+beforeEach(() => {
+  events = [];
+});
+function presenceDeps(options: { graceMs?: number; now?: () => number; db?: DynamoDBClient; management?: ConnectionsApi } = {}): PresenceDeps {
+  return {
+    db: options.db ?? dynamo.client,
+    management: options.management ?? fakeManagement(),
+    connectionsTable: dynamo.connectionsTable,
+    log: quiet,
+    emit: async (batch) => void events.push(...batch),
+    now: options.now,
+    presence: { presenceTable: PRESENCE_TABLE, graceMs: options.graceMs ?? 0, eventMembersLimit: 100 },
+  };
+}
+const kinds = () => events.map((e) => `${e.detailType}${e.detail.reason ? ` ${e.detail.reason}` : ""}`);
+const addConnection = (connectionId: string, userId: string, rooms: string[], connectedAt = Date.now()) =>
+  putConnection(dynamo.client, dynamo.connectionsTable, { connectionId, userId, rooms, grants: ["*"], connectedAt, generation: "g", authKey: "*" });
+/** Pending leaves of one room (other tests' leaves decided at once leave theirs for the sweep to drop). */
+async function pendingItems(roomId: string): Promise<number> {
+  let count = 0;
+  for (let shard = 0; shard < 8; shard++) {
+    const page = await dynamo.client.send(new QueryCommand({ TableName: PRESENCE_TABLE, KeyConditionExpression: "room_id = :p", ExpressionAttributeValues: { ":p": { S: `\u001fpending\u001f${shard}` } }, ConsistentRead: true }));
+    count += (page.Items ?? []).filter((item) => item.user_id?.S?.split("\u001f")[1] === roomId).length;
+  }
+  return count;
+}
+
+describe("presence: a subscribe racing its connection's $disconnect", () => {
+  it("a $disconnect between the room's write and the presence join leaves no ghost: joined, then left closed, the room empty", async () => {
+    await addConnection("race-1", "sue", []);
+    const presence = presenceDeps();
+    const disconnect = createDisconnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log: quiet, observe: () => undefined, presence });
+    // The socket closes right as hub.subscribed is posted: $disconnect runs before the route joins presence.
+    const management = fakeManagement(async (id, text) => {
+      if (text.includes("hub.subscribed")) await disconnect(routeEvent("$disconnect", id));
+      return 200;
+    });
+    const subscribe = createSubscribeHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, management, log: quiet, presence: { ...presence, management } });
+    expect(await subscribe(routeEvent("subscribe", "race-1", { body: JSON.stringify({ action: "subscribe", room_id: "race-room" }) }))).toMatchObject({ statusCode: 200 });
+
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "race-1")).toBeUndefined();
+    expect(kinds()).toEqual(["connection.closed closed", "member.joined", "room.occupied", "member.left closed", "room.vacated"]);
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "race-room")).toEqual({ users: 0, connections: 0 });
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "race-room")).members).toEqual([]);
+  });
+});
+
+describe("presence: a removal whose membership deletes fail", () => {
+  const failMembershipDeletes = (db: DynamoDBClient) => failing(db, (input) => "Key" in input && !("UpdateExpression" in input) && !("Item" in input) && String(input.Key?.connection_id?.S ?? "").includes("#"));
+
+  it("$disconnect: the row is gone, so its rooms lose it anyway (member.left closed), and the failure is still reported (500)", async () => {
+    await addConnection("dc-1", "tia", ["dc-room"]);
+    const presence = presenceDeps();
+    await presenceJoin(presence, { roomId: "dc-room", userId: "tia", connectionId: "dc-1" });
+    const reported: string[] = [];
+    const disconnect = createDisconnectHandler({ db: failMembershipDeletes(dynamo.client), connectionsTable: dynamo.connectionsTable, log: quiet, observe: (e) => void reported.push(e.type), presence });
+    expect(await disconnect(routeEvent("$disconnect", "dc-1"))).toMatchObject({ statusCode: 500 });
+    expect(reported).toEqual(["disconnect.failed"]);
+    expect(kinds()).toEqual(["member.joined", "room.occupied", "connection.closed closed", "member.left closed", "room.vacated"]);
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "dc-room")).toEqual({ users: 0, connections: 0 });
+  });
+
+  it("a 410: the row it removed loses its rooms (the post path's hook runs) even when the membership deletes fail", async () => {
+    await addConnection("gone-1", "ugo", ["gone-room"], Date.now() - 60_000);
+    const presence = presenceDeps();
+    await presenceJoin(presence, { roomId: "gone-room", userId: "ugo", connectionId: "gone-1" });
+    const removedRows: string[] = [];
+    const outcome = await postWithRetries(
+      {
+        db: failMembershipDeletes(dynamo.client),
+        management: fakeManagement(() => 410),
+        connectionsTable: dynamo.connectionsTable,
+        log: quiet,
+        observe: () => undefined,
+        removed: async (row) => {
+          removedRows.push(row.connectionId);
+          await presenceLeave(presence, { roomId: "gone-room", userId: row.userId, connectionId: row.connectionId }, "timed_out");
+        },
+      },
+      "gone-1",
+      fakeManagement().prepare("{}"),
+    );
+    expect(outcome).toBe("gone");
+    expect(removedRows).toEqual(["gone-1"]);
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "gone-1")).toBeUndefined();
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "gone-room")).toEqual({ users: 0, connections: 0 });
+  });
+});
+
+describe("presence: a leave stopped between its pending item and its mark", () => {
+  const isMark = (input: Record<string, unknown>) => String(input.UpdateExpression ?? "").startsWith("SET leaving_at");
+
+  it("is still decided by the sweep: the pending item is written first, so settlePendingLeaves finds the unmarked member and decides it", async () => {
+    const t0 = Date.now();
+    const presence = presenceDeps({ graceMs: 30_000, now: () => t0 });
+    await presenceJoin(presence, { roomId: "crash-room", userId: "vik", connectionId: "crash-1" });
+    // The Lambda stops (a timeout, a crash) as it writes the mark.
+    await expect(presenceLeave({ ...presence, db: failing(dynamo.client, isMark) }, { roomId: "crash-room", userId: "vik", connectionId: "crash-1" }, "closed")).rejects.toThrow("injected");
+    expect(await pendingItems("crash-room")).toBe(1);
+    // The grace is over: the sweep decides the leave once; the next run has nothing left.
+    const later = presenceDeps({ graceMs: 30_000, now: () => t0 + 31_000 });
+    expect(await settlePendingLeaves(later)).toBe(1);
+    expect(await settlePendingLeaves(later)).toBe(0);
+    expect(kinds()).toEqual(["member.joined", "room.occupied", "member.left closed", "room.vacated"]);
+    expect(await readOccupancy(dynamo.client, PRESENCE_TABLE, "crash-room")).toEqual({ users: 0, connections: 0 });
+    expect(await pendingItems("crash-room")).toBe(0);
+  });
+
+  it("an orphan pending item (a connection came back before the mark) decides nothing: no leave, the member stays, the item is gone", async () => {
+    const t0 = Date.now();
+    const presence = presenceDeps({ graceMs: 30_000, now: () => t0 });
+    await presenceJoin(presence, { roomId: "back-room", userId: "wes", connectionId: "back-1" });
+    // A second tab joins between the pending item and the mark: the mark's condition fails.
+    const racing = failing(dynamo.client, () => false);
+    const db = {
+      send: async (command: { input: Record<string, unknown> }) => {
+        if (isMark(command.input)) await presenceJoin(presence, { roomId: "back-room", userId: "wes", connectionId: "back-2" });
+        return racing.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
+    expect(await presenceLeave({ ...presence, db }, { roomId: "back-room", userId: "wes", connectionId: "back-1" }, "closed")).toBe("stays");
+    expect(await settlePendingLeaves(presenceDeps({ graceMs: 30_000, now: () => t0 + 31_000 }))).toBe(0);
+    expect(kinds()).toEqual(["member.joined", "room.occupied"]);
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "back-room")).members).toEqual([expect.objectContaining({ user_id: "wes", connections: 1 })]);
+    expect(await pendingItems("back-room")).toBe(0);
+  });
+});
+
+describe("presence: reads past a member's expiry", () => {
+  it("readPresence lists no member item past its expires_at (TTL deletes it up to days later)", async () => {
+    const presence = presenceDeps();
+    await presenceJoin(presence, { roomId: "ttl-room", userId: "xia", connectionId: "ttl-1" });
+    await presenceJoin(presence, { roomId: "ttl-room", userId: "yul", connectionId: "ttl-2" });
+    // yul's item outlived its TTL: DynamoDB has not deleted it yet.
+    const expired = Math.floor(Date.now() / 1000) - 60;
+    await dynamo.client.send(
+      new UpdateItemCommand({ TableName: PRESENCE_TABLE, Key: { room_id: { S: "ttl-room" }, user_id: { S: "yul" } }, UpdateExpression: "SET expires_at = :t", ExpressionAttributeValues: { ":t": { N: String(expired) } } }),
+    );
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "ttl-room")).members.map((m) => m.user_id)).toEqual(["xia"]);
+    // Read as of before its expiry, it is there: the filter is the clock, nothing else.
+    const before = (expired - CONNECTION_ROW_TTL_SECONDS) * 1000;
+    expect((await readPresence(dynamo.client, PRESENCE_TABLE, "ttl-room", { now: before })).members.map((m) => m.user_id)).toEqual(["xia", "yul"]);
+    await dynamo.client.send(new DeleteItemCommand({ TableName: PRESENCE_TABLE, Key: { room_id: { S: "ttl-room" }, user_id: { S: "yul" } } }));
+  });
+});
