@@ -36,12 +36,13 @@ function memberEvent(frame: Frame, room: string): string | undefined {
   return undefined;
 }
 
-/** A hub whose chosen users' `$disconnect` is dropped, and what its watchers saw. */
+/** A hub whose chosen users' `$disconnect` is dropped (or whose connections go half-open), and what its watchers saw. */
 async function hubWith(presence: { keepAliveSeconds: number; graceSeconds: number }) {
   const dropped = new Set<string>();
+  const halfOpen = new Set<string>();
   const hub: TestHub = await startTestHub(
     { port: 0, bcryptCost: 4, presence: { enabled: true, sweepSeconds: SWEEP_SECONDS, eventMembersLimit: 10, ...presence } },
-    { dropDisconnect: ({ userId }) => userId !== undefined && dropped.has(userId) },
+    { dropDisconnect: ({ userId }) => userId !== undefined && dropped.has(userId), halfOpen: ({ userId }) => userId !== undefined && halfOpen.has(userId) },
   );
   const timeline: Entry[] = [];
   const events: HubEvent[] = [];
@@ -65,7 +66,7 @@ async function hubWith(presence: { keepAliveSeconds: number; graceSeconds: numbe
     for (const client of clients) client.ws.terminate();
     await hub.stop();
   };
-  return { hub, dropped, timeline, events, tab, seen, stop };
+  return { hub, dropped, halfOpen, timeline, events, tab, seen, stop };
 }
 
 describe("presence liveness: the sweep finds connections whose $disconnect never came", () => {
@@ -108,7 +109,7 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
     await until(() => h.timeline.slice(from).some((e) => e.kind === "sweep" && e.sweep.removed >= 1));
   }, 60_000);
 
-  it("a live connection whose pings are only late is not removed: @connections GET says alive, seen_at moves on", async () => {
+  it("a live connection whose pings are only late is not removed: @connections GET says alive (confirmed_at, not seen_at)", async () => {
     const room = "sleepy";
     await h.tab("walt", room, { watch: true });
     // lou never pings (a hidden tab whose timers are throttled): a suspect at every stale period.
@@ -121,6 +122,47 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
     expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left lou"))).toEqual([]);
     lou.ws.send(JSON.stringify({ action: "occupancy", room_id: room }));
     expect(body(await lou.next(isType("hub.occupancy"))).data).toMatchObject({ users: 2, connections: 2 });
+  }, 60_000);
+
+  it("a half-open connection (GET says 200) whose client pinged at its told rate is closed and leaves with timed_out within ceil(deadAfter / sweep) + 2 sweep runs; a told client that keeps pinging stays", async () => {
+    const room = "asleep";
+    await h.tab("wren", room, { watch: true });
+    const hal = await h.tab("hal", room);
+    const pia = await h.tab("pia", room);
+    await until(() => h.seen("joined hal") && h.seen("joined pia"));
+    // Both follow keep_alive_ms: a ping right after hub.subscribed (its interval since $connect is well under 2 × keepAlive).
+    const db = dynamoClient({ endpoint: h.hub.dynamodbEndpoint, region: h.hub.region, credentials: h.hub.credentials });
+    const ids = new Map<string, string>();
+    for await (const page of roomPages(db, h.hub.connectionsTableName, room)) for (const c of page.connections) if (c.userId) ids.set(c.userId, c.connectionId);
+    const pinged = async (userId: string) => {
+      const item = (await db.send(new GetItemCommand({ TableName: h.hub.connectionsTableName, Key: { connection_id: { S: ids.get(userId)! } } }))).Item;
+      return Number(item?.prev_seen_at?.N ?? 0) > 0;
+    };
+    for (const client of [hal, pia]) client.ws.send(JSON.stringify({ action: "ping" }));
+    await until(async () => (await pinged("hal")) && (await pinged("pia")));
+    // pia keeps pinging: once per sweep run, well inside her told rate.
+    const keepPinging = (event: HubEvent) => event.type === "sweep.done" && pia.ws.readyState === pia.ws.OPEN && pia.ws.send(JSON.stringify({ action: "ping" }));
+    h.hub.onEvent(keepPinging);
+    // hal's laptop sleeps: no close reaches the gateway, no $disconnect, GET keeps answering 200.
+    h.halfOpen.add("hal");
+    const from = h.timeline.length;
+    hal.ws.terminate();
+    await until(() => h.seen("left hal timed_out"), 30_000);
+
+    const after = h.timeline.slice(from);
+    const leftAt = after.findIndex((e) => e.kind === "frame" && e.event === "left hal timed_out");
+    const sweepsBefore = after.slice(0, leftAt).filter((e) => e.kind === "sweep").length;
+    const bound = Math.ceil(deadAfterMs(KEEP_ALIVE_SECONDS * 1000) / (SWEEP_SECONDS * 1000)) + 2;
+    expect(sweepsBefore, JSON.stringify(after.map((e) => (e.kind === "sweep" ? "sweep" : e.event)))).toBeLessThanOrEqual(bound);
+    // Removed by a DELETE (GET never said 410), once; its connection.closed says timed_out.
+    await until(() => h.timeline.slice(from).some((e) => e.kind === "sweep" && e.sweep.closed >= 1));
+    expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left hal")).length).toBe(1);
+    // pia, pinging all along, is still there: a few more runs, then the room's count.
+    const runs = h.timeline.filter((e) => e.kind === "sweep").length;
+    await until(() => h.timeline.filter((e) => e.kind === "sweep").length >= runs + 3);
+    expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left pia"))).toEqual([]);
+    pia.ws.send(JSON.stringify({ action: "occupancy", room_id: room }));
+    expect(body(await pia.next(isType("hub.occupancy"))).data).toMatchObject({ users: 2, connections: 2 });
   }, 60_000);
 
   it("a ping writes seen_at on the connection's row, as the ping route's DynamoDB integration does on AWS", async () => {
