@@ -177,7 +177,7 @@ async function exercise() {
   await recording("sweep", () => invoke("sweep", {}, { PRESENCE_GRACE_SECONDS: "0" }));
   // Liveness (core/liveness.ts): two connections in room-1 whose last ping is long past; the
   // sweep scans for them, GETs each: one is gone (410: removed, its rooms left with timed_out),
-  // the other answers (its seen_at moved on). A third is past API Gateway's 2 hours: no GET.
+  // the other answers (confirmed_at set; seen_at stays the pings'). A third is past API Gateway's 2 hours: no GET.
   const stale = Date.now() - 10 * 60_000;
   for (const id of ["iam-ghost", "iam-quiet"]) await putConnection(dynamo.client, "hub-connections", { connectionId: id, userId: "cy", rooms: ["room-1"], grants: ["room-1"], connectedAt: stale, generation, authKey: "room-1" });
   await putConnection(dynamo.client, "hub-connections", { connectionId: "iam-ancient", userId: "cy", rooms: ["room-1"], grants: ["room-1"], connectedAt: Date.now() - 3 * 3600_000, generation, authKey: "room-1" });
