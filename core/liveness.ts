@@ -218,11 +218,12 @@ export async function sweepConnections(deps: PresenceDeps, settings: LivenessSet
     const connectedAt = num(item, "connected_at") ?? 0;
     const seenAt = lastSeen(item);
     const close = pingsAtToldRate({ seenAt: num(item, "seen_at"), prevSeenAt: num(item, "prev_seen_at") }, keepAliveMs) && seenAt < lines.dead;
+    const ancient = connectedAt > 0 && connectedAt + MAX_CONNECTION_AGE_MS <= now;
     // Returned for the dead line only, but not pinging at its told rate: GET said alive within the stale line.
-    if (!item.revoked_at?.N && !close && (num(item, "confirmed_at") ?? 0) >= lines.stale) continue;
+    if (!item.revoked_at?.N && !ancient && !close && (num(item, "confirmed_at") ?? 0) >= lines.stale) continue;
     result.suspects++;
     if (item.revoked_at?.N) known.push(remove(id, "revoked", Number(item.revoked_at.N)));
-    else if (connectedAt > 0 && connectedAt + MAX_CONNECTION_AGE_MS <= now) known.push(remove(id, "timed_out", Math.min(seenAt, connectedAt + MAX_CONNECTION_AGE_MS)));
+    else if (ancient) known.push(remove(id, "timed_out", Math.min(seenAt, connectedAt + MAX_CONNECTION_AGE_MS)));
     else toAsk.push({ item, close });
   }
   await Promise.all(known);
