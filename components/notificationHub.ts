@@ -298,13 +298,14 @@ export class NotificationHub extends pulumi.ComponentResource {
     const sdkLayer = buildSdkLayer(ctx, packaging.layer);
     const eventBus = settings.presence ? buildEventBus(ctx) : undefined;
     const getConnections = pulumi.interpolate`${api.executionArn}/${stageName}/GET/@connections/*`;
-    const functions = buildFunctions(ctx, { sdkLayer, codePaths: packaging.codePaths, tables, queues, secret, managementEndpoint, postToConnections, getConnections, eventBus });
+    const deleteConnections = pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`;
+    const functions = buildFunctions(ctx, { sdkLayer, codePaths: packaging.codePaths, tables, queues, secret, managementEndpoint, postToConnections, getConnections, deleteConnections, eventBus });
     const webSocket = buildWebSocketApi(ctx, api, stageName, functions, settings.presence ? tables.connections : undefined);
     const { stage } = webSocket;
     const queueConsumer = buildQueueConsumer(ctx, queues.queue, functions.deliver);
     const bulkQueueConsumer = buildQueueConsumer(ctx, queues.bulkQueue, functions.deliver, "bulk");
     const sweepSchedule = functions.sweep && settings.presence ? buildSchedule(ctx, functions.sweep, settings.presence.sweepSeconds) : undefined;
-    const publisherPolicy = buildPublisherPolicy(ctx, tables, queues.queue, secret, pulumi.interpolate`${api.executionArn}/${stageName}/DELETE/@connections/*`);
+    const publisherPolicy = buildPublisherPolicy(ctx, tables, queues.queue, secret, deleteConnections);
     const domain = args.domain ? buildDomain(ctx, args.domain, api, stage) : undefined;
     const alarmTopic = settings.alarms ? buildAlarms(ctx, settings.alarms, { queues, functions, api, stage, ...(sweepSchedule && settings.presence ? { sweep: { rule: sweepSchedule.rule, sweepSeconds: settings.presence.sweepSeconds } } : {}) }) : undefined;
     this.children = { tables, queues, secret, sdkLayer, functions, webSocket, queueConsumer, bulkQueueConsumer, publisherPolicy, domain, alarmTopic, sweepSchedule, eventBus };

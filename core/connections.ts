@@ -132,6 +132,12 @@ export interface ConnectionsApi {
    * (the sweep's confirmation, core/liveness.ts). Same budget, sockets and timeout as a post.
    */
   get?(connectionId: string, options?: PostOptions): Promise<PostResponse>;
+  /**
+   * `DELETE @connections/{id}`: API Gateway closes the connection (2xx; 410 if already gone).
+   * The sweep's end of a connection that stopped pinging at the rate it was told
+   * (core/liveness.ts: a half-open one still answers GET 200). Same budget, sockets and timeout.
+   */
+  delete?(connectionId: string, options?: PostOptions): Promise<PostResponse>;
   /** Closes the keep-alive sockets. */
   destroy(): void;
 }
@@ -173,7 +179,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
   const credentials: () => Promise<Credentials> = fixed ? () => Promise.resolve(fixed) : defaultProvider();
   const signer = new SignatureV4({ credentials, region: regionFor(options), service: "execute-api", sha256: sha256Class() });
 
-  const signAs = async <M extends "POST" | "GET">(method: M, connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<{ method: M; path: string; headers: Record<string, string> }> => {
+  const signAs = async <M extends "POST" | "GET" | "DELETE">(method: M, connectionId: string, frame: PreparedFrame, signingDate?: Date): Promise<{ method: M; path: string; headers: Record<string, string> }> => {
     const path = `${basePath}/@connections/${encodePathSegment(connectionId)}`;
     const signed = await signer.sign(
       {
@@ -206,7 +212,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
     else free++;
   };
 
-  const send = (signed: { method: "POST" | "GET"; path: string; headers: Record<string, string> }, frame: PreparedFrame): Promise<PostResponse> =>
+  const send = (signed: { method: "POST" | "GET" | "DELETE"; path: string; headers: Record<string, string> }, frame: PreparedFrame): Promise<PostResponse> =>
     new Promise((resolve) => {
       // Declared before use: Pulumi's closure serializer cannot see later declarations.
       let timer: NodeJS.Timeout | undefined;
@@ -231,12 +237,12 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
       });
       timer = setTimeout(() => req.destroy(Object.assign(new Error(`no response within ${timeoutMs} ms`), { code: "TimeoutError" })), timeoutMs);
       req.once("error", (err: NodeJS.ErrnoException) => settle({ status: 0, errorType: err.code ?? err.name }));
-      if (signed.method === "GET") req.end();
+      if (signed.method !== "POST") req.end();
       else req.end(frame.text ?? frame.body);
     });
 
   const budget = options.budget;
-  const requestOf = async (method: "POST" | "GET", connectionId: string, frame: PreparedFrame, postOptions?: PostOptions): Promise<PostResponse> => {
+  const requestOf = async (method: "POST" | "GET" | "DELETE", connectionId: string, frame: PreparedFrame, postOptions?: PostOptions): Promise<PostResponse> => {
     if (free > 0) free--;
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
@@ -261,6 +267,7 @@ export function createConnectionsApi(endpoint: string, options: ConnectionsApiOp
     sign,
     post,
     get: (connectionId, getOptions) => requestOf("GET", connectionId, empty, getOptions),
+    delete: (connectionId, deleteOptions) => requestOf("DELETE", connectionId, empty, deleteOptions),
     destroy: () => agent.destroy(),
   };
 }

@@ -212,6 +212,8 @@ export interface SweepDone {
   suspects: number;
   alive: number;
   removed: number;
+  /** Of the removed: closed with @connections DELETE, silent past their told ping rate (core/liveness.ts deadAfterMs). */
+  closed: number;
   deferred: number;
   durationMs: number;
 }
@@ -317,7 +319,7 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
       return [
         event.deferred > 0 ? "warn" : "info",
         event.deferred > 0 ? "sweep done; suspects left for the next run" : "sweep done",
-        { left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, deferred: event.deferred, duration_ms: event.durationMs },
+        { left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, closed: event.closed, deferred: event.deferred, duration_ms: event.durationMs },
       ];
   }
 }

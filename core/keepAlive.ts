@@ -20,6 +20,16 @@
 export const KEEP_ALIVE_ROUTE_KEY = "ping";
 
 /**
+ * What each ping writes on the connection's row with presence on (the component's DynamoDB
+ * integration and the emulator alike): `seen_at` = the ping's time, and the one before it kept
+ * as `prev_seen_at` (0 when the row has none), so the sweep knows the client's last ping
+ * interval: a client pinging at the rate the hub told it is held to that rate
+ * (core/liveness.ts `deadAfterMs`), one following its own 8-minute keep-alive is not. Every
+ * right-hand side reads the row as it was before the write.
+ */
+export const PING_UPDATE_EXPRESSION = "SET prev_seen_at = if_not_exists(seen_at, :z), seen_at = :t";
+
+/**
  * Routes API Gateway answers itself, with no route response: the message is accepted
  * (throttled, billed, the idle timer restarted) and nothing runs or comes back.
  */

@@ -7,18 +7,31 @@
  * Evidence: `seen_at` (epoch ms) on the connection's row, written by `$connect` and then by
  * every keep-alive ping, which API Gateway itself writes to DynamoDB (an AWS-service
  * integration on the `ping` route: no Lambda per ping, components/hub/webSocketApi.ts; the
- * emulator does the same write locally). Clients ping every `keepAliveSeconds` (told
- * `keep_alive_ms` in `hub.subscribed`).
+ * emulator does the same write locally). Each ping also keeps the one before as `prev_seen_at`
+ * (core/keepAlive.ts PING_UPDATE_EXPRESSION). Clients ping every `keepAliveSeconds` (told
+ * `keep_alive_ms` in `hub.subscribed`). Only pings move `seen_at`.
  *
  * The sweep (every `sweepSeconds`) reads the connections table (a parallel Scan, rows only
- * projected to four attributes) for suspects: rows in at least one room whose `seen_at` is older
- * than `keepAliveSeconds + 15 s` (staleAfterMs). A late ping (Chrome's intensive throttling wakes a
- * hidden tab's timers once a minute) only makes a suspect, so each one is confirmed with
- * `@connections` GET: 410 is dead, 200 is alive (its `seen_at` is moved to now). Those GETs take
- * tokens of the hub's shared budget (core/budget.ts, bulk lane) and at most `confirmShare` of
- * `delivery.postsPerSecond`; suspects past one run's share wait for the next run, oldest first.
- * A connection older than API Gateway's 2-hour maximum is dead without asking; a revoked one
- * (revokeToken marked it, then closed it) too.
+ * projected) for suspects: rows whose `seen_at` is older than `keepAliveSeconds + 15 s`
+ * (staleAfterMs), in a room or not (a connection in no room still owes its `connection.closed`).
+ * A late ping (Chrome's intensive throttling wakes a hidden tab's timers once a minute) only
+ * makes a suspect, so each one is confirmed with `@connections` GET: 410 is dead, 200 is alive
+ * (its `confirmed_at` is set: not asked again for a stale period; `seen_at` stays).
+ *
+ * A half-open connection (the peer vanished without a TCP close: a laptop asleep, a mobile
+ * drop) answers GET 200 until API Gateway's own 10-minute idle timeout. So a connection known
+ * to ping at the hub's rate is held to it: its last ping interval (`seen_at - prev_seen_at`) was
+ * at most 2 × keepAlive (it was told, and follows), and if its `seen_at` is older than
+ * deadAfterMs (2 × keepAlive + 30 s: a throttled hidden tab pings up to ~60 s late) it is dead
+ * whatever GET would say: DELETEd on `@connections` (API Gateway closes it; 410 is fine) and
+ * removed. A client that pings at its own slower rate (a bare WebSocket client's 8-minute
+ * keep-alive) is never told apart from a half-open one by time, so it keeps the GET rule.
+ *
+ * Those GETs and DELETEs take tokens of the hub's shared budget (core/budget.ts, bulk lane) and
+ * at most `confirmShare` of `delivery.postsPerSecond`, within the run's `deadline`; suspects past
+ * one run's share or deadline wait for the next run, oldest first. A connection older than API
+ * Gateway's 2-hour maximum is dead without asking; a revoked one (revokeToken marked it, then
+ * closed it) too.
  *
  * A dead one is removed like a 410 removes it (its row, then its memberships) and leaves its
  * rooms with `timed_out`, the grace counted from its `seen_at`: it stopped answering at least
@@ -26,10 +39,10 @@
  * once; a grace longer than that still holds (a user reconnecting in time neither leaves nor joins).
  */
 import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
-import { NOT_SENT } from "./connections";
+import { NOT_SENT, type PostResponse } from "./connections";
 import { mapWithConcurrency } from "./fanout";
 import { hasPresence, lifecycle, presenceLeave, PRESENCE_DEFAULTS, type LeaveReason, type PresenceDeps } from "./presence";
-import { removeConnection, touchConnection, type ConnectionRow } from "./tables";
+import { markConfirmed, removeConnection, type ConnectionRow } from "./tables";
 
 /** A ping may be this late before its connection is a suspect (network delay, a timer woken late); a third of a shorter keep-alive (the local hub's test timers). */
 export const STALE_SLACK_MS = 15_000;
@@ -38,6 +51,30 @@ export const STALE_SLACK_MS = 15_000;
 export function staleAfterMs(keepAliveMs: number): number {
   return keepAliveMs + Math.min(STALE_SLACK_MS, keepAliveMs / 3);
 }
+
+/** What deadAfterMs adds to two keep-alives: a hidden tab's throttled timers (up to ~60 s late) and a slow link; a third of two shorter keep-alives (test timers). */
+export const DEAD_SLACK_MS = 30_000;
+
+/**
+ * How long a connection that pings at its told rate may go without a ping before it is dead
+ * whatever `@connections` GET says (a half-open one answers 200): 2 × keepAlive + 30 s, 120 s by
+ * default. Two whole intervals missed, and more than a throttled tab's worst lateness.
+ */
+export function deadAfterMs(keepAliveMs: number): number {
+  return 2 * keepAliveMs + Math.min(DEAD_SLACK_MS, (2 * keepAliveMs) / 3);
+}
+
+/**
+ * Whether a row's client pings at the rate the hub told it: its last ping interval (`seen_at -
+ * prev_seen_at`, both written by pings) was at most two keep-alives. A client only told
+ * `keep_alive_ms` pings that often; one on its own 8-minute keep-alive never does, nor a row
+ * pinged at most once since its `$connect` with no `seen_at` before (`prev_seen_at` 0).
+ */
+export function pingsAtToldRate(row: { seenAt?: number; prevSeenAt?: number }, keepAliveMs: number): boolean {
+  const { seenAt, prevSeenAt } = row;
+  return seenAt !== undefined && prevSeenAt !== undefined && prevSeenAt > 0 && seenAt - prevSeenAt <= 2 * keepAliveMs;
+}
+
 /** API Gateway ends every connection at 2 hours: a row older than that is dead without asking. */
 export const MAX_CONNECTION_AGE_MS = 2 * 60 * 60 * 1000;
 /** The sweep's GETs take at most this share of `delivery.postsPerSecond`. */
@@ -54,6 +91,11 @@ export interface LivenessSettings {
   /** At most this many GETs in one run; more suspects wait for the next. Default confirmsPerSecond × CONFIRM_SECONDS_PER_RUN. */
   maxConfirmsPerRun?: number;
   segments?: number;
+  /**
+   * Epoch ms: no GET or DELETE starts (nor waits for a budget token) after this; the rest wait
+   * for the next run, counted in `deferred`. The sweep sets it from the invocation's remaining time.
+   */
+  deadline?: number;
 }
 
 export interface LivenessResult {
@@ -61,6 +103,8 @@ export interface LivenessResult {
   suspects: number;
   alive: number;
   removed: number;
+  /** Of the removed: closed with `@connections` DELETE, having stopped pinging at their told rate (deadAfterMs). */
+  closed: number;
   deferred: number;
 }
 
@@ -69,8 +113,10 @@ export function livenessSettings(keepAliveMs: number, postsPerSecond: number): L
   return { keepAliveMs, confirmsPerSecond: Math.max(1, Math.floor(postsPerSecond * CONFIRM_SHARE)) };
 }
 
+/** A number attribute of a scanned row. */
+const num = (item: Record<string, AttributeValue>, name: string): number | undefined => (item[name]?.N === undefined ? undefined : Number(item[name]!.N));
 /** When a suspect's connection went quiet: its last evidence, else its connect. */
-const lastSeen = (item: Record<string, AttributeValue>) => Number(item.seen_at?.N ?? item.connected_at?.N ?? 0);
+const lastSeen = (item: Record<string, AttributeValue>) => num(item, "seen_at") ?? num(item, "connected_at") ?? 0;
 
 /**
  * A connection removed without its `$disconnect` (the sweep, a 410, a revocation): its rooms
@@ -89,8 +135,18 @@ export async function leaveRooms(deps: PresenceDeps, row: ConnectionRow, reason:
   await Promise.all(rooms.map((roomId) => presenceLeave(deps, { roomId, userId: row.userId, connectionId: row.connectionId }, reason, since)));
 }
 
-/** Rows in a room whose last evidence is older than `staleBefore`, and revoked rows: one parallel Scan, four attributes projected. */
-async function findSuspects(deps: PresenceDeps, staleBefore: number, segments: number): Promise<{ scanned: number; suspects: Record<string, AttributeValue>[] }> {
+/** The lines a run draws, epoch ms: stale (a suspect) and dead (for a row pinging at its told rate). */
+interface Lines {
+  stale: number;
+  dead: number;
+}
+
+/**
+ * Rows whose last evidence is older than the stale line (in a room or not), and revoked rows: one
+ * parallel Scan. A row GET found alive within the stale line is skipped unless it is past the
+ * dead line too (it may ping at its told rate: the caller decides).
+ */
+async function findSuspects(deps: PresenceDeps, lines: Lines, segments: number): Promise<{ scanned: number; suspects: Record<string, AttributeValue>[] }> {
   let scanned = 0;
   const suspects: Record<string, AttributeValue>[] = [];
   await Promise.all(
@@ -103,11 +159,10 @@ async function findSuspects(deps: PresenceDeps, staleBefore: number, segments: n
             Segment: segment,
             TotalSegments: segments,
             // Membership items (`{connection}#{room}`) are read (a Scan is charged by what it reads) but never returned.
-            ProjectionExpression: "connection_id, seen_at, connected_at, revoked_at",
+            ProjectionExpression: "connection_id, seen_at, prev_seen_at, connected_at, confirmed_at, revoked_at",
             FilterExpression:
-              "NOT contains(connection_id, :sep) AND (attribute_exists(revoked_at) OR (attribute_exists(#rooms) AND (seen_at < :stale OR (attribute_not_exists(seen_at) AND connected_at < :stale))))",
-            ExpressionAttributeNames: { "#rooms": "rooms" },
-            ExpressionAttributeValues: { ":sep": { S: "#" }, ":stale": { N: String(staleBefore) } },
+              "NOT contains(connection_id, :sep) AND (attribute_exists(revoked_at) OR ((seen_at < :stale OR (attribute_not_exists(seen_at) AND connected_at < :stale)) AND (attribute_not_exists(confirmed_at) OR confirmed_at < :stale OR seen_at < :dead)))",
+            ExpressionAttributeValues: { ":sep": { S: "#" }, ":stale": { N: String(lines.stale) }, ":dead": { N: String(lines.dead) } },
             ExclusiveStartKey: startKey,
           }),
         );
@@ -132,56 +187,82 @@ function pacer(perSecond: number): () => Promise<void> {
   };
 }
 
-/** One liveness pass of the sweep: finds the suspects, confirms them within the share, removes the dead. */
+const answered = (response: PostResponse) => response.status >= 200 && response.status < 300;
+
+/** One liveness pass of the sweep: finds the suspects, confirms (or closes) them within the share and the deadline, removes the dead. */
 export async function sweepConnections(deps: PresenceDeps, settings: LivenessSettings): Promise<LivenessResult> {
-  const get = deps.management.get;
-  if (!get) throw new Error("the sweep needs @connections GET (core/connections.ts createConnectionsApi)");
+  const { get, delete: close } = deps.management;
+  if (!get || !close) throw new Error("the sweep needs @connections GET and DELETE (core/connections.ts createConnectionsApi)");
   const now = (deps.now ?? Date.now)();
   const keepAliveMs = settings.keepAliveMs || PRESENCE_DEFAULTS.keepAliveSeconds * 1000;
-  const { scanned, suspects } = await findSuspects(deps, now - staleAfterMs(keepAliveMs), settings.segments ?? SCAN_SEGMENTS);
-  const result: LivenessResult = { scanned, suspects: suspects.length, alive: 0, removed: 0, deferred: 0 };
+  const lines: Lines = { stale: now - staleAfterMs(keepAliveMs), dead: now - deadAfterMs(keepAliveMs) };
+  const { scanned, suspects: found } = await findSuspects(deps, lines, settings.segments ?? SCAN_SEGMENTS);
+  const result: LivenessResult = { scanned, suspects: 0, alive: 0, removed: 0, closed: 0, deferred: 0 };
 
-  const remove = async (connectionId: string, reason: LeaveReason, since: number) => {
+  const remove = async (connectionId: string, reason: LeaveReason, since: number): Promise<boolean> => {
     let removed: ConnectionRow | undefined;
     await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
     const row: ConnectionRow | undefined = removed;
-    if (!row) return; // its $disconnect (or a 410) got there first
+    if (!row) return false; // its $disconnect (or a 410) got there first
     result.removed++;
     await connectionGone(deps, row, reason, since);
+    return true;
   };
 
   // Dead without asking: revoked (already closed), or past API Gateway's 2-hour maximum.
-  const toAsk: Record<string, AttributeValue>[] = [];
-  const known: Promise<void>[] = [];
-  for (const item of suspects) {
+  // Dead whatever GET says: pinging at its told rate, and silent past the dead line (DELETE).
+  const toAsk: { item: Record<string, AttributeValue>; close: boolean }[] = [];
+  const known: Promise<unknown>[] = [];
+  for (const item of found) {
     const id = item.connection_id!.S!;
-    const connectedAt = Number(item.connected_at?.N ?? 0);
+    const connectedAt = num(item, "connected_at") ?? 0;
+    const seenAt = lastSeen(item);
+    const close = pingsAtToldRate({ seenAt: num(item, "seen_at"), prevSeenAt: num(item, "prev_seen_at") }, keepAliveMs) && seenAt < lines.dead;
+    const ancient = connectedAt > 0 && connectedAt + MAX_CONNECTION_AGE_MS <= now;
+    // Returned for the dead line only, but not pinging at its told rate: GET said alive within the stale line.
+    if (!item.revoked_at?.N && !ancient && !close && (num(item, "confirmed_at") ?? 0) >= lines.stale) continue;
+    result.suspects++;
     if (item.revoked_at?.N) known.push(remove(id, "revoked", Number(item.revoked_at.N)));
-    else if (connectedAt > 0 && connectedAt + MAX_CONNECTION_AGE_MS <= now) known.push(remove(id, "timed_out", Math.min(lastSeen(item), connectedAt + MAX_CONNECTION_AGE_MS)));
-    else toAsk.push(item);
+    else if (ancient) known.push(remove(id, "timed_out", Math.min(seenAt, connectedAt + MAX_CONNECTION_AGE_MS)));
+    else toAsk.push({ item, close });
   }
   await Promise.all(known);
 
-  // The rest, oldest first, up to this run's share; the others wait for the next run.
-  toAsk.sort((a, b) => lastSeen(a) - lastSeen(b));
+  // The rest, oldest first, up to this run's share and deadline; the others wait for the next run.
+  toAsk.sort((a, b) => lastSeen(a.item) - lastSeen(b.item));
   const cap = settings.maxConfirmsPerRun ?? Math.floor(settings.confirmsPerSecond * CONFIRM_SECONDS_PER_RUN);
   const asked = toAsk.slice(0, cap);
   result.deferred = toAsk.length - asked.length;
   const pace = pacer(settings.confirmsPerSecond);
-  await mapWithConcurrency(asked, 16, async (item) => {
+  const deadline = settings.deadline;
+  const late = () => deadline !== undefined && Date.now() >= deadline;
+  // The bulk lane: small messages keep their share of every budget window; no token waited for past the deadline.
+  const options = { lane: "bulk" as const, ...(deadline === undefined ? {} : { deadline }) };
+  await mapWithConcurrency(asked, 16, async ({ item, close: closing }) => {
     const id = item.connection_id!.S!;
+    if (late()) return void result.deferred++;
     await pace();
-    // The bulk lane: small messages keep their share of every budget window.
-    const response = await get.call(deps.management, id, { lane: "bulk" });
-    if (response.status === 410) await remove(id, "timed_out", lastSeen(item));
-    else if (response.status >= 200 && response.status < 300) {
-      result.alive++;
-      await touchConnection(deps.db, deps.connectionsTable, id, (deps.now ?? Date.now)());
+    if (late()) return void result.deferred++;
+    let response: PostResponse;
+    if (closing) {
+      // Half-open or not, it stopped pinging at its rate: API Gateway closes it (410: already gone), then it goes.
+      response = await close.call(deps.management, id, options);
+      if (answered(response) || response.status === 410) {
+        if (await remove(id, "timed_out", lastSeen(item))) result.closed++;
+        return;
+      }
     } else {
-      // Throttled, not sent within the budget, or no answer: asked again next run.
-      if (response.errorType !== NOT_SENT) deps.log.warn("sweep: connection not confirmed", { connection_id: id, http_status: response.status || undefined, error: response.errorType });
-      result.deferred++;
+      response = await get.call(deps.management, id, options);
+      if (response.status === 410) return void (await remove(id, "timed_out", lastSeen(item)));
+      if (answered(response)) {
+        result.alive++;
+        await markConfirmed(deps.db, deps.connectionsTable, id, (deps.now ?? Date.now)());
+        return;
+      }
     }
+    // Throttled, not sent within the budget or the deadline, or no answer: asked again next run.
+    if (response.errorType !== NOT_SENT) deps.log.warn("sweep: connection not confirmed", { connection_id: id, method: closing ? "DELETE" : "GET", http_status: response.status || undefined, error: response.errorType });
+    result.deferred++;
   });
   return result;
 }

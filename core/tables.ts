@@ -19,6 +19,7 @@ import {
 import { connectionIdOf, membershipKey, userChannel } from "./rooms";
 import { replayUseOf, type ReplayUse } from "./replayBudget";
 import { CONNECTION_ROW_TTL_SECONDS, ROOM_INDEX_NAME } from "./schema";
+import { PING_UPDATE_EXPRESSION } from "./keepAlive";
 
 export interface ConnectionRow {
   connectionId: string;
@@ -257,7 +258,7 @@ export async function removeConnectionItems(db: DynamoDBClient, table: string, r
 }
 
 /** Sets one timestamp on a connection's row, only if the row still exists (never recreating a removed one as a stub). False: no row. */
-async function stampRow(db: DynamoDBClient, table: string, connectionId: string, attribute: "seen_at" | "revoked_at", at: number): Promise<boolean> {
+async function stampRow(db: DynamoDBClient, table: string, connectionId: string, attribute: "confirmed_at" | "revoked_at", at: number): Promise<boolean> {
   try {
     await db.send(
       new UpdateItemCommand({
@@ -277,12 +278,32 @@ async function stampRow(db: DynamoDBClient, table: string, connectionId: string,
 }
 
 /**
- * Liveness evidence (core/liveness.ts): `seen_at` of the connection's row. What the keep-alive
- * route's integration does on AWS (components/hub/webSocketApi.ts), the emulator locally, and
- * the sweep for a suspect that `@connections` GET found alive. False: no row.
+ * Liveness evidence (core/liveness.ts): a ping's write on the connection's row (`seen_at`, and
+ * the previous one as `prev_seen_at`: core/keepAlive.ts PING_UPDATE_EXPRESSION). What the
+ * keep-alive route's integration does on AWS (components/hub/webSocketApi.ts) and the emulator
+ * locally; only pings move `seen_at`. False: no row.
  */
-export function touchConnection(db: DynamoDBClient, table: string, connectionId: string, at: number): Promise<boolean> {
-  return stampRow(db, table, connectionId, "seen_at", at);
+export async function touchConnection(db: DynamoDBClient, table: string, connectionId: string, at: number): Promise<boolean> {
+  try {
+    await db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { connection_id: S(connectionId) },
+        UpdateExpression: PING_UPDATE_EXPRESSION,
+        ConditionExpression: "attribute_exists(connection_id)",
+        ExpressionAttributeValues: { ":t": N(at), ":z": N(0) },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** The sweep found a suspect alive (`@connections` GET 200): `confirmed_at`, so it is not asked again within a stale period. `seen_at` stays the pings'. */
+export function markConfirmed(db: DynamoDBClient, table: string, connectionId: string, at: number): Promise<boolean> {
+  return stampRow(db, table, connectionId, "confirmed_at", at);
 }
 
 /**

@@ -27,6 +27,8 @@ export type HubResource =
   | "postToConnections"
   /** GET any connection of this API's stage (@connections): the sweep's liveness check. */
   | "getConnections"
+  /** DELETE any connection of this API's stage (@connections): the sweep's end of a connection that stopped pinging at its told rate. */
+  | "deleteConnections"
   | "jwtSecretParameter"
   /** The KMS key of the secret parameter (decrypt through SSM only, by the key's policy). */
   | "jwtSecretKey"
@@ -291,10 +293,12 @@ export const HANDLERS = {
       ...PRESENCE_GRANTS,
       { actions: ["dynamodb:Query"], resource: "presenceTable" },
       // Suspects: one parallel Scan of the connections table (the only Scan any role may make);
-      // a suspect GET finds alive gets its seen_at moved on (UpdateItem, conditional on the row).
+      // a suspect GET finds alive gets confirmed_at (UpdateItem, conditional on the row).
       { actions: ["dynamodb:Scan", "dynamodb:UpdateItem"], resource: "connectionsTable" },
-      // GET only: a dead connection is already closed, and an alive one is left alone (no DELETE).
+      // GET confirms a suspect; DELETE closes one that stopped pinging at its told rate (a
+      // half-open connection answers GET 200 until API Gateway's idle timeout). No POST.
       { actions: ["execute-api:ManageConnections"], resource: "getConnections" },
+      { actions: ["execute-api:ManageConnections"], resource: "deleteConnections" },
       ...LIFECYCLE_GRANTS,
     ],
   },

@@ -1,39 +1,47 @@
 /**
- * Presence's schedule (every `presence.sweepSeconds`; locally a timer): removes connections whose
- * `$disconnect` never came (core/liveness.ts sweepConnections: stale `seen_at`, confirmed by
- * `@connections` GET), decides the leaves whose grace is over (core/presence.ts
- * settlePendingLeaves) and sends the room diffs still waiting (flushDiffs). Liveness goes first,
- * so a dead connection's leave whose grace is already over goes out in the same run. Deployed
+ * Presence's schedule (every `presence.sweepSeconds`; locally a timer): decides the leaves whose
+ * grace is over (core/presence.ts settlePendingLeaves), sends the room diffs still waiting
+ * (flushDiffs), then removes connections whose `$disconnect` never came (core/liveness.ts
+ * sweepConnections: stale `seen_at`, confirmed by `@connections` GET, or closed by DELETE when
+ * silent past their told ping rate). Leaves and diffs go first: they are a few queries, and the
+ * liveness pass is the one that may wait on the shared budget; its GETs and DELETEs stop at a
+ * deadline taken from the invocation's remaining time (the rest wait for the next run, in
+ * `deferred`). A dead connection's leave whose grace is already over is still decided in the
+ * same run (core/presence.ts presenceLeave decides a leave past its grace at once). Deployed
  * only with presence on.
  */
 import { ENV } from "../core/aws";
 import type { PresenceDeps } from "../core/presence";
 import { flushDiffs, PRESENCE_DEFAULTS, settlePendingLeaves } from "../core/presence";
 import { observerOf } from "../core/hubEvents";
-import { livenessSettings, sweepConnections, type LivenessSettings } from "../core/liveness";
+import { livenessSettings, sweepConnections, type LivenessResult, type LivenessSettings } from "../core/liveness";
+import type { InvocationContext } from "../core/events";
+import { HANDLERS } from "./manifest";
 import { describeError } from "../core/log";
 import { DEFAULT_POSTS_PER_SECOND } from "../core/hubOptions";
 import { lambdaSource, presenceFrom, type HandlerSource } from "./dependencies";
 
-export interface SweepResult {
+export interface SweepResult extends LivenessResult {
   left: number;
   diffs: number;
-  scanned: number;
-  suspects: number;
-  alive: number;
-  removed: number;
-  deferred: number;
 }
 
+/** The sweep's Lambda timeout (handlers/manifest.ts), the run's time when no invocation context says what is left (the local hub). */
+const SWEEP_TIMEOUT_MS = HANDLERS.sweep.timeoutSeconds * 1000;
+/** Kept from the liveness pass's deadline: a GET or DELETE started just before it (the connections API's own timeout), the removals after it, the event. A third of a shorter invocation. */
+export const SWEEP_RESERVE_MS = 15_000;
+
 /** `liveness` unset: no liveness pass (leaves and diffs only). */
-export function createSweepHandler(deps: PresenceDeps, liveness?: LivenessSettings): () => Promise<SweepResult> {
+export function createSweepHandler(deps: PresenceDeps, liveness?: LivenessSettings): (event?: unknown, context?: InvocationContext) => Promise<SweepResult> {
   const observe = observerOf(deps);
-  return async () => {
+  return async (_event, context) => {
     const started = Date.now();
+    const remaining = context?.getRemainingTimeInMillis?.() ?? SWEEP_TIMEOUT_MS;
+    const deadline = started + remaining - Math.min(SWEEP_RESERVE_MS, remaining / 3);
     try {
-      const found = liveness ? await sweepConnections(deps, liveness) : { scanned: 0, suspects: 0, alive: 0, removed: 0, deferred: 0 };
       const left = await settlePendingLeaves(deps);
       const diffs = await flushDiffs(deps);
+      const found = liveness ? await sweepConnections(deps, { ...liveness, deadline }) : { scanned: 0, suspects: 0, alive: 0, removed: 0, closed: 0, deferred: 0 };
       const result = { left, diffs, ...found };
       observe({ type: "sweep.done", ...result, durationMs: Date.now() - started });
       return result;

@@ -63,6 +63,13 @@ export interface ApiGatewayOptions {
    * still closes), as API Gateway may do: the hub must find the connection dead on its own.
    */
   dropDisconnect?: (connection: ConnectionIdentity) => boolean;
+  /**
+   * Tests: asked at each client frame and at the client's close; true makes the connection
+   * half-open from then on, as a peer that vanished without a TCP close is to API Gateway: its
+   * frames and its close never reach the gateway, `$disconnect` never runs, posts vanish, and
+   * `@connections` GET answers 200 until the idle timeout (or a DELETE) ends it.
+   */
+  halfOpen?: (connection: ConnectionIdentity) => boolean;
   limits?: ApiGatewayLimitOptions;
   /** The hub's dev credentials: `@connections` calls must be SigV4-signed with them. */
   credentials: DevCredentials;
@@ -105,6 +112,8 @@ export interface GatewayConnection extends ConnectionIdentity {
   closing: boolean;
   /** Set when the gateway itself closes: the $disconnect's code and reason from the peer may differ. */
   closedBy?: { code: number; reason: string };
+  /** The `halfOpen` test hook said so: the gateway hears nothing more from the peer. */
+  halfOpen?: boolean;
 }
 type Connection = GatewayConnection;
 
@@ -175,10 +184,28 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     }
   }
 
+  /** Whether the peer is gone without the gateway knowing (the `halfOpen` hook, asked once it says true no more). */
+  function halfOpen(connection: Connection): boolean {
+    connection.halfOpen ||= options.halfOpen?.(connection) ?? false;
+    return connection.halfOpen;
+  }
+
+  /** The gateway forgets a connection: its timers, its entry, the observer told. */
+  function forget(connection: Connection, close: CloseInfo): void {
+    connection.timers?.clear();
+    connections.delete(connection.id);
+    notify((o) => o.closed?.(connection, close));
+  }
+
   function closeConnection(connection: Connection, code: number, reason: string): void {
     if (connection.closing) return;
     connection.closing = true;
     connection.closedBy = { code, reason };
+    if (connection.halfOpen && connection.socket?.readyState !== WebSocket.OPEN) {
+      // Its socket closed long ago unseen: the gateway's own close (idle timeout, DELETE) ends it now, without $disconnect.
+      forget(connection, { code, reason, by: "hub" });
+      return;
+    }
     connection.socket?.close(code, reason);
     // A peer that never answers the close handshake is cut off, as API Gateway would.
     setTimeout(() => connection.socket?.terminate(), 2_000).unref();
@@ -246,9 +273,11 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     log.debug("connection opened", { connection_id: connection.id });
     notify((o) => o.opened?.(connection));
 
-    ws.on("ping", touch);
+    ws.on("ping", () => {
+      if (!halfOpen(connection)) touch();
+    });
     ws.on("message", (data, isBinary) => {
-      if (connection.closing) return;
+      if (connection.closing || halfOpen(connection)) return;
       if (isBinary) {
         closeConnection(connection, 1003, "Binary frames are not supported");
         return;
@@ -272,10 +301,13 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     });
     ws.on("error", (err) => log.debug("socket error", { connection_id: connection.id, ...describeError(err) }));
     ws.on("close", (code, reason) => {
-      connection.timers?.clear();
-      connections.delete(connection.id);
-      const close: CloseInfo = connection.closedBy ? { ...connection.closedBy, by: "hub" } : { code, reason: reason.toString(), by: "client" };
-      notify((o) => o.closed?.(connection, close));
+      // A half-open peer's close never reaches the gateway: the connection stays until the idle timeout or a DELETE.
+      if (!connection.closedBy && halfOpen(connection)) return;
+      forget(connection, connection.closedBy ? { ...connection.closedBy, by: "hub" } : { code, reason: reason.toString(), by: "client" });
+      if (connection.halfOpen) {
+        log.debug("$disconnect of a half-open connection never runs (test hook)", { connection_id: connection.id });
+        return;
+      }
       if (options.dropDisconnect?.(connection)) {
         log.debug("$disconnect dropped (test hook)", { connection_id: connection.id });
         return;
@@ -317,9 +349,11 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
   function target(connectionId: string): ConnectionTarget | undefined {
     const connection = connections.get(connectionId);
     const socket = connection?.socket;
-    if (!connection || !socket || connection.closing || socket.readyState !== WebSocket.OPEN) return undefined;
+    if (!connection || !socket || connection.closing) return undefined;
+    if (!connection.halfOpen && socket.readyState !== WebSocket.OPEN) return undefined;
     return {
-      post: (body) => postFrame(connection, socket, body),
+      // A half-open peer gets nothing, and API Gateway cannot tell: the post is accepted.
+      post: (body) => (connection.halfOpen ? ((connection.lastActiveAt = Date.now()), true) : postFrame(connection, socket, body)),
       describe: () => ({
         connectedAt: new Date(connection.connectedAt).toISOString(),
         lastActiveAt: new Date(connection.lastActiveAt).toISOString(),

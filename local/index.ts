@@ -42,7 +42,7 @@ import { startDeliverPool } from "./deliverPool";
 import { HubEventBus } from "./hubEventBus";
 import { startFaultProxy } from "./faultProxy";
 import { startSqsPoller } from "./sqsPoller";
-import { testHooksOf } from "./testHooks";
+import { hookIdentity, testHooksOf } from "./testHooks";
 import { writeStateFile } from "./stateFile";
 
 export { findLocalHub, listHubs, locateLocalHub, LocalHubNotFound, type HubState, type RunningHub } from "./stateFile";
@@ -430,9 +430,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       // with presence on, its integration writes seen_at on the connection's row, as on AWS.
       answeredByGateway: GATEWAY_ANSWERED_ROUTE_KEYS,
       ...(presence ? { gatewayIntegrations: { [KEEP_ALIVE_ROUTE_KEY]: (connectionId: string, at: number) => touchConnection(db, names.connections, connectionId, at) } } : {}),
-      ...(hooks.dropDisconnect
-        ? { dropDisconnect: (c: { id: string; authorizer: Record<string, unknown> }) => hooks.dropDisconnect!({ connectionId: c.id, userId: typeof c.authorizer.user_id === "string" ? c.authorizer.user_id : undefined }) }
-        : {}),
+      ...(hooks.dropDisconnect ? { dropDisconnect: (c: { id: string; authorizer: Record<string, unknown> }) => hooks.dropDisconnect!(hookIdentity(c)) } : {}),
+      ...(hooks.halfOpen ? { halfOpen: (c: { id: string; authorizer: Record<string, unknown> }) => hooks.halfOpen!(hookIdentity(c)) } : {}),
       limits: options.limits,
       credentials,
       log,

@@ -19,7 +19,27 @@ export interface LocalHubTestHooks {
    * best-effort): given each closing connection's user, true drops it. Presence's sweep must
    * then find the connection dead (core/liveness.ts).
    */
-  dropDisconnect?: (connection: { connectionId: string; userId?: string }) => boolean;
+  dropDisconnect?: (connection: HookedConnection) => boolean;
+  /**
+   * Connections the emulator makes half-open, as a peer that vanished without a TCP close
+   * (a laptop asleep, a mobile drop) is to API Gateway: asked at each client frame and at the
+   * client's close, true from then on means the gateway no longer receives its frames nor sees
+   * its close, `$disconnect` never runs, posts vanish, and `@connections` GET answers 200 until
+   * the emulated idle timeout (or a DELETE) ends it. Presence's sweep must find it by its pings
+   * (core/liveness.ts deadAfterMs), not by GET.
+   */
+  halfOpen?: (connection: HookedConnection) => boolean;
+}
+
+/** A connection as a hook sees it: its id and its token's user. */
+export interface HookedConnection {
+  connectionId: string;
+  userId?: string;
+}
+
+/** The gateway's connection as the hooks see it. */
+export function hookIdentity(connection: { id: string; authorizer: Record<string, unknown> }): HookedConnection {
+  return { connectionId: connection.id, userId: typeof connection.authorizer.user_id === "string" ? connection.authorizer.user_id : undefined };
 }
 
 /** Faults a test hub injects on demand. */

@@ -169,6 +169,9 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       expect(permission.principal).toBe("apigateway.amazonaws.com");
       expect(permission.sourceArn).toMatch(new RegExp(`^arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/(${stack}/|authorizers/)`));
     }
+    // The sweep's runs never overlap: no Lambda retry of a failed run (the next schedule is the retry), no event older than a minute.
+    const invokeConfigs = run().ofType("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").map(inputs);
+    expect(invokeConfigs).toEqual(presence ? [expect.objectContaining({ functionName: "hub-sweep", maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 })] : []);
   });
 
   it("answers the ping route in API Gateway itself, no route response, no Lambda and no invoke permission: a MOCK integration with presence off, a DynamoDB UpdateItem of seen_at with presence on", () => {
@@ -196,9 +199,9 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       expect(JSON.parse(integration.requestTemplates.$default)).toEqual({
         TableName: "hub-connections",
         Key: { connection_id: { S: "$context.connectionId" } },
-        UpdateExpression: "SET seen_at = :t",
+        UpdateExpression: "SET prev_seen_at = if_not_exists(seen_at, :z), seen_at = :t",
         ConditionExpression: "attribute_exists(connection_id)",
-        ExpressionAttributeValues: { ":t": { N: "$context.requestTimeEpoch" } },
+        ExpressionAttributeValues: { ":t": { N: "$context.requestTimeEpoch" }, ":z": { N: "0" } },
         ReturnValues: "NONE",
       });
       const role = inputs(run().named("hub-keepAlive-role"));
@@ -208,7 +211,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
           Effect: "Allow",
           Action: ["dynamodb:UpdateItem"],
           Resource: ["arn:aws:dynamodb:eu-west-1:123456789012:table/hub-connections"],
-          Condition: { "ForAllValues:StringEquals": { "dynamodb:Attributes": ["connection_id", "seen_at"] }, StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] } },
+          Condition: { "ForAllValues:StringEquals": { "dynamodb:Attributes": ["connection_id", "seen_at", "prev_seen_at"] }, StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] } },
         },
       ]);
     }
@@ -371,8 +374,8 @@ describe("IAM review", () => {
     expect(actionsOf("hub-unsubscribe")).toEqual(withPresence(["dynamodb:DeleteItem", "dynamodb:UpdateItem"]));
     expect(actionsOf("hub-presence")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     expect(actionsOf("hub-occupancy")).toEqual(["dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "execute-api:ManageConnections"]);
-    // Liveness (core/liveness.ts): the Scan for suspects, seen_at of one found alive, GET @connections.
-    expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
+    // Liveness (core/liveness.ts): the Scan for suspects, confirmed_at of one found alive, GET and DELETE @connections.
+    expect(actionsOf("hub-sweep")).toEqual(withPresence(["dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem", "execute-api:ManageConnections", "execute-api:ManageConnections"]));
     expect(actionsOf("hub-default")).toEqual(["dynamodb:UpdateItem", "execute-api:ManageConnections"]);
     // Two queues (notifications, bulk): the mapping's four actions and SendMessage on each.
     // With presence on, a 410 leaves the connection's rooms (the presence table's four actions) and puts its connection.closed.

@@ -8,6 +8,7 @@
  */
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { getAuthRow, putConnection } from "../core/tables";
 import { HANDLER_NAMES } from "../handlers/manifest";
 import { createNotifier } from "../server";
@@ -176,13 +177,20 @@ async function exercise() {
   await recording("sweep", () => invoke("sweep", {}, { PRESENCE_GRACE_SECONDS: "0" }));
   // Liveness (core/liveness.ts): two connections in room-1 whose last ping is long past; the
   // sweep scans for them, GETs each: one is gone (410: removed, its rooms left with timed_out),
-  // the other answers (its seen_at moved on). A third is past API Gateway's 2 hours: no GET.
+  // the other answers (confirmed_at set; seen_at stays the pings'). A third is past API Gateway's 2 hours: no GET.
   const stale = Date.now() - 10 * 60_000;
   for (const id of ["iam-ghost", "iam-quiet"]) await putConnection(dynamo.client, "hub-connections", { connectionId: id, userId: "cy", rooms: ["room-1"], grants: ["room-1"], connectedAt: stale, generation, authKey: "room-1" });
   await putConnection(dynamo.client, "hub-connections", { connectionId: "iam-ancient", userId: "cy", rooms: ["room-1"], grants: ["room-1"], connectedAt: Date.now() - 3 * 3600_000, generation, authKey: "room-1" });
+  // A fourth pinged at its told rate (seen_at 45 s after prev_seen_at) and then stopped long ago: a
+  // half-open one answers GET 200, so the sweep DELETEs it on @connections without asking.
+  await putConnection(dynamo.client, "hub-connections", { connectionId: "iam-halfopen", userId: "cy", rooms: ["room-1"], grants: ["room-1"], connectedAt: stale - 90_000, generation, authKey: "room-1" });
+  await dynamo.client.send(
+    new UpdateItemCommand({ TableName: "hub-connections", Key: { connection_id: { S: "iam-halfopen" } }, UpdateExpression: "SET seen_at = :s, prev_seen_at = :p", ExpressionAttributeValues: { ":s": { N: String(stale) }, ":p": { N: String(stale - 45_000) } } }),
+  );
   management.fault("iam-ghost", { status: 410, times: 1, method: "GET" });
   await recording("sweep", () => invoke("sweep", {}));
   expect(made.sweep.map((q) => q.action)).toEqual(expect.arrayContaining(["dynamodb:Scan", "dynamodb:UpdateItem", "execute-api:ManageConnections"]));
+  expect(made.sweep.filter((q) => q.action === "execute-api:ManageConnections").map((q) => q.resource.split("/")[2])).toEqual(expect.arrayContaining(["GET", "DELETE"]));
   // A 410 while delivering, with presence on: the connection's rooms lose it (presence table writes by deliver).
   await putConnection(dynamo.client, "hub-connections", { connectionId: "iam-dead", userId: "dee", rooms: ["room-1"], grants: ["room-1"], connectedAt: Date.now() - 60_000, generation, authKey: "room-1" });
   await recording("deliver", async () => {
@@ -394,7 +402,7 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Query", ARN("dynamodb", "table/hub-connections/index/room_id-index")),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
-  // The sweep GETs suspects (never DELETE: a dead connection is closed already, an alive one stays) and scans the connections table only.
+  // The sweep GETs suspects and DELETEs only connections that stopped pinging at their told rate, and scans the connections table only.
   sweep: [
     r("dynamodb:PutItem", TABLE.connections),
     r("dynamodb:BatchWriteItem", TABLE.connections),
@@ -402,8 +410,8 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Scan", TABLE.presence),
     r("sqs:SendMessage", QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
-    r("execute-api:ManageConnections", connection("development", "DELETE")),
     r("execute-api:ManageConnections", connection("production", "GET")),
+    r("execute-api:ManageConnections", connection("production", "DELETE")),
   ],
   publisher: [
     r("dynamodb:UpdateItem", TABLE.budget),
@@ -469,6 +477,12 @@ describe.each(EMITTERS)("the %s role and lifecycle events", (handler) => {
 });
 
 describe("GET @connections (is this connection still there?) is the sweep's alone", () => {
+  it("the sweep may GET and DELETE a connection of its own stage (DELETE: one silent past its told ping rate), and neither of another stage", async () => {
+    for (const method of ["GET", "DELETE"]) {
+      expect(await decide(policyOf("hub-sweep-policy"), role("sweep"), r("execute-api:ManageConnections", connection("development", method))), method).toBe("Allowed");
+      expect(await decide(policyOf("hub-sweep-policy"), role("sweep"), r("execute-api:ManageConnections", connection("production", method))), method).not.toBe("Allowed");
+    }
+  });
   it.each(HANDLERS.filter((h) => h !== "sweep"))("%s may not GET a connection", async (handler) => {
     expect(await decide(policyOf(`hub-${handler}-policy`), role(handler), r("execute-api:ManageConnections", connection("development", "GET")))).not.toBe("Allowed");
   });
@@ -477,9 +491,9 @@ describe("GET @connections (is this connection still there?) is the sweep's alon
 describe("the keep-alive's integration role (presence on), as IAM evaluates it for API Gateway", () => {
   const keepAlive = `arn:aws:iam::${ACCOUNT}:role/hub-keepAlive-role`;
   const policy = () => policyOf("hub-keepAlive-policy");
-  const write = { "dynamodb:Attributes": ["connection_id", "seen_at"], "dynamodb:ReturnValues": "NONE" };
+  const write = { "dynamodb:Attributes": ["connection_id", "seen_at", "prev_seen_at"], "dynamodb:ReturnValues": "NONE" };
 
-  it("allows the UpdateItem its request template makes: seen_at on the connections table, nothing returned", async () => {
+  it("allows the UpdateItem its request template makes: seen_at and prev_seen_at on the connections table, nothing returned", async () => {
     expect(await decide(policy(), keepAlive, r("dynamodb:UpdateItem", TABLE.connections), write)).toBe("Allowed");
     summary.push("keepAlive UpdateItem(seen_at) allowed");
   });

@@ -5,11 +5,12 @@
  * with the right reason. Counted in events and sweep runs, never in seconds.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { dynamoClient } from "../core/aws";
 import type { HubEvent, SweepDone } from "../core/hubEvents";
-import { MAX_CONNECTION_AGE_MS, staleAfterMs, sweepConnections } from "../core/liveness";
+import { deadAfterMs, MAX_CONNECTION_AGE_MS, staleAfterMs, sweepConnections } from "../core/liveness";
 import type { ConnectionsApi } from "../core/connections";
+import type { LifecycleEvent } from "../core/presence";
 import { createLogger } from "../core/log";
 import { getConnection, markRevoked, putConnection, roomPages } from "../core/tables";
 import { startDynamo } from "./support/services";
@@ -35,12 +36,13 @@ function memberEvent(frame: Frame, room: string): string | undefined {
   return undefined;
 }
 
-/** A hub whose chosen users' `$disconnect` is dropped, and what its watchers saw. */
+/** A hub whose chosen users' `$disconnect` is dropped (or whose connections go half-open), and what its watchers saw. */
 async function hubWith(presence: { keepAliveSeconds: number; graceSeconds: number }) {
   const dropped = new Set<string>();
+  const halfOpen = new Set<string>();
   const hub: TestHub = await startTestHub(
     { port: 0, bcryptCost: 4, presence: { enabled: true, sweepSeconds: SWEEP_SECONDS, eventMembersLimit: 10, ...presence } },
-    { dropDisconnect: ({ userId }) => userId !== undefined && dropped.has(userId) },
+    { dropDisconnect: ({ userId }) => userId !== undefined && dropped.has(userId), halfOpen: ({ userId }) => userId !== undefined && halfOpen.has(userId) },
   );
   const timeline: Entry[] = [];
   const events: HubEvent[] = [];
@@ -64,7 +66,7 @@ async function hubWith(presence: { keepAliveSeconds: number; graceSeconds: numbe
     for (const client of clients) client.ws.terminate();
     await hub.stop();
   };
-  return { hub, dropped, timeline, events, tab, seen, stop };
+  return { hub, dropped, halfOpen, timeline, events, tab, seen, stop };
 }
 
 describe("presence liveness: the sweep finds connections whose $disconnect never came", () => {
@@ -107,7 +109,7 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
     await until(() => h.timeline.slice(from).some((e) => e.kind === "sweep" && e.sweep.removed >= 1));
   }, 60_000);
 
-  it("a live connection whose pings are only late is not removed: @connections GET says alive, seen_at moves on", async () => {
+  it("a live connection whose pings are only late is not removed: @connections GET says alive (confirmed_at, not seen_at)", async () => {
     const room = "sleepy";
     await h.tab("walt", room, { watch: true });
     // lou never pings (a hidden tab whose timers are throttled): a suspect at every stale period.
@@ -120,6 +122,47 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
     expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left lou"))).toEqual([]);
     lou.ws.send(JSON.stringify({ action: "occupancy", room_id: room }));
     expect(body(await lou.next(isType("hub.occupancy"))).data).toMatchObject({ users: 2, connections: 2 });
+  }, 60_000);
+
+  it("a half-open connection (GET says 200) whose client pinged at its told rate is closed and leaves with timed_out within ceil(deadAfter / sweep) + 2 sweep runs; a told client that keeps pinging stays", async () => {
+    const room = "asleep";
+    await h.tab("wren", room, { watch: true });
+    const hal = await h.tab("hal", room);
+    const pia = await h.tab("pia", room);
+    await until(() => h.seen("joined hal") && h.seen("joined pia"));
+    // Both follow keep_alive_ms: a ping right after hub.subscribed (its interval since $connect is well under 2 × keepAlive).
+    const db = dynamoClient({ endpoint: h.hub.dynamodbEndpoint, region: h.hub.region, credentials: h.hub.credentials });
+    const ids = new Map<string, string>();
+    for await (const page of roomPages(db, h.hub.connectionsTableName, room)) for (const c of page.connections) if (c.userId) ids.set(c.userId, c.connectionId);
+    const pinged = async (userId: string) => {
+      const item = (await db.send(new GetItemCommand({ TableName: h.hub.connectionsTableName, Key: { connection_id: { S: ids.get(userId)! } } }))).Item;
+      return Number(item?.prev_seen_at?.N ?? 0) > 0;
+    };
+    for (const client of [hal, pia]) client.ws.send(JSON.stringify({ action: "ping" }));
+    await until(async () => (await pinged("hal")) && (await pinged("pia")));
+    // pia keeps pinging: once per sweep run, well inside her told rate.
+    const keepPinging = (event: HubEvent) => event.type === "sweep.done" && pia.ws.readyState === pia.ws.OPEN && pia.ws.send(JSON.stringify({ action: "ping" }));
+    h.hub.onEvent(keepPinging);
+    // hal's laptop sleeps: no close reaches the gateway, no $disconnect, GET keeps answering 200.
+    h.halfOpen.add("hal");
+    const from = h.timeline.length;
+    hal.ws.terminate();
+    await until(() => h.seen("left hal timed_out"), 30_000);
+
+    const after = h.timeline.slice(from);
+    const leftAt = after.findIndex((e) => e.kind === "frame" && e.event === "left hal timed_out");
+    const sweepsBefore = after.slice(0, leftAt).filter((e) => e.kind === "sweep").length;
+    const bound = Math.ceil(deadAfterMs(KEEP_ALIVE_SECONDS * 1000) / (SWEEP_SECONDS * 1000)) + 2;
+    expect(sweepsBefore, JSON.stringify(after.map((e) => (e.kind === "sweep" ? "sweep" : e.event)))).toBeLessThanOrEqual(bound);
+    // Removed by a DELETE (GET never said 410), once; its connection.closed says timed_out.
+    await until(() => h.timeline.slice(from).some((e) => e.kind === "sweep" && e.sweep.closed >= 1));
+    expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left hal")).length).toBe(1);
+    // pia, pinging all along, is still there: a few more runs, then the room's count.
+    const runs = h.timeline.filter((e) => e.kind === "sweep").length;
+    await until(() => h.timeline.filter((e) => e.kind === "sweep").length >= runs + 3);
+    expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left pia"))).toEqual([]);
+    pia.ws.send(JSON.stringify({ action: "occupancy", room_id: room }));
+    expect(body(await pia.next(isType("hub.occupancy"))).data).toMatchObject({ users: 2, connections: 2 });
   }, 60_000);
 
   it("a ping writes seen_at on the connection's row, as the ping route's DynamoDB integration does on AWS", async () => {
@@ -221,7 +264,7 @@ describe("presence liveness: revocations and 410s leave at once, without the swe
 });
 
 describe("presence liveness: the sweep's share of the @connections budget", () => {
-  it("asks at most maxConfirmsPerRun suspects a run, oldest first, the rest next run; never asks past 2 hours; 410 removes, 200 refreshes", async () => {
+  it("asks at most maxConfirmsPerRun suspects a run, oldest first, the rest next run; never asks past 2 hours; 410 removes, 200 confirms", async () => {
     const dynamo = await startDynamo({ connectionsTable: "live-connections", authTable: "live-auth", presenceTable: "live-presence" });
     try {
       const now = Date.now();
@@ -242,6 +285,7 @@ describe("presence liveness: the sweep's share of the @connections budget", () =
           asked.push(id);
           return Promise.resolve({ status: gone.has(id) ? 410 : 200 });
         },
+        delete: () => Promise.reject(new Error("nothing here pings at a told rate")),
         destroy: () => undefined,
       } as ConnectionsApi;
       const deps = {
@@ -258,14 +302,82 @@ describe("presence liveness: the sweep's share of the @connections budget", () =
       expect(asked).toEqual(["c7", "c6", "c5", "c4"]); // oldest first, 4 of them; ancient never asked
       expect(await getConnection(dynamo.client, dynamo.connectionsTable, "ancient")).toBeUndefined();
       expect(await getConnection(dynamo.client, dynamo.connectionsTable, "c5")).toBeUndefined();
-      expect((await getConnection(dynamo.client, dynamo.connectionsTable, "c7"))!.seenAt).toBeGreaterThanOrEqual(now); // alive: refreshed
+      const c7 = await dynamo.client.send(new GetItemCommand({ TableName: dynamo.connectionsTable, Key: { connection_id: { S: "c7" } } }));
+      expect(Number(c7.Item!.confirmed_at.N)).toBeGreaterThanOrEqual(now); // alive: confirmed, not asked again within a stale period
+      expect(Number(c7.Item!.seen_at.N)).toBe(now - 7 * 60_000); // only pings move seen_at
 
-      // The next run asks the two that waited (the refreshed ones are not suspects any more).
+      // The next run asks the two that waited (the confirmed ones are not suspects within a stale period).
       asked.length = 0;
       const second = await sweepConnections(deps, settings);
       expect(asked.sort()).toEqual(["c2", "c3"]);
       expect(second).toMatchObject({ suspects: 2, removed: 1, alive: 1, deferred: 0 });
       expect(await getConnection(dynamo.client, dynamo.connectionsTable, "fresh")).toBeDefined();
+    } finally {
+      await dynamo.stop();
+    }
+  });
+
+  it("closes (DELETE) and removes with timed_out a connection silent past 2 × keepAlive + slack after pinging at its told rate, though GET says 200; a late told one, a bare 8-minute one and one in no room are asked; nothing starts past the deadline", async () => {
+    const dynamo = await startDynamo({ connectionsTable: "told-connections", authTable: "told-auth", presenceTable: "told-presence" });
+    try {
+      const now = Date.now();
+      const keepAliveMs = 45_000;
+      expect(deadAfterMs(keepAliveMs)).toBe(120_000);
+      // [id, rooms, seen_at, prev_seen_at]: what the pings left on each row.
+      const rows: [string, string[], number, number][] = [
+        ["halfopen", ["r"], now - deadAfterMs(keepAliveMs) - 1_000, now - deadAfterMs(keepAliveMs) - 46_000], // pinged every 45 s, then nothing: GET still says 200
+        ["late", ["r"], now - 100_000, now - 160_000], // a throttled hidden tab: 60 s apart, now late, not dead
+        ["bare", ["r"], now - 7 * 60_000, now - 15 * 60_000], // its own 8-minute keep-alive: never held to 45 s
+        ["once", ["r"], now - 200_000, 0], // one ping on a row with no seen_at before: not known to follow
+        ["lonely", [], now - 5 * 60_000, now - 13 * 60_000], // in no room: still owes its connection.closed
+      ];
+      for (const [id, rooms, seenAt, prevSeenAt] of rows) {
+        await putConnection(dynamo.client, dynamo.connectionsTable, { connectionId: id, userId: `u-${id}`, rooms, grants: ["r"], connectedAt: now - 20 * 60_000, generation: "g", authKey: "r" });
+        await dynamo.client.send(
+          new UpdateItemCommand({ TableName: dynamo.connectionsTable, Key: { connection_id: { S: id } }, UpdateExpression: "SET seen_at = :s, prev_seen_at = :p", ExpressionAttributeValues: { ":s": { N: String(seenAt) }, ":p": { N: String(prevSeenAt) } } }),
+        );
+      }
+      const gone = new Set(["lonely"]);
+      const requests: string[] = [];
+      const management = {
+        endpoint: "fake",
+        prepare: () => ({ body: Buffer.alloc(0), sha256: "", contentLength: "0" }),
+        sign: () => Promise.reject(new Error("not used")),
+        post: () => Promise.resolve({ status: 200 }),
+        get: (id: string) => (requests.push(`GET ${id}`), Promise.resolve({ status: gone.has(id) ? 410 : 200 })), // half-open answers 200
+        delete: (id: string) => (requests.push(`DELETE ${id}`), Promise.resolve({ status: 204 })),
+        destroy: () => undefined,
+      } as ConnectionsApi;
+      const emitted: LifecycleEvent[] = [];
+      const deps = {
+        db: dynamo.client,
+        management,
+        connectionsTable: dynamo.connectionsTable,
+        log: createLogger({}, () => undefined),
+        now: () => now,
+        emit: (events: LifecycleEvent[]) => Promise.resolve(void emitted.push(...events)),
+        presence: { presenceTable: "told-presence", graceMs: 30_000, eventMembersLimit: 100, keepAliveMs },
+      };
+      const settings = { keepAliveMs, confirmsPerSecond: 1_000 };
+
+      // Past its deadline a run starts nothing: all five wait for the next.
+      expect(await sweepConnections(deps, { ...settings, deadline: Date.now() - 1 })).toMatchObject({ suspects: 5, removed: 0, deferred: 5 });
+      expect(requests).toEqual([]);
+
+      const run = await sweepConnections(deps, settings);
+      expect(run).toMatchObject({ suspects: 5, removed: 2, closed: 1, alive: 3, deferred: 0 });
+      expect(requests.sort()).toEqual(["DELETE halfopen", "GET bare", "GET late", "GET lonely", "GET once"]);
+      for (const id of ["halfopen", "lonely"]) expect(await getConnection(dynamo.client, dynamo.connectionsTable, id), id).toBeUndefined();
+      for (const id of ["late", "bare", "once"]) expect((await getConnection(dynamo.client, dynamo.connectionsTable, id))?.seenAt, id).toBe(rows.find((r) => r[0] === id)![2]);
+      expect(emitted.filter((e) => e.detailType === "connection.closed").map((e) => [e.detail.connection_id, e.detail.reason]).sort()).toEqual([
+        ["halfopen", "timed_out"],
+        ["lonely", "timed_out"],
+      ]);
+
+      // Confirmed alive within the stale period: the next run asks nobody.
+      requests.length = 0;
+      expect(await sweepConnections(deps, settings)).toMatchObject({ suspects: 0, removed: 0 });
+      expect(requests).toEqual([]);
     } finally {
       await dynamo.stop();
     }

@@ -39,6 +39,8 @@ export interface FunctionWiring {
   eventBus?: aws.cloudwatch.EventBus;
   /** `{api}/{stage}/GET/@connections/*`: the sweep's liveness check. */
   getConnections: pulumi.Output<string>;
+  /** `{api}/{stage}/DELETE/@connections/*`: the sweep's end of a connection that stopped pinging at its told rate. */
+  deleteConnections: pulumi.Output<string>;
 }
 
 function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<string> | undefined> {
@@ -52,6 +54,7 @@ function resourceArns(w: FunctionWiring): Record<HubResource, pulumi.Input<strin
     bulkQueue: w.queues.bulkQueue.arn,
     postToConnections: w.postToConnections,
     getConnections: w.getConnections,
+    deleteConnections: w.deleteConnections,
     jwtSecretParameter: w.secret.parameter.arn,
     jwtSecretKey: w.secret.key.arn,
     presenceTable: w.tables.presence?.arn,
@@ -194,7 +197,9 @@ export function buildQueueConsumer(ctx: HubContext, queue: aws.sqs.Queue, delive
 
 /**
  * Presence's sweep on a schedule: an EventBridge rule every `sweepSeconds`, its target, and the
- * permission for EventBridge (this rule only) to invoke the function.
+ * permission for EventBridge (this rule only) to invoke the function. EventBridge invokes it
+ * asynchronously: Lambda's own retries (2 by default, after a failed run) are off and an event
+ * older than a minute is dropped, so runs never overlap; the next schedule is the retry.
  */
 export function buildSchedule(ctx: HubContext, sweep: HubFunction, sweepSeconds: number) {
   const minutes = Math.max(1, Math.round(sweepSeconds / 60));
@@ -209,5 +214,10 @@ export function buildSchedule(ctx: HubContext, sweep: HubFunction, sweepSeconds:
     { parent: ctx.parent },
   );
   const target = new aws.cloudwatch.EventTarget(childName(ctx, "sweep-target"), { rule: rule.name, arn: sweep.fn.arn }, { parent: ctx.parent, dependsOn: [permission] });
-  return { rule, target, permission };
+  const invokeConfig = new aws.lambda.FunctionEventInvokeConfig(
+    childName(ctx, "sweep-invoke-config"),
+    { functionName: sweep.fn.name, maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 },
+    { parent: ctx.parent },
+  );
+  return { rule, target, permission, invokeConfig };
 }

@@ -4,7 +4,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { KEEP_ALIVE_ROUTE_KEY } from "../../core/keepAlive";
+import { KEEP_ALIVE_ROUTE_KEY, PING_UPDATE_EXPRESSION } from "../../core/keepAlive";
 import { routesOf, type HandlerName } from "../../handlers/manifest";
 import { buildApiGatewayAccountIfUnset } from "./apiGatewayAccount";
 import { childName, create, type HubContext } from "./context";
@@ -106,13 +106,14 @@ function buildKeepAliveRoute(ctx: HubContext, api: aws.apigatewayv2.Api): HubGat
 /**
  * The attributes the keep-alive's write may touch, and the only ReturnValues it may ask for:
  * the role's policy conditions (dynamodb:Attributes, dynamodb:ReturnValues), so even a changed
- * template could not read a row back or write anything but `seen_at`.
+ * template could not read a row back or write anything but `seen_at` and `prev_seen_at`.
  */
-export const LIVENESS_ATTRIBUTES = ["connection_id", "seen_at"] as const;
+export const LIVENESS_ATTRIBUTES = ["connection_id", "seen_at", "prev_seen_at"] as const;
 
 /**
  * The request template of the keep-alive with presence on: DynamoDB UpdateItem of the row keyed
- * by the connection's id, `seen_at` = the request's time (epoch ms), only if the row exists (a
+ * by the connection's id, `seen_at` = the request's time (epoch ms) and `prev_seen_at` = the
+ * one before (core/keepAlive.ts PING_UPDATE_EXPRESSION), only if the row exists (a
  * removed connection is never recreated as a stub; the write then fails its condition, which
  * API Gateway counts as an integration error and sends nothing back). Nothing of the client's
  * message goes to DynamoDB: only `$context` values.
@@ -121,9 +122,9 @@ export function livenessRequestTemplate(tableName: string): string {
   return JSON.stringify({
     TableName: tableName,
     Key: { connection_id: { S: "$context.connectionId" } },
-    UpdateExpression: "SET seen_at = :t",
+    UpdateExpression: PING_UPDATE_EXPRESSION,
     ConditionExpression: "attribute_exists(connection_id)",
-    ExpressionAttributeValues: { ":t": { N: "$context.requestTimeEpoch" } },
+    ExpressionAttributeValues: { ":t": { N: "$context.requestTimeEpoch" }, ":z": { N: "0" } },
     ReturnValues: "NONE",
   });
 }
