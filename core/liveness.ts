@@ -201,11 +201,18 @@ export async function sweepConnections(deps: PresenceDeps, settings: LivenessSet
 
   const remove = async (connectionId: string, reason: LeaveReason, since: number): Promise<boolean> => {
     let removed: ConnectionRow | undefined;
-    await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) });
+    let failure: unknown;
+    // The row goes first; its membership deletes may still throw. The presence step runs with the
+    // removed row either way: once the row is gone, nothing else would find its rooms' members.
+    await removeConnection(deps.db, deps.connectionsTable, connectionId, { removed: (row) => (removed = row) }).catch((err) => (failure = err));
     const row: ConnectionRow | undefined = removed;
-    if (!row) return false; // its $disconnect (or a 410) got there first
+    if (!row) {
+      if (failure !== undefined) throw failure;
+      return false; // its $disconnect (or a 410) got there first
+    }
     result.removed++;
     await connectionGone(deps, row, reason, since);
+    if (failure !== undefined) throw failure;
     return true;
   };
 
