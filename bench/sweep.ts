@@ -56,11 +56,13 @@ export interface SweepRun {
   scanReadUnits: number;
   suspects: number;
   gets: number;
+  /** `@connections` posts: the leaves' member events to the rooms' other members. */
+  posts: number;
   alive: number;
   gone: number;
   removed: number;
   deferred: number;
-  /** Users whose leave was decided (`timed_out`), lifecycle events put. */
+  /** Leaves settled from the pending list (a ghost's leave is decided at once: its grace counts from its seen_at), lifecycle events put (connection.closed, member.left). */
   left: number;
   lifecycleEvents: number;
   /** Every other read and write unit of the run, by table (removals, leaves, the budget's tokens, alive touches). */
@@ -140,13 +142,19 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
       ...(hub.eventBusName && hub.eventsEndpoint ? { events: { eventBusName: hub.eventBusName, endpoint: hub.eventsEndpoint } } : {}),
     });
     const deps = presenceFrom({ env, credentials: hub.credentials, log: createLogger({}, () => undefined, "error") })!;
-    // Counted: every GET and its status, every lifecycle event put.
+    // Counted: every GET and its status, every post (member events), every lifecycle event put.
     const statuses: number[] = [];
+    let posts = 0;
     const get = deps.management.get!;
+    const post = deps.management.post;
     deps.management.get = async (id, options) => {
       const response = await get.call(deps.management, id, options);
       statuses.push(response.status);
       return response;
+    };
+    deps.management.post = (id, frame, options) => {
+      posts++;
+      return post.call(deps.management, id, frame, options);
     };
     let events = 0;
     const emit = deps.emit;
@@ -165,7 +173,7 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
       await sleep(3_000);
     };
     const run = async (label: string): Promise<SweepRun> => {
-      const marks = { units: capacity.units.length, gets: statuses.length, events };
+      const marks = { units: capacity.units.length, gets: statuses.length, posts, events };
       const t0 = process.hrtime.bigint();
       const result = await sweep();
       const handlerMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -188,6 +196,7 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
         scanReadUnits: scan.reduce((n, u) => n + u.read, 0),
         suspects: result.suspects,
         gets: got.length,
+        posts: posts - marks.posts,
         alive: result.alive,
         gone: got.filter((s) => s === 410).length,
         removed: result.removed,
@@ -199,7 +208,7 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
         handlerMs: Math.round(handlerMs),
       };
       note(
-        `${label}: scanned ${figures.scanned} items in ${figures.pages} pages (${figures.scanReadUnits} RRU); ${figures.suspects} suspects, ${figures.gets} GETs (${figures.alive} alive, ${figures.gone} gone), ` +
+        `${label}: scanned ${figures.scanned} items in ${figures.pages} pages (${figures.scanReadUnits} RRU); ${figures.suspects} suspects, ${figures.gets} GETs (${figures.alive} alive, ${figures.gone} gone), ${figures.posts} posts, ` +
           `${figures.removed} removed, ${figures.deferred} deferred, ${figures.left} leaves, ${figures.lifecycleEvents} events; other units R ${JSON.stringify(readUnits)} W ${JSON.stringify(writeUnits)}; ${figures.handlerMs} ms`,
       );
       return figures;
@@ -236,9 +245,10 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
       dynamodbReadUnits: r.scanReadUnits + sum(r.readUnits),
       dynamodbWriteUnits: sum(r.writeUnits),
       // A GET billed as a message (the upper bound: API Gateway's page prices messages, not management calls).
-      apiGatewayMessages: r.gets,
+      apiGatewayMessages: r.gets + r.posts,
     });
-    const scale = 10_000 / connections;
+    // Per 10,000 connections in the table (the ghosts are gone by the runs priced).
+    const scale = 10_000 / (connections - first.removed);
     const monthOf = (r: SweepRun) => (dollarsFor(perRun(r), PRICES).total + (r.lifecycleEvents * PRICES.eventBridge.perMillionCustomEvents) / 1e6) * RUNS_PER_MONTH * scale;
     // What the ghosts added to run 1: its units, GETs and events less the late tabs' (the last run asks those alone); Lambda time left out.
     const beyondScan = (r: SweepRun) => dollarsFor({ ...perRun(r), lambdaInvocations: 0, lambdaGbSeconds: 0, dynamodbReadUnits: sum(r.readUnits) }, PRICES).total + (r.lifecycleEvents * PRICES.eventBridge.perMillionCustomEvents) / 1e6;
@@ -262,7 +272,7 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
         lateShare: TABS.late / (TABS.healthy + TABS.ghost + TABS.late),
         perThousandGhosts: Number(((ghostCost * 1_000) / first.removed).toFixed(4)),
       },
-      scanReadUnitsPer100k: Math.round(steady.scanReadUnits * (100_000 / connections)),
+      scanReadUnitsPer100k: Math.round(steady.scanReadUnits * (100_000 / (connections - first.removed))),
       runSeconds: Math.round((Date.now() - started) / 1000),
     };
     note(
