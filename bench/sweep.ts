@@ -17,10 +17,12 @@
  * its GETs and lifecycle events are counted by wrapping its deps. The hub's own sweep timer is
  * set to an hour so that it never runs during the measurement.
  *
- * Not as on AWS: the keep-alive the sweep judges by is 20 s (stale after 26.7 s) instead of
- * 45 s (60 s), so that the run waits half a minute instead of a minute and a half; what a run
- * reads and asks does not depend on it. Handler time is local (dynalite, a loaded 2-core
- * machine, the GETs paced at 500 a second): an upper bound on billed duration.
+ * The default keep-alive (45 s: stale after 60 s). The healthy tabs' pings before each run are
+ * spread over 20 s (sent all at once, 8,500 of them time out the hub's writes to dynalite and
+ * the healthy become suspects). Not as on AWS: handler time is local (dynalite, a loaded 2-core
+ * machine, the GETs paced at 500 a second), an upper bound on billed duration; dynalite ends a
+ * Scan page at 1 MB of a smaller measure of the items than DynamoDB's (4 pages at 10,000
+ * connections; DynamoDB: about 2 per segment), which moves no read unit.
  *
  * Three runs: (1) 1,000 ghosts and 500 late tabs stale; (2) at once after, nothing stale (the
  * steady state: the Scan alone); (3) the late tabs stale again (alive suspects each run, as a
@@ -36,6 +38,7 @@ import { handlerEntry } from "../handlers/manifest";
 import { createSweepHandler } from "../handlers/sweep";
 import { livenessSettings, CONFIRM_SECONDS_PER_RUN, staleAfterMs } from "../core/liveness";
 import { DEFAULT_POSTS_PER_SECOND } from "../core/hubOptions";
+import { PRESENCE_DEFAULTS } from "../core/presence";
 import { localEnvironment } from "../local/handlers";
 import { openClient, type WsClient } from "../test/support/wsClient";
 import { startCapacityProxy } from "./cost";
@@ -43,7 +46,10 @@ import { dollarsFor, gbSeconds, ZERO_COUNTS, type BilledCounts } from "./costMod
 import { note, progress, startHubProcess } from "./lib";
 import { PRICES } from "./prices";
 
-const KEEP_ALIVE_MS = 20_000;
+/** The default keep-alive (stale after 60 s). */
+const KEEP_ALIVE_MS = PRESENCE_DEFAULTS.keepAliveSeconds * 1000;
+/** The healthy tabs' pings before a run are spread over this long (8,500 at once time out the ping route's writes to dynalite). */
+const PING_SPREAD_MS = 20_000;
 const RUNS_PER_MONTH = 43_200;
 /** Per room: tabs of the healthy, ghost and late user. */
 const TABS = { healthy: 85, ghost: 10, late: 5 } as const;
@@ -167,10 +173,20 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
     const sweep = createSweepHandler(deps, settings);
     const tables: Record<string, string> = { [hub.connectionsTableName]: "connections", [hub.presenceTableName!]: "presence", [hub.budgetTableName]: "budget", [hub.authTableName]: "auth" };
 
-    /** The healthy tabs ping (the route's integration writes seen_at); returns when the hub has had time to write them. */
-    const ping = async () => {
-      for (const c of clients.healthy) c.ws.send(JSON.stringify({ action: "ping" }));
-      await sleep(3_000);
+    /**
+     * The healthy tabs ping (the route's integration writes seen_at), spread over PING_SPREAD_MS
+     * and ending 2 s before `at` (the hub's writes land); returns at `at`, or after the pings if later.
+     */
+    const pingBefore = async (at: number) => {
+      await sleep(at - PING_SPREAD_MS - 2_000 - Date.now());
+      const gapMs = PING_SPREAD_MS / clients.healthy.length;
+      const from = Date.now();
+      for (const [i, c] of clients.healthy.entries()) {
+        c.ws.send(JSON.stringify({ action: "ping" }));
+        const wait = from + (i + 1) * gapMs - Date.now();
+        if (wait >= 1) await sleep(wait);
+      }
+      await sleep(Math.max(2_000, at - Date.now()));
     };
     const run = async (label: string): Promise<SweepRun> => {
       const marks = { units: capacity.units.length, gets: statuses.length, posts, events };
@@ -215,23 +231,21 @@ export async function measureSweep(quick: boolean): Promise<SweepFigures> {
     };
 
     // Run 1: ghosts and late tabs past the stale line, the healthy just pinged.
-    await sleep(Math.max(0, lastConnect + staleAfterMs(KEEP_ALIVE_MS) + 1_000 - Date.now()));
-    await ping();
+    await pingBefore(lastConnect + staleAfterMs(KEEP_ALIVE_MS) + 1_000);
     const first = await run("run 1 (ghosts and late tabs stale)");
     const firstAt = Date.now();
     let runsToClear = 1;
     const runs = [first];
     for (let extra = first.deferred; extra > 0; runsToClear++) {
-      await ping();
+      await pingBefore(Date.now());
       const more = await run(`run ${runsToClear + 1} (deferred suspects)`);
       runs.push(more);
       extra = more.deferred;
     }
-    await ping();
+    await pingBefore(Date.now());
     runs.push(await run("steady (nothing stale)"));
     // The late tabs, touched by run 1's GETs, go stale again.
-    await sleep(Math.max(0, firstAt + staleAfterMs(KEEP_ALIVE_MS) + 1_000 - Date.now()));
-    await ping();
+    await pingBefore(firstAt + staleAfterMs(KEEP_ALIVE_MS) + 1_000);
     const lateAgain = await run("late tabs stale again (alive suspects)");
     runs.push(lateAgain);
     const steady = runs[runs.length - 2];
