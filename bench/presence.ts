@@ -10,7 +10,7 @@
  * - a presence read of 10,000 members through the SDK (notifier.presence, every page), and occupancy;
  * - the sweep's cost per 10,000 connections (quick: 1,000), measured with 10,000 real sockets,
  *   ghosts whose `$disconnect` was dropped and late tabs (bench/sweep.ts, a third hub; about 4
- *   minutes, quick 1.5).
+ *   minutes, quick 2.5).
  * Filling a room of 1,000 one join at a time would itself cost ~500,000 posts (each join to
  * everyone already there): the room's counter is held past the limit while the members connect,
  * so their joins go to a diff buffer that is then dropped and the counter set right

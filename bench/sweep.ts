@@ -24,7 +24,7 @@
  * Scan page at 1 MB of a smaller measure of the items than DynamoDB's (4 pages at 10,000
  * connections; DynamoDB: about 2 per segment), which moves no read unit.
  *
- * Three runs: (1) 1,000 ghosts and 500 late tabs stale; (2) at once after, nothing stale (the
+ * Three runs: (1) 1,000 ghosts and 500 late tabs stale; (2) after the healthy tabs' next pings, nothing stale (the
  * steady state: the Scan alone); (3) the late tabs stale again (alive suspects each run, as a
  * throttled hidden tab may be).
  *
