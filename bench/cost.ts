@@ -64,10 +64,10 @@ const POSTS_PER_SECOND = 5_000;
 
 const READ_OPS = new Set(["GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"]);
 
-/** A proxy in front of dynalite that asks each request for its ConsumedCapacity and adds up the answers by table. */
-async function startCapacityProxy(target: string) {
+/** A proxy in front of dynalite that asks each request for its ConsumedCapacity and adds up the answers by table (and operation: bench/sweep.ts counts Scan pages). */
+export async function startCapacityProxy(target: string) {
   const upstream = new URL(target);
-  const units: { table: string; read: number; write: number }[] = [];
+  const units: { table: string; operation: string; read: number; write: number }[] = [];
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on("data", (c: Buffer) => chunks.push(c));
@@ -93,7 +93,7 @@ async function startCapacityProxy(target: string) {
             const parsed = JSON.parse(text.toString("utf8")) as { ConsumedCapacity?: { TableName?: string; CapacityUnits?: number } | { TableName?: string; CapacityUnits?: number }[] };
             const list = parsed.ConsumedCapacity === undefined ? [] : Array.isArray(parsed.ConsumedCapacity) ? parsed.ConsumedCapacity : [parsed.ConsumedCapacity];
             const read = READ_OPS.has(operation);
-            for (const c of list) units.push({ table: c.TableName ?? "", read: read ? (c.CapacityUnits ?? 0) : 0, write: read ? 0 : (c.CapacityUnits ?? 0) });
+            for (const c of list) units.push({ table: c.TableName ?? "", operation, read: read ? (c.CapacityUnits ?? 0) : 0, write: read ? 0 : (c.CapacityUnits ?? 0) });
           } catch {
             /* not JSON: nothing consumed */
           }

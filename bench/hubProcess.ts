@@ -19,7 +19,9 @@ interface HubProcessOptions {
   /** The emulated account's budget (`limits.account`). */
   account?: { requestsPerSecond?: number; requestsBurst?: number; newConnectionsPerSecond?: number };
   /** The hub's `presence` option (bench/presence.ts). */
-  presence?: { enabled: boolean; graceSeconds?: number; sweepSeconds?: number; eventMembersLimit?: number };
+  presence?: { enabled: boolean; graceSeconds?: number; sweepSeconds?: number; eventMembersLimit?: number; keepAliveSeconds?: number };
+  /** `$disconnect` is dropped (local/testHooks.ts dropDisconnect) for connections of users whose id contains this (bench/sweep.ts: ghosts). */
+  dropDisconnectOfUsers?: string;
 }
 
 async function main() {
@@ -40,7 +42,10 @@ async function main() {
       deliverWorkers: options.workers ?? 4,
       ...(options.presence ? { presence: options.presence } : {}),
     },
-    { deliverModule: options.mode === "seed" ? { path: require.resolve("./baselines/seedDelivery"), exportName: "createSeedDeliverHandler" } : undefined },
+    {
+      deliverModule: options.mode === "seed" ? { path: require.resolve("./baselines/seedDelivery"), exportName: "createSeedDeliverHandler" } : undefined,
+      ...(options.dropDisconnectOfUsers ? { dropDisconnect: ({ userId }: { userId?: string }) => userId?.includes(options.dropDisconnectOfUsers!) ?? false } : {}),
+    },
   );
   const { notifier: _notifier, stop, faults: _faults, ...info } = hub;
   void _faults;

@@ -57,7 +57,9 @@ export interface HubProcessOptions {
   bulkWorkers?: number;
   postsPerSecond?: number;
   account?: { requestsPerSecond?: number; requestsBurst?: number; newConnectionsPerSecond?: number };
-  presence?: { enabled: boolean; graceSeconds?: number; sweepSeconds?: number; eventMembersLimit?: number };
+  presence?: { enabled: boolean; graceSeconds?: number; sweepSeconds?: number; eventMembersLimit?: number; keepAliveSeconds?: number };
+  /** `$disconnect` is dropped (local/testHooks.ts dropDisconnect) for connections of users whose id contains this (bench/sweep.ts: ghosts). */
+  dropDisconnectOfUsers?: string;
   /** bcrypt cost of the tokens the parent's notifier issues (default 10, the SDK's). */
   bcryptCost?: number;
 }

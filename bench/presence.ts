@@ -8,8 +8,9 @@
  * - posts per join: counted by the emulated account (every `@connections` request) in a room of
  *   100 (single events) and of 1,000 (diffs), and for 10,000 from the rule the hub follows;
  * - a presence read of 10,000 members through the SDK (notifier.presence, every page), and occupancy;
- * - the sweep's cost per 10,000 connections: a slot, not measured here yet (the sweep's own
- *   benchmark fills it).
+ * - the sweep's cost per 10,000 connections (quick: 1,000), measured with 10,000 real sockets,
+ *   ghosts whose `$disconnect` was dropped and late tabs (bench/sweep.ts, a third hub; about 4
+ *   minutes, quick 2.5).
  * Filling a room of 1,000 one join at a time would itself cost ~500,000 posts (each join to
  * everyone already there): the room's counter is held past the limit while the members connect,
  * so their joins go to a diff buffer that is then dropped and the counter set right
@@ -24,6 +25,7 @@ import { mapWithConcurrency } from "../core/fanout";
 import { batchWrite } from "../core/tables";
 import { openClient, type Frame, type WsClient } from "../test/support/wsClient";
 import { median, note, percentile, progress, startHubProcess, type HubProcess } from "./lib";
+import { measureSweep, type SweepFigures } from "./sweep";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, json: { type: "boolean" } }, strict: true });
 const quick = values.quick ?? false;
@@ -37,8 +39,8 @@ export interface PresenceFigures {
   diffs: { eventMembersLimit: number; joins: number; joinsPerSecond: number; p50: number; p99: number; diffsReceived: number; postsPerJoin: number; lost: number };
   postsPerJoin: { members: number; how: string; measured?: number; rule: number }[];
   read: { members: number; pages: number; ms: number; occupancyMs: number };
-  /** Filled by the sweep's benchmark; null until then. */
-  sweepPer10kConnections: null | { ms: number; requests: number };
+  /** bench/sweep.ts: what the sweep's runs read, ask and remove, and a run a minute's dollars per 10,000 connections. */
+  sweepPer10kConnections: SweepFigures;
 }
 
 /** A member: its socket, and when each (event type, user) reached it. */
@@ -280,7 +282,8 @@ async function batched(): Promise<Pick<PresenceFigures, "diffs" | "postsPerJoin"
 async function main() {
   const first = await singleEvents();
   const second = await batched();
-  const figures: PresenceFigures = { members: first.members, singles: first.singles, diffs: second.diffs, postsPerJoin: second.postsPerJoin, read: first.read, sweepPer10kConnections: null };
+  const sweep = await measureSweep(quick);
+  const figures: PresenceFigures = { members: first.members, singles: first.singles, diffs: second.diffs, postsPerJoin: second.postsPerJoin, read: first.read, sweepPer10kConnections: sweep };
   process.stdout.write((values.json ? JSON.stringify(figures) : JSON.stringify(figures, null, 2)) + "\n");
 }
 

@@ -358,7 +358,7 @@ async function main() {
 
   if (only.has("presence")) {
     // Presence (bench/presence.ts, its own hubs): member events in a room of 1,000, posts per join, a read of 10,000.
-    console.error(`\n[presence] member event latency in a room of 1,000, posts per join, a presence read of 10,000 through the SDK`);
+    console.error(`\n[presence] member event latency in a room of 1,000, posts per join, a presence read of 10,000 through the SDK, the sweep at 10,000 connections`);
     const presence = scenarioScript<PresenceFigures>("presence.ts", quick);
     results.presence = presence;
     const { singles, diffs, read } = presence;
@@ -366,7 +366,14 @@ async function main() {
     row("", `joins at ${diffs.joinsPerSecond}/s as diffs: receipt p50 / p99, posts per join`, `${diffs.p50} / ${diffs.p99} ms, ${diffs.postsPerJoin}`, "");
     row("", "posts per join (rooms of " + presence.postsPerJoin.map((p) => p.members.toLocaleString("en-US")).join(" / ") + ")", presence.postsPerJoin.map((p) => p.measured ?? `${p.rule} (rule)`).join(" / "), "");
     row("", `presence read of ${read.members.toLocaleString("en-US")} (SDK): pages, time; occupancy`, `${read.pages}, ${read.ms} ms; ${read.occupancyMs} ms`, "");
-    row("", "sweep cost per 10,000 connections", presence.sweepPer10kConnections ? `${presence.sweepPer10kConnections.ms} ms, ${presence.sweepPer10kConnections.requests} requests` : "not measured yet (the sweep's bench)", "");
+    const sweep = presence.sweepPer10kConnections;
+    const steady = sweep.runs[sweep.runs.length - 2];
+    row(
+      "",
+      `sweep per 10,000 connections (measured at ${sweep.connections.toLocaleString("en-US")}): a run's Scan; a month at 1 run/min`,
+      `${steady.scanned} items, ${steady.pages} pages, ${steady.scanReadUnits} RRU, ${steady.handlerMs} ms; $${sweep.monthly.steady} (late tabs asked every run: $${sweep.monthly.withLateEveryRun})`,
+      "",
+    );
   }
 
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
