@@ -206,6 +206,9 @@ export interface LifecycleFailed {
  */
 export interface SweepDone {
   type: "sweep.done";
+  /** Lifecycle events put on the bus from the outbox (core/lifecycleOutbox.ts), and those read and still kept (the bus refused again). */
+  outboxDrained: number;
+  outboxLeft: number;
   left: number;
   diffs: number;
   scanned: number;
@@ -317,9 +320,9 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
       return ["error", "lifecycle events not put on the bus", { attempts: event.attempts, error: event.error, error_message: event.errorMessage, count: event.events.length, events: event.events }];
     case "sweep.done":
       return [
-        event.deferred > 0 ? "warn" : "info",
-        event.deferred > 0 ? "sweep done; suspects left for the next run" : "sweep done",
-        { left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, closed: event.closed, deferred: event.deferred, duration_ms: event.durationMs },
+        event.deferred > 0 || event.outboxLeft > 0 ? "warn" : "info",
+        event.deferred > 0 ? "sweep done; suspects left for the next run" : event.outboxLeft > 0 ? "sweep done; lifecycle events still in the outbox" : "sweep done",
+        { outbox_drained: event.outboxDrained, outbox_left: event.outboxLeft, left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, closed: event.closed, deferred: event.deferred, duration_ms: event.durationMs },
       ];
   }
 }

@@ -10,8 +10,12 @@
  *   ThrottlingException) are sent again, alone. Full-jitter backoff, within a time budget that
  *   fits the routes' 10 s.
  * - Never throws: the caller's work (a connect, a subscribe) is done whatever the bus says.
- *   What still fails is a `lifecycle.failed` hub event (its log line carries each event whole:
- *   ids and reasons only, so it can be replayed from the logs).
+ *   What is still refused for a passing reason once the retries are over is kept in the
+ *   outbox (core/lifecycleOutbox.ts: an item of the presence table) and the sweep puts it on
+ *   the bus at its next run. What will never pass (a ValidationException, a MalformedDetail,
+ *   an entry too large), and what the outbox does not take, is a `lifecycle.failed` hub event
+ *   (its log line carries each event whole: ids and reasons only, so it can be replayed from
+ *   the logs).
  * - At least once: an event sent again keeps its `event_id` (core/presence.ts lifecycle), so a
  *   call that landed but whose answer was lost, or a connection's close found by two paths,
  *   is one event to a consumer that dedupes by `detail.event_id`.
@@ -21,6 +25,7 @@ import { backoffDelay, type RetryPolicy } from "./connections";
 import { entrySize, PUT_EVENTS_MAX_BYTES, PUT_EVENTS_MAX_ENTRIES, PutEventsError, type EventBridgeApi, type PutEventsEntry } from "./eventBridge";
 import { errorSummary, observerOf, type HubObserver } from "./hubEvents";
 import type { Logger } from "./log";
+import { drainOutbox, keepInOutbox, type LifecycleOutbox, type OutboxDrain } from "./lifecycleOutbox";
 import type { LifecycleEvent } from "./presence";
 
 /** The `source` of every lifecycle event: what an app's rule matches on. */
@@ -90,25 +95,38 @@ export interface LifecyclePublisherDeps {
   log: Logger;
   /** Told what could not be sent (`lifecycle.failed`); default: a log line. */
   observe?: HubObserver;
+  /** Where events refused for a passing reason are kept for the sweep (core/lifecycleOutbox.ts); unset: they are `lifecycle.failed` only. */
+  outbox?: LifecycleOutbox;
   retry?: LifecycleRetry;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
 
 type Pending = { event: LifecycleEvent; entry: PutEventsEntry };
+/** Events not on the bus: `passing` if another try later may take them (kept in the outbox), else never (a ValidationException, a MalformedDetail, an entry too large). */
+type Refusal = { pending: Pending[]; attempts: number; error: string; errorMessage: string; passing: boolean };
 
-/** `PresenceDeps.emit`: puts the events on the bus; resolves when each is on it or given up (never rejects). */
-export function createLifecyclePublisher(deps: LifecyclePublisherDeps): (events: LifecycleEvent[]) => Promise<void> {
+/** `PresenceDeps.emit`, and the sweep's drain of what it kept. */
+export interface LifecyclePublisher {
+  /** Puts the events on the bus; resolves when each is on it, kept in the outbox or given up (never rejects). */
+  (events: LifecycleEvent[]): Promise<void>;
+  /** Puts the outbox's events on the bus (the sweep's first phase); what is refused again stays. Without an outbox, nothing. */
+  drainOutbox(): Promise<OutboxDrain>;
+}
+
+export function createLifecyclePublisher(deps: LifecyclePublisherDeps): LifecyclePublisher {
   const policy = deps.retry ?? LIFECYCLE_RETRY;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = deps.now ?? Date.now;
   const observe = observerOf(deps);
 
-  const giveUp = (pending: Pending[], attempts: number, error: string, errorMessage: string) =>
-    observe({ type: "lifecycle.failed", attempts, error, errorMessage, events: pending.map((p) => ({ detailType: p.event.detailType, ...p.event.detail })) });
+  const giveUp = (events: LifecycleEvent[], attempts: number, error: string, errorMessage: string) =>
+    observe({ type: "lifecycle.failed", attempts, error, errorMessage, events: events.map((event) => ({ detailType: event.detailType, ...event.detail })) });
 
-  async function sendCall(call: Pending[]): Promise<void> {
+  /** One call, retried; resolves to what is still refused. */
+  async function sendCall(call: Pending[]): Promise<Refusal[]> {
     const started = now();
+    const refusals: Refusal[] = [];
     let pending = call;
     for (let attempt = 0; ; attempt++) {
       let retry: Pending[] = [];
@@ -121,45 +139,79 @@ export function createLifecyclePublisher(deps: LifecyclePublisherDeps): (events:
           if (!result) retry.push(p);
           else if (!result.ErrorCode) return;
           else if (RETRYABLE_ENTRY_CODES.includes(result.ErrorCode)) retry.push(p);
-          else giveUp([p], attempt + 1, result.ErrorCode, result.ErrorMessage ?? "");
+          else refusals.push({ pending: [p], attempts: attempt + 1, error: result.ErrorCode, errorMessage: result.ErrorMessage ?? "", passing: false });
         });
       } catch (err) {
         why = errorSummary(err);
-        if (!retryableCall(err)) {
-          giveUp(pending, attempt + 1, why.name, why.message);
-          return;
-        }
+        if (!retryableCall(err)) return [...refusals, { pending, attempts: attempt + 1, error: why.name, errorMessage: why.message, passing: false }];
         retry = pending;
       }
-      if (!retry.length) return;
+      if (!retry.length) return refusals;
       // No retry starts past the budget: the route's time is the caller's.
       const delay = backoffDelay(attempt, policy);
-      if (attempt + 1 >= policy.attempts || now() + delay - started > policy.budgetMs) {
-        giveUp(retry, attempt + 1, why.name, why.message);
-        return;
-      }
+      if (attempt + 1 >= policy.attempts || now() + delay - started > policy.budgetMs) return [...refusals, { pending: retry, attempts: attempt + 1, error: why.name, errorMessage: why.message, passing: true }];
       pending = retry;
       await sleep(delay);
     }
   }
 
-  return async (events) => {
+  /**
+   * The events in calls, one after another (a room's events reach the bus in the order they
+   * were decided); `stopAtPassing`: no call after one refused for a passing reason (the drain:
+   * the bus is still down, the rest wait), its events and the rest count as refused.
+   */
+  async function send(events: LifecycleEvent[], stopAtPassing: boolean): Promise<Refusal[]> {
+    const pending = events.map((event) => ({ event, entry: lifecycleEntry(event, deps.eventBusName) }));
+    const byEntry = new Map(pending.map((p) => [p.entry, p]));
+    const { calls, oversize } = batchEntries(pending.map((p) => p.entry));
+    const refusals: Refusal[] = [];
+    if (oversize.length) refusals.push({ pending: oversize.map((entry) => byEntry.get(entry)!), attempts: 0, error: "EntryTooLarge", errorMessage: `an entry of ${PUT_EVENTS_MAX_BYTES} bytes or more cannot be put on the bus`, passing: false });
+    for (const [n, call] of calls.entries()) {
+      const refused = await sendCall(call.map((entry) => byEntry.get(entry)!));
+      refusals.push(...refused);
+      if (stopAtPassing && refused.some((r) => r.passing)) {
+        const unsent = calls.slice(n + 1).flat().map((entry) => byEntry.get(entry)!);
+        if (unsent.length) refusals.push({ pending: unsent, attempts: 0, error: "NotSent", errorMessage: "the bus refused an earlier call", passing: true });
+        break;
+      }
+    }
+    return refusals;
+  }
+
+  /** Refused for a passing reason: into the outbox; what that does not take, and what will never pass, is `lifecycle.failed`. */
+  async function settle(refusals: Refusal[]): Promise<void> {
+    for (const refusal of refusals) {
+      const events = refusal.pending.map((p) => p.event);
+      if (!refusal.passing || !deps.outbox) {
+        giveUp(events, refusal.attempts, refusal.error, refusal.errorMessage);
+        continue;
+      }
+      const { failed, error } = await keepInOutbox(deps.outbox, events, now());
+      if (failed.length) {
+        const outboxError = errorSummary(error);
+        giveUp(failed, refusal.attempts, refusal.error, `${refusal.errorMessage}; not kept in the outbox either: ${outboxError.name}: ${outboxError.message}`);
+      }
+    }
+  }
+
+  const publish = async (events: LifecycleEvent[]) => {
     if (!events.length) return;
     try {
-      const pending = events.map((event) => ({ event, entry: lifecycleEntry(event, deps.eventBusName) }));
-      const byEntry = new Map(pending.map((p) => [p.entry, p]));
-      const { calls, oversize } = batchEntries(pending.map((p) => p.entry));
-      if (oversize.length) giveUp(oversize.map((entry) => byEntry.get(entry)!), 0, "EntryTooLarge", `an entry of ${PUT_EVENTS_MAX_BYTES} bytes or more cannot be put on the bus`);
-      // One call after another: a room's events reach the bus in the order they were decided.
-      for (const call of calls) await sendCall(call.map((entry) => byEntry.get(entry)!));
+      await settle(await send(events, false));
     } catch (err) {
       const { name, message } = errorSummary(err);
-      giveUp(
-        events.map((event) => ({ event, entry: lifecycleEntry(event, deps.eventBusName) })),
-        0,
-        name,
-        message,
-      );
+      giveUp(events, 0, name, message);
     }
   };
+  const drain = async (): Promise<OutboxDrain> => {
+    if (!deps.outbox) return { drained: 0, left: 0 };
+    return drainOutbox(deps.outbox, async (events) => {
+      const refusals = await send(events, true);
+      const waiting = new Set(refusals.filter((r) => r.passing).flatMap((r) => r.pending.map((p) => p.event)));
+      // Refused for good (the bus or its rules changed): said once, as a route would say it, and let go.
+      for (const r of refusals) if (!r.passing) giveUp(r.pending.map((p) => p.event), r.attempts, r.error, r.errorMessage);
+      return { done: events.filter((event) => !waiting.has(event)), refused: waiting.size > 0 };
+    });
+  };
+  return Object.assign(publish, { drainOutbox: drain });
 }

@@ -14,9 +14,9 @@ import { sharedPostBudget, type PostBudget } from "../core/budget";
 import { chunkEnqueuer } from "../core/chunks";
 import { sendBatches } from "../core/queue";
 import type { StreamSettings } from "../core/streams";
-import { PRESENCE_DEFAULTS, removalReason, type LifecycleEvent, type PresenceDeps } from "../core/presence";
+import { PRESENCE_DEFAULTS, removalReason, type PresenceDeps } from "../core/presence";
 import { createEventBridgeApi } from "../core/eventBridge";
-import { createLifecyclePublisher } from "../core/lifecycleEvents";
+import { createLifecyclePublisher, type LifecyclePublisher } from "../core/lifecycleEvents";
 import { jwtSecretReader } from "./environment";
 
 /** What a handler is built from. */
@@ -138,7 +138,7 @@ export function jwtSecretFrom(source: HandlerSource): () => Promise<string> {
 }
 
 /** Presence: on when PRESENCE_TABLE is set; what its hooks in the routes need (core/presence.ts). */
-export function presenceFrom(source: HandlerSource, management = source.env[ENV.managementEndpoint] ? managementFrom(source) : undefined): PresenceDeps | undefined {
+export function presenceFrom(source: HandlerSource, management = source.env[ENV.managementEndpoint] ? managementFrom(source) : undefined, emit = lifecycleFrom(source)): PresenceDeps | undefined {
   const presenceTable = source.env[ENV.presenceTable];
   if (!presenceTable) return undefined;
   if (!management) throw new Error(`${ENV.presenceTable} is set but ${ENV.managementEndpoint} is not: member events need the @connections API`);
@@ -148,7 +148,7 @@ export function presenceFrom(source: HandlerSource, management = source.env[ENV.
     connectionsTable: requireVar(source, "connectionsTable"),
     log: source.log,
     observe: observerFrom(source),
-    emit: lifecycleFrom(source),
+    emit,
     // A member event's post that finds a connection gone removes it: its rooms lose it too.
     removed: (row) => goneHook(deps)(row),
     presence: {
@@ -183,11 +183,15 @@ function goneHook(presence: PresenceDeps): NonNullable<PostDeps["removed"]> {
 
 /**
  * Lifecycle events (core/lifecycleEvents.ts): on when EVENT_BUS_NAME is set (the functions that
- * emit, with presence on); EVENTS_ENDPOINT points them at a stand-in (the local hub's).
+ * emit, with presence on); EVENTS_ENDPOINT points them at a stand-in (the local hub's). What
+ * the bus refuses for a passing reason is kept in the presence table's outbox
+ * (core/lifecycleOutbox.ts; PRESENCE_TABLE is set for the same functions) for the sweep.
  */
-export function lifecycleFrom(source: HandlerSource): ((events: LifecycleEvent[]) => Promise<void>) | undefined {
+export function lifecycleFrom(source: HandlerSource): LifecyclePublisher | undefined {
   const eventBusName = source.env[ENV.eventBusName];
   if (!eventBusName) return undefined;
   const api = createEventBridgeApi({ endpoint: source.env[ENV.eventsEndpoint] || undefined, credentials: source.credentials });
-  return createLifecyclePublisher({ api, eventBusName, log: source.log, observe: observerFrom(source) });
+  const presenceTable = source.env[ENV.presenceTable];
+  const outbox = presenceTable ? { db: dynamoFrom(source), presenceTable } : undefined;
+  return createLifecyclePublisher({ api, eventBusName, log: source.log, observe: observerFrom(source), outbox });
 }

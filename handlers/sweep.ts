@@ -1,5 +1,6 @@
 /**
- * Presence's schedule (every `presence.sweepSeconds`; locally a timer): decides the leaves whose
+ * Presence's schedule (every `presence.sweepSeconds`; locally a timer): first puts on the bus the
+ * lifecycle events the publisher kept in the outbox (core/lifecycleOutbox.ts), then decides the leaves whose
  * grace is over (core/presence.ts settlePendingLeaves), sends the room diffs still waiting
  * (flushDiffs), then removes connections whose `$disconnect` never came (core/liveness.ts
  * sweepConnections: stale `seen_at`, confirmed by `@connections` GET, or closed by DELETE when
@@ -19,11 +20,15 @@ import type { InvocationContext } from "../core/events";
 import { HANDLERS } from "./manifest";
 import { describeError } from "../core/log";
 import { DEFAULT_POSTS_PER_SECOND } from "../core/hubOptions";
-import { lambdaSource, presenceFrom, type HandlerSource } from "./dependencies";
+import { lambdaSource, lifecycleFrom, presenceFrom, type HandlerSource } from "./dependencies";
+import type { OutboxDrain } from "../core/lifecycleOutbox";
 
 export interface SweepResult extends LivenessResult {
   left: number;
   diffs: number;
+  /** Lifecycle events put on the bus from the outbox (core/lifecycleOutbox.ts), and those read and still kept. */
+  outboxDrained: number;
+  outboxLeft: number;
 }
 
 /** The sweep's Lambda timeout (handlers/manifest.ts), the run's time when no invocation context says what is left (the local hub). */
@@ -31,18 +36,20 @@ const SWEEP_TIMEOUT_MS = HANDLERS.sweep.timeoutSeconds * 1000;
 /** Kept from the liveness pass's deadline: a GET or DELETE started just before it (the connections API's own timeout), the removals after it, the event. A third of a shorter invocation. */
 export const SWEEP_RESERVE_MS = 15_000;
 
-/** `liveness` unset: no liveness pass (leaves and diffs only). */
-export function createSweepHandler(deps: PresenceDeps, liveness?: LivenessSettings): (event?: unknown, context?: InvocationContext) => Promise<SweepResult> {
+/** `liveness` unset: no liveness pass (leaves and diffs only); `drainOutbox` unset (no lifecycle events): no outbox. */
+export function createSweepHandler(deps: PresenceDeps, liveness?: LivenessSettings, drainOutbox?: () => Promise<OutboxDrain>): (event?: unknown, context?: InvocationContext) => Promise<SweepResult> {
   const observe = observerOf(deps);
   return async (_event, context) => {
     const started = Date.now();
     const remaining = context?.getRemainingTimeInMillis?.() ?? SWEEP_TIMEOUT_MS;
     const deadline = started + remaining - Math.min(SWEEP_RESERVE_MS, remaining / 3);
     try {
+      // First: the oldest events wait longest; what this run decides follows them (its own refusals, at the next run).
+      const outbox = drainOutbox ? await drainOutbox() : { drained: 0, left: 0 };
       const left = await settlePendingLeaves(deps);
       const diffs = await flushDiffs(deps);
       const found = liveness ? await sweepConnections(deps, { ...liveness, deadline }) : { scanned: 0, suspects: 0, alive: 0, removed: 0, closed: 0, deferred: 0 };
-      const result = { left, diffs, ...found };
+      const result = { left, diffs, outboxDrained: outbox.drained, outboxLeft: outbox.left, ...found };
       observe({ type: "sweep.done", ...result, durationMs: Date.now() - started });
       return result;
     } catch (err) {
@@ -54,8 +61,9 @@ export function createSweepHandler(deps: PresenceDeps, liveness?: LivenessSettin
 }
 
 export function sweepFromEnvironment(source: HandlerSource = lambdaSource("sweep")) {
-  const deps = presenceFrom(source);
+  const publisher = lifecycleFrom(source);
+  const deps = presenceFrom(source, undefined, publisher);
   if (!deps) throw new Error("the sweep needs PRESENCE_TABLE");
   const postsPerSecond = Number(source.env[ENV.postsPerSecond] ?? DEFAULT_POSTS_PER_SECOND) || DEFAULT_POSTS_PER_SECOND;
-  return createSweepHandler(deps, livenessSettings(deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000, postsPerSecond));
+  return createSweepHandler(deps, livenessSettings(deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000, postsPerSecond), publisher?.drainOutbox);
 }

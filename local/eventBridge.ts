@@ -27,7 +27,8 @@
  * - a bus that does not exist: this stand-in's wording (ResourceNotFoundException, "Event bus
  *   NAME does not exist."); the real code may differ;
  * - no quota: EventBridge throttles PutEvents past the Region's rate (ThrottlingException,
- *   thousands a second); here only `failEntries` (tests) makes entries fail, and `loseAnswers`
+ *   thousands a second); here only `failEntries` (tests) makes entries fail, `refuseCalls`
+ *   refuses whole calls, and `loseAnswers`
  *   drops an answer after the events were taken (what a timeout looks like to the client);
  * - listeners hear each event at once and in the order received; EventBridge delivers to
  *   targets in no guaranteed order, at least once, and an API destination retries for up to 24 hours.
@@ -72,6 +73,8 @@ export interface EventBridgeStandIn {
   failEntries(count: number, code?: string): void;
   /** The next `count` calls are taken (their events delivered) and then cut without an answer. */
   loseAnswers(count: number): void;
+  /** The next `count` calls are refused whole, none of their events taken: e.g. 500 InternalFailure, 400 ThrottlingException (EventBridge's throttle), 400 ValidationException. */
+  refuseCalls(count: number, status?: number, errorType?: string): void;
   stop(): Promise<void>;
 }
 
@@ -118,7 +121,7 @@ export async function startEventBridge(options: EventBridgeOptions): Promise<Eve
   const account = options.account ?? "000000000000";
   const listeners = new Set<BusEventListener>();
   const calls: PutEventsCall[] = [];
-  const faults = { failEntries: 0, failCode: "InternalFailure", loseAnswers: 0 };
+  const faults = { failEntries: 0, failCode: "InternalFailure", loseAnswers: 0, refuseCalls: 0, refuseStatus: 500, refuseType: "InternalFailure" };
 
   const answer = (response: http.ServerResponse, status: number, body: unknown, errorType?: string) => {
     response.writeHead(status, { "content-type": "application/x-amz-json-1.1", ...(errorType ? { "x-amzn-errortype": errorType } : {}), "x-amzn-requestid": crypto.randomUUID() });
@@ -149,6 +152,10 @@ export async function startEventBridge(options: EventBridgeOptions): Promise<Eve
     }
     const total = entries.reduce((sum, entry) => sum + entrySize(entry), 0);
     if (total >= PUT_EVENTS_MAX_BYTES) return refuse(response, 400, "ValidationException", "Total size of the entries in the request is over the limit.", entries.length);
+    if (faults.refuseCalls > 0) {
+      faults.refuseCalls--;
+      return refuse(response, faults.refuseStatus, faults.refuseType, faults.refuseType === "ThrottlingException" ? "Rate exceeded." : "Refused by the stand-in (refuseCalls).", entries.length);
+    }
 
     const results: PutEventsResultEntry[] = [];
     const accepted: { event: BusEvent; bus: string }[] = [];
@@ -236,6 +243,9 @@ export async function startEventBridge(options: EventBridgeOptions): Promise<Eve
     },
     loseAnswers(count) {
       faults.loseAnswers = count;
+    },
+    refuseCalls(count, status = 500, errorType = "InternalFailure") {
+      Object.assign(faults, { refuseCalls: count, refuseStatus: status, refuseType: errorType });
     },
     stop: () =>
       new Promise<void>((resolve) => {

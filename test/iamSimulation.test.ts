@@ -8,7 +8,8 @@
  */
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { QueryCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { OUTBOX_PARTITION } from "../core/lifecycleOutbox";
 import { getAuthRow, putConnection } from "../core/tables";
 import { HANDLER_NAMES } from "../handlers/manifest";
 import { createNotifier } from "../server";
@@ -198,6 +199,19 @@ async function exercise() {
     await invoke("deliver", sqsEvent([message("iam-m3")]));
   });
   expect(made.deliver.filter((q) => q.resource === TABLE.presence).length, "deliver's 410 left presence").toBeGreaterThan(0);
+  // The bus down: a join's lifecycle events are kept in the outbox (PutItem on the presence
+  // table, core/lifecycleOutbox.ts); the next sweep reads them (Query), puts them on the bus and
+  // deletes each (DeleteItem). Each request is then simulated with the rest.
+  bus.refuseCalls(1_000, 500);
+  await recording("subscribe", () =>
+    invoke("subscribe", routeEvent("subscribe", "iam-3", { body: JSON.stringify({ action: "subscribe", room_id: "room-5" }), authorizer: { ...who, room_id: "", grants: '["room-*"]' } })),
+  );
+  bus.refuseCalls(0);
+  const outboxItems = async () =>
+    (await dynamo.client.send(new QueryCommand({ TableName: "hub-presence-members", KeyConditionExpression: "room_id = :p", ExpressionAttributeValues: { ":p": { S: OUTBOX_PARTITION } } }))).Count ?? 0;
+  expect(await outboxItems(), "the join's events kept in the outbox").toBeGreaterThan(0);
+  await recording("sweep", () => invoke("sweep", {}));
+  expect(await outboxItems(), "the sweep emptied the outbox").toBe(0);
 
   const notifier = createNotifier({
     queueUrl,

@@ -9,7 +9,12 @@ import * as http from "http";
 import type { AddressInfo } from "net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventBridgeApi, entrySize, PUT_EVENTS_MAX_BYTES, PutEventsError, type EventBridgeApi, type PutEventsEntry } from "../core/eventBridge";
-import type { HubEvent, LifecycleFailed } from "../core/hubEvents";
+import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import { ENV } from "../core/aws";
+import type { HubEvent, LifecycleFailed, SweepDone } from "../core/hubEvents";
+import { OUTBOX_PARTITION, OUTBOX_TTL_SECONDS } from "../core/lifecycleOutbox";
+import { sweepFromEnvironment } from "../handlers/sweep";
+import { startDynamo, type Dynamo } from "./support/services";
 import { createLogger } from "../core/log";
 import { batchEntries, createLifecyclePublisher, LIFECYCLE_SOURCE } from "../core/lifecycleEvents";
 import { lifecycle, type LifecycleEvent } from "../core/presence";
@@ -180,6 +185,123 @@ describe("the lifecycle publisher", () => {
     const closed = lifecycle("connection.closed", 1, { connection_id: "c1", reason: "closed" });
     expect(lifecycle("connection.closed", 9, { connection_id: "c1", reason: "timed_out" }).detail.event_id).toBe(closed.detail.event_id);
     expect(lifecycle("connection.opened", 1, { connection_id: "c1" }).detail.event_id).not.toBe(closed.detail.event_id);
+  });
+});
+
+describe("the lifecycle outbox: what the bus refuses for a passing reason is kept in the presence table and the sweep puts it on the bus", () => {
+  const credentials = newDevCredentials();
+  let bus: EventBridgeStandIn;
+  let api: EventBridgeApi;
+  let dynamo: Dynamo;
+  const presenceTable = `presence-outbox-${process.pid}`;
+  const received: BusEvent[] = [];
+  const failures: LifecycleFailed[] = [];
+  const outbox = () => ({ db: dynamo.client, presenceTable });
+  const publisher = (overrides: Partial<Parameters<typeof createLifecyclePublisher>[0]> = {}) =>
+    createLifecyclePublisher({
+      api,
+      eventBusName: BUS,
+      log: quiet,
+      observe: (event: HubEvent) => void (event.type === "lifecycle.failed" && failures.push(event)),
+      outbox: outbox(),
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 60_000 },
+      sleep: () => Promise.resolve(), // counts, not time
+      ...overrides,
+    });
+  const events = (count: number, room: string): LifecycleEvent[] => Array.from({ length: count }, (_, i) => lifecycle("member.joined", 1_000 + i, { room_id: room, user_id: `u${i}` }, `${room}/u${i}/1`));
+  const kept = async () => {
+    const page = await dynamo.client.send(new QueryCommand({ TableName: presenceTable, KeyConditionExpression: "room_id = :p", ExpressionAttributeValues: { ":p": { S: OUTBOX_PARTITION } }, ConsistentRead: true }));
+    return (page.Items ?? []).map((item) => ({ key: item.user_id!.S!, event: JSON.parse(item.event!.S!) as LifecycleEvent, expiresAt: Number(item.expires_at!.N) }));
+  };
+  const idsOf = (room: string) => received.filter((e) => e.detail.room_id === room).map((e) => e.detail.event_id as string);
+
+  beforeAll(async () => {
+    bus = await startEventBridge({ buses: [BUS], region: REGION, credentials });
+    bus.onEvent((event) => received.push(event));
+    api = createEventBridgeApi({ endpoint: bus.endpoint, region: REGION, credentials });
+    dynamo = await startDynamo({ connectionsTable: `connections-outbox-${process.pid}`, authTable: `auth-outbox-${process.pid}`, presenceTable });
+  });
+  afterAll(async () => {
+    api?.destroy();
+    await bus?.stop();
+    await dynamo?.stop();
+  });
+
+  it("a bus refusing every call (500, then throttled): 12 events are 12 outbox items, oldest first, one per event_id (sent again: still 12); a sweep run with the bus healthy puts each on it once and empties the outbox", async () => {
+    const batch = events(12, "outage");
+    const from = bus.calls.length;
+    bus.refuseCalls(1_000, 500, "InternalFailure");
+    await publisher()(batch);
+    bus.refuseCalls(1_000, 400, "ThrottlingException");
+    await publisher()(batch.slice(0, 5)); // the same events decided again (a retried route): the same items
+    bus.refuseCalls(0);
+    // 2 calls (10, 2) x 3 tries, then 1 call x 3 tries; none taken.
+    expect(bus.calls.slice(from).map((c) => [c.entries, c.status])).toEqual([...Array(3).fill([10, 500]), ...Array(3).fill([2, 500]), ...Array(3).fill([5, 400])]);
+    expect(idsOf("outage")).toEqual([]);
+    expect(failures).toEqual([]);
+    const items = await kept();
+    expect(items.map((i) => i.event.detail.event_id)).toEqual(batch.map((e) => e.detail.event_id));
+    expect(items[0].key).toBe(`0000000001000\u001f${batch[0].detail.event_id}`);
+    expect(items[0].event).toEqual(batch[0]);
+    expect(items.every((i) => i.expiresAt > Date.now() / 1000 + OUTBOX_TTL_SECONDS - 60)).toBe(true);
+
+    // The sweep, as deployed (its environment: PRESENCE_TABLE, EVENT_BUS_NAME), drains first.
+    const env: Record<string, string> = {
+      [ENV.presenceTable]: presenceTable,
+      [ENV.connectionsTable]: dynamo.connectionsTable,
+      [ENV.dynamodbEndpoint]: dynamo.endpoint,
+      [ENV.managementEndpoint]: "http://127.0.0.1:9", // no connections: never called
+      [ENV.eventBusName]: BUS,
+      [ENV.eventsEndpoint]: bus.endpoint,
+    };
+    const sweeps: SweepDone[] = [];
+    const sweep = sweepFromEnvironment({ env, credentials, log: quiet, observe: (event) => void (event.type === "sweep.done" && sweeps.push(event)) });
+    const run = await sweep();
+    expect([run.outboxDrained, run.outboxLeft]).toEqual([12, 0]);
+    expect(sweeps.map((s) => [s.outboxDrained, s.outboxLeft])).toEqual([[12, 0]]);
+    expect(idsOf("outage")).toEqual(batch.map((e) => e.detail.event_id));
+    expect(await kept()).toEqual([]);
+    const again = await sweep();
+    expect([again.outboxDrained, again.outboxLeft]).toEqual([0, 0]);
+    expect(idsOf("outage").length).toBe(12);
+    expect(failures).toEqual([]);
+  });
+
+  it("a drain the bus still refuses leaves the items (no new ones) and stops at the first refused call; the next drain takes them", async () => {
+    const batch = events(15, "still-down");
+    bus.refuseCalls(1_000);
+    await publisher()(batch);
+    const from = bus.calls.length;
+    const drain = await publisher().drainOutbox();
+    expect(bus.calls.slice(from).map((c) => [c.entries, c.status])).toEqual(Array(3).fill([10, 500])); // the second call (5) never made
+    expect(drain).toEqual({ drained: 0, left: 15 });
+    expect((await kept()).length).toBe(15);
+    bus.refuseCalls(0);
+    expect(await publisher().drainOutbox()).toEqual({ drained: 15, left: 0 });
+    expect(idsOf("still-down")).toEqual(batch.map((e) => e.detail.event_id));
+    expect(await kept()).toEqual([]);
+    expect(failures).toEqual([]);
+  });
+
+  it("a refusal that will never pass (400 ValidationException, MalformedDetail) is lifecycle.failed only, not kept; an outbox write that fails is lifecycle.failed too", async () => {
+    bus.refuseCalls(1, 400, "ValidationException");
+    const refused = events(2, "invalid");
+    await publisher()(refused);
+    const malformed = { ...events(1, "malformed")[0], detailType: "" as LifecycleEvent["detailType"] };
+    await publisher()([malformed]);
+    expect(failures.map((f) => [f.error, f.attempts, f.events.length])).toEqual([
+      ["ValidationException", 1, 2],
+      ["InvalidArgument", 1, 1],
+    ]);
+    expect(await kept()).toEqual([]);
+    failures.length = 0;
+
+    bus.refuseCalls(1_000);
+    await publisher({ outbox: { db: dynamo.client, presenceTable: "no-such-table" } })(events(3, "nowhere"));
+    bus.refuseCalls(0);
+    expect(failures.map((f) => [f.error, f.attempts, f.events.map((e) => e.event_id)])).toEqual([["InternalFailure", 3, events(3, "nowhere").map((e) => e.detail.event_id)]]);
+    expect(failures[0].errorMessage).toMatch(/not kept in the outbox either: ResourceNotFoundException/);
+    failures.length = 0;
   });
 });
 
