@@ -212,6 +212,8 @@ export interface SweepDone {
   left: number;
   diffs: number;
   scanned: number;
+  /** False: the Scan stopped at its deadline with rows left unread (core/liveness.ts). */
+  scanComplete: boolean;
   suspects: number;
   alive: number;
   removed: number;
@@ -320,9 +322,15 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
       return ["error", "lifecycle events not put on the bus", { attempts: event.attempts, error: event.error, error_message: event.errorMessage, count: event.events.length, events: event.events }];
     case "sweep.done":
       return [
-        event.deferred > 0 || event.outboxLeft > 0 ? "warn" : "info",
-        event.deferred > 0 ? "sweep done; suspects left for the next run" : event.outboxLeft > 0 ? "sweep done; lifecycle events still in the outbox" : "sweep done",
-        { outbox_drained: event.outboxDrained, outbox_left: event.outboxLeft, left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, closed: event.closed, deferred: event.deferred, duration_ms: event.durationMs },
+        event.deferred > 0 || event.outboxLeft > 0 || !event.scanComplete ? "warn" : "info",
+        !event.scanComplete
+          ? "sweep done; the Scan stopped at its deadline with rows unread"
+          : event.deferred > 0
+            ? "sweep done; suspects left for the next run"
+            : event.outboxLeft > 0
+              ? "sweep done; lifecycle events still in the outbox"
+              : "sweep done",
+        { scan_complete: event.scanComplete, outbox_drained: event.outboxDrained, outbox_left: event.outboxLeft, left: event.left, diffs: event.diffs, scanned: event.scanned, suspects: event.suspects, alive: event.alive, removed: event.removed, closed: event.closed, deferred: event.deferred, duration_ms: event.durationMs },
       ];
   }
 }

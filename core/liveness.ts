@@ -42,7 +42,7 @@ import { ScanCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { NOT_SENT, type PostResponse } from "./connections";
 import { mapWithConcurrency } from "./fanout";
 import { hasPresence, lifecycle, presenceLeave, PRESENCE_DEFAULTS, type LeaveReason, type PresenceDeps } from "./presence";
-import { markConfirmed, removeConnection, type ConnectionRow } from "./tables";
+import { markConfirmed, markTimedOut, removeConnection, type ConnectionRow } from "./tables";
 
 /** A ping may be this late before its connection is a suspect (network delay, a timer woken late); a third of a shorter keep-alive (the local hub's test timers). */
 export const STALE_SLACK_MS = 15_000;
@@ -94,8 +94,11 @@ export interface LivenessSettings {
   /**
    * Epoch ms: no GET or DELETE starts (nor waits for a budget token) after this; the rest wait
    * for the next run, counted in `deferred`. The sweep sets it from the invocation's remaining time.
+   * The Scan reads no new page past half the time to it (`scanComplete` false): confirmations keep the rest.
    */
   deadline?: number;
+  /** Items a Scan page reads (DynamoDB's `Limit`); unset, pages of 1 MB. Tests only. */
+  scanPageItems?: number;
 }
 
 export interface LivenessResult {
@@ -106,6 +109,11 @@ export interface LivenessResult {
   /** Of the removed: closed with `@connections` DELETE, having stopped pinging at their told rate (deadAfterMs). */
   closed: number;
   deferred: number;
+  /**
+   * False: the Scan stopped at its deadline with pages left (a connections table too big for one
+   * run's time: `segments` should grow); the rows past it were not looked at this run. A warning.
+   */
+  scanComplete: boolean;
 }
 
 /** The share of the hub's budget the sweep's confirmations may take. */
@@ -146,8 +154,9 @@ interface Lines {
  * parallel Scan. A row GET found alive within the stale line is skipped unless it is past the
  * dead line too (it may ping at its told rate: the caller decides).
  */
-async function findSuspects(deps: PresenceDeps, lines: Lines, segments: number): Promise<{ scanned: number; suspects: Record<string, AttributeValue>[] }> {
+async function findSuspects(deps: PresenceDeps, lines: Lines, segments: number, until?: number, pageItems?: number): Promise<{ scanned: number; suspects: Record<string, AttributeValue>[]; complete: boolean }> {
   let scanned = 0;
+  let complete = true;
   const suspects: Record<string, AttributeValue>[] = [];
   await Promise.all(
     Array.from({ length: segments }, async (_, segment) => {
@@ -164,15 +173,20 @@ async function findSuspects(deps: PresenceDeps, lines: Lines, segments: number):
               "NOT contains(connection_id, :sep) AND (attribute_exists(revoked_at) OR ((seen_at < :stale OR (attribute_not_exists(seen_at) AND connected_at < :stale)) AND (attribute_not_exists(confirmed_at) OR confirmed_at < :stale OR seen_at < :dead)))",
             ExpressionAttributeValues: { ":sep": { S: "#" }, ":stale": { N: String(lines.stale) }, ":dead": { N: String(lines.dead) } },
             ExclusiveStartKey: startKey,
+            ...(pageItems ? { Limit: pageItems } : {}),
           }),
         );
         scanned += page.ScannedCount ?? 0;
         suspects.push(...(page.Items ?? []));
         startKey = page.LastEvaluatedKey;
+        if (startKey && until !== undefined && Date.now() >= until) {
+          complete = false;
+          break;
+        }
       } while (startKey);
     }),
   );
-  return { scanned, suspects };
+  return { scanned, suspects, complete };
 }
 
 /** Starts at most `perSecond` calls a second (this run's share of the budget; the budget's own tokens come on top). */
@@ -196,8 +210,10 @@ export async function sweepConnections(deps: PresenceDeps, settings: LivenessSet
   const now = (deps.now ?? Date.now)();
   const keepAliveMs = settings.keepAliveMs || PRESENCE_DEFAULTS.keepAliveSeconds * 1000;
   const lines: Lines = { stale: now - staleAfterMs(keepAliveMs), dead: now - deadAfterMs(keepAliveMs) };
-  const { scanned, suspects: found } = await findSuspects(deps, lines, settings.segments ?? SCAN_SEGMENTS);
-  const result: LivenessResult = { scanned, suspects: 0, alive: 0, removed: 0, closed: 0, deferred: 0 };
+  // The Scan gets at most half the time to the deadline: the confirmations and removals need the rest.
+  const scanUntil = settings.deadline === undefined ? undefined : Date.now() + Math.max(0, settings.deadline - Date.now()) / 2;
+  const { scanned, suspects: found, complete } = await findSuspects(deps, lines, settings.segments ?? SCAN_SEGMENTS, scanUntil, settings.scanPageItems);
+  const result: LivenessResult = { scanned, suspects: 0, alive: 0, removed: 0, closed: 0, deferred: 0, scanComplete: complete };
 
   const remove = async (connectionId: string, reason: LeaveReason, since: number): Promise<boolean> => {
     let removed: ConnectionRow | undefined;
@@ -253,6 +269,8 @@ export async function sweepConnections(deps: PresenceDeps, settings: LivenessSet
     let response: PostResponse;
     if (closing) {
       // Half-open or not, it stopped pinging at its rate: API Gateway closes it (410: already gone), then it goes.
+      // Marked first: on AWS the DELETE may run its $disconnect, which then leaves with `timed_out` too.
+      if (!(await markTimedOut(deps.db, deps.connectionsTable, id, lastSeen(item)))) return; // its $disconnect got there first
       response = await close.call(deps.management, id, options);
       if (answered(response) || response.status === 410) {
         if (await remove(id, "timed_out", lastSeen(item))) result.closed++;

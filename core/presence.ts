@@ -127,8 +127,11 @@ export function keepAliveOf(deps: PresenceDeps | undefined): { keep_alive_ms?: n
  * markRevoked; at once, from the mark), whoever found it gone (its `$disconnect`, a 410, the
  * sweep); else `otherwise` (`closed` for a `$disconnect`, `timed_out` for a connection found dead).
  */
-export function removalReason(row: { revokedAt?: number }, otherwise: "closed" | "timed_out"): { reason: LeaveReason; since?: number } {
-  return row.revokedAt !== undefined ? { reason: "revoked", since: row.revokedAt } : { reason: otherwise };
+export function removalReason(row: { revokedAt?: number; timedOutAt?: number }, otherwise: "closed" | "timed_out"): { reason: LeaveReason; since?: number } {
+  if (row.revokedAt !== undefined) return { reason: "revoked", since: row.revokedAt };
+  // The sweep marked it dead before its DELETE (core/tables.ts markTimedOut): that DELETE's $disconnect says so too.
+  if (row.timedOutAt !== undefined) return { reason: "timed_out", since: row.timedOutAt };
+  return { reason: otherwise };
 }
 
 /** Whether a room has presence: every room but user channels. */

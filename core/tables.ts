@@ -45,6 +45,8 @@ export interface ConnectionRow {
   seenAt?: number;
   /** Set by revokeToken with presence on: the row stays until `$disconnect` (or the sweep) removes it, which then leaves with `revoked`. */
   revokedAt?: number;
+  /** The sweep is closing it as dead (`markTimedOut`): when it was last seen. Its `$disconnect`, if one comes, leaves with `timed_out` from then. */
+  timedOutAt?: number;
 }
 
 /**
@@ -179,6 +181,7 @@ function rowFrom(connectionId: string, item: Record<string, AttributeValue> | un
     ...(replayUseOf(item) ? { replay: replayUseOf(item) } : {}),
     ...(item.seen_at?.N ? { seenAt: Number(item.seen_at.N) } : {}),
     ...(item.revoked_at?.N ? { revokedAt: Number(item.revoked_at.N) } : {}),
+    ...(item.timed_out_at?.N ? { timedOutAt: Number(item.timed_out_at.N) } : {}),
   };
 }
 
@@ -258,7 +261,7 @@ export async function removeConnectionItems(db: DynamoDBClient, table: string, r
 }
 
 /** Sets one timestamp on a connection's row, only if the row still exists (never recreating a removed one as a stub). False: no row. */
-async function stampRow(db: DynamoDBClient, table: string, connectionId: string, attribute: "confirmed_at" | "revoked_at", at: number): Promise<boolean> {
+async function stampRow(db: DynamoDBClient, table: string, connectionId: string, attribute: "confirmed_at" | "revoked_at" | "timed_out_at", at: number): Promise<boolean> {
   try {
     await db.send(
       new UpdateItemCommand({
@@ -313,6 +316,16 @@ export function markConfirmed(db: DynamoDBClient, table: string, connectionId: s
  */
 export function markRevoked(db: DynamoDBClient, table: string, connectionId: string, at: number): Promise<boolean> {
   return stampRow(db, table, connectionId, "revoked_at", at);
+}
+
+/**
+ * The sweep is about to close a connection it found dead (`@connections` DELETE): marks the row
+ * `timed_out_at` (when it was last seen) first, because on AWS that DELETE may run `$disconnect`,
+ * and whichever removes the row tells its rooms why: with the mark, both say `timed_out`.
+ * False: no row (its `$disconnect` got there first).
+ */
+export function markTimedOut(db: DynamoDBClient, table: string, connectionId: string, lastSeenAt: number): Promise<boolean> {
+  return stampRow(db, table, connectionId, "timed_out_at", lastSeenAt);
 }
 
 /** The memberships of a connection whose row stays (revokeToken with presence on): nothing is delivered to it any more. */

@@ -40,12 +40,12 @@ export function createDisconnectHandler(deps: DisconnectDeps): (event: WebSocket
       if (row && deps.presence) {
         const presence = deps.presence;
         // A row revokeToken marked leaves with `revoked`, at once (core/tables.ts markRevoked).
-        const { reason } = removalReason(row, "closed");
+        const { reason, since } = removalReason(row, "closed");
         await Promise.all([
           // This invocation removed the row: its close is this one's to tell (the emitter never throws).
           presence.emit?.([lifecycle("connection.closed", Date.now(), { connection_id: connectionId, user_id: row.userId, reason })]),
           // The connection is gone either way; a leave not recorded here is the sweep's to find.
-          leaveRooms(presence, row, reason).catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) })),
+          leaveRooms(presence, row, reason, since).catch((err) => deps.log.warn("presence leave failed", { connection_id: connectionId, ...describeError(err) })),
         ]);
       }
       if (failed) throw failed.err;

@@ -48,7 +48,7 @@ export function createSweepHandler(deps: PresenceDeps, liveness?: LivenessSettin
       const outbox = drainOutbox ? await drainOutbox() : { drained: 0, left: 0 };
       const left = await settlePendingLeaves(deps);
       const diffs = await flushDiffs(deps);
-      const found = liveness ? await sweepConnections(deps, { ...liveness, deadline }) : { scanned: 0, suspects: 0, alive: 0, removed: 0, closed: 0, deferred: 0 };
+      const found = liveness ? await sweepConnections(deps, { ...liveness, deadline }) : { scanned: 0, suspects: 0, alive: 0, removed: 0, closed: 0, deferred: 0, scanComplete: true };
       const result = { left, diffs, outboxDrained: outbox.drained, outboxLeft: outbox.left, ...found };
       observe({ type: "sweep.done", ...result, durationMs: Date.now() - started });
       return result;

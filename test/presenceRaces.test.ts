@@ -14,6 +14,7 @@ import { presenceJoin, presenceLeave, readOccupancy, readPresence, settlePending
 import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
 import { getConnection, putConnection } from "../core/tables";
 import { createDisconnectHandler } from "../handlers/disconnect";
+import { sweepConnections } from "../core/liveness";
 import { createSubscribeHandler } from "../handlers/subscribe";
 import { routeEvent } from "./support/events";
 import { startDynamo, type Dynamo } from "./support/services";
@@ -187,5 +188,58 @@ describe("presence: reads past a member's expiry", () => {
     const before = (expired - CONNECTION_ROW_TTL_SECONDS) * 1000;
     expect((await readPresence(dynamo.client, PRESENCE_TABLE, "ttl-room", { now: before })).members.map((m) => m.user_id)).toEqual(["xia", "yul"]);
     await dynamo.client.send(new DeleteItemCommand({ TableName: PRESENCE_TABLE, Key: { room_id: { S: "ttl-room" }, user_id: { S: "yul" } } }));
+  });
+});
+
+describe("presence: the sweep closing a dead connection", () => {
+  /** A connection in `roomId` that pinged at its told rate (45 s) and went silent `silentMs` ago. */
+  async function toldAndSilent(connectionId: string, userId: string, roomId: string, silentMs: number): Promise<void> {
+    const seenAt = Date.now() - silentMs;
+    await addConnection(connectionId, userId, [roomId], seenAt - 90_000);
+    await dynamo.client.send(
+      new UpdateItemCommand({
+        TableName: dynamo.connectionsTable,
+        Key: { connection_id: { S: connectionId } },
+        UpdateExpression: "SET seen_at = :s, prev_seen_at = :p",
+        ExpressionAttributeValues: { ":s": { N: String(seenAt) }, ":p": { N: String(seenAt - 45_000) } },
+      }),
+    );
+  }
+
+  it("a DELETE whose $disconnect removes the row first (as it may on AWS) still leaves with timed_out, not closed: the sweep marks the row before it closes it", async () => {
+    const presence = presenceDeps();
+    await toldAndSilent("swept-1", "zed", "swept-room", 10 * 60_000);
+    await presenceJoin(presence, { roomId: "swept-room", userId: "zed", connectionId: "swept-1" });
+    const disconnect = createDisconnectHandler({ db: dynamo.client, connectionsTable: dynamo.connectionsTable, log: quiet, observe: () => undefined, presence });
+    let deletes = 0;
+    // API Gateway closes the connection and runs its $disconnect before the DELETE's answer reaches the sweep.
+    const management = Object.assign(fakeManagement(), {
+      get: async () => ({ status: 200 }),
+      delete: async (id: string) => {
+        if (id === "swept-1") {
+          deletes++;
+          await disconnect(routeEvent("$disconnect", id));
+        }
+        return { status: 204 };
+      },
+    });
+    const result = await sweepConnections({ ...presence, management }, { keepAliveMs: 45_000, confirmsPerSecond: 100 });
+    expect(deletes).toBe(1);
+    // Joined before the sweep; then each event once, every reason timed_out (no "closed").
+    expect(kinds().filter((k) => !k.startsWith("member.joined") && !k.startsWith("room.occupied")).sort()).toEqual(["connection.closed timed_out", "member.left timed_out", "room.vacated"]);
+    expect(await getConnection(dynamo.client, dynamo.connectionsTable, "swept-1")).toBeUndefined();
+    // The sweep found the row gone after its DELETE: $disconnect removed it, so the sweep counts no removal of its own.
+    expect(result.closed).toBe(0);
+  });
+
+  it("the Scan reads no new page past half the time to its deadline: scanComplete false, the rows past it wait; a run with time reads them all", async () => {
+    const presence = presenceDeps();
+    for (const n of [1, 2, 3]) await toldAndSilent(`cut-${n}`, `cut-user-${n}`, "cut-room", 10 * 60_000);
+    const management = Object.assign(fakeManagement(), { get: async () => ({ status: 410 }), delete: async () => ({ status: 410 }) });
+    const cut = await sweepConnections({ ...presence, management }, { keepAliveMs: 45_000, confirmsPerSecond: 100, segments: 1, scanPageItems: 1, deadline: Date.now() });
+    expect(cut).toMatchObject({ scanComplete: false, scanned: 1 });
+    const whole = await sweepConnections({ ...presence, management }, { keepAliveMs: 45_000, confirmsPerSecond: 100, segments: 1, scanPageItems: 1 });
+    expect(whole.scanComplete).toBe(true);
+    for (const n of [1, 2, 3]) expect(await getConnection(dynamo.client, dynamo.connectionsTable, `cut-${n}`)).toBeUndefined();
   });
 });
