@@ -131,6 +131,13 @@ export interface RecordSplit extends QueueRecord {
   rooms: number;
 }
 
+/** A presence diff flush the hub queued for itself (core/presence.ts scheduleFlush): `sent` false when there was nothing left to send or its interval had not ended. */
+export interface RecordFlushed extends QueueRecord {
+  type: "record.flushed";
+  roomId: string;
+  sent: boolean;
+}
+
 /**
  * The record can never be delivered (not JSON, no room, wrong types, too big; `code` from
  * core/messages.ts, or `unexpected_error`): reported failed, it ends in the dead-letter queue.
@@ -160,8 +167,8 @@ export interface RecordFailed extends QueueRecord {
   summary?: DeliverySummary;
 }
 
-/** One record's outcome in a deliver batch: only `record.delivered` and `record.split` are not reported in `batchItemFailures`. */
-export type RecordOutcome = RecordDelivered | RecordSplit | RecordRejected | RecordFailed;
+/** One record's outcome in a deliver batch: only `record.delivered`, `record.split` and `record.flushed` are not reported in `batchItemFailures`. */
+export type RecordOutcome = RecordDelivered | RecordSplit | RecordFlushed | RecordRejected | RecordFailed;
 
 /** A post to one connection kept failing (retries spent, or a status not worth retrying). */
 export interface PostFailed {
@@ -302,6 +309,8 @@ export function logLineOf(event: HubEvent): [LogLevel, string, LogFields] {
     }
     case "record.split":
       return ["info", "split into one body per room", { message_id: event.messageId, receive_count: event.receiveCount, id: event.notificationId, rooms: event.rooms }];
+    case "record.flushed":
+      return ["info", event.sent ? "presence diff sent" : "presence diff: nothing to send", { message_id: event.messageId, receive_count: event.receiveCount, room_id: event.roomId }];
     case "record.rejected":
       return ["error", "record rejected", { message_id: event.messageId, receive_count: event.receiveCount, code: event.code, reason: event.reason, ...errorFields(event.error) }];
     case "record.failed": {

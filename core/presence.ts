@@ -46,6 +46,7 @@ import { mapWithConcurrency } from "./fanout";
 import { isUserChannel } from "./rooms";
 import { CONNECTION_ROW_TTL_SECONDS } from "./schema";
 import { roomPages } from "./tables";
+import { describeError } from "./log";
 
 export type LeaveReason = "closed" | "unsubscribed" | "revoked" | "timed_out";
 
@@ -89,6 +90,12 @@ export interface PresenceDeps extends PostDeps {
   presence: PresenceSettings;
   /** Lifecycle events; unset: none are sent. */
   emit?: (events: LifecycleEvent[]) => Promise<void>;
+  /**
+   * Asks for `flushDiff(roomId)` in `delaySeconds` (a delayed queue message to deliver,
+   * `DIFF_FLUSH_KIND`): a diff buffered within its interval goes out when the interval ends,
+   * not with the room's next change or the next sweep. Unset: the sweep sends it.
+   */
+  scheduleFlush?: (roomId: string, delaySeconds: number) => Promise<void>;
   now?: () => number;
 }
 
@@ -379,29 +386,102 @@ async function announce(deps: PresenceDeps, roomId: string, change: Change, user
     return;
   }
   const table = deps.presence.presenceTable;
-  if ("joined" in change) {
-    await deps.db.send(
-      new UpdateItemCommand({
-        TableName: table,
-        Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
-        UpdateExpression: "ADD joined :u DELETE #l :u",
-        ExpressionAttributeNames: { "#l": "left" },
-        ExpressionAttributeValues: { ":u": { SS: [change.joined] } },
-      }),
-    );
-  } else {
-    await deps.db.send(
-      new UpdateItemCommand({
-        TableName: table,
-        Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
-        UpdateExpression: "ADD #l :u, left_reasons :r DELETE joined :u",
-        ExpressionAttributeNames: { "#l": "left" },
-        ExpressionAttributeValues: { ":u": { SS: [change.left.user_id] }, ":r": { SS: [`${change.left.user_id}${SEP}${change.left.reason}`] } },
-      }),
-    );
+  const userId = "joined" in change ? change.joined : change.left.user_id;
+  // A change that undoes one still in the buffer (a join, then a leave within one interval, or a
+  // leave, then a rejoin) cancels it: the room never heard of the first, so it hears of neither.
+  const undone = await cancelBuffered(deps, roomId, "joined" in change ? "left" : "joined", userId);
+  if (!undone) {
+    if ("joined" in change) {
+      await deps.db.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
+          UpdateExpression: "ADD joined :u DELETE #l :u",
+          ExpressionAttributeNames: { "#l": "left" },
+          ExpressionAttributeValues: { ":u": { SS: [change.joined] } },
+        }),
+      );
+    } else {
+      await deps.db.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
+          UpdateExpression: "ADD #l :u, left_reasons :r DELETE joined :u",
+          ExpressionAttributeNames: { "#l": "left" },
+          ExpressionAttributeValues: { ":u": { SS: [change.left.user_id] }, ":r": { SS: [`${change.left.user_id}${SEP}${change.left.reason}`] } },
+        }),
+      );
+    }
   }
   await deps.db.send(new PutItemCommand({ TableName: table, Item: { room_id: S(DIFFS_PARTITION), user_id: S(roomId) } }));
-  await flushDiff(deps, roomId);
+  if (!(await flushDiff(deps, roomId))) await scheduleDiffFlush(deps, roomId, users);
+}
+
+/** Removes `userId` from the buffer's `list` if it is there; true when it was (the change is cancelled). */
+async function cancelBuffered(deps: PresenceDeps, roomId: string, list: "joined" | "left", userId: string): Promise<boolean> {
+  try {
+    await deps.db.send(
+      new UpdateItemCommand({
+        TableName: deps.presence.presenceTable,
+        Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
+        UpdateExpression: "DELETE #list :u",
+        ConditionExpression: "contains(#list, :s)",
+        ExpressionAttributeNames: { "#list": list },
+        ExpressionAttributeValues: { ":u": { SS: [userId] }, ":s": S(userId) },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** The body of a queue message asking deliver to flush a room's diff (`PresenceDeps.scheduleFlush`). */
+export const DIFF_FLUSH_KIND = "presence.flush";
+
+/** The room a queue body asks to flush (`{"kind":"presence.flush","room_id":...}`), else undefined. */
+export function diffFlushRoom(body: string): string | undefined {
+  if (!body.includes(DIFF_FLUSH_KIND)) return undefined;
+  try {
+    const value = JSON.parse(body) as { kind?: unknown; room_id?: unknown };
+    return value?.kind === DIFF_FLUSH_KIND && typeof value.room_id === "string" && value.room_id.length > 0 ? value.room_id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A diff was buffered within its interval: one delayed flush for when the interval ends. The
+ * buffer's `flush_due` claims it (conditional: one message per interval, whoever buffers);
+ * a flush removes the claim, and a claim past its time may be taken again (a lost message), so
+ * the sweep stays only a backstop. A failure to schedule is logged, not thrown: the change is
+ * in the buffer, and the next change or the sweep sends it.
+ */
+async function scheduleDiffFlush(deps: PresenceDeps, roomId: string, users: number): Promise<void> {
+  if (!deps.scheduleFlush) return;
+  const now = (deps.now ?? Date.now)();
+  const interval = diffInterval(users);
+  try {
+    const result = await deps.db.send(
+      new UpdateItemCommand({
+        TableName: deps.presence.presenceTable,
+        Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
+        UpdateExpression: "SET flush_due = :due",
+        ConditionExpression: "(attribute_exists(joined) OR attribute_exists(#l)) AND (attribute_not_exists(flush_due) OR flush_due < :now)",
+        ExpressionAttributeNames: { "#l": "left" },
+        ExpressionAttributeValues: { ":due": N(now + interval), ":now": N(now) },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    const flushedAt = Number(result.Attributes?.flushed_at?.N ?? 0);
+    // SQS delays in whole seconds, 0–900: rounded up, so the flush never comes before its interval.
+    const delaySeconds = Math.min(900, Math.max(1, Math.ceil((flushedAt + interval - now) / 1000)));
+    await deps.scheduleFlush(roomId, delaySeconds);
+  } catch (err) {
+    if (isConditionFailure(err)) return; // already scheduled, or nothing left to send
+    deps.log.warn("presence diff flush not scheduled; the next change or the sweep sends it", { room_id: roomId, ...describeError(err) });
+  }
 }
 
 /** The interval between two diffs of a room of `users` members. */
@@ -419,7 +499,7 @@ export async function flushDiff(deps: PresenceDeps, roomId: string): Promise<boo
       new UpdateItemCommand({
         TableName: deps.presence.presenceTable,
         Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
-        UpdateExpression: "SET flushed_at = :now REMOVE joined, #l, left_reasons",
+        UpdateExpression: "SET flushed_at = :now REMOVE joined, #l, left_reasons, flush_due",
         ConditionExpression: "(attribute_exists(joined) OR attribute_exists(#l)) AND (attribute_not_exists(flushed_at) OR flushed_at <= :due)",
         ExpressionAttributeNames: { "#l": "left" },
         ExpressionAttributeValues: { ":now": N(now), ":due": N(now - diffInterval(users)) },

@@ -19,7 +19,8 @@ import { errorSummary, observerOf, type DeliverySummary, type RecordOutcome } fr
 import { parseQueueBody } from "../core/chunks";
 import type { MultiRoomPublish } from "../core/messages";
 import { frameToSend, serialPerKey, StreamBusyError } from "../core/streams";
-import { bodyEnqueuerFrom, fanoutFrom, lambdaSource, type HandlerSource } from "./dependencies";
+import { bodyEnqueuerFrom, fanoutFrom, lambdaSource, presenceFrom, type HandlerSource } from "./dependencies";
+import { diffFlushRoom, flushDiff } from "../core/presence";
 
 /** Records of one batch handled at once; each also posts with bounded concurrency. */
 const RECORD_CONCURRENCY = 4;
@@ -34,6 +35,8 @@ export type DeliverHandler = (event: SQSEvent, context?: InvocationContext) => P
 export type DeliverDeps = FanoutDeps & {
   /** Sends publish bodies to the notification queue: a multi-room publish goes back as one body per room. */
   enqueueBodies?: (bodies: string[]) => Promise<void>;
+  /** With presence on: sends a room's buffered member diff (core/presence.ts flushDiff), for the flushes presence queues for itself. */
+  flushDiff?: (roomId: string) => Promise<boolean>;
 };
 
 export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
@@ -56,6 +59,11 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     const lane = bulkSuffix && record.eventSourceARN?.endsWith(bulkSuffix) ? ("bulk" as const) : ("priority" as const);
     const recordDeps: DeliverDeps = { ...deps, lane, deadline };
     const about = { messageId: record.messageId, receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1) };
+    const flushRoom = diffFlushRoom(record.body ?? "");
+    if (flushRoom !== undefined) {
+      if (!deps.flushDiff) return { type: "record.rejected", ...about, code: "no_presence", reason: "a presence diff flush, and this deliver function has no presence table" };
+      return { type: "record.flushed", ...about, roomId: flushRoom, sent: await deps.flushDiff(flushRoom) };
+    }
     const parsed = parseQueueBody(record.body ?? "", record.messageId);
     if (!parsed.ok) return { type: "record.rejected", ...about, code: parsed.code, reason: parsed.reason };
     if (parsed.value.split) return split(about, parsed.value.split);
@@ -142,12 +150,14 @@ export function createDeliverHandler(deps: DeliverDeps): DeliverHandler {
     const deadline = remaining === undefined ? undefined : postDeadline(remaining);
     const outcomes = await mapWithConcurrency(records, RECORD_CONCURRENCY, (record) => confined(record, deadline));
     const batchItemFailures: SQSBatchItemFailure[] = records
-      .filter((_, i) => outcomes[i].type !== "record.delivered" && outcomes[i].type !== "record.split")
+      .filter((_, i) => !["record.delivered", "record.split", "record.flushed"].includes(outcomes[i].type))
       .map((record) => ({ itemIdentifier: record.messageId }));
     return { batchItemFailures };
   };
 }
 
 export function deliverFromEnvironment(source: HandlerSource = lambdaSource("deliver")): DeliverHandler {
-  return createDeliverHandler({ ...fanoutFrom(source), enqueueBodies: bodyEnqueuerFrom(source) });
+  const fanout = fanoutFrom(source);
+  const presence = presenceFrom(source, fanout.management);
+  return createDeliverHandler({ ...fanout, enqueueBodies: bodyEnqueuerFrom(source), flushDiff: presence ? (roomId) => flushDiff(presence, roomId) : undefined });
 }

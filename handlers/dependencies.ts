@@ -14,7 +14,8 @@ import { sharedPostBudget, type PostBudget } from "../core/budget";
 import { chunkEnqueuer } from "../core/chunks";
 import { sendBatches } from "../core/queue";
 import type { StreamSettings } from "../core/streams";
-import { PRESENCE_DEFAULTS, removalReason, type PresenceDeps } from "../core/presence";
+import { DIFF_FLUSH_KIND, PRESENCE_DEFAULTS, removalReason, type PresenceDeps } from "../core/presence";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { createEventBridgeApi } from "../core/eventBridge";
 import { createLifecyclePublisher, type LifecyclePublisher } from "../core/lifecycleEvents";
 import { jwtSecretReader } from "./environment";
@@ -157,8 +158,19 @@ export function presenceFrom(source: HandlerSource, management = source.env[ENV.
       eventMembersLimit: optionalNumberEnv(ENV.presenceEventMembersLimit, PRESENCE_DEFAULTS.eventMembersLimit, source.env),
       keepAliveMs: Number(source.env[ENV.presenceKeepAliveSeconds] ?? PRESENCE_DEFAULTS.keepAliveSeconds) * 1000,
     },
+    scheduleFlush: diffFlushScheduler(source),
   };
   return deps;
+}
+
+/** A room's diff flush as a delayed message to QUEUE_URL, which deliver reads (core/presence.ts DIFF_FLUSH_KIND); unset without it (the sweep flushes). */
+function diffFlushScheduler(source: HandlerSource): PresenceDeps["scheduleFlush"] {
+  const queueUrl = source.env[ENV.queueUrl];
+  if (!queueUrl) return undefined;
+  const sqs = sqsClient({ endpoint: source.env[ENV.sqsEndpoint], credentials: source.credentials });
+  return async (roomId, delaySeconds) => {
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify({ kind: DIFF_FLUSH_KIND, room_id: roomId }), DelaySeconds: delaySeconds }));
+  };
 }
 
 /**

@@ -123,12 +123,14 @@ const STREAM_APPEND_GRANTS: readonly Grant[] = [{ actions: ["dynamodb:Query", "d
  * then the member events to the room: its connections from the room index, posts, a 410's
  * removal (DeleteItem on the connections table, as fan-out).
  */
-const PRESENCE_ENVIRONMENT: readonly EnvKey[] = ["presenceTable", "presenceGraceSeconds", "presenceEventMembersLimit", "presenceKeepAliveSeconds", ...POST_ENVIRONMENT, "connectionsTable"];
+const PRESENCE_ENVIRONMENT: readonly EnvKey[] = ["presenceTable", "presenceGraceSeconds", "presenceEventMembersLimit", "presenceKeepAliveSeconds", ...POST_ENVIRONMENT, "connectionsTable", "queueUrl"];
 const PRESENCE_GRANTS: readonly Grant[] = [
   { actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resource: "presenceTable" },
   { actions: ["dynamodb:Query"], resource: "roomIndex" },
   { actions: ["dynamodb:DeleteItem"], resource: "connectionsTable" },
   ...POST_GRANTS,
+  // A big room's diff buffered within its interval: one delayed flush message to deliver (core/presence.ts scheduleFlush).
+  { actions: ["sqs:SendMessage"], resource: "queue" },
 ];
 /**
  * Lifecycle events (core/lifecycleEvents.ts): every function that decides one (a connection

@@ -365,8 +365,9 @@ describe("IAM review", () => {
     // A connection is its row plus one membership per room: written and removed in batches.
     // Presence is on in development: the routes that change a room also record its presence and post member events.
     // Every function that posts also takes budget tokens: one UpdateItem, on the budget table only (below).
+    // And a big room's diff buffered within its interval is flushed through a delayed message to deliver: SendMessage on the notification queue.
     const withPresence = (base: string[]) =>
-      [...base, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections", "dynamodb:UpdateItem", "events:PutEvents"].sort();
+      [...base, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:DeleteItem", "execute-api:ManageConnections", "dynamodb:UpdateItem", "events:PutEvents", "sqs:SendMessage"].sort();
     expect(actionsOf("hub-connect")).toEqual(withPresence(["dynamodb:BatchWriteItem", "dynamodb:GetItem"]));
     // A grant both lists (the row's DeleteItem, the poster's ManageConnections and budget UpdateItem) is granted once.
     expect(actionsOf("hub-disconnect")).toEqual(withPresence([]));
@@ -413,9 +414,9 @@ describe("IAM review", () => {
     )!;
     expect(manage.Resource).toEqual(["arn:aws:execute-api:eu-west-1:123456789012:hub-api-id/development/POST/@connections/*"]);
     // Room streams: resume reads the stream, charges the replay budget on the connection row (UpdateItem there) and takes budget tokens (UpdateItem on the budget table), and posts to the asking connection.
-    // With presence on, its 410 leaves the connection's rooms too (presence table, the room index for the member events, the connections table's DeleteItem).
+    // With presence on, its 410 leaves the connection's rooms too (presence table, the room index for the member events, the connections table's DeleteItem, a big room's diff flush queued).
     expect(actionsOf("hub-resume")).toEqual(
-      ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections", ...presenceTable, "dynamodb:Query", "dynamodb:DeleteItem"].sort(),
+      ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:UpdateItem", "execute-api:ManageConnections", ...presenceTable, "dynamodb:Query", "dynamodb:DeleteItem", "sqs:SendMessage"].sort(),
     );
     const resumeUpdates = (JSON.parse(inputs(runs.development.named("hub-resume-policy")).policy).Statement as Statement[]).filter((s) => s.Action.includes("dynamodb:UpdateItem"));
     expect(resumeUpdates.flatMap((s) => s.Resource).sort()).toEqual([

@@ -348,6 +348,7 @@ const NEVER: Record<string, AwsRequest[]> = {
   ],
   // Many rooms (docs/protocol.md#rooms-and-user-channels): grants come from the authorizer's context, never from the auth table or the secret.
   // With presence on, a join's member events may meet a 410 and remove that connection (DeleteItem, as fan-out).
+  // With presence on, the functions that change presence may queue a big room's diff flush (SendMessage on the notification queue, never the bulk one).
   subscribe: [
     r("dynamodb:GetItem", TABLE.auth),
     r("dynamodb:Query", TABLE.auth),
@@ -356,7 +357,6 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:Query", TABLE.connections), // the room's connections only through the room index (member events)
     r("dynamodb:PutItem", TABLE.streams),
     r("dynamodb:GetItem", TABLE.streams), // the head is a Query; frames are resume's
-    r("sqs:SendMessage", QUEUE),
     r("sqs:SendMessage", BULK_QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
@@ -367,7 +367,6 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:PutItem", TABLE.connections),
     r("dynamodb:GetItem", TABLE.connections),
     r("dynamodb:BatchWriteItem", TABLE.connections),
-    r("sqs:SendMessage", QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
   ],
@@ -379,7 +378,6 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:UpdateItem", TABLE.streams),
     r("dynamodb:Query", TABLE.connections),
     r("dynamodb:GetItem", TABLE.auth),
-    r("sqs:SendMessage", QUEUE),
     r("execute-api:ManageConnections", connection("development", "DELETE")),
     r("ssm:GetParameter", SECRET_PARAMETER),
   ],
@@ -422,7 +420,6 @@ const NEVER: Record<string, AwsRequest[]> = {
     r("dynamodb:BatchWriteItem", TABLE.connections),
     r("dynamodb:GetItem", TABLE.auth),
     r("dynamodb:Scan", TABLE.presence),
-    r("sqs:SendMessage", QUEUE),
     r("ssm:GetParameter", SECRET_PARAMETER),
     r("execute-api:ManageConnections", connection("production", "GET")),
     r("execute-api:ManageConnections", connection("production", "DELETE")),

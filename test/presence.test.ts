@@ -305,3 +305,36 @@ describe("presence off (the default)", () => {
     }
   }, 60_000);
 });
+
+describe("presence diffs without the sweep (its schedule is a minute or more on AWS)", () => {
+  it("the last changes of a burst past eventMembersLimit arrive by the flush the hub queues for itself (deliver), with no sweep run", async () => {
+    const quiet = await startLocalHub({ port: 0, bcryptCost: 4, presence: { enabled: true, graceSeconds: GRACE_SECONDS, sweepSeconds: 3600, eventMembersLimit: 2 } });
+    const sweeps: string[] = [];
+    const flushes: boolean[] = [];
+    quiet.onEvent((event) => {
+      if (event.type === "sweep.done") sweeps.push(event.type);
+      if (event.type === "record.flushed") flushes.push(event.sent);
+    });
+    const opened: WsClient[] = [];
+    try {
+      const room = "burst";
+      const join = async (userId: string) => {
+        const client = await openClient(`${quiet.websocketUrl}?token=${await quiet.notifier.issueToken({ userId, rooms: [room] })}`);
+        opened.push(client);
+        client.ws.send(JSON.stringify({ action: "subscribe", room_id: room }));
+        await client.next(isType("hub.subscribed", room));
+        return client;
+      };
+      const first = await join("v0");
+      // A burst: within one diff interval, so all but the first diff wait for the interval's end.
+      for (let i = 1; i <= 6; i++) await join(`v${i}`);
+      await until(() => [1, 2, 3, 4, 5, 6].every((i) => memberEvents(first, room).includes(`joined v${i}`)), 30_000);
+      for (let i = 1; i <= 6; i++) expect(count(memberEvents(first, room), `joined v${i}`), `v${i}`).toBe(1);
+      expect(sweeps).toEqual([]);
+      expect(flushes).toContain(true);
+    } finally {
+      for (const client of opened) client.ws.terminate();
+      await quiet.stop();
+    }
+  }, 90_000);
+});

@@ -10,7 +10,7 @@ import { DeleteItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient
 import type { ConnectionsApi, PreparedFrame } from "../core/connections";
 import { postWithRetries } from "../core/connections";
 import { createLogger } from "../core/log";
-import { presenceJoin, presenceLeave, readOccupancy, readPresence, settlePendingLeaves, type LifecycleEvent, type PresenceDeps } from "../core/presence";
+import { flushDiff, presenceJoin, presenceLeave, readOccupancy, readPresence, settlePendingLeaves, type LifecycleEvent, type PresenceDeps } from "../core/presence";
 import { CONNECTION_ROW_TTL_SECONDS } from "../core/schema";
 import { getConnection, putConnection } from "../core/tables";
 import { createDisconnectHandler } from "../handlers/disconnect";
@@ -241,5 +241,70 @@ describe("presence: the sweep closing a dead connection", () => {
     const whole = await sweepConnections({ ...presence, management }, { keepAliveMs: 45_000, confirmsPerSecond: 100, segments: 1, scanPageItems: 1 });
     expect(whole.scanComplete).toBe(true);
     for (const n of [1, 2, 3]) expect(await getConnection(dynamo.client, dynamo.connectionsTable, `cut-${n}`)).toBeUndefined();
+  });
+});
+
+describe("presence: a big room's diff buffer", () => {
+  /** A room past eventMembersLimit (1 here): its changes go to the diff buffer; the first flush goes out at once, the rest within its interval wait. */
+  function bigRoom(scheduled: { roomId: string; delaySeconds: number }[]) {
+    const presence = presenceDeps();
+    return { ...presence, presence: { ...presence.presence, eventMembersLimit: 1 }, scheduleFlush: async (roomId: string, delaySeconds: number) => void scheduled.push({ roomId, delaySeconds }) };
+  }
+  const diffsOf = (room: string) => posted.filter((p) => p.includes('"hub.presence.diff"') && p.includes(`"room_id":"${room}"`)).map((p) => JSON.parse(p).data.data);
+  let posted: string[];
+  beforeEach(() => {
+    posted = [];
+  });
+  /** Records what `watcher` (one connection of the room) is posted. */
+  function recordingManagement(watcher: string): ConnectionsApi {
+    return fakeManagement((id, text) => {
+      if (id === watcher) posted.push(text);
+      return 200;
+    });
+  }
+
+  it("a join and a leave of one user within one interval cancel out: the room hears of neither; a leave and a rejoin likewise", async () => {
+    const scheduled: { roomId: string; delaySeconds: number }[] = [];
+    const deps = { ...bigRoom(scheduled), management: recordingManagement("buf-1") };
+    const room = "buffer-room";
+    for (const [user, id] of [["b-ann", "buf-1"], ["b-bo", "buf-2"], ["b-cy", "buf-3"]]) {
+      await addConnection(id, user, [room]);
+      await presenceJoin(deps, { roomId: room, userId: user, connectionId: id });
+    }
+    // Every join told (the interval over); a new interval starts with an empty buffer.
+    await flushDiff({ ...deps, now: () => Date.now() + 60_000 }, room);
+    // Within the next interval dee joins and leaves, and cy leaves and comes back.
+    await addConnection("buf-4", "b-dee", [room]);
+    await presenceJoin(deps, { roomId: room, userId: "b-dee", connectionId: "buf-4" });
+    expect(await presenceLeave(deps, { roomId: room, userId: "b-dee", connectionId: "buf-4" }, "unsubscribed")).toBe("left");
+    expect(await presenceLeave(deps, { roomId: room, userId: "b-cy", connectionId: "buf-3" }, "unsubscribed")).toBe("left");
+    await presenceJoin(deps, { roomId: room, userId: "b-cy", connectionId: "buf-3" });
+    const before = diffsOf(room).length;
+    // The interval ends: the flush finds nothing to tell.
+    expect(await flushDiff({ ...deps, now: () => Date.now() + 120_000 }, room)).toBe(false);
+    expect(diffsOf(room).length).toBe(before);
+    expect(diffsOf(room).flatMap((d) => [...d.joined, ...d.left.map((l: { user_id: string }) => l.user_id)])).not.toContain("b-dee");
+  });
+
+  it("changes within an interval schedule one flush, for when the interval ends; the flush sends them all and the next interval schedules again", async () => {
+    const scheduled: { roomId: string; delaySeconds: number }[] = [];
+    const deps = { ...bigRoom(scheduled), management: recordingManagement("fl-0") };
+    const room = "flush-room";
+    await addConnection("fl-0", "f-0", [room]);
+    await presenceJoin(deps, { roomId: room, userId: "f-0", connectionId: "fl-0" });
+    for (let i = 1; i <= 4; i++) {
+      await addConnection(`fl-${i}`, `f-${i}`, [room]);
+      await presenceJoin(deps, { roomId: room, userId: `f-${i}`, connectionId: `fl-${i}` });
+    }
+    // f-1's diff went out at once; f-2..f-4 wait: one flush scheduled, at most one interval (1 s for 5 members) away.
+    expect(scheduled).toEqual([{ roomId: room, delaySeconds: 1 }]);
+    expect(diffsOf(room).map((d) => d.joined)).toEqual([["f-1"]]);
+    // Deliver runs the flush when the message comes (the interval over).
+    expect(await flushDiff({ ...deps, now: () => Date.now() + 1_000 }, room)).toBe(true);
+    expect(diffsOf(room).map((d) => d.joined)).toEqual([["f-1"], ["f-2", "f-3", "f-4"]]);
+    // A change in the next interval schedules again (the flush took the claim away).
+    await addConnection("fl-5", "f-5", [room]);
+    await presenceJoin(deps, { roomId: room, userId: "f-5", connectionId: "fl-5" });
+    expect(scheduled.length).toBe(2);
   });
 });
