@@ -193,7 +193,7 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
 });
 
 describe("presence liveness: the local hub's public dropDisconnect option", () => {
-  it("dropDisconnect: 1 runs no $disconnect for a close (no disconnected event), and the sweep ends the member with timed_out (the watcher's frame and member.left)", async () => {
+  it("the public dropDisconnect: 1 runs no $disconnect for a close (no disconnected event), and the sweep ends the member with timed_out: the watcher's frame, member.left and connection.closed on the bus; the console says the option is on", async () => {
     // Not a test hook: the option a user turns on (`notification-hub dev --drop-disconnect 1`).
     const hub = await startLocalHub({
       port: 0,
