@@ -86,6 +86,14 @@ function wholeNumber(value: string | undefined, name: string, min: number, max: 
   return number;
 }
 
+/** A share from 0 to 1 (a decimal: 0.25 is a quarter); the message names the flag and the range. */
+function share(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const number = /^\s*\d*\.?\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!(number >= 0 && number <= 1)) throw new UsageError(`--${name} must be a share from 0 to 1 (0.1 is one close in ten), got "${value}"`);
+  return number;
+}
+
 /** An id flag (--user, --room), checked as the SDK would but named as the user typed it. */
 function idFlag(values: Record<string, string | boolean | undefined>, name: string): string {
   const id = normalizeId(required(values, name), `--${name}`);
@@ -192,7 +200,7 @@ async function notifierFor(values: Record<string, string | boolean | undefined>,
 const commands: Record<string, Command> = {
   dev: {
     summary: "run the whole hub on this machine (no AWS account)",
-    usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--no-presence] [--events-url URL] [--json] [--log-level warn]
+    usage: `${BIN} dev [--port 8787] [--host 127.0.0.1] [--stage local] [--data-dir DIR] [--no-presence] [--events-url URL] [--drop-disconnect SHARE] [--json] [--log-level warn]
 
   --port P          HTTP/WebSocket port; 0 picks a free one (default NOTIFICATION_HUB_PORT or 8787)
   --host H          interface to listen on (default 127.0.0.1)
@@ -202,6 +210,10 @@ const commands: Record<string, Command> = {
                     ${DEV_PRESENCE.graceSeconds} s grace and a ${DEV_PRESENCE.sweepSeconds} s sweep so leaves show quickly)
   --events-url URL  POST each lifecycle event (JSON, one per request, as an EventBridge API
                     destination) to URL; no answer, 429 or 5xx are retried, a failure is logged
+  --drop-disconnect SHARE
+                    never run $disconnect for this share of closes, 0 to 1 (1: every one), as
+                    API Gateway may: presence's sweep must find those connections dead and they
+                    leave with reason timed_out (default 0)
   --json            print one JSON line with the endpoints once ready
   --log-level L     debug | info | warn | error (default warn)
   --state-file F    where the CLI finds this hub (default: a file of its own in the project's ${DEFAULT_STATE_DIR}/)
@@ -215,6 +227,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
       "data-dir": { type: "string" },
       "no-presence": { type: "boolean" },
       "events-url": { type: "string" },
+      "drop-disconnect": { type: "string" },
       json: { type: "boolean" },
       "log-level": { type: "string" },
       "state-file": { type: "string" },
@@ -227,10 +240,13 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
       const eventsUrl = text(values, "events-url");
       if (eventsUrl !== undefined && values["no-presence"]) throw new UsageError("--events-url needs presence: lifecycle events exist only with presence on (drop --no-presence)");
       if (eventsUrl !== undefined && !/^https?:\/\/./.test(eventsUrl)) throw new UsageError(`--events-url must be an http:// or https:// URL, got "${eventsUrl}"`);
+      const dropDisconnect = share(text(values, "drop-disconnect"), "drop-disconnect");
+      if (dropDisconnect && values["no-presence"]) throw new UsageError("--drop-disconnect needs presence: without it no sweep removes the connections whose $disconnect was dropped (drop --no-presence)");
       let hub;
       try {
         hub = await startLocalHub({
           ...(eventsUrl !== undefined ? { eventsUrl } : {}),
+          ...(dropDisconnect ? { dropDisconnect } : {}),
           port,
           host: text(values, "host"),
           stage: text(values, "stage"),
@@ -259,7 +275,7 @@ Capture --json with npx or npm's silent mode (npm run prints banner lines otherw
             `  queue            ${info.queueUrl}`,
             `  dead letters     ${info.deadLetterQueueUrl}`,
             `  dynamodb         ${info.dynamodbEndpoint}  (tables ${info.connectionsTableName}, ${info.authTableName})`,
-            `  presence         ${info.presenceTableName ? `on (table ${info.presenceTableName}; grace ${DEV_PRESENCE.graceSeconds} s, sweep ${DEV_PRESENCE.sweepSeconds} s)` : "off"}`,
+            `  presence         ${info.presenceTableName ? `on (table ${info.presenceTableName}; grace ${DEV_PRESENCE.graceSeconds} s, sweep ${DEV_PRESENCE.sweepSeconds} s${dropDisconnect ? `; $disconnect dropped for ${Number((dropDisconnect * 100).toFixed(1))} % of closes` : ""})` : "off"}`,
             `  sqs              ${info.sqsEndpoint}`,
             ...(info.eventBusName ? [`  events bus       ${info.eventBusName}  (lifecycle events: the console's Events tab${eventsUrl ? `; each POSTed to ${eventsUrl}` : ""})`] : []),
             "Try:",

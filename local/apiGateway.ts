@@ -12,6 +12,7 @@ import type * as http from "http";
 import type { Duplex } from "stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { WebSocketEvent, WebSocketResult } from "../core/events";
+import { HubOptionError, type OptionOwner } from "../core/hubOptions";
 import { describeError, type Logger } from "../core/log";
 import type { AuthorizerHandler } from "../handlers/authorizer";
 import type { DevCredentials } from "./sigv4";
@@ -59,8 +60,9 @@ export interface ApiGatewayOptions {
    */
   gatewayIntegrations?: Readonly<Record<string, (connectionId: string, requestTimeEpoch: number) => Promise<unknown>>>;
   /**
-   * Tests: when it says true for a closing connection, its `$disconnect` never runs (the socket
-   * still closes), as API Gateway may do: the hub must find the connection dead on its own.
+   * When it says true for a closing connection, its `$disconnect` never runs (the socket still
+   * closes), as API Gateway may do: the hub must find the connection dead on its own. The local
+   * hub's `dropDisconnect` share (a coin per close), or a test's own choice (local/testHooks.ts).
    */
   dropDisconnect?: (connection: ConnectionIdentity) => boolean;
   /**
@@ -84,6 +86,8 @@ export interface CloseInfo {
   reason: string;
   /** "hub": the gateway closed it (@connections DELETE, idle, limits); "client": the peer did. */
   by: "hub" | "client";
+  /** The gateway dropped this close's `$disconnect` (`dropDisconnect`): the connection's row stays until the hub finds it dead. */
+  disconnectDropped?: true;
 }
 
 /** A refused handshake: the status the client got, and what the gateway knows of why. */
@@ -116,6 +120,24 @@ export interface GatewayConnection extends ConnectionIdentity {
   halfOpen?: boolean;
 }
 type Connection = GatewayConnection;
+
+/**
+ * `startLocalHub({ dropDisconnect })`: the share of closes whose `$disconnect` the emulator
+ * never runs, from 0 (none, the default) to 1 (every one). A number, not a switch: API Gateway
+ * drops some, so a hub must stay right with a few ghosts among real closes; tests use 1 so
+ * that they count exactly.
+ */
+export function checkDropDisconnect(value: number, owner: OptionOwner): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1) {
+    throw new HubOptionError(`${owner}: dropDisconnect must be a number from 0 to 1 (the share of closes whose $disconnect never runs), got ${value}`);
+  }
+  return value;
+}
+
+/** A coin per close that comes up "drop" for `share` of them (Math.random: 1 drops every one, 0 none). */
+export function dropShare(share: number): (connection: ConnectionIdentity) => boolean {
+  return () => Math.random() < share;
+}
 
 export function createApiGateway(server: http.Server, options: ApiGatewayOptions) {
   const limits: ApiGatewayLimits = resolveLimits(options.limits);
@@ -303,13 +325,16 @@ export function createApiGateway(server: http.Server, options: ApiGatewayOptions
     ws.on("close", (code, reason) => {
       // A half-open peer's close never reaches the gateway: the connection stays until the idle timeout or a DELETE.
       if (!connection.closedBy && halfOpen(connection)) return;
-      forget(connection, connection.closedBy ? { ...connection.closedBy, by: "hub" } : { code, reason: reason.toString(), by: "client" });
+      // Decided before the observer hears of the close, so that it can say the $disconnect never ran.
+      const dropped = !connection.halfOpen && (options.dropDisconnect?.(connection) ?? false);
+      const close: CloseInfo = connection.closedBy ? { ...connection.closedBy, by: "hub" } : { code, reason: reason.toString(), by: "client" };
+      forget(connection, dropped ? { ...close, disconnectDropped: true } : close);
       if (connection.halfOpen) {
         log.debug("$disconnect of a half-open connection never runs (test hook)", { connection_id: connection.id });
         return;
       }
-      if (options.dropDisconnect?.(connection)) {
-        log.debug("$disconnect dropped (test hook)", { connection_id: connection.id });
+      if (dropped) {
+        log.debug("$disconnect dropped (dropDisconnect)", { connection_id: connection.id });
         return;
       }
       void runRoute("$disconnect", connection, disconnectEvent(stage, connection, { code, reason: reason.toString() }));

@@ -48,6 +48,8 @@ export interface HubConsoleOptions {
   info: LocalHubInfo;
   /** `history.retentionHours` (0: streams off). */
   retentionHours: number;
+  /** `dropDisconnect`: the share of closes whose `$disconnect` the gateway drops (0: none), shown in the header. */
+  dropDisconnect?: number;
   log: Logger;
   /** This hub's state file, if it keeps one: named (never read out) at HUB_STATE_PATH for `--hub PORT`. */
   stateFile?: () => string | undefined;
@@ -414,12 +416,14 @@ export function createHubConsole(options: HubConsoleOptions) {
     closed(connection, close) {
       void closeReason(connection, close).then((reason) => {
         const fields = who(connection);
-        record("disconnected", `${fields.user_id || "?"} disconnected: ${reason}; close code ${close.code}${close.reason ? ` "${close.reason}"` : ""}`, {
+        const dropped = close.disconnectDropped ? "; its $disconnect was dropped (dropDisconnect): presence's sweep will find it dead" : "";
+        record("disconnected", `${fields.user_id || "?"} disconnected: ${reason}; close code ${close.code}${close.reason ? ` "${close.reason}"` : ""}${dropped}`, {
           ...fields,
           code: close.code,
           close_reason: close.reason,
           closed_by: close.by,
           reason,
+          ...(close.disconnectDropped ? { disconnect_dropped: true } : {}),
         });
       });
     },
@@ -487,7 +491,7 @@ export function createHubConsole(options: HubConsoleOptions) {
     const presence = await presenceByRoom(connections);
     return {
       now: new Date().toISOString(),
-      hub: { instance, websocketUrl: info.websocketUrl, queueUrl: info.queueUrl, deadLetterQueueUrl: info.deadLetterQueueUrl, stage: info.stage, retentionHours: options.retentionHours },
+      hub: { instance, websocketUrl: info.websocketUrl, queueUrl: info.queueUrl, deadLetterQueueUrl: info.deadLetterQueueUrl, stage: info.stage, retentionHours: options.retentionHours, dropDisconnect: options.dropDisconnect ?? 0 },
       connections,
       deadLetters,
       messagesVersion,

@@ -27,7 +27,7 @@ import { checkBatchSize, checkLargeRoomChunkSize, checkMaxReceiveCount, checkMax
 import { PRESENCE_DEFAULTS } from "../core/presence";
 import { createNotifier, type Notifier } from "../server";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
-import { createApiGateway, urlHost, type AccountUsage, type ApiGatewayLimitOptions } from "./apiGateway";
+import { checkDropDisconnect, createApiGateway, dropShare, urlHost, type AccountUsage, type ApiGatewayLimitOptions } from "./apiGateway";
 import { newDevCredentials, type DevCredentials } from "./sigv4";
 import { makePrivateDir, writePrivateFile } from "./privateFiles";
 import { handleClientModule } from "./clientModules";
@@ -121,6 +121,15 @@ export interface LocalHubOptions {
    * URL, one per request, as an EventBridge API destination would (local/eventsForwarder.ts).
    */
   eventsUrl?: string;
+  /**
+   * The share of closes (0 to 1; default 0) whose `$disconnect` the emulated gateway never runs,
+   * as API Gateway may (its `$disconnect` is best-effort): the socket closes, but the handlers
+   * never hear of it, and presence's sweep must find the connection dead and end its membership
+   * with reason `timed_out` (docs/protocol.md#presence). Each close draws its own lot; 1 drops
+   * every one (what tests use, to count exactly). Needs presence on: without it nothing sweeps
+   * what is left behind.
+   */
+  dropDisconnect?: number;
   /** Handler and hub log level. Default "warn". */
   logLevel?: LogLevel;
   logger?: Logger;
@@ -135,7 +144,8 @@ export interface LocalHubOptions {
    * environment (own clients, own CPU time), instead of on the hub's thread. Default 0.
    */
   deliverWorkers?: number;
-  // Test-only hooks (fault injection, a replacement deliver module) are not options: see local/testing.ts.
+  // Test-only hooks (fault injection, a replacement deliver module, `$disconnect` dropped or
+  // half-open connections for chosen users) are not options: see local/testing.ts.
 }
 
 export interface LocalHubInfo {
@@ -291,6 +301,8 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     checkEventsUrl(options.eventsUrl, OWNER);
     if (!presence) throw new TypeError(`${OWNER}: eventsUrl needs presence on (presence: { enabled: true }): lifecycle events exist only with presence`);
   }
+  const dropDisconnect = checkDropDisconnect(options.dropDisconnect ?? 0, OWNER);
+  if (dropDisconnect > 0 && !presence) throw new TypeError(`${OWNER}: dropDisconnect needs presence on (presence: { enabled: true }): without presence no sweep removes the connections it leaves behind`);
   if (options.maxRoomsPerConnection !== undefined) checkMaxRoomsPerConnection(options.maxRoomsPerConnection, OWNER);
   if (options.largeRoomChunkSize !== undefined) checkLargeRoomChunkSize(options.largeRoomChunkSize, "largeRoomChunkSize", OWNER);
   const queueSettings = { visibilityTimeoutSeconds: 30, maxReceiveCount: 5, batchSize: 10, concurrency: 4, waitTimeSeconds: 2, retryDelaySeconds: DEFAULT_RETRY_DELAY_SECONDS, ...options.queue };
@@ -380,6 +392,7 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
     const hubConsole = createHubConsole({
       info,
       retentionHours,
+      dropDisconnect,
       log: hubLog,
       stateFile: () => stateFile,
       queue: { maxReceiveCount: queueSettings.maxReceiveCount, retryDelaySeconds },
@@ -430,7 +443,12 @@ export async function startLocalHub(options: LocalHubOptions = {}): Promise<Loca
       // with presence on, its integration writes seen_at on the connection's row, as on AWS.
       answeredByGateway: GATEWAY_ANSWERED_ROUTE_KEYS,
       ...(presence ? { gatewayIntegrations: { [KEEP_ALIVE_ROUTE_KEY]: (connectionId: string, at: number) => touchConnection(db, names.connections, connectionId, at) } } : {}),
-      ...(hooks.dropDisconnect ? { dropDisconnect: (c: { id: string; authorizer: Record<string, unknown> }) => hooks.dropDisconnect!(hookIdentity(c)) } : {}),
+      // A test's own choice of connections wins over the share.
+      ...(hooks.dropDisconnect
+        ? { dropDisconnect: (c: { id: string; authorizer: Record<string, unknown> }) => hooks.dropDisconnect!(hookIdentity(c)) }
+        : dropDisconnect > 0
+          ? { dropDisconnect: dropShare(dropDisconnect) }
+          : {}),
       ...(hooks.halfOpen ? { halfOpen: (c: { id: string; authorizer: Record<string, unknown> }) => hooks.halfOpen!(hookIdentity(c)) } : {}),
       limits: options.limits,
       credentials,

@@ -17,7 +17,8 @@ export interface LocalHubTestHooks {
   /**
    * Connections whose `$disconnect` the emulator drops when they close (API Gateway's is
    * best-effort): given each closing connection's user, true drops it. Presence's sweep must
-   * then find the connection dead (core/liveness.ts).
+   * then find the connection dead (core/liveness.ts). Wins over the public `dropDisconnect`
+   * share (LocalHubOptions), which drops at random rather than by connection.
    */
   dropDisconnect?: (connection: HookedConnection) => boolean;
   /**

@@ -218,6 +218,8 @@ describe("token, publish, connections, revoke", () => {
       [["dev", "--port", "0", "--state-file", stateFile], /state\.json belongs to the hub at http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+\); pass another --state-file/],
       [["dev", "--port", "x"], /--port must be a whole number/],
       [["dev", "--port", "0", "--no-presence", "--events-url", "http://127.0.0.1:9/hook"], /--events-url needs presence: lifecycle events exist only with presence on \(drop --no-presence\)/],
+      [["dev", "--port", "0", "--drop-disconnect", "1.5"], /--drop-disconnect must be a share from 0 to 1 \(0\.1 is one close in ten\), got "1\.5"/],
+      [["dev", "--port", "0", "--no-presence", "--drop-disconnect", "1"], /--drop-disconnect needs presence: without it no sweep removes the connections whose \$disconnect was dropped \(drop --no-presence\)/],
     ];
     // Four at a time: all at once, each CLI (compiling TypeScript on start) outran its 60 s timeout on a busy 2-core machine.
     const results = await mapWithConcurrency(cases, 4, ([args]) => cli(args));
@@ -227,7 +229,7 @@ describe("token, publish, connections, revoke", () => {
       expect(result.stderr.trim()).toMatch(cases[i][1]);
     });
     console.log(`SUMMARY cli: ${cases.length} bad invocations tried, ${cases.length} refused with one line and exit 2`);
-  }, 180_000); // 14 CLI processes at once, each compiling TypeScript on start: slow on a busy 2-core machine
+  }, 180_000); // a CLI process per case, four at a time, each compiling TypeScript on start: slow on a busy 2-core machine
 
   it("has --help on every command", async () => {
     const results = await Promise.all(["dev", "token", "publish", "revoke", "connections"].map((command) => cli([command, "--help"])));
@@ -236,6 +238,7 @@ describe("token, publish, connections, revoke", () => {
       expect(result.stdout).toMatch(/^usage: notification-hub \w+/);
     }
     expect((await cli(["--help"])).stdout).toContain("connections");
+    expect(results[0].stdout).toMatch(/--drop-disconnect SHARE\n\s+never run \$disconnect for this share of closes, 0 to 1/);
   });
 });
 

@@ -40,6 +40,16 @@ describe("shared option rules", () => {
     expect(normalizeArgs({ history: { retentionHours: 1 / 3600 } }).retentionHours).toBe(1 / 3600);
   });
 
+  it("refuses a local dropDisconnect share outside 0 to 1, and one without presence (nothing would sweep what it leaves), before anything starts", async () => {
+    const presence = { enabled: true };
+    for (const share of [-0.1, 1.5, Number.NaN]) {
+      await expect(startLocalHub({ port: 0, presence, dropDisconnect: share })).rejects.toThrow(
+        new RegExp(`^startLocalHub: dropDisconnect must be a number from 0 to 1 \\(the share of closes whose \\$disconnect never runs\\), got ${share}$`),
+      );
+    }
+    await expect(startLocalHub({ port: 0, dropDisconnect: 0.5 })).rejects.toThrow(/^startLocalHub: dropDisconnect needs presence on \(presence: \{ enabled: true \}\)/);
+  });
+
   it("keeps a deployed hub's presence keep-alive to whole seconds from 10 (each ping is a billed message and a write), 45 by default", () => {
     expect(normalizeArgs({ presence: { enabled: true } }).presence?.keepAliveSeconds).toBe(45);
     expect(() => normalizeArgs({ presence: { enabled: true, keepAliveSeconds: 5 } })).toThrow(/presence\.keepAliveSeconds must be a whole number from 10 to 540, got 5/);

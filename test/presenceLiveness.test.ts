@@ -1,8 +1,8 @@
 /**
  * Presence that stays true when `$disconnect` never comes (core/liveness.ts), on the local hub
  * with shortened timers: the emulator drops chosen connections' `$disconnect` (a test hook, as
- * API Gateway may), and the sweep, a 410 or a revocation must still end the user's membership
- * with the right reason. Counted in events and sweep runs, never in seconds.
+ * API Gateway may; or every close's, with the public `dropDisconnect: 1`), and the sweep, a 410
+ * or a revocation must still end the user's membership with the right reason. Counted in events and sweep runs, never in seconds.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
@@ -15,6 +15,7 @@ import { createLogger } from "../core/log";
 import { getConnection, markRevoked, putConnection, roomPages } from "../core/tables";
 import { startDynamo } from "./support/services";
 import { startTestHub, type TestHub } from "../local/testing";
+import { startLocalHub } from "../local";
 import { until } from "./support/wait";
 import { openClient, type Frame, type WsClient } from "./support/wsClient";
 
@@ -188,6 +189,59 @@ describe("presence liveness: the sweep finds connections whose $disconnect never
     await h.hub.notifier.revokeToken({ userId: "vic" });
     await until(() => h.seen("left vic revoked"), 30_000);
     expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left vic")).length).toBe(1);
+  }, 60_000);
+});
+
+describe("presence liveness: the local hub's public dropDisconnect option", () => {
+  it("the public dropDisconnect: 1 runs no $disconnect for a close (no disconnected event), and the sweep ends the member with timed_out: the watcher's frame, member.left and connection.closed on the bus; the console says the option is on", async () => {
+    // Not a test hook: the option a user turns on (`notification-hub dev --drop-disconnect 1`).
+    const hub = await startLocalHub({
+      port: 0,
+      bcryptCost: 4,
+      logger: createLogger({ service: "test" }, undefined, "error"),
+      dropDisconnect: 1,
+      presence: { enabled: true, sweepSeconds: SWEEP_SECONDS, keepAliveSeconds: KEEP_ALIVE_SECONDS, graceSeconds: 0.1, eventMembersLimit: 10 },
+    });
+    const events: HubEvent[] = [];
+    /** gil's endings on the bus: `member.left timed_out`, `connection.closed timed_out`. */
+    const endings: string[] = [];
+    hub.onEvent((event) => events.push(event));
+    hub.onLifecycleEvent(({ "detail-type": type, detail }) => {
+      if (detail.user_id === "gil" && (type === "member.left" || type === "connection.closed")) endings.push(`${type} ${String(detail.reason)}`);
+    });
+    const clients: WsClient[] = [];
+    const join = async (userId: string, onFrame?: (frame: Frame) => void) => {
+      const client = await openClient(`${hub.websocketUrl}?token=${await hub.notifier.issueToken({ userId, rooms: ["ghosts"] })}`, { onFrame });
+      clients.push(client);
+      client.ws.send(JSON.stringify({ action: "subscribe", room_id: "ghosts" }));
+      await client.next(isType("hub.subscribed"));
+      return client;
+    };
+    try {
+      const seen: string[] = [];
+      await join("wes", (frame) => void ((e) => e && seen.push(e))(memberEvent(frame, "ghosts")));
+      const gil = await join("gil");
+      await until(() => seen.includes("joined gil"));
+      const gilId = events.flatMap((e) => (e.type === "connected" && e.userId === "gil" ? [e.connectionId] : []))[0];
+      gil.ws.close();
+      await gil.closed;
+      await until(() => seen.includes("left gil timed_out"), 30_000);
+      // Once, with that reason; on the bus too, connection.closed included; and not one $disconnect ran.
+      expect(seen.filter((e) => e.startsWith("left gil"))).toEqual(["left gil timed_out"]);
+      await until(() => endings.length >= 2);
+      expect(endings.sort()).toEqual(["connection.closed timed_out", "member.left timed_out"]);
+      await until(() => events.some((e) => e.type === "sweep.done" && e.removed >= 1));
+      expect(events.filter((e) => e.type === "disconnected")).toEqual([]);
+      // The console says the option is on, and that gil's close had no $disconnect.
+      const state = (await (await fetch(new URL("/console/api/state", hub.httpUrl))).json()) as { hub: { dropDisconnect: number }; events: { kind: string; fields: Record<string, unknown> }[] };
+      expect(state.hub.dropDisconnect).toBe(1);
+      expect(state.events.filter((e) => e.kind === "disconnected" && e.fields.connection_id === gilId)).toEqual([
+        expect.objectContaining({ fields: expect.objectContaining({ disconnect_dropped: true }) }),
+      ]);
+    } finally {
+      for (const client of clients) client.ws.terminate();
+      await hub.stop();
+    }
   }, 60_000);
 });
 

@@ -15,7 +15,7 @@ const $ = (id) => {
  * What /console/api/ answers (local/console.ts).
  * @typedef {{ connectionId: string, userId: string, rooms: string[], tokenRoom: string, grants: string[], connectedAt: string, lastActiveAt: string, sourceIp: string, closing: boolean }} Connection
  * @typedef {{ id: number, time: string, kind: string, text: string, fields: Record<string, unknown> }} LogEvent
- * @typedef {{ instance: string, websocketUrl: string, queueUrl: string, deadLetterQueueUrl: string, stage: string, retentionHours: number }} HubInfo
+ * @typedef {{ instance: string, websocketUrl: string, queueUrl: string, deadLetterQueueUrl: string, stage: string, retentionHours: number, dropDisconnect: number }} HubInfo
  * @typedef {{ count: number, members: { userId: string, connections: number }[] }} RoomPresence
  * @typedef {{ now: string, hub: HubInfo, connections: Connection[], deadLetters: number, messagesVersion: number, lifecycleVersion?: number, presence?: Record<string, RoomPresence>, events: LogEvent[] }} State
  * @typedef {{ id: string, "detail-type": string, source: string, time: string, detail: { event_id: string, at: number, room_id?: string, user_id?: string, connection_id?: string, reason?: string } }} BusEvent
@@ -344,6 +344,8 @@ async function tick() {
     $("live").textContent = "live";
     $("ws-url").textContent = state.hub.websocketUrl;
     $("queue-url").textContent = state.hub.queueUrl;
+    $("drop-disconnect").hidden = !(state.hub.dropDisconnect > 0);
+    $("drop-disconnect").textContent = "$disconnect dropped for " + Number((state.hub.dropDisconnect * 100).toFixed(1)) + " % of closes (dropDisconnect)";
     $("retention").textContent = state.hub.retentionHours > 0 ? "frames kept " + state.hub.retentionHours + " h" : "streams are off (history.retentionHours 0)";
     presence = state.presence;
     updateConnections(state.connections);
