@@ -93,8 +93,9 @@ export const MANAGEMENT_MAX_SOCKETS = 64;
 export const MANAGEMENT_TIMEOUT_MS = 5_000;
 
 /**
- * The SDK's @connections client, for single calls (revokeToken's DeleteConnection, tests).
- * Fan-out does not use it: posts go through core/connections.ts. The SDK's own retries are
+ * The SDK's @connections client, for single calls (the local console's buttons, tests). The hub
+ * and its SDK do not use it: posts, the sweep's GET/DELETE and revokeToken's DELETEs go through
+ * core/connections.ts. The SDK's own retries are
  * off (callers decide), and `throwOnRequestTimeout` makes the timeout real: without it the
  * installed @smithy/node-http-handler only logs a warning and the request hangs on.
  */

@@ -341,46 +341,57 @@ export function backoffDelay(attempt: number, policy: RetryPolicy): number {
 }
 
 /**
+ * One `@connections` request, made again after a full-jitter backoff while its answer is worth
+ * another try (isRetryable: 429, 5xx, no answer at all) and the policy has attempts left.
+ * Returns the last answer and the attempts made. A request the budget never sent (NOT_SENT) is
+ * not retried: its caller defers it. A throw (signing failed: no credentials) is the caller's.
+ */
+export async function requestWithRetries(send: () => Promise<PostResponse>, policy: RetryPolicy, sleep: (ms: number) => Promise<void> = defaultSleep): Promise<{ response: PostResponse; attempts: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const response = await send();
+    if (response.errorType === NOT_SENT || !isRetryable(response.status) || attempt >= policy.attempts) return { response, attempts: attempt };
+    await sleep(backoffDelay(attempt - 1, policy));
+  }
+}
+
+/**
  * Posts one frame to one connection, retrying what is worth retrying. `via`: the room whose
  * membership led here (fan-out), so a 410 for a connection whose row is already gone also
  * drops that orphaned membership.
  */
 export async function postWithRetries(deps: PostDeps, connectionId: string, frame: PreparedFrame, via?: string): Promise<PostOutcome> {
-  const policy = deps.retry ?? DEFAULT_RETRY;
   const observe = observerOf(deps);
-  for (let attempt = 0; ; attempt++) {
-    let response: PostResponse;
-    try {
-      response = await deps.management.post(connectionId, frame, deps.lane || deps.deadline ? { lane: deps.lane, deadline: deps.deadline } : undefined);
-    } catch (err) {
-      // Signing failed (no credentials): no post can succeed; say so once per connection.
-      const { name, message } = errorSummary(err);
-      observe({ type: "post.failed", connectionId, attempts: attempt + 1, error: name, errorMessage: message });
-      return "failed";
-    }
-    const { status } = response;
-    if (status >= 200 && status < 300) return "delivered";
-    if (response.errorType === NOT_SENT) return "deferred";
-    if (status === 410) {
-      let row: ConnectionRow | undefined;
-      try {
-        const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via, removed: (r) => (row = r) });
-        observe({ type: "post.gone", connectionId, row: outcome });
-      } catch (deleteErr) {
-        // The row expires by TTL anyway; the next message will try again.
-        observe({ type: "post.gone", connectionId, row: "not_deleted", error: errorSummary(deleteErr) });
-      }
-      // A row this removed loses its rooms even when a membership delete after it failed: nothing else would find it.
-      const gone: ConnectionRow | undefined = row;
-      if (gone && deps.removed) await deps.removed(gone).catch((err) => deps.log.warn("presence leave after 410 failed", { connection_id: connectionId, ...describeError(err) }));
-      return "gone";
-    }
-    // Throttled to the end: the account's budget was busy, the connection is fine.
-    if (status === 429 && attempt + 1 >= policy.attempts) return "deferred";
-    if (!isRetryable(status) || attempt + 1 >= policy.attempts) {
-      observe({ type: "post.failed", connectionId, attempts: attempt + 1, httpStatus: status || undefined, error: response.errorType });
-      return "failed";
-    }
-    await (deps.sleep ?? defaultSleep)(backoffDelay(attempt, policy));
+  const postOptions = deps.lane || deps.deadline ? { lane: deps.lane, deadline: deps.deadline } : undefined;
+  let sent = 0;
+  let response: PostResponse;
+  let attempts: number;
+  try {
+    ({ response, attempts } = await requestWithRetries(() => (sent++, deps.management.post(connectionId, frame, postOptions)), deps.retry ?? DEFAULT_RETRY, deps.sleep));
+  } catch (err) {
+    // Signing failed (no credentials): no post can succeed; say so once per connection.
+    const { name, message } = errorSummary(err);
+    observe({ type: "post.failed", connectionId, attempts: sent, error: name, errorMessage: message });
+    return "failed";
   }
+  const { status } = response;
+  if (status >= 200 && status < 300) return "delivered";
+  if (response.errorType === NOT_SENT) return "deferred";
+  if (status === 410) {
+    let row: ConnectionRow | undefined;
+    try {
+      const outcome = await removeConnection(deps.db, deps.connectionsTable, connectionId, { writtenBefore: Date.now() - HANDSHAKE_GRACE_MS, via, removed: (r) => (row = r) });
+      observe({ type: "post.gone", connectionId, row: outcome });
+    } catch (deleteErr) {
+      // The row expires by TTL anyway; the next message will try again.
+      observe({ type: "post.gone", connectionId, row: "not_deleted", error: errorSummary(deleteErr) });
+    }
+    // A row this removed loses its rooms even when a membership delete after it failed: nothing else would find it.
+    const gone: ConnectionRow | undefined = row;
+    if (gone && deps.removed) await deps.removed(gone).catch((err) => deps.log.warn("presence leave after 410 failed", { connection_id: connectionId, ...describeError(err) }));
+    return "gone";
+  }
+  // Throttled to the end (a 429 is retried while attempts last): the account's budget was busy, the connection is fine.
+  if (status === 429) return "deferred";
+  observe({ type: "post.failed", connectionId, attempts, httpStatus: status || undefined, error: response.errorType });
+  return "failed";
 }

@@ -13,10 +13,10 @@
  * const { connections, users } = await hub.occupancy({ roomId: "acme" });
  * ```
  */
-import { DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { dynamoClient, managementClient, sqsClient, type ClientOptions } from "../core/aws";
-import { isGone } from "../core/fanout";
+import { dynamoClient, sqsClient, type ClientOptions } from "../core/aws";
+import { createConnectionsApi, requestWithRetries, type PostResponse, type RetryPolicy } from "../core/connections";
+import { errorSummary } from "../core/hubEvents";
 import { buildMultiRoomBodies, buildPublish, normalizeId, normalizeRecipient, type HubFrame } from "../core/messages";
 import { sendBatches } from "../core/queue";
 import { MAX_FRAMES_PER_READ, readStream } from "../core/streams";
@@ -53,6 +53,14 @@ export interface NotifierOptions {
    */
   revokeRecheckMs?: number;
   /**
+   * How revokeToken retries a `@connections` DELETE that API Gateway throttled (429
+   * `LimitExceededException`), failed (5xx) or did not answer: full-jitter backoff (a random
+   * wait up to `baseDelayMs × 2^n`, at most `maxDelayMs`), `attempts` in all per connection.
+   * Default REVOKE_RETRY (8 attempts, 100 ms, 2 s: about 3.5 s of throttling survived per
+   * connection on average). What still fails is reported by RevocationIncompleteError.
+   */
+  revokeRetry?: Partial<RetryPolicy>;
+  /**
    * Presence's table (component output `presenceTableName`), when the hub has presence on: read
    * by presence and occupancy. With it, revokeToken marks each connection it closes as revoked and leaves its row to the hub (its
    * `$disconnect`, or the sweep if none comes), which leaves the connection's rooms with reason
@@ -73,6 +81,48 @@ export type IssueTokenInput = {
   /** Token lifetime. Default 3600 s, at most 7 days. */
   ttlSeconds?: number;
 } & ({ roomId: string | number; rooms?: undefined } | { rooms: readonly string[]; roomId?: undefined });
+
+/**
+ * revokeToken's retries of a DELETE (NotifierOptions `revokeRetry`): more and longer than a
+ * delivery post's (core/connections.ts DEFAULT_RETRY: 4, 50 ms, 1 s), because a revocation is
+ * rare and a connection left open is a revoked user still being served, while a post that
+ * gives up is requeued by its caller. Revocation is not held to `delivery.postsPerSecond`
+ * (ARCHITECTURE.md, The @connections budget), so it must bear the account's 429s itself.
+ */
+export const REVOKE_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 100, maxDelayMs: 2_000 };
+
+/** A connection revokeToken could not close: API Gateway's last answer (`status` 0: none) and its error type. */
+export interface UnclosedConnection {
+  connectionId: string;
+  status: number;
+  error?: string;
+}
+
+/**
+ * revokeToken revoked the tokens (no reconnect with them passes the authorizer) and closed
+ * every connection it could, but API Gateway kept refusing (429, 5xx, no answer, after
+ * REVOKE_RETRY's attempts) or forbade (403) the DELETE of these: they are still open and
+ * their memberships kept, so calling revokeToken again with the same input finds and closes
+ * them. Thrown, not returned as a field, so a revocation is never silently partial: an
+ * `await revokeToken(...)` that does not look at its result still fails. With presence on,
+ * each is marked revoked already: the hub's sweep removes its row and memberships (nothing
+ * more is delivered to it) if no retry closes it first.
+ */
+export class RevocationIncompleteError extends Error {
+  override readonly name = "RevocationIncompleteError";
+  constructor(
+    /** The connections still open, each with API Gateway's last answer. */
+    readonly notClosed: readonly UnclosedConnection[],
+    /** The connections this call did close (revokeToken's `closedConnections`). */
+    readonly closedConnections: number,
+  ) {
+    const listed = notClosed.slice(0, 5).map((c) => `${c.connectionId}: ${c.status || "no answer"}${c.error ? ` ${c.error}` : ""}`);
+    const more = notClosed.length > listed.length ? `, and ${notClosed.length - listed.length} more` : "";
+    super(
+      `revokeToken: ${notClosed.length} connection(s) not closed (${listed.join("; ")}${more}); the tokens are revoked and ${closedConnections} other connection(s) closed; call revokeToken again to close the rest`,
+    );
+  }
+}
 
 /** `{ userId }` revokes every token of the user; `{ userId, roomId }` the user's seed-form token for that room. */
 export interface RevokeTokenInput {
@@ -162,6 +212,10 @@ export interface Notifier {
   /** A room's stored frames in seq order, as clients got them (docs/protocol.md#room-streams); tombstones left out, so seqs may skip. */
   history(input: HistoryInput): Promise<HubFrame[]>;
   issueToken(input: IssueTokenInput): Promise<string>;
+  /**
+   * Deletes the token rows, then closes the user's connections made with them. Throws
+   * RevocationIncompleteError, after trying every connection, if some stay open.
+   */
   revokeToken(input: RevokeTokenInput): Promise<{ closedConnections: number }>;
   /** To a room (`roomId`), to several (`roomIds`, up to 1,000), or with `toUserId` to one user's channel. */
   publish(input: PublishInput | MultiRoomPublishInput | UserPublishInput): Promise<{ messageId: string }>;
@@ -190,6 +244,18 @@ export interface Notifier {
   occupancy(input: { roomId: string | number }): Promise<{ connections: number; users: number }>;
 }
 
+/** NotifierOptions `revokeRetry` over REVOKE_RETRY, each number checked. */
+function revokeRetryFrom(given: Partial<RetryPolicy> | undefined): RetryPolicy {
+  if (given === undefined) return REVOKE_RETRY;
+  if (typeof given !== "object" || given === null) throw new TypeError("createNotifier: revokeRetry must be { attempts?, baseDelayMs?, maxDelayMs? }");
+  const policy = { ...REVOKE_RETRY, ...given };
+  if (!Number.isSafeInteger(policy.attempts) || policy.attempts < 1 || policy.attempts > 20) throw new RangeError("createNotifier: revokeRetry.attempts must be a whole number from 1 to 20");
+  for (const key of ["baseDelayMs", "maxDelayMs"] as const) {
+    if (!Number.isFinite(policy[key]) || policy[key] < 0 || policy[key] > 60_000) throw new RangeError(`createNotifier: revokeRetry.${key} must be a number of milliseconds from 0 to 60000`);
+  }
+  return policy;
+}
+
 type StringOption = "queueUrl" | "authTableName" | "connectionsTableName" | "streamsTableName" | "presenceTableName" | "managementEndpoint" | "jwtSecret";
 
 /** Each method needs only some options (a publish-only backend needs just queueUrl); it says which is missing. */
@@ -216,9 +282,10 @@ export function createNotifier(options: NotifierOptions): Notifier {
   const db = dynamoClient({ region, credentials, endpoint: options.endpoints?.dynamodb });
   const sqs = sqsClient({ region, credentials, endpoint: options.endpoints?.sqs });
   const managementEndpoint = options.endpoints?.management ?? options.managementEndpoint;
-  const management = managementEndpoint ? managementClient(managementEndpoint, { region, credentials }) : undefined;
+  const management = managementEndpoint ? createConnectionsApi(managementEndpoint, { region, credentials }) : undefined;
   const recheckMs = options.revokeRecheckMs ?? 1_000;
   if (!Number.isFinite(recheckMs) || recheckMs < 0) throw new TypeError("createNotifier: revokeRecheckMs must be a number of milliseconds ≥ 0");
+  const revokeRetry = revokeRetryFrom(options.revokeRetry);
   const cost = options.bcryptCost ?? BCRYPT_COST;
   const presenceOn = options.presenceTableName !== undefined;
 
@@ -267,6 +334,16 @@ export function createNotifier(options: NotifierOptions): Notifier {
     const rooms = roomId !== undefined ? [roomId, userChannel(userId)] : [userChannel(userId), ...revoked.map((row) => row.authKey).filter((key) => !isGrantsAuthKey(key))];
     const madeWithRevoked = (row: ConnectionRow) => roomId === undefined || row.authKey === undefined || row.authKey === roomId;
     const closed = new Set<string>();
+    // Connections whose DELETE still failed; the second look tries them again.
+    const notClosed = new Map<string, UnclosedConnection>();
+    const closeConnection = async (connectionId: string): Promise<PostResponse> => {
+      try {
+        return (await requestWithRetries(() => management!.delete!(connectionId), revokeRetry)).response;
+      } catch (err) {
+        // Signing failed (no credentials): reported with the connection, like a refusal.
+        return { status: 0, errorType: errorSummary(err).name };
+      }
+    };
     // keep: decides from the connection row; without it every listed connection goes.
     const closeAll = async (keep?: (row: ConnectionRow | undefined) => boolean) => {
       // A connection listed in several of the rooms is read and decided once per pass.
@@ -280,11 +357,13 @@ export function createNotifier(options: NotifierOptions): Notifier {
             if (keep?.(row)) continue;
             // Presence on: marked before the close, so the $disconnect that follows leaves with `revoked`.
             const marked = row !== undefined && presenceOn && (await markRevoked(db, connectionsTableName, connectionId, Date.now()));
-            try {
-              await management!.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
-            } catch (err) {
-              if (!isGone(err)) throw err;
+            const response = await closeConnection(connectionId);
+            // 410: already gone. Anything else still failing: the others go on, it is reported at the end (its items kept for a retry).
+            if (!(response.status === 410 || (response.status >= 200 && response.status < 300))) {
+              notClosed.set(connectionId, { connectionId, status: response.status, ...(response.errorType ? { error: response.errorType } : {}) });
+              continue;
             }
+            notClosed.delete(connectionId);
             // $disconnect removes it too, but is best effort: remove the row and its memberships here.
             // No row: the listed item is an orphan membership of this room (its TTL would keep it listed).
             if (row && marked) await removeMemberships(db, connectionsTableName, row);
@@ -302,6 +381,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
     // settles, closing what holds a revoked generation (or none: rows from before generations).
     if (recheckMs > 0) await new Promise((resolve) => setTimeout(resolve, recheckMs));
     await closeAll((row) => row === undefined || !madeWithRevoked(row) || (row.generation !== undefined && !generations.has(row.generation)));
+    if (notClosed.size > 0) throw new RevocationIncompleteError([...notClosed.values()], closed.size);
     return { closedConnections: closed.size };
   }
 

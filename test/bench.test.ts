@@ -1,5 +1,6 @@
 /** Where `npm run bench` writes (bench/outputs.ts): a run leaves a clone's tracked files alone unless asked. */
 import * as childProcess from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { benchOutputs } from "../bench/outputs";
@@ -28,5 +29,17 @@ describe("benchmark outputs", () => {
     expect(path.relative(ROOT, quick.results)).toBe("bench/results.quick.json");
     expect(quick.benchmarksMd).toBeUndefined();
     for (const file of [full.results, full.chart, full.benchmarksMd!, quick.results]) expect(tracked(file), file).toBe(true);
+  });
+
+  it("BENCHMARKS.md and bench/run.ts's usage name exactly the scenarios --only accepts", () => {
+    // run.ts runs on import: its SCENARIOS are read from its text.
+    const run = fs.readFileSync(path.join(ROOT, "bench/run.ts"), "utf8");
+    const scenarios = JSON.parse(`[${/const SCENARIOS = \[([^\]]*)\]/.exec(run)![1]}]`) as string[];
+    expect(scenarios.length).toBeGreaterThan(10);
+    const usage = /--only fanout,connect one or more of: (.*)/.exec(run)![1].split(", ");
+    expect(usage).toEqual(scenarios);
+    const md = fs.readFileSync(path.join(ROOT, "BENCHMARKS.md"), "utf8").replace(/\s+/g, " ");
+    const listed = /picks one or more of the scenarios `bench\/run.ts` knows \(([^;]*);/.exec(md)![1].split(", ").map((name) => name.replace(/`/g, ""));
+    expect(listed).toEqual(scenarios);
   });
 });
