@@ -180,7 +180,7 @@ describe("presence's sweep alarms: it is invoked, it runs, and it does its job",
     return found[0];
   };
 
-  it("exist only with presence on, five of them, on this stack's rule and function, to the same topic as every alarm", () => {
+  it("exist only with presence on, five of them, on this stack's rule and function, to the same topic as every alarm; the dashboard shows the sweep's metrics", () => {
     expect(alarms().filter((a) => a.namespace === SWEEP_METRICS.namespace || a.namespace === "AWS/Events" || a.metricName === "Invocations")).toEqual([]);
     expect(sweepAlarms()).toHaveLength(5);
     expect(sweepAlarm("FailedInvocations")).toMatchObject({ namespace: "AWS/Events", dimensions: { RuleName: "hub-sweep-schedule" } });
@@ -188,6 +188,12 @@ describe("presence's sweep alarms: it is invoked, it runs, and it does its job",
     for (const name of [SWEEP_METRICS.outboxLeft, SWEEP_METRICS.deferred, SWEEP_METRICS.scanIncomplete]) expect(sweepAlarm(name).dimensions, name).toEqual({ FunctionName: "hub-sweep" });
     const topics = new Set(alarmsOf(presenceRun).map((a) => JSON.stringify(a.alarmActions)));
     expect([...topics]).toEqual([JSON.stringify(["arn:aws:sns:eu-west-1:123456789012:hub-alarms"])]);
+    // The dashboard shows what the three outcome alarms read; without presence it has no such widget.
+    const widgets = (of: ProgramRun) => (JSON.parse(String(of.ofType("aws:cloudwatch/dashboard:Dashboard")[0].inputs.dashboardBody)) as { widgets: { properties: { metrics: unknown[][] } }[] }).widgets;
+    expect(widgets(run).flatMap((w) => w.properties.metrics).filter((m) => m[0] === SWEEP_METRICS.namespace)).toEqual([]);
+    expect(widgets(presenceRun).flatMap((w) => w.properties.metrics).filter((m) => m[0] === SWEEP_METRICS.namespace)).toEqual(
+      [SWEEP_METRICS.outboxLeft, SWEEP_METRICS.deferred, SWEEP_METRICS.scanIncomplete].map((name) => [SWEEP_METRICS.namespace, name, "FunctionName", "hub-sweep", { stat: "Maximum" }]),
+    );
   });
 
   it("EventBridge failing to invoke the sweep once does not alarm; in 3 of 5 minutes it does", () => {

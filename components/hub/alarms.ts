@@ -200,11 +200,13 @@ export function buildAlarms(
     );
   }
   const functionNames = pulumi.all(Object.values(functions).filter((f): f is HubFunction => !!f).map((f) => f.fn.name));
+  // With presence on: what each sweep run left undone (the three metrics its alarms read), "" without.
+  const sweepName = hub.sweep && functions.sweep ? functions.sweep.fn.name : pulumi.output("");
   new aws.cloudwatch.Dashboard(
     childName(ctx, "dashboard"),
     {
       dashboardName: region.apply((r) => dashboardName(pulumi.getProject(), pulumi.getStack(), ctx.name, r)),
-      dashboardBody: pulumi.all([functionNames, queues.deadLetterQueue.name, queues.queue.name, queues.bulkQueue.name, api.id, stage.name, region]).apply(([names, dlq, queue, bulk, apiId, stageName, regionName]) =>
+      dashboardBody: pulumi.all([functionNames, queues.deadLetterQueue.name, queues.queue.name, queues.bulkQueue.name, api.id, stage.name, region, sweepName]).apply(([names, dlq, queue, bulk, apiId, stageName, regionName, sweep]) =>
         JSON.stringify({
           widgets: [
             metricWidget(regionName, "Lambda errors", names.map((n) => ["AWS/Lambda", "Errors", "FunctionName", n])),
@@ -215,6 +217,15 @@ export function buildAlarms(
               ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", bulk, { stat: "Maximum" }],
             ]),
             metricWidget(regionName, "API Gateway errors", ["IntegrationError", "ExecutionError", "ClientError"].map((m) => ["AWS/ApiGateway", m, "ApiId", apiId, "Stage", stageName])),
+            ...(sweep
+              ? [
+                  metricWidget(
+                    regionName,
+                    "Presence sweep: left for the next run (max per run)",
+                    [SWEEP_METRICS.outboxLeft, SWEEP_METRICS.deferred, SWEEP_METRICS.scanIncomplete].map((m) => [SWEEP_METRICS.namespace, m, SWEEP_METRICS.dimension, sweep, { stat: "Maximum" }]),
+                  ),
+                ]
+              : []),
           ],
         }),
       ),
