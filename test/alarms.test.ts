@@ -229,7 +229,7 @@ describe("presence's sweep alarms: it is invoked, it runs, and it does its job",
     expect(fires(scan, sweepHistory([{}, {}, { scanComplete: false, scanned: 900_000 }, {}], scan))).toBe(true);
   });
 
-  it("suspects deferred by 2 runs in a row (a mass drop cleared by the third) do not alarm, nor 2 and 2 around a run that caught up; 3 runs in a row do", () => {
+  it("suspects deferred by 2 runs in a row (a mass drop the third run finishes) do not alarm, nor 2 and 2 around a run that caught up; 3 runs in a row do", () => {
     const deferred = sweepAlarm(SWEEP_METRICS.deferred);
     const behind = (n: number) => ({ suspects: 15_000 + n, deferred: n });
     expect(fires(deferred, sweepHistory([behind(20_000), behind(5_000), {}, {}], deferred))).toBe(false);

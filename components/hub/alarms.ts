@@ -78,9 +78,10 @@ export function sweepNotRunningRule(sweepSeconds: number): AlarmRule {
  *   blip to wait out: `SCAN_SEGMENTS` (core/liveness.ts) must grow.
  * - deferredRepeatedly: suspects left for the next run after each of 3 runs in a row. A run
  *   confirms at most its share of the budget (15,000 at the default 5,000 posts a second); a mass
- *   drop of up to two runs' worth is cleared by the third without paging, each run past the first
- *   stretching the `timed_out` bound by one `sweepSeconds`. 3 in a row: more dead at once than that,
- *   or a sweep that no longer keeps pace (a budget too small, `@connections` slow or throttled).
+ *   drop of up to three runs' worth (45,000) is done by the third run, which defers none, without
+ *   paging, each run past the first stretching the `timed_out` bound by one `sweepSeconds`. 3 in a
+ *   row: more dead at once than that, or a sweep that no longer keeps pace (a budget too small,
+ *   `@connections` slow or throttled).
  */
 export function sweepOutcomeRules(sweepSeconds: number) {
   const period = sweepPeriod(sweepSeconds);
