@@ -134,6 +134,9 @@ export interface NotificationHubArgs {
    * Each fires on a problem that lasts (`ALARM_RULES` in hub/alarms.ts): any dead letter at once;
    * the oldest queued notification older than 5 minutes for 5 minutes in a row; function errors
    * and API Gateway integration/execution errors in 3 of 5 minutes; throttles in 5 minutes in a row.
+   * With presence on, five on its sweep: not invoked by EventBridge (3 of 5 minutes) or not run
+   * (3 periods); and, from the metrics each run writes, lifecycle events left in the outbox by 5 runs
+   * in a row, an incomplete Scan at once, suspects deferred by 3 runs in a row.
    * @default off
    * @example { email: "oncall@example.com" }
    */

@@ -14,7 +14,8 @@
 import { ENV } from "../core/aws";
 import type { PresenceDeps } from "../core/presence";
 import { flushDiffs, PRESENCE_DEFAULTS, settlePendingLeaves } from "../core/presence";
-import { observerOf } from "../core/hubEvents";
+import { combineObservers, observerOf, type HubObserver } from "../core/hubEvents";
+import { sweepMetricsFrom } from "../core/sweepMetrics";
 import { livenessSettings, sweepConnections, type LivenessResult, type LivenessSettings } from "../core/liveness";
 import type { InvocationContext } from "../core/events";
 import { HANDLERS } from "./manifest";
@@ -36,9 +37,18 @@ const SWEEP_TIMEOUT_MS = HANDLERS.sweep.timeoutSeconds * 1000;
 /** Kept from the liveness pass's deadline: a GET or DELETE started just before it (the connections API's own timeout), the removals after it, the event. A third of a shorter invocation. */
 export const SWEEP_RESERVE_MS = 15_000;
 
-/** `liveness` unset: no liveness pass (leaves and diffs only); `drainOutbox` unset (no lifecycle events): no outbox. */
-export function createSweepHandler(deps: PresenceDeps, liveness?: LivenessSettings, drainOutbox?: () => Promise<OutboxDrain>): (event?: unknown, context?: InvocationContext) => Promise<SweepResult> {
-  const observe = observerOf(deps);
+/**
+ * `liveness` unset: no liveness pass (leaves and diffs only); `drainOutbox` unset (no lifecycle
+ * events): no outbox; `metrics`: told each run's `sweep.done` after its log line (on Lambda its
+ * EMF line, core/sweepMetrics.ts, what the alarms on a sweep that does not do its job read).
+ */
+export function createSweepHandler(
+  deps: PresenceDeps,
+  liveness?: LivenessSettings,
+  drainOutbox?: () => Promise<OutboxDrain>,
+  metrics?: HubObserver,
+): (event?: unknown, context?: InvocationContext) => Promise<SweepResult> {
+  const observe = combineObservers(observerOf(deps), metrics);
   return async (_event, context) => {
     const started = Date.now();
     const remaining = context?.getRemainingTimeInMillis?.() ?? SWEEP_TIMEOUT_MS;
@@ -65,5 +75,5 @@ export function sweepFromEnvironment(source: HandlerSource = lambdaSource("sweep
   const deps = presenceFrom(source, undefined, publisher);
   if (!deps) throw new Error("the sweep needs PRESENCE_TABLE");
   const postsPerSecond = Number(source.env[ENV.postsPerSecond] ?? DEFAULT_POSTS_PER_SECOND) || DEFAULT_POSTS_PER_SECOND;
-  return createSweepHandler(deps, livenessSettings(deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000, postsPerSecond), publisher?.drainOutbox);
+  return createSweepHandler(deps, livenessSettings(deps.presence.keepAliveMs ?? PRESENCE_DEFAULTS.keepAliveSeconds * 1000, postsPerSecond), publisher?.drainOutbox, sweepMetricsFrom(source.env));
 }

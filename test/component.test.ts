@@ -163,7 +163,7 @@ describe.each(["development", "production"])("the %s stack", (stack) => {
       // Presence's sweep: EventBridge, from its own schedule rule only.
       if (permission.principal === "events.amazonaws.com") {
         expect(presence).toBe(true);
-        expect(permission).toMatchObject({ function: "hub-sweep", action: "lambda:InvokeFunction" });
+        expect(permission).toMatchObject({ function: "hub-sweep", action: "lambda:InvokeFunction", sourceArn: "arn:aws:events:eu-west-1:123456789012:rule/hub-sweep-schedule" });
         continue;
       }
       expect(permission.principal).toBe("apigateway.amazonaws.com");

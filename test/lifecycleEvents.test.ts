@@ -7,7 +7,7 @@
  */
 import * as http from "http";
 import type { AddressInfo } from "net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createEventBridgeApi, entrySize, PUT_EVENTS_MAX_BYTES, PutEventsError, type EventBridgeApi, type PutEventsEntry } from "../core/eventBridge";
 import { QueryCommand } from "@aws-sdk/client-dynamodb";
 import { ENV } from "../core/aws";
@@ -227,7 +227,7 @@ describe("the lifecycle outbox: what the bus refuses for a passing reason is kep
     await dynamo?.stop();
   });
 
-  it("a bus refusing every call (500, then throttled): 12 events are 12 outbox items, oldest first, one per event_id (sent again: still 12); a sweep run with the bus healthy puts each on it once and empties the outbox", async () => {
+  it("a bus refusing every call (500, then throttled): 12 events are 12 outbox items, oldest first, one per event_id (sent again: still 12); a sweep run with the bus healthy puts each on it once and empties the outbox, and on Lambda writes each run's metric line", async () => {
     const batch = events(12, "outage");
     const from = bus.calls.length;
     bus.refuseCalls(1_000, 500, "InternalFailure");
@@ -245,8 +245,9 @@ describe("the lifecycle outbox: what the bus refuses for a passing reason is kep
     expect(items[0].event).toEqual(batch[0]);
     expect(items.every((i) => i.expiresAt > Date.now() / 1000 + OUTBOX_TTL_SECONDS - 60)).toBe(true);
 
-    // The sweep, as deployed (its environment: PRESENCE_TABLE, EVENT_BUS_NAME), drains first.
+    // The sweep, as deployed (its environment: PRESENCE_TABLE, EVENT_BUS_NAME; the name Lambda gives it), drains first.
     const env: Record<string, string> = {
+      AWS_LAMBDA_FUNCTION_NAME: "hub-sweep",
       [ENV.presenceTable]: presenceTable,
       [ENV.connectionsTable]: dynamo.connectionsTable,
       [ENV.dynamodbEndpoint]: dynamo.endpoint,
@@ -256,12 +257,27 @@ describe("the lifecycle outbox: what the bus refuses for a passing reason is kep
     };
     const sweeps: SweepDone[] = [];
     const sweep = sweepFromEnvironment({ env, credentials, log: quiet, observe: (event) => void (event.type === "sweep.done" && sweeps.push(event)) });
-    const run = await sweep();
+    // Its embedded-metric lines (core/sweepMetrics.ts) go to stdout itself; everything else passes through.
+    const metricLines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    const stdout = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (String(chunk).startsWith('{"_aws"') ? metricLines.push(String(chunk)) > 0 : write(chunk)));
+    let run, again;
+    try {
+      run = await sweep();
+      again = await sweep();
+    } finally {
+      stdout.mockRestore();
+    }
     expect([run.outboxDrained, run.outboxLeft]).toEqual([12, 0]);
-    expect(sweeps.map((s) => [s.outboxDrained, s.outboxLeft])).toEqual([[12, 0]]);
+    expect(sweeps.map((s) => [s.outboxDrained, s.outboxLeft])).toEqual([
+      [12, 0],
+      [0, 0],
+    ]);
+    expect(metricLines.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual(
+      Array(2).fill(expect.objectContaining({ FunctionName: "hub-sweep", SweepOutboxLeft: 0, SweepDeferred: 0, SweepScanIncomplete: 0 })),
+    );
     expect(idsOf("outage")).toEqual(batch.map((e) => e.detail.event_id));
     expect(await kept()).toEqual([]);
-    const again = await sweep();
     expect([again.outboxDrained, again.outboxLeft]).toEqual([0, 0]);
     expect(idsOf("outage").length).toBe(12);
     expect(failures).toEqual([]);

@@ -2,6 +2,7 @@
 import * as crypto from "crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { SWEEP_METRICS } from "../../core/sweepMetrics";
 import { childName, create, type HubContext } from "./context";
 import type { HubFunction, HubFunctions } from "./functions";
 import type { HubQueues } from "./queues";
@@ -36,6 +37,7 @@ export interface AlarmRule {
  *   sweep goes unnoticed while ghosts pile up: failures in 3 of 5 minutes, as lambdaErrors.
  * - sweepNotRunning (presence on): no sweep invocation in 3 schedule periods in a row (the rule
  *   disabled or deleted by hand): missing data breaches here, it is the very symptom.
+ * - A sweep that runs and does not do its job: `sweepOutcomeRules`.
  * - lambdaThrottles: throttled calls are retried (the event source mapping polls again, clients
  *   reconnect with backoff) and a reconnect storm throttles for a minute or two by design. Only
  *   throttling in each of 5 minutes means the function lacks concurrency.
@@ -49,9 +51,45 @@ export const ALARM_RULES = {
   sweepFailedInvocations: { statistic: "Sum", period: 60, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 3 },
 } as const satisfies Record<string, AlarmRule>;
 
+/** One datapoint per schedule period (whole minutes, as the schedule's rate): about one run each. */
+export function sweepPeriod(sweepSeconds: number): number {
+  return Math.max(60, Math.round(sweepSeconds / 60) * 60);
+}
+
 /** The sweep-not-running rule for a schedule of `sweepSeconds`: fewer than 1 invocation in each of 3 periods, missing data breaching. */
 export function sweepNotRunningRule(sweepSeconds: number): AlarmRule {
-  return { statistic: "Sum", period: Math.max(60, Math.round(sweepSeconds / 60) * 60), threshold: 1, evaluationPeriods: 3, datapointsToAlarm: 3 };
+  return { statistic: "Sum", period: sweepPeriod(sweepSeconds), threshold: 1, evaluationPeriods: 3, datapointsToAlarm: 3 };
+}
+
+/**
+ * A sweep that runs yet does not do its job (presence on), read from the metrics each run writes
+ * (core/sweepMetrics.ts: every run reports each, 0 included), one datapoint per schedule period,
+ * its Maximum (the odd period with two runs counts the worse); a period with no run is no breach
+ * (the sweep-not-running alarm's) and so starts the count again.
+ *
+ * - outboxNotDraining: lifecycle events still in the outbox after each of 5 runs in a row. One run
+ *   leaving some is EventBridge throttling or a 5xx for a minute, which the next run drains; the
+ *   outbox keeps an event a day (core/lifecycleOutbox.ts OUTBOX_TTL_SECONDS), so 5 runs (5 minutes
+ *   by default) in a row pages with almost all of that day left to fix the bus before events expire.
+ * - scanIncomplete: any run whose Scan stopped at its deadline. The Scan starts over each run, so
+ *   the rows past where it stopped were not looked at, and a table that outgrew half a run's time
+ *   (about 17 s of the 50 s timeout: around a million connections on paper, ten times the design's
+ *   100,000, which take about 1.5 s) does so again next run: its ghosts are never found. Not a
+ *   blip to wait out: `SCAN_SEGMENTS` (core/liveness.ts) must grow.
+ * - deferredRepeatedly: suspects left for the next run after each of 3 runs in a row. A run
+ *   confirms at most its share of the budget (15,000 at the default 5,000 posts a second); a mass
+ *   drop of up to three runs' worth (45,000) is done by the third run, which defers none, without
+ *   paging, each run past the first stretching the `timed_out` bound by one `sweepSeconds`. 3 in a
+ *   row: more dead at once than that, or a sweep that no longer keeps pace (a budget too small,
+ *   `@connections` slow or throttled).
+ */
+export function sweepOutcomeRules(sweepSeconds: number) {
+  const period = sweepPeriod(sweepSeconds);
+  return {
+    outboxNotDraining: { statistic: "Maximum", period, threshold: 0, evaluationPeriods: 5, datapointsToAlarm: 5 },
+    scanIncomplete: { statistic: "Maximum", period, threshold: 0, evaluationPeriods: 1, datapointsToAlarm: 1 },
+    deferredRepeatedly: { statistic: "Maximum", period, threshold: 0, evaluationPeriods: 3, datapointsToAlarm: 3 },
+  } as const satisfies Record<string, AlarmRule>;
 }
 
 export function buildAlarms(
@@ -140,13 +178,36 @@ export function buildAlarms(
       { namespace: "AWS/Lambda", metricName: "Invocations", dimensions: { FunctionName: functions.sweep.fn.name } },
       { comparisonOperator: "LessThanThreshold", treatMissingData: "breaching" },
     );
+    // A sweep that runs but does not do its job: its own metrics (core/sweepMetrics.ts), this stack's function only.
+    const outcome = sweepOutcomeRules(hub.sweep.sweepSeconds);
+    const sweepMetric = (metricName: string) => ({ namespace: SWEEP_METRICS.namespace, metricName, dimensions: { [SWEEP_METRICS.dimension]: functions.sweep!.fn.name } });
+    alarm(
+      "sweep-outbox-alarm",
+      "Lifecycle events stayed in the outbox after 5 sweep runs in a row: EventBridge keeps refusing them (they expire after a day)",
+      outcome.outboxNotDraining,
+      sweepMetric(SWEEP_METRICS.outboxLeft),
+    );
+    alarm(
+      "sweep-scan-incomplete-alarm",
+      "Presence's sweep stopped its Scan at its deadline with rows unread: dead connections past that point are not found (the Scan needs more segments)",
+      outcome.scanIncomplete,
+      sweepMetric(SWEEP_METRICS.scanIncomplete),
+    );
+    alarm(
+      "sweep-deferred-alarm",
+      "Presence's sweep left suspects for the next run 3 runs in a row: dead connections stay longer than sweepSeconds + 60 s",
+      outcome.deferredRepeatedly,
+      sweepMetric(SWEEP_METRICS.deferred),
+    );
   }
   const functionNames = pulumi.all(Object.values(functions).filter((f): f is HubFunction => !!f).map((f) => f.fn.name));
+  // With presence on: what each sweep run left undone (the three metrics its alarms read), "" without.
+  const sweepName = hub.sweep && functions.sweep ? functions.sweep.fn.name : pulumi.output("");
   new aws.cloudwatch.Dashboard(
     childName(ctx, "dashboard"),
     {
       dashboardName: region.apply((r) => dashboardName(pulumi.getProject(), pulumi.getStack(), ctx.name, r)),
-      dashboardBody: pulumi.all([functionNames, queues.deadLetterQueue.name, queues.queue.name, queues.bulkQueue.name, api.id, stage.name, region]).apply(([names, dlq, queue, bulk, apiId, stageName, regionName]) =>
+      dashboardBody: pulumi.all([functionNames, queues.deadLetterQueue.name, queues.queue.name, queues.bulkQueue.name, api.id, stage.name, region, sweepName]).apply(([names, dlq, queue, bulk, apiId, stageName, regionName, sweep]) =>
         JSON.stringify({
           widgets: [
             metricWidget(regionName, "Lambda errors", names.map((n) => ["AWS/Lambda", "Errors", "FunctionName", n])),
@@ -157,6 +218,15 @@ export function buildAlarms(
               ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", bulk, { stat: "Maximum" }],
             ]),
             metricWidget(regionName, "API Gateway errors", ["IntegrationError", "ExecutionError", "ClientError"].map((m) => ["AWS/ApiGateway", m, "ApiId", apiId, "Stage", stageName])),
+            ...(sweep
+              ? [
+                  metricWidget(
+                    regionName,
+                    "Presence sweep: left for the next run (max per run)",
+                    [SWEEP_METRICS.outboxLeft, SWEEP_METRICS.deferred, SWEEP_METRICS.scanIncomplete].map((m) => [SWEEP_METRICS.namespace, m, SWEEP_METRICS.dimension, sweep, { stat: "Maximum" }]),
+                  ),
+                ]
+              : []),
           ],
         }),
       ),

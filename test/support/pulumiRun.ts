@@ -273,6 +273,8 @@ export const OTHER_STACKS_ROLE_ARN = "arn:aws:iam::123456789012:role/platform-ap
 export const SHARED_RUNS = {
   development: () => rootRun("index.ts", "development", stackConfig("development")),
   production: () => rootRun("index.ts", "production", stackConfig("production")),
+  /** The production stack (alarms on) with presence on: the sweep's alarms. */
+  productionPresence: () => rootRun("index.ts", "production", stackConfig("production", ROOT, { "notification-hub:presence": "true" })),
   /** Every optional part on, client messages off, a JWT secret of its own. */
   custom: () => rootRun("index.ts", "custom", stackConfig("custom", ROOT, { "notification-hub:jwtSecret": customJwtSecret(), ...CUSTOM_CONFIG })),
   /** The second configuration of the URN baseline (test/fixtures/urns-before-split.json). */
@@ -303,7 +305,7 @@ export const SHARED_RUNS_OF: Record<string, SharedRunName[]> = {
   "componentParts.test.ts": ["development", "ifunsetBaseline", "transform"],
   "component.test.ts": ["development", "production", "custom"],
   "partitions.test.ts": ["chinaPartition"],
-  "alarms.test.ts": ["production"],
+  "alarms.test.ts": ["production", "productionPresence"],
   "pulumiProgram.test.ts": ["hostDevelopment", "hostProduction", "hostWithoutMain", "longName", "ifUnsetWhereUnset", "ifUnsetWhereOtherStacks", "govPartition"],
 };
 

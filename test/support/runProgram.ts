@@ -157,6 +157,11 @@ pulumi.runtime.setMocks(
         case "aws:apigateway/account:Account":
           if (args.id) state.cloudwatchRoleArn = account ? account.apigatewayCloudwatchRoleArn : APIGATEWAY_ROLE_ARN; // a read (Account.get)
           break;
+        case "aws:cloudwatch/eventRule:EventRule":
+          // As AWS names it (the sweep's schedule): its name is the FailedInvocations alarm's RuleName, its ARN the invoke permission's source.
+          state.name = args.inputs.name ?? args.name;
+          state.arn = arn("events", `rule/${state.name}`);
+          break;
         case "aws:cloudwatch/eventBus:EventBus":
           state.name = args.name;
           state.arn = arn("events", `event-bus/${args.name}`);
