@@ -222,3 +222,17 @@ describe("publish through the SDK and fauxqs", () => {
     await expect(notifier.publishBatch([{ roomId: "r", data: 1 }, { roomId: "", data: 1 }])).rejects.toThrow(/publishBatch\[1\]/);
   });
 });
+
+describe("deliver: a presence diff flush the hub queued for itself", () => {
+  it("runs flushDiff for its room and counts as done (not in batchItemFailures); a deliver without presence reports it; a publish that merely mentions the kind is a publish", async () => {
+    const flushed: string[] = [];
+    const deliver = createDeliverHandler({ ...fanoutDeps(), flushDiff: async (roomId) => (flushed.push(roomId), true) });
+    const flush = JSON.stringify({ kind: "presence.flush", room_id: "big-room" });
+    expect(await deliver(sqsEvent([sqsRecord(flush, "flush-1")]))).toEqual({ batchItemFailures: [] });
+    expect(flushed).toEqual(["big-room"]);
+    expect(await createDeliverHandler(fanoutDeps())(sqsEvent([sqsRecord(flush, "flush-2")]))).toEqual({ batchItemFailures: [{ itemIdentifier: "flush-2" }] });
+    // A notification whose data says "presence.flush" is delivered as any other.
+    expect(await deliver(sqsEvent([sqsRecord(JSON.stringify({ room_id: "quiet-room", data: { kind: "presence.flush" } }), "pub-1")]))).toEqual({ batchItemFailures: [] });
+    expect(flushed).toEqual(["big-room"]);
+  });
+});
