@@ -288,7 +288,8 @@ describe("presence liveness: revocations and 410s leave at once, without the swe
     await until(() => h.seen("left dan timed_out"), 30_000);
     expect(h.events).toContainEqual(expect.objectContaining({ type: "post.gone", connectionId: dan, row: "removed" }));
     expect(h.timeline.filter((e) => e.kind === "frame" && e.event.startsWith("left dan")).length).toBe(1);
-    expect(h.timeline.filter((e) => e.kind === "sweep" && e.sweep.removed > 0)).toEqual([]);
+    // post.gone with row "removed" says the 410 path removed dan's row, so no sweep did. (Not "no sweep
+    // removed anything": under load, other tests' rows in this hub go stale and a sweep may remove them.)
   }, 60_000);
   it("a 410 for a row revokeToken marked (its close raced the post) leaves with revoked at once, and its connection.closed says revoked", async () => {
     const room = "safe";
