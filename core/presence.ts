@@ -38,6 +38,7 @@ import {
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
+  type UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
 import * as crypto from "crypto";
 import { postWithRetries, type PostDeps } from "./connections";
@@ -391,27 +392,13 @@ async function announce(deps: PresenceDeps, roomId: string, change: Change, user
   // leave, then a rejoin) cancels it: the room never heard of the first, so it hears of neither.
   const undone = await cancelBuffered(deps, roomId, "joined" in change ? "left" : "joined", userId);
   if (!undone) {
-    if ("joined" in change) {
-      await deps.db.send(
-        new UpdateItemCommand({
-          TableName: table,
-          Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
-          UpdateExpression: "ADD joined :u DELETE #l :u",
-          ExpressionAttributeNames: { "#l": "left" },
-          ExpressionAttributeValues: { ":u": { SS: [change.joined] } },
-        }),
-      );
-    } else {
-      await deps.db.send(
-        new UpdateItemCommand({
-          TableName: table,
-          Key: { room_id: S(roomId), user_id: S(DIFF_KEY) },
-          UpdateExpression: "ADD #l :u, left_reasons :r DELETE joined :u",
-          ExpressionAttributeNames: { "#l": "left" },
-          ExpressionAttributeValues: { ":u": { SS: [change.left.user_id] }, ":r": { SS: [`${change.left.user_id}${SEP}${change.left.reason}`] } },
-        }),
-      );
-    }
+    // Into its list, out of the other (a concurrent change may have put it there since).
+    const u = { SS: [userId] };
+    const update: Pick<UpdateItemCommandInput, "UpdateExpression" | "ExpressionAttributeValues"> =
+      "joined" in change
+        ? { UpdateExpression: "ADD joined :u DELETE #l :u", ExpressionAttributeValues: { ":u": u } }
+        : { UpdateExpression: "ADD #l :u, left_reasons :r DELETE joined :u", ExpressionAttributeValues: { ":u": u, ":r": { SS: [`${userId}${SEP}${change.left.reason}`] } } };
+    await deps.db.send(new UpdateItemCommand({ TableName: table, Key: { room_id: S(roomId), user_id: S(DIFF_KEY) }, ExpressionAttributeNames: { "#l": "left" }, ...update }));
   }
   await deps.db.send(new PutItemCommand({ TableName: table, Item: { room_id: S(DIFFS_PARTITION), user_id: S(roomId) } }));
   if (!(await flushDiff(deps, roomId))) await scheduleDiffFlush(deps, roomId, users);
